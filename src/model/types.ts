@@ -1,0 +1,151 @@
+// The in-memory lab model: what one commit of the lab repository declares.
+// Every entity remembers where it was declared so that any later error can name file:line.
+
+export interface SourceRef {
+  /** Path relative to the lab root, with forward slashes, e.g. `hosts/bld-003.yaml`. */
+  file: string;
+  line: number;
+  col: number;
+}
+
+/** Locations of an entity's fields, keyed by dotted path (`boot.cmdline`, `macs.0`, `` for the document). */
+export type FieldRefs = Record<string, SourceRef>;
+
+export type DhcpMode = 'full' | 'proxy' | 'off';
+
+export interface Site {
+  name: string;
+  network: {
+    /** Provisioning interface on the agent's box. */
+    interface: string;
+    /** CIDR, e.g. `10.77.0.0/24`. */
+    subnet: string;
+    gateway?: string;
+    dns: string[];
+    domain?: string;
+  };
+  dhcp: {
+    mode: DhcpMode;
+    leaseSeconds: number;
+    /** Optional dynamic range for machines not declared in `hosts/`. */
+    pool?: { start: string; end: string };
+  };
+  agent: {
+    /** The agent's address on the provisioning network. */
+    address: string;
+    httpPort: number;
+    tftpPort: number;
+  };
+  policies: {
+    /** Time allowed from power cycle to phone-home before a host is Failed. */
+    provisionTimeoutSeconds: number;
+    /** What a converged host that PXE-boots again is told: boot its disk. */
+    afterConverged: 'disk';
+  };
+  refs: FieldRefs;
+}
+
+export type BmcType = 'ipmi' | 'redfish' | 'hp-oa' | 'wol' | 'manual';
+
+export interface HostBmc {
+  type: BmcType;
+  address?: string;
+  port?: number;
+  /** Name of a credential the agent resolves from its secrets file or environment; never a password. */
+  credential?: string;
+  /** IPMI cipher suite (ipmitool -C), default 3. */
+  cipherSuite?: number;
+}
+
+export interface HostDisk {
+  name?: string;
+  sizeGB: number;
+  type?: 'sas' | 'sata' | 'ssd' | 'nvme' | 'hdd';
+}
+
+export interface HostHardware {
+  model?: string;
+  cpus?: number;
+  cores?: number;
+  memoryGiB?: number;
+  disks: HostDisk[];
+  firmware: 'bios' | 'uefi';
+  arch: 'x86_64' | 'arm64';
+}
+
+export interface Host {
+  name: string;
+  description?: string;
+  /** Lower-case, colon-separated; the first one is the boot NIC. */
+  macs: string[];
+  ip: string;
+  bmc: HostBmc;
+  enclosure?: { name: string; bay: number };
+  hardware: HostHardware;
+  /** Name of a profile in `profiles/`. */
+  role: string;
+  power: 'on' | 'off';
+  labels: Record<string, string>;
+  refs: FieldRefs;
+}
+
+export interface ProfileRequirements {
+  memoryGiB?: number;
+  cpus?: number;
+  disks?: number;
+  firmware?: Array<'bios' | 'uefi'>;
+}
+
+export interface ProfileConfig {
+  /** File name under which the rendered config is served, e.g. `machine.yaml`, `user-data`. */
+  name: string;
+  /** Template text (inline, or read from `file:` relative to the lab root by the loader). */
+  template: string;
+  /** Config files carry secrets (join tokens, PKI): served only to their own host with its token. */
+  secret: boolean;
+}
+
+export type ProfileBoot =
+  /** Boot a kernel and initrd from an image, with a templated command line. */
+  | { kind: 'image'; image: string; cmdline: string; config?: ProfileConfig }
+  /** Chain to another iPXE script (e.g. the netboot.xyz menu). */
+  | { kind: 'chain'; url: string }
+  /** Do not boot anything: the host is powered off and kept off. */
+  | { kind: 'off' };
+
+export interface Profile {
+  name: string;
+  description?: string;
+  boot: ProfileBoot;
+  /** After the OS phoned home, later PXE boots are sent to the local disk (Talos installs itself there). */
+  afterInstall: 'disk' | 'pxe';
+  requires: ProfileRequirements;
+  refs: FieldRefs;
+}
+
+export interface ImageFile {
+  url: string;
+  sha256: string;
+}
+
+export interface Image {
+  name: string;
+  kernel: ImageFile;
+  initrds: ImageFile[];
+  refs: FieldRefs;
+}
+
+export interface Lab {
+  site: Site;
+  hosts: Map<string, Host>;
+  profiles: Map<string, Profile>;
+  images: Map<string, Image>;
+}
+
+/** One problem found while loading or validating a lab; printed as `file:line:col: message`. */
+export interface LabProblem {
+  ref: SourceRef;
+  /** Stable machine-readable kind, e.g. `schema`, `duplicate-mac`, `unknown-profile`. */
+  code: string;
+  message: string;
+}

@@ -101,6 +101,8 @@ export interface ProfileConfig {
   name: string;
   /** Template text (inline, or read from `file:` relative to the lab root by the loader). */
   template: string;
+  /** When the template was read from `file:`: that path, relative to the lab root (positions in problems refer to it). */
+  file?: string;
   /** Config files carry secrets (join tokens, PKI): served only to their own host with its token. */
   secret: boolean;
 }

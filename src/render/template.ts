@@ -44,7 +44,7 @@ export function checkTemplate(text: string): TemplateProblem[] {
     if (!NAME.test(use.name)) problems.push({ offset: use.offset, message: `malformed template placeholder "{{ ${use.name} }}"` });
     else if (!known.has(use.name)) problems.push({ offset: use.offset, message: `unknown template variable "${use.name}" (known: ${TEMPLATE_VARIABLES.join(', ')})` });
   }
-  const stray = text.replace(PLACEHOLDER, '').search(/\{\{|\}\}/);
+  const stray = text.replace(PLACEHOLDER, (m) => ' '.repeat(m.length)).search(/\{\{|\}\}/);
   if (stray >= 0) problems.push({ offset: stray, message: 'unbalanced "{{" or "}}" in template' });
   return problems;
 }

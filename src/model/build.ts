@@ -1,0 +1,146 @@
+// Turns schema-valid document values into model entities, applying defaults and normalising
+// MACs and checksums. Input has passed the JSON Schema, so shapes are trusted here.
+
+import type { FieldRefs, Host, HostDisk, Image, ImageFile, Profile, ProfileBoot, ProfileRequirements, Site } from './types.ts';
+
+// Shapes as the schemas guarantee them (defaults not yet applied).
+interface SiteDoc {
+  name: string;
+  network: { interface: string; subnet: string; gateway?: string; dns?: string[]; domain?: string };
+  dhcp?: { mode?: Site['dhcp']['mode']; leaseSeconds?: number; pool?: { start: string; end: string } };
+  agent: { address: string; httpPort?: number; tftpPort?: number };
+  policies?: { provisionTimeoutSeconds?: number; afterConverged?: 'disk' };
+}
+
+interface HostDoc {
+  name: string;
+  description?: string;
+  macs: string[];
+  ip: string;
+  bmc: Host['bmc'];
+  enclosure?: { name: string; bay: number };
+  hardware?: { model?: string; cpus?: number; cores?: number; memoryGiB?: number; disks?: HostDisk[]; firmware?: 'bios' | 'uefi'; arch?: 'x86_64' | 'arm64' };
+  role: string;
+  power?: 'on' | 'off';
+  labels?: Record<string, string | number | boolean>;
+}
+
+interface ProfileDoc {
+  name: string;
+  description?: string;
+  boot: {
+    image?: string;
+    cmdline?: string;
+    config?: { name: string; template?: string; file?: string; secret?: boolean };
+    chain?: string;
+    off?: true;
+  };
+  afterInstall?: 'disk' | 'pxe';
+  requires?: ProfileRequirements;
+}
+
+interface ImageDoc {
+  name: string;
+  kernel: ImageFile;
+  initrd?: ImageFile;
+  initrds?: ImageFile[];
+}
+
+export function normaliseMac(mac: string): string {
+  return mac.toLowerCase().replaceAll('-', ':');
+}
+
+export function buildSite(value: unknown, refs: FieldRefs): Site {
+  const doc = value as SiteDoc;
+  const { gateway, domain } = doc.network;
+  return {
+    name: doc.name,
+    network: {
+      interface: doc.network.interface,
+      subnet: doc.network.subnet,
+      ...(gateway !== undefined && { gateway }),
+      dns: doc.network.dns ?? [],
+      ...(domain !== undefined && { domain }),
+    },
+    dhcp: {
+      mode: doc.dhcp?.mode ?? 'full',
+      leaseSeconds: doc.dhcp?.leaseSeconds ?? 3600,
+      ...(doc.dhcp?.pool && { pool: { start: doc.dhcp.pool.start, end: doc.dhcp.pool.end } }),
+    },
+    agent: { address: doc.agent.address, httpPort: doc.agent.httpPort ?? 8080, tftpPort: doc.agent.tftpPort ?? 69 },
+    policies: {
+      provisionTimeoutSeconds: doc.policies?.provisionTimeoutSeconds ?? 900,
+      afterConverged: doc.policies?.afterConverged ?? 'disk',
+    },
+    refs,
+  };
+}
+
+export function buildHost(value: unknown, refs: FieldRefs): Host {
+  const doc = value as HostDoc;
+  const hw = doc.hardware ?? {};
+  return {
+    name: doc.name,
+    ...(doc.description !== undefined && { description: doc.description }),
+    macs: doc.macs.map(normaliseMac),
+    ip: doc.ip,
+    bmc: { ...doc.bmc },
+    ...(doc.enclosure && { enclosure: { name: doc.enclosure.name, bay: doc.enclosure.bay } }),
+    hardware: {
+      ...(hw.model !== undefined && { model: hw.model }),
+      ...(hw.cpus !== undefined && { cpus: hw.cpus }),
+      ...(hw.cores !== undefined && { cores: hw.cores }),
+      ...(hw.memoryGiB !== undefined && { memoryGiB: hw.memoryGiB }),
+      disks: (hw.disks ?? []).map((d) => ({ ...d })),
+      firmware: hw.firmware ?? 'bios',
+      arch: hw.arch ?? 'x86_64',
+    },
+    role: doc.role,
+    power: doc.power ?? 'on',
+    labels: Object.fromEntries(Object.entries(doc.labels ?? {}).map(([k, v]) => [k, String(v)])),
+    refs,
+  };
+}
+
+/** `readConfigFile` supplies the text of `boot.config.file` (undefined if it could not be read). */
+export function buildProfile(value: unknown, refs: FieldRefs, readConfigFile: (path: string) => string | undefined): Profile {
+  const doc = value as ProfileDoc;
+  return {
+    name: doc.name,
+    ...(doc.description !== undefined && { description: doc.description }),
+    boot: buildBoot(doc.boot, readConfigFile),
+    afterInstall: doc.afterInstall ?? 'disk',
+    requires: { ...doc.requires },
+    refs,
+  };
+}
+
+function buildBoot(boot: ProfileDoc['boot'], readConfigFile: (path: string) => string | undefined): ProfileBoot {
+  if (boot.chain !== undefined) return { kind: 'chain', url: boot.chain };
+  if (boot.off) return { kind: 'off' };
+  const config = boot.config;
+  return {
+    kind: 'image',
+    image: boot.image ?? '',
+    cmdline: boot.cmdline ?? '',
+    ...(config && {
+      config: {
+        name: config.name,
+        template: config.template ?? (config.file !== undefined ? readConfigFile(config.file) : undefined) ?? '',
+        ...(config.file !== undefined && { file: config.file }),
+        secret: config.secret ?? true,
+      },
+    }),
+  };
+}
+
+export function buildImage(value: unknown, refs: FieldRefs): Image {
+  const doc = value as ImageDoc;
+  const file = (f: ImageFile): ImageFile => ({ url: f.url, sha256: f.sha256.toLowerCase() });
+  return {
+    name: doc.name,
+    kernel: file(doc.kernel),
+    initrds: (doc.initrds ?? (doc.initrd ? [doc.initrd] : [])).map(file),
+    refs,
+  };
+}

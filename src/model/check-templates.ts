@@ -1,0 +1,25 @@
+// Template placeholders in boot command lines and config templates, each reported at the
+// placeholder's own line:col (in the profile YAML, or in the template file it names).
+
+import { checkTemplate, templateUses } from '../render/template.ts';
+import { problem } from './problems.ts';
+import type { LabProblem, Profile } from './types.ts';
+import { refInText, type YamlFile } from './yaml-source.ts';
+
+export function checkProfileTemplates(profile: Profile, yaml: YamlFile): LabProblem[] {
+  const boot = profile.boot;
+  if (boot.kind !== 'image') return [];
+  const problems = checkTemplate(boot.cmdline).map((p) => problem(yaml.refInString(['boot', 'cmdline'], p.offset), 'template', `boot.cmdline: ${p.message}`));
+  const config = boot.config;
+  if (config) {
+    for (const p of checkTemplate(config.template)) {
+      const ref = config.file !== undefined ? refInText(config.file, config.template, p.offset) : yaml.refInString(['boot', 'config', 'template'], p.offset);
+      problems.push(problem(ref, 'template', config.file !== undefined ? p.message : `boot.config.template: ${p.message}`));
+    }
+  } else {
+    for (const use of templateUses(boot.cmdline).filter((u) => u.name === 'urls.config')) {
+      problems.push(problem(yaml.refInString(['boot', 'cmdline'], use.offset), 'template', `boot.cmdline uses urls.config but profile ${profile.name} has no boot.config to serve`));
+    }
+  }
+  return problems;
+}

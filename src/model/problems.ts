@@ -1,0 +1,43 @@
+import type { LabProblem, SourceRef } from './types.ts';
+
+/** Every kind of problem the loader reports; `LabProblem.code` is one of these. */
+export const PROBLEM_CODES = [
+  'read-error',
+  'yaml-syntax',
+  'schema',
+  'missing-site',
+  'name-mismatch',
+  'duplicate-name',
+  'duplicate-mac',
+  'duplicate-ip',
+  'ip-outside-subnet',
+  'reserved-ip',
+  'pool-overlap',
+  'invalid-pool',
+  'unknown-profile',
+  'unknown-image',
+  'unmet-requirement',
+  'template',
+  'missing-file',
+  'plaintext-secret',
+] as const;
+
+export type ProblemCode = (typeof PROBLEM_CODES)[number];
+
+export function problem(ref: SourceRef, code: ProblemCode, message: string): LabProblem {
+  return { ref, code, message };
+}
+
+export function formatRef(ref: SourceRef): string {
+  return `${ref.file}:${ref.line}:${ref.col}`;
+}
+
+/** `hosts/bld-003.yaml:4:7: message` */
+export function formatProblem(p: LabProblem): string {
+  return `${formatRef(p.ref)}: ${p.message}`;
+}
+
+export function compareProblems(a: LabProblem, b: LabProblem): number {
+  if (a.ref.file !== b.ref.file) return a.ref.file < b.ref.file ? -1 : 1;
+  return a.ref.line - b.ref.line || a.ref.col - b.ref.col;
+}

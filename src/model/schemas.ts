@@ -1,0 +1,39 @@
+// The JSON Schemas in `schemas/` (one copy, also used by editors through the
+// `# yaml-language-server: $schema=` line), compiled once per process.
+
+import { readFileSync } from 'node:fs';
+import { Ajv, type AnySchemaObject, type ValidateFunction } from 'ajv';
+import formatsPlugin from 'ajv-formats';
+
+export const DOCUMENT_KINDS = ['Site', 'Host', 'Profile', 'Image'] as const;
+export type DocumentKind = (typeof DOCUMENT_KINDS)[number];
+
+export const SCHEMA_DIR = new URL('../../schemas/', import.meta.url);
+
+export function schemaFileName(kind: DocumentKind): string {
+  return `${kind.toLowerCase()}.schema.json`;
+}
+
+export function readSchema(kind: DocumentKind): AnySchemaObject {
+  return JSON.parse(readFileSync(new URL(schemaFileName(kind), SCHEMA_DIR), 'utf8')) as AnySchemaObject;
+}
+
+function compileAll(): Record<DocumentKind, ValidateFunction> {
+  // verbose: errors carry their schema, where the custom messages live.
+  // strictRequired off: `required` inside if/then and oneOf names properties declared one level up.
+  const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictRequired: false, allowUnionTypes: true });
+  // Annotations understood by the YAML language server (VS Code); ajv only needs to accept them.
+  ajv.addVocabulary(['errorMessage', 'patternErrorMessage']);
+  // ajv-formats is CommonJS: under NodeNext its default import is the module object.
+  formatsPlugin.default(ajv, ['ipv4']);
+  const compiled = {} as Record<DocumentKind, ValidateFunction>;
+  for (const kind of DOCUMENT_KINDS) compiled[kind] = ajv.compile(readSchema(kind));
+  return compiled;
+}
+
+let validators: Record<DocumentKind, ValidateFunction> | undefined;
+
+export function validatorFor(kind: DocumentKind): ValidateFunction {
+  validators ??= compileAll();
+  return validators[kind];
+}

@@ -1,0 +1,13 @@
+// Public surface of the DHCP module. It depends on node: builtins only.
+export { createDhcpServer } from './server.ts';
+export { classifyClient } from './client-info.ts';
+export type { BootStage, ClientInfo, FirmwareKind } from './client-info.ts';
+export { parseDhcpPacket, encodeDhcpPacket, emptyPacket, chaddrFromMac, hardwareAddress, hasBroadcastFlag, BootOp, BROADCAST_FLAG } from './packet.ts';
+export type { DhcpPacket } from './packet.ts';
+export { Opt, MessageType } from './options.ts';
+export * as dhcpOptions from './options.ts';
+export type { DhcpOptions, MessageTypeName } from './options.ts';
+export { DhcpParseError, DhcpEncodeError, DhcpConfigError, DhcpBindError } from './errors.ts';
+export type {
+  DhcpAction, DhcpAnswer, DhcpExchange, DhcpLogger, DhcpPolicy, DhcpServer, DhcpServerOptions, Endpoint, IgnoreReason, NakReason,
+} from './types.ts';

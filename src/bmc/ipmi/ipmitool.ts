@@ -1,0 +1,71 @@
+// Typed ipmitool commands. Plain parameters in, parsed values out; nothing product-specific.
+import { IpmiCommandError } from './errors.ts';
+import { parseBootFlags, parseKeyValues, parseMcInfo, parsePowerReading, parsePowerStatus } from './parse.ts';
+import type { BootFlags, ChassisPower, McInfo } from './parse.ts';
+import { bmcLabel, runIpmitool } from './run.ts';
+import type { IpmiConnection, IpmitoolRunOptions } from './run.ts';
+
+export type { IpmiConnection, IpmitoolRunOptions } from './run.ts';
+export type { BootFlags, BootSelector, ChassisPower, McInfo } from './parse.ts';
+
+export type PowerAction = 'on' | 'off' | 'cycle' | 'soft' | 'reset';
+export type BootdevTarget = 'pxe' | 'disk' | 'none';
+
+export interface BootdevRequest {
+  device: BootdevTarget;
+  persistent: boolean;
+  efi: boolean;
+}
+
+export async function powerStatus(conn: IpmiConnection, opts?: IpmitoolRunOptions): Promise<ChassisPower> {
+  const out = await runIpmitool(conn, { command: ['chassis', 'power', 'status'], idempotent: true }, opts);
+  return parsePowerStatus(out.stdout);
+}
+
+/** cycle, soft and reset are not repeated on an uncertain outcome: a second one would act twice. */
+export async function powerControl(conn: IpmiConnection, action: PowerAction, opts?: IpmitoolRunOptions): Promise<void> {
+  const idempotent = action === 'on' || action === 'off';
+  await runIpmitool(conn, { command: ['chassis', 'power', action], idempotent }, opts);
+}
+
+/** The argument words of `chassis bootdev`, e.g. `disk options=efiboot,persistent`. */
+export function bootdevCommand(req: BootdevRequest): string[] {
+  const options = [...(req.efi ? ['efiboot'] : []), ...(req.persistent ? ['persistent'] : [])];
+  const command = ['chassis', 'bootdev', req.device];
+  return req.device !== 'none' && options.length > 0 ? [...command, `options=${options.join(',')}`] : command;
+}
+
+/** ipmitool exits 0 even when the BMC rejects this; run.ts catches its "failed" wording. */
+export async function setBootdev(conn: IpmiConnection, req: BootdevRequest, opts?: IpmitoolRunOptions): Promise<void> {
+  await runIpmitool(conn, { command: bootdevCommand(req), idempotent: true }, opts);
+}
+
+export async function getBootFlags(conn: IpmiConnection, opts?: IpmitoolRunOptions): Promise<BootFlags> {
+  const command = ['chassis', 'bootparam', 'get', '5'];
+  const out = await runIpmitool(conn, { command, idempotent: true }, opts);
+  const flags = parseBootFlags(out.stdout);
+  if (flags === null) throw new IpmiCommandError(bmcLabel(conn), command.join(' '), 'no "Boot Device Selector" in the output');
+  return flags;
+}
+
+export async function mcInfo(conn: IpmiConnection, opts?: IpmitoolRunOptions): Promise<McInfo> {
+  const out = await runIpmitool(conn, { command: ['mc', 'info'], idempotent: true }, opts);
+  return parseMcInfo(out.stdout);
+}
+
+/** The built-in FRU (ID 0) as key/value pairs; `fru print` without an ID also walks the SDRs. */
+export async function fruPrint(conn: IpmiConnection, opts?: IpmitoolRunOptions): Promise<Map<string, string>> {
+  const out = await runIpmitool(conn, { command: ['fru', 'print', '0'], idempotent: true }, opts);
+  return parseKeyValues(out.stdout);
+}
+
+/** Watts, or null when the BMC does not implement DCMI power readings. */
+export async function dcmiPowerReading(conn: IpmiConnection, opts?: IpmitoolRunOptions): Promise<number | null> {
+  try {
+    const out = await runIpmitool(conn, { command: ['dcmi', 'power', 'reading'], idempotent: true }, opts);
+    return parsePowerReading(out.stdout);
+  } catch (err) {
+    if (err instanceof IpmiCommandError) return null;
+    throw err;
+  }
+}

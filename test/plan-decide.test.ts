@@ -1,0 +1,52 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { bootAnswer, decide } from '../src/plan/decide.ts';
+import type { Action, BootAnswer, DesiredHost, ObservedHost } from '../src/plan/types.ts';
+
+const NOW = 1_000_000;
+const TIMEOUT = 600_000;
+
+const desired = (over: Partial<DesiredHost> = {}): DesiredHost => ({
+  name: 'bld-003', role: 'talos-worker', boot: 'image', power: 'on', afterInstall: 'disk', digest: 'd2', revision: 'r2', ...over,
+});
+const observed = (over: Partial<ObservedHost> = {}): ObservedHost => ({ phase: 'Pending', since: NOW - 1000, ...over });
+const converged = (over: Partial<ObservedHost> = {}): ObservedHost =>
+  observed({ phase: 'Converged', appliedRole: 'talos-worker', appliedDigest: 'd2', appliedRevision: 'r2', ...over });
+
+const cases: Array<{ name: string; desired: DesiredHost; observed: ObservedHost; action: Action['kind']; answer: BootAnswer }> = [
+  { name: 'new host is provisioned', desired: desired(), observed: observed(), action: 'provision', answer: 'install' },
+  { name: 'converged host with same digest: nothing', desired: desired(), observed: converged(), action: 'none', answer: 'disk' },
+  { name: 'role change reprovisions', desired: desired({ role: 'slurm-compute', digest: 'd3' }), observed: converged(), action: 'provision', answer: 'install' },
+  { name: 'same role, new artifacts: re-render only', desired: desired({ digest: 'd9' }), observed: converged(), action: 'rerender', answer: 'disk' },
+  { name: 'diskless role keeps booting the network', desired: desired({ afterInstall: 'pxe' }), observed: converged(), action: 'none', answer: 'install' },
+  { name: 'provisioning within time: wait', desired: desired(), observed: observed({ phase: 'Provisioning', attemptDigest: 'd2', step: 'kernel' }), action: 'wait', answer: 'install' },
+  { name: 'provisioning past its time: fail', desired: desired(), observed: observed({ phase: 'Provisioning', attemptDigest: 'd2', since: NOW - TIMEOUT - 1 }), action: 'fail', answer: 'install' },
+  { name: 'provisioning for an older digest: restart with the new one', desired: desired({ digest: 'd3' }), observed: observed({ phase: 'Provisioning', attemptDigest: 'd2' }), action: 'provision', answer: 'install' },
+  { name: 'failed attempt is not retried for the same digest', desired: desired(), observed: observed({ phase: 'Failed', attemptDigest: 'd2' }), action: 'none', answer: 'install' },
+  { name: 'failed attempt, new commit retries', desired: desired({ digest: 'd4' }), observed: observed({ phase: 'Failed', attemptDigest: 'd2' }), action: 'provision', answer: 'install' },
+  { name: 'role off powers off', desired: desired({ role: 'off', boot: 'off' }), observed: converged(), action: 'power-off', answer: 'exit' },
+  { name: 'power off declared powers off', desired: desired({ power: 'off' }), observed: converged(), action: 'power-off', answer: 'exit' },
+  { name: 'already off: nothing', desired: desired({ role: 'off', boot: 'off' }), observed: observed({ phase: 'Off' }), action: 'none', answer: 'exit' },
+  { name: 'off host given a role is provisioned', desired: desired(), observed: observed({ phase: 'Off', appliedRole: 'talos-worker', appliedDigest: 'd2' }), action: 'provision', answer: 'install' },
+  { name: 'chain role (netboot.xyz) chains', desired: desired({ role: 'netboot-xyz', boot: 'chain', afterInstall: 'pxe' }), observed: observed(), action: 'provision', answer: 'chain' },
+  { name: 'revert to the previous role reprovisions', desired: desired({ role: 'slurm-compute', digest: 'd1' }), observed: converged(), action: 'provision', answer: 'install' },
+];
+
+for (const c of cases) {
+  test(`decide: ${c.name}`, () => {
+    const action = decide(c.desired, c.observed, { now: NOW, provisionTimeoutMs: TIMEOUT });
+    assert.equal(action.kind, c.action, action.reason);
+    assert.equal(bootAnswer(c.desired, c.observed), c.answer);
+  });
+}
+
+test('decide: reprovision names both roles', () => {
+  const action = decide(desired({ role: 'slurm-compute', digest: 'd3' }), converged(), { now: NOW, provisionTimeoutMs: TIMEOUT });
+  assert.deepEqual(action, { kind: 'provision', reason: 'reprovision from role talos-worker to slurm-compute', fromRole: 'talos-worker' });
+});
+
+test('decide: a timeout names the last step reached', () => {
+  const action = decide(desired(), observed({ phase: 'Provisioning', attemptDigest: 'd2', step: 'initrd', since: 0 }), { now: NOW, provisionTimeoutMs: TIMEOUT });
+  assert.equal(action.kind, 'fail');
+  assert.match(action.reason, /last step: initrd/);
+});

@@ -1,0 +1,105 @@
+// Everything a transfer can send (a file under the root, a buffer or a stream from the resolve
+// hook) as one shape: an optional size and a pull-based sequence of chunks, plus close().
+
+import type { promises as fsp } from 'node:fs';
+import { TftpSourceError } from './errors.ts';
+
+export interface ByteSource {
+  /** Bytes the transfer will carry, when known in advance (reported as tsize). */
+  size: number | undefined;
+  /** Next chunk; `undefined` at the end. Never called again after it returns undefined. */
+  read(): Promise<Buffer | undefined>;
+  /** Releases the file or stream. Safe to call more than once and before any read. */
+  close(): Promise<void>;
+}
+
+const FILE_CHUNK = 64 * 1024;
+
+export function fileSource(handle: fsp.FileHandle, size: number): ByteSource {
+  let closed: Promise<void> | undefined;
+  return {
+    size,
+    async read() {
+      const buf = Buffer.allocUnsafe(FILE_CHUNK);
+      try {
+        const { bytesRead } = await handle.read(buf, 0, FILE_CHUNK, null);
+        return bytesRead === 0 ? undefined : buf.subarray(0, bytesRead);
+      } catch (err) {
+        throw new TftpSourceError(`reading file failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    },
+    close() {
+      closed ??= handle.close().catch(() => undefined);
+      return closed;
+    },
+  };
+}
+
+export function bufferSource(data: Buffer): ByteSource {
+  let sent = false;
+  return {
+    size: data.length,
+    read: async () => {
+      if (sent) return undefined;
+      sent = true;
+      return data;
+    },
+    close: async () => undefined,
+  };
+}
+
+export function streamSource(stream: NodeJS.ReadableStream, size: number | undefined): ByteSource {
+  // Listen for errors at once: the async iterator only subscribes on its first next(), and an
+  // unhandled 'error' event before that would take the whole process down.
+  let failure: unknown;
+  const onError = (err: unknown): void => {
+    failure ??= err;
+  };
+  stream.on('error', onError);
+  const chunks = stream[Symbol.asyncIterator]();
+  let closed = false;
+  return {
+    size,
+    async read() {
+      try {
+        if (failure !== undefined) throw failure;
+        const next = await chunks.next();
+        if (next.done) return undefined;
+        return typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
+      } catch (err) {
+        throw new TftpSourceError(`source stream failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      // NodeJS.ReadableStream does not declare destroy(), but every real Readable has it.
+      const destroyable = stream as NodeJS.ReadableStream & { destroy?: () => void };
+      if (typeof destroyable.destroy === 'function') destroyable.destroy();
+      else await chunks.return?.();
+    },
+  };
+}
+
+/**
+ * RFC 764 netascii as tftpd-hpa sends it: LF becomes CR LF and a bare CR becomes CR NUL. The
+ * converted size is unknown in advance, so no tsize is offered for netascii transfers.
+ */
+export function netasciiSource(inner: ByteSource): ByteSource {
+  return {
+    size: undefined,
+    async read() {
+      const chunk = await inner.read();
+      if (chunk === undefined) return undefined;
+      const out = Buffer.allocUnsafe(chunk.length * 2);
+      let n = 0;
+      for (const byte of chunk) {
+        if (byte === 0x0a) { out[n++] = 0x0d; out[n++] = 0x0a; }
+        else if (byte === 0x0d) { out[n++] = 0x0d; out[n++] = 0x00; }
+        else out[n++] = byte;
+      }
+      return out.subarray(0, n);
+    },
+    close: () => inner.close(),
+  };
+}

@@ -1,0 +1,225 @@
+// The read-only TFTP server: a listening socket that only accepts requests, and one
+// ReadTransfer on a fresh ephemeral socket (a new TID) per request, as RFC 1350 prescribes.
+
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import { BlockReader } from './block-reader.ts';
+import { bufferSource, fileSource, netasciiSource, streamSource, type ByteSource } from './byte-source.ts';
+import {
+  TftpAccessViolationError, TftpErrorCode, TftpFileNotFoundError, TftpIllegalOperationError, TftpParseError,
+  TftpShutdownError, TftpSourceError, TftpSupersededError, TftpTransferError,
+} from './errors.ts';
+import { silentLogger, type TftpLogger } from './logger.ts';
+import { negotiate } from './options.ts';
+import { Opcode, encodeError, encodeOack, parsePacket, type RequestPacket } from './packet.ts';
+import { ReadTransfer } from './read-transfer.ts';
+import { confineName, openInRoot } from './root-path.ts';
+
+/** Content for a name the resolve hook generates instead of a file under the root. */
+export type TftpSource = { size: number; open(): NodeJS.ReadableStream } | { data: Buffer };
+
+export interface TftpClientAddress {
+  address: string;
+  port: number;
+}
+
+export interface TftpTransferEvent {
+  /** "address:port" of the client. */
+  client: string;
+  /** The name as the client requested it. */
+  file: string;
+  /** Payload bytes the client acknowledged. */
+  bytes: number;
+  ok: boolean;
+  error?: string;
+}
+
+export interface TftpServerOptions {
+  /** Directory files are served from; a function is called per request, so the root can switch between transfers. */
+  root: string | (() => string);
+  /** Default 0.0.0.0. */
+  address?: string;
+  /** Default 69; 0 picks an ephemeral port. */
+  port?: number;
+  /** Generated per-host content; it sees the name already confined (no `..`, no leading slash). null falls back to the root. */
+  resolve?: (name: string, client: TftpClientAddress) => Promise<TftpSource | null>;
+  log?: TftpLogger;
+  onTransfer?: (e: TftpTransferEvent) => void;
+  /** Retransmissions of an unanswered window before the transfer is abandoned. Default 5. */
+  retries?: number;
+  /** Retransmission timeout; a client's `timeout` option overrides it. Default 1000. */
+  timeoutMs?: number;
+}
+
+export interface TftpServer {
+  start(): Promise<TftpClientAddress>;
+  /** Closes the listening socket, aborts running transfers and resolves once every socket and file is closed. */
+  stop(): Promise<void>;
+}
+
+interface ActiveRequest {
+  file: string;
+  transfer: ReadTransfer | undefined;
+  /** Set when the request must end before its transfer exists. */
+  cancelled: TftpTransferError | undefined;
+}
+
+export function createTftpServer(options: TftpServerOptions): TftpServer {
+  const address = options.address ?? '0.0.0.0';
+  const socketType = isIPv6(address) ? 'udp6' : 'udp4';
+  const log = options.log ?? silentLogger;
+  const retries = options.retries ?? 5;
+  const defaultTimeoutMs = options.timeoutMs ?? 1000;
+  const active = new Map<string, ActiveRequest>();
+  const running = new Set<Promise<void>>();
+  let listener: Socket | undefined;
+  let stopping = false;
+
+  async function bindSocket(port: number): Promise<Socket> {
+    const socket = createSocket({ type: socketType });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind({ port, address }, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    return socket;
+  }
+
+  function onDatagram(msg: Buffer, rinfo: RemoteInfo): void {
+    if (stopping || !listener) return;
+    let packet;
+    try {
+      packet = parsePacket(msg);
+    } catch (err) {
+      const message = err instanceof TftpParseError ? err.message : 'Malformed packet';
+      log.debug({ from: `${rinfo.address}:${rinfo.port}`, err: message }, 'tftp: malformed request');
+      if (msg.length < 2 || msg.readUInt16BE(0) !== Opcode.ERROR) listener.send(encodeError(TftpErrorCode.IllegalOperation, message), rinfo.port, rinfo.address);
+      return;
+    }
+    if (packet.opcode === Opcode.ERROR) return; // never answer an error with an error
+    if (packet.opcode !== Opcode.RRQ && packet.opcode !== Opcode.WRQ) {
+      listener.send(encodeError(TftpErrorCode.IllegalOperation, 'Expected a read request'), rinfo.port, rinfo.address);
+      return;
+    }
+    const key = `${rinfo.address}:${rinfo.port}`;
+    const existing = active.get(key);
+    if (existing) {
+      // A client repeats its request when our first reply is slow; serving it twice would race
+      // two TIDs against one client. Once the first transfer has an ACK, the client has moved on.
+      if (existing.file === packet.filename && !existing.transfer?.progressed) {
+        log.debug({ client: key, file: packet.filename }, 'tftp: ignoring repeated request');
+        return;
+      }
+      const superseded = new TftpSupersededError('client sent a new request');
+      existing.cancelled = superseded;
+      existing.transfer?.abort(superseded);
+    }
+    const entry: ActiveRequest = { file: packet.filename, transfer: undefined, cancelled: undefined };
+    active.set(key, entry);
+    const job = serve(packet, { address: rinfo.address, port: rinfo.port }, entry)
+      .catch((err: unknown) => log.warn({ client: key, err: String(err) }, 'tftp: request failed unexpectedly'))
+      .finally(() => {
+        if (active.get(key) === entry) active.delete(key);
+        running.delete(job);
+      });
+    running.add(job);
+  }
+
+  async function serve(request: RequestPacket, client: TftpClientAddress, entry: ActiveRequest): Promise<void> {
+    const clientId = `${client.address}:${client.port}`;
+    const report = (bytes: number, error: TftpTransferError | undefined): void => {
+      const fields = { client: clientId, file: request.filename, bytes };
+      if (!error) log.info(fields, 'tftp: transfer complete');
+      else if (error instanceof TftpFileNotFoundError || error instanceof TftpShutdownError) log.debug({ ...fields, err: error.message }, 'tftp: request failed');
+      else log.warn({ ...fields, err: error.message }, 'tftp: request failed');
+      try {
+        options.onTransfer?.(error ? { client: clientId, file: request.filename, bytes, ok: false, error: error.message } : { client: clientId, file: request.filename, bytes, ok: true });
+      } catch (err) {
+        log.warn({ err: String(err) }, 'tftp: onTransfer hook threw');
+      }
+    };
+
+    const socket = await bindSocket(0);
+    let source: ByteSource | undefined;
+    try {
+      if (request.opcode === Opcode.WRQ) throw new TftpAccessViolationError('Read-only server');
+      if (request.mode === 'mail') throw new TftpIllegalOperationError('Mail mode is not supported');
+      const name = confineName(request.filename);
+      source = await openSource(name, client);
+      if (request.mode === 'netascii') source = netasciiSource(source);
+      if (entry.cancelled) throw entry.cancelled;
+    } catch (err) {
+      await source?.close();
+      const error = asTransferError(err);
+      await new Promise<void>((resolve) => socket.send(encodeError(error.code, error.message), client.port, client.address, () => resolve()));
+      await new Promise<void>((resolve) => socket.close(() => resolve()));
+      report(0, error);
+      return;
+    }
+
+    const negotiated = negotiate(request.options, source.size);
+    const transfer = new ReadTransfer({
+      socket,
+      peer: client,
+      reader: new BlockReader(source, negotiated.blksize),
+      blksize: negotiated.blksize,
+      windowsize: negotiated.windowsize,
+      timeoutMs: negotiated.timeoutMs ?? defaultTimeoutMs,
+      retries,
+      oack: negotiated.accepted.length > 0 ? encodeOack(negotiated.accepted) : undefined,
+      log,
+    });
+    entry.transfer = transfer;
+    log.debug({ client: clientId, file: request.filename, blksize: negotiated.blksize, windowsize: negotiated.windowsize }, 'tftp: transfer started');
+    const outcome = await transfer.done;
+    report(outcome.bytes, outcome.error);
+  }
+
+  async function openSource(name: string, client: TftpClientAddress): Promise<ByteSource> {
+    if (options.resolve) {
+      let generated: TftpSource | null;
+      try {
+        generated = await options.resolve(name, client);
+        if (generated) return 'data' in generated ? bufferSource(generated.data) : streamSource(generated.open(), generated.size);
+      } catch (err) {
+        throw new TftpSourceError(`resolve hook failed for ${JSON.stringify(name)}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    const root = typeof options.root === 'function' ? options.root() : options.root;
+    const file = await openInRoot(root, name);
+    return fileSource(file.handle, file.size);
+  }
+
+  return {
+    async start() {
+      if (listener) throw new Error('TFTP server already started');
+      stopping = false;
+      const socket = await bindSocket(options.port ?? 69);
+      socket.on('message', onDatagram);
+      socket.on('error', (err) => log.warn({ err: err.message }, 'tftp: listening socket error'));
+      listener = socket;
+      const bound = socket.address();
+      log.info({ address: bound.address, port: bound.port }, 'tftp: listening');
+      return { address: bound.address, port: bound.port };
+    },
+    async stop() {
+      stopping = true;
+      const socket = listener;
+      listener = undefined;
+      if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
+      const shutdown = new TftpShutdownError('Server shutting down');
+      for (const entry of active.values()) {
+        entry.cancelled = shutdown;
+        entry.transfer?.abort(shutdown);
+      }
+      await Promise.all(running);
+    },
+  };
+}
+
+function asTransferError(err: unknown): TftpTransferError {
+  if (err instanceof TftpTransferError) return err;
+  return new TftpSourceError(err instanceof Error ? err.message : String(err));
+}

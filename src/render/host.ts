@@ -1,0 +1,99 @@
+import { createHash } from 'node:crypto';
+import type { Host, Lab } from '../model/types.ts';
+import type { DesiredHost } from '../plan/types.ts';
+import { imageFileName, type AgentUrls } from './urls.ts';
+import { fillTemplate, TemplateError, type TemplateValues } from './template.ts';
+import { chainScript, installScript } from './ipxe.ts';
+import { parseCidr, prefixToNetmask } from './net.ts';
+import type { SourceRef } from '../model/types.ts';
+
+export interface RenderedHost {
+  desired: DesiredHost;
+  /** The iPXE script the host gets when it must (re)install; absent for hosts kept off. */
+  script?: string;
+  cmdline?: string;
+  config?: { name: string; content: string; secret: boolean };
+}
+
+export class RenderError extends Error {
+  constructor(readonly host: string, readonly ref: SourceRef | undefined, message: string) {
+    super(`${ref ? `${ref.file}:${ref.line}:${ref.col}: ` : ''}host ${host}: ${message}`);
+    this.name = 'RenderError';
+  }
+}
+
+export interface RenderContext {
+  lab: Lab;
+  urls: AgentUrls;
+  revision: string;
+  token: (host: string) => string;
+}
+
+/** Renders everything one host needs at boot. Pure: same lab, same key, same output. */
+export function renderHost(host: Host, ctx: RenderContext): RenderedHost {
+  const profile = ctx.lab.profiles.get(host.role);
+  if (!profile) throw new RenderError(host.name, host.refs['role'], `unknown role ${host.role}`);
+  const base = { name: host.name, role: host.role, power: host.power, afterInstall: profile.afterInstall, revision: ctx.revision };
+  const boot = profile.boot;
+
+  if (boot.kind === 'off') return { desired: { ...base, boot: 'off', digest: digestOf([host.role, 'off']) } };
+
+  if (boot.kind === 'chain') {
+    const script = chainScript(host.name, host.role, boot.url);
+    return { desired: { ...base, boot: 'chain', digest: digestOf([host.role, script]) }, script };
+  }
+
+  const image = ctx.lab.images.get(boot.image);
+  if (!image) throw new RenderError(host.name, profile.refs['boot.image'], `unknown image ${boot.image}`);
+  const token = ctx.token(host.name);
+  const site = ctx.lab.site;
+  const { prefix } = parseCidr(site.network.subnet);
+  const firstInitrd = image.initrds[0];
+  const values: TemplateValues = {
+    'host.name': host.name,
+    'host.ip': host.ip,
+    'host.mac': host.macs[0] ?? '',
+    'host.role': host.role,
+    'host.hostname': site.network.domain ? `${host.name}.${site.network.domain}` : host.name,
+    'site.name': site.name,
+    'site.gateway': site.network.gateway ?? '',
+    'site.dns': site.network.dns.join(','),
+    'site.domain': site.network.domain ?? '',
+    'site.netmask': prefixToNetmask(prefix),
+    'site.prefix': String(prefix),
+    'agent.url': ctx.urls.base,
+    'image.name': image.name,
+    'urls.kernel': ctx.urls.imageFile(image.kernel),
+    'urls.initrd': firstInitrd ? ctx.urls.imageFile(firstInitrd) : '',
+    'urls.config': boot.config ? ctx.urls.config(host, boot.config.name, token) : '',
+    'urls.phoneHome': ctx.urls.phoneHome(),
+    token,
+  };
+  const fill = (text: string, field: string): string => {
+    try {
+      return fillTemplate(text, values);
+    } catch (err) {
+      if (err instanceof TemplateError) throw new RenderError(host.name, profile.refs[field], err.message);
+      throw err;
+    }
+  };
+  const cmdline = `${fill(boot.cmdline, 'boot.cmdline').trim()} forseti.callback=${ctx.urls.phoneHome()} forseti.token=${token}`;
+  const config = boot.config
+    ? { name: boot.config.name, content: fill(boot.config.template, 'boot.config.template'), secret: boot.config.secret }
+    : undefined;
+  const script = installScript({
+    host: host.name,
+    role: host.role,
+    kernelUrl: ctx.urls.imageFile(image.kernel),
+    initrds: image.initrds.map((f) => ({ url: ctx.urls.imageFile(f), name: imageFileName(f) })),
+    cmdline,
+  });
+  const digest = digestOf([host.role, script, config?.name ?? '', config?.content ?? '']);
+  return { desired: { ...base, boot: 'image', digest }, script, cmdline, ...(config ? { config } : {}) };
+}
+
+function digestOf(parts: string[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(`${p.length}:${p}`);
+  return h.digest('hex').slice(0, 16);
+}

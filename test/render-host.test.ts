@@ -1,0 +1,100 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, readlink, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadLab } from '../src/model/load.ts';
+import type { Lab } from '../src/model/types.ts';
+import { renderHost } from '../src/render/host.ts';
+import { writeGeneration } from '../src/render/generation.ts';
+import { checkTemplate, fillTemplate, TEMPLATE_VARIABLES, TemplateError, type TemplateValues } from '../src/render/template.ts';
+import { hostToken, tokenMatches } from '../src/render/token.ts';
+import { AgentUrls } from '../src/render/urls.ts';
+
+async function templateLab(): Promise<Lab> {
+  const { lab, problems } = await loadLab('lab-repo-template');
+  assert.deepEqual(problems, []);
+  assert.ok(lab);
+  return lab;
+}
+
+const ctx = (lab: Lab, revision = 'a'.repeat(40)) => ({ lab, urls: new AgentUrls(lab.site), revision, token: (h: string) => `tok-${h}` });
+
+test('template: fills known variables and reports unknown ones with their offset', () => {
+  const values = Object.fromEntries(TEMPLATE_VARIABLES.map((v) => [v, `<${v}>`])) as TemplateValues;
+  assert.equal(fillTemplate('ip={{ host.ip }} gw={{site.gateway}}', values), 'ip=<host.ip> gw=<site.gateway>');
+  assert.deepEqual(checkTemplate('a {{ host.ip }} {{ host.colour }}').map((p) => p.offset), [16]);
+  assert.match(checkTemplate('{{ host.ip }} }}')[0]?.message ?? '', /unbalanced/);
+  assert.equal(checkTemplate('{{ host.ip }} }}')[0]?.offset, 14);
+  assert.throws(() => fillTemplate('{{ nope }}', values), TemplateError);
+});
+
+test('render: an image role gets kernel, initrds by digest, its cmdline, and the phone-home arguments', async () => {
+  const lab = await templateLab();
+  const host = lab.hosts.get('bld-003');
+  assert.ok(host);
+  const r = renderHost(host, ctx(lab));
+  assert.equal(r.desired.boot, 'image');
+  assert.equal(r.desired.role, 'talos-worker');
+  assert.match(r.script ?? '', /^#!ipxe\n/);
+  assert.match(r.script ?? '', /kernel http:\/\/10\.77\.0\.5:8080\/images\/[0-9a-f]{64}\/kernel-amd64 initrd=initramfs-amd64\.xz /);
+  assert.match(r.script ?? '', /\ninitrd http:\/\/10\.77\.0\.5:8080\/images\/[0-9a-f]{64}\/initramfs-amd64\.xz\n/);
+  assert.match(r.cmdline ?? '', /ip=10\.77\.0\.103::10\.77\.0\.1:255\.255\.255\.0:bld-003\.lab\.home\.arpa:eth0:off/);
+  assert.match(r.cmdline ?? '', /forseti\.callback=http:\/\/10\.77\.0\.5:8080\/v1\/phone-home forseti\.token=tok-bld-003$/);
+  assert.equal(r.config?.secret, true);
+});
+
+test('render: the digest follows the artifacts, not the revision', async () => {
+  const lab = await templateLab();
+  const host = lab.hosts.get('bld-003');
+  assert.ok(host);
+  const a = renderHost(host, ctx(lab, 'a'.repeat(40)));
+  const b = renderHost(host, ctx(lab, 'b'.repeat(40)));
+  assert.equal(a.desired.digest, b.desired.digest);
+  const other = renderHost({ ...host, role: 'slurm-compute' }, ctx(lab));
+  assert.notEqual(other.desired.digest, a.desired.digest);
+});
+
+test('render: off and chain roles', async () => {
+  const lab = await templateLab();
+  const off = [...lab.hosts.values()].find((h) => lab.profiles.get(h.role)?.boot.kind === 'off');
+  assert.ok(off);
+  const r = renderHost(off, ctx(lab));
+  assert.equal(r.desired.boot, 'off');
+  assert.equal(r.script, undefined);
+  const host = lab.hosts.get('bld-001');
+  assert.ok(host);
+  const chain = renderHost({ ...host, role: 'netboot-xyz' }, ctx(lab));
+  assert.equal(chain.desired.boot, 'chain');
+  assert.match(chain.script ?? '', /chain --autofree https:\/\/boot\.netboot\.xyz/);
+});
+
+test('generation: written whole, switched by renaming a symlink, old ones pruned', async () => {
+  const lab = await templateLab();
+  const state = await mkdtemp(join(tmpdir(), 'forseti-gen-'));
+  try {
+    const first = await writeGeneration(state, ctx(lab, '1'.repeat(40)));
+    assert.equal(join(state, await readlink(join(state, 'current'))), first.dir);
+    const script = await readFile(join(first.dir, 'hosts', 'bld-003', 'boot.ipxe'), 'utf8');
+    assert.equal(script, first.hosts.get('bld-003')?.script);
+    assert.equal(first.byMac.get('9c:8e:99:4a:10:03'), 'bld-003');
+    for (let i = 0; i < 7; i++) await writeGeneration(state, ctx(lab, String(i).repeat(40)));
+    const left = (await readdir(join(state, 'generations'))).filter((n) => !n.startsWith('.'));
+    assert.equal(left.length, 5);
+    assert.ok(!(await readdir(state)).some((n) => n.startsWith('.current-')), 'no temporary links left');
+  } finally {
+    await rm(state, { recursive: true, force: true });
+  }
+});
+
+test('token: derived per host from the agent key, compared in constant time', () => {
+  const key = Buffer.alloc(32, 7);
+  const a = hostToken(key, 'bld-003');
+  assert.match(a, /^[0-9a-f]{32}$/);
+  assert.equal(a, hostToken(key, 'bld-003'));
+  assert.notEqual(a, hostToken(key, 'bld-004'));
+  assert.notEqual(a, hostToken(Buffer.alloc(32, 8), 'bld-003'));
+  assert.ok(tokenMatches(a, a));
+  assert.ok(!tokenMatches(a, a.slice(0, 31)));
+  assert.ok(!tokenMatches(a, ''));
+});

@@ -1,0 +1,118 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AgentBootBackend } from '../src/agent/boot-backend.ts';
+import { HostTracker } from '../src/agent/host-tracker.ts';
+import { createLogger } from '../src/log.ts';
+import { loadLab } from '../src/model/load.ts';
+import { Journal } from '../src/observe/journal.ts';
+import { writeGeneration, type Generation } from '../src/render/generation.ts';
+import { ImageCache } from '../src/render/image-cache.ts';
+import { hostToken } from '../src/render/token.ts';
+import { AgentUrls } from '../src/render/urls.ts';
+import { createBootHttpServer, listen } from '../src/serve/boot-http.ts';
+
+const log = createLogger({ level: 'silent' });
+const key = Buffer.alloc(32, 3);
+let state = '';
+let server: Server;
+let base = '';
+let gen: Generation;
+let tracker: HostTracker;
+let images: ImageCache;
+
+before(async () => {
+  state = await mkdtemp(join(tmpdir(), 'forseti-http-'));
+  const { lab } = await loadLab('lab-repo-template');
+  assert.ok(lab);
+  gen = await writeGeneration(state, { lab, urls: new AgentUrls(lab.site), revision: 'c'.repeat(40), token: (h) => hostToken(key, h) });
+  tracker = new HostTracker(new Journal(join(state, 'journal.json')), log);
+  images = new ImageCache(join(state, 'images'), log);
+  server = createBootHttpServer(new AgentBootBackend(() => gen, tracker, images, key, log), log);
+  const addr = await listen(server, '127.0.0.1', 0);
+  base = `http://127.0.0.1:${addr.port}`;
+});
+
+after(async () => {
+  server.closeAllConnections();
+  await new Promise<void>((r) => server.close(() => r()));
+  await rm(state, { recursive: true, force: true });
+});
+
+test('boot.ipxe chains every machine to its own script by MAC', async () => {
+  const text = await (await fetch(`${base}/boot.ipxe`)).text();
+  assert.match(text, /^#!ipxe\n/);
+  assert.match(text, /chain http:\/\/10\.77\.0\.5:8080\/v1\/boot\/\$\{mac:hexhyp\}/);
+});
+
+test('a host that needs installing gets its install script; an unknown MAC is told to exit', async () => {
+  const text = await (await fetch(`${base}/v1/boot/9c-8e-99-4a-10-03`)).text();
+  assert.equal(text, gen.hosts.get('bld-003')?.script);
+  const unknown = await (await fetch(`${base}/v1/boot/02-00-00-00-00-99`)).text();
+  assert.match(unknown, /no host is declared with MAC 02:00:00:00:00:99\nexit/);
+});
+
+test('a converged host is sent to its disk; a host declared off is told to exit', async () => {
+  const desired = gen.hosts.get('bld-003')?.desired;
+  assert.ok(desired);
+  await tracker.record('bld-003', { kind: 'provision-started', role: desired.role, digest: desired.digest, revision: desired.revision });
+  await tracker.record('bld-003', { kind: 'phone-home', role: desired.role });
+  assert.equal(tracker.get('bld-003').phase, 'Converged');
+  const text = await (await fetch(`${base}/v1/boot/9c:8e:99:4a:10:03`)).text();
+  assert.match(text, /bld-003 is installed with role talos-worker; booting from local disk\nsanboot --no-describe --drive 0x80/);
+  const off = [...gen.lab.hosts.values()].find((h) => gen.hosts.get(h.name)?.desired.boot === 'off');
+  assert.ok(off?.macs[0]);
+  const offText = await (await fetch(`${base}/v1/boot/${off.macs[0].replace(/:/g, '-')}`)).text();
+  assert.match(offText, /is declared off/);
+});
+
+test('phone-home: a wrong token is refused and changes nothing; the right one converges the host', async () => {
+  const desired = gen.hosts.get('bld-006')?.desired;
+  assert.ok(desired);
+  await tracker.record('bld-006', { kind: 'provision-started', role: desired.role, digest: desired.digest, revision: desired.revision });
+  const wrong = await fetch(`${base}/v1/phone-home`, { method: 'POST', headers: { authorization: 'Bearer 00000000000000000000000000000000' }, body: `role=${desired.role}` });
+  assert.equal(wrong.status, 403);
+  assert.equal(tracker.get('bld-006').phase, 'Provisioning');
+  const right = await fetch(`${base}/v1/phone-home`, { method: 'POST', headers: { authorization: `Bearer ${hostToken(key, 'bld-006')}` }, body: `role=${desired.role}&mac=x&ip=y` });
+  assert.equal(right.status, 200);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(tracker.get('bld-006').phase, 'Converged');
+  assert.equal(tracker.get('bld-006').appliedRevision, desired.revision);
+});
+
+test('a secret config is served only with its own host token', async () => {
+  const cfg = gen.hosts.get('bld-003')?.config;
+  assert.ok(cfg);
+  const url = `${base}/v1/hosts/bld-003/config/${cfg.name}`;
+  assert.equal((await fetch(`${url}?token=${hostToken(key, 'bld-006')}`)).status, 403);
+  assert.equal((await fetch(url)).status, 403);
+  const ok = await fetch(`${url}?token=${hostToken(key, 'bld-003')}`);
+  assert.equal(ok.status, 200);
+  assert.equal(await ok.text(), cfg.content);
+});
+
+test('image files are served from the cache by digest, with Range and HEAD', async () => {
+  const image = [...gen.lab.images.values()].find((i) => i.name === 'talos');
+  assert.ok(image);
+  const content = Buffer.from('pretend this is a kernel');
+  // The cache is addressed by the declared digest; put a file there as a download would.
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(images.dir, { recursive: true });
+  await writeFile(images.pathOf(image.kernel.sha256), content);
+  const url = `${base}/images/${image.kernel.sha256}/kernel-amd64`;
+  const full = await fetch(url);
+  assert.equal(full.status, 200);
+  assert.equal(full.headers.get('content-length'), String(content.length));
+  assert.deepEqual(Buffer.from(await full.arrayBuffer()), content);
+  const part = await fetch(url, { headers: { range: 'bytes=8-11' } });
+  assert.equal(part.status, 206);
+  assert.equal(await part.text(), 'this');
+  const head = await fetch(url, { method: 'HEAD' });
+  assert.equal(head.headers.get('content-length'), String(content.length));
+  const unknown = await fetch(`${base}/images/${createHash('sha256').update('x').digest('hex')}/x`);
+  assert.equal(unknown.status, 404);
+});

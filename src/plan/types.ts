@@ -1,6 +1,7 @@
 // The inputs and outputs of the reconcile decision. Plain data only, so the decision stays a pure function.
 
-export type Phase = 'Pending' | 'Provisioning' | 'Converged' | 'Failed' | 'Off';
+export const PHASES = ['Pending', 'Provisioning', 'Converged', 'Failed', 'Off'] as const;
+export type Phase = (typeof PHASES)[number];
 
 /** Provisioning steps, in the order a booting machine passes them. */
 export const PROVISION_STEPS = ['power-cycled', 'dhcp', 'script', 'kernel', 'initrd', 'phone-home'] as const;

@@ -1,0 +1,129 @@
+import * as fs from 'node:fs';
+import { join, resolve } from 'node:path';
+import git, { type HttpClient } from 'isomorphic-git';
+import type { Logger } from '../log.ts';
+import type { GitCredentials } from './auth.ts';
+import { changedPaths, type ChangedPath } from './changed-paths.ts';
+import { checkoutExact } from './checkout-exact.ts';
+import { fetchBranch } from './fetch-branch.ts';
+import { httpClientWithTimeout } from './http-client.ts';
+import { readCommitInfo, type CommitInfo } from './read-commit-info.ts';
+import { redactUrl, scrubSecrets } from './redact-url.ts';
+import { SourceCheckoutError } from './source-checkout-error.ts';
+import { SourceFetchError } from './source-fetch-error.ts';
+import { writeRevisionTree } from './write-revision-tree.ts';
+
+export interface GitSourceOptions {
+  url: string;
+  /** Default `main`. */
+  branch?: string;
+  /** State directory: holds `repo.git` (objects) and `tree` (the checked-out working tree). */
+  dir: string;
+  auth?: GitCredentials;
+  log: Logger;
+  /** Socket idle timeout for HTTP requests, default 60 s. */
+  timeoutMs?: number;
+}
+
+export interface SyncResult {
+  commit: string;
+  /** False when the commit is the one the previous sync() of this instance returned. */
+  changed: boolean;
+  /** Absolute path of a working tree checked out at exactly `commit`. */
+  tree: string;
+}
+
+/** The lab repository as a series of snapshots: each sync() fetches the branch and checks its head out on disk. */
+export class GitSource {
+  readonly url: string;
+  readonly branch: string;
+  readonly gitdir: string;
+  readonly treeDir: string;
+  private readonly safeUrl: string;
+  private readonly auth: GitCredentials | undefined;
+  private readonly log: Logger;
+  private readonly http: HttpClient;
+  private readonly cache: object = {};
+  /** Commit the working tree is known to hold exactly; null until the first checkout of this process. */
+  private checkedOut: string | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(opts: GitSourceOptions) {
+    this.url = opts.url;
+    this.branch = opts.branch ?? 'main';
+    const dir = resolve(opts.dir);
+    this.gitdir = join(dir, 'repo.git');
+    this.treeDir = join(dir, 'tree');
+    this.safeUrl = redactUrl(opts.url);
+    this.auth = opts.auth;
+    this.log = opts.log.child({ component: 'git-source', url: this.safeUrl, branch: this.branch });
+    this.http = httpClientWithTimeout(opts.timeoutMs ?? 60_000);
+  }
+
+  /** Fetches the branch and checks out its head. Calls are serialized; the tree changes only inside sync(). */
+  sync(): Promise<SyncResult> {
+    const run = this.queue.then(() => this.syncNow());
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async syncNow(): Promise<SyncResult> {
+    const commit = await this.fetchHead();
+    const changed = commit !== this.checkedOut;
+    if (changed) {
+      const previous = this.checkedOut;
+      this.checkedOut = null; // a checkout that dies halfway leaves an unknown tree: redo it next time
+      try {
+        await checkoutExact(this.treeDir, this.gitdir, commit, this.cache);
+      } catch (err) {
+        throw new SourceCheckoutError(commit, err instanceof Error ? err.message : String(err));
+      }
+      this.checkedOut = commit;
+      this.log.info({ commit, previous }, 'checked out lab revision');
+    }
+    return { commit, changed, tree: this.treeDir };
+  }
+
+  private async fetchHead(): Promise<string> {
+    let oid: string | null;
+    try {
+      await git.init({ fs, gitdir: this.gitdir, bare: true, defaultBranch: this.branch });
+      // Rewritten every time so a changed URL or branch takes effect; the stored URL never carries credentials.
+      await git.setConfig({ fs, gitdir: this.gitdir, path: 'remote.origin.url', value: this.safeUrl });
+      await git.setConfig({ fs, gitdir: this.gitdir, path: 'remote.origin.fetch', value: `+refs/heads/${this.branch}:refs/remotes/origin/${this.branch}` });
+      oid = await fetchBranch({ gitdir: this.gitdir, http: this.http, url: this.url, branch: this.branch, auth: this.auth, cache: this.cache });
+    } catch (err) {
+      throw this.fetchError(describeError(err));
+    }
+    if (!oid) throw this.fetchError(`branch ${this.branch} does not exist`);
+    // A local branch makes the plain branch name usable as a revision (readCommitInfo, checkoutRevision).
+    await git.writeRef({ fs, gitdir: this.gitdir, ref: `refs/heads/${this.branch}`, value: oid, force: true });
+    return oid;
+  }
+
+  private fetchError(reason: string): SourceFetchError {
+    const error = new SourceFetchError(this.safeUrl, this.branch, scrubSecrets(reason, [this.auth?.password]));
+    this.log.warn({ err: error }, 'fetch failed, keeping the last tree');
+    return error;
+  }
+
+  readCommitInfo(commit: string): Promise<CommitInfo> {
+    return readCommitInfo(this.gitdir, commit, this.cache);
+  }
+
+  /** Files changed between two fetched commits; `from` null lists every file of `to` as added. */
+  changedPaths(from: string | null, to: string): Promise<ChangedPath[]> {
+    return changedPaths(this.gitdir, from, to, this.cache);
+  }
+
+  /** Writes the files of any fetched revision into `targetDir` (absent or empty); returns the commit. */
+  checkoutRevision(rev: string, targetDir: string): Promise<string> {
+    return writeRevisionTree(this.gitdir, rev, targetDir, this.cache);
+  }
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof git.Errors.HttpError) return `HTTP ${err.data.statusCode} ${err.data.statusMessage}`;
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

@@ -1,0 +1,11 @@
+export { GitSource, type GitSourceOptions, type SyncResult } from './git-source.ts';
+export { changedPaths, type ChangedPath, type ChangeKind } from './changed-paths.ts';
+export { readCommitInfo, type CommitInfo } from './read-commit-info.ts';
+export { resolveRevision } from './resolve-revision.ts';
+export { checkoutRevision, writeRevisionTree, findGitdir } from './write-revision-tree.ts';
+export { redactUrl } from './redact-url.ts';
+export type { GitCredentials } from './auth.ts';
+export { SourceFetchError } from './source-fetch-error.ts';
+export { SourceCheckoutError } from './source-checkout-error.ts';
+export { RevisionNotFoundError } from './revision-not-found-error.ts';
+export { TargetNotEmptyError } from './target-not-empty-error.ts';

@@ -1,0 +1,149 @@
+// The status file of one host on the status branch, e.g. `hosts/bld-003.yaml`.
+import { parse, stringify } from 'yaml';
+import { StatusParseError } from './status-parse-error.ts';
+import { asRecord, nullableStr, oneOf, optStr, str } from './yaml-fields.ts';
+
+import { PHASES, PROVISION_STEPS, type Phase, type ProvisionStep } from '../plan/types.ts';
+
+export const HOST_PHASES = PHASES;
+export type HostPhase = Phase;
+export const PROVISIONING_STEPS = PROVISION_STEPS;
+export type ProvisioningStep = ProvisionStep;
+
+export const HISTORY_LIMIT = 5;
+
+export interface HostStatusError {
+  message: string;
+  /** The step that failed: a provisioning step, or the BMC operation (`boot-override`, `power-cycle`, ...). */
+  step?: string;
+  /** Where in the lab repository the cause is declared, `file:line:col`. */
+  ref?: string;
+}
+
+export interface HostTransition {
+  phase: HostPhase;
+  step?: ProvisioningStep;
+  /** ISO time */
+  at: string;
+  revision?: string;
+  message?: string;
+}
+
+export interface HostStatus {
+  host: string;
+  /** Desired role (profile name) at the attempted revision. */
+  role: string;
+  phase: HostPhase;
+  /** Last provisioning step reached, while Provisioning (or where a Failed host stopped). */
+  step?: ProvisioningStep;
+  /** Revision the host is known to run (last converged), null before the first convergence. */
+  revision: string | null;
+  /** Revision the agent is (or was last) driving the host toward. */
+  attemptedRevision: string | null;
+  lastError: HostStatusError | null;
+  /** ISO time of the last phase change. */
+  since: string;
+  /** ISO time this file was last rendered. */
+  updated: string;
+  /** Last transitions, oldest first, at most HISTORY_LIMIT. */
+  history?: HostTransition[];
+}
+
+function stripUndefined<T extends object>(obj: T): T {
+  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as T;
+}
+
+export function renderHostStatus(status: HostStatus): string {
+  // Fixed key order keeps diffs on the status branch small and readable.
+  const doc = stripUndefined({
+    host: status.host,
+    role: status.role,
+    phase: status.phase,
+    step: status.step,
+    revision: status.revision,
+    attemptedRevision: status.attemptedRevision,
+    lastError: status.lastError ? stripUndefined({ message: status.lastError.message, step: status.lastError.step, ref: status.lastError.ref }) : null,
+    since: status.since,
+    updated: status.updated,
+    history: status.history?.slice(-HISTORY_LIMIT).map((t) => stripUndefined({ phase: t.phase, step: t.step, at: t.at, revision: t.revision, message: t.message })),
+  });
+  return stringify(doc, { lineWidth: 0 });
+}
+
+export function parseHostStatus(text: string): HostStatus {
+  let raw: unknown;
+  try {
+    raw = parse(text);
+  } catch (err) {
+    throw new StatusParseError('host', err instanceof Error ? err.message : String(err));
+  }
+  const obj = asRecord('host', raw, 'document');
+  const phase = oneOf('host', str('host', obj, 'phase'), HOST_PHASES, 'phase') as HostPhase;
+  let lastError: HostStatusError | null = null;
+  if (obj.lastError !== undefined && obj.lastError !== null) {
+    const e = asRecord('host', obj.lastError, 'lastError');
+    lastError = stripUndefined({ message: str('host', e, 'message'), step: optStr('host', e, 'step'), ref: optStr('host', e, 'ref') });
+  }
+  let history: HostTransition[] | undefined;
+  if (obj.history !== undefined && obj.history !== null) {
+    if (!Array.isArray(obj.history)) throw new StatusParseError('host', 'history must be a list');
+    history = obj.history.map((item: unknown, i) => {
+      const t = asRecord('host', item, `history[${i}]`);
+      return stripUndefined({
+        phase: oneOf('host', str('host', t, 'phase'), HOST_PHASES, `history[${i}].phase`) as HostPhase,
+        step: oneOf('host', optStr('host', t, 'step'), PROVISIONING_STEPS, `history[${i}].step`),
+        at: str('host', t, 'at'),
+        revision: optStr('host', t, 'revision'),
+        message: optStr('host', t, 'message'),
+      });
+    });
+  }
+  return stripUndefined({
+    host: str('host', obj, 'host'),
+    role: str('host', obj, 'role'),
+    phase,
+    step: oneOf('host', optStr('host', obj, 'step'), PROVISIONING_STEPS, 'step'),
+    revision: nullableStr('host', obj, 'revision'),
+    attemptedRevision: nullableStr('host', obj, 'attemptedRevision'),
+    lastError,
+    since: str('host', obj, 'since'),
+    updated: str('host', obj, 'updated'),
+    history,
+  });
+}
+
+export interface HostUpdate {
+  role: string;
+  phase: HostPhase;
+  step?: ProvisioningStep;
+  revision?: string | null;
+  attemptedRevision?: string | null;
+  lastError?: HostStatusError | null;
+  message?: string;
+}
+
+/**
+ * The next status of a host: `since` moves and a history entry is added only when the phase or step changes;
+ * fields not given in `update` keep their previous values.
+ */
+export function nextHostStatus(host: string, previous: HostStatus | null, update: HostUpdate, now: Date = new Date()): HostStatus {
+  const at = now.toISOString();
+  const moved = !previous || previous.phase !== update.phase || previous.step !== update.step;
+  const revision = update.revision !== undefined ? update.revision : (previous?.revision ?? null);
+  const attemptedRevision = update.attemptedRevision !== undefined ? update.attemptedRevision : (previous?.attemptedRevision ?? null);
+  const history = previous?.history ?? [];
+  return stripUndefined({
+    host,
+    role: update.role,
+    phase: update.phase,
+    step: update.step,
+    revision,
+    attemptedRevision,
+    lastError: update.lastError !== undefined ? update.lastError : (previous?.lastError ?? null),
+    since: moved ? at : (previous?.since ?? at),
+    updated: at,
+    history: moved
+      ? [...history, stripUndefined({ phase: update.phase, step: update.step, at, revision: attemptedRevision ?? undefined, message: update.message })].slice(-HISTORY_LIMIT)
+      : history,
+  });
+}

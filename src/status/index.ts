@@ -1,0 +1,19 @@
+export { StatusWriter, type StatusWriterOptions } from './status-writer.ts';
+export {
+  renderHostStatus,
+  parseHostStatus,
+  nextHostStatus,
+  HOST_PHASES,
+  PROVISIONING_STEPS,
+  HISTORY_LIMIT,
+  type HostStatus,
+  type HostPhase,
+  type ProvisioningStep,
+  type HostStatusError,
+  type HostTransition,
+  type HostUpdate,
+} from './host-status.ts';
+export { renderSiteStatus, parseSiteStatus, type SiteStatus, type RejectedRevision } from './site-status.ts';
+export { StatusPushError } from './status-push-error.ts';
+export { StatusParseError } from './status-parse-error.ts';
+export { InvalidStatusPathError } from './invalid-status-path-error.ts';

@@ -1,0 +1,217 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, mkdir, writeFile, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, isAbsolute } from 'node:path';
+import { Writable } from 'node:stream';
+import { startGitServer, createBareRepo, commitFiles, revertCommit, type GitServer } from './fixtures/git-server.ts';
+import { git as gitCli } from './fixtures/git/git-cli.ts';
+import { createLogger } from '../src/log.ts';
+import { GitSource, SourceFetchError, RevisionNotFoundError, TargetNotEmptyError, checkoutRevision } from '../src/source/index.ts';
+
+const logLines: string[] = [];
+const log = createLogger({ level: 'debug', destination: new Writable({ write: (chunk: Buffer, _enc, cb) => (logLines.push(chunk.toString()), cb()) }) });
+
+let server: GitServer;
+let scratch: string;
+let counter = 0;
+
+async function newRepo(): Promise<string> {
+  const name = `lab${++counter}`;
+  const seed = join(scratch, `seed-${name}`);
+  await mkdir(join(seed, 'hosts'), { recursive: true });
+  await writeFile(join(seed, 'site.yaml'), 'name: lab\n');
+  await writeFile(join(seed, 'hosts', 'bld-001.yaml'), 'name: bld-001\n');
+  await writeFile(join(seed, 'hosts', 'bld-002.yaml'), 'name: bld-002\n');
+  await createBareRepo(server, name, seed);
+  return name;
+}
+
+async function listTree(dir: string, rel = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(join(dir, rel), { withFileTypes: true })) {
+    const p = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...(await listTree(dir, p)));
+    else out.push(p);
+  }
+  return out.sort();
+}
+
+before(async () => {
+  scratch = await mkdtemp(join(tmpdir(), 'forseti-source-test-'));
+  server = await startGitServer();
+});
+
+after(async () => {
+  await server.close();
+  await rm(scratch, { recursive: true, force: true });
+});
+
+test('first sync clones and checks out the branch head on disk', async () => {
+  const repo = await newRepo();
+  const source = new GitSource({ url: server.repoUrl(repo), dir: join(scratch, 'state-first'), log });
+  const r = await source.sync();
+  assert.match(r.commit, /^[0-9a-f]{40}$/);
+  assert.equal(r.changed, true);
+  assert.ok(isAbsolute(r.tree));
+  assert.deepEqual(await listTree(r.tree), ['hosts/bld-001.yaml', 'hosts/bld-002.yaml', 'site.yaml']);
+  const again = await source.sync();
+  assert.equal(again.commit, r.commit);
+  assert.equal(again.changed, false);
+});
+
+test('new commits are detected; deleted files and emptied dirs vanish; local edits are discarded', async () => {
+  const repo = await newRepo();
+  const source = new GitSource({ url: server.repoUrl(repo), dir: join(scratch, 'state-changes'), log });
+  const first = await source.sync();
+  // Local tampering: edit a tracked file and drop a stray one.
+  await writeFile(join(first.tree, 'site.yaml'), 'tampered\n');
+  await mkdir(join(first.tree, 'stray'));
+  await writeFile(join(first.tree, 'stray', 'junk.txt'), 'junk\n');
+  const sha = await commitFiles(server, repo, 'main', { 'hosts/bld-002.yaml': null, 'hosts/bld-001.yaml': 'name: bld-001\nrole: worker\n', 'images/talos.yaml': 'name: talos\n' }, 'change');
+  const second = await source.sync();
+  assert.equal(second.commit, sha);
+  assert.equal(second.changed, true);
+  assert.deepEqual(await listTree(second.tree), ['hosts/bld-001.yaml', 'images/talos.yaml', 'site.yaml']);
+  assert.equal(await readFile(join(second.tree, 'site.yaml'), 'utf8'), 'name: lab\n');
+  assert.equal(await readFile(join(second.tree, 'hosts', 'bld-001.yaml'), 'utf8'), 'name: bld-001\nrole: worker\n');
+
+  await commitFiles(server, repo, 'main', { 'images/talos.yaml': null }, 'drop images');
+  const third = await source.sync();
+  await assert.rejects(stat(join(third.tree, 'images')), { code: 'ENOENT' });
+
+  // Revert back to a tree identical to an earlier commit: still a new commit, exact tree.
+  const reverted = await revertCommit(server, repo, 'main', sha);
+  await commitFiles(server, repo, 'main', { 'images/talos.yaml': 'name: talos\n' }, 're-add image');
+  const fourth = await source.sync();
+  assert.notEqual(fourth.commit, reverted);
+  assert.deepEqual(await listTree(fourth.tree), ['hosts/bld-001.yaml', 'hosts/bld-002.yaml', 'images/talos.yaml', 'site.yaml']);
+});
+
+test('a restarted source (state dir kept) reports changed and repairs the tree', async () => {
+  const repo = await newRepo();
+  const dir = join(scratch, 'state-restart');
+  const a = await new GitSource({ url: server.repoUrl(repo), dir, log }).sync();
+  await rm(join(a.tree, 'site.yaml'));
+  const b = await new GitSource({ url: server.repoUrl(repo), dir, log }).sync();
+  assert.equal(b.commit, a.commit);
+  assert.equal(b.changed, true);
+  assert.equal(await readFile(join(b.tree, 'site.yaml'), 'utf8'), 'name: lab\n');
+});
+
+test('a failed fetch raises SourceFetchError without credentials and keeps the last tree', async () => {
+  const secured = await startGitServer({ auth: { username: 'agent', password: 'hunter2-secret' } });
+  try {
+    await createBareRepo(secured, 'lab');
+    await commitFiles(secured, 'lab', 'main', { 'site.yaml': 'name: secured\n' }, 'init');
+    const url = secured.repoUrl('lab').replace('http://', 'http://agent:hunter2-secret@');
+    const source = new GitSource({ url, dir: join(scratch, 'state-fail'), auth: { username: 'agent', password: 'hunter2-secret' }, log });
+    const good = await source.sync();
+    assert.equal(await readFile(join(good.tree, 'site.yaml'), 'utf8'), 'name: secured\n');
+    const port = Number(new URL(secured.url).port);
+    await secured.close({ keepRoot: true });
+    const err = await source.sync().then(
+      () => assert.fail('sync should fail while the server is down'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof SourceFetchError);
+    assert.equal(err.url, secured.repoUrl('lab'));
+    assert.doesNotMatch(err.message, /hunter2/);
+    assert.equal(await readFile(join(good.tree, 'site.yaml'), 'utf8'), 'name: secured\n');
+    // Wrong credentials: an auth failure, also a SourceFetchError.
+    const back = await startGitServer({ root: secured.root, port, auth: { username: 'agent', password: 'hunter2-secret' } });
+    try {
+      const wrong = new GitSource({ url: secured.repoUrl('lab'), dir: join(scratch, 'state-fail'), auth: { username: 'agent', password: 'nope-nope' }, log });
+      await assert.rejects(wrong.sync(), (e: unknown) => e instanceof SourceFetchError && /401/.test(e.message) && !/nope-nope/.test(e.message));
+      const recovered = await source.sync();
+      assert.equal(recovered.commit, good.commit);
+    } finally {
+      await back.close();
+    }
+    assert.ok(!logLines.join('').includes('hunter2'), 'credentials never reach the log');
+  } finally {
+    await rm(secured.root, { recursive: true, force: true });
+  }
+});
+
+test('a missing branch or repository is a SourceFetchError', async () => {
+  const repo = await newRepo();
+  await assert.rejects(new GitSource({ url: server.repoUrl(repo), branch: 'nope', dir: join(scratch, 'state-nobranch'), log }).sync(), SourceFetchError);
+  await assert.rejects(new GitSource({ url: server.repoUrl('missing'), dir: join(scratch, 'state-norepo'), log }).sync(), SourceFetchError);
+});
+
+test('a dangling remote HEAD is reported clearly, never as a missing branch', async () => {
+  const name = `lab${++counter}`;
+  await createBareRepo(server, name); // HEAD -> main, which never gets a commit
+  await commitFiles(server, name, 'lab', { 'site.yaml': 'v1\n' }, 'v1');
+  const source = new GitSource({ url: server.repoUrl(name), branch: 'lab', dir: join(scratch, 'state-dangling'), log });
+  await assert.rejects(source.sync(), (e: unknown) => e instanceof SourceFetchError && /remote HEAD points to a branch that does not exist/.test(e.message));
+});
+
+test('changedPaths lists added, modified and deleted files between two commits', async () => {
+  const repo = await newRepo();
+  const source = new GitSource({ url: server.repoUrl(repo), dir: join(scratch, 'state-diff'), log });
+  const a = await source.sync();
+  await commitFiles(server, repo, 'main', { 'hosts/bld-002.yaml': null, 'hosts/bld-001.yaml': 'changed\n', 'profiles/talos.yaml': 'p\n' }, 'c1');
+  const b = await source.sync();
+  assert.deepEqual(await source.changedPaths(a.commit, b.commit), [
+    { path: 'hosts/bld-001.yaml', kind: 'modified' },
+    { path: 'hosts/bld-002.yaml', kind: 'deleted' },
+    { path: 'profiles/talos.yaml', kind: 'added' },
+  ]);
+  assert.deepEqual(await source.changedPaths(b.commit, b.commit), []);
+  assert.deepEqual(
+    (await source.changedPaths(null, a.commit)).map((c) => c.path),
+    ['hosts/bld-001.yaml', 'hosts/bld-002.yaml', 'site.yaml'],
+  );
+  // A file replaced by a directory of the same name.
+  await commitFiles(server, repo, 'main', { 'site.yaml': null, 'site.yaml/inner': 'x\n' }, 'file to dir');
+  const c = await source.sync();
+  assert.deepEqual(await source.changedPaths(b.commit, c.commit), [
+    { path: 'site.yaml', kind: 'deleted' },
+    { path: 'site.yaml/inner', kind: 'added' },
+  ]);
+});
+
+test('readCommitInfo and checkoutRevision', async () => {
+  const repo = await newRepo();
+  const source = new GitSource({ url: server.repoUrl(repo), dir: join(scratch, 'state-info'), log });
+  const a = await source.sync();
+  await commitFiles(server, repo, 'main', { 'hosts/bld-003.yaml': 'name: bld-003\n' }, 'Add bld-003\n\nbody');
+  const b = await source.sync();
+  const info = await source.readCommitInfo(b.commit);
+  assert.equal(info.sha, b.commit);
+  assert.equal(info.message, 'Add bld-003\n\nbody');
+  assert.equal(info.author, 'Lab Tester <tester@lab.test>');
+  assert.ok(!Number.isNaN(Date.parse(info.timestamp)));
+
+  const base = join(scratch, 'plan-base');
+  assert.equal(await source.checkoutRevision('main~1', base), a.commit);
+  assert.deepEqual(await listTree(base), ['hosts/bld-001.yaml', 'hosts/bld-002.yaml', 'site.yaml']);
+  const head = join(scratch, 'plan-head');
+  assert.equal(await source.checkoutRevision(b.commit.slice(0, 8), head), b.commit);
+  assert.deepEqual(await listTree(head), ['hosts/bld-001.yaml', 'hosts/bld-002.yaml', 'hosts/bld-003.yaml', 'site.yaml']);
+  await assert.rejects(source.checkoutRevision('main', head), TargetNotEmptyError);
+  await assert.rejects(source.checkoutRevision('no-such-rev', join(scratch, 'plan-x')), RevisionNotFoundError);
+});
+
+test('checkoutRevision works on a plain local working repository', async () => {
+  const work = join(scratch, 'local-work');
+  await gitCli(['init', '--quiet', '--initial-branch=main', work]);
+  await mkdir(join(work, 'bin'));
+  await writeFile(join(work, 'bin', 'run.sh'), '#!/bin/sh\n', { mode: 0o755 });
+  await writeFile(join(work, 'site.yaml'), 'v1\n');
+  await gitCli(['add', '-A'], work);
+  await gitCli(['commit', '--quiet', '-m', 'v1'], work);
+  await gitCli(['tag', '-a', 'v1', '-m', 'release v1'], work);
+  await writeFile(join(work, 'site.yaml'), 'v2\n');
+  await gitCli(['commit', '--quiet', '-am', 'v2'], work);
+  await gitCli(['gc', '--quiet'], work); // objects in a packfile, as in real repos
+  const out = join(scratch, 'local-v1');
+  await checkoutRevision(work, 'v1', out);
+  assert.equal(await readFile(join(out, 'site.yaml'), 'utf8'), 'v1\n');
+  assert.equal((await stat(join(out, 'bin', 'run.sh'))).mode & 0o111, 0o111);
+  const out2 = join(scratch, 'local-head');
+  await checkoutRevision(join(work, '.git'), 'HEAD', out2);
+  assert.equal(await readFile(join(out2, 'site.yaml'), 'utf8'), 'v2\n');
+});

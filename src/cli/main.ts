@@ -1,1 +1,40 @@
-console.log("hi")
+import { UsageError } from './args.ts';
+
+const USAGE = `usage: forseti <command> [options]
+
+  validate [LAB_DIR]               check a lab repository; one line per problem, file:line:col
+  render [LAB_DIR] --host NAME     print the iPXE script that host would get now (--what config: its config)
+  agent --config FILE              run the agent
+`;
+
+// Loaded on demand: `validate` in a pull request's CI should not pay for the agent's dependencies.
+const commands: Record<string, (argv: string[]) => Promise<number>> = {
+  validate: async (argv) => (await import('./commands/validate.ts')).validateCommand(argv),
+  render: async (argv) => (await import('./commands/render.ts')).renderCommand(argv),
+  agent: async (argv) => (await import('./commands/agent.ts')).agentCommand(argv),
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(USAGE);
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`unknown command "${name}"\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await command(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`${err.message}\n${USAGE}`);
+      return 2;
+    }
+    process.stderr.write(`forseti ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 2;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,26 @@
+# forseti agent: production image. Build: docker build -t forseti .
+# Run with host networking on the provisioning network (DHCP needs broadcasts):
+#   docker run --net=host -v forseti-state:/var/lib/forseti -v /etc/forseti:/etc/forseti:ro forseti agent --config /etc/forseti/agent.yaml
+FROM node:22-bookworm-slim
+
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ipmitool ipxe libcap2-bin ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ # bind DHCP (67) and TFTP (69) without running as root
+ && setcap cap_net_bind_service,cap_net_raw=+ep "$(readlink -f "$(command -v node)")"
+
+WORKDIR /opt/forseti
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev && npm cache clean --force
+COPY bin ./bin
+COPY src ./src
+COPY schemas ./schemas
+
+RUN useradd --system --home-dir /var/lib/forseti --create-home forseti \
+ && mkdir -p /var/lib/forseti && chown forseti:forseti /var/lib/forseti
+USER forseti
+VOLUME ["/var/lib/forseti"]
+EXPOSE 67/udp 69/udp 8080/tcp
+
+ENTRYPOINT ["node", "/opt/forseti/bin/forseti.js"]
+CMD ["agent", "--config", "/etc/forseti/agent.yaml"]

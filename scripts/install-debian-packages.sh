@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages forseti's tests and demo need: the virtual lab (QEMU with iPXE ROMs, OVMF,
+# OpenIPMI's ipmi_sim, ipmitool, iproute2) and real protocol clients. Idempotent: does nothing when all are there.
+set -euo pipefail
+PACKAGES=(qemu-system-x86 qemu-utils ipxe-qemu ipxe ovmf openipmi ipmitool iproute2 tftp-hpa atftp curl busybox udhcpc isc-dhcp-client radvd nftables)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "missing Debian packages (run as root to install): ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# radvd's package starts a host-wide service; keep it from starting (the tests run radvd inside a namespace only).
+printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

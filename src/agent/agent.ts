@@ -1,0 +1,233 @@
+import { copyFile, mkdir } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import type { BmcDriver } from '../bmc/driver.ts';
+import type { Logger } from '../log.ts';
+import { formatProblem, loadLab } from '../model/load.ts';
+import type { Lab } from '../model/types.ts';
+import { Journal } from '../observe/journal.ts';
+import { decide } from '../plan/decide.ts';
+import { writeGeneration, type Generation } from '../render/generation.ts';
+import { ImageCache } from '../render/image-cache.ts';
+import { parseCidr } from '../render/net.ts';
+import { hostToken } from '../render/token.ts';
+import { AgentUrls } from '../render/urls.ts';
+import { createBootHttpServer, listen } from '../serve/boot-http.ts';
+import { createDhcpServer, type DhcpServer } from '../serve/dhcp/index.ts';
+import { createTftpServer, type TftpServer } from '../serve/tftp/index.ts';
+import { GitSource } from '../source/index.ts';
+import { StatusWriter } from '../status/index.ts';
+import { loadAgentKey } from './agent-key.ts';
+import { AgentBootBackend } from './boot-backend.ts';
+import type { AgentConfig } from './config.ts';
+import { IPXE_BINARIES, ReservationPolicy } from './dhcp-policy.ts';
+import { createDriver } from './drivers.ts';
+import { Executor } from './executor.ts';
+import { HostTracker } from './host-tracker.ts';
+import { Secrets } from './secrets.ts';
+import { StatusPublisher } from './status-publisher.ts';
+
+/**
+ * The long-running agent: polls the lab repository, applies each commit whole or not at all, serves boot
+ * files for the current generation, drives BMCs toward what the commit declares, and reports status.
+ */
+export class Agent {
+  private generation: Generation | null = null;
+  private readonly drivers = new Map<string, BmcDriver>();
+  private tracker!: HostTracker;
+  private executor!: Executor;
+  private source!: GitSource;
+  private status!: StatusPublisher;
+  private images!: ImageCache;
+  private secrets!: Secrets;
+  private agentKey!: Buffer;
+  private backend!: AgentBootBackend;
+  private http: Server | null = null;
+  private dhcp: DhcpServer | null = null;
+  private tftp: TftpServer | null = null;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private polling: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(private readonly config: AgentConfig, private readonly log: Logger) {}
+
+  get current(): Generation | null {
+    return this.generation;
+  }
+
+  async start(): Promise<void> {
+    const { stateDir } = this.config;
+    await mkdir(stateDir, { recursive: true });
+    this.agentKey = await loadAgentKey(stateDir);
+    this.secrets = await Secrets.load(this.config.secretsFile);
+    this.images = new ImageCache(join(stateDir, 'images'), this.log);
+    this.tracker = new HostTracker(new Journal(join(stateDir, 'journal.json')), this.log);
+    await this.tracker.load();
+    const auth = this.config.lab.credential ? this.secrets.resolve(this.config.lab.credential) : undefined;
+    this.source = new GitSource({ url: this.config.lab.url, branch: this.config.lab.branch, dir: join(stateDir, 'lab'), log: this.log, ...(auth ? { auth } : {}) });
+    const writer = new StatusWriter({
+      url: this.config.lab.url,
+      branch: this.config.status.branch,
+      dir: join(stateDir, 'status'),
+      author: this.config.status.author,
+      log: this.log,
+      batchMs: this.config.status.batchSeconds * 1000,
+      ...(auth ? { auth } : {}),
+    });
+    this.status = new StatusPublisher(writer, () => this.generation);
+    this.tracker.onChange((host, state) => this.status.host(host, state));
+    this.backend = new AgentBootBackend(() => this.generation, this.tracker, this.images, this.agentKey, this.log);
+    this.executor = new Executor(this.tracker, (h) => this.driverFor(h), (h) => this.generation?.lab.hosts.get(h)?.hardware.firmware ?? 'bios', this.log);
+    writer.start();
+    this.log.info({ lab: redact(this.config.lab.url), branch: this.config.lab.branch, stateDir }, 'agent starting');
+    await this.poll();
+    this.schedulePoll();
+    this.tickTimer = setInterval(() => this.tick(), this.config.reconcileIntervalMs);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    await this.polling;
+    await this.status?.stop();
+    await this.dhcp?.stop();
+    await this.tftp?.stop();
+    await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
+    this.http?.closeAllConnections();
+    for (const driver of this.drivers.values()) await driver.close?.();
+    this.log.info('agent stopped');
+  }
+
+  /** Fetches the lab repository now; a webhook calls this too. Concurrent calls share one fetch. */
+  poll(): Promise<void> {
+    this.polling ??= this.pollOnce().finally(() => (this.polling = null));
+    return this.polling;
+  }
+
+  private schedulePoll(): void {
+    if (this.stopped) return;
+    const base = this.config.lab.pollSeconds * 1000;
+    const jitter = base * 0.1 * Math.random();
+    this.pollTimer = setTimeout(() => void this.poll().finally(() => this.schedulePoll()), base + jitter);
+  }
+
+  private async pollOnce(): Promise<void> {
+    try {
+      const snapshot = await this.source.sync();
+      if (!snapshot.changed && this.generation) return;
+      await this.applyCommit(snapshot.commit, snapshot.tree);
+    } catch (err) {
+      this.log.error({ err }, 'poll failed; the last good generation keeps serving');
+    }
+  }
+
+  /** One commit is one snapshot: valid and applied whole, or rejected whole while the last good one serves. */
+  private async applyCommit(commit: string, tree: string): Promise<void> {
+    if (this.generation?.revision === commit) return;
+    const { lab, problems } = await loadLab(tree);
+    if (!lab) {
+      const errors = problems.map(formatProblem);
+      this.log.warn({ revision: commit, errors }, 'commit rejected; the last good generation keeps serving');
+      this.status.rejected(commit, errors);
+      return;
+    }
+    try {
+      for (const image of lab.images.values()) if (isUsed(lab, image.name)) await this.images.ensureImage(image);
+      const generation = await writeGeneration(this.config.stateDir, {
+        lab,
+        urls: new AgentUrls(lab.site),
+        revision: commit,
+        token: (h) => hostToken(this.agentKey, h),
+      });
+      this.generation = generation;
+      this.drivers.clear();
+      await this.tracker.retain(new Set(lab.hosts.keys()));
+      this.log.info({ revision: commit, generation: generation.id, hosts: lab.hosts.size }, 'commit applied');
+      this.status.applied(commit);
+      for (const host of lab.hosts.keys()) this.status.host(host, this.tracker.get(host));
+      await this.ensureServices(lab);
+      this.tick();
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.log.error({ revision: commit, err }, 'commit could not be rendered; the last good generation keeps serving');
+      this.status.rejected(commit, message.split('\n'));
+    }
+  }
+
+  /** Decides for every host and starts what must happen. Cheap: runs every reconcile interval. */
+  private tick(): void {
+    const gen = this.generation;
+    if (!gen || this.stopped) return;
+    const now = Date.now();
+    const provisionTimeoutMs = gen.lab.site.policies.provisionTimeoutSeconds * 1000;
+    for (const [name, rendered] of gen.hosts) {
+      if (this.executor.isBusy(name)) continue;
+      const action = decide(rendered.desired, this.tracker.get(name), { now, provisionTimeoutMs });
+      this.executor.run(rendered.desired, action);
+    }
+  }
+
+  private driverFor(host: string): BmcDriver {
+    let driver = this.drivers.get(host);
+    if (!driver) {
+      const declared = this.generation?.lab.hosts.get(host);
+      if (!declared) throw new Error(`host ${host} is not declared`);
+      driver = createDriver(declared, this.secrets, this.config.bmc, this.log);
+      this.drivers.set(host, driver);
+    }
+    return driver;
+  }
+
+  private async ensureServices(lab: Lab): Promise<void> {
+    const site = lab.site;
+    const bind = this.config.serve.bindAddress;
+    if (!this.http) {
+      this.http = createBootHttpServer(this.backend, this.log);
+      await listen(this.http, bind, site.agent.httpPort);
+      this.log.info({ address: bind, port: site.agent.httpPort }, 'http listening');
+    }
+    if (this.config.serve.tftp && !this.tftp) {
+      const root = join(this.config.stateDir, 'tftp');
+      await mkdir(root, { recursive: true });
+      for (const file of Object.values(IPXE_BINARIES)) {
+        await copyFile(join(this.config.serve.ipxeDir, file), join(root, file)).catch(() => this.log.warn({ file, dir: this.config.serve.ipxeDir }, 'iPXE binary not found; firmware without iPXE cannot chainload'));
+      }
+      this.tftp = createTftpServer({
+        root,
+        address: bind,
+        port: site.agent.tftpPort,
+        log: this.log,
+        onTransfer: (e) => this.log.info(e, 'tftp transfer'),
+      });
+      await this.tftp.start();
+    }
+    if (this.config.serve.dhcp && site.dhcp.mode === 'full' && !this.dhcp) {
+      const { network, prefix } = parseCidr(site.network.subnet);
+      this.dhcp = createDhcpServer({
+        serverIp: site.agent.address,
+        subnet: { network, prefix },
+        policy: new ReservationPolicy(() => this.generation),
+        log: this.log,
+        onExchange: (e) => {
+          if (e.action === 'offer' || e.action === 'ack') this.backend.seen(e.client.mac, 'dhcp');
+        },
+      });
+      await this.dhcp.start();
+      this.log.info({ serverIp: site.agent.address }, 'dhcp listening');
+    }
+  }
+}
+
+function isUsed(lab: Lab, image: string): boolean {
+  for (const host of lab.hosts.values()) {
+    const boot = lab.profiles.get(host.role)?.boot;
+    if (boot?.kind === 'image' && boot.image === image) return true;
+  }
+  return false;
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//');
+}

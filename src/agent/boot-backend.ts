@@ -1,0 +1,105 @@
+import type { Logger } from '../log.ts';
+import { bootAnswer } from '../plan/decide.ts';
+import type { ProvisionStep } from '../plan/types.ts';
+import type { Generation } from '../render/generation.ts';
+import { chainEntryScript, diskScript, exitScript } from '../render/ipxe.ts';
+import { hostToken, tokenMatches } from '../render/token.ts';
+import type { BootBackend } from '../serve/boot-http.ts';
+import type { ImageCache } from '../render/image-cache.ts';
+import type { HostTracker } from './host-tracker.ts';
+
+/**
+ * Answers booting machines from the current generation and the observed state of their host, and turns what
+ * they fetch into lifecycle steps.
+ */
+export class AgentBootBackend implements BootBackend {
+  constructor(
+    private readonly current: () => Generation | null,
+    private readonly tracker: HostTracker,
+    private readonly images: ImageCache,
+    private readonly agentKey: Buffer,
+    private readonly log: Logger,
+  ) {}
+
+  entryScript(): string {
+    const gen = this.current();
+    const site = gen?.lab.site;
+    return chainEntryScript(site ? `http://${site.agent.address}:${site.agent.httpPort}` : '');
+  }
+
+  scriptFor(mac: string, _remoteIp: string): { script: string; host?: string; answer: string } {
+    const gen = this.current();
+    const name = gen?.byMac.get(mac);
+    const rendered = name ? gen?.hosts.get(name) : undefined;
+    const host = name ? gen?.lab.hosts.get(name) : undefined;
+    if (!gen || !name || !rendered || !host) return { script: exitScript(`no host is declared with MAC ${mac}`), answer: 'unknown' };
+    const answer = bootAnswer(rendered.desired, this.tracker.get(name));
+    switch (answer) {
+      case 'install':
+      case 'chain':
+        this.step(name, 'script');
+        return { script: rendered.script ?? exitScript(`nothing to boot for ${name}`), host: name, answer };
+      case 'disk':
+        return { script: diskScript(name, rendered.desired.role, host.hardware.firmware), host: name, answer };
+      case 'exit':
+        return { script: exitScript(`${name} is declared off (role ${rendered.desired.role})`), host: name, answer };
+    }
+  }
+
+  imagePath(sha256: string, remoteIp: string): string | null {
+    const gen = this.current();
+    if (!gen) return null;
+    let known = false;
+    for (const image of gen.lab.images.values()) {
+      if (image.kernel.sha256 === sha256 || image.initrds.some((f) => f.sha256 === sha256)) known = true;
+    }
+    if (!known) return null;
+    const host = [...gen.lab.hosts.values()].find((h) => h.ip === remoteIp);
+    if (host) {
+      const profile = gen.lab.profiles.get(host.role);
+      const image = profile?.boot.kind === 'image' ? gen.lab.images.get(profile.boot.image) : undefined;
+      if (image?.kernel.sha256 === sha256) this.step(host.name, 'kernel');
+      else if (image?.initrds.some((f) => f.sha256 === sha256)) this.step(host.name, 'initrd');
+    }
+    return this.images.pathOf(sha256);
+  }
+
+  config(hostName: string, name: string, token: string): { status: 'ok'; content: string } | { status: 'forbidden' | 'missing' } {
+    const rendered = this.current()?.hosts.get(hostName);
+    if (!rendered?.config || rendered.config.name !== name) return { status: 'missing' };
+    if (!tokenMatches(hostToken(this.agentKey, hostName), token)) return { status: 'forbidden' };
+    return { status: 'ok', content: rendered.config.content };
+  }
+
+  phoneHome(token: string, fields: Record<string, string>, remoteIp: string): { status: number; message: string } {
+    const gen = this.current();
+    const name = gen ? [...gen.hosts.keys()].find((h) => tokenMatches(hostToken(this.agentKey, h), token)) : undefined;
+    if (!name) {
+      this.log.warn({ remote: remoteIp, mac: fields['mac'] }, 'phone-home with an unknown token refused');
+      return { status: 403, message: 'unknown token' };
+    }
+    const role = fields['role'] ?? '';
+    this.log.info({ host: name, role, mac: fields['mac'], ip: fields['ip'] ?? remoteIp }, 'phone-home');
+    void this.tracker.record(name, { kind: 'phone-home', role }).catch((err: unknown) => this.log.error({ err, host: name }, 'cannot record phone-home'));
+    return { status: 200, message: `ok ${name}` };
+  }
+
+  statusJson(): unknown {
+    const gen = this.current();
+    return {
+      revision: gen?.revision ?? null,
+      generation: gen?.id ?? null,
+      hosts: Object.fromEntries([...(gen?.hosts.keys() ?? [])].map((h) => [h, { role: gen?.hosts.get(h)?.desired.role, ...this.tracker.get(h) }])),
+    };
+  }
+
+  /** A machine was seen by DHCP or TFTP. */
+  seen(mac: string, step: ProvisionStep): void {
+    const name = this.current()?.byMac.get(mac);
+    if (name) this.step(name, step);
+  }
+
+  private step(host: string, step: ProvisionStep): void {
+    void this.tracker.record(host, { kind: 'step', step }).catch((err: unknown) => this.log.error({ err, host }, 'cannot record step'));
+  }
+}

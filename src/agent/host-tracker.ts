@@ -1,0 +1,65 @@
+import type { Logger } from '../log.ts';
+import { Journal } from '../observe/journal.ts';
+import { applyEvent, initialState, type HostEvent } from '../observe/lifecycle.ts';
+import type { ObservedHost } from '../plan/types.ts';
+
+export type HostChangeListener = (host: string, state: ObservedHost, event: HostEvent) => void;
+
+/**
+ * Owns the observed state of every host. Every event goes through here: the state moves by the pure
+ * `applyEvent`, the journal is written before the caller acts on the new state, and listeners publish status.
+ */
+export class HostTracker {
+  private states = new Map<string, ObservedHost>();
+  private listeners: HostChangeListener[] = [];
+  private saving: Promise<void> = Promise.resolve();
+
+  constructor(private readonly journal: Journal, private readonly log: Logger, private readonly clock: () => number = Date.now) {}
+
+  async load(): Promise<void> {
+    this.states = await this.journal.load();
+  }
+
+  onChange(listener: HostChangeListener): void {
+    this.listeners.push(listener);
+  }
+
+  get(host: string): ObservedHost {
+    return this.states.get(host) ?? initialState(this.clock());
+  }
+
+  all(): Map<string, ObservedHost> {
+    return this.states;
+  }
+
+  /** Applies an event and waits until the journal holds the result. */
+  async record(host: string, event: HostEvent): Promise<ObservedHost> {
+    const before = this.get(host);
+    const after = applyEvent(before, event, this.clock());
+    if (after === before && this.states.has(host)) return before;
+    this.states.set(host, after);
+    if (after.phase !== before.phase || after.step !== before.step) {
+      this.log.info({ host, phase: after.phase, step: after.step, from: before.phase, event: event.kind, error: after.lastError?.message }, 'host state changed');
+    }
+    await this.persist();
+    for (const listener of this.listeners) listener(host, after, event);
+    return after;
+  }
+
+  /** Hosts no longer declared are dropped from the journal. */
+  async retain(names: Set<string>): Promise<void> {
+    let changed = false;
+    for (const name of [...this.states.keys()]) {
+      if (!names.has(name)) {
+        this.states.delete(name);
+        changed = true;
+      }
+    }
+    if (changed) await this.persist();
+  }
+
+  private persist(): Promise<void> {
+    this.saving = this.saving.catch(() => undefined).then(() => this.journal.save(this.states));
+    return this.saving;
+  }
+}

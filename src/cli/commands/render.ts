@@ -1,0 +1,39 @@
+import { resolve } from 'node:path';
+import { formatProblem, loadLab } from '../../model/load.ts';
+import { RenderError, renderHost } from '../../render/host.ts';
+import { hostToken } from '../../render/token.ts';
+import { AgentUrls } from '../../render/urls.ts';
+import { flag, parseArgs, UsageError } from '../args.ts';
+
+/**
+ * Prints the iPXE script a host would get now, as if it were being (re)installed. Tokens are placeholders:
+ * the real ones derive from the agent's key, which never leaves the agent's box.
+ */
+export async function renderCommand(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  const name = flag(args, 'host');
+  if (!name) throw new UsageError('render needs --host NAME');
+  const dir = resolve(args.positional[0] ?? '.');
+  const { lab, problems } = await loadLab(dir);
+  if (!lab) {
+    for (const p of problems) process.stderr.write(`${formatProblem(p)}\n`);
+    return 1;
+  }
+  const host = lab.hosts.get(name);
+  if (!host) {
+    process.stderr.write(`no host named ${name} (hosts: ${[...lab.hosts.keys()].join(', ')})\n`);
+    return 1;
+  }
+  try {
+    const rendered = renderHost(host, { lab, urls: new AgentUrls(lab.site), revision: 'working-tree', token: () => 'TOKEN' });
+    if (flag(args, 'what') === 'config') process.stdout.write(rendered.config?.content ?? '');
+    else process.stdout.write(rendered.script ?? `#!ipxe\necho ${name} has role ${host.role}: nothing to boot\nexit\n`);
+    return 0;
+  } catch (err) {
+    if (err instanceof RenderError) {
+      process.stderr.write(`${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,103 @@
+// Runs the real forseti agent (bin/forseti.js) inside the virtual lab's namespace and keeps its JSON log.
+import type { ChildProcess } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { GuestAssets, Vlab } from '../vlab/index.ts';
+
+export interface AgentProcess {
+  child: ChildProcess;
+  logLines(): Array<Record<string, unknown>>;
+  waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs: number, from?: number): Promise<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+export interface AgentSetup {
+  vlab: Vlab;
+  workDir: string;
+  labUrl: string;
+  assets: GuestAssets;
+  pollSeconds?: number;
+}
+
+export async function startAgent(setup: AgentSetup): Promise<AgentProcess> {
+  const stateDir = join(setup.workDir, 'agent-state');
+  await mkdir(stateDir, { recursive: true });
+  const secrets = join(setup.workDir, 'secrets.yaml');
+  const node = setup.vlab.nodes[0];
+  await writeFile(secrets, `vlab-bmc:\n  username: ${node?.bmc.user ?? 'admin'}\n  password: ${node?.bmc.password ?? 'vlabpass'}\n`, { mode: 0o600 });
+  const config = join(setup.workDir, 'agent.yaml');
+  await writeFile(
+    config,
+    `lab:
+  url: ${setup.labUrl}
+  branch: main
+  pollSeconds: ${setup.pollSeconds ?? 2}
+status:
+  branch: forseti-status
+  batchSeconds: 1
+stateDir: ${stateDir}
+secretsFile: ${secrets}
+bmc:
+  minIntervalMs: 300
+  timeoutMs: 20000
+  retries: 2
+reconcileIntervalMs: 500
+`,
+  );
+  const child = setup.vlab.spawn(process.execPath, [resolve('bin/forseti.js'), 'agent', '--config', config], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, FORSETI_LOG_LEVEL: 'debug' },
+  });
+  const lines: Array<Record<string, unknown>> = [];
+  let buffer = '';
+  const waiters = new Set<() => void>();
+  child.stdout?.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString('utf8');
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const text = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      try {
+        lines.push(JSON.parse(text) as Record<string, unknown>);
+      } catch {
+        lines.push({ msg: text });
+      }
+    }
+    for (const w of waiters) w();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    lines.push({ msg: chunk.toString('utf8'), stream: 'stderr' });
+    if (process.env.FORSETI_E2E_VERBOSE) process.stderr.write(chunk);
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    child,
+    logLines: () => lines,
+    waitForLog(match, timeoutMs, from = 0) {
+      return new Promise((resolvePromise, reject) => {
+        const check = (): void => {
+          const hit = lines.slice(from).find(match);
+          if (hit) {
+            waiters.delete(check);
+            clearTimeout(timer);
+            resolvePromise(hit);
+          }
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`agent log line not seen within ${timeoutMs} ms; last lines:\n${lines.slice(-15).map((l) => JSON.stringify(l)).join('\n')}`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      });
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(killer);
+      }
+    },
+  };
+}

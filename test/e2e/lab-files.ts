@@ -1,0 +1,77 @@
+// The lab repository the end-to-end test and the demo put on their Git server: the virtual lab's guests as
+// hosts, two bootable roles that differ only in the role they report, and `off`.
+import { pathToFileURL } from 'node:url';
+import type { GuestAssets, VlabNode } from '../vlab/index.ts';
+
+export const ROLES = ['slurm-compute', 'talos-worker'] as const;
+
+export function labFiles(assets: GuestAssets, nodes: VlabNode[], roles: Record<string, string>): Record<string, string> {
+  const files: Record<string, string> = {
+    'site.yaml': `apiVersion: forseti/v1
+kind: Site
+name: vlab
+network:
+  interface: br0
+  subnet: 10.77.0.0/24
+  dns: []
+dhcp:
+  mode: full
+  leaseSeconds: 600
+agent:
+  address: 10.77.0.1
+  httpPort: 8080
+  tftpPort: 69
+policies:
+  provisionTimeoutSeconds: 600
+`,
+    'images/vlab-busybox.yaml': `apiVersion: forseti/v1
+kind: Image
+name: vlab-busybox
+kernel:
+  url: ${pathToFileURL(assets.kernel).href}
+  sha256: ${assets.kernelSha256}
+initrds:
+  - url: ${pathToFileURL(assets.initrd).href}
+    sha256: ${assets.initrdSha256}
+`,
+    'profiles/off.yaml': `apiVersion: forseti/v1
+kind: Profile
+name: off
+boot:
+  off: true
+`,
+  };
+  for (const role of ROLES) {
+    files[`profiles/${role}.yaml`] = `apiVersion: forseti/v1
+kind: Profile
+name: ${role}
+description: the virtual lab's busybox initramfs, reporting role ${role}
+boot:
+  image: vlab-busybox
+  cmdline: console=ttyS0 panic=-1 role={{ host.role }}
+afterInstall: disk
+`;
+  }
+  for (const node of nodes) files[`hosts/${node.name}.yaml`] = hostFile(node, roles[node.name] ?? 'off');
+  return files;
+}
+
+export function hostFile(node: VlabNode, role: string): string {
+  const index = Number(node.mac.split(':').pop());
+  return `apiVersion: forseti/v1
+kind: Host
+name: ${node.name}
+macs: [${node.mac}]
+ip: 10.77.0.${10 + index}
+bmc:
+  type: ipmi
+  address: ${node.bmc.address}
+  port: ${node.bmc.port}
+  credential: vlab-bmc
+hardware:
+  memoryGiB: 1
+  firmware: ${node.firmware}
+  disks: [{sizeGB: 1}]
+role: ${role}
+`;
+}

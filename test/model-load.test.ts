@@ -16,7 +16,7 @@ test('defaults are applied and MACs, checksums and labels normalised', async () 
   ok(lab);
   deepStrictEqual(lab.site.dhcp, { mode: 'full', leaseSeconds: 3600, pool: { start: '10.9.0.200', end: '10.9.0.250' } });
   deepStrictEqual(lab.site.agent, { address: '10.9.0.2', httpPort: 8080, tftpPort: 69 });
-  deepStrictEqual(lab.site.policies, { provisionTimeoutSeconds: 900, afterConverged: 'disk' });
+  deepStrictEqual(lab.site.policies, { provisionTimeoutSeconds: 900, stepTimeoutSeconds: 300, afterConverged: 'disk' });
   deepStrictEqual(lab.site.network.dns, []);
 
   const node1 = lab.hosts.get('node-1');

@@ -5,6 +5,8 @@ import type { Action, BootAnswer, DesiredHost, ObservedHost } from '../src/plan/
 
 const NOW = 1_000_000;
 const TIMEOUT = 600_000;
+const STEP_TIMEOUT = 120_000;
+const OPTIONS = { now: NOW, provisionTimeoutMs: TIMEOUT, stepTimeoutMs: STEP_TIMEOUT };
 
 const desired = (over: Partial<DesiredHost> = {}): DesiredHost => ({
   name: 'bld-003', role: 'talos-worker', boot: 'image', power: 'on', afterInstall: 'disk', digest: 'd2', revision: 'r2', ...over,
@@ -21,6 +23,8 @@ const cases: Array<{ name: string; desired: DesiredHost; observed: ObservedHost;
   { name: 'diskless role keeps booting the network', desired: desired({ afterInstall: 'pxe' }), observed: converged(), action: 'none', answer: 'install' },
   { name: 'provisioning within time: wait', desired: desired(), observed: observed({ phase: 'Provisioning', attemptDigest: 'd2', step: 'kernel' }), action: 'wait', answer: 'install' },
   { name: 'provisioning past its time: fail', desired: desired(), observed: observed({ phase: 'Provisioning', attemptDigest: 'd2', since: NOW - TIMEOUT - 1 }), action: 'fail', answer: 'install' },
+  { name: 'stuck at one step past the step timeout: fail', desired: desired(), observed: observed({ phase: 'Provisioning', attemptDigest: 'd2', step: 'dhcp', stepSince: NOW - STEP_TIMEOUT - 1 }), action: 'fail', answer: 'install' },
+  { name: 'progressing steps within the step timeout: wait', desired: desired(), observed: observed({ phase: 'Provisioning', attemptDigest: 'd2', step: 'kernel', since: NOW - STEP_TIMEOUT * 3, stepSince: NOW - 1000 }), action: 'wait', answer: 'install' },
   { name: 'provisioning for an older digest: restart with the new one', desired: desired({ digest: 'd3' }), observed: observed({ phase: 'Provisioning', attemptDigest: 'd2' }), action: 'provision', answer: 'install' },
   { name: 'failed attempt is not retried for the same digest', desired: desired(), observed: observed({ phase: 'Failed', attemptDigest: 'd2' }), action: 'none', answer: 'install' },
   { name: 'failed attempt, new commit retries', desired: desired({ digest: 'd4' }), observed: observed({ phase: 'Failed', attemptDigest: 'd2' }), action: 'provision', answer: 'install' },
@@ -34,19 +38,24 @@ const cases: Array<{ name: string; desired: DesiredHost; observed: ObservedHost;
 
 for (const c of cases) {
   test(`decide: ${c.name}`, () => {
-    const action = decide(c.desired, c.observed, { now: NOW, provisionTimeoutMs: TIMEOUT });
+    const action = decide(c.desired, c.observed, OPTIONS);
     assert.equal(action.kind, c.action, action.reason);
     assert.equal(bootAnswer(c.desired, c.observed), c.answer);
   });
 }
 
 test('decide: reprovision names both roles', () => {
-  const action = decide(desired({ role: 'slurm-compute', digest: 'd3' }), converged(), { now: NOW, provisionTimeoutMs: TIMEOUT });
+  const action = decide(desired({ role: 'slurm-compute', digest: 'd3' }), converged(), OPTIONS);
   assert.deepEqual(action, { kind: 'provision', reason: 'reprovision from role talos-worker to slurm-compute', fromRole: 'talos-worker' });
 });
 
 test('decide: a timeout names the last step reached', () => {
-  const action = decide(desired(), observed({ phase: 'Provisioning', attemptDigest: 'd2', step: 'initrd', since: 0 }), { now: NOW, provisionTimeoutMs: TIMEOUT });
+  const action = decide(desired(), observed({ phase: 'Provisioning', attemptDigest: 'd2', step: 'initrd', since: 0 }), OPTIONS);
   assert.equal(action.kind, 'fail');
   assert.match(action.reason, /last step: initrd/);
+});
+
+test('decide: a stuck step names the step', () => {
+  const action = decide(desired(), observed({ phase: 'Provisioning', attemptDigest: 'd2', step: 'script', stepSince: 0, since: NOW - 1000 }), OPTIONS);
+  assert.deepEqual(action, { kind: 'fail', reason: 'no progress past step script within 120 s', step: 'script' });
 });

@@ -161,10 +161,11 @@ export class Agent {
     const gen = this.generation;
     if (!gen || this.stopped) return;
     const now = Date.now();
-    const provisionTimeoutMs = gen.lab.site.policies.provisionTimeoutSeconds * 1000;
+    const { policies } = gen.lab.site;
+    const timeouts = { provisionTimeoutMs: policies.provisionTimeoutSeconds * 1000, stepTimeoutMs: policies.stepTimeoutSeconds * 1000 };
     for (const [name, rendered] of gen.hosts) {
       if (this.executor.isBusy(name)) continue;
-      const action = decide(rendered.desired, this.tracker.get(name), { now, provisionTimeoutMs });
+      const action = decide(rendered.desired, this.tracker.get(name), { now, ...timeouts });
       this.executor.run(rendered.desired, action);
     }
   }

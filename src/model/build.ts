@@ -9,7 +9,7 @@ interface SiteDoc {
   network: { interface: string; subnet: string; gateway?: string; dns?: string[]; domain?: string };
   dhcp?: { mode?: Site['dhcp']['mode']; leaseSeconds?: number; pool?: { start: string; end: string } };
   agent: { address: string; httpPort?: number; tftpPort?: number };
-  policies?: { provisionTimeoutSeconds?: number; afterConverged?: 'disk' };
+  policies?: { provisionTimeoutSeconds?: number; stepTimeoutSeconds?: number; afterConverged?: 'disk' };
 }
 
 interface HostDoc {
@@ -70,6 +70,7 @@ export function buildSite(value: unknown, refs: FieldRefs): Site {
     agent: { address: doc.agent.address, httpPort: doc.agent.httpPort ?? 8080, tftpPort: doc.agent.tftpPort ?? 69 },
     policies: {
       provisionTimeoutSeconds: doc.policies?.provisionTimeoutSeconds ?? 900,
+      stepTimeoutSeconds: doc.policies?.stepTimeoutSeconds ?? 300,
       afterConverged: doc.policies?.afterConverged ?? 'disk',
     },
     refs,

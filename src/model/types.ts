@@ -39,6 +39,8 @@ export interface Site {
   policies: {
     /** Time allowed from power cycle to phone-home before a host is Failed. */
     provisionTimeoutSeconds: number;
+    /** Time allowed between two provisioning steps. */
+    stepTimeoutSeconds: number;
     /** What a converged host that PXE-boots again is told: boot its disk. */
     afterConverged: 'disk';
   };

@@ -18,12 +18,12 @@ export function applyEvent(state: ObservedHost, event: HostEvent, now: number): 
   switch (event.kind) {
     case 'provision-started': {
       const { lastError: _dropped, step: _step, ...rest } = state;
-      return { ...rest, phase: 'Provisioning', step: 'power-cycled', attemptRole: event.role, attemptDigest: event.digest, attemptRevision: event.revision, since: now };
+      return { ...rest, phase: 'Provisioning', step: 'power-cycled', stepSince: now, attemptRole: event.role, attemptDigest: event.digest, attemptRevision: event.revision, since: now };
     }
     case 'step': {
       if (state.phase !== 'Provisioning') return state;
       if (state.step && PROVISION_STEPS.indexOf(event.step) <= PROVISION_STEPS.indexOf(state.step)) return state;
-      return { ...state, step: event.step };
+      return { ...state, step: event.step, stepSince: now };
     }
     case 'phone-home': {
       if (state.phase !== 'Provisioning') return state;

@@ -2,7 +2,10 @@ import type { Action, BootAnswer, DesiredHost, ObservedHost } from './types.ts';
 
 export interface DecideOptions {
   now: number;
+  /** From the power cycle to the phone-home. */
   provisionTimeoutMs: number;
+  /** From one provisioning step to the next. */
+  stepTimeoutMs: number;
 }
 
 /**
@@ -17,10 +20,12 @@ export function decide(desired: DesiredHost, observed: ObservedHost, options: De
   }
 
   if (observed.phase === 'Provisioning' && observed.attemptDigest === desired.digest) {
-    const elapsed = options.now - observed.since;
-    if (elapsed > options.provisionTimeoutMs) {
-      const step = observed.step ?? 'power-cycled';
-      return { kind: 'fail', reason: `no phone-home within ${Math.round(options.provisionTimeoutMs / 1000)} s (last step: ${step})`, step };
+    const step = observed.step ?? 'power-cycled';
+    if (options.now - observed.since > options.provisionTimeoutMs) {
+      return { kind: 'fail', reason: `no phone-home within ${seconds(options.provisionTimeoutMs)} s (last step: ${step})`, step };
+    }
+    if (options.now - (observed.stepSince ?? observed.since) > options.stepTimeoutMs) {
+      return { kind: 'fail', reason: `no progress past step ${step} within ${seconds(options.stepTimeoutMs)} s`, step };
     }
     return { kind: 'wait', reason: `provisioning role ${desired.role} (step ${observed.step ?? 'started'})` };
   }
@@ -49,4 +54,8 @@ export function bootAnswer(desired: DesiredHost, observed: ObservedHost): BootAn
   const installed = observed.phase === 'Converged' && observed.appliedRole === desired.role;
   if (installed && desired.afterInstall === 'disk') return 'disk';
   return 'install';
+}
+
+function seconds(ms: number): number {
+  return Math.round(ms / 1000);
 }

@@ -35,6 +35,8 @@ export interface ObservedHost {
   attemptRevision?: string;
   /** Epoch ms when the current phase began. */
   since: number;
+  /** Epoch ms when the current provisioning step was reached. */
+  stepSince?: number;
   lastError?: { message: string; step?: string };
 }
 

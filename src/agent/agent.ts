@@ -1,4 +1,4 @@
-import { copyFile, mkdir } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { BmcDriver } from '../bmc/driver.ts';
@@ -49,6 +49,8 @@ export class Agent {
   private tickTimer: NodeJS.Timeout | null = null;
   private polling: Promise<void> | null = null;
   private stopped = false;
+  /** The newest commit that failed validation: not validated again until the branch moves. */
+  private invalidRevision: string | null = null;
 
   constructor(private readonly config: AgentConfig, private readonly log: Logger) {}
 
@@ -116,7 +118,7 @@ export class Agent {
   private async pollOnce(): Promise<void> {
     try {
       const snapshot = await this.source.sync();
-      if (!snapshot.changed && this.generation) return;
+      if (snapshot.commit === this.generation?.revision || snapshot.commit === this.invalidRevision) return;
       await this.applyCommit(snapshot.commit, snapshot.tree);
     } catch (err) {
       this.log.error({ err }, 'poll failed; the last good generation keeps serving');
@@ -130,9 +132,36 @@ export class Agent {
     if (!lab) {
       const errors = problems.map(formatProblem);
       this.log.warn({ revision: commit, errors }, 'commit rejected; the last good generation keeps serving');
+      this.invalidRevision = commit;
+      if (!this.generation) await this.restoreLastGood(commit);
       this.status.rejected(commit, errors);
       return;
     }
+    await this.activate(commit, lab);
+  }
+
+  /**
+   * A restarted agent whose branch head is invalid serves the last commit it had applied, read again from its
+   * own clone, rather than nothing.
+   */
+  private async restoreLastGood(rejected: string): Promise<void> {
+    const lastGood = (await readFile(join(this.config.stateDir, 'last-good'), 'utf8').catch(() => '')).trim();
+    if (!lastGood || lastGood === rejected) return;
+    const dir = join(this.config.stateDir, 'last-good-tree');
+    try {
+      await rm(dir, { recursive: true, force: true });
+      await this.source.checkoutRevision(lastGood, dir);
+      const { lab } = await loadLab(dir);
+      if (lab) {
+        this.log.info({ revision: lastGood }, 'serving the last good commit from before the restart');
+        await this.activate(lastGood, lab);
+      }
+    } catch (err) {
+      this.log.error({ err, revision: lastGood }, 'cannot restore the last good commit');
+    }
+  }
+
+  private async activate(commit: string, lab: Lab): Promise<void> {
     try {
       for (const image of lab.images.values()) if (isUsed(lab, image.name)) await this.images.ensureImage(image);
       const generation = await writeGeneration(this.config.stateDir, {
@@ -145,6 +174,7 @@ export class Agent {
       this.drivers.clear();
       await this.tracker.retain(new Set(lab.hosts.keys()));
       this.log.info({ revision: commit, generation: generation.id, hosts: lab.hosts.size }, 'commit applied');
+      await writeFile(join(this.config.stateDir, 'last-good'), `${commit}\n`);
       this.status.applied(commit);
       for (const host of lab.hosts.keys()) this.status.host(host, this.tracker.get(host));
       await this.ensureServices(lab);

@@ -35,6 +35,8 @@ export class StatusPublisher {
   }
 
   rejected(revision: string, errors: string[]): void {
+    const previous = this.site.rejected;
+    if (previous?.revision === revision && previous.errors.join('\n') === errors.join('\n')) return;
     this.site = { ...this.site, rejected: { revision, errors }, updated: new Date().toISOString() };
     this.writer.set('site.yaml', renderSiteStatus(this.site));
   }

@@ -135,3 +135,13 @@ test('5. a converged host power-cycled by hand boots from disk instead of reinst
   const status = await readStatus(git, 'lab');
   assert.equal(status.hosts.get('node1')?.phase, 'Converged');
 });
+
+test('6. no secret reaches the agent log: neither the BMC password nor a host token', { skip }, async () => {
+  const { readFile } = await import('node:fs/promises');
+  const { hostToken } = await import('../src/render/token.ts');
+  const key = Buffer.from((await readFile(join(workDir, 'agent-state', 'agent.key'), 'utf8')).trim(), 'hex');
+  const text = agent.logLines().map((l) => JSON.stringify(l)).join('\n');
+  assert.ok(text.includes('host state changed'), 'the log has the state changes');
+  assert.ok(!text.includes(node('node1').bmc.password), 'BMC password in the log');
+  for (const name of ['node1', 'node2']) assert.ok(!text.includes(hostToken(key, name)), `token of ${name} in the log`);
+});

@@ -1,5 +1,4 @@
-import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import type { Server } from 'node:http';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BmcDriver } from '../bmc/driver.ts';
 import type { Logger } from '../log.ts';
@@ -9,18 +8,14 @@ import { Journal } from '../observe/journal.ts';
 import { decide } from '../plan/decide.ts';
 import { writeGeneration, type Generation } from '../render/generation.ts';
 import { ImageCache } from '../render/image-cache.ts';
-import { parseCidr } from '../render/net.ts';
 import { hostToken } from '../render/token.ts';
 import { AgentUrls } from '../render/urls.ts';
-import { createBootHttpServer, listen } from '../serve/boot-http.ts';
-import { createDhcpServer, type DhcpServer } from '../serve/dhcp/index.ts';
-import { createTftpServer, type TftpServer } from '../serve/tftp/index.ts';
 import { GitSource } from '../source/index.ts';
 import { StatusWriter } from '../status/index.ts';
 import { loadAgentKey } from './agent-key.ts';
 import { AgentBootBackend } from './boot-backend.ts';
 import type { AgentConfig } from './config.ts';
-import { IPXE_BINARIES, ReservationPolicy } from './dhcp-policy.ts';
+import { BootServices } from './boot-services.ts';
 import { createDriver } from './drivers.ts';
 import { Executor } from './executor.ts';
 import { HostTracker } from './host-tracker.ts';
@@ -42,9 +37,7 @@ export class Agent {
   private secrets!: Secrets;
   private agentKey!: Buffer;
   private backend!: AgentBootBackend;
-  private http: Server | null = null;
-  private dhcp: DhcpServer | null = null;
-  private tftp: TftpServer | null = null;
+  private services!: BootServices;
   private pollTimer: NodeJS.Timeout | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
   private polling: Promise<void> | null = null;
@@ -80,6 +73,7 @@ export class Agent {
     this.status = new StatusPublisher(writer, () => this.generation);
     this.tracker.onChange((host, state) => this.status.host(host, state));
     this.backend = new AgentBootBackend(() => this.generation, this.tracker, this.images, this.agentKey, this.log);
+    this.services = new BootServices(this.config, this.backend, () => this.generation, this.log);
     this.executor = new Executor(this.tracker, (h) => this.driverFor(h), (h) => this.generation?.lab.hosts.get(h)?.hardware.firmware ?? 'bios', this.log);
     writer.start();
     this.log.info({ lab: redact(this.config.lab.url), branch: this.config.lab.branch, stateDir }, 'agent starting');
@@ -94,10 +88,7 @@ export class Agent {
     if (this.tickTimer) clearInterval(this.tickTimer);
     await this.polling;
     await this.status?.stop();
-    await this.dhcp?.stop();
-    await this.tftp?.stop();
-    await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
-    this.http?.closeAllConnections();
+    await this.services?.stop();
     for (const driver of this.drivers.values()) await driver.close?.();
     this.log.info('agent stopped');
   }
@@ -177,7 +168,7 @@ export class Agent {
       await writeFile(join(this.config.stateDir, 'last-good'), `${commit}\n`);
       this.status.applied(commit);
       for (const host of lab.hosts.keys()) this.status.host(host, this.tracker.get(host));
-      await this.ensureServices(lab);
+      await this.services.ensure(lab.site);
       this.tick();
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
@@ -209,45 +200,6 @@ export class Agent {
       this.drivers.set(host, driver);
     }
     return driver;
-  }
-
-  private async ensureServices(lab: Lab): Promise<void> {
-    const site = lab.site;
-    const bind = this.config.serve.bindAddress;
-    if (!this.http) {
-      this.http = createBootHttpServer(this.backend, this.log);
-      await listen(this.http, bind, site.agent.httpPort);
-      this.log.info({ address: bind, port: site.agent.httpPort }, 'http listening');
-    }
-    if (this.config.serve.tftp && !this.tftp) {
-      const root = join(this.config.stateDir, 'tftp');
-      await mkdir(root, { recursive: true });
-      for (const file of Object.values(IPXE_BINARIES)) {
-        await copyFile(join(this.config.serve.ipxeDir, file), join(root, file)).catch(() => this.log.warn({ file, dir: this.config.serve.ipxeDir }, 'iPXE binary not found; firmware without iPXE cannot chainload'));
-      }
-      this.tftp = createTftpServer({
-        root,
-        address: bind,
-        port: site.agent.tftpPort,
-        log: this.log,
-        onTransfer: (e) => this.log.info(e, 'tftp transfer'),
-      });
-      await this.tftp.start();
-    }
-    if (this.config.serve.dhcp && site.dhcp.mode === 'full' && !this.dhcp) {
-      const { network, prefix } = parseCidr(site.network.subnet);
-      this.dhcp = createDhcpServer({
-        serverIp: site.agent.address,
-        subnet: { network, prefix },
-        policy: new ReservationPolicy(() => this.generation),
-        log: this.log,
-        onExchange: (e) => {
-          if (e.action === 'offer' || e.action === 'ack') this.backend.seen(e.client.mac, 'dhcp');
-        },
-      });
-      await this.dhcp.start();
-      this.log.info({ serverIp: site.agent.address }, 'dhcp listening');
-    }
   }
 }
 

@@ -5,6 +5,10 @@ const USAGE = `usage: forseti <command> [options]
   validate [LAB_DIR]               check a lab repository; one line per problem, file:line:col
   render [LAB_DIR] --host NAME     print the iPXE script that host would get now (--what config: its config)
   agent --config FILE              run the agent
+  plan --base REV --head REV [LAB_DIR]   what merging HEAD would do to each host
+  status                           hosts, roles, phases, sync and health
+  bmc HOST status|on|off|cycle|pxe|disk|inventory [--lab DIR]   one BMC operation
+  serve tftp|http|dhcp ...         run one boot service alone, for debugging
 `;
 
 // Loaded on demand: `validate` in a pull request's CI should not pay for the agent's dependencies.
@@ -12,6 +16,10 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   validate: async (argv) => (await import('./commands/validate.ts')).validateCommand(argv),
   render: async (argv) => (await import('./commands/render.ts')).renderCommand(argv),
   agent: async (argv) => (await import('./commands/agent.ts')).agentCommand(argv),
+  plan: async (argv) => (await import('./commands/plan.ts')).planCommand(argv),
+  status: async (argv) => (await import('./commands/status.ts')).statusCommand(argv),
+  bmc: async (argv) => (await import('./commands/bmc.ts')).bmcCommand(argv),
+  serve: async (argv) => (await import('./commands/serve.ts')).serveCommand(argv),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -73,7 +73,7 @@ test('schema errors point at the offending node, the extra key, or the parent of
     'schema hosts/node-1.yaml:7:9: bmc.type: must be one of ipmi, redfish, hp-oa, wol, manual',
     'schema hosts/node-1.yaml:8:3: bmc.pasword: unknown field (allowed: type, address, port, credential, cipherSuite)',
     'schema hosts/node-1.yaml:9:29: hardware.disks.0.sizeGB: must be > 0',
-    'schema hosts/node-1.yaml:11:1: colour: unknown field (allowed: apiVersion, kind, name, description, macs, ip, bmc, enclosure, hardware, role, power, labels)',
+    'schema hosts/node-1.yaml:11:1: colour: unknown field (allowed: apiVersion, kind, name, description, macs, ip, bmc, enclosure, hardware, role, power, wipe, labels)',
   ]);
   await expectProblems({ 'hosts/node-1.yaml': lines('# comment', ...HOST_HEAD, 'name: node-1', 'bmc: {type: ipmi}') }, [
     'schema hosts/node-1.yaml:2:1: missing required field "macs"',

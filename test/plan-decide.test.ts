@@ -9,7 +9,7 @@ const STEP_TIMEOUT = 120_000;
 const OPTIONS = { now: NOW, provisionTimeoutMs: TIMEOUT, stepTimeoutMs: STEP_TIMEOUT };
 
 const desired = (over: Partial<DesiredHost> = {}): DesiredHost => ({
-  name: 'bld-003', role: 'talos-worker', boot: 'image', power: 'on', afterInstall: 'disk', digest: 'd2', revision: 'r2', ...over,
+  name: 'bld-003', role: 'talos-worker', boot: 'image', power: 'on', afterInstall: 'disk', digest: 'd2', revision: 'r2', enrollable: false, ...over,
 });
 const observed = (over: Partial<ObservedHost> = {}): ObservedHost => ({ phase: 'Pending', since: NOW - 1000, ...over });
 const converged = (over: Partial<ObservedHost> = {}): ObservedHost =>
@@ -31,9 +31,24 @@ const cases: Array<{ name: string; desired: DesiredHost; observed: ObservedHost;
   { name: 'role off powers off', desired: desired({ role: 'off', boot: 'off' }), observed: converged(), action: 'power-off', answer: 'exit' },
   { name: 'power off declared powers off', desired: desired({ power: 'off' }), observed: converged(), action: 'power-off', answer: 'exit' },
   { name: 'already off: nothing', desired: desired({ role: 'off', boot: 'off' }), observed: observed({ phase: 'Off' }), action: 'none', answer: 'exit' },
-  { name: 'off host given a role is provisioned', desired: desired(), observed: observed({ phase: 'Off', appliedRole: 'talos-worker', appliedDigest: 'd2' }), action: 'provision', answer: 'install' },
+  { name: 'off host with its role installed is powered on from disk', desired: desired(), observed: observed({ phase: 'Off', appliedRole: 'talos-worker', appliedDigest: 'd2' }), action: 'power-on', answer: 'install' },
+  { name: 'off host given another role is provisioned', desired: desired({ role: 'slurm-compute', digest: 'd5' }), observed: observed({ phase: 'Off', appliedRole: 'talos-worker', appliedDigest: 'd2' }), action: 'provision', answer: 'install' },
   { name: 'chain role (netboot.xyz) chains', desired: desired({ role: 'netboot-xyz', boot: 'chain', afterInstall: 'pxe' }), observed: observed(), action: 'provision', answer: 'chain' },
   { name: 'revert to the previous role reprovisions', desired: desired({ role: 'slurm-compute', digest: 'd1' }), observed: converged(), action: 'provision', answer: 'install' },
+  // Enrolment: the BMC is read before anything else happens to a new host.
+  { name: 'new host with a BMC is enrolled first', desired: desired({ enrollable: true }), observed: observed(), action: 'enroll', answer: 'install' },
+  { name: 'enrolled host is provisioned', desired: desired({ enrollable: true }), observed: observed({ phase: 'Ready', inventory: { memoryGiB: 64 } }), action: 'provision', answer: 'install' },
+  { name: 'unreachable BMC: wait for the retry time', desired: desired({ enrollable: true }), observed: observed({ phase: 'Enrolling', retryAt: NOW + 5000, lastError: { message: 'timeout' } }), action: 'wait', answer: 'install' },
+  { name: 'unreachable BMC: retry after the back-off', desired: desired({ enrollable: true }), observed: observed({ phase: 'Enrolling', retryAt: NOW - 1 }), action: 'enroll', answer: 'install' },
+  { name: 'inventory below the role requirement: refused', desired: desired({ enrollable: true, requires: { memoryGiB: 32 } }), observed: observed({ phase: 'Ready', inventory: { memoryGiB: 8 } }), action: 'refuse', answer: 'install' },
+  { name: 'refused once, not refused again for the same digest', desired: desired({ requires: { memoryGiB: 32 } }), observed: observed({ phase: 'Failed', attemptDigest: 'd2', inventory: { memoryGiB: 8 }, lastError: { message: 'x', step: 'refused' } }), action: 'none', answer: 'install' },
+  // Wipes: one per token, never repeated.
+  { name: 'a new wipe token wipes first', desired: desired({ wipeToken: 'w1' }), observed: converged(), action: 'wipe', answer: 'disk' },
+  { name: 'a wipe under way waits', desired: desired({ wipeToken: 'w1' }), observed: observed({ phase: 'Wiping', attemptWipeToken: 'w1', step: 'kernel' }), action: 'wait', answer: 'wipe' },
+  { name: 'a completed wipe is never repeated; the role is installed', desired: desired({ wipeToken: 'w1' }), observed: observed({ phase: 'Ready', wipedToken: 'w1' }), action: 'provision', answer: 'install' },
+  { name: 'a converged host with its wipe done: nothing', desired: desired({ wipeToken: 'w1' }), observed: converged({ wipedToken: 'w1' }), action: 'none', answer: 'disk' },
+  { name: 'a failed wipe is not retried for the same token and digest', desired: desired({ wipeToken: 'w1' }), observed: observed({ phase: 'Failed', attemptWipeToken: 'w1', attemptDigest: 'd2' }), action: 'none', answer: 'install' },
+  { name: 'a stuck wipe fails', desired: desired({ wipeToken: 'w1' }), observed: observed({ phase: 'Wiping', attemptWipeToken: 'w1', step: 'dhcp', stepSince: NOW - STEP_TIMEOUT - 1 }), action: 'fail', answer: 'wipe' },
 ];
 
 for (const c of cases) {
@@ -58,4 +73,9 @@ test('decide: a timeout names the last step reached', () => {
 test('decide: a stuck step names the step', () => {
   const action = decide(desired(), observed({ phase: 'Provisioning', attemptDigest: 'd2', step: 'script', stepSince: 0, since: NOW - 1000 }), OPTIONS);
   assert.deepEqual(action, { kind: 'fail', reason: 'no progress past step script within 120 s', step: 'script' });
+});
+
+test('decide: a refusal names both facts', () => {
+  const action = decide(desired({ enrollable: true, requires: { memoryGiB: 32 } }), observed({ phase: 'Ready', inventory: { memoryGiB: 8 } }), OPTIONS);
+  assert.deepEqual(action, { kind: 'refuse', reason: 'role talos-worker needs memoryGiB >= 32 but the BMC of bld-003 reports 8' });
 });

@@ -5,7 +5,7 @@ import type { Logger } from '../log.ts';
 import { formatProblem, loadLab } from '../model/load.ts';
 import type { Lab } from '../model/types.ts';
 import { Journal } from '../observe/journal.ts';
-import { decide } from '../plan/decide.ts';
+import { reconcile } from '../plan/reconcile.ts';
 import { writeGeneration, type Generation } from '../render/generation.ts';
 import { ImageCache } from '../render/image-cache.ts';
 import { hostToken } from '../render/token.ts';
@@ -181,13 +181,14 @@ export class Agent {
   private tick(): void {
     const gen = this.generation;
     if (!gen || this.stopped) return;
-    const now = Date.now();
-    const { policies } = gen.lab.site;
-    const timeouts = { provisionTimeoutMs: policies.provisionTimeoutSeconds * 1000, stepTimeoutMs: policies.stepTimeoutSeconds * 1000 };
-    for (const [name, rendered] of gen.hosts) {
-      if (this.executor.isBusy(name)) continue;
-      const action = decide(rendered.desired, this.tracker.get(name), { now, ...timeouts });
-      this.executor.run(rendered.desired, action);
+    const inputs = [...gen.hosts].map(([name, rendered]) => ({
+      desired: rendered.desired,
+      observed: this.tracker.get(name),
+      labels: gen.lab.hosts.get(name)?.labels ?? {},
+    }));
+    for (const decision of reconcile(gen.lab.site, inputs, Date.now())) {
+      if (this.executor.isBusy(decision.host)) continue;
+      this.executor.run(decision.desired, decision.action);
     }
   }
 

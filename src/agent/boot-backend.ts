@@ -39,6 +39,9 @@ export class AgentBootBackend implements BootBackend {
       case 'chain':
         this.step(name, 'script');
         return { script: rendered.script ?? exitScript(`nothing to boot for ${name}`), host: name, answer };
+      case 'wipe':
+        this.step(name, 'script');
+        return { script: rendered.wipeScript ?? exitScript(`no wipe role rendered for ${name}`), host: name, answer };
       case 'disk':
         return { script: diskScript(name, rendered.desired.role, host.hardware.firmware), host: name, answer };
       case 'exit':
@@ -56,7 +59,8 @@ export class AgentBootBackend implements BootBackend {
     if (!known) return null;
     const host = [...gen.lab.hosts.values()].find((h) => h.ip === remoteIp);
     if (host) {
-      const profile = gen.lab.profiles.get(host.role);
+      const role = this.tracker.get(host.name).phase === 'Wiping' ? gen.lab.site.wipe.profile : host.role;
+      const profile = gen.lab.profiles.get(role);
       const image = profile?.boot.kind === 'image' ? gen.lab.images.get(profile.boot.image) : undefined;
       if (image?.kernel.sha256 === sha256) this.step(host.name, 'kernel');
       else if (image?.initrds.some((f) => f.sha256 === sha256)) this.step(host.name, 'initrd');

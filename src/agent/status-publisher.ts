@@ -21,6 +21,9 @@ export class StatusPublisher {
       attemptedRevision: state.attemptRevision ?? null,
       lastError: state.lastError ? { message: state.lastError.message, ...(state.lastError.step ? { step: state.lastError.step } : {}) } : null,
       ...(state.step ? { step: state.step } : {}),
+      ...(state.inventory ? { inventory: { ...state.inventory } } : {}),
+      ...(state.wipedToken !== undefined ? { wipedToken: state.wipedToken } : {}),
+      message: state.lastError?.message ?? `${state.phase}${state.step ? ` (${state.step})` : ''}`,
     };
     const previous = this.hosts.get(name) ?? null;
     if (previous && sameStatus(previous, update)) return;
@@ -53,6 +56,8 @@ function sameStatus(previous: HostStatus, update: HostUpdate): boolean {
     previous.step === update.step &&
     previous.revision === update.revision &&
     previous.attemptedRevision === update.attemptedRevision &&
-    JSON.stringify(previous.lastError) === JSON.stringify(update.lastError)
+    JSON.stringify(previous.lastError) === JSON.stringify(update.lastError) &&
+    JSON.stringify(previous.inventory) === JSON.stringify(update.inventory) &&
+    previous.wipedToken === update.wipedToken
   );
 }

@@ -10,6 +10,10 @@ interface SiteDoc {
   dhcp?: { mode?: Site['dhcp']['mode']; leaseSeconds?: number; pool?: { start: string; end: string } };
   agent: { address: string; httpPort?: number; tftpPort?: number };
   policies?: { provisionTimeoutSeconds?: number; stepTimeoutSeconds?: number; afterConverged?: 'disk' };
+  wipe?: { profile?: string };
+  rollout?: Site['rollout'];
+  schedules?: Site['schedules'];
+  maintenance?: Site['maintenance'];
 }
 
 interface HostDoc {
@@ -22,6 +26,7 @@ interface HostDoc {
   hardware?: { model?: string; cpus?: number; cores?: number; memoryGiB?: number; disks?: HostDisk[]; firmware?: 'bios' | 'uefi'; arch?: 'x86_64' | 'arm64' };
   role: string;
   power?: 'on' | 'off';
+  wipe?: string;
   labels?: Record<string, string | number | boolean>;
 }
 
@@ -73,6 +78,10 @@ export function buildSite(value: unknown, refs: FieldRefs): Site {
       stepTimeoutSeconds: doc.policies?.stepTimeoutSeconds ?? 300,
       afterConverged: doc.policies?.afterConverged ?? 'disk',
     },
+    wipe: { profile: doc.wipe?.profile ?? 'wipe' },
+    rollout: { groups: (doc.rollout?.groups ?? []).map((g) => ({ ...g })) },
+    schedules: (doc.schedules ?? []).map((s) => ({ ...s })),
+    maintenance: { windows: (doc.maintenance?.windows ?? []).map((w) => ({ ...w })) },
     refs,
   };
 }
@@ -98,6 +107,7 @@ export function buildHost(value: unknown, refs: FieldRefs): Host {
     },
     role: doc.role,
     power: doc.power ?? 'on',
+    ...(doc.wipe !== undefined && { wipe: doc.wipe }),
     labels: Object.fromEntries(Object.entries(doc.labels ?? {}).map(([k, v]) => [k, String(v)])),
     refs,
   };

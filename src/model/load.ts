@@ -1,6 +1,7 @@
 // Loads a lab repository working tree: parse every document, check it against its JSON Schema,
 // build the model, then run the checks that span files. Reports every problem, never just the first.
 
+import { checkOperations } from './check-operations.ts';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildHost, buildImage, buildProfile, buildSite } from './build.ts';
@@ -115,6 +116,7 @@ export async function loadLab(dir: string): Promise<{ lab: Lab | null; problems:
   const imageMap = uniqueByName('image', images, problems);
   problems.push(...checkNetwork(site, hosts));
   problems.push(...checkReferences({ hosts, profiles: profileMap, images: imageMap, brokenProfiles: broken.Profile, brokenImages: broken.Image }));
+  if (site) problems.push(...checkOperations(site, hosts, profileMap, broken.Profile));
   problems.push(...reader.problems);
 
   problems.sort(compareProblems);

@@ -20,6 +20,8 @@ export const PROBLEM_CODES = [
   'template',
   'missing-file',
   'plaintext-secret',
+  'unknown-host',
+  'invalid-cron',
 ] as const;
 
 export type ProblemCode = (typeof PROBLEM_CODES)[number];

@@ -13,6 +13,13 @@ export type FieldRefs = Record<string, SourceRef>;
 
 export type DhcpMode = 'full' | 'proxy' | 'off';
 
+/** Which hosts a rollout group, power schedule or window applies to: all given criteria must hold. */
+export interface HostSelector {
+  roles?: string[];
+  hosts?: string[];
+  labels?: Record<string, string>;
+}
+
 export interface Site {
   name: string;
   network: {
@@ -44,6 +51,14 @@ export interface Site {
     /** What a converged host that PXE-boots again is told: boot its disk. */
     afterConverged: 'disk';
   };
+  /** The role a host boots when its wipe token changes. */
+  wipe: { profile: string };
+  /** Groups that limit how many hosts are out of service at once; they roll out in this order. */
+  rollout: { groups: Array<{ name: string; selector: HostSelector; maxUnavailable: number }> };
+  /** Power schedules: from `powerOff` firing until `powerOn` fires, the selected hosts are kept off. */
+  schedules: Array<{ name: string; selector: HostSelector; powerOff: string; powerOn: string }>;
+  /** Provisioning and wipes start only inside a window, when any are declared. */
+  maintenance: { windows: Array<{ cron: string; durationMinutes: number }> };
   refs: FieldRefs;
 }
 
@@ -87,6 +102,8 @@ export interface Host {
   /** Name of a profile in `profiles/`. */
   role: string;
   power: 'on' | 'off';
+  /** A wipe token: changing it asks for exactly one wipe (the site's wipe role) before the role is installed. */
+  wipe?: string;
   labels: Record<string, string>;
   refs: FieldRefs;
 }

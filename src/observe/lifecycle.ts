@@ -1,13 +1,18 @@
-import type { ObservedHost, Phase, ProvisionStep } from '../plan/types.ts';
+import type { ObservedHost, ObservedInventory, Phase, ProvisionStep } from '../plan/types.ts';
 import { PROVISION_STEPS } from '../plan/types.ts';
 
 /** Something forseti saw a machine do, or did to it. */
 export type HostEvent =
+  | { kind: 'enrolled'; inventory: ObservedInventory }
+  | { kind: 'enroll-failed'; message: string; retryAt: number }
   | { kind: 'provision-started'; role: string; digest: string; revision: string }
+  | { kind: 'wipe-started'; token: string; digest: string; revision: string }
   | { kind: 'step'; step: ProvisionStep }
   | { kind: 'phone-home'; role: string }
-  | { kind: 'failed'; message: string; step?: string }
+  /** `digest`: the attempt this failure ends, so the same change is not retried in a loop. */
+  | { kind: 'failed'; message: string; step?: string; digest?: string; revision?: string }
   | { kind: 'powered-off' }
+  | { kind: 'powered-on' }
   | { kind: 'rerendered'; digest: string; revision: string };
 
 /**
@@ -16,32 +21,65 @@ export type HostEvent =
  */
 export function applyEvent(state: ObservedHost, event: HostEvent, now: number): ObservedHost {
   switch (event.kind) {
+    case 'enrolled': {
+      const { lastError: _e, retryAt: _r, failures: _f, ...rest } = state;
+      const next = { ...rest, inventory: event.inventory };
+      return state.phase === 'Pending' || state.phase === 'Enrolling' ? withPhase(next, 'Ready', now) : next;
+    }
+    case 'enroll-failed': {
+      const failures = (state.failures ?? 0) + 1;
+      return { ...withPhase(state, 'Enrolling', now), failures, retryAt: event.retryAt, lastError: { message: event.message, step: 'enroll' } };
+    }
     case 'provision-started': {
       const { lastError: _dropped, step: _step, ...rest } = state;
-      return { ...rest, phase: 'Provisioning', step: 'power-cycled', stepSince: now, attemptRole: event.role, attemptDigest: event.digest, attemptRevision: event.revision, since: now };
+      return { ...rest, phase: 'Provisioning', step: 'requested', stepSince: now, attemptRole: event.role, attemptDigest: event.digest, attemptRevision: event.revision, since: now };
+    }
+    case 'wipe-started': {
+      const { lastError: _dropped, step: _step, ...rest } = state;
+      return { ...rest, phase: 'Wiping', step: 'requested', stepSince: now, attemptWipeToken: event.token, attemptDigest: event.digest, attemptRevision: event.revision, since: now };
     }
     case 'step': {
-      if (state.phase !== 'Provisioning') return state;
+      if (state.phase !== 'Provisioning' && state.phase !== 'Wiping') return state;
       if (state.step && PROVISION_STEPS.indexOf(event.step) <= PROVISION_STEPS.indexOf(state.step)) return state;
       return { ...state, step: event.step, stepSince: now };
     }
-    case 'phone-home': {
-      if (state.phase !== 'Provisioning') return state;
-      if (event.role !== state.attemptRole) {
-        return { ...state, phase: 'Failed', since: now, lastError: { message: `booted role ${event.role}, expected ${state.attemptRole ?? 'none'}`, step: 'phone-home' } };
-      }
-      const { lastError: _dropped, step: _step, ...rest } = state;
-      return withPhase({ ...rest, appliedRole: state.attemptRole, appliedDigest: state.attemptDigest, appliedRevision: state.attemptRevision }, 'Converged', now);
+    case 'phone-home':
+      return phoneHome(state, event.role, now);
+    case 'failed': {
+      const lastError = event.step ? { message: event.message, step: event.step } : { message: event.message };
+      return {
+        ...state,
+        phase: 'Failed',
+        since: now,
+        lastError,
+        ...(event.digest !== undefined ? { attemptDigest: event.digest } : {}),
+        ...(event.revision !== undefined ? { attemptRevision: event.revision } : {}),
+      };
     }
-    case 'failed':
-      return { ...state, phase: 'Failed', since: now, lastError: event.step ? { message: event.message, step: event.step } : { message: event.message } };
     case 'powered-off': {
       const { lastError: _dropped, step: _step, ...rest } = state;
       return withPhase(rest, 'Off', now);
     }
+    case 'powered-on':
+      return state.phase === 'Off' && state.appliedRole !== undefined ? withPhase(state, 'Converged', now) : state;
     case 'rerendered':
       return { ...state, appliedDigest: event.digest, appliedRevision: event.revision };
   }
+}
+
+/** During a wipe the phone-home (from the wipe image) completes the wipe; otherwise it completes an install. */
+function phoneHome(state: ObservedHost, role: string, now: number): ObservedHost {
+  if (state.phase === 'Wiping') {
+    // The disks are blank now: nothing is installed any more, and this token never asks for a wipe again.
+    const { lastError: _e, step: _s, appliedRole: _r, appliedDigest: _d, appliedRevision: _v, ...rest } = state;
+    return withPhase({ ...rest, ...(state.attemptWipeToken !== undefined ? { wipedToken: state.attemptWipeToken } : {}) }, 'Ready', now);
+  }
+  if (state.phase !== 'Provisioning') return state;
+  if (role !== state.attemptRole) {
+    return { ...state, phase: 'Failed', since: now, lastError: { message: `booted role ${role}, expected ${state.attemptRole ?? 'none'}`, step: 'phone-home' } };
+  }
+  const { lastError: _dropped, step: _step, ...rest } = state;
+  return withPhase({ ...rest, appliedRole: state.attemptRole, appliedDigest: state.attemptDigest, appliedRevision: state.attemptRevision }, 'Converged', now);
 }
 
 function withPhase(state: ObservedHost, phase: Phase, now: number): ObservedHost {

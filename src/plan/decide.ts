@@ -1,4 +1,4 @@
-import type { Action, BootAnswer, DesiredHost, ObservedHost } from './types.ts';
+import type { Action, BootAnswer, DesiredHost, ObservedHost, ObservedInventory } from './types.ts';
 
 export interface DecideOptions {
   now: number;
@@ -16,22 +16,33 @@ export interface DecideOptions {
 export function decide(desired: DesiredHost, observed: ObservedHost, options: DecideOptions): Action {
   if (desired.boot === 'off' || desired.power === 'off') {
     if (observed.phase === 'Off') return { kind: 'none', reason: 'off as declared' };
+    if (observed.phase === 'Failed' && observed.lastError?.step === 'power-off' && observed.attemptDigest === desired.digest) {
+      return { kind: 'none', reason: `power off failed: ${observed.lastError.message}; a new commit retries` };
+    }
     return { kind: 'power-off', reason: desired.boot === 'off' ? `role ${desired.role} keeps the host off` : 'power: off declared' };
   }
 
-  if (observed.phase === 'Provisioning' && observed.attemptDigest === desired.digest) {
-    const step = observed.step ?? 'power-cycled';
-    if (options.now - observed.since > options.provisionTimeoutMs) {
-      return { kind: 'fail', reason: `no phone-home within ${seconds(options.provisionTimeoutMs)} s (last step: ${step})`, step };
-    }
-    if (options.now - (observed.stepSince ?? observed.since) > options.stepTimeoutMs) {
-      return { kind: 'fail', reason: `no progress past step ${step} within ${seconds(options.stepTimeoutMs)} s`, step };
-    }
-    return { kind: 'wait', reason: `provisioning role ${desired.role} (step ${observed.step ?? 'started'})` };
+  const enrolment = enrolmentAction(desired, observed, options.now);
+  if (enrolment) return enrolment;
+
+  const shortfall = observed.inventory ? unmetRequirement(desired, observed.inventory) : null;
+
+  const inProgress = observed.phase === 'Provisioning' || observed.phase === 'Wiping';
+  const sameAttempt = observed.phase === 'Wiping' ? observed.attemptWipeToken === desired.wipeToken : observed.attemptDigest === desired.digest;
+  if (inProgress && sameAttempt) return timeoutOrWait(desired, observed, options);
+
+  if (observed.phase === 'Failed' && observed.attemptDigest === desired.digest && observed.attemptWipeToken === desired.wipeToken) {
+    return { kind: 'none', reason: `last attempt failed: ${observed.lastError?.message ?? 'unknown error'}; a new commit retries` };
   }
 
-  if (observed.phase === 'Failed' && observed.attemptDigest === desired.digest) {
-    return { kind: 'none', reason: `last attempt failed: ${observed.lastError?.message ?? 'unknown error'}; a new commit retries` };
+  if (shortfall) return { kind: 'refuse', reason: shortfall };
+
+  if (desired.wipeToken !== undefined && desired.wipeToken !== observed.wipedToken) {
+    return { kind: 'wipe', reason: `wipe requested (token ${desired.wipeToken})` };
+  }
+
+  if (observed.phase === 'Off' && observed.appliedRole === desired.role && observed.appliedDigest === desired.digest && desired.afterInstall === 'disk') {
+    return { kind: 'power-on', reason: `role ${desired.role} is installed; power on from disk` };
   }
 
   if (observed.phase === 'Converged' && observed.appliedRole === desired.role) {
@@ -44,12 +55,53 @@ export function decide(desired: DesiredHost, observed: ObservedHost, options: De
   return fromRole === undefined ? { kind: 'provision', reason } : { kind: 'provision', reason, fromRole };
 }
 
+/** New hosts are enrolled first: the BMC must answer and its inventory is checked against the role. */
+function enrolmentAction(desired: DesiredHost, observed: ObservedHost, now: number): Action | null {
+  if (desired.enrollable === false || observed.inventory) return null;
+  if (observed.phase !== 'Pending' && observed.phase !== 'Enrolling') return null;
+  if (observed.retryAt !== undefined && now < observed.retryAt) {
+    return { kind: 'wait', reason: `BMC unreachable (${observed.lastError?.message ?? 'no answer'}); retrying in ${Math.ceil((observed.retryAt - now) / 1000)} s` };
+  }
+  return { kind: 'enroll', reason: 'read the BMC and its inventory' };
+}
+
+function timeoutOrWait(desired: DesiredHost, observed: ObservedHost, options: DecideOptions): Action {
+  const step = observed.step ?? 'requested';
+  const what = observed.phase === 'Wiping' ? 'wipe' : `role ${desired.role}`;
+  if (options.now - observed.since > options.provisionTimeoutMs) {
+    return { kind: 'fail', reason: `no phone-home within ${seconds(options.provisionTimeoutMs)} s (last step: ${step})`, step };
+  }
+  if (options.now - (observed.stepSince ?? observed.since) > options.stepTimeoutMs) {
+    return { kind: 'fail', reason: `no progress past step ${step} within ${seconds(options.stepTimeoutMs)} s`, step };
+  }
+  return { kind: 'wait', reason: `${observed.phase === 'Wiping' ? 'wiping' : 'provisioning'} ${what} (step ${step})` };
+}
+
+/** The first requirement of the role that the BMC's inventory contradicts, naming both facts. */
+export function unmetRequirement(desired: DesiredHost, inventory: ObservedInventory): string | null {
+  const req = desired.requires ?? {};
+  const checks: Array<[keyof ObservedInventory & keyof NonNullable<DesiredHost['requires']>, string]> = [
+    ['memoryGiB', 'memoryGiB'],
+    ['cpus', 'cpus'],
+    ['disks', 'disks'],
+  ];
+  for (const [key, label] of checks) {
+    const need = req[key];
+    const have = inventory[key];
+    if (need !== undefined && typeof have === 'number' && have < need) {
+      return `role ${desired.role} needs ${label} >= ${need} but the BMC of ${desired.name} reports ${have}`;
+    }
+  }
+  return null;
+}
+
 /**
  * What a host's iPXE gets when it PXE-boots, whoever powered it on. A converged host whose role installs to disk
  * is sent to its disk, so a PXE-first boot order never reinstalls it.
  */
 export function bootAnswer(desired: DesiredHost, observed: ObservedHost): BootAnswer {
   if (desired.boot === 'off' || desired.power === 'off') return 'exit';
+  if (observed.phase === 'Wiping') return 'wipe';
   if (desired.boot === 'chain') return 'chain';
   const installed = observed.phase === 'Converged' && observed.appliedRole === desired.role;
   if (installed && desired.afterInstall === 'disk') return 'disk';

@@ -1,11 +1,21 @@
 // The inputs and outputs of the reconcile decision. Plain data only, so the decision stays a pure function.
 
-export const PHASES = ['Pending', 'Provisioning', 'Converged', 'Failed', 'Off'] as const;
+export const PHASES = ['Pending', 'Enrolling', 'Ready', 'Provisioning', 'Converged', 'Failed', 'Wiping', 'Off'] as const;
 export type Phase = (typeof PHASES)[number];
 
 /** Provisioning steps, in the order a booting machine passes them. */
-export const PROVISION_STEPS = ['power-cycled', 'dhcp', 'script', 'kernel', 'initrd', 'phone-home'] as const;
+export const PROVISION_STEPS = ['requested', 'power-cycled', 'dhcp', 'script', 'kernel', 'initrd', 'phone-home'] as const;
 export type ProvisionStep = (typeof PROVISION_STEPS)[number];
+
+/** What the host's BMC reported when the host was enrolled. */
+export interface ObservedInventory {
+  manufacturer?: string;
+  model?: string;
+  serialNumber?: string;
+  memoryGiB?: number;
+  cpus?: number;
+  disks?: number;
+}
 
 /** What the current commit wants of one host. */
 export interface DesiredHost {
@@ -19,6 +29,12 @@ export interface DesiredHost {
   /** Digest of everything rendered for this host (script, cmdline, config, image digests). */
   digest: string;
   revision: string;
+  /** A wipe token from the host file: a new value asks for exactly one wipe before the role is (re)installed. */
+  wipeToken?: string;
+  /** The role's hardware requirements, checked against the BMC's inventory once the host is enrolled. */
+  requires?: { memoryGiB?: number; cpus?: number; disks?: number };
+  /** False for drivers that cannot read anything back (Wake-on-LAN, manual): no enrolment step. */
+  enrollable?: boolean;
 }
 
 /** What forseti last knew of one host: from its own journal and the events it saw. */
@@ -33,6 +49,15 @@ export interface ObservedHost {
   attemptRole?: string;
   attemptDigest?: string;
   attemptRevision?: string;
+  /** Wipe token of the wipe under way or last attempted, and of the last wipe that completed. */
+  attemptWipeToken?: string;
+  wipedToken?: string;
+  /** Set once the BMC answered and its inventory was read. */
+  inventory?: ObservedInventory;
+  /** Epoch ms before which a failed enrolment is not retried. */
+  retryAt?: number;
+  /** Consecutive enrolment failures (for back-off). */
+  failures?: number;
   /** Epoch ms when the current phase began. */
   since: number;
   /** Epoch ms when the current provisioning step was reached. */
@@ -43,16 +68,27 @@ export interface ObservedHost {
 export type Action =
   /** Nothing to do. */
   | { kind: 'none'; reason: string }
+  /** Reach the BMC and read the inventory. */
+  | { kind: 'enroll'; reason: string }
   /** Artifacts changed but the role did not: the new generation serves them at the next boot; no power action. */
   | { kind: 'rerender'; reason: string }
   /** One-time PXE, then power cycle (or on), then wait for the phone-home. */
   | { kind: 'provision'; reason: string; fromRole?: string }
-  /** A provisioning is under way and within its time. */
+  /** Boot the wipe role once for this wipe token, then provision. */
+  | { kind: 'wipe'; reason: string }
+  /** A provisioning or wipe is under way and within its time, or a rollout slot or window is awaited. */
   | { kind: 'wait'; reason: string }
   /** The provisioning under way ran out of time. */
   | { kind: 'fail'; reason: string; step?: ProvisionStep }
+  /** The role cannot run on this host as its BMC reports it. */
+  | { kind: 'refuse'; reason: string }
   /** Power the host off and keep it off. */
-  | { kind: 'power-off'; reason: string };
+  | { kind: 'power-off'; reason: string }
+  /** Power an installed host back on (after a power schedule or `power: off`); it boots its disk. */
+  | { kind: 'power-on'; reason: string };
+
+/** Actions that take a host out of service; rollout limits and maintenance windows apply to them. */
+export const DISRUPTIVE: ReadonlySet<Action['kind']> = new Set(['provision', 'wipe']);
 
 /** What a host gets when it asks for its iPXE script. */
-export type BootAnswer = 'install' | 'disk' | 'chain' | 'exit';
+export type BootAnswer = 'install' | 'wipe' | 'disk' | 'chain' | 'exit';

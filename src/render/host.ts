@@ -11,6 +11,8 @@ export interface RenderedHost {
   desired: DesiredHost;
   /** The iPXE script the host gets when it must (re)install; absent for hosts kept off. */
   script?: string;
+  /** The wipe role's script for this host, when the host file carries a wipe token. */
+  wipeScript?: string;
   cmdline?: string;
   config?: { name: string; content: string; secret: boolean };
 }
@@ -29,11 +31,31 @@ export interface RenderContext {
   token: (host: string) => string;
 }
 
+/** Drivers that can read a BMC back are enrolled (power state and inventory) before anything else. */
+const ENROLLABLE = new Set(['ipmi', 'redfish', 'hp-oa']);
+
 /** Renders everything one host needs at boot. Pure: same lab, same key, same output. */
 export function renderHost(host: Host, ctx: RenderContext): RenderedHost {
-  const profile = ctx.lab.profiles.get(host.role);
-  if (!profile) throw new RenderError(host.name, host.refs['role'], `unknown role ${host.role}`);
-  const base = { name: host.name, role: host.role, power: host.power, afterInstall: profile.afterInstall, revision: ctx.revision };
+  const rendered = renderRole(host, host.role, ctx);
+  if (host.wipe === undefined) return rendered;
+  const wipe = renderRole({ ...host, role: ctx.lab.site.wipe.profile }, ctx.lab.site.wipe.profile, ctx);
+  return { ...rendered, desired: { ...rendered.desired, wipeToken: host.wipe }, ...(wipe.script ? { wipeScript: wipe.script } : {}) };
+}
+
+function renderRole(host: Host, role: string, ctx: RenderContext): RenderedHost {
+  const profile = ctx.lab.profiles.get(role);
+  if (!profile) throw new RenderError(host.name, host.refs['role'], `unknown role ${role}`);
+  const { memoryGiB, cpus, disks } = profile.requires;
+  const requires = { ...(memoryGiB !== undefined ? { memoryGiB } : {}), ...(cpus !== undefined ? { cpus } : {}), ...(disks !== undefined ? { disks } : {}) };
+  const base = {
+    name: host.name,
+    role: host.role,
+    power: host.power,
+    afterInstall: profile.afterInstall,
+    revision: ctx.revision,
+    requires,
+    enrollable: ENROLLABLE.has(host.bmc.type),
+  };
   const boot = profile.boot;
 
   if (boot.kind === 'off') return { desired: { ...base, boot: 'off', digest: digestOf([host.role, 'off']) } };

@@ -45,6 +45,10 @@ export interface HostStatus {
   since: string;
   /** ISO time this file was last rendered. */
   updated: string;
+  /** What the BMC reported at enrolment (model, memory, ...). */
+  inventory?: Record<string, string | number>;
+  /** The wipe token of the last wipe that completed. */
+  wipedToken?: string;
   /** Last transitions, oldest first, at most HISTORY_LIMIT. */
   history?: HostTransition[];
 }
@@ -65,6 +69,8 @@ export function renderHostStatus(status: HostStatus): string {
     lastError: status.lastError ? stripUndefined({ message: status.lastError.message, step: status.lastError.step, ref: status.lastError.ref }) : null,
     since: status.since,
     updated: status.updated,
+    inventory: status.inventory,
+    wipedToken: status.wipedToken,
     history: status.history?.slice(-HISTORY_LIMIT).map((t) => stripUndefined({ phase: t.phase, step: t.step, at: t.at, revision: t.revision, message: t.message })),
   });
   return stringify(doc, { lineWidth: 0 });
@@ -108,8 +114,16 @@ export function parseHostStatus(text: string): HostStatus {
     lastError,
     since: str('host', obj, 'since'),
     updated: str('host', obj, 'updated'),
+    inventory: parseInventory(obj.inventory),
+    wipedToken: optStr('host', obj, 'wipedToken'),
     history,
   });
+}
+
+function parseInventory(value: unknown): Record<string, string | number> | undefined {
+  if (value === undefined || value === null) return undefined;
+  const record = asRecord('host', value, 'inventory');
+  return Object.fromEntries(Object.entries(record).filter((e): e is [string, string | number] => typeof e[1] === 'string' || typeof e[1] === 'number'));
 }
 
 export interface HostUpdate {
@@ -119,6 +133,8 @@ export interface HostUpdate {
   revision?: string | null;
   attemptedRevision?: string | null;
   lastError?: HostStatusError | null;
+  inventory?: Record<string, string | number>;
+  wipedToken?: string;
   message?: string;
 }
 
@@ -142,6 +158,8 @@ export function nextHostStatus(host: string, previous: HostStatus | null, update
     lastError: update.lastError !== undefined ? update.lastError : (previous?.lastError ?? null),
     since: moved ? at : (previous?.since ?? at),
     updated: at,
+    inventory: update.inventory ?? previous?.inventory,
+    wipedToken: update.wipedToken ?? previous?.wipedToken,
     history: moved
       ? [...history, stripUndefined({ phase: update.phase, step: update.step, at, revision: attemptedRevision ?? undefined, message: update.message })].slice(-HISTORY_LIMIT)
       : history,

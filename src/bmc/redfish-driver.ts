@@ -1,0 +1,321 @@
+// BmcDriver over Redfish. Every write is checked by reading the system back: power until PowerState matches,
+// boot overrides because some BMCs answer a PATCH with 200 and keep nothing (bmclib #459).
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Dispatcher } from 'undici';
+import { CommandQueue, DEFAULT_MIN_INTERVAL_MS, sharedCommandQueue } from './command-queue.ts';
+import type { BmcDriver, BmcTarget, BootOverride, Inventory, PowerState } from './driver.ts';
+import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOverrideNotAppliedError, PowerStateNotReachedError } from './errors.ts';
+import type { PollBound } from './ipmi-driver.ts';
+import { RedfishClient } from './redfish/client.ts';
+import type { RedfishClientOptions } from './redfish/client.ts';
+import { RedfishAuthError, RedfishHttpError, RedfishServiceError, RedfishTlsError, RedfishUnreachableError } from './redfish/errors.ts';
+import { readInventory, readPowerDraw } from './redfish/inventory.ts';
+import { bootOf, findSystem, patchBoot, powerStateOf, readSystem, reset, resetAction } from './redfish/system.ts';
+import type { BootPatch, BootSettings, ResetAction, SystemRead } from './redfish/system.ts';
+import { bmcDispatcher, BmcTlsError } from './tls.ts';
+
+export interface RedfishDriverOptions {
+  /** Which ComputerSystem (its Id); default the first member of /redfish/v1/Systems. */
+  systemId?: string;
+  /** Default https; plain http only for simulators. */
+  scheme?: 'https' | 'http';
+  /** Default `auto`: a session, or Basic auth if the service has none. */
+  auth?: RedfishClientOptions['auth'];
+  /** Default: the process-wide queue of this BMC (see command-queue.ts); every HTTP exchange goes through it. */
+  queue?: CommandQueue;
+  /** For the default queue, if this call creates it; default 2000 ms. */
+  minIntervalMs?: number;
+  /** Reading PowerState back after a reset; default 30 × 1000 ms. */
+  powerPoll?: PollBound;
+  /** Waiting for the OS to shut down after softOff; default 90 × 2000 ms. */
+  softOffPoll?: PollBound;
+  /** Pauses between polls and retries (tests pass a recorder). */
+  sleep?: (ms: number) => Promise<void>;
+  /** Timeouts and retry bounds of each request. */
+  http?: Pick<RedfishClientOptions, 'timeoutMs' | 'retries' | 'retryDelayMs' | 'busyRetries' | 'busyDelayMs' | 'maxDelayMs'>;
+  /** Replaces the TLS dispatcher built from target.tls. */
+  dispatcher?: Dispatcher;
+  log?: { warn(fields: Record<string, unknown>, message: string): void };
+}
+
+const REDFISH_TARGET = { pxe: 'Pxe', disk: 'Hdd', none: 'None' } as const;
+const REDFISH_MODE = { bios: 'Legacy', uefi: 'UEFI' } as const;
+
+export class RedfishDriver implements BmcDriver {
+  readonly kind = 'redfish';
+  readonly bmc: string;
+  private readonly client: RedfishClient;
+  private readonly dispatcher: Dispatcher;
+  private readonly ownsDispatcher: boolean;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private systemPath: Promise<string> | undefined;
+  private resetInfo: Promise<ResetAction> | undefined;
+
+  constructor(
+    private readonly target: BmcTarget,
+    private readonly opts: RedfishDriverOptions = {},
+  ) {
+    const scheme = opts.scheme ?? 'https';
+    const port = target.port ?? (scheme === 'https' ? 443 : 80);
+    this.bmc = `${target.address}:${port}`;
+    const queue = opts.queue ?? sharedCommandQueue(this.bmc, { minIntervalMs: opts.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS });
+    this.sleep = opts.sleep ?? ((ms) => delay(ms));
+    this.ownsDispatcher = opts.dispatcher === undefined;
+    this.dispatcher =
+      opts.dispatcher ??
+      bmcDispatcher({
+        bmc: this.bmc,
+        host: target.host,
+        ...(target.tls ? { tls: target.tls } : {}),
+        ...(opts.http?.timeoutMs !== undefined ? { connectTimeoutMs: opts.http.timeoutMs } : {}),
+        ...(opts.log ? { warn: (fields, message) => opts.log?.warn(fields, message) } : {}),
+      });
+    const host = target.address.includes(':') ? `[${target.address}]` : target.address;
+    this.client = new RedfishClient(
+      { baseUrl: `${scheme}://${host}:${port}`, username: target.username, password: target.password },
+      { ...opts.http, dispatcher: this.dispatcher, schedule: (exchange) => queue.run(exchange), sleep: this.sleep, ...(opts.auth ? { auth: opts.auth } : {}) },
+    );
+  }
+
+  powerState(): Promise<PowerState> {
+    return this.op('powerState', async () => powerOf(await this.readSystem()));
+  }
+
+  powerOn(): Promise<void> {
+    return this.op('powerOn', async () => {
+      await this.resetTo(['On', 'ForceOn'], 'on');
+      await this.waitForPower('on', this.opts.powerPoll);
+    });
+  }
+
+  powerOff(): Promise<void> {
+    return this.op('powerOff', async () => {
+      await this.resetTo(['ForceOff'], 'off');
+      await this.waitForPower('off', this.opts.powerPoll);
+    });
+  }
+
+  powerCycle(): Promise<void> {
+    return this.op('powerCycle', async () => {
+      const system = await this.readSystem();
+      // A host that is off just gets "On": many BMCs refuse PowerCycle/ForceRestart then, and a fresh boot is the intent.
+      const types = powerOf(system) === 'off' ? ['On', 'ForceOn'] : ['PowerCycle', 'ForceRestart'];
+      await this.resetTo(types, 'on', system);
+      await this.waitForPower('on', this.opts.powerPoll);
+    });
+  }
+
+  softOff(): Promise<void> {
+    return this.op('softOff', async () => {
+      await this.resetTo(['GracefulShutdown'], 'off');
+      await this.waitForPower('off', this.opts.softOffPoll ?? { attempts: 90, intervalMs: 2000 });
+    });
+  }
+
+  setBootOverride(o: BootOverride): Promise<void> {
+    return this.op('setBootOverride', async () => {
+      let system = await this.readSystem();
+      const current = bootOf(system.doc);
+      const full = bootPatch(o, this.target.firmware, current);
+      this.checkAllowed(full, current);
+      let sent: BootPatch | undefined;
+      let rejection: RedfishHttpError | undefined;
+      const write = async (patch: BootPatch): Promise<void> => {
+        try {
+          await patchBoot(this.client, system, patch);
+        } catch (err) {
+          if (!(err instanceof RedfishHttpError) || err.status !== 412) throw err;
+          system = await this.readSystem(); // our ETag is stale: someone changed the system since we read it
+          await patchBoot(this.client, system, patch);
+        }
+        sent = patch;
+      };
+      try {
+        await write(full);
+      } catch (err) {
+        if (!(err instanceof RedfishHttpError)) throw err;
+        rejection = err;
+        const fallback = err.status === 400 ? fallbackPatch(full, current) : undefined;
+        if (fallback !== undefined) {
+          try {
+            await write(fallback);
+            rejection = undefined;
+          } catch (second) {
+            if (!(second instanceof RedfishHttpError)) throw second;
+            rejection = second;
+          }
+        }
+      }
+      const after = bootOf((await this.readSystem()).doc);
+      const mismatch = bootMismatch(sent ?? full, after);
+      if (mismatch === null) return;
+      const why = rejection ? `${mismatch}; the BMC rejected the write: ${rejection.request}: ${rejection.detail}` : `${mismatch} (the BMC answered the PATCH with success)`;
+      throw new BootOverrideNotAppliedError(this.target.host, this.bmc, why, { cause: rejection });
+    });
+  }
+
+  getBootOverride(): Promise<BootOverride | null> {
+    return this.op('getBootOverride', async () => overrideOf(bootOf((await this.readSystem()).doc)));
+  }
+
+  inventory(): Promise<Inventory> {
+    return this.op('inventory', async () => {
+      const raw = await readInventory(this.client, await this.readSystem());
+      const inv: Inventory = {};
+      if (raw.manufacturer) inv.manufacturer = raw.manufacturer;
+      if (raw.model) inv.model = raw.model;
+      if (raw.serialNumber) inv.serialNumber = raw.serialNumber;
+      if (raw.managerFirmware) inv.bmcFirmware = raw.managerFirmware;
+      if (raw.processorCount !== undefined) inv.processors = { count: raw.processorCount, ...(raw.processorModel ? { model: raw.processorModel } : {}) };
+      if (raw.memoryGiB !== undefined) inv.memoryGiB = raw.memoryGiB;
+      if (raw.drives) inv.storage = raw.drives;
+      if (raw.macs) inv.macs = raw.macs;
+      return inv;
+    });
+  }
+
+  powerDraw(): Promise<number | null> {
+    return this.op('powerDraw', async () => readPowerDraw(this.client, await this.readSystem()));
+  }
+
+  async close(): Promise<void> {
+    await this.client.close().catch(() => undefined);
+    if (this.ownsDispatcher) await this.dispatcher.close().catch(() => undefined);
+  }
+
+  /** The system now; the first call finds it through /redfish/v1/Systems (and that read is the answer). */
+  private async readSystem(): Promise<SystemRead> {
+    if (this.systemPath === undefined) {
+      const found = findSystem(this.client, this.opts.systemId);
+      const path = found.then((s) => s.path);
+      this.systemPath = path;
+      path.catch(() => {
+        if (this.systemPath === path) this.systemPath = undefined; // a failed discovery (BMC down) must not stick
+      });
+      return found;
+    }
+    return readSystem(this.client, await this.systemPath);
+  }
+
+  /** Posts the first reset type of `preferred` the BMC allows; "already there" refusals are success. */
+  private async resetTo(preferred: string[], want: 'on' | 'off', known?: SystemRead): Promise<void> {
+    if (this.resetInfo === undefined) {
+      const info = (known ? Promise.resolve(known) : this.readSystem()).then((s) => resetAction(this.client, s));
+      this.resetInfo = info;
+      info.catch(() => {
+        if (this.resetInfo === info) this.resetInfo = undefined;
+      });
+    }
+    const action = await this.resetInfo;
+    const type = action.allowed === undefined ? preferred[0] : preferred.find((t) => action.allowed!.includes(t));
+    if (type === undefined) {
+      throw new RedfishServiceError(this.client.bmc, `POST ${action.target}`, `the BMC allows none of ${preferred.join(', ')} (it allows ${action.allowed?.join(', ')})`);
+    }
+    try {
+      await reset(this.client, action, type);
+    } catch (err) {
+      // iDRAC and others answer "On" for a running host (or ForceOff for a stopped one) with 409 or 400.
+      if (err instanceof RedfishHttpError && (err.status === 409 || err.status === 400) && powerOf(await this.readSystem()) === want) return;
+      throw err;
+    }
+  }
+
+  private async waitForPower(want: 'on' | 'off', bound: PollBound = { attempts: 30, intervalMs: 1000 }): Promise<void> {
+    let last = 'unknown';
+    for (let attempt = 1; attempt <= bound.attempts; attempt++) {
+      const system = await this.readSystem();
+      last = powerStateOf(system.doc) ?? 'unknown';
+      if (powerOf(system) === want) return;
+      if (attempt < bound.attempts) await this.sleep(bound.intervalMs);
+    }
+    throw new PowerStateNotReachedError(this.target.host, this.bmc, want, last);
+  }
+
+  private checkAllowed(patch: BootPatch, current: BootSettings): void {
+    const checks: Array<[string, string | undefined, string[] | undefined]> = [
+      ['BootSourceOverrideTarget', patch.BootSourceOverrideTarget, current.allowedTargets],
+      ['BootSourceOverrideEnabled', patch.BootSourceOverrideEnabled, current.allowedEnabled],
+      ['BootSourceOverrideMode', patch.BootSourceOverrideMode, current.allowedModes],
+    ];
+    for (const [name, value, allowed] of checks) {
+      if (value !== undefined && allowed !== undefined && !allowed.includes(value)) {
+        throw new BmcCommandError(this.target.host, this.bmc, 'setBootOverride', `${name} ${value} is not supported by this BMC (it allows ${allowed.join(', ') || 'nothing'}); nothing was written`);
+      }
+    }
+  }
+
+  /** One driver operation, its failure named in the product's terms. */
+  private async op<T>(name: string, body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (err) {
+      throw this.productError(name, err);
+    }
+  }
+
+  private productError(operation: string, err: unknown): unknown {
+    const { host } = this.target;
+    if (err instanceof RedfishUnreachableError) return new BmcUnreachableError(host, this.bmc, `${operation}: ${err.request}: ${err.detail}`, { cause: err });
+    if (err instanceof RedfishAuthError) return new BmcAuthError(host, this.bmc, `${operation}: ${err.request}: ${err.detail}`, { cause: err });
+    if (err instanceof RedfishTlsError) return new BmcTlsError(host, this.bmc, `${operation}: ${err.request}: ${err.detail}`, { cause: err });
+    if (err instanceof RedfishHttpError || err instanceof RedfishServiceError) {
+      return new BmcCommandError(host, this.bmc, operation, `${err.request}: ${err.detail}`, { cause: err });
+    }
+    return err;
+  }
+}
+
+function powerOf(system: SystemRead): PowerState {
+  const state = powerStateOf(system.doc);
+  return state === 'On' ? 'on' : state === 'Off' ? 'off' : 'unknown';
+}
+
+/** The full payload: Enabled, Target, and Mode when forseti knows the firmware. */
+function bootPatch(o: BootOverride, firmware: 'bios' | 'uefi' | undefined, current: BootSettings): BootPatch {
+  if (o.device === 'none') {
+    const patch: BootPatch = { BootSourceOverrideEnabled: 'Disabled' };
+    if (current.allowedTargets === undefined || current.allowedTargets.includes('None')) patch.BootSourceOverrideTarget = 'None';
+    return patch;
+  }
+  const patch: BootPatch = { BootSourceOverrideEnabled: o.persistent ? 'Continuous' : 'Once', BootSourceOverrideTarget: REDFISH_TARGET[o.device] };
+  const mode = o.mode ?? firmware;
+  if (mode) patch.BootSourceOverrideMode = REDFISH_MODE[mode];
+  return patch;
+}
+
+/**
+ * After a 400: without Mode if we sent one (BMCs that refuse to change the mode, bmclib #318), or with the
+ * current Mode if we sent none (BMCs that demand all three properties together).
+ */
+function fallbackPatch(full: BootPatch, current: BootSettings): BootPatch | undefined {
+  if (full.BootSourceOverrideMode !== undefined) {
+    const { BootSourceOverrideMode: _dropped, ...minimal } = full;
+    return minimal;
+  }
+  if (current.mode !== undefined && full.BootSourceOverrideEnabled !== 'Disabled') return { ...full, BootSourceOverrideMode: current.mode };
+  return undefined;
+}
+
+/** null when the read-back holds what was sent. */
+function bootMismatch(sent: BootPatch, after: BootSettings): string | null {
+  const wanted = `${sent.BootSourceOverrideTarget ?? '-'}/${sent.BootSourceOverrideEnabled}${sent.BootSourceOverrideMode ? `/${sent.BootSourceOverrideMode}` : ''}`;
+  const got = `${after.target ?? '-'}/${after.enabled ?? '-'}${sent.BootSourceOverrideMode ? `/${after.mode ?? '-'}` : ''}`;
+  const enabledOk = after.enabled === sent.BootSourceOverrideEnabled;
+  const targetOk = sent.BootSourceOverrideEnabled === 'Disabled' || after.target === sent.BootSourceOverrideTarget;
+  const modeOk = sent.BootSourceOverrideMode === undefined || after.mode === undefined || after.mode === sent.BootSourceOverrideMode;
+  return enabledOk && targetOk && modeOk ? null : `wrote ${wanted}, read back ${got}`;
+}
+
+function overrideOf(boot: BootSettings): BootOverride | null {
+  if (boot.enabled !== 'Once' && boot.enabled !== 'Continuous') return null;
+  const device = boot.target === 'Pxe' ? 'pxe' : boot.target === 'Hdd' ? 'disk' : undefined;
+  if (device === undefined) return null;
+  const override: BootOverride = { device, persistent: boot.enabled === 'Continuous' };
+  if (boot.mode === 'Legacy') override.mode = 'bios';
+  if (boot.mode === 'UEFI') override.mode = 'uefi';
+  return override;
+}
+
+export function createRedfishDriver(target: BmcTarget, opts?: RedfishDriverOptions): RedfishDriver {
+  return new RedfishDriver(target, opts);
+}

@@ -1,0 +1,307 @@
+// A Redfish HTTP client over undici: session login (X-Auth-Token) with a fallback to HTTP Basic auth, one new
+// login on a 401, bounded retries on an unreachable BMC and on busy answers (503/429, Retry-After honoured),
+// and every single HTTP exchange handed to `schedule` (the caller's per-BMC queue).
+import { setTimeout as delay } from 'node:timers/promises';
+import { Agent, request as undiciRequest } from 'undici';
+import type { Dispatcher } from 'undici';
+import { RedfishAuthError, RedfishHttpError, RedfishTlsError, RedfishUnreachableError } from './errors.ts';
+
+export const SESSIONS_PATH = '/redfish/v1/SessionService/Sessions';
+
+export interface RedfishEndpoint {
+  /** `https://10.0.0.5` or `https://10.0.0.5:8443`. */
+  baseUrl: string;
+  username: string;
+  password: string;
+}
+
+export interface RedfishClientOptions {
+  /** Carries TLS verification (CA, pin); default: an Agent verifying against the system's CAs. */
+  dispatcher?: Dispatcher;
+  /** Runs each HTTP exchange; default: run it now. */
+  schedule?: <T>(exchange: () => Promise<T>) => Promise<T>;
+  /** `auto`: session login, Basic if the service has no sessions (404/405). */
+  auth?: 'auto' | 'session' | 'basic';
+  /** Per request (connect, headers, body); default 20 s. */
+  timeoutMs?: number;
+  /** Extra attempts when the BMC is unreachable; default 2. */
+  retries?: number;
+  /** Pause before the first retry of an unreachable BMC, doubling; default 1000 ms. */
+  retryDelayMs?: number;
+  /** Extra attempts on a busy answer; default 5. */
+  busyRetries?: number;
+  /** Pause before the first busy retry without Retry-After, doubling; default 1000 ms. */
+  busyDelayMs?: number;
+  /** Upper bound of any one pause, including Retry-After; default 30 s. */
+  maxDelayMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface RedfishResponse<T = unknown> {
+  status: number;
+  headers: Record<string, string>;
+  body: T;
+  /** ETag header, else the body's @odata.etag. */
+  etag?: string;
+}
+
+type Json = Record<string, unknown>;
+type Auth = { kind: 'session'; token: string; location: string | undefined } | { kind: 'basic' };
+
+export interface RequestOptions {
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Safe to send again when the outcome of an attempt is unknown (a reset action is not). */
+  idempotent?: boolean;
+}
+
+/** Codes of errors raised before anything was sent: a retry cannot repeat a command. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
+const MAYBE_SENT = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED', 'ETIMEDOUT']);
+
+export class RedfishClient {
+  readonly bmc: string;
+  private readonly opts: Required<Omit<RedfishClientOptions, 'dispatcher'>>;
+  private readonly dispatcher: Dispatcher;
+  private readonly ownsDispatcher: boolean;
+  private auth: Promise<Auth> | undefined;
+
+  constructor(
+    private readonly endpoint: RedfishEndpoint,
+    options: RedfishClientOptions = {},
+  ) {
+    const url = new URL(endpoint.baseUrl);
+    this.bmc = `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`;
+    this.opts = {
+      schedule: options.schedule ?? ((exchange) => exchange()),
+      auth: options.auth ?? 'auto',
+      timeoutMs: options.timeoutMs ?? 20_000,
+      retries: options.retries ?? 2,
+      retryDelayMs: options.retryDelayMs ?? 1000,
+      busyRetries: options.busyRetries ?? 5,
+      busyDelayMs: options.busyDelayMs ?? 1000,
+      maxDelayMs: options.maxDelayMs ?? 30_000,
+      sleep: options.sleep ?? ((ms) => delay(ms)),
+    };
+    this.ownsDispatcher = options.dispatcher === undefined;
+    this.dispatcher = options.dispatcher ?? new Agent({ connect: { timeout: this.opts.timeoutMs } });
+  }
+
+  /** `session` or `basic` once logged in; undefined before the first request. */
+  async authKind(): Promise<Auth['kind'] | undefined> {
+    return this.auth ? (await this.auth).kind : undefined;
+  }
+
+  async get<T = Json>(path: string): Promise<RedfishResponse<T>> {
+    return this.request<T>('GET', path, { idempotent: true });
+  }
+
+  async patch<T = Json>(path: string, body: unknown, ifMatch?: string): Promise<RedfishResponse<T>> {
+    return this.request<T>('PATCH', path, { body, idempotent: true, ...(ifMatch ? { headers: { 'if-match': ifMatch } } : {}) });
+  }
+
+  async post<T = Json>(path: string, body: unknown): Promise<RedfishResponse<T>> {
+    return this.request<T>('POST', path, { body, idempotent: false });
+  }
+
+  /** An authenticated request; a 2xx answer, else a RedfishError. */
+  async request<T = Json>(method: string, path: string, options: RequestOptions = {}): Promise<RedfishResponse<T>> {
+    let auth = await this.login();
+    let response = await this.send(method, path, options, auth);
+    if (response.status === 401 && auth.kind === 'session') {
+      // Sessions expire (idle timeout, BMC reboot, another client's logout-all): log in anew, once.
+      auth = await this.login(auth);
+      response = await this.send(method, path, options, auth);
+    }
+    if (response.status === 401) {
+      throw new RedfishAuthError(this.bmc, `${method} ${path}`, `credentials refused (HTTP 401${auth.kind === 'session' ? ' after a new login' : ', Basic auth'})`);
+    }
+    if (response.status < 200 || response.status > 299) {
+      throw new RedfishHttpError(this.bmc, `${method} ${path}`, response.status, this.scrub(errorDetail(response.body)));
+    }
+    return response as RedfishResponse<T>;
+  }
+
+  /** Logs the session out (best effort) and releases the connections. */
+  async close(): Promise<void> {
+    const auth = this.auth ? await this.auth.catch(() => undefined) : undefined;
+    this.auth = undefined;
+    if (auth?.kind === 'session' && auth.location) {
+      await this.send('DELETE', auth.location, { idempotent: true }, auth).catch(() => undefined);
+    }
+    if (this.ownsDispatcher) await this.dispatcher.close();
+  }
+
+  /** The current login; with `stale`, replaces that one by a new login (shared by concurrent callers). */
+  private login(stale?: Auth): Promise<Auth> {
+    if (this.auth === undefined || stale !== undefined) {
+      const current = this.auth;
+      const fresh = (async () => {
+        if (stale !== undefined && current !== undefined) {
+          const now = await current.catch(() => undefined);
+          if (now !== undefined && now !== stale) return now; // someone else logged in anew already
+        }
+        return this.createSession();
+      })();
+      this.auth = fresh;
+      // A failed login must not stick: the next request tries again.
+      fresh.catch(() => {
+        if (this.auth === fresh) this.auth = undefined;
+      });
+    }
+    return this.auth;
+  }
+
+  private async createSession(): Promise<Auth> {
+    if (this.opts.auth === 'basic') return { kind: 'basic' };
+    const request = `POST ${SESSIONS_PATH}`;
+    const body = { UserName: this.endpoint.username, Password: this.endpoint.password };
+    // Repeating a login whose answer was lost costs at most one idle session on the BMC, which expires.
+    const response = await this.send('POST', SESSIONS_PATH, { body, idempotent: true }, undefined);
+    if ((response.status === 404 || response.status === 405) && this.opts.auth === 'auto') return { kind: 'basic' };
+    if (response.status === 401 || response.status === 403) {
+      throw new RedfishAuthError(this.bmc, request, `login refused for user ${this.endpoint.username} (HTTP ${response.status})`);
+    }
+    if (response.status < 200 || response.status > 299) {
+      throw new RedfishHttpError(this.bmc, request, response.status, this.scrub(errorDetail(response.body)));
+    }
+    const token = response.headers['x-auth-token'];
+    if (!token) {
+      if (this.opts.auth === 'auto') return { kind: 'basic' };
+      throw new RedfishAuthError(this.bmc, request, 'login answered without an X-Auth-Token');
+    }
+    const location = response.headers['location'];
+    return { kind: 'session', token, location: location ? new URL(location, this.endpoint.baseUrl).pathname : undefined };
+  }
+
+  /** One request with the unreachable and busy retries; any HTTP status is returned, not thrown. */
+  private async send(method: string, path: string, options: RequestOptions, auth: Auth | undefined): Promise<RedfishResponse> {
+    const label = `${method} ${path}`;
+    let unreachable = 0;
+    let busy = 0;
+    for (;;) {
+      let response: RedfishResponse;
+      try {
+        response = await this.opts.schedule(() => this.exchange(method, path, options, auth));
+      } catch (err) {
+        const code = errorCode(err);
+        if (isTlsFailure(code)) throw new RedfishTlsError(this.bmc, label, `TLS: ${describe(err)}`, { cause: err });
+        const retryable = NOT_SENT.has(code) || (MAYBE_SENT.has(code) && options.idempotent === true);
+        if (!NOT_SENT.has(code) && !MAYBE_SENT.has(code)) throw err;
+        if (!retryable || unreachable >= this.opts.retries) {
+          throw new RedfishUnreachableError(this.bmc, label, describe(err), unreachable + 1, { cause: err });
+        }
+        await this.opts.sleep(Math.min(this.opts.retryDelayMs * 2 ** unreachable, this.opts.maxDelayMs));
+        unreachable++;
+        continue;
+      }
+      if (isBusy(response) && busy < this.opts.busyRetries) {
+        const backoff = this.opts.busyDelayMs * 2 ** busy;
+        await this.opts.sleep(Math.min(retryAfterMs(response.headers['retry-after']) ?? backoff, this.opts.maxDelayMs));
+        busy++;
+        continue;
+      }
+      return response;
+    }
+  }
+
+  private async exchange(method: string, path: string, options: RequestOptions, auth: Auth | undefined): Promise<RedfishResponse> {
+    const headers: Record<string, string> = { accept: 'application/json', 'odata-version': '4.0', ...options.headers };
+    if (auth?.kind === 'session') headers['x-auth-token'] = auth.token;
+    if (auth?.kind === 'basic') {
+      headers['authorization'] = `Basic ${Buffer.from(`${this.endpoint.username}:${this.endpoint.password}`).toString('base64')}`;
+    }
+    let payload: string | undefined;
+    if (options.body !== undefined) {
+      payload = JSON.stringify(options.body);
+      headers['content-type'] = 'application/json';
+    }
+    const res = await undiciRequest(new URL(path, this.endpoint.baseUrl), {
+      method: method as Dispatcher.HttpMethod,
+      headers,
+      body: payload,
+      dispatcher: this.dispatcher,
+      headersTimeout: this.opts.timeoutMs,
+      bodyTimeout: this.opts.timeoutMs,
+    });
+    const text = await res.body.text();
+    const flat: Record<string, string> = {};
+    for (const [name, value] of Object.entries(res.headers)) {
+      if (value !== undefined) flat[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    const body = parseJson(text);
+    const odataEtag = isObject(body) && typeof body['@odata.etag'] === 'string' ? body['@odata.etag'] : undefined;
+    const etag = flat['etag'] ?? odataEtag;
+    return { status: res.statusCode, headers: flat, body, ...(etag ? { etag } : {}) };
+  }
+
+  /** A BMC may echo what it was sent; what it echoes never carries the password or the token. */
+  private scrub(text: string): string {
+    let out = text;
+    if (this.endpoint.password) out = out.split(this.endpoint.password).join('[redacted]');
+    return out.replace(/(x-auth-token|authorization)["':= ]+[^\s"',}]+/gi, '$1: [redacted]');
+  }
+}
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function parseJson(text: string): unknown {
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+function errorCode(err: unknown): string {
+  const code = isObject(err) ? err['code'] : undefined;
+  if (typeof code === 'string') return code;
+  const cause = err instanceof Error ? err.cause : undefined;
+  return cause !== undefined ? errorCode(cause) : '';
+}
+
+function isTlsFailure(code: string): boolean {
+  return /^(CERT_|ERR_TLS_|ERR_SSL_|DEPTH_ZERO_|SELF_SIGNED_|UNABLE_TO_(GET|VERIFY|DECRYPT)_|HOSTNAME_MISMATCH|ERR_FORSETI_TLS)/.test(code);
+}
+
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = errorCode(err);
+  return code && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
+}
+
+/** 503 and 429, and Redfish's own "try again later" message on any 5xx. */
+function isBusy(response: RedfishResponse): boolean {
+  if (response.status === 503 || response.status === 429) return true;
+  return response.status >= 500 && /ServiceTemporarilyUnavailable|ServiceInUnknownState|busy/i.test(errorDetail(response.body));
+}
+
+/** Retry-After as delay-seconds or an HTTP date; undefined when absent or unreadable. */
+export function retryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** The Redfish error's message IDs and messages, short. */
+export function errorDetail(body: unknown): string {
+  if (typeof body === 'string') return body.slice(0, 300);
+  if (!isObject(body)) return '';
+  const error = isObject(body['error']) ? body['error'] : body;
+  const parts: string[] = [];
+  if (typeof error['message'] === 'string') parts.push(error['message']);
+  const info = error['@Message.ExtendedInfo'];
+  if (Array.isArray(info)) {
+    for (const entry of info) {
+      if (!isObject(entry)) continue;
+      const id = typeof entry['MessageId'] === 'string' ? entry['MessageId'] : '';
+      const msg = typeof entry['Message'] === 'string' ? entry['Message'] : '';
+      parts.push([id, msg].filter(Boolean).join(' '));
+    }
+  }
+  return parts.join('; ').slice(0, 500);
+}

@@ -1,6 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.ts';
+import type { Metrics } from '../observe/metrics.ts';
+import { parseStatusView, withSyncHealth, type StatusView } from '../status/status-view.ts';
+import { isDashboardPath, sendDashboard } from './dashboard/dashboard-route.ts';
+import { StatusStream } from './dashboard/status-stream.ts';
 import { readBody, sendFile, sendText } from './http/send-file.ts';
 
 /** What the boot HTTP service asks of the agent. Small on purpose: the HTTP layer knows no lab model. */
@@ -13,25 +17,89 @@ export interface BootBackend {
   config(host: string, name: string, token: string): { status: 'ok'; content: string } | { status: 'forbidden' | 'missing' };
   phoneHome(token: string, fields: Record<string, string>, remoteIp: string): { status: number; message: string };
   statusJson(): unknown;
+  /**
+   * The status document with what the dashboard shows beyond statusJson(): site revision and rejection,
+   * enclosure, labels, drift and recent events. When present it is what /v1/status and /v1/events serve.
+   */
+  statusView?(): StatusView;
+  /** Registers a callback for "status may have changed", so /v1/events pushes at once instead of at its next check. */
+  onStatusChange?(listener: () => void): void;
+  /** /readyz: true once a generation is being served. Without it the server is ready when it listens. */
+  ready?(): boolean;
+}
+
+export interface BootHttpOptions {
+  /** Serves /metrics and counts every request by route. */
+  metrics?: Metrics;
+  /** How often /v1/events compares the status document while clients listen; default 1000 ms. */
+  eventsCheckMs?: number;
 }
 
 const MAC_IN_PATH = /^\/v1\/boot\/([0-9a-fA-F]{2}(?:[-:][0-9a-fA-F]{2}){5})$/;
 const IMAGE_PATH = /^\/images\/([0-9a-f]{64})\/[^/]+$/;
 const CONFIG_PATH = /^\/v1\/hosts\/([a-z0-9-]+)\/config\/([^/]+)$/;
 
-export function createBootHttpServer(backend: BootBackend, log: Logger): Server {
+export function createBootHttpServer(backend: BootBackend, log: Logger, options: BootHttpOptions = {}): Server {
+  let warned = false;
+  const status = (): unknown =>
+    statusDocument(backend, (err) => {
+      if (!warned) log.warn({ err }, 'status document has an unexpected shape; served as is');
+      warned = true;
+    });
+  const stream = new StatusStream({ snapshot: () => JSON.stringify(status()), ...(options.eventsCheckMs ? { checkMs: options.eventsCheckMs } : {}) });
+  backend.onStatusChange?.(() => stream.notify());
+  const ctx: Context = { backend, log, metrics: options.metrics, status, stream };
   const server = createServer((req, res) => {
-    handle(req, res, backend, log).catch((err: unknown) => {
+    if (options.metrics) {
+      const metrics = options.metrics;
+      // 'close' rather than 'finish': aborted downloads and ended event streams count too.
+      res.once('close', () => metrics.countHttp(routeName(req), res.statusCode));
+    }
+    handle(req, res, ctx).catch((err: unknown) => {
       log.error({ err, url: redactUrl(req.url ?? '') }, 'http handler failed');
       if (!res.headersSent) sendText(res, 500, 'internal error\n');
       else res.destroy();
     });
   });
   server.keepAliveTimeout = 5000;
+  // Event streams never go idle, so close() would wait for them forever: end them first.
+  const close = server.close.bind(server);
+  server.close = ((callback?: (err?: Error) => void) => {
+    stream.close();
+    return close(callback);
+  }) as Server['close'];
   return server;
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, backend: BootBackend, log: Logger): Promise<void> {
+interface Context {
+  backend: BootBackend;
+  log: Logger;
+  metrics: Metrics | undefined;
+  status: () => unknown;
+  stream: StatusStream;
+}
+
+/**
+ * statusView() when the backend has it, else statusJson(); either way with sync and health filled in. A
+ * document that does not have the expected shape is served as the backend gave it.
+ */
+function statusDocument(backend: BootBackend, onMalformed: (err: unknown) => void): unknown {
+  const raw = backend.statusView ? backend.statusView() : backend.statusJson();
+  try {
+    const filled = withSyncHealth(parseStatusView(raw, 'the agent'));
+    // parseStatusView checked the shape. Every field the backend gave stays (clients may read more than the
+    // view knows); only the computed sync and health are added.
+    const given = raw as { hosts: Record<string, object> };
+    const hosts = Object.fromEntries(Object.entries(given.hosts).map(([name, host]) => [name, { ...host, sync: filled.hosts[name]?.sync, health: filled.hosts[name]?.health }]));
+    return { ...given, hosts };
+  } catch (err) {
+    onMalformed(err);
+    return raw;
+  }
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): Promise<void> {
+  const { backend, log } = ctx;
   const url = new URL(req.url ?? '/', 'http://agent');
   const remote = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
   const path = url.pathname;
@@ -70,9 +138,41 @@ async function handle(req: IncomingMessage, res: ServerResponse, backend: BootBa
     return sendText(res, result.status, `${result.message}\n`);
   }
 
-  if (isRead && path === '/v1/status') return sendText(res, 200, `${JSON.stringify(backend.statusJson(), null, 2)}\n`, 'application/json');
+  if (isRead && path === '/v1/status') return sendText(res, 200, `${JSON.stringify(ctx.status(), null, 2)}\n`, 'application/json');
+  if (req.method === 'GET' && path === '/v1/events') return ctx.stream.handle(req, res);
+  if (isRead && isDashboardPath(path)) {
+    sendDashboard(path, req.method ?? 'GET', res);
+    return;
+  }
+  if (isRead && path === '/metrics') {
+    if (!ctx.metrics) return sendText(res, 404, 'metrics are not enabled\n');
+    return sendText(res, 200, await ctx.metrics.text(), ctx.metrics.contentType);
+  }
   if (isRead && path === '/healthz') return sendText(res, 200, 'ok\n');
+  if (isRead && path === '/readyz') {
+    const ready = backend.ready?.() ?? true;
+    return sendText(res, ready ? 200 : 503, ready ? 'ready\n' : 'not ready: no generation is being served yet\n');
+  }
   sendText(res, 404, 'not found\n');
+}
+
+const ROUTES: Array<[RegExp, string]> = [
+  [/^\/boot\.ipxe$/, 'boot.ipxe'],
+  [MAC_IN_PATH, 'boot-script'],
+  [IMAGE_PATH, 'image'],
+  [CONFIG_PATH, 'config'],
+  [/^\/v1\/phone-home$/, 'phone-home'],
+  [/^\/v1\/status$/, 'status'],
+  [/^\/v1\/events$/, 'events'],
+  [/^\/dashboard(\/.*)?$/, 'dashboard'],
+  [/^\/metrics$/, 'metrics'],
+  [/^\/(healthz|readyz)$/, 'health'],
+];
+
+/** A bounded label for metrics: the route, never the path (MACs, hashes and host names would each be a series). */
+function routeName(req: IncomingMessage): string {
+  const path = new URL(req.url ?? '/', 'http://agent').pathname;
+  return ROUTES.find(([re]) => re.test(path))?.[1] ?? 'other';
 }
 
 function redactUrl(url: string): string {

@@ -1,0 +1,251 @@
+// What `forseti status` shows, from either source: the agent's API (live) or the status branch (what the
+// agent last committed). Both become the same rows, so the table and --json do not care where they came from.
+import * as fs from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import git from 'isomorphic-git';
+import type { GitCredentials } from '../source/auth.ts';
+import { fetchBranch } from '../source/fetch-branch.ts';
+import { httpClientWithTimeout } from '../source/http-client.ts';
+import { redactUrl, scrubSecrets } from '../source/redact-url.ts';
+import { parseHostStatus, type HostStatus } from './host-status.ts';
+import { parseSiteStatus, type RejectedRevision } from './site-status.ts';
+import { parseStatusView, type HostView, type StatusView } from './status-view.ts';
+import { syncAndHealth, type HealthState, type SyncState } from './sync-health.ts';
+
+export interface StatusRow {
+  host: string;
+  role: string;
+  phase: string;
+  step?: string;
+  sync: SyncState;
+  health: HealthState;
+  /** Revision the host last converged at; null before its first convergence. */
+  revision: string | null;
+  /** Revision the agent is (or was last) driving it toward. */
+  attemptRevision: string | null;
+  /** `step: message` of the last error, while the host has one. */
+  error?: string;
+  /** The newest event or transition the source knows of. */
+  lastEvent?: string;
+  /** ISO time of the last phase change. */
+  since?: string;
+  enclosure?: { name: string; bay: number };
+}
+
+export interface StatusSnapshot {
+  /** Where this came from, safe to print (no credentials). */
+  source: string;
+  /** The lab revision the agent serves. */
+  revision: string | null;
+  rejected: RejectedRevision | null;
+  hosts: StatusRow[];
+}
+
+/** The agent did not answer GET /v1/status with a status document. */
+export class AgentStatusError extends Error {
+  override readonly name = 'AgentStatusError';
+  constructor(readonly url: string, reason: string) {
+    super(`cannot read status from the agent at ${url}: ${reason}`);
+  }
+}
+
+/** The repository has no status branch (the agent has not pushed yet, or another branch name is configured). */
+export class StatusBranchNotFoundError extends Error {
+  override readonly name = 'StatusBranchNotFoundError';
+  constructor(readonly where: string, readonly branch: string) {
+    super(`${where} has no branch ${branch} (has the agent pushed status yet? is the branch named differently? --branch)`);
+  }
+}
+
+/** The repository could not be read (not a repository, unreachable, refused). */
+export class StatusRepoError extends Error {
+  override readonly name = 'StatusRepoError';
+  constructor(readonly where: string, reason: string) {
+    super(`cannot read status from ${where}: ${reason}`);
+  }
+}
+
+const isoOf = (t: number | string | undefined): string | undefined => (t === undefined ? undefined : typeof t === 'number' ? new Date(t).toISOString() : t);
+const errorText = (e: { message: string; step?: string } | null | undefined): string | undefined => (e ? (e.step ? `${e.step}: ${e.message}` : e.message) : undefined);
+
+export function rowFromView(name: string, host: HostView): StatusRow {
+  const computed = syncAndHealth(host);
+  const last = host.events?.at(-1);
+  return stripUndefined({
+    host: name,
+    role: host.role,
+    phase: host.phase,
+    step: host.step,
+    sync: host.sync ?? computed.sync,
+    health: host.health ?? computed.health,
+    revision: host.appliedRevision ?? null,
+    attemptRevision: host.attemptRevision ?? null,
+    error: errorText(host.lastError),
+    lastEvent: last?.message,
+    since: isoOf(host.since),
+    enclosure: host.enclosure,
+  });
+}
+
+export function rowFromBranch(status: HostStatus): StatusRow {
+  const computed = syncAndHealth(status);
+  const last = status.history?.at(-1);
+  return stripUndefined({
+    host: status.host,
+    role: status.role,
+    phase: status.phase,
+    step: status.step,
+    ...computed,
+    revision: status.revision,
+    attemptRevision: status.attemptedRevision,
+    error: errorText(status.lastError),
+    lastEvent: last ? (last.message ?? `${last.phase}${last.step ? ` (${last.step})` : ''}`) : undefined,
+    since: status.since,
+  });
+}
+
+export function snapshotFromView(view: StatusView, source: string): StatusSnapshot {
+  return {
+    source,
+    revision: view.site?.revision ?? view.revision,
+    rejected: view.site?.rejected ?? null,
+    hosts: Object.entries(view.hosts)
+      .map(([name, host]) => rowFromView(name, host))
+      .sort((a, b) => a.host.localeCompare(b.host)),
+  };
+}
+
+/** GET {agent}/v1/status. */
+export async function readStatusFromAgent(agentUrl: string, options: { timeoutMs?: number } = {}): Promise<StatusSnapshot> {
+  const safe = redactUrl(agentUrl);
+  let url: URL;
+  try {
+    url = new URL('v1/status', agentUrl.endsWith('/') ? agentUrl : `${agentUrl}/`);
+  } catch {
+    throw new AgentStatusError(safe, 'not a URL');
+  }
+  let body: unknown;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(options.timeoutMs ?? 10_000), headers: { accept: 'application/json' } });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    body = await res.json();
+  } catch (err) {
+    throw new AgentStatusError(safe, err instanceof Error ? err.message : String(err));
+  }
+  try {
+    return snapshotFromView(parseStatusView(body, safe), `agent ${safe}`);
+  } catch (err) {
+    throw new AgentStatusError(safe, err instanceof Error ? err.message : String(err));
+  }
+}
+
+export interface ReadRepoOptions {
+  /** Default `forseti-status`. */
+  branch?: string;
+  auth?: GitCredentials;
+  timeoutMs?: number;
+}
+
+/**
+ * The status branch of a remote (`http(s)://…`, fetched with isomorphic-git into a temporary directory) or of
+ * a local repository: a checkout (its `.git`) or a bare repository, such as the agent's own
+ * `stateDir/status/repo.git`. Locally the branch is looked up as `refs/heads/B`, then `refs/remotes/origin/B`.
+ */
+export async function readStatusFromRepo(repo: string, options: ReadRepoOptions = {}): Promise<StatusSnapshot> {
+  const branch = options.branch ?? 'forseti-status';
+  if (/^https?:\/\//i.test(repo)) return readRemote(repo, branch, options);
+  const dir = resolve(repo);
+  const gitdir = await findGitdir(dir);
+  const commit = await resolveBranch(gitdir, branch, dir);
+  return readCommit(gitdir, commit, `status branch ${branch} of ${dir}`, dir);
+}
+
+async function readRemote(url: string, branch: string, options: ReadRepoOptions): Promise<StatusSnapshot> {
+  const safe = redactUrl(url);
+  const gitdir = await mkdtemp(join(tmpdir(), 'forseti-status-read-'));
+  try {
+    let commit: string | null;
+    try {
+      await git.init({ fs, gitdir, bare: true, defaultBranch: branch });
+      // fetch() wants a configured remote; the URL it uses is the one passed to it (the config never holds credentials).
+      await git.addRemote({ fs, gitdir, remote: 'origin', url: safe });
+      commit = await fetchBranch({ gitdir, http: httpClientWithTimeout(options.timeoutMs ?? 30_000), url, branch, cache: {}, ...(options.auth ? { auth: options.auth } : {}) });
+    } catch (err) {
+      throw new StatusRepoError(safe, scrubSecrets(err instanceof Error ? err.message : String(err), [options.auth?.password]));
+    }
+    if (commit === null) throw new StatusBranchNotFoundError(safe, branch);
+    return await readCommit(gitdir, commit, `status branch ${branch} of ${safe}`, safe);
+  } finally {
+    await rm(gitdir, { recursive: true, force: true });
+  }
+}
+
+async function isDir(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => null))?.isDirectory() ?? false;
+}
+
+async function findGitdir(dir: string): Promise<string> {
+  if (await isDir(join(dir, '.git'))) return join(dir, '.git');
+  if ((await isDir(join(dir, 'objects'))) && (await stat(join(dir, 'HEAD')).catch(() => null))) return dir;
+  throw new StatusRepoError(dir, 'not a git repository (neither a checkout with .git nor a bare repository)');
+}
+
+async function resolveBranch(gitdir: string, branch: string, where: string): Promise<string> {
+  for (const ref of [`refs/heads/${branch}`, `refs/remotes/origin/${branch}`]) {
+    const oid = await git.resolveRef({ fs, gitdir, ref }).catch(() => null);
+    if (oid) return oid;
+  }
+  throw new StatusBranchNotFoundError(where, branch);
+}
+
+async function readText(gitdir: string, commit: string, filepath: string, cache: object): Promise<string | null> {
+  try {
+    const { blob } = await git.readBlob({ fs, gitdir, oid: commit, filepath, cache });
+    return Buffer.from(blob).toString('utf8');
+  } catch (err) {
+    if (err instanceof git.Errors.NotFoundError) return null;
+    throw err;
+  }
+}
+
+async function readCommit(gitdir: string, commit: string, source: string, where: string): Promise<StatusSnapshot> {
+  const cache = {};
+  const rows: StatusRow[] = [];
+  let siteText: string | null = null;
+  let entries: Array<{ path: string; type: string }> = [];
+  try {
+    siteText = await readText(gitdir, commit, 'site.yaml', cache);
+    entries = (await git.readTree({ fs, gitdir, oid: commit, filepath: 'hosts', cache })).tree;
+  } catch (err) {
+    // No hosts/ yet (only site.yaml was ever written) is an empty lab, not an error.
+    if (!(err instanceof git.Errors.NotFoundError)) throw new StatusRepoError(where, err instanceof Error ? err.message : String(err));
+  }
+  for (const entry of entries) {
+    if (entry.type !== 'blob' || !entry.path.endsWith('.yaml')) continue;
+    const path = `hosts/${entry.path}`;
+    const text = (await readText(gitdir, commit, path, cache)) ?? '';
+    try {
+      rows.push(rowFromBranch(parseHostStatus(text)));
+    } catch (err) {
+      // One unreadable file must not hide the other hosts: it becomes a row that says what is wrong with it.
+      const host = entry.path.slice(0, -'.yaml'.length);
+      rows.push({ host, role: '', phase: 'Unknown', sync: 'Unknown', health: 'Missing', revision: null, attemptRevision: null, error: `${path}: ${err instanceof Error ? err.message : String(err)}` });
+    }
+  }
+  let revision: string | null = null;
+  let rejected: RejectedRevision | null = null;
+  if (siteText !== null) {
+    try {
+      ({ revision, rejected } = parseSiteStatus(siteText));
+    } catch (err) {
+      throw new StatusRepoError(where, `site.yaml: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return { source, revision, rejected, hosts: rows.sort((a, b) => a.host.localeCompare(b.host)) };
+}
+
+function stripUndefined<T extends object>(obj: T): T {
+  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as T;
+}

@@ -1,0 +1,130 @@
+// The agent's status document, as served at GET /v1/status and pushed on /v1/events: what the CLI and the
+// dashboard read. Everything beyond revision/generation/hosts{role, phase} is optional, so older agents and
+// partial backends still produce a valid document.
+import { HEALTH_STATES, SYNC_STATES, syncAndHealth, type HealthState, type SyncState } from './sync-health.ts';
+
+export interface StatusEvent {
+  /** Epoch ms or ISO time. */
+  at: number | string;
+  /** Missing for site events (commit applied, commit rejected). */
+  host?: string;
+  /** Short machine-readable kind: `provision-started`, `step`, `phone-home`, `failed`, `commit-rejected`, ... */
+  kind: string;
+  message: string;
+}
+
+export interface HostView {
+  role: string;
+  phase: string;
+  step?: string;
+  appliedRole?: string;
+  appliedRevision?: string;
+  attemptRevision?: string;
+  /** Epoch ms (agent) or ISO time (status branch) of the last phase change. */
+  since?: number | string;
+  lastError?: { message: string; step?: string };
+  enclosure?: { name: string; bay: number };
+  labels?: Record<string, string>;
+  sync?: SyncState;
+  health?: HealthState;
+  /** What differs between the machine and the commit, one line each; empty or absent: no drift known. */
+  drift?: string[];
+  /** This host's recent events, oldest first. */
+  events?: StatusEvent[];
+}
+
+export interface SiteView {
+  revision: string | null;
+  rejected: { revision: string; errors: string[] } | null;
+}
+
+export interface StatusView {
+  revision: string | null;
+  generation: string | null;
+  site?: SiteView;
+  hosts: Record<string, HostView>;
+  /** Site-level recent events (commits applied or rejected), oldest first. */
+  events?: StatusEvent[];
+}
+
+export class StatusViewError extends Error {
+  override readonly name = 'StatusViewError';
+  constructor(where: string, reason: string) {
+    super(`invalid status document from ${where}: ${reason}`);
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+const optString = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const timeValue = (v: unknown): number | string | undefined => (typeof v === 'number' || typeof v === 'string' ? v : undefined);
+
+function events(v: unknown): StatusEvent[] | undefined {
+  if (!Array.isArray(v)) return undefined;
+  return v.filter(isRecord).flatMap((e) => {
+    const at = timeValue(e.at);
+    const kind = optString(e.kind);
+    if (at === undefined || kind === undefined) return [];
+    const host = optString(e.host);
+    return [{ at, kind, message: optString(e.message) ?? '', ...(host ? { host } : {}) }];
+  });
+}
+
+function hostView(name: string, where: string, raw: unknown): HostView {
+  if (!isRecord(raw)) throw new StatusViewError(where, `hosts.${name} must be an object`);
+  const role = optString(raw.role) ?? '';
+  const phase = optString(raw.phase);
+  if (phase === undefined) throw new StatusViewError(where, `hosts.${name}.phase must be a string`);
+  const view: HostView = { role, phase };
+  for (const key of ['step', 'appliedRole', 'appliedRevision', 'attemptRevision'] as const) {
+    const value = optString(raw[key]);
+    if (value !== undefined) view[key] = value;
+  }
+  const since = timeValue(raw.since);
+  if (since !== undefined) view.since = since;
+  if (isRecord(raw.lastError) && typeof raw.lastError.message === 'string') {
+    const step = optString(raw.lastError.step);
+    view.lastError = { message: raw.lastError.message, ...(step ? { step } : {}) };
+  }
+  if (isRecord(raw.enclosure) && typeof raw.enclosure.name === 'string' && typeof raw.enclosure.bay === 'number') {
+    view.enclosure = { name: raw.enclosure.name, bay: raw.enclosure.bay };
+  }
+  if (isRecord(raw.labels)) view.labels = Object.fromEntries(Object.entries(raw.labels).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  if ((SYNC_STATES as readonly unknown[]).includes(raw.sync)) view.sync = raw.sync as SyncState;
+  if ((HEALTH_STATES as readonly unknown[]).includes(raw.health)) view.health = raw.health as HealthState;
+  if (Array.isArray(raw.drift)) view.drift = raw.drift.filter((d): d is string => typeof d === 'string');
+  const hostEvents = events(raw.events);
+  if (hostEvents) view.events = hostEvents;
+  return view;
+}
+
+/**
+ * Reads a status document leniently: unknown fields are dropped, malformed optional fields ignored; only a
+ * missing `hosts` map or a host without a phase is an error. `where` names the source in the error.
+ */
+export function parseStatusView(raw: unknown, where: string): StatusView {
+  if (!isRecord(raw)) throw new StatusViewError(where, 'not a JSON object');
+  if (!isRecord(raw.hosts)) throw new StatusViewError(where, '"hosts" must be an object');
+  const hosts: Record<string, HostView> = {};
+  for (const [name, host] of Object.entries(raw.hosts)) hosts[name] = hostView(name, where, host);
+  const view: StatusView = { revision: optString(raw.revision) ?? null, generation: optString(raw.generation) ?? null, hosts };
+  if (isRecord(raw.site)) {
+    const r = raw.site.rejected;
+    const rejected = isRecord(r) && typeof r.revision === 'string' ? { revision: r.revision, errors: Array.isArray(r.errors) ? r.errors.filter((e): e is string => typeof e === 'string') : [] } : null;
+    view.site = { revision: optString(raw.site.revision) ?? null, rejected };
+  }
+  const siteEvents = events(raw.events);
+  if (siteEvents) view.events = siteEvents;
+  return view;
+}
+
+/** Fills sync and health where the source did not say, with the one function that decides them. */
+export function withSyncHealth(view: StatusView): StatusView {
+  const hosts: Record<string, HostView> = {};
+  for (const [name, host] of Object.entries(view.hosts)) {
+    const computed = syncAndHealth(host);
+    hosts[name] = { ...host, sync: host.sync ?? computed.sync, health: host.health ?? computed.health };
+  }
+  return { ...view, hosts };
+}

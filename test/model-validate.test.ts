@@ -73,7 +73,7 @@ test('schema errors point at the offending node, the extra key, or the parent of
     'schema hosts/node-1.yaml:7:9: bmc.type: must be one of ipmi, redfish, hp-oa, wol, manual',
     'schema hosts/node-1.yaml:8:3: bmc.pasword: unknown field (allowed: type, address, port, credential, cipherSuite)',
     'schema hosts/node-1.yaml:9:29: hardware.disks.0.sizeGB: must be > 0',
-    'schema hosts/node-1.yaml:11:1: colour: unknown field (allowed: apiVersion, kind, name, description, macs, ip, bmc, enclosure, hardware, role, power, wipe, labels)',
+    'schema hosts/node-1.yaml:11:1: colour: unknown field (allowed: apiVersion, kind, name, description, macs, ip, bmc, enclosure, hardware, role, power, wipe, drift, labels)',
   ]);
   await expectProblems({ 'hosts/node-1.yaml': lines('# comment', ...HOST_HEAD, 'name: node-1', 'bmc: {type: ipmi}') }, [
     'schema hosts/node-1.yaml:2:1: missing required field "macs"',
@@ -212,6 +212,40 @@ test('unreadable directories are read errors; other files in hosts/ are ignored'
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+const SITE = lines('apiVersion: forseti/v1', 'kind: Site', 'name: mini', 'network:', '  interface: eth1', '  subnet: 10.9.0.0/24', '  gateway: 10.9.0.1', 'agent:', '  address: 10.9.0.2');
+
+test('operations: wipe role, rollout selectors, power schedules and windows are checked', async () => {
+  const site = SITE + lines(
+    'rollout:',
+    '  groups:',
+    '    - {name: cp, selector: {roles: [nope], hosts: [ghost]}, maxUnavailable: 1}',
+    'schedules:',
+    "  - {name: night, selector: {}, powerOff: '0 25 * * *', powerOn: '0 7 * * *'}",
+    'maintenance:',
+    "  windows: [{cron: '0 2 * * 9', durationMinutes: 60}]",
+  );
+  await expectProblems({ 'site.yaml': site, 'hosts/node-1.yaml': host('node-1', 'aa:bb:cc:00:00:01', '10.9.0.11', 'role: off', 'wipe: 2026-11-22') }, [
+    'unknown-profile hosts/node-1.yaml:8:7: host node-1 asks for a wipe, but the wipe role "wipe" (site.yaml wipe.profile) is not a profile in profiles/',
+    'unknown-profile site.yaml:12:37: rollout.groups.0.selector selects role "nope", which is not a profile in profiles/',
+    'unknown-host site.yaml:12:52: rollout.groups.0.selector selects host "ghost", which is not in hosts/',
+    'invalid-cron site.yaml:14:43: cron expression "0 25 * * *": "25" is not in 0-23',
+    'invalid-cron site.yaml:16:20: cron expression "0 2 * * 9": "9" is not in 0-7',
+  ]);
+});
+
+test('drift and alerts sections: rules beyond the schema, at the offending node', async () => {
+  const site = SITE + lines(
+    'drift:',
+    "  scanCron: 'every five minutes'",
+    'alerts:',
+    '  retry: {initialSeconds: 900, maxSeconds: 60}',
+  );
+  const actual = await problemsWith({ 'site.yaml': site });
+  for (const p of actual) covered.add(p.split(' ')[0] ?? '');
+  ok(actual.some((p) => p.startsWith('drift-policy site.yaml:11:')), actual.join('\n'));
+  ok(actual.some((p) => p.startsWith('alerts site.yaml:13:')), actual.join('\n'));
 });
 
 test('every problem code is exercised above', () => {

@@ -1,6 +1,8 @@
 // Turns schema-valid document values into model entities, applying defaults and normalising
 // MACs and checksums. Input has passed the JSON Schema, so shapes are trusted here.
 
+import { parseAlertsConfig } from '../alerts/config.ts';
+import { parseDriftPolicy, type DriftMode } from '../observe/drift-policy.ts';
 import type { FieldRefs, Host, HostDisk, Image, ImageFile, Profile, ProfileBoot, ProfileRequirements, Site } from './types.ts';
 
 // Shapes as the schemas guarantee them (defaults not yet applied).
@@ -14,6 +16,8 @@ interface SiteDoc {
   rollout?: Site['rollout'];
   schedules?: Site['schedules'];
   maintenance?: Site['maintenance'];
+  drift?: unknown;
+  alerts?: unknown;
 }
 
 interface HostDoc {
@@ -27,6 +31,7 @@ interface HostDoc {
   role: string;
   power?: 'on' | 'off';
   wipe?: string;
+  drift?: DriftMode;
   labels?: Record<string, string | number | boolean>;
 }
 
@@ -82,6 +87,8 @@ export function buildSite(value: unknown, refs: FieldRefs): Site {
     rollout: { groups: (doc.rollout?.groups ?? []).map((g) => ({ ...g })) },
     schedules: (doc.schedules ?? []).map((s) => ({ ...s })),
     maintenance: { windows: (doc.maintenance?.windows ?? []).map((w) => ({ ...w })) },
+    drift: parseDriftPolicy(doc.drift).policy,
+    alerts: parseAlertsConfig(doc.alerts).config,
     refs,
   };
 }
@@ -108,6 +115,7 @@ export function buildHost(value: unknown, refs: FieldRefs): Host {
     role: doc.role,
     power: doc.power ?? 'on',
     ...(doc.wipe !== undefined && { wipe: doc.wipe }),
+    ...(doc.drift !== undefined && { drift: doc.drift }),
     labels: Object.fromEntries(Object.entries(doc.labels ?? {}).map(([k, v]) => [k, String(v)])),
     refs,
   };

@@ -1,3 +1,4 @@
+import { checkSiteSections } from './check-site-sections.ts';
 // Loads a lab repository working tree: parse every document, check it against its JSON Schema,
 // build the model, then run the checks that span files. Reports every problem, never just the first.
 
@@ -78,7 +79,10 @@ export async function loadLab(dir: string): Promise<{ lab: Lab | null; problems:
   } else {
     const loaded = loadDocument(SITE_FILE, siteText, 'Site');
     problems.push(...loaded.problems);
-    if (loaded.document?.valid) site = buildSite(loaded.document.yaml.value, loaded.document.yaml.refs);
+    if (loaded.document?.valid) {
+      site = buildSite(loaded.document.yaml.value, loaded.document.yaml.refs);
+      problems.push(...checkSiteSections(loaded.document.yaml.value, loaded.document.yaml.refs));
+    }
   }
 
   const documents = { Host: [] as LoadedDocument[], Profile: [] as LoadedDocument[], Image: [] as LoadedDocument[] };

@@ -22,6 +22,8 @@ export const PROBLEM_CODES = [
   'plaintext-secret',
   'unknown-host',
   'invalid-cron',
+  'drift-policy',
+  'alerts',
 ] as const;
 
 export type ProblemCode = (typeof PROBLEM_CODES)[number];

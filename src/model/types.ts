@@ -11,6 +11,9 @@ export interface SourceRef {
 /** Locations of an entity's fields, keyed by dotted path (`boot.cmdline`, `macs.0`, `` for the document). */
 export type FieldRefs = Record<string, SourceRef>;
 
+import type { AlertsConfig } from '../alerts/types.ts';
+import type { DriftMode, SiteDriftPolicy } from '../observe/drift-policy.ts';
+
 export type DhcpMode = 'full' | 'proxy' | 'off';
 
 /** Which hosts a rollout group, power schedule or window applies to: all given criteria must hold. */
@@ -59,6 +62,10 @@ export interface Site {
   schedules: Array<{ name: string; selector: HostSelector; powerOff: string; powerOn: string }>;
   /** Provisioning and wipes start only inside a window, when any are declared. */
   maintenance: { windows: Array<{ cron: string; durationMinutes: number }> };
+  /** What forseti does when the lab no longer matches Git. */
+  drift: SiteDriftPolicy;
+  /** Where alerts go. */
+  alerts: AlertsConfig;
   refs: FieldRefs;
 }
 
@@ -104,6 +111,8 @@ export interface Host {
   power: 'on' | 'off';
   /** A wipe token: changing it asks for exactly one wipe (the site's wipe role) before the role is installed. */
   wipe?: string;
+  /** Overrides the site's and groups' drift policy for this host. */
+  drift?: DriftMode;
   labels: Record<string, string>;
   refs: FieldRefs;
 }

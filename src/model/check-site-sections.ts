@@ -1,0 +1,22 @@
+// The `drift` and `alerts` sections of site.yaml carry rules a JSON Schema cannot express (cron syntax, sink
+// kinds and their credentials); their own parsers find those problems, placed here at the offending node.
+
+import { parseAlertsConfig } from '../alerts/config.ts';
+import { parseDriftPolicy } from '../observe/drift-policy.ts';
+import { problem } from './problems.ts';
+import type { FieldRefs, LabProblem, SourceRef } from './types.ts';
+
+export function checkSiteSections(value: unknown, refs: FieldRefs): LabProblem[] {
+  const doc = (value ?? {}) as { drift?: unknown; alerts?: unknown };
+  const at = (path: string): SourceRef => {
+    for (let p = path; p !== ''; p = p.includes('.') ? p.slice(0, p.lastIndexOf('.')) : '') {
+      const ref = refs[p];
+      if (ref) return ref;
+    }
+    return refs[''] ?? { file: 'site.yaml', line: 1, col: 1 };
+  };
+  return [
+    ...parseDriftPolicy(doc.drift).problems.map((p) => problem(at(p.path), 'drift-policy', p.message)),
+    ...parseAlertsConfig(doc.alerts).problems.map((p) => problem(at(p.path), 'alerts', p.message)),
+  ];
+}

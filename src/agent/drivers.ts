@@ -1,33 +1,93 @@
 import type { BmcDriver } from '../bmc/driver.ts';
 import { createIpmiDriver } from '../bmc/ipmi-driver.ts';
+import type { IpmitoolRunOptions } from '../bmc/ipmi/ipmitool.ts';
+import { createOaDriver } from '../bmc/oa-driver.ts';
+import type { OaDriverOptions } from '../bmc/oa-driver.ts';
+import { createRedfishDriver } from '../bmc/redfish-driver.ts';
+import type { RedfishDriverOptions } from '../bmc/redfish-driver.ts';
+import { createWolDriver } from '../bmc/wol-driver.ts';
 import type { Logger } from '../log.ts';
-import type { Host } from '../model/types.ts';
+import { numberToIpv4, parseSubnet } from '../model/ipv4.ts';
+import type { Host, Site } from '../model/types.ts';
 import type { AgentConfig } from './config.ts';
 import { ManualDriver } from './manual-driver.ts';
+import type { ManualInstruction } from './manual-driver.ts';
 import type { Secrets } from './secrets.ts';
 
+/** What the factory may need beyond the host: all optional, so `createDriver(host, secrets, options, log)` still works. */
+export interface DriverContext {
+  /** The lab's site: Wake-on-LAN sends to its provisioning subnet's directed broadcast. */
+  site?: Site;
+  /** Manual hosts: every instruction to the operator (for the host's status). */
+  onInstruction?: (instruction: ManualInstruction) => void;
+  /** Wake-on-LAN overrides (tests; a relay): destination address and port, local address to send from. */
+  wol?: { broadcast?: string; port?: number; bindAddress?: string };
+  /** Onboard Administrator session and polling options. */
+  oa?: OaDriverOptions;
+  /** ipmitool options beyond the agent's timeout and retries (a netns prefix in tests). */
+  ipmitool?: IpmitoolRunOptions;
+  /** Redfish options beyond the agent's timeout and retries (plain http for simulators). */
+  redfish?: RedfishDriverOptions;
+}
+
 /** The driver for a host's BMC as declared in the lab, with its credential resolved on the agent's box. */
-export function createDriver(host: Host, secrets: Secrets, options: AgentConfig['bmc'], log: Logger): BmcDriver {
+export function createDriver(host: Host, secrets: Secrets, options: AgentConfig['bmc'], log: Logger, context: DriverContext = {}): BmcDriver {
   const bmc = host.bmc;
+  const manual = (why?: string): ManualDriver => {
+    if (why) log.warn({ host: host.name, bmc: bmc.type }, `${host.name}: ${why}; the operator acts instead`);
+    return new ManualDriver(host.name, log, context.onInstruction ? { onInstruction: context.onInstruction } : {});
+  };
+  const target = () => {
+    // The schema requires address and credential for ipmi, redfish and hp-oa.
+    if (!bmc.address || !bmc.credential) return undefined;
+    const credential = secrets.resolve(bmc.credential, host.name);
+    return {
+      host: host.name,
+      address: bmc.address,
+      ...(bmc.port ? { port: bmc.port } : {}),
+      username: credential.username,
+      password: credential.password,
+      firmware: host.hardware.firmware,
+    };
+  };
   switch (bmc.type) {
     case 'ipmi': {
-      if (!bmc.address || !bmc.credential) return new ManualDriver(host.name, log);
-      const credential = secrets.resolve(bmc.credential, host.name);
+      const t = target();
+      if (!t) return manual('no BMC address or credential');
       return createIpmiDriver(
-        {
-          host: host.name,
-          address: bmc.address,
-          ...(bmc.port ? { port: bmc.port } : {}),
-          username: credential.username,
-          password: credential.password,
-          cipherSuite: bmc.cipherSuite ?? 3,
-          firmware: host.hardware.firmware,
-        },
-        { minIntervalMs: options.minIntervalMs, ipmitool: { timeoutMs: options.timeoutMs, retries: options.retries } },
+        { ...t, cipherSuite: bmc.cipherSuite ?? 3 },
+        { minIntervalMs: options.minIntervalMs, ipmitool: { timeoutMs: options.timeoutMs, retries: options.retries, ...context.ipmitool } },
       );
     }
-    default:
-      // Redfish, HP Onboard Administrator and Wake-on-LAN drivers come with the BMC work; until then the operator acts.
-      return new ManualDriver(host.name, log);
+    case 'redfish': {
+      const t = target();
+      if (!t) return manual('no BMC address or credential');
+      return createRedfishDriver(t, { minIntervalMs: options.minIntervalMs, http: { timeoutMs: options.timeoutMs, retries: options.retries }, log, ...context.redfish });
+    }
+    case 'hp-oa': {
+      const t = target();
+      if (!t) return manual('no Onboard Administrator address or credential');
+      if (!host.enclosure) return manual('an hp-oa host needs enclosure.bay');
+      return createOaDriver({ ...t, bay: host.enclosure.bay }, { commandTimeoutMs: Math.max(options.timeoutMs, 60_000), retries: options.retries, ...context.oa });
+    }
+    case 'wol': {
+      const mac = host.macs[0];
+      const broadcast = context.wol?.broadcast ?? directedBroadcast(context.site);
+      if (!mac) return manual('no MAC to wake');
+      if (!broadcast) return manual('Wake-on-LAN needs the site\'s provisioning subnet');
+      const w = context.wol;
+      return createWolDriver(
+        { host: host.name, mac, broadcast, ...(w?.port !== undefined && { port: w.port }), ...(w?.bindAddress !== undefined && { bindAddress: w.bindAddress }) },
+        { log },
+      );
+    }
+    case 'manual':
+      return manual();
   }
+}
+
+/** 10.77.0.0/24 → 10.77.0.255. */
+export function directedBroadcast(site: Site | undefined): string | undefined {
+  const subnet = site ? parseSubnet(site.network.subnet) : undefined;
+  return subnet ? numberToIpv4(subnet.broadcast) : undefined;
 }

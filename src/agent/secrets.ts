@@ -1,16 +1,29 @@
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parse } from 'yaml';
+import { decryptSopsYaml, parseAgeIdentities, SopsError } from './sops.ts';
 
 export interface Credential {
   username: string;
   password: string;
 }
 
+/** The SOPS file the agent looks for at the root of the lab repository. */
+export const LAB_SOPS_FILE = 'secrets.sops.yaml';
+
 export class CredentialMissingError extends Error {
-  constructor(readonly credential: string, readonly host?: string) {
-    super(`credential "${credential}"${host ? ` (for host ${host})` : ''} is not in the secrets file nor in FORSETI_CREDENTIAL_${envName(credential)}_USERNAME/_PASSWORD`);
+  constructor(readonly credential: string, readonly host?: string, sopsProblem?: string) {
+    super(
+      `credential "${credential}"${host ? ` (for host ${host})` : ''} is not in the secrets file, in FORSETI_CREDENTIAL_${envName(credential)}_USERNAME/_PASSWORD` +
+        ` nor in the lab's ${LAB_SOPS_FILE}${sopsProblem ? ` (${sopsProblem})` : ''}`,
+    );
     this.name = 'CredentialMissingError';
   }
+}
+
+export interface SecretsOptions {
+  /** age key file (`AGE-SECRET-KEY-1…` lines) that opens the lab's SOPS file. Default: env FORSETI_AGE_KEY_FILE. */
+  ageKeyFile?: string;
 }
 
 function envName(credential: string): string {
@@ -18,21 +31,47 @@ function envName(credential: string): string {
 }
 
 /**
- * Credentials named in the lab repository are resolved here, on the agent's box: from its secrets file
- * (`name: {username, password}`) or from the environment. Never from Git.
+ * Credentials named in the lab repository are resolved here, on the agent's box, in this order: its secrets
+ * file (`name: {username, password}`), the environment, and the lab repository's `secrets.sops.yaml` (the same
+ * shape, encrypted with SOPS for the agent's age key). Plaintext credentials never come from Git.
  */
 export class Secrets {
-  private constructor(private readonly fromFile: Map<string, Credential>, private readonly env: NodeJS.ProcessEnv) {}
+  private constructor(
+    private readonly fromFile: Map<string, Credential>,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly options: SecretsOptions,
+    private readonly fromSops: Map<string, Credential> = new Map(),
+    /** Why the lab's SOPS file gave nothing, if it exists but could not be opened. */
+    readonly sopsProblem?: string,
+  ) {}
 
-  static async load(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<Secrets> {
+  static async load(file: string | undefined, env: NodeJS.ProcessEnv = process.env, options: SecretsOptions = {}): Promise<Secrets> {
     const entries = new Map<string, Credential>();
-    if (file) {
-      const data = (parse(await readFile(file, 'utf8')) ?? {}) as Record<string, Partial<Credential>>;
-      for (const [name, value] of Object.entries(data)) {
-        if (typeof value?.username === 'string' && typeof value.password === 'string') entries.set(name, { username: value.username, password: value.password });
-      }
+    if (file) collect((parse(await readFile(file, 'utf8')) ?? {}) as unknown, entries);
+    return new Secrets(entries, env, options);
+  }
+
+  /**
+   * These secrets plus the credentials of `<labDir>/secrets.sops.yaml`, if there is one. A SOPS file that
+   * cannot be opened (no age key, not a recipient, MAC mismatch) adds nothing; `sopsProblem` says why, and so
+   * does the error of any credential that is then missing.
+   */
+  async withLab(labDir: string): Promise<Secrets> {
+    const path = join(labDir, LAB_SOPS_FILE);
+    const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (text === undefined) return new Secrets(this.fromFile, this.env, this.options);
+    try {
+      const tree = await decryptSopsYaml(text, await this.ageIdentities(), LAB_SOPS_FILE);
+      const entries = new Map<string, Credential>();
+      collect(tree, entries);
+      return new Secrets(this.fromFile, this.env, this.options, entries);
+    } catch (err) {
+      if (!(err instanceof SopsError)) throw err;
+      return new Secrets(this.fromFile, this.env, this.options, new Map(), err.message);
     }
-    return new Secrets(entries, env);
   }
 
   resolve(name: string, host?: string): Credential {
@@ -42,6 +81,28 @@ export class Secrets {
     const username = this.env[`FORSETI_CREDENTIAL_${key}_USERNAME`];
     const password = this.env[`FORSETI_CREDENTIAL_${key}_PASSWORD`];
     if (username !== undefined && password !== undefined) return { username, password };
-    throw new CredentialMissingError(name, host);
+    const sops = this.fromSops.get(name);
+    if (sops) return sops;
+    throw new CredentialMissingError(name, host, this.sopsProblem);
+  }
+
+  private async ageIdentities(): Promise<string[]> {
+    const keyFile = this.options.ageKeyFile ?? this.env['FORSETI_AGE_KEY_FILE'];
+    const identities = this.env['FORSETI_AGE_KEY'] ? parseAgeIdentities(this.env['FORSETI_AGE_KEY']) : [];
+    if (keyFile) {
+      const text = await readFile(keyFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
+        throw new SopsError(LAB_SOPS_FILE, `cannot read the age key file ${keyFile}: ${err.code ?? 'error'}`);
+      });
+      identities.push(...parseAgeIdentities(text));
+    }
+    return identities;
+  }
+}
+
+function collect(data: unknown, into: Map<string, Credential>): void {
+  if (typeof data !== 'object' || data === null) return;
+  for (const [name, value] of Object.entries(data as Record<string, unknown>)) {
+    const v = value as Partial<Record<keyof Credential, unknown>> | null;
+    if (typeof v?.username === 'string' && typeof v.password === 'string') into.set(name, { username: v.username, password: v.password });
   }
 }

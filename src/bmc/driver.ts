@@ -1,5 +1,5 @@
-// What the reconciler asks of any machine's management controller. IPMI implements it now;
-// Redfish, HP Onboard Administrator, Wake-on-LAN and "manual" (a human) come later.
+// What the reconciler asks of any machine's management controller. IPMI, Redfish, the HP Onboard
+// Administrator (per blade) and Wake-on-LAN implement it; "manual" (src/agent/manual-driver.ts) asks a human.
 
 export { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOverrideNotAppliedError, PowerStateNotReachedError } from './errors.ts';
 
@@ -15,11 +15,26 @@ export interface BootOverride {
   mode?: 'bios' | 'uefi';
 }
 
+export interface InventoryDrive {
+  name?: string;
+  model?: string;
+  capacityBytes: number;
+}
+
 export interface Inventory {
   manufacturer?: string;
   model?: string;
   serialNumber?: string;
   bmcFirmware?: string;
+  /** CPU sockets populated, and their model when the BMC says. */
+  processors?: { count: number; model?: string };
+  memoryGiB?: number;
+  /** Drives present (absent bays left out). */
+  storage?: InventoryDrive[];
+  /** MAC addresses of the host's NICs, lower case, colon separated, in the BMC's order. */
+  macs?: string[];
+  /** The host's own management controller, when an enclosure manager reports it (a blade's iLO address). */
+  managementAddress?: string;
 }
 
 /** One host's BMC as the agent knows it, with the credential already resolved. */
@@ -32,6 +47,19 @@ export interface BmcTarget {
   password: string;
   cipherSuite?: number;
   firmware?: 'bios' | 'uefi';
+  /** Enclosure managers (HP Onboard Administrator): the host's bay; `address` is then the enclosure manager's. */
+  bay?: number;
+  /** HTTPS BMCs (Redfish): verified against the system's CAs unless one of these says otherwise. */
+  tls?: BmcTls;
+}
+
+export interface BmcTls {
+  /** PEM of the CA (or the self-signed certificate) to trust for this BMC instead of the system's. */
+  ca?: string;
+  /** SHA-256 fingerprint of the BMC's certificate (hex, colons optional): that certificate is trusted, nothing else. */
+  fingerprint256?: string;
+  /** No verification at all; logged as a warning once per BMC. */
+  insecure?: boolean;
 }
 
 export interface BmcDriver {

@@ -1,0 +1,150 @@
+// BmcDriver for a blade behind an HP Onboard Administrator: the target's address is the OA's, its bay the blade's.
+// All blades of an enclosure share one SSH session (src/bmc/oa/pool.ts); every write is read back.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { BmcDriver, BmcTarget, BootOverride, Inventory, PowerState } from './driver.ts';
+import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOverrideNotAppliedError, PowerStateNotReachedError } from './errors.ts';
+import * as oa from './oa/index.ts';
+import type { OaBootOnceDevice, OaOneTimeBoot, OaSession, OaSessionLease, OaSessionOptions } from './oa/index.ts';
+
+export interface PollBound {
+  attempts: number;
+  intervalMs: number;
+}
+
+export interface OaDriverOptions extends Pick<OaSessionOptions, 'prompt' | 'connectTimeoutMs' | 'commandTimeoutMs' | 'retries' | 'retryDelayMs' | 'hostKeySha256'> {
+  /** Reading power back after on/off/cycle; default 30 × 1000 ms (a blade's POWERON takes seconds). */
+  powerPoll?: PollBound;
+  /** Waiting for the OS to shut down after softOff; default 90 × 2000 ms. */
+  softOffPoll?: PollBound;
+}
+
+const DEVICE_FOR: Record<'pxe' | 'disk' | 'none', OaBootOnceDevice> = { pxe: 'PXE', disk: 'HDD', none: 'NORMAL' };
+const READ_BACK_FOR: Record<'pxe' | 'disk' | 'none', OaOneTimeBoot> = { pxe: 'pxe', disk: 'hdd', none: null };
+
+export class OaDriver implements BmcDriver {
+  readonly kind = 'hp-oa';
+  private readonly bay: number;
+  private readonly bmc: string;
+  private readonly lease: OaSessionLease;
+  private readonly session: OaSession;
+
+  constructor(
+    private readonly target: BmcTarget,
+    private readonly opts: OaDriverOptions = {},
+  ) {
+    if (target.bay === undefined || !Number.isInteger(target.bay) || target.bay < 1) {
+      throw new Error(`host ${target.host}: an HP Onboard Administrator target needs the blade's bay (enclosure.bay)`);
+    }
+    this.bay = target.bay;
+    this.bmc = `${target.address}:${target.port ?? 22} bay ${target.bay}`;
+    const { powerPoll: _p, softOffPoll: _s, ...sessionOptions } = opts;
+    this.lease = oa.leaseOaSession({ ...sessionOptions, address: target.address, port: target.port ?? 22, username: target.username, password: target.password });
+    this.session = this.lease.session;
+  }
+
+  async powerState(): Promise<PowerState> {
+    return (await this.call(() => oa.showServerStatus(this.session, this.bay))).power;
+  }
+
+  async powerOn(): Promise<void> {
+    await this.call(() => oa.powerOnServer(this.session, this.bay));
+    await this.waitForPower('on', this.opts.powerPoll);
+  }
+
+  async powerOff(): Promise<void> {
+    await this.call(() => oa.powerOffServerForce(this.session, this.bay));
+    await this.waitForPower('off', this.opts.powerPoll);
+  }
+
+  async powerCycle(): Promise<void> {
+    // REBOOT of a blade that is off does nothing useful; the intent (a fresh boot) is just "on" there.
+    if ((await this.powerState()) !== 'on') return this.powerOn();
+    await this.call(() => oa.rebootServerForce(this.session, this.bay));
+    await this.waitForPower('on', this.opts.powerPoll);
+  }
+
+  async softOff(): Promise<void> {
+    // POWEROFF without FORCE is a momentary press of the power button: the OS shuts down.
+    await this.call(() => oa.powerOffServer(this.session, this.bay));
+    await this.waitForPower('off', this.opts.softOffPoll ?? { attempts: 90, intervalMs: 2000 });
+  }
+
+  async setBootOverride(o: BootOverride): Promise<void> {
+    if (o.persistent && o.device !== 'none') {
+      throw new BmcCommandError(this.target.host, this.bmc, 'SET SERVER BOOT ONCE', 'the OA sets one-time boot devices only; a persistent override is not supported');
+    }
+    let rejection: BmcCommandError | undefined;
+    try {
+      await this.call(() => oa.setServerBootOnce(this.session, this.bay, DEVICE_FOR[o.device]));
+    } catch (err) {
+      if (!(err instanceof BmcCommandError)) throw err;
+      rejection = err; // the read-back says what the OA actually holds
+    }
+    const boot = await this.call(() => oa.showServerBoot(this.session, this.bay));
+    if (boot.oneTimeBoot === READ_BACK_FOR[o.device]) return;
+    const wanted = o.device === 'none' ? 'no one-time boot' : `one-time boot from ${o.device}`;
+    const why = `asked for ${wanted}, OA reports one-time boot from "${boot.oneTimeBootText || '?'}"`;
+    throw new BootOverrideNotAppliedError(this.target.host, this.bmc, rejection ? `${why}; the OA rejected the write: ${rejection.message}` : why, { cause: rejection });
+  }
+
+  async getBootOverride(): Promise<BootOverride | null> {
+    const boot = await this.call(() => oa.showServerBoot(this.session, this.bay));
+    if (boot.oneTimeBoot === 'pxe') return { device: 'pxe', persistent: false };
+    if (boot.oneTimeBoot === 'hdd') return { device: 'disk', persistent: false };
+    return null;
+  }
+
+  async inventory(): Promise<Inventory> {
+    const info = await this.call(() => oa.showServerInfo(this.session, this.bay));
+    const inventory: Inventory = {};
+    if (info.manufacturer) inventory.manufacturer = info.manufacturer;
+    if (info.productName) inventory.model = info.productName;
+    if (info.serialNumber) inventory.serialNumber = info.serialNumber;
+    if (info.managementProcessor.firmwareVersion) inventory.bmcFirmware = info.managementProcessor.firmwareVersion;
+    if (info.cpus.length > 0) inventory.processors = { count: info.cpus.length, model: info.cpus[0]!.replace(/\s*\(\d+ cores?\)\s*$/, '') };
+    if (info.memoryMiB !== undefined) inventory.memoryGiB = info.memoryMiB / 1024;
+    if (info.nics.length > 0) inventory.macs = info.nics.map((n) => n.mac);
+    if (info.managementProcessor.ipAddress) inventory.managementAddress = info.managementProcessor.ipAddress;
+    return inventory;
+  }
+
+  async powerDraw(): Promise<number | null> {
+    return (await this.call(() => oa.showServerStatus(this.session, this.bay))).wattage ?? null;
+  }
+
+  /** Releases this blade's share of the enclosure's session; the last blade's close logs out. */
+  async close(): Promise<void> {
+    await this.lease.release();
+  }
+
+  private async waitForPower(want: 'on' | 'off', bound: PollBound = { attempts: 30, intervalMs: 1000 }): Promise<void> {
+    let last: PowerState = 'unknown';
+    for (let attempt = 1; attempt <= bound.attempts; attempt++) {
+      last = await this.powerState();
+      if (last === want) return;
+      if (attempt < bound.attempts) await sleep(bound.intervalMs);
+    }
+    throw new PowerStateNotReachedError(this.target.host, this.bmc, want, last);
+  }
+
+  private async call<T>(command: () => Promise<T>): Promise<T> {
+    try {
+      return await command();
+    } catch (err) {
+      throw this.productError(err);
+    }
+  }
+
+  private productError(err: unknown): unknown {
+    const { host } = this.target;
+    if (err instanceof oa.OaUnreachableError) return new BmcUnreachableError(host, this.bmc, err.message, { cause: err });
+    if (err instanceof oa.OaSessionLostError) return new BmcUnreachableError(host, this.bmc, err.message, { cause: err });
+    if (err instanceof oa.OaAuthError) return new BmcAuthError(host, this.bmc, err.message, { cause: err });
+    if (err instanceof oa.OaCommandError) return new BmcCommandError(host, this.bmc, err.command, err.detail, { cause: err });
+    return err;
+  }
+}
+
+export function createOaDriver(target: BmcTarget, opts?: OaDriverOptions): OaDriver {
+  return new OaDriver(target, opts);
+}

@@ -1,0 +1,184 @@
+// Parsers for the Onboard Administrator's command line output (HP BladeSystem c7000/c3000, OA firmware 3.x-4.x):
+// `SHOW SERVER STATUS`, `SHOW SERVER INFO`, `SHOW SERVER BOOT`, and the OA's error lines. The OA prints
+// "Label: value" lines indented with tabs under a section title such as "Blade #3 Status:".
+
+export type OaPower = 'on' | 'off' | 'unknown';
+
+export interface OaServerStatus {
+  bay: number;
+  power: OaPower;
+  /** The OA's word for it: "On", "Off", … */
+  powerText: string;
+  health?: string;
+  wattage?: number;
+  uidLed?: string;
+  /** Diagnostic Status lines, e.g. {"iLO Network": "OK"}. */
+  diagnostics: Record<string, string>;
+}
+
+export interface OaNic {
+  /** The OA's label, e.g. "Ethernet FlexNIC (NIC 1) LOM1:1-a" or "NIC 1". */
+  name: string;
+  /** Lower-case, colon-separated. */
+  mac: string;
+}
+
+export interface OaServerInfo {
+  bay: number;
+  type?: string;
+  manufacturer?: string;
+  productName?: string;
+  partNumber?: string;
+  serialNumber?: string;
+  uuid?: string;
+  serverName?: string;
+  romVersion?: string;
+  cpus: string[];
+  memoryMiB?: number;
+  nics: OaNic[];
+  managementProcessor: {
+    type?: string;
+    name?: string;
+    firmwareVersion?: string;
+    ipAddress?: string;
+    mac?: string;
+  };
+}
+
+/** What the OA will boot the blade from once, at its next boot; null: none (the blade's own boot order). */
+export type OaOneTimeBoot = 'pxe' | 'hdd' | 'cd' | 'floppy' | 'usb' | 'rbsu' | 'other' | null;
+
+export interface OaServerBoot {
+  bay: number;
+  oneTimeBoot: OaOneTimeBoot;
+  /** As printed, e.g. "PXE NIC", "None". */
+  oneTimeBootText: string;
+  /** The IPL devices in boot order, as printed. */
+  bootOrder: string[];
+}
+
+const MAC = /\b([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})\b/;
+
+/**
+ * The OA's own error report in a command's output, or null. The OA prints errors as text and keeps the
+ * session: "Error: …", "Invalid Arguments", "Bay 3 is empty", "… is not a valid …".
+ */
+export function findOaError(output: string): string | null {
+  for (const raw of output.split('\n')) {
+    const line = raw.trim();
+    if (/^error\b/i.test(line) || /^invalid (arguments|command)/i.test(line) || /^bay \d+ is empty/i.test(line) || /\bis not a valid\b/i.test(line)) return line;
+    if (/^there is no (server )?blade in (this )?bay/i.test(line)) return line;
+  }
+  return null;
+}
+
+/** "Label: value" pairs of one section (indentation ignored); the first occurrence of a label wins. */
+function fields(lines: string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of lines) {
+    const m = /^\s*([^:]+?):\s?(.*)$/.exec(line);
+    if (m && !out.has(m[1]!.trim())) out.set(m[1]!.trim(), m[2]!.trim());
+  }
+  return out;
+}
+
+function lines(output: string): string[] {
+  return output.replace(/\r/g, '').split('\n');
+}
+
+export function parseServerStatus(output: string, bay: number): OaServerStatus {
+  const all = lines(output);
+  const diagStart = all.findIndex((l) => /^\s*Diagnostic Status:\s*$/.test(l));
+  const head = diagStart === -1 ? all : all.slice(0, diagStart);
+  const f = fields(head);
+  const powerText = f.get('Power') ?? '';
+  const power: OaPower = /^on$/i.test(powerText) ? 'on' : /^off$/i.test(powerText) ? 'off' : 'unknown';
+  const status: OaServerStatus = { bay, power, powerText, diagnostics: {} };
+  const health = f.get('Health');
+  if (health) status.health = health;
+  const watts = Number.parseInt(f.get('Current Wattage used') ?? '', 10);
+  if (Number.isFinite(watts)) status.wattage = watts;
+  const uid = f.get('Unit Identification LED');
+  if (uid) status.uidLed = uid;
+  if (diagStart !== -1) {
+    for (const line of all.slice(diagStart + 1)) {
+      const m = /^\s+(\S.*?)\s{2,}(\S.*?)\s*$/.exec(line);
+      if (m) status.diagnostics[m[1]!] = m[2]!;
+      else if (line.trim() !== '') break;
+    }
+  }
+  return status;
+}
+
+export function parseServerInfo(output: string, bay: number): OaServerInfo {
+  const all = lines(output);
+  const mpStart = all.findIndex((l) => /^\s*Management Processor Information:\s*$/.test(l));
+  const blade = mpStart === -1 ? all : all.slice(0, mpStart);
+  const mp = mpStart === -1 ? [] : all.slice(mpStart + 1);
+  const f = fields(blade);
+  const info: OaServerInfo = { bay, cpus: [], nics: [], managementProcessor: {} };
+  const set = <K extends keyof OaServerInfo>(key: K, label: string): void => {
+    const v = f.get(label);
+    if (v && v !== '[Unknown]') (info as unknown as Record<string, string>)[key] = v;
+  };
+  set('type', 'Type');
+  set('manufacturer', 'Manufacturer');
+  set('productName', 'Product Name');
+  set('partNumber', 'Part Number');
+  set('serialNumber', 'Serial Number');
+  set('uuid', 'UUID');
+  set('serverName', 'Server Name');
+  set('romVersion', 'ROM Version');
+  const memory = /^(\d+)\s*MB/i.exec(f.get('Memory') ?? '');
+  if (memory) info.memoryMiB = Number(memory[1]);
+  for (const line of blade) {
+    const cpu = /^\s*CPU \d+:\s*(.+)$/.exec(line);
+    if (cpu) info.cpus.push(cpu[1]!.trim());
+    const mac = MAC.exec(line);
+    if (mac) {
+      const name = line.slice(0, mac.index).trim().replace(/\s*(MAC Address)?:?$/i, '').trim();
+      info.nics.push({ name, mac: mac[1]!.toLowerCase() });
+    }
+  }
+  const m = fields(mp);
+  const mpField = (label: string): string | undefined => {
+    const v = m.get(label);
+    return v && v !== '[Unknown]' ? v : undefined;
+  };
+  const mpInfo = info.managementProcessor;
+  const type = mpField('Type');
+  const name = mpField('Name');
+  const fw = mpField('Firmware Version');
+  const ip = mpField('IP Address');
+  const mpMac = MAC.exec(mpField('MAC Address') ?? '');
+  if (type) mpInfo.type = type;
+  if (name) mpInfo.name = name;
+  if (fw) mpInfo.firmwareVersion = fw;
+  if (ip) mpInfo.ipAddress = ip;
+  if (mpMac) mpInfo.mac = mpMac[1]!.toLowerCase();
+  return info;
+}
+
+export function parseServerBoot(output: string, bay: number): OaServerBoot {
+  const all = lines(output);
+  const f = fields(all);
+  const text = f.get('One time boot from') ?? f.get('One Time Boot from') ?? '';
+  const bootOrder: string[] = [];
+  for (const line of all) {
+    const m = /^\s*\d+\.\s+(.+?)\s*$/.exec(line);
+    if (m) bootOrder.push(m[1]!);
+  }
+  return { bay, oneTimeBoot: oneTimeBootOf(text), oneTimeBootText: text, bootOrder };
+}
+
+function oneTimeBootOf(text: string): OaOneTimeBoot {
+  const t = text.trim().toLowerCase();
+  if (t === '' || t === 'none' || t === 'normal') return null;
+  if (t.includes('pxe')) return 'pxe';
+  if (t.includes('hard drive') || t === 'hdd' || t.includes('hard disk')) return 'hdd';
+  if (t.includes('cd')) return 'cd';
+  if (t.includes('floppy')) return 'floppy';
+  if (t.includes('usb')) return 'usb';
+  if (t.includes('rbsu')) return 'rbsu';
+  return 'other';
+}

@@ -1,0 +1,48 @@
+// Process-wide OA sessions: one per enclosure (OA address, port and user), shared by the drivers of its
+// blades. A lease per driver; the session logs out when the last lease is released.
+import { createHash } from 'node:crypto';
+import { OaSession } from './session.ts';
+import type { OaSessionOptions } from './session.ts';
+
+interface Entry {
+  session: OaSession;
+  leases: number;
+}
+
+const sessions = new Map<string, Entry>();
+
+export interface OaSessionLease {
+  readonly session: OaSession;
+  /** Once per lease; the last release logs out. */
+  release(): Promise<void>;
+}
+
+/** OA address, port and user; plus a digest of the password, so a wrong password never rides a good session. */
+export function oaSessionKey(opts: Pick<OaSessionOptions, 'address' | 'port' | 'username' | 'password'>): string {
+  const credential = createHash('sha256').update(opts.password).digest('hex').slice(0, 16);
+  return `${opts.address}:${opts.port ?? 22} ${opts.username} ${credential}`;
+}
+
+/** The shared session of this OA and user; the first lease's options create it. */
+export function leaseOaSession(opts: OaSessionOptions): OaSessionLease {
+  const key = oaSessionKey(opts);
+  let entry = sessions.get(key);
+  if (!entry) {
+    entry = { session: new OaSession(opts), leases: 0 };
+    sessions.set(key, entry);
+  }
+  entry.leases++;
+  const held = entry;
+  let released = false;
+  return {
+    session: held.session,
+    release: async () => {
+      if (released) return;
+      released = true;
+      held.leases--;
+      if (held.leases > 0) return;
+      if (sessions.get(key) === held) sessions.delete(key);
+      await held.session.close();
+    },
+  };
+}

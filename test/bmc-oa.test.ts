@@ -1,0 +1,218 @@
+// The HP Onboard Administrator driver against a stand-in OA (an SSH server playing the OA's command line).
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOverrideNotAppliedError } from '../src/bmc/driver.ts';
+import type { BmcTarget } from '../src/bmc/driver.ts';
+import { createOaDriver } from '../src/bmc/oa-driver.ts';
+import type { OaDriver, OaDriverOptions } from '../src/bmc/oa-driver.ts';
+import { findOaError, parseServerBoot, parseServerInfo, parseServerStatus } from '../src/bmc/oa/parse.ts';
+import { startFakeOa } from './fixtures/oa/oa-server.ts';
+import type { FakeOa } from './fixtures/oa/oa-server.ts';
+
+const FAST: OaDriverOptions = { powerPoll: { attempts: 20, intervalMs: 50 }, retries: 0, retryDelayMs: 0, connectTimeoutMs: 10_000, commandTimeoutMs: 10_000 };
+
+function target(oa: FakeOa, bay: number, extra: Partial<BmcTarget> = {}): BmcTarget {
+  return { host: `bld-${String(bay).padStart(3, '0')}`, address: oa.address, port: oa.port, username: oa.user, password: oa.password, bay, ...extra };
+}
+
+async function closeAll(drivers: OaDriver[]): Promise<void> {
+  await Promise.all(drivers.map((d) => d.close()));
+}
+
+describe('OA output parsers', () => {
+  it('reads power, health and diagnostics from SHOW SERVER STATUS', () => {
+    const s = parseServerStatus('\nBlade #2 Status:\n\tPower: On\n\tCurrent Wattage used: 175\n\tHealth: OK\n\tUnit Identification LED: Off\n\tDiagnostic Status:\n\t\tInternal Data                            OK\n\t\tiLO Network                              Degraded\n', 2);
+    assert.equal(s.power, 'on');
+    assert.equal(s.health, 'OK');
+    assert.equal(s.wattage, 175);
+    assert.deepEqual(s.diagnostics, { 'Internal Data': 'OK', 'iLO Network': 'Degraded' });
+    assert.equal(parseServerStatus('\tPower: Off\n', 1).power, 'off');
+    assert.equal(parseServerStatus('\tPower: Unknown\n', 1).power, 'unknown');
+  });
+
+  it('reads the one-time boot device from SHOW SERVER BOOT', () => {
+    const b = parseServerBoot('\nServer Blade #1 Boot Information:\n\tOne time boot from: PXE NIC\n\n\tIPL Devices (Boot Order):\n\t1. CD-ROM\n\t2. Hard Drive (C:)\n\t3. PXE NIC 1\n', 1);
+    assert.equal(b.oneTimeBoot, 'pxe');
+    assert.deepEqual(b.bootOrder, ['CD-ROM', 'Hard Drive (C:)', 'PXE NIC 1']);
+    assert.equal(parseServerBoot('\tOne time boot from: None\n', 1).oneTimeBoot, null);
+    assert.equal(parseServerBoot('\tOne time boot from: Hard Drive\n', 1).oneTimeBoot, 'hdd');
+  });
+
+  it('reads inventory, older "NIC 1:" lines included, and not the iLO MAC as a NIC', () => {
+    const info = parseServerInfo('\nServer Blade #4 Information:\n\tType: Server Blade\n\tManufacturer: HP\n\tProduct Name: ProLiant BL460c G6\n\tSerial Number: CZJ0000XYZ\n\tMemory: 49152 MB\n\tNIC 1: 00:17:A4:77:00:08\n\tNIC 2: 00:17:A4:77:00:0A\n\n\tManagement Processor Information:\n\tType: iLO2\n\tIP Address: 10.0.0.4\n\tMAC Address: 00:17:A4:77:00:0E\n', 4);
+    assert.equal(info.productName, 'ProLiant BL460c G6');
+    assert.equal(info.memoryMiB, 49152);
+    assert.deepEqual(info.nics, [{ name: 'NIC 1', mac: '00:17:a4:77:00:08' }, { name: 'NIC 2', mac: '00:17:a4:77:00:0a' }]);
+    assert.equal(info.managementProcessor.ipAddress, '10.0.0.4');
+    assert.equal(info.managementProcessor.mac, '00:17:a4:77:00:0e');
+  });
+
+  it('recognises the OA\'s error lines', () => {
+    assert.equal(findOaError('\nBay 5 is empty.\n'), 'Bay 5 is empty.');
+    assert.equal(findOaError('\nInvalid Arguments\n'), 'Invalid Arguments');
+    assert.match(findOaError('\nError: "17" is not a valid bay number.\n') ?? '', /^Error:/);
+    assert.equal(findOaError('\nPowering on blade 3.\n'), null);
+  });
+});
+
+describe('OA driver against a stand-in OA', () => {
+  let oa: FakeOa;
+  before(async () => {
+    oa = await startFakeOa({ emptyBays: [16] });
+  });
+  after(async () => {
+    await oa.close();
+  });
+
+  it('drives 15 blades at once over ONE session, strictly one command at a time', async () => {
+    const drivers = Array.from({ length: 15 }, (_, i) => createOaDriver(target(oa, i + 1), FAST));
+    const loginsBefore = oa.logins;
+    await Promise.all(
+      drivers.map(async (d) => {
+        await d.setBootOverride({ device: 'pxe', persistent: false, mode: 'bios' });
+        await d.powerCycle();
+      }),
+    );
+    assert.equal(oa.logins - loginsBefore, 1, 'one SSH login for the whole enclosure');
+    assert.equal(oa.overlaps, 0, 'no command was sent before the previous prompt');
+    for (let bay = 1; bay <= 15; bay++) {
+      assert.equal(oa.bay(bay).power, 'On');
+      assert.deepEqual(oa.bay(bay).boots, ['PXE NIC'], `bay ${bay} booted once, from PXE`);
+      const mine = oa.commands.filter((c) => c.line.endsWith(` ${bay}`) || c.line.includes(` ${bay} `)).map((c) => c.line);
+      assert.deepEqual(mine.slice(0, 3), [`SET SERVER BOOT ONCE PXE ${bay}`, `SHOW SERVER BOOT ${bay}`, `SHOW SERVER STATUS ${bay}`]);
+      assert.ok(mine.includes(`POWERON SERVER ${bay}`));
+    }
+    const exitsBefore = oa.exits;
+    await closeAll(drivers);
+    assert.equal(oa.exits - exitsBefore, 1, 'the last driver to close logs out with exit');
+  });
+
+  it('reads power and the one-time boot back: pxe, disk, none; a reboot when on', async () => {
+    const d = createOaDriver(target(oa, 3), FAST);
+    try {
+      assert.equal(await d.powerState(), 'on');
+      await d.setBootOverride({ device: 'disk', persistent: false });
+      assert.deepEqual(await d.getBootOverride(), { device: 'disk', persistent: false });
+      await d.setBootOverride({ device: 'none', persistent: false });
+      assert.equal(await d.getBootOverride(), null);
+      await d.setBootOverride({ device: 'pxe', persistent: false });
+      assert.deepEqual(await d.getBootOverride(), { device: 'pxe', persistent: false });
+      const before = oa.commands.length;
+      await d.powerCycle();
+      assert.ok(oa.commands.slice(before).some((c) => c.line === 'REBOOT SERVER 3 FORCE'));
+      assert.equal(oa.bay(3).boots.at(-1), 'PXE NIC');
+      await d.powerOff();
+      assert.equal(await d.powerState(), 'off');
+      assert.equal(oa.bay(3).power, 'Off');
+      await assert.rejects(d.setBootOverride({ device: 'pxe', persistent: true }), BmcCommandError);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('an OA that does not keep the one-time boot: BootOverrideNotAppliedError', async () => {
+    const d = createOaDriver(target(oa, 7), FAST);
+    oa.bay(7).ignoreBootOnce = true;
+    try {
+      await assert.rejects(d.setBootOverride({ device: 'pxe', persistent: false }), (err: Error) => err instanceof BootOverrideNotAppliedError && /bld-007/.test(err.message) && /"None"/.test(err.message));
+    } finally {
+      oa.bay(7).ignoreBootOnce = false;
+      await d.close();
+    }
+  });
+
+  it('inventory: model, serial, memory, NIC MACs and the iLO address', async () => {
+    const d = createOaDriver(target(oa, 2), FAST);
+    try {
+      const inv = await d.inventory();
+      assert.equal(inv.model, 'ProLiant BL460c Gen8');
+      assert.equal(inv.serialNumber, 'CZ34010002');
+      assert.equal(inv.memoryGiB, 64);
+      assert.deepEqual(inv.macs, ['9c:8e:99:4a:10:02', '9c:8e:99:4a:11:02', '9c:8e:99:4a:12:02', '9c:8e:99:4a:13:02']);
+      assert.equal(inv.managementAddress, '10.77.1.102');
+      assert.deepEqual(inv.processors, { count: 2, model: 'Intel(R) Xeon(R) CPU E5-2670 0 @ 2.60GHz' });
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('an empty bay is a BmcCommandError naming the host and the OA', async () => {
+    const d = createOaDriver(target(oa, 16), FAST);
+    try {
+      await assert.rejects(d.powerState(), (err: Error) => err instanceof BmcCommandError && /bld-016/.test(err.message) && /bay 16/.test(err.message) && /Bay 16 is empty/.test(err.message));
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('a dropped session is opened again for the next command', async () => {
+    const d = createOaDriver(target(oa, 4), FAST);
+    try {
+      await d.powerState();
+      const logins = oa.logins;
+      oa.dropSessions();
+      assert.equal(await d.powerState(), 'on');
+      assert.equal(oa.logins, logins + 1);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('a session lost mid-command: a read is sent again on a new session, a reboot is not', async () => {
+    const d = createOaDriver(target(oa, 5), FAST);
+    try {
+      await d.powerOn();
+      oa.dropOnNextCommand();
+      assert.equal(await d.powerState(), 'on');
+      const reboots = oa.bay(5).boots.length;
+      oa.dropOnNextCommand(/^REBOOT/);
+      await assert.rejects(d.powerCycle(), BmcUnreachableError);
+      assert.equal(oa.commands.filter((c) => c.line === 'REBOOT SERVER 5 FORCE').length, 1);
+      assert.equal(oa.bay(5).boots.length, reboots, 'the dropped reboot was not repeated');
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('an OA that stops answering: the session is abandoned, a read goes again on a new one', async () => {
+    const d = createOaDriver(target(oa, 6), { ...FAST, commandTimeoutMs: 300 });
+    try {
+      await d.powerState();
+      const logins = oa.logins;
+      oa.hangOnNextCommand();
+      assert.equal(await d.powerState(), 'on');
+      assert.equal(oa.logins, logins + 1);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('a wrong password is a BmcAuthError that does not contain the password', async () => {
+    const wrong = 'not-the-oa-password';
+    const d = createOaDriver(target(oa, 1, { password: wrong }), FAST);
+    const refused = oa.refusedLogins;
+    try {
+      await assert.rejects(d.powerState(), (err: Error) => err instanceof BmcAuthError && /Administrator/.test(err.message) && !err.message.includes(wrong) && !err.message.includes(oa.password));
+      assert.ok(oa.refusedLogins > refused);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('nothing listening: BmcUnreachableError', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer();
+      s.listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const d = createOaDriver({ ...target(oa, 1), port }, FAST);
+    try {
+      await assert.rejects(d.powerState(), BmcUnreachableError);
+    } finally {
+      await d.close();
+    }
+  });
+});

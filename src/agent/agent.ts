@@ -4,7 +4,12 @@ import type { BmcDriver } from '../bmc/driver.ts';
 import type { Logger } from '../log.ts';
 import { formatProblem, loadLab } from '../model/load.ts';
 import type { Lab } from '../model/types.ts';
+import { HostSightings } from '../observe/drift-sightings.ts';
 import { Journal } from '../observe/journal.ts';
+import { instrumentBmcDriver } from '../observe/metrics-bmc.ts';
+import { Metrics } from '../observe/metrics.ts';
+import { RecentEvents } from '../serve/dashboard/recent-events.ts';
+import { createWebhookRoute, handleWebhook, pollSchedule } from '../source/webhook.ts';
 import { reconcile } from '../plan/reconcile.ts';
 import { writeGeneration, type Generation } from '../render/generation.ts';
 import { ImageCache } from '../render/image-cache.ts';
@@ -12,11 +17,13 @@ import { hostToken } from '../render/token.ts';
 import { AgentUrls } from '../render/urls.ts';
 import { GitSource } from '../source/index.ts';
 import { StatusWriter } from '../status/index.ts';
+import { AgentAlerts } from './agent-alerts.ts';
 import { loadAgentKey } from './agent-key.ts';
 import { AgentBootBackend } from './boot-backend.ts';
 import type { AgentConfig } from './config.ts';
 import { BootServices } from './boot-services.ts';
 import { createDriver } from './drivers.ts';
+import { DriftLoop } from './drift-loop.ts';
 import { Executor } from './executor.ts';
 import { HostTracker } from './host-tracker.ts';
 import { Secrets } from './secrets.ts';
@@ -35,6 +42,13 @@ export class Agent {
   private status!: StatusPublisher;
   private images!: ImageCache;
   private secrets!: Secrets;
+  /** The agent's own secrets plus the lab's SOPS file of the commit being served. */
+  private labSecrets!: Secrets;
+  readonly metrics = new Metrics();
+  private readonly events = new RecentEvents();
+  private readonly sightings = new HostSightings();
+  private alerts!: AgentAlerts;
+  private drift!: DriftLoop;
   private agentKey!: Buffer;
   private backend!: AgentBootBackend;
   private services!: BootServices;
@@ -55,7 +69,8 @@ export class Agent {
     const { stateDir } = this.config;
     await mkdir(stateDir, { recursive: true });
     this.agentKey = await loadAgentKey(stateDir);
-    this.secrets = await Secrets.load(this.config.secretsFile);
+    this.secrets = await Secrets.load(this.config.secretsFile, process.env, this.config.ageKeyFile ? { ageKeyFile: this.config.ageKeyFile } : {});
+    this.labSecrets = this.secrets;
     this.images = new ImageCache(join(stateDir, 'images'), this.log);
     this.tracker = new HostTracker(new Journal(join(stateDir, 'journal.json')), this.log);
     await this.tracker.load();
@@ -71,10 +86,22 @@ export class Agent {
       ...(auth ? { auth } : {}),
     });
     this.status = new StatusPublisher(writer, () => this.generation);
-    this.tracker.onChange((host, state) => this.status.host(host, state));
-    this.backend = new AgentBootBackend(() => this.generation, this.tracker, this.images, this.agentKey, this.log);
-    this.services = new BootServices(this.config, this.backend, () => this.generation, this.log);
+    this.alerts = new AgentAlerts(stateDir, (name) => this.labSecrets.resolve(name).password, this.log);
+    this.tracker.onChange((host, state, event) => {
+      this.status.host(host, state);
+      this.metrics.hostEvent(host, event.kind, state.phase);
+      this.events.host(host, event);
+      this.alerts.hostChanged(host, state, event);
+    });
     this.executor = new Executor(this.tracker, (h) => this.driverFor(h), (h) => this.generation?.lab.hosts.get(h)?.hardware.firmware ?? 'bios', this.log);
+    this.drift = new DriftLoop(() => this.generation, this.tracker, this.executor, this.sightings, (h) => this.driverFor(h), this.alerts, this.log);
+    this.backend = new AgentBootBackend(() => this.generation, this.tracker, this.images, this.agentKey, this.log, {
+      sightings: this.sightings,
+      events: this.events,
+      site: () => this.status.site(),
+      drifts: (h) => this.drift.driftsOf(h).map((d) => d.message),
+    });
+    this.services = new BootServices(this.config, this.backend, () => this.generation, this.log, { metrics: this.metrics, ...this.webhookRoute() });
     writer.start();
     this.log.info({ lab: redact(this.config.lab.url), branch: this.config.lab.branch, stateDir }, 'agent starting');
     await this.poll();
@@ -87,9 +114,12 @@ export class Agent {
     if (this.pollTimer) clearTimeout(this.pollTimer);
     if (this.tickTimer) clearInterval(this.tickTimer);
     await this.polling;
+    await this.drift?.stop();
+    await this.executor?.idle();
+    await this.alerts?.stop();
     await this.status?.stop();
     await this.services?.stop();
-    for (const driver of this.drivers.values()) await driver.close?.();
+    await this.closeDrivers();
     this.log.info('agent stopped');
   }
 
@@ -101,14 +131,18 @@ export class Agent {
 
   private schedulePoll(): void {
     if (this.stopped) return;
-    const base = this.config.lab.pollSeconds * 1000;
-    const jitter = base * 0.1 * Math.random();
-    this.pollTimer = setTimeout(() => void this.poll().finally(() => this.schedulePoll()), base + jitter);
+    this.pollTimer = setTimeout(() => void this.poll().finally(() => this.schedulePoll()), this.nextPoll());
   }
+
+  private readonly nextPoll = (): number => pollSchedule(this.config.lab.pollSeconds * 1000, 0.1)();
 
   private async pollOnce(): Promise<void> {
     try {
-      const snapshot = await this.source.sync();
+      const snapshot = await this.source.sync().catch((err: unknown) => {
+        this.metrics.countGitFetch(false);
+        throw err;
+      });
+      this.metrics.countGitFetch(true);
       if (snapshot.commit === this.generation?.revision || snapshot.commit === this.invalidRevision) return;
       await this.applyCommit(snapshot.commit, snapshot.tree);
     } catch (err) {
@@ -119,16 +153,20 @@ export class Agent {
   /** One commit is one snapshot: valid and applied whole, or rejected whole while the last good one serves. */
   private async applyCommit(commit: string, tree: string): Promise<void> {
     if (this.generation?.revision === commit) return;
+    const started = performance.now();
     const { lab, problems } = await loadLab(tree);
     if (!lab) {
       const errors = problems.map(formatProblem);
       this.log.warn({ revision: commit, errors }, 'commit rejected; the last good generation keeps serving');
       this.invalidRevision = commit;
       if (!this.generation) await this.restoreLastGood(commit);
-      this.status.rejected(commit, errors);
+      this.rejected(commit, errors);
+      this.metrics.observeCommitApply((performance.now() - started) / 1000, 'rejected');
       return;
     }
+    this.labSecrets = await this.secrets.withLab(tree);
     await this.activate(commit, lab);
+    this.metrics.observeCommitApply((performance.now() - started) / 1000, this.generation?.revision === commit ? 'applied' : 'rejected');
   }
 
   /**
@@ -144,6 +182,7 @@ export class Agent {
       await this.source.checkoutRevision(lastGood, dir);
       const { lab } = await loadLab(dir);
       if (lab) {
+        this.labSecrets = await this.secrets.withLab(dir);
         this.log.info({ revision: lastGood }, 'serving the last good commit from before the restart');
         await this.activate(lastGood, lab);
       }
@@ -162,25 +201,43 @@ export class Agent {
         token: (h) => hostToken(this.agentKey, h),
       });
       this.generation = generation;
-      this.drivers.clear();
-      await this.tracker.retain(new Set(lab.hosts.keys()));
+      await this.closeDrivers();
+      const names = new Set(lab.hosts.keys());
+      await this.tracker.retain(names);
+      this.sightings.retain(names);
+      this.events.retain(names);
       this.log.info({ revision: commit, generation: generation.id, hosts: lab.hosts.size }, 'commit applied');
       await writeFile(join(this.config.stateDir, 'last-good'), `${commit}\n`);
       this.status.applied(commit);
+      this.metrics.setAppliedRevision(commit, generation.id);
+      this.events.site('commit-applied', `commit ${commit.slice(0, 12)} applied`);
       for (const host of lab.hosts.keys()) this.status.host(host, this.tracker.get(host));
       await this.services.ensure(lab.site);
+      await this.alerts.configure(lab.site, commit);
+      this.alerts.commitApplied(commit);
+      this.drift.configure(lab.site);
+      this.backend.changed();
       this.tick();
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.log.error({ revision: commit, err }, 'commit could not be rendered; the last good generation keeps serving');
-      this.status.rejected(commit, message.split('\n'));
+      this.rejected(commit, message.split('\n'));
     }
+  }
+
+  private rejected(commit: string, errors: string[]): void {
+    this.status.rejected(commit, errors);
+    this.metrics.countRejection(commit);
+    this.events.site('commit-rejected', `commit ${commit.slice(0, 12)} rejected: ${errors[0] ?? ''}${errors.length > 1 ? ` (+${errors.length - 1} more)` : ''}`);
+    this.alerts.commitRejected(commit, errors);
+    this.backend?.changed();
   }
 
   /** Decides for every host and starts what must happen. Cheap: runs every reconcile interval. */
   private tick(): void {
     const gen = this.generation;
     if (!gen || this.stopped) return;
+    const started = performance.now();
     const inputs = [...gen.hosts].map(([name, rendered]) => ({
       desired: rendered.desired,
       observed: this.tracker.get(name),
@@ -190,6 +247,8 @@ export class Agent {
       if (this.executor.isBusy(decision.host)) continue;
       this.executor.run(decision.desired, decision.action);
     }
+    this.metrics.observeReconcile((performance.now() - started) / 1000);
+    this.metrics.setHostPhases(inputs.map((i) => i.observed.phase));
   }
 
   private driverFor(host: string): BmcDriver {
@@ -197,10 +256,33 @@ export class Agent {
     if (!driver) {
       const declared = this.generation?.lab.hosts.get(host);
       if (!declared) throw new Error(`host ${host} is not declared`);
-      driver = createDriver(declared, this.secrets, this.config.bmc, this.log);
+      const site = this.generation?.lab.site;
+      driver = instrumentBmcDriver(createDriver(declared, this.labSecrets, this.config.bmc, this.log, site ? { site } : {}), this.metrics);
       this.drivers.set(host, driver);
     }
     return driver;
+  }
+
+  /** Drivers are rebuilt per commit (a BMC address or credential may have changed); Redfish sessions are logged out. */
+  private async closeDrivers(): Promise<void> {
+    const old = [...this.drivers.values()];
+    this.drivers.clear();
+    for (const driver of old) await driver.close?.().catch(() => undefined);
+  }
+
+  private webhookRoute(): { webhook?: { path: string; route: ReturnType<typeof createWebhookRoute> } } {
+    const settings = this.config.webhook;
+    if (!settings) return {};
+    const secret = this.secrets.resolve(settings.credential).password;
+    const route = createWebhookRoute(
+      (req) => {
+        const result = handleWebhook(req, { secret, branch: this.config.lab.branch, log: this.log, maxBodyBytes: settings.maxBodyBytes, ...(settings.repository ? { repository: settings.repository } : {}) });
+        if (result.push) void this.poll();
+        return result;
+      },
+      { maxBodyBytes: settings.maxBodyBytes, log: this.log },
+    );
+    return { webhook: { path: settings.path, route } };
   }
 }
 

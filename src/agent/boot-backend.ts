@@ -7,6 +7,17 @@ import { hostToken, tokenMatches } from '../render/token.ts';
 import type { BootBackend } from '../serve/boot-http.ts';
 import type { ImageCache } from '../render/image-cache.ts';
 import type { HostTracker } from './host-tracker.ts';
+import type { HostSightings } from '../observe/drift-sightings.ts';
+import type { RecentEvents } from '../serve/dashboard/recent-events.ts';
+import type { StatusView } from '../status/status-view.ts';
+
+/** What the status document shows beyond the hosts' phases; all optional so the backend stands alone in tests. */
+export interface BackendExtras {
+  sightings?: HostSightings;
+  events?: RecentEvents;
+  site?: () => { revision: string | null; rejected: { revision: string; errors: string[] } | null };
+  drifts?: (host: string) => string[];
+}
 
 /**
  * Answers booting machines from the current generation and the observed state of their host, and turns what
@@ -19,7 +30,55 @@ export class AgentBootBackend implements BootBackend {
     private readonly images: ImageCache,
     private readonly agentKey: Buffer,
     private readonly log: Logger,
-  ) {}
+    private readonly extras: BackendExtras = {},
+  ) {
+    tracker.onChange(() => this.changed());
+  }
+
+  private readonly listeners: Array<() => void> = [];
+
+  onStatusChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Something the status document shows changed: event streams push at once. */
+  changed(): void {
+    for (const listener of this.listeners) listener();
+  }
+
+  ready(): boolean {
+    return this.current() !== null;
+  }
+
+  statusView(): StatusView {
+    const gen = this.current();
+    const hosts: StatusView['hosts'] = {};
+    for (const [name, rendered] of gen?.hosts ?? []) {
+      const host = gen?.lab.hosts.get(name);
+      const state = this.tracker.get(name);
+      hosts[name] = {
+        role: rendered.desired.role,
+        phase: state.phase,
+        ...(state.step ? { step: state.step } : {}),
+        ...(state.appliedRole ? { appliedRole: state.appliedRole } : {}),
+        ...(state.appliedRevision ? { appliedRevision: state.appliedRevision } : {}),
+        ...(state.attemptRevision ? { attemptRevision: state.attemptRevision } : {}),
+        since: state.since,
+        ...(state.lastError ? { lastError: state.lastError } : {}),
+        ...(host?.enclosure ? { enclosure: host.enclosure } : {}),
+        labels: host?.labels ?? {},
+        drift: this.extras.drifts?.(name) ?? [],
+        events: this.extras.events?.forHost(name) ?? [],
+      };
+    }
+    return {
+      revision: gen?.revision ?? null,
+      generation: gen?.id ?? null,
+      ...(this.extras.site ? { site: this.extras.site() } : {}),
+      hosts,
+      events: this.extras.events?.forSite() ?? [],
+    };
+  }
 
   entryScript(): string {
     const gen = this.current();
@@ -84,6 +143,7 @@ export class AgentBootBackend implements BootBackend {
     }
     const role = fields['role'] ?? '';
     this.log.info({ host: name, role, mac: fields['mac'], ip: fields['ip'] ?? remoteIp }, 'phone-home');
+    this.extras.sightings?.phoneHome(name, role);
     void this.tracker.record(name, { kind: 'phone-home', role }).catch((err: unknown) => this.log.error({ err, host: name }, 'cannot record phone-home'));
     return { status: 200, message: `ok ${name}` };
   }
@@ -100,7 +160,9 @@ export class AgentBootBackend implements BootBackend {
   /** A machine was seen by DHCP or TFTP. */
   seen(mac: string, step: ProvisionStep): void {
     const name = this.current()?.byMac.get(mac);
-    if (name) this.step(name, step);
+    if (!name) return;
+    if (step === 'dhcp') this.extras.sightings?.dhcp(name);
+    this.step(name, step);
   }
 
   private step(host: string, step: ProvisionStep): void {

@@ -5,8 +5,8 @@ import type { Logger } from '../log.ts';
 import type { Site } from '../model/types.ts';
 import type { Generation } from '../render/generation.ts';
 import { parseCidr } from '../render/net.ts';
-import { createBootHttpServer, listen } from '../serve/boot-http.ts';
-import { createDhcpServer, type DhcpServer } from '../serve/dhcp/index.ts';
+import { createBootHttpServer, listen, type BootHttpOptions } from '../serve/boot-http.ts';
+import { createDhcpServer, LeasePool, LeaseStore, type DhcpExchange, type DhcpServer } from '../serve/dhcp/index.ts';
 import { createTftpServer, type TftpServer } from '../serve/tftp/index.ts';
 import type { AgentBootBackend } from './boot-backend.ts';
 import type { AgentConfig } from './config.ts';
@@ -15,7 +15,8 @@ import { IPXE_BINARIES, ReservationPolicy } from './dhcp-policy.ts';
 /** The agent's DHCP, TFTP and HTTP services, started once the first good commit says where to serve. */
 export class BootServices {
   private http: Server | null = null;
-  private dhcp: DhcpServer | null = null;
+  private dhcp: { server: DhcpServer; key: string } | null = null;
+  private pool: { pool: LeasePool; store: LeaseStore } | null = null;
   private tftp: TftpServer | null = null;
 
   constructor(
@@ -23,12 +24,13 @@ export class BootServices {
     private readonly backend: AgentBootBackend,
     private readonly current: () => Generation | null,
     private readonly log: Logger,
+    private readonly httpOptions: BootHttpOptions = {},
   ) {}
 
   async ensure(site: Site): Promise<void> {
     const bind = this.config.serve.bindAddress;
     if (!this.http) {
-      this.http = createBootHttpServer(this.backend, this.log);
+      this.http = createBootHttpServer(this.backend, this.log, this.httpOptions);
       await listen(this.http, bind, site.agent.httpPort);
       this.log.info({ address: bind, port: site.agent.httpPort }, 'http listening');
     }
@@ -49,24 +51,63 @@ export class BootServices {
       });
       await this.tftp.start();
     }
-    if (this.config.serve.dhcp && site.dhcp.mode === 'full' && !this.dhcp) {
-      const { network, prefix } = parseCidr(site.network.subnet);
-      this.dhcp = createDhcpServer({
-        serverIp: site.agent.address,
-        subnet: { network, prefix },
-        policy: new ReservationPolicy(this.current),
-        log: this.log,
-        onExchange: (e) => {
-          if (e.action === 'offer' || e.action === 'ack') this.backend.seen(e.client.mac, 'dhcp');
-        },
-      });
-      await this.dhcp.start();
-      this.log.info({ serverIp: site.agent.address }, 'dhcp listening');
+    await this.ensureDhcp(site);
+  }
+
+  /**
+   * site.yaml dhcp.mode: full answers with reservations and the pool, proxy only adds boot information
+   * for PXE clients next to another DHCP server, off serves no DHCP. A commit that changes the mode,
+   * the agent's address, the subnet, the interface or whether there is a pool restarts the server;
+   * a new pool range or lease time applies to the running one.
+   */
+  private async ensureDhcp(site: Site): Promise<void> {
+    const key = this.config.serve.dhcp && site.dhcp.mode !== 'off' ? dhcpKey(site) : null;
+    if (this.dhcp && this.dhcp.key === key) {
+      if (site.dhcp.pool) await this.leasePool(site);
+      return;
     }
+    if (this.dhcp) {
+      await this.dhcp.server.stop();
+      this.dhcp = null;
+      this.log.info({ mode: site.dhcp.mode }, 'dhcp stopped');
+    }
+    if (key === null) return;
+    const dhcpLog = this.log.child({ component: 'dhcp' });
+    const common = {
+      serverIp: site.agent.address,
+      subnet: parseCidr(site.network.subnet),
+      interface: site.network.interface,
+      log: dhcpLog,
+      onExchange: (e: DhcpExchange) => {
+        if (e.action === 'offer' || e.action === 'ack') this.backend.seen(e.client.mac, 'dhcp');
+      },
+    };
+    const server = site.dhcp.mode === 'proxy'
+      ? createDhcpServer({ ...common, mode: 'proxy', policy: new ReservationPolicy(this.current, { log: dhcpLog }) })
+      : createDhcpServer({ ...common, policy: new ReservationPolicy(this.current, { log: dhcpLog, ...(site.dhcp.pool ? { pool: await this.leasePool(site) } : {}) }) });
+    await server.start();
+    this.dhcp = { server, key };
+    this.log.info({ serverIp: site.agent.address, mode: site.dhcp.mode, interface: site.network.interface, pool: site.dhcp.pool }, 'dhcp listening');
+  }
+
+  /** The pool's leases survive restarts in stateDir/dhcp-leases.json. */
+  private async leasePool(site: Site): Promise<LeasePool> {
+    const range = site.dhcp.pool;
+    if (!range) throw new Error('leasePool needs site.dhcp.pool');
+    if (this.pool) {
+      this.pool.pool.configure(range, site.dhcp.leaseSeconds);
+      return this.pool.pool;
+    }
+    const store = new LeaseStore(join(this.config.stateDir, LEASE_FILE), this.log.child({ component: 'dhcp' }));
+    const pool = new LeasePool({ range, leaseSeconds: site.dhcp.leaseSeconds, leases: await store.load(), onChange: (leases) => store.save(leases) });
+    this.pool = { pool, store };
+    return pool;
   }
 
   async stop(): Promise<void> {
-    await this.dhcp?.stop();
+    await this.dhcp?.server.stop();
+    this.dhcp = null;
+    await this.pool?.store.flush();
     await this.tftp?.stop();
     const http = this.http;
     if (http) {
@@ -76,4 +117,10 @@ export class BootServices {
       });
     }
   }
+}
+
+export const LEASE_FILE = 'dhcp-leases.json';
+
+function dhcpKey(site: Site): string {
+  return JSON.stringify([site.dhcp.mode, site.agent.address, site.network.subnet, site.network.interface, site.dhcp.mode === 'full' && site.dhcp.pool !== undefined]);
 }

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve, dirname } from 'node:path';
 import { parseDocument } from 'yaml';
+import { parseWebhookSettings, type WebhookSettings } from '../source/webhook.ts';
 
 /** The agent's own configuration: where the lab repository is and where the agent keeps its state. */
 export interface AgentConfig {
@@ -8,6 +9,8 @@ export interface AgentConfig {
   status: { branch: string; batchSeconds: number; author: { name: string; email: string } };
   stateDir: string;
   secretsFile?: string;
+  /** The age identity that opens the lab's `secrets.sops.yaml` (else env FORSETI_AGE_KEY_FILE). */
+  ageKeyFile?: string;
   serve: {
     /** Address the HTTP and TFTP services bind; default all addresses. */
     bindAddress: string;
@@ -18,6 +21,8 @@ export interface AgentConfig {
   };
   bmc: { minIntervalMs: number; timeoutMs: number; retries: number };
   reconcileIntervalMs: number;
+  /** Push webhooks from GitHub, Gitea or GitLab trigger a fetch at once; polling stays as the safety net. */
+  webhook?: WebhookSettings;
 }
 
 export class AgentConfigError extends Error {
@@ -76,6 +81,7 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
     },
     stateDir: resolve(base, str(raw, 'stateDir', 'config', '/var/lib/forseti')),
     ...(secretsFile ? { secretsFile: resolve(base, secretsFile) } : {}),
+    ...(typeof raw['ageKeyFile'] === 'string' ? { ageKeyFile: resolve(base, raw['ageKeyFile']) } : {}),
     serve: {
       bindAddress: str(serve, 'bindAddress', 'serve', '0.0.0.0'),
       dhcp: bool(serve, 'dhcp', 'serve', true),
@@ -84,5 +90,15 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
     },
     bmc: { minIntervalMs: num(bmc, 'minIntervalMs', 'bmc', 2000), timeoutMs: num(bmc, 'timeoutMs', 'bmc', 20000), retries: num(bmc, 'retries', 'bmc', 2) },
     reconcileIntervalMs: num(raw, 'reconcileIntervalMs', 'config', 1000),
+    ...webhookSettings(file, raw['webhook']),
   };
+}
+
+function webhookSettings(file: string, raw: unknown): { webhook?: WebhookSettings } {
+  try {
+    const webhook = parseWebhookSettings(raw);
+    return webhook ? { webhook } : {};
+  } catch (err) {
+    throw new AgentConfigError(file, err instanceof Error ? err.message : String(err));
+  }
 }

@@ -75,6 +75,12 @@ export class Executor {
           await this.tracker.record(host, { kind: 'failed', message: `power on: ${errorMessage(err)}`, step: 'power-on', ...closeAttempt });
         }
         return;
+      case 'boot-override':
+        this.log.info({ host, reason: action.reason }, 'setting the one-time PXE override again');
+        await this.driverFor(host).setBootOverride({ device: 'pxe', persistent: false, mode: this.firmwareOf(host) }).catch((err: unknown) =>
+          this.log.warn({ host, err: errorMessage(err) }, 'cannot set the boot override'),
+        );
+        return;
       case 'provision':
         this.log.info({ host, reason: action.reason, revision: desired.revision }, 'provisioning');
         await this.tracker.record(host, { kind: 'provision-started', role: desired.role, digest: desired.digest, revision: desired.revision });

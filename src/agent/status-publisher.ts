@@ -8,7 +8,7 @@ import { nextHostStatus, renderHostStatus, renderSiteStatus, type HostStatus, ty
  */
 export class StatusPublisher {
   private readonly hosts = new Map<string, HostStatus>();
-  private site: SiteStatus = { revision: null, rejected: null, updated: new Date().toISOString() };
+  private siteStatus: SiteStatus = { revision: null, rejected: null, updated: new Date().toISOString() };
 
   constructor(private readonly writer: StatusWriter, private readonly current: () => Generation | null) {}
 
@@ -33,15 +33,20 @@ export class StatusPublisher {
   }
 
   applied(revision: string): void {
-    this.site = { revision, rejected: null, updated: new Date().toISOString() };
-    this.writer.set('site.yaml', renderSiteStatus(this.site));
+    this.siteStatus = { revision, rejected: null, updated: new Date().toISOString() };
+    this.writer.set('site.yaml', renderSiteStatus(this.siteStatus));
   }
 
   rejected(revision: string, errors: string[]): void {
-    const previous = this.site.rejected;
+    const previous = this.siteStatus.rejected;
     if (previous?.revision === revision && previous.errors.join('\n') === errors.join('\n')) return;
-    this.site = { ...this.site, rejected: { revision, errors }, updated: new Date().toISOString() };
-    this.writer.set('site.yaml', renderSiteStatus(this.site));
+    this.siteStatus = { ...this.siteStatus, rejected: { revision, errors }, updated: new Date().toISOString() };
+    this.writer.set('site.yaml', renderSiteStatus(this.siteStatus));
+  }
+
+  /** The applied revision and the rejected one, for the dashboard. */
+  site(): { revision: string | null; rejected: { revision: string; errors: string[] } | null } {
+    return { revision: this.siteStatus.revision, rejected: this.siteStatus.rejected };
   }
 
   stop(): Promise<void> {

@@ -79,6 +79,9 @@ function describe(action: Action, role: string, isNew: boolean): { change: Chang
       return { change: 'wipe', details: `${action.reason}, then provision role ${role}` };
     case 'refuse':
       return { change: 'refused', details: action.reason };
+    case 'boot-override':
+      // Only drift healing sets an override alone; decide never plans it for a commit.
+      return { change: 'none', details: action.reason };
     default:
       return unreachable(action);
   }

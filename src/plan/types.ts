@@ -85,7 +85,9 @@ export type Action =
   /** Power the host off and keep it off. */
   | { kind: 'power-off'; reason: string }
   /** Power an installed host back on (after a power schedule or `power: off`); it boots its disk. */
-  | { kind: 'power-on'; reason: string };
+  | { kind: 'power-on'; reason: string }
+  /** Set the one-time PXE override again, no power action (healing a lost override). */
+  | { kind: 'boot-override'; reason: string };
 
 /** Actions that take a host out of service; rollout limits and maintenance windows apply to them. */
 export const DISRUPTIVE: ReadonlySet<Action['kind']> = new Set(['provision', 'wipe']);

@@ -33,6 +33,8 @@ export interface BootHttpOptions {
   metrics?: Metrics;
   /** How often /v1/events compares the status document while clients listen; default 1000 ms. */
   eventsCheckMs?: number;
+  /** A push-webhook endpoint (signature checks live in the route). */
+  webhook?: { path: string; route: (req: IncomingMessage, res: ServerResponse) => Promise<void> };
 }
 
 const MAC_IN_PATH = /^\/v1\/boot\/([0-9a-fA-F]{2}(?:[-:][0-9a-fA-F]{2}){5})$/;
@@ -48,7 +50,7 @@ export function createBootHttpServer(backend: BootBackend, log: Logger, options:
     });
   const stream = new StatusStream({ snapshot: () => JSON.stringify(status()), ...(options.eventsCheckMs ? { checkMs: options.eventsCheckMs } : {}) });
   backend.onStatusChange?.(() => stream.notify());
-  const ctx: Context = { backend, log, metrics: options.metrics, status, stream };
+  const ctx: Context = { backend, log, metrics: options.metrics, status, stream, webhook: options.webhook };
   const server = createServer((req, res) => {
     if (options.metrics) {
       const metrics = options.metrics;
@@ -77,6 +79,7 @@ interface Context {
   metrics: Metrics | undefined;
   status: () => unknown;
   stream: StatusStream;
+  webhook: BootHttpOptions['webhook'];
 }
 
 /**
@@ -106,6 +109,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
   const isRead = req.method === 'GET' || req.method === 'HEAD';
 
   if (isRead && path === '/boot.ipxe') return sendText(res, 200, backend.entryScript());
+  if (ctx.webhook && path === ctx.webhook.path) return ctx.webhook.route(req, res);
 
   const mac = MAC_IN_PATH.exec(path);
   if (isRead && mac?.[1]) {
@@ -162,6 +166,7 @@ const ROUTES: Array<[RegExp, string]> = [
   [IMAGE_PATH, 'image'],
   [CONFIG_PATH, 'config'],
   [/^\/v1\/phone-home$/, 'phone-home'],
+  [/^\/v1\/webhook$/, 'webhook'],
   [/^\/v1\/status$/, 'status'],
   [/^\/v1\/events$/, 'events'],
   [/^\/dashboard(\/.*)?$/, 'dashboard'],

@@ -1,0 +1,102 @@
+import type { BmcDriver } from '../bmc/driver.ts';
+import type { Logger } from '../log.ts';
+import type { Site } from '../model/types.ts';
+import { resolveHostDrift } from '../observe/drift-policy.ts';
+import { DriftScanner, type DriftTarget } from '../observe/drift-scanner.ts';
+import type { Correction, Drift } from '../observe/drift.ts';
+import type { HostSightings } from '../observe/drift-sightings.ts';
+import type { Generation } from '../render/generation.ts';
+import type { AgentAlerts } from './agent-alerts.ts';
+import type { Executor } from './executor.ts';
+import type { HostTracker } from './host-tracker.ts';
+
+/**
+ * Reads the BMCs on the site's drift schedule, alerts on what differs from the current commit, and under `heal`
+ * converges back through the executor (so a healing host is busy like any other). A `git revert` changes the
+ * desired state; drift is always measured against the commit being served, so forseti never fights it.
+ */
+export class DriftLoop {
+  private scanner: DriftScanner | null = null;
+  private cron = '';
+  private readonly current = new Map<string, Drift[]>();
+
+  constructor(
+    private readonly generation: () => Generation | null,
+    private readonly tracker: HostTracker,
+    private readonly executor: Executor,
+    private readonly sightings: HostSightings,
+    private readonly driverFor: (host: string) => BmcDriver,
+    private readonly alerts: AgentAlerts,
+    private readonly log: Logger,
+  ) {}
+
+  configure(site: Site): void {
+    if (this.scanner && this.cron === site.drift.scanCron) return;
+    void this.scanner?.stop();
+    this.cron = site.drift.scanCron;
+    this.scanner = new DriftScanner({
+      cron: site.drift.scanCron,
+      log: this.log,
+      targets: () => this.targets(),
+      readPower: (h) => this.driverFor(h).powerState(),
+      readBootOverride: (h) => this.driverFor(h).getBootOverride(),
+    });
+    this.scanner.on('scanned', (result) => {
+      this.current.clear();
+      for (const d of result.drifts) this.current.set(d.host, [...(this.current.get(d.host) ?? []), d]);
+    });
+    this.scanner.on('drift', (drift, first) => {
+      this.alerts.drift(drift, first);
+      if (drift.act && drift.correction) this.heal(drift, drift.correction);
+    });
+    this.scanner.on('cleared', (drift) => this.alerts.cleared(drift));
+    this.scanner.start();
+  }
+
+  /** Scans now (tests and the first scan after a commit). */
+  scan(): Promise<unknown> {
+    return this.scanner?.scan() ?? Promise.resolve();
+  }
+
+  driftsOf(host: string): Drift[] {
+    return this.current.get(host) ?? [];
+  }
+
+  async stop(): Promise<void> {
+    await this.scanner?.stop();
+  }
+
+  private targets(): DriftTarget[] {
+    const gen = this.generation();
+    if (!gen) return [];
+    return [...gen.hosts].map(([name, rendered]) => {
+      const host = gen.lab.hosts.get(name);
+      const policy = resolveHostDrift(gen.lab.site.drift, { labels: host?.labels ?? {}, ...(host?.drift ? { drift: host.drift } : {}) });
+      return {
+        desired: { ...rendered.desired, drift: policy },
+        observed: { ...this.tracker.get(name), seen: this.sightings.get(name) },
+        busy: this.executor.isBusy(name),
+      };
+    });
+  }
+
+  private heal(drift: Drift, correction: Correction): void {
+    const desired = this.generation()?.hosts.get(drift.host)?.desired;
+    if (!desired || this.executor.isBusy(drift.host)) return;
+    this.log.info({ host: drift.host, drift: drift.kind, correction: correction.kind }, 'healing drift');
+    switch (correction.kind) {
+      case 'power-on':
+        this.executor.run(desired, { kind: 'power-on', reason: `heal: ${drift.message}` });
+        return;
+      case 'power-off':
+        this.executor.run(desired, { kind: 'power-off', reason: `heal: ${drift.message}` });
+        return;
+      case 'boot-override':
+        this.executor.run(desired, { kind: 'boot-override', reason: `heal: ${drift.message}` });
+        return;
+      case 'reprovision':
+        this.executor.run(desired, { kind: 'provision', reason: `heal: ${drift.message}` });
+        return;
+    }
+  }
+}

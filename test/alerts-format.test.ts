@@ -89,7 +89,7 @@ const example = {
   dedupSeconds: 1800,
   retry: { maxAttempts: 5, initialSeconds: 2, maxSeconds: 120 },
   sinks: [
-    { name: 'ops', type: 'webhook', url: 'https://hooks.lab.home.arpa/forseti', secret: 'alerts-hmac', events: ['drift-detected', 'drift-healed'] },
+    { name: 'ops', type: 'webhook', url: 'https://hooks.lab.home.arpa/forseti', signingCredential: 'alerts-hmac', events: ['drift-detected', 'drift-healed'] },
     { name: 'chat', type: 'slack', urlCredential: 'slack-ops' },
     { name: 'lab-repo', type: 'commit-status', api: 'https://gitea.lab.home.arpa/api/v1', repository: 'heimdal/asgard-lab', credential: 'gitea-status' },
   ],

@@ -37,7 +37,7 @@ async function harness(): Promise<Harness> {
   // Declared as in site.yaml, credentials resolved as the agent does it.
   const { config, problems } = parseAlertsConfig({
     sinks: [
-      { name: 'ops', type: 'webhook', url: `${url}/hook`, secret: 'alerts-hmac' },
+      { name: 'ops', type: 'webhook', url: `${url}/hook`, signingCredential: 'alerts-hmac' },
       { name: 'chat', type: 'slack', urlCredential: 'slack-ops' },
       { name: 'lab-repo', type: 'commit-status', api: `${url}/api/v1`, repository: 'heimdal/asgard-lab', credential: 'gitea-status', targetUrl: 'http://10.77.0.5:8080/v1/status' },
     ],

@@ -11,6 +11,8 @@ import { ensureGuestAssets, startVlab, type GuestAssets, type Vlab } from './vla
 import { startAgent, type AgentProcess } from './e2e/agent-process.ts';
 import { hostFile, labFiles } from './e2e/lab-files.ts';
 import { readStatus, waitForStatus } from './e2e/status-branch.ts';
+import { AlertReceiver } from './e2e/alert-receiver.ts';
+import { createHmac } from 'node:crypto';
 
 const canRun = process.getuid?.() === 0 && existsSync('/dev/net/tun');
 const skip = canRun ? false : 'needs root and /dev/net/tun for network namespaces and QEMU taps';
@@ -23,6 +25,27 @@ let agent: AgentProcess;
 let assets: GuestAssets;
 let labUrl = '';
 const revisions: Record<string, string> = {};
+const WEBHOOK_SECRET = 'e2e-webhook-secret';
+const ALERTS_SECRET = 'e2e-alerts-secret';
+let alerts: AlertReceiver;
+// Drift is scanned every 3 s and healed; alerts go to a receiver reached through a forwarded Unix socket.
+const SITE_EXTRA = `drift:
+  policy: heal
+  scanCron: '*/3 * * * * *'
+alerts:
+  dedupSeconds: 3600
+  sinks:
+    - {name: ops, type: webhook, url: 'http://127.0.0.1:9419/alerts', signingCredential: alerts-hmac}
+`;
+
+/** What GitHub sends on a push, signed with the shared secret; the agent polls only hourly, so this is the sync. */
+async function pushWebhook(sha: string): Promise<void> {
+  const body = JSON.stringify({ ref: 'refs/heads/main', after: sha, repository: { full_name: 'lab/lab' } });
+  const signature = `sha256=${createHmac('sha256', WEBHOOK_SECRET).update(body).digest('hex')}`;
+  const res = await vlab.exec('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Content-Type: application/json', '-H', 'X-GitHub-Event: push',
+    '-H', `X-Hub-Signature-256: ${signature}`, '-H', 'X-GitHub-Delivery: e2e', '--data-binary', body, 'http://10.77.0.1:8080/v1/webhook']);
+  assert.equal(res.stdout, '202', `webhook answered ${res.stdout} ${res.stderr}`);
+}
 
 before(async () => {
   if (!canRun) return;
@@ -36,8 +59,11 @@ before(async () => {
     ],
   });
   await vlab.forwardUnixSocket('127.0.0.1:9418', join(workDir, 'git.sock'));
+  alerts = new AlertReceiver(ALERTS_SECRET);
+  await alerts.listen(join(workDir, 'alerts.sock'));
+  await vlab.forwardUnixSocket('127.0.0.1:9419', join(workDir, 'alerts.sock'));
   const seed = join(workDir, 'seed');
-  const files = labFiles(assets, vlab.nodes, { node1: 'slurm-compute', node2: 'talos-worker' });
+  const files = labFiles(assets, vlab.nodes, { node1: 'slurm-compute', node2: 'talos-worker' }, SITE_EXTRA);
   const { mkdir, writeFile } = await import('node:fs/promises');
   for (const [path, content] of Object.entries(files)) {
     await mkdir(join(seed, path, '..'), { recursive: true });
@@ -45,13 +71,14 @@ before(async () => {
   }
   await createBareRepo(git, 'lab', seed);
   labUrl = 'http://127.0.0.1:9418/lab.git';
-  agent = await startAgent({ vlab, workDir, labUrl, assets });
+  agent = await startAgent({ vlab, workDir, labUrl, assets, pollSeconds: 3600, webhookSecret: WEBHOOK_SECRET, alertsSecret: ALERTS_SECRET });
 }, { timeout: 10 * 60_000 });
 
 after(async () => {
   await agent?.stop();
   await vlab?.stop();
   await git?.close();
+  await alerts?.close();
   if (workDir) await rm(workDir, { recursive: true, force: true });
 });
 
@@ -82,6 +109,7 @@ test('2. a role change reprovisions that host only', { skip, timeout: BOOT_TIMEO
   const node1Before = powerOns('node1');
   const node2Before = powerOns('node2');
   revisions.change = await commitFiles(git, 'lab', 'main', { 'hosts/node2.yaml': hostFile(node('node2'), 'slurm-compute') }, 'node2 becomes a Slurm compute node');
+  await pushWebhook(revisions.change);
   await waitForStatus(
     git, 'lab',
     (s) => s.hosts.get('node2')?.phase === 'Converged' && s.hosts.get('node2')?.revision === revisions.change,
@@ -98,6 +126,7 @@ test('2. a role change reprovisions that host only', { skip, timeout: BOOT_TIMEO
 test('3. git revert brings the host back to its first role', { skip, timeout: BOOT_TIMEOUT }, async () => {
   const node1Before = powerOns('node1');
   revisions.revert = await revertCommit(git, 'lab', 'main', revisions.change ?? '');
+  await pushWebhook(revisions.revert);
   const status = await waitForStatus(
     git, 'lab',
     (s) => s.hosts.get('node2')?.phase === 'Converged' && s.hosts.get('node2')?.revision === revisions.revert,
@@ -113,6 +142,7 @@ test('4. an invalid commit is rejected whole: nothing power-cycled, the last gen
   const before = { node1: powerOns('node1'), node2: powerOns('node2') };
   const broken = hostFile(node('node1'), 'no-such-role').replace('ip: 10.77.0.11', 'ip: 10.77.0.11\nfavourite_colour: blue');
   revisions.bad = await commitFiles(git, 'lab', 'main', { 'hosts/node1.yaml': broken }, 'a broken host file');
+  await pushWebhook(revisions.bad);
   const status = await waitForStatus(git, 'lab', (s) => s.site?.rejected?.revision === revisions.bad, 60_000, 'the broken commit rejected');
   assert.equal(status.site?.revision, revisions.revert, 'the last good revision keeps serving');
   const errors = status.site?.rejected?.errors ?? [];
@@ -123,6 +153,7 @@ test('4. an invalid commit is rejected whole: nothing power-cycled, the last gen
   assert.deepEqual({ node1: powerOns('node1'), node2: powerOns('node2') }, before);
   // Put the lab back in order for the next step.
   revisions.fixed = await commitFiles(git, 'lab', 'main', { 'hosts/node1.yaml': hostFile(node('node1'), 'slurm-compute') }, 'fix node1');
+  await pushWebhook(revisions.fixed);
   await waitForStatus(git, 'lab', (s) => s.site?.revision === revisions.fixed && s.site?.rejected === null, 60_000, 'the fixed commit applied');
 });
 
@@ -144,4 +175,30 @@ test('6. no secret reaches the agent log: neither the BMC password nor a host to
   assert.ok(text.includes('host state changed'), 'the log has the state changes');
   assert.ok(!text.includes(node('node1').bmc.password), 'BMC password in the log');
   for (const name of ['node1', 'node2']) assert.ok(!text.includes(hostToken(key, name)), `token of ${name} in the log`);
+});
+
+test('7. a webhook with a bad signature is refused and changes nothing', { skip }, async () => {
+  const res = await vlab.exec('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Content-Type: application/json', '-H', 'X-GitHub-Event: push',
+    '-H', `X-Hub-Signature-256: sha256=${'0'.repeat(64)}`, '--data-binary', '{"ref":"refs/heads/main"}', 'http://10.77.0.1:8080/v1/webhook']);
+  assert.equal(res.stdout, '401');
+});
+
+test('8. a blade powered off by hand is detected, healed under heal, with exactly one alert and one recovery', { skip, timeout: 180_000 }, async () => {
+  const forNode2 = () => alerts.received.filter((a) => a.body['host'] === 'node2');
+  const before = forNode2().length;
+  await vlab.ipmitool('node2', 'chassis', 'power', 'off');
+  const deadline = Date.now() + 150_000;
+  const drift = (): typeof alerts.received => forNode2().slice(before).filter((a) => a.event === 'drift-detected');
+  const healed = (): typeof alerts.received => forNode2().slice(before).filter((a) => a.event === 'drift-healed');
+  while (Date.now() < deadline && healed().length === 0) await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(drift().length, 1, JSON.stringify(forNode2()));
+  assert.equal(healed().length, 1, JSON.stringify(forNode2()));
+  assert.ok([...drift(), ...healed()].every((a) => a.signatureValid), 'every delivery is signed with the sink secret');
+  assert.match((await vlab.ipmitool('node2', 'chassis', 'power', 'status')), /on/);
+  // A few more scans: the drift stays healed and nothing is sent again.
+  await new Promise((r) => setTimeout(r, 8000));
+  assert.equal(drift().length, 1);
+  assert.equal(healed().length, 1);
+  const status = await readStatus(git, 'lab');
+  assert.equal(status.hosts.get('node2')?.phase, 'Converged', 'healing a power-off does not reinstall');
 });

@@ -68,7 +68,7 @@ export class Executor {
       case 'power-on':
         this.log.info({ host, reason: action.reason }, 'powering on');
         try {
-          await this.driverFor(host).setBootOverride({ device: 'disk', persistent: false, mode: this.firmwareOf(host) }).catch(() => undefined);
+          // No boot override: a PXE-first machine is answered "boot from disk" by its iPXE script.
           await this.driverFor(host).powerOn();
           await this.tracker.record(host, { kind: 'powered-on' });
         } catch (err) {

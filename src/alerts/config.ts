@@ -39,7 +39,7 @@ export const ALERTS_SCHEMA = {
           {
             additionalProperties: false,
             required: ['url'],
-            properties: { name: NAME_SCHEMA, type: { const: 'webhook' }, url: HTTP_URL_SCHEMA, secret: CREDENTIAL_SCHEMA, events: EVENTS_SCHEMA },
+            properties: { name: NAME_SCHEMA, type: { const: 'webhook' }, url: HTTP_URL_SCHEMA, signingCredential: CREDENTIAL_SCHEMA, events: EVENTS_SCHEMA },
           },
           {
             additionalProperties: false,
@@ -155,11 +155,11 @@ function parseSink(o: Raw, at: string, bad: (path: string, message: string) => v
   };
   switch (o['type']) {
     case 'webhook': {
-      allowed(['url', 'secret']);
+      allowed(['url', 'signingCredential']);
       const url = str('url', true, httpUrl);
-      const secret = str('secret', false);
+      const signingCredential = str('signingCredential', false);
       if (url === undefined) return null;
-      return { type: 'webhook', name, url, ...(secret !== undefined && { secret }), ...(events && { events }) };
+      return { type: 'webhook', name, url, ...(signingCredential !== undefined && { signingCredential }), ...(events && { events }) };
     }
     case 'slack': {
       allowed(['urlCredential']);
@@ -213,7 +213,7 @@ export function resolveSinks(config: AlertsConfig, credential: (name: string) =>
     const events = new Set(s.events ?? defaultEvents(s.type));
     switch (s.type) {
       case 'webhook':
-        return { type: 'webhook', name: s.name, url: s.url, events, ...(s.secret !== undefined && { secret: get(s.name, s.secret) }) };
+        return { type: 'webhook', name: s.name, url: s.url, events, ...(s.signingCredential !== undefined && { secret: get(s.name, s.signingCredential) }) };
       case 'slack':
         return { type: 'slack', name: s.name, url: get(s.name, s.urlCredential), events };
       case 'commit-status':

@@ -58,7 +58,7 @@ export type SinkConfig =
       name: string;
       url: string;
       /** Credential whose password is the HMAC key for X-Forseti-Signature. */
-      secret?: string;
+      signingCredential?: string;
       events?: AlertKind[];
     }
   | {

@@ -17,6 +17,10 @@ export interface AgentSetup {
   labUrl: string;
   assets: GuestAssets;
   pollSeconds?: number;
+  /** Shared secret of the push webhook (credential `webhook`). */
+  webhookSecret?: string;
+  /** HMAC key of the alert sink (credential `alerts-hmac`). */
+  alertsSecret?: string;
 }
 
 export async function startAgent(setup: AgentSetup): Promise<AgentProcess> {
@@ -24,7 +28,11 @@ export async function startAgent(setup: AgentSetup): Promise<AgentProcess> {
   await mkdir(stateDir, { recursive: true });
   const secrets = join(setup.workDir, 'secrets.yaml');
   const node = setup.vlab.nodes[0];
-  await writeFile(secrets, `vlab-bmc:\n  username: ${node?.bmc.user ?? 'admin'}\n  password: ${node?.bmc.password ?? 'vlabpass'}\n`, { mode: 0o600 });
+  const extra = [
+    setup.webhookSecret ? `webhook:\n  username: webhook\n  password: ${setup.webhookSecret}\n` : '',
+    setup.alertsSecret ? `alerts-hmac:\n  username: alerts\n  password: ${setup.alertsSecret}\n` : '',
+  ].join('');
+  await writeFile(secrets, `vlab-bmc:\n  username: ${node?.bmc.user ?? 'admin'}\n  password: ${node?.bmc.password ?? 'vlabpass'}\n${extra}`, { mode: 0o600 });
   const config = join(setup.workDir, 'agent.yaml');
   await writeFile(
     config,
@@ -42,7 +50,7 @@ bmc:
   timeoutMs: 20000
   retries: 2
 reconcileIntervalMs: 500
-`,
+${setup.webhookSecret ? 'webhook: {credential: webhook}\n' : ''}`,
   );
   const child = setup.vlab.spawn(process.execPath, [resolve('bin/forseti.js'), 'agent', '--config', config], {
     stdio: ['ignore', 'pipe', 'pipe'],

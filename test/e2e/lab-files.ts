@@ -5,7 +5,8 @@ import type { GuestAssets, VlabNode } from '../vlab/index.ts';
 
 export const ROLES = ['slurm-compute', 'talos-worker'] as const;
 
-export function labFiles(assets: GuestAssets, nodes: VlabNode[], roles: Record<string, string>): Record<string, string> {
+/** Extra site.yaml sections (drift policy, alert sinks), appended as written. */
+export function labFiles(assets: GuestAssets, nodes: VlabNode[], roles: Record<string, string>, siteExtra = ''): Record<string, string> {
   const files: Record<string, string> = {
     'site.yaml': `apiVersion: forseti/v1
 kind: Site
@@ -23,7 +24,7 @@ agent:
   tftpPort: 69
 policies:
   provisionTimeoutSeconds: 600
-`,
+${siteExtra}`,
     'images/vlab-busybox.yaml': `apiVersion: forseti/v1
 kind: Image
 name: vlab-busybox

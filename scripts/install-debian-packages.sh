@@ -2,7 +2,7 @@
 # Installs the Debian packages forseti's tests and demo need: the virtual lab (QEMU with iPXE ROMs, OVMF,
 # OpenIPMI's ipmi_sim, ipmitool, iproute2) and real protocol clients. Idempotent: does nothing when all are there.
 set -euo pipefail
-PACKAGES=(qemu-system-x86 qemu-utils ipxe-qemu ipxe ovmf openipmi ipmitool iproute2 tftp-hpa atftp curl busybox udhcpc isc-dhcp-client radvd nftables)
+PACKAGES=(qemu-system-x86 qemu-utils ipxe-qemu ipxe ovmf openipmi ipmitool iproute2 tftp-hpa atftp curl busybox udhcpc isc-dhcp-client radvd nftables dnsmasq-base openssl chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

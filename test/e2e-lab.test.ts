@@ -202,3 +202,27 @@ test('8. a blade powered off by hand is detected, healed under heal, with exactl
   const status = await readStatus(git, 'lab');
   assert.equal(status.hosts.get('node2')?.phase, 'Converged', 'healing a power-off does not reinstall');
 });
+
+test('9. the dashboard renders the virtual lab in headless Chromium', { skip: skip || (existsSync('/usr/bin/chromium') ? false : 'chromium is not installed'), timeout: 120_000 }, async () => {
+  const { chromium } = await import('playwright-core');
+  const { chmod, readFile, writeFile } = await import('node:fs/promises');
+  // Chromium runs inside the lab's namespace; Playwright drives it over stdio pipes, which cross namespaces.
+  const wrapper = join(workDir, 'chromium-in-lab.sh');
+  await writeFile(wrapper, `#!/bin/sh\nexec ip netns exec ${vlab.netns} /usr/bin/chromium "$@"\n`);
+  await chmod(wrapper, 0o755);
+  const args = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+  const context = await chromium.launchPersistentContext(join(workDir, 'chromium-profile'), { executablePath: wrapper, headless: true, args, viewport: { width: 1280, height: 900 } });
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    await page.goto('http://10.77.0.1:8080/dashboard');
+    for (const host of ['node1', 'node2']) await page.waitForSelector(`[data-host="${host}"][data-phase="Converged"]`, { timeout: 60_000 });
+    const shot = join(workDir, 'dashboard.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    const png = await readFile(shot);
+    assert.equal(png.subarray(1, 4).toString('latin1'), 'PNG');
+    assert.ok(png.length > 20_000, `a screenshot of a rendered page, not a blank one (${png.length} bytes)`);
+    if (process.env.FORSETI_E2E_KEEP_SCREENSHOT) await writeFile(process.env.FORSETI_E2E_KEEP_SCREENSHOT, png);
+  } finally {
+    await context.close();
+  }
+});

@@ -1,0 +1,22 @@
+// Generates a lab of N hosts from the template's profiles and images, for the scale benchmarks.
+import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const TEMPLATE = fileURLToPath(new URL('../../lab-repo-template/', import.meta.url));
+
+export function hostYaml(i: number, role: string): string {
+  const a = Math.floor(i / 250) + 1;
+  const b = (i % 250) + 3;
+  const mac = [0x02, 0, 0, (i >> 16) & 255, (i >> 8) & 255, i & 255].map((x) => x.toString(16).padStart(2, '0')).join(':');
+  return `apiVersion: forseti/v1\nkind: Host\nname: h${i}\nmacs: ['${mac}']\nip: 10.0.${a}.${b}\nbmc: {type: manual}\nhardware: {memoryGiB: 64, disks: [{sizeGB: 100}]}\nrole: ${role}\nlabels: {rack: r${i % 20}}\n`;
+}
+
+export function generateLab(dir: string, hosts: number, role: (i: number) => string = (i) => (i % 2 ? 'slurm-compute' : 'talos-worker')): void {
+  rmSync(dir, { recursive: true, force: true });
+  cpSync(TEMPLATE, dir, { recursive: true });
+  rmSync(join(dir, 'hosts'), { recursive: true });
+  mkdirSync(join(dir, 'hosts'));
+  writeFileSync(join(dir, 'site.yaml'), 'apiVersion: forseti/v1\nkind: Site\nname: big\nnetwork: {interface: eth0, subnet: 10.0.0.0/16, gateway: 10.0.0.1, dns: [10.0.0.1]}\nagent: {address: 10.0.0.2}\n');
+  for (let i = 0; i < hosts; i++) writeFileSync(join(dir, 'hosts', `h${i}.yaml`), hostYaml(i, role(i)));
+}

@@ -75,8 +75,8 @@ test('generation: written whole, switched by renaming a symlink, old ones pruned
   try {
     const first = await writeGeneration(state, ctx(lab, '1'.repeat(40)));
     assert.equal(join(state, await readlink(join(state, 'current'))), first.dir);
-    const script = await readFile(join(first.dir, 'hosts', 'bld-003', 'boot.ipxe'), 'utf8');
-    assert.equal(script, first.hosts.get('bld-003')?.script);
+    const written = JSON.parse(await readFile(join(first.dir, 'hosts.json'), 'utf8')) as { hosts: Record<string, { script?: string }> };
+    assert.equal(written.hosts['bld-003']?.script, first.hosts.get('bld-003')?.script);
     assert.equal(first.byMac.get('9c:8e:99:4a:10:03'), 'bld-003');
     for (let i = 0; i < 7; i++) await writeGeneration(state, ctx(lab, String(i).repeat(40)));
     const left = (await readdir(join(state, 'generations'))).filter((n) => !n.startsWith('.'));

@@ -18,6 +18,8 @@ const GUEST_SAFETY_NET_MS = 120_000;
 const config: RunnerConfig = {
   serverIp: '10.98.0.1',
   subnet: { network: '10.98.0.0', prefix: 24 },
+  // As the agent runs it: bound to the interface, replies to address-less clients go to 255.255.255.255.
+  interface: 'tap0',
   reservations: {
     [BIOS_MAC]: { ip: '10.98.0.50', leaseSeconds: 600, router: '10.98.0.1', bootFile: 'bios-test.kpxe', ipxeNoProxyDhcp: true },
     [UEFI_MAC]: { ip: '10.98.0.51', leaseSeconds: 600, router: '10.98.0.1', bootFile: 'uefi-test.efi', ipxeNoProxyDhcp: true },
@@ -69,7 +71,7 @@ describe('boot firmware (QEMU + iPXE ROM)', { skip }, () => {
     assert.ok(actions.slice(0, -1).every((a) => a === 'offer'), actions.join(','));
   }
 
-  it('SeaBIOS iPXE ROM takes the directed-broadcast OFFER and ACK', async () => {
+  it('SeaBIOS iPXE ROM takes the broadcast OFFER and ACK', async () => {
     const exchanges = await bootGuest(BIOS_MAC, [], { ip: '10.98.0.50', file: 'bios-test.kpxe' });
     assertOffersThenAck(exchanges.map((e) => e.action));
     assert.ok(exchanges.every((e) => e.stage === 'ipxe' && e.firmware === 'bios'));

@@ -116,3 +116,26 @@ test('image files are served from the cache by digest, with Range and HEAD', asy
   const unknown = await fetch(`${base}/images/${createHash('sha256').update('x').digest('hex')}/x`);
   assert.equal(unknown.status, 404);
 });
+
+test('image files: suffix range, 416 past the end, 304 for the current ETag, and If-Range', async () => {
+  const image = [...gen.lab.images.values()].find((i) => i.name === 'talos');
+  assert.ok(image);
+  const content = Buffer.from('pretend this is a kernel');
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(images.dir, { recursive: true });
+  await writeFile(images.pathOf(image.kernel.sha256), content);
+  const url = `${base}/images/${image.kernel.sha256}/kernel-amd64`;
+  const suffix = await fetch(url, { headers: { range: 'bytes=-6' } });
+  assert.equal(suffix.status, 206);
+  assert.equal(suffix.headers.get('content-range'), `bytes ${content.length - 6}-${content.length - 1}/${content.length}`);
+  assert.equal(await suffix.text(), 'kernel');
+  const past = await fetch(url, { headers: { range: `bytes=${content.length}-` } });
+  assert.equal(past.status, 416);
+  assert.equal(past.headers.get('content-range'), `bytes */${content.length}`);
+  const etag = (await fetch(url, { method: 'HEAD' })).headers.get('etag') ?? '';
+  assert.equal((await fetch(url, { headers: { 'if-none-match': etag } })).status, 304);
+  assert.equal((await fetch(url, { headers: { range: 'bytes=0-6', 'if-range': etag } })).status, 206);
+  const stale = await fetch(url, { headers: { range: 'bytes=0-6', 'if-range': '"old"' } });
+  assert.equal(stale.status, 200);
+  assert.equal((await stale.arrayBuffer()).byteLength, content.length);
+});

@@ -4,6 +4,7 @@
 //
 //   node --import tsx bench/lib/dhcp-load.ts '{"count":5000,"concurrency":32,"macs":1000}'
 import { createSocket } from 'node:dgram';
+import { readdirSync, statSync } from 'node:fs';
 
 export interface LoadConfig {
   /** DISCOVERs to send in all. */
@@ -129,7 +130,22 @@ export function runLoad(config: LoadConfig): Promise<LoadResult> {
   });
 }
 
+/** True when this process runs in a named network namespace (one of /run/netns, as `ip netns add` makes them). */
+function inNamedNetns(): boolean {
+  try {
+    const self = statSync('/proc/self/ns/net').ino;
+    return readdirSync('/run/netns').some((name) => statSync(`/run/netns/${name}`).ino === self);
+  } catch {
+    return false;
+  }
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
+  // It broadcasts DHCP: never onto a real network, only inside a namespace a test or benchmark made.
+  if (!inNamedNetns()) {
+    process.stderr.write('dhcp-load: refusing to broadcast DHCP outside a network namespace (run it with ip netns exec)\n');
+    process.exit(2);
+  }
   const result = await runLoad(JSON.parse(process.argv[2] ?? '{}') as LoadConfig);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

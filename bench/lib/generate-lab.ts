@@ -12,11 +12,11 @@ export function hostYaml(i: number, role: string): string {
   return `apiVersion: forseti/v1\nkind: Host\nname: h${i}\nmacs: ['${mac}']\nip: 10.0.${a}.${b}\nbmc: {type: manual}\nhardware: {memoryGiB: 64, disks: [{sizeGB: 100}]}\nrole: ${role}\nlabels: {rack: r${i % 20}}\n`;
 }
 
-export function generateLab(dir: string, hosts: number, role: (i: number) => string = (i) => (i % 2 ? 'slurm-compute' : 'talos-worker')): void {
+export function generateLab(dir: string, hosts: number, role: (i: number) => string = (i) => (i % 2 ? 'slurm-compute' : 'talos-worker'), httpPort = 8080): void {
   rmSync(dir, { recursive: true, force: true });
   cpSync(TEMPLATE, dir, { recursive: true });
   rmSync(join(dir, 'hosts'), { recursive: true });
   mkdirSync(join(dir, 'hosts'));
-  writeFileSync(join(dir, 'site.yaml'), 'apiVersion: forseti/v1\nkind: Site\nname: big\nnetwork: {interface: eth0, subnet: 10.0.0.0/16, gateway: 10.0.0.1, dns: [10.0.0.1]}\nagent: {address: 10.0.0.2}\n');
+  writeFileSync(join(dir, 'site.yaml'), 'apiVersion: forseti/v1\nkind: Site\nname: big\nnetwork: {interface: eth0, subnet: 10.0.0.0/16, gateway: 10.0.0.1, dns: [10.0.0.1]}\nagent: {address: 10.0.0.2, httpPort: ' + httpPort + '}\n');
   for (let i = 0; i < hosts; i++) writeFileSync(join(dir, 'hosts', `h${i}.yaml`), hostYaml(i, role(i)));
 }

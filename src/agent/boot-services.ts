@@ -6,7 +6,7 @@ import type { Site } from '../model/types.ts';
 import type { Generation } from '../render/generation.ts';
 import { parseCidr } from '../render/net.ts';
 import { createBootHttpServer, listen, type BootHttpOptions } from '../serve/boot-http.ts';
-import { createDhcpServer, LeasePool, LeaseStore, type DhcpExchange, type DhcpServer } from '../serve/dhcp/index.ts';
+import { createDhcpServer, LeasePool, LeaseStore, type DhcpExchange, type DhcpServer, type LeasePoolRange } from '../serve/dhcp/index.ts';
 import { createTftpServer, type TftpServer } from '../serve/tftp/index.ts';
 import type { AgentBootBackend } from './boot-backend.ts';
 import type { AgentConfig } from './config.ts';
@@ -62,8 +62,9 @@ export class BootServices {
    */
   private async ensureDhcp(site: Site): Promise<void> {
     const key = this.config.serve.dhcp && site.dhcp.mode !== 'off' ? dhcpKey(site) : null;
+    const pool = site.dhcp.mode === 'full' ? site.dhcp.pool : undefined;
     if (this.dhcp && this.dhcp.key === key) {
-      if (site.dhcp.pool) await this.leasePool(site);
+      if (pool) await this.leasePool(pool, site.dhcp.leaseSeconds);
       return;
     }
     if (this.dhcp) {
@@ -84,22 +85,20 @@ export class BootServices {
     };
     const server = site.dhcp.mode === 'proxy'
       ? createDhcpServer({ ...common, mode: 'proxy', policy: new ReservationPolicy(this.current, { log: dhcpLog }) })
-      : createDhcpServer({ ...common, policy: new ReservationPolicy(this.current, { log: dhcpLog, ...(site.dhcp.pool ? { pool: await this.leasePool(site) } : {}) }) });
+      : createDhcpServer({ ...common, policy: new ReservationPolicy(this.current, { log: dhcpLog, ...(pool ? { pool: await this.leasePool(pool, site.dhcp.leaseSeconds) } : {}) }) });
     await server.start();
     this.dhcp = { server, key };
     this.log.info({ serverIp: site.agent.address, mode: site.dhcp.mode, interface: site.network.interface, pool: site.dhcp.pool }, 'dhcp listening');
   }
 
   /** The pool's leases survive restarts in stateDir/dhcp-leases.json. */
-  private async leasePool(site: Site): Promise<LeasePool> {
-    const range = site.dhcp.pool;
-    if (!range) throw new Error('leasePool needs site.dhcp.pool');
+  private async leasePool(range: LeasePoolRange, leaseSeconds: number): Promise<LeasePool> {
     if (this.pool) {
-      this.pool.pool.configure(range, site.dhcp.leaseSeconds);
+      this.pool.pool.configure(range, leaseSeconds);
       return this.pool.pool;
     }
     const store = new LeaseStore(join(this.config.stateDir, LEASE_FILE), this.log.child({ component: 'dhcp' }));
-    const pool = new LeasePool({ range, leaseSeconds: site.dhcp.leaseSeconds, leases: await store.load(), onChange: (leases) => store.save(leases) });
+    const pool = new LeasePool({ range, leaseSeconds, leases: await store.load(), onChange: (leases) => store.save(leases) });
     this.pool = { pool, store };
     return pool;
   }

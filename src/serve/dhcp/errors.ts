@@ -17,3 +17,8 @@ export class DhcpConfigError extends Error {
 export class DhcpBindError extends Error {
   override readonly name = 'DhcpBindError';
 }
+
+/** The lease file cannot be read or written. */
+export class DhcpLeaseStoreError extends Error {
+  override readonly name = 'DhcpLeaseStoreError';
+}

@@ -5,9 +5,14 @@ export type { BootStage, ClientInfo, FirmwareKind } from './client-info.ts';
 export { parseDhcpPacket, encodeDhcpPacket, emptyPacket, chaddrFromMac, hardwareAddress, hasBroadcastFlag, BootOp, BROADCAST_FLAG } from './packet.ts';
 export type { DhcpPacket } from './packet.ts';
 export { Opt, MessageType } from './options.ts';
+export { directedBroadcast } from './ipv4.ts';
 export * as dhcpOptions from './options.ts';
 export type { DhcpOptions, MessageTypeName } from './options.ts';
-export { DhcpParseError, DhcpEncodeError, DhcpConfigError, DhcpBindError } from './errors.ts';
+export { DhcpParseError, DhcpEncodeError, DhcpConfigError, DhcpBindError, DhcpLeaseStoreError } from './errors.ts';
+export { LeasePool } from './lease-pool.ts';
+export type { Lease, LeasePoolRange, PoolGrant } from './lease-pool.ts';
+export { LeaseStore } from './lease-store.ts';
 export type {
-  DhcpAction, DhcpAnswer, DhcpExchange, DhcpLogger, DhcpPolicy, DhcpServer, DhcpServerOptions, Endpoint, IgnoreReason, NakReason,
+  BootAnswer, DhcpAction, DhcpAnswer, DhcpExchange, DhcpLogger, DhcpPolicy, DhcpServer, DhcpServerOptions, Endpoint, FullServerOptions,
+  IgnoreReason, NakReason, ProxyDhcpPolicy, ProxyServerOptions,
 } from './types.ts';

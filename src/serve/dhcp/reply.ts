@@ -4,11 +4,17 @@ import { directedBroadcast, hasAddress, inSubnet, isIpv4, isValidPrefix, prefixT
 import * as O from './options.ts';
 import { Opt, MessageType } from './options.ts';
 import { BootOp, BROADCAST_FLAG, emptyPacket, type DhcpPacket } from './packet.ts';
-import type { DhcpAnswer, Endpoint } from './types.ts';
+import type { BootAnswer, DhcpAnswer, Endpoint } from './types.ts';
 
 export interface ReplyContext {
   serverIp: string;
   subnet: { network: string; prefix: number };
+  /**
+   * Where replies to address-less clients go: 255.255.255.255 when the socket is bound to the
+   * interface (RFC 2131 4.1; EDK2's own PXE client drops anything else while it has no address),
+   * else the subnet's directed broadcast, which a wildcard socket can route without a default route.
+   */
+  broadcast?: string;
   serverPort: number;
   clientPort: number;
 }
@@ -52,11 +58,45 @@ export function buildReply(request: DhcpPacket, kind: ReplyKind, answer: DhcpAns
       // Long URLs only fit option 67; PXE ROMs need `file`, but their paths are short.
       if (answer.bootFile.length <= FILE_FIELD_MAX) reply.file = answer.bootFile;
     }
+    if (answer.vendorClass !== undefined) options.set(Opt.vendorClass, O.text(answer.vendorClass));
     if (answer.ipxeNoProxyDhcp === true) options.set(Opt.ipxeEncap, O.ipxeNoPxeDhcp());
   }
   if (clientId !== undefined) options.set(Opt.clientId, clientId);
   // RFC 2131 4.3.2: a relayed NAK asks the relay to broadcast, the client may have no address.
   if (kind === 'nak' && hasAddress(request.giaddr)) reply.flags |= BROADCAST_FLAG;
+  return reply;
+}
+
+/** PXE 2.1 table 2-1, PXE_DISCOVERY_CONTROL bit 3: boot the file named in this offer; no menu, no boot-server discovery. */
+const PXE_DISCOVERY_CONTROL = 6;
+const USE_BOOT_FILE_IN_OFFER = 0x08;
+
+/**
+ * A proxyDHCP OFFER or ACK: yiaddr stays 0 (the real DHCP server gives the address), the boot file and
+ * next server are set, option 60 repeats the client's kind, and for PXE ROMs option 43 tells them to
+ * take the boot file as it is. Option 97 is echoed: the PXE spec has clients match replies on it.
+ */
+export function buildProxyReply(request: DhcpPacket, kind: 'offer' | 'ack', answer: BootAnswer, ctx: ReplyContext, httpClient: boolean): DhcpPacket {
+  const reply = emptyPacket(BootOp.reply);
+  Object.assign(reply, {
+    htype: request.htype, hlen: request.hlen, xid: request.xid, flags: request.flags,
+    ciaddr: request.ciaddr, giaddr: request.giaddr, chaddr: Buffer.from(request.chaddr),
+    siaddr: answer.nextServer ?? ctx.serverIp,
+  });
+  const options = reply.options;
+  options.set(Opt.messageType, O.uint8(kind === 'offer' ? MessageType.offer : MessageType.ack));
+  options.set(Opt.serverId, O.ip(ctx.serverIp));
+  options.set(Opt.vendorClass, O.text(answer.vendorClass ?? (httpClient ? 'HTTPClient' : 'PXEClient')));
+  if (!httpClient) {
+    options.set(Opt.vendorSpecific, Buffer.concat([O.encapsulated(new Map([[PXE_DISCOVERY_CONTROL, O.uint8(USE_BOOT_FILE_IN_OFFER)]])), Buffer.from([Opt.end])]));
+  }
+  if (answer.nextServer !== undefined) options.set(Opt.tftpServer, O.text(answer.nextServer));
+  options.set(Opt.bootFile, O.text(answer.bootFile));
+  if (answer.bootFile.length <= FILE_FIELD_MAX) reply.file = answer.bootFile;
+  const uuid = request.options.get(Opt.uuid);
+  if (uuid !== undefined) options.set(Opt.uuid, uuid);
+  const clientId = request.options.get(Opt.clientId);
+  if (clientId !== undefined) options.set(Opt.clientId, clientId);
   return reply;
 }
 
@@ -83,14 +123,23 @@ function checkAnswer(answer: DhcpAnswer, request: DhcpPacket, ctx: ReplyContext)
 }
 
 /**
- * Where a reply goes. A client without an address cannot receive unicast here: Node can neither
- * bind a socket to one interface nor insert the ARP entry a unicast to yiaddr would need, and
- * 255.255.255.255 needs a default route and may leave by the wrong NIC. The subnet's directed
- * broadcast is routed out of the interface holding that subnet and sent to ff:ff:ff:ff:ff:ff,
- * which raw-socket clients (PXE ROMs, iPXE, udhcpc, dhclient) accept.
+ * Where a reply goes (RFC 2131 4.1): to the relay, to a client's existing address, else broadcast.
+ * Unicast to yiaddr would need an ARP entry Node cannot insert. Broadcast is `ctx.broadcast`: the
+ * limited broadcast when the socket is bound to the provisioning interface, else the subnet's
+ * directed broadcast (routed out of the interface holding the subnet, sent to ff:ff:ff:ff:ff:ff;
+ * iPXE, udhcpc and dhclient accept it, EDK2's native PXE client does not).
  */
 export function replyDestination(request: DhcpPacket, kind: ReplyKind, ctx: ReplyContext): Endpoint {
   if (hasAddress(request.giaddr)) return { address: request.giaddr, port: ctx.serverPort };
   if (kind !== 'nak' && hasAddress(request.ciaddr)) return { address: request.ciaddr, port: ctx.clientPort };
-  return { address: directedBroadcast(ctx.subnet.network, ctx.subnet.prefix), port: ctx.clientPort };
+  return { address: ctx.broadcast ?? directedBroadcast(ctx.subnet.network, ctx.subnet.prefix), port: ctx.clientPort };
+}
+
+/**
+ * Where a proxy reply goes. On port 67 like any reply. On the PXE port the client already has its
+ * address and listens where it sent from, so the ACK goes back to that source (PXE 2.1 section 2.2.4).
+ */
+export function proxyDestination(request: DhcpPacket, from: Endpoint, onPxePort: boolean, ctx: ReplyContext): Endpoint {
+  if (onPxePort && hasAddress(from.address) && !hasAddress(request.giaddr)) return { address: from.address, port: from.port };
+  return replyDestination(request, 'ack', ctx);
 }

@@ -1,15 +1,18 @@
 // The UDP side: receive requests, ask the policy, send replies. Never throws out of the
 // message handler: a bad packet or a failing policy costs one log line, not the process.
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { bindSocketToDevice } from './bind-device.ts';
 import { classifyClient, type ClientInfo } from './client-info.ts';
-import { decide, type Decision } from './decide.ts';
+import { decide, decideProxy, type Decision, type ProxyDecision } from './decide.ts';
 import { DhcpBindError, DhcpConfigError, DhcpParseError } from './errors.ts';
 import { inSubnet, isIpv4, isValidPrefix } from './ipv4.ts';
 import { BootOp, encodeDhcpPacket, hardwareAddress, parseDhcpPacket, type DhcpPacket } from './packet.ts';
-import { buildReply, replyDestination, type ReplyContext, type ReplyKind } from './reply.ts';
+import { buildProxyReply, buildReply, proxyDestination, replyDestination, type ReplyContext, type ReplyKind } from './reply.ts';
 import type { DhcpExchange, DhcpLogger, DhcpServer, DhcpServerOptions, Endpoint } from './types.ts';
 
 const DEFAULT_PORT = 67;
+const DEFAULT_PXE_PORT = 4011;
+const LIMITED_BROADCAST = '255.255.255.255';
 
 const silentLogger: DhcpLogger = { info() {}, warn() {}, debug() {} };
 
@@ -17,16 +20,17 @@ export function createDhcpServer(options: DhcpServerOptions): DhcpServer {
   const ctx = replyContext(options);
   const log = options.log ?? silentLogger;
   const bindAddress = options.bindAddress ?? '0.0.0.0';
-  let socket: Socket | undefined;
+  const ports = options.mode === 'proxy' ? [ctx.serverPort, options.pxePort ?? DEFAULT_PXE_PORT] : [ctx.serverPort];
+  const sockets = new Map<number, Socket>();
 
-  function handle(msg: Buffer, rinfo: RemoteInfo): void {
+  function handle(msg: Buffer, rinfo: RemoteInfo, port: number): void {
     const from: Endpoint = { address: rinfo.address, port: rinfo.port };
     let request: DhcpPacket;
     try {
       request = parseDhcpPacket(msg);
     } catch (err) {
       if (!(err instanceof DhcpParseError)) throw err;
-      log.warn({ from, bytes: msg.length, err: err.message }, 'dropping malformed DHCP packet');
+      log.warn({ from, port, bytes: msg.length, err: err.message }, 'dropping malformed DHCP packet');
       return;
     }
     if (request.op !== BootOp.request) return; // our own or another server's reply
@@ -35,30 +39,45 @@ export function createDhcpServer(options: DhcpServerOptions): DhcpServer {
       log.debug({ from, mac: hardwareAddress(request) }, 'ignoring BOOTP request without DHCP message type');
       return;
     }
+    const seen: Seen = { request, client, from, port };
+    if (options.mode === 'proxy') {
+      let decision: ProxyDecision;
+      try {
+        decision = decideProxy(client, ctx.serverIp, options.policy, port !== ctx.serverPort);
+      } catch (err) {
+        log.warn({ from, mac: client.mac, err: errorText(err) }, 'DHCP policy failed; not answering');
+        return;
+      }
+      respondProxy(seen, decision);
+      return;
+    }
     let decision: Decision;
     try {
       decision = decide(client, ctx.serverIp, options.policy);
+      if (decision.action === 'released') options.policy.release?.(client);
+      if (decision.action === 'declined') options.policy.decline?.(client);
     } catch (err) {
       log.warn({ from, mac: client.mac, err: errorText(err) }, 'DHCP policy failed; not answering');
       return;
     }
-    respond(request, client, decision, from);
+    respond(seen, decision);
   }
 
-  function respond(request: DhcpPacket, client: ClientInfo, decision: Decision, from: Endpoint): void {
-    const who = { mac: client.mac, xid: client.xid, type: client.messageType, stage: client.bootStage, firmware: client.firmware };
+  function respond(seen: Seen, decision: Decision): void {
+    const { request, client, from, port } = seen;
+    const who = describe(client);
     switch (decision.action) {
       case 'ignored':
         log.debug({ ...who, reason: decision.reason }, 'not answering DHCP request');
-        report({ client, action: 'ignored', reason: decision.reason, from });
+        report({ client, action: 'ignored', reason: decision.reason, from, port });
         return;
       case 'released':
         log.info({ ...who, ip: client.ciaddr }, 'DHCP release');
-        report({ client, action: 'released', from });
+        report({ client, action: 'released', from, port });
         return;
       case 'declined':
         log.warn({ ...who, ip: client.requestedIp }, 'DHCP decline: client found the address in use');
-        report({ client, action: 'declined', from });
+        report({ client, action: 'declined', from, port });
         return;
     }
     const kind: ReplyKind = decision.action;
@@ -67,20 +86,43 @@ export function createDhcpServer(options: DhcpServerOptions): DhcpServer {
       reply = encodeDhcpPacket(buildReply(request, kind, decision.answer, ctx));
     } catch (err) {
       log.warn({ ...who, answer: decision.answer, err: errorText(err) }, 'policy answer cannot be encoded; not answering');
-      report({ client, action: 'ignored', reason: 'invalid-answer', answer: decision.answer, from });
+      report({ client, action: 'ignored', reason: 'invalid-answer', answer: decision.answer, from, port });
       return;
     }
     const to = replyDestination(request, kind, ctx);
-    send(reply, to, who);
+    send(port, reply, to, who);
     const action = kind === 'inform-ack' ? 'ack' : kind;
     log.info({ ...who, ip: decision.answer.ip, to }, `DHCP ${action}`);
-    const exchange: DhcpExchange = { client, action, answer: decision.answer, from, sentTo: to };
+    const exchange: DhcpExchange = { client, action, answer: decision.answer, from, port, sentTo: to };
     if (decision.action === 'nak') exchange.reason = decision.reason;
     report(exchange);
   }
 
-  function send(reply: Buffer, to: Endpoint, who: object): void {
-    socket?.send(reply, to.port, to.address, (err) => {
+  function respondProxy(seen: Seen, decision: ProxyDecision): void {
+    const { request, client, from, port } = seen;
+    const who = describe(client);
+    if (decision.action === 'ignored') {
+      log.debug({ ...who, port, reason: decision.reason }, 'proxyDHCP: not answering');
+      report({ client, action: 'ignored', reason: decision.reason, from, port });
+      return;
+    }
+    const onPxePort = port !== ctx.serverPort;
+    let reply: Buffer;
+    try {
+      reply = encodeDhcpPacket(buildProxyReply(request, decision.action, decision.answer, ctx, client.isHttpBoot));
+    } catch (err) {
+      log.warn({ ...who, answer: decision.answer, err: errorText(err) }, 'policy answer cannot be encoded; not answering');
+      report({ client, action: 'ignored', reason: 'invalid-answer', answer: decision.answer, from, port });
+      return;
+    }
+    const to = proxyDestination(request, from, onPxePort, ctx);
+    send(port, reply, to, who);
+    log.info({ ...who, port, bootFile: decision.answer.bootFile, to }, `proxyDHCP ${decision.action}`);
+    report({ client, action: decision.action, answer: decision.answer, from, port, sentTo: to });
+  }
+
+  function send(port: number, reply: Buffer, to: Endpoint, who: object): void {
+    sockets.get(port)?.send(reply, to.port, to.address, (err) => {
       if (err) log.warn({ ...who, to, err: err.message }, 'sending DHCP reply failed');
     });
   }
@@ -93,36 +135,63 @@ export function createDhcpServer(options: DhcpServerOptions): DhcpServer {
     }
   }
 
+  async function open(port: number): Promise<Socket> {
+    const s = createSocket({ type: 'udp4', reuseAddr: true });
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', (err) => {
+        s.close();
+        reject(new DhcpBindError(`cannot bind DHCP server to ${bindAddress}:${port}: ${err.message}`, { cause: err }));
+      });
+      s.bind({ port, address: bindAddress }, () => resolve());
+    });
+    try {
+      if (options.interface !== undefined) bindSocketToDevice(port, bindAddress, options.interface);
+    } catch (err) {
+      await new Promise<void>((resolve) => s.close(() => resolve()));
+      throw err;
+    }
+    s.setBroadcast(true);
+    s.on('error', (err) => log.warn({ port, err: err.message }, 'DHCP socket error'));
+    s.on('message', (msg, rinfo) => {
+      try {
+        handle(msg, rinfo, port);
+      } catch (err) {
+        log.warn({ from: rinfo.address, port, err: errorText(err) }, 'unexpected error handling DHCP packet');
+      }
+    });
+    return s;
+  }
+
+  async function closeAll(): Promise<void> {
+    const open = [...sockets.values()];
+    sockets.clear();
+    await Promise.all(open.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  }
+
   return {
     async start() {
-      if (socket) return;
-      const s = createSocket({ type: 'udp4', reuseAddr: true });
-      await new Promise<void>((resolve, reject) => {
-        s.once('error', (err) => {
-          s.close();
-          reject(new DhcpBindError(`cannot bind DHCP server to ${bindAddress}:${ctx.serverPort}: ${err.message}`, { cause: err }));
-        });
-        s.bind({ port: ctx.serverPort, address: bindAddress }, () => resolve());
-      });
-      s.setBroadcast(true);
-      s.on('error', (err) => log.warn({ err: err.message }, 'DHCP socket error'));
-      s.on('message', (msg, rinfo) => {
-        try {
-          handle(msg, rinfo);
-        } catch (err) {
-          log.warn({ from: rinfo.address, err: errorText(err) }, 'unexpected error handling DHCP packet');
-        }
-      });
-      socket = s;
-      log.info({ address: bindAddress, port: ctx.serverPort, serverIp: ctx.serverIp }, 'DHCP server listening');
+      if (sockets.size > 0) return;
+      try {
+        for (const port of ports) sockets.set(port, await open(port));
+      } catch (err) {
+        await closeAll();
+        throw err;
+      }
+      log.info({ address: bindAddress, ports, serverIp: ctx.serverIp, mode: options.mode ?? 'full', interface: options.interface }, 'DHCP server listening');
     },
-    async stop() {
-      const s = socket;
-      socket = undefined;
-      if (!s) return;
-      await new Promise<void>((resolve) => s.close(() => resolve()));
-    },
+    stop: closeAll,
   };
+}
+
+interface Seen {
+  request: DhcpPacket;
+  client: ClientInfo;
+  from: Endpoint;
+  port: number;
+}
+
+function describe(client: ClientInfo): object {
+  return { mac: client.mac, xid: client.xid, type: client.messageType, stage: client.bootStage, firmware: client.firmware };
 }
 
 function replyContext(options: DhcpServerOptions): ReplyContext {
@@ -131,7 +200,11 @@ function replyContext(options: DhcpServerOptions): ReplyContext {
   if (!isIpv4(subnet.network) || !isValidPrefix(subnet.prefix)) throw new DhcpConfigError(`subnet ${subnet.network}/${subnet.prefix} is not an IPv4 CIDR`);
   if (!inSubnet(serverIp, subnet.network, subnet.prefix)) throw new DhcpConfigError(`serverIp ${serverIp} is outside ${subnet.network}/${subnet.prefix}`);
   const serverPort = options.port ?? DEFAULT_PORT;
-  return { serverIp, subnet, serverPort, clientPort: options.clientPort ?? serverPort + 1 };
+  if (options.mode === 'proxy' && (options.pxePort ?? DEFAULT_PXE_PORT) === serverPort) throw new DhcpConfigError(`pxePort and port are both ${serverPort}`);
+  return {
+    serverIp, subnet, serverPort, clientPort: options.clientPort ?? serverPort + 1,
+    ...(options.interface === undefined ? {} : { broadcast: LIMITED_BROADCAST }),
+  };
 }
 
 function errorText(err: unknown): string {

@@ -1,11 +1,33 @@
 import type { ClientInfo } from './client-info.ts';
 
-/** The product's decision for one client; `null` means stay silent. */
-export interface DhcpPolicy {
-  answer(client: ClientInfo): DhcpAnswer | null;
+/** The boot part of an answer: all a proxyDHCP server gives (no address). */
+export interface BootAnswer {
+  /** Goes into the BOOTP `file` field (when it fits) and option 67. */
+  bootFile: string;
+  /** siaddr and option 66; defaults to the server's own address. */
+  nextServer?: string;
+  /**
+   * Option 60 in the reply. UEFI HTTP boot only accepts an offer whose vendor class is "HTTPClient";
+   * proxy replies default to the client's own class (PXEClient or HTTPClient).
+   */
+  vendorClass?: string;
 }
 
-export interface DhcpAnswer {
+/** The product's decision for one client in full mode; `null` means stay silent. */
+export interface DhcpPolicy {
+  answer(client: ClientInfo): DhcpAnswer | null;
+  /** A DHCPRELEASE for `client.ciaddr`, addressed to this server. */
+  release?(client: ClientInfo): void;
+  /** A DHCPDECLINE: the client found `client.requestedIp` in use by someone else. */
+  decline?(client: ClientInfo): void;
+}
+
+/** The product's decision in proxy mode: boot information for a PXE/HTTP boot client, or `null` for silence. */
+export interface ProxyDhcpPolicy {
+  boot(client: ClientInfo): BootAnswer | null;
+}
+
+export interface DhcpAnswer extends Partial<BootAnswer> {
   ip: string;
   leaseSeconds: number;
   /** Prefix of the client's subnet; defaults to the server's. Needed for relayed (giaddr) subnets. */
@@ -14,10 +36,6 @@ export interface DhcpAnswer {
   dns?: string[];
   hostname?: string;
   domain?: string;
-  /** Goes into the BOOTP `file` field (when it fits) and option 67. */
-  bootFile?: string;
-  /** siaddr and option 66; defaults to the server's own address. */
-  nextServer?: string;
   /** Adds option 175 with iPXE setting 176=1 so iPXE does not wait for a ProxyDHCP offer. */
   ipxeNoProxyDhcp?: boolean;
 }
@@ -34,8 +52,10 @@ export type DhcpAction = 'offer' | 'ack' | 'nak' | 'ignored' | 'released' | 'dec
 export type IgnoreReason =
   | 'policy-refused'
   | 'other-server'
+  | 'no-server-id'
   | 'no-address-in-request'
   | 'not-a-request'
+  | 'not-a-boot-client'
   | 'bootp-without-dhcp'
   | 'invalid-answer';
 
@@ -51,12 +71,15 @@ export interface DhcpExchange {
   client: ClientInfo;
   action: DhcpAction;
   reason?: IgnoreReason | NakReason;
-  answer?: DhcpAnswer;
+  /** What was given: a full answer, or a proxy's boot answer (which never has an `ip`). */
+  answer?: DhcpAnswer | (BootAnswer & { ip?: undefined });
   from: Endpoint;
+  /** Our port the request arrived on: 67, or 4011 for a proxy's PXE boot-server requests. */
+  port: number;
   sentTo?: Endpoint;
 }
 
-export interface DhcpServerOptions {
+interface CommonServerOptions {
   /** Our address on the provisioning subnet: server id (54) and default siaddr. */
   serverIp: string;
   subnet: { network: string; prefix: number };
@@ -66,10 +89,30 @@ export interface DhcpServerOptions {
   clientPort?: number;
   /** Default 0.0.0.0: broadcasts from address-less clients only reach a wildcard socket. */
   bindAddress?: string;
-  policy: DhcpPolicy;
+  /**
+   * The provisioning interface. When set, the sockets receive only what arrives on it and send only
+   * through it (SO_BINDTODEVICE, see bind-device.ts); start() fails if that cannot be arranged.
+   */
+  interface?: string;
   log?: DhcpLogger;
   onExchange?: (exchange: DhcpExchange) => void;
 }
+
+export interface FullServerOptions extends CommonServerOptions {
+  /** full (default): this server hands out addresses. */
+  mode?: 'full';
+  policy: DhcpPolicy;
+}
+
+export interface ProxyServerOptions extends CommonServerOptions {
+  /** proxy: another server hands out addresses; this one only tells PXE clients what to boot (PXE spec 2.1). */
+  mode: 'proxy';
+  policy: ProxyDhcpPolicy;
+  /** The PXE boot-server port clients send their ProxyDHCP REQUEST to. Default 4011. */
+  pxePort?: number;
+}
+
+export type DhcpServerOptions = FullServerOptions | ProxyServerOptions;
 
 export interface DhcpServer {
   start(): Promise<void>;

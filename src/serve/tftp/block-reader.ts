@@ -27,6 +27,11 @@ export class BlockReader {
     return this.#take(Math.min(this.#blockSize, this.#pendingBytes));
   }
 
+  /** The next block if it is already buffered (never the last, short one); otherwise undefined, and next() must be awaited. */
+  nextBuffered(): Buffer | undefined {
+    return this.#pendingBytes >= this.#blockSize && this.#blockSize > 0 ? this.#take(this.#blockSize) : undefined;
+  }
+
   close(): Promise<void> {
     this.#pending = [];
     this.#pendingBytes = 0;

@@ -32,6 +32,11 @@ export interface TftpTransferEvent {
   bytes: number;
   ok: boolean;
   error?: string;
+  /** Negotiated block and window size; absent when the request failed before a transfer started. */
+  blksize?: number;
+  windowsize?: number;
+  /** From the request to the transfer's end. */
+  ms: number;
 }
 
 export interface TftpServerOptions {
@@ -44,6 +49,7 @@ export interface TftpServerOptions {
   /** Generated per-host content; it sees the name already confined (no `..`, no leading slash). null falls back to the root. */
   resolve?: (name: string, client: TftpClientAddress) => Promise<TftpSource | null>;
   log?: TftpLogger;
+  /** Called once per request with its outcome; when given, the server does not log outcomes itself. */
   onTransfer?: (e: TftpTransferEvent) => void;
   /** Retransmissions of an unanswered window before the transfer is abandoned. Default 5. */
   retries?: number;
@@ -76,7 +82,8 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
   let stopping = false;
 
   async function bindSocket(port: number): Promise<Socket> {
-    const socket = createSocket({ type: socketType });
+    // Peers are always IP literals: a lookup that answers at once spares dns.lookup's deferral on every send.
+    const socket = createSocket({ type: socketType, lookup: (host, _family, callback) => callback(null, host, socketType === 'udp6' ? 6 : 4) });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind({ port, address }, () => {
@@ -129,13 +136,20 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
 
   async function serve(request: RequestPacket, client: TftpClientAddress, entry: ActiveRequest): Promise<void> {
     const clientId = `${client.address}:${client.port}`;
+    const started = performance.now();
+    let shape: { blksize: number; windowsize: number } | undefined;
     const report = (bytes: number, error: TftpTransferError | undefined): void => {
-      const fields = { client: clientId, file: request.filename, bytes };
-      if (!error) log.info(fields, 'tftp: transfer complete');
-      else if (error instanceof TftpFileNotFoundError || error instanceof TftpShutdownError) log.debug({ ...fields, err: error.message }, 'tftp: request failed');
-      else log.warn({ ...fields, err: error.message }, 'tftp: request failed');
+      const event: TftpTransferEvent = { client: clientId, file: request.filename, bytes, ok: !error, ...shape, ms: Math.round(performance.now() - started) };
+      if (error) event.error = error.message;
+      if (!options.onTransfer) {
+        const fields = { client: clientId, file: request.filename, bytes };
+        if (!error) log.info(fields, 'tftp: transfer complete');
+        else if (error instanceof TftpFileNotFoundError || error instanceof TftpShutdownError) log.debug({ ...fields, err: error.message }, 'tftp: request failed');
+        else log.warn({ ...fields, err: error.message }, 'tftp: request failed');
+        return;
+      }
       try {
-        options.onTransfer?.(error ? { client: clientId, file: request.filename, bytes, ok: false, error: error.message } : { client: clientId, file: request.filename, bytes, ok: true });
+        options.onTransfer(event);
       } catch (err) {
         log.warn({ err: String(err) }, 'tftp: onTransfer hook threw');
       }
@@ -160,6 +174,7 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
     }
 
     const negotiated = negotiate(request.options, source.size);
+    shape = { blksize: negotiated.blksize, windowsize: negotiated.windowsize };
     const transfer = new ReadTransfer({
       socket,
       peer: client,

@@ -1,0 +1,87 @@
+// HTTP download throughput: `forseti serve http` against nginx (its own minimal configuration, in
+// the foreground, never the system service), same client (curl to /dev/null), same 200 MB file,
+// over 127.0.0.1. Prints the median of several runs and the ratio; asserts nothing.
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { cell, FORSETI, freePort, installed, median, startDaemon, timed, waitUntil, type Daemon } from './lib/proc.ts';
+
+const SIZE = 200 * 1024 * 1024;
+const RUNS = 7;
+
+function nginxConfig(prefix: string, root: string, port: number): string {
+  return `worker_processes 1;
+daemon off;
+master_process on;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+events { worker_connections 64; }
+http {
+  access_log ${prefix}/access.log;
+  client_body_temp_path ${prefix}/tmp/body;
+  proxy_temp_path ${prefix}/tmp/proxy;
+  fastcgi_temp_path ${prefix}/tmp/fastcgi;
+  uwsgi_temp_path ${prefix}/tmp/uwsgi;
+  scgi_temp_path ${prefix}/tmp/scgi;
+  sendfile on;
+  tcp_nopush on;
+  default_type application/octet-stream;
+  server {
+    listen 127.0.0.1:${port};
+    root ${root};
+  }
+}
+`;
+}
+
+export async function run(): Promise<void> {
+  const missing = ['nginx', 'curl'].filter((c) => !installed(c));
+  if (missing.length > 0) {
+    process.stdout.write(`skipped: ${missing.join(', ')} not installed (apt-get install nginx-light curl)\n`);
+    return;
+  }
+  const dir = await mkdtemp(path.join(tmpdir(), 'fsrv-httpb-'));
+  const daemons: Daemon[] = [];
+  try {
+    const root = path.join(dir, 'root');
+    const prefix = path.join(dir, 'nginx');
+    await mkdir(root);
+    await mkdir(path.join(prefix, 'tmp'), { recursive: true });
+    // nginx's worker runs as nobody: the files must be readable by anyone.
+    await chmod(dir, 0o755);
+    await chmod(root, 0o755);
+    const file = await open(path.join(root, 'big.bin'), 'w', 0o644);
+    const block = randomBytes(1024 * 1024);
+    for (let i = 0; i < SIZE / block.length; i++) await file.write(block);
+    await file.close();
+
+    const nginxPort = await freePort();
+    const forsetiPort = await freePort();
+    await writeFile(path.join(prefix, 'nginx.conf'), nginxConfig(prefix, root, nginxPort));
+    daemons.push(startDaemon('nginx', ['nginx', '-p', prefix, '-c', path.join(prefix, 'nginx.conf')]));
+    daemons.push(startDaemon('forseti', [...FORSETI, 'serve', 'http', '--root', root, '--listen', `127.0.0.1:${forsetiPort}`]));
+    const servers = [{ name: 'forseti', port: forsetiPort }, { name: 'nginx', port: nginxPort }];
+    const curl = (port: number): string[] => ['curl', '-sS', '--max-time', '120', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', `http://127.0.0.1:${port}/big.bin`];
+    for (const s of servers) {
+      await waitUntil(async () => (await timed(['curl', '-s', '-o', '/dev/null', '-I', `http://127.0.0.1:${s.port}/big.bin`])).code === 0, `${s.name} to answer`);
+      await timed(curl(s.port)); // warm-up: page cache, JIT
+    }
+    const times = new Map<string, number[]>(servers.map((s) => [s.name, []]));
+    for (let i = 0; i < RUNS; i++) {
+      for (const s of servers) {
+        const r = await timed(curl(s.port));
+        const [status, bytes, seconds] = r.output.trim().split(' ');
+        if (status !== '200' || Number(bytes) !== SIZE) throw new Error(`${s.name}: HTTP ${status}, ${bytes} bytes:\n${r.output}`);
+        times.get(s.name)?.push(Number(seconds));
+      }
+    }
+    const speed = (name: string): number => SIZE / 1024 / 1024 / median(times.get(name) ?? []);
+    process.stdout.write(`${SIZE / 1024 / 1024} MiB over 127.0.0.1, curl to /dev/null, median of ${RUNS} (load average ${loadavg()[0]?.toFixed(2)})\n`);
+    for (const s of servers) process.stdout.write(`  ${cell(s.name, 10)}${cell(speed(s.name).toFixed(0), 8, true)} MiB/s   (runs: ${(times.get(s.name) ?? []).map((t) => t.toFixed(3)).join(' ')} s)\n`);
+    process.stdout.write(`  forseti / nginx: ${(speed('forseti') / speed('nginx')).toFixed(2)}x (target >= 0.8x)\n`);
+  } finally {
+    for (const d of daemons) await d.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}

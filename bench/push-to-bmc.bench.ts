@@ -1,0 +1,74 @@
+// Push → first BMC action on a 1,000-host lab: a commit changes one host's role, the agent is told at once (as a
+// webhook does), fetches, validates, renders and starts the provisioning. Printed as a ratio to the 1 s target
+// of issue 5 (Argo CD polls every 120-180 s, Flux every 60 s).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { Agent } from '../src/agent/agent.ts';
+import { createLogger } from '../src/log.ts';
+import { commitFiles, createBareRepo, startGitServer } from '../test/fixtures/git-server.ts';
+import { generateLab, hostYaml } from './lib/generate-lab.ts';
+
+const HOSTS = 1000;
+const PORT = 18_095;
+
+export async function run(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'forseti-bench-push-'));
+  const lines: Array<Record<string, unknown>> = [];
+  let waiter: (() => void) | null = null;
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const text of chunk.toString('utf8').split('\n')) if (text) lines.push(JSON.parse(text) as Record<string, unknown>);
+      waiter?.();
+      done();
+    },
+  });
+  const until = (match: (l: Record<string, unknown>) => boolean, count = 1): Promise<void> =>
+    new Promise((resolve) => {
+      waiter = () => {
+        if (lines.filter(match).length >= count) {
+          waiter = null;
+          resolve();
+        }
+      };
+      waiter();
+    });
+  const git = await startGitServer();
+  let agent: Agent | null = null;
+  try {
+    generateLab(join(dir, 'lab'), HOSTS, () => 'off', PORT);
+    await createBareRepo(git, 'lab', join(dir, 'lab'));
+    await writeFile(join(dir, 'secrets.yaml'), '{}\n');
+    agent = new Agent(
+      {
+        lab: { url: git.repoUrl('lab'), branch: 'main', pollSeconds: 3600 },
+        status: { branch: 'forseti-status', batchSeconds: 2, author: { name: 'forseti', email: 'forseti@localhost' } },
+        stateDir: join(dir, 'state'),
+        secretsFile: join(dir, 'secrets.yaml'),
+        serve: { bindAddress: '127.0.0.1', dhcp: false, tftp: false, ipxeDir: '/usr/lib/ipxe' },
+        bmc: { minIntervalMs: 0, timeoutMs: 5000, retries: 0 },
+        reconcileIntervalMs: 200,
+      },
+      createLogger({ level: 'info', destination: sink }),
+    );
+    await agent.start();
+    await until((l) => l.msg === 'host state changed' && l.phase === 'Off', HOSTS);
+    const samples: number[] = [];
+    for (const [i, role] of [[7, 'slurm-compute'], [8, 'talos-worker'], [9, 'openstack-compute']] as const) {
+      const from = lines.length;
+      await commitFiles(git, 'lab', 'main', { [`hosts/h${i}.yaml`]: hostYaml(i, role) }, `h${i} becomes ${role}`);
+      const pushed = performance.now();
+      void agent.poll();
+      await until((l) => lines.indexOf(l) >= from && l.msg === 'provisioning' && l.host === `h${i}`);
+      samples.push(performance.now() - pushed);
+    }
+    const median = [...samples].sort((a, b) => a - b)[1] ?? 0;
+    process.stdout.write(`${HOSTS} hosts: push -> first BMC action ${samples.map((s) => `${s.toFixed(0)} ms`).join(', ')}; median ${median.toFixed(0)} ms (${(median / 1000).toFixed(2)}x the 1 s target)\n`);
+  } finally {
+    await agent?.stop();
+    await git.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

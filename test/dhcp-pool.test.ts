@@ -1,0 +1,230 @@
+// The dynamic pool: allocation rules over a fake clock, the lease file, and the live server with
+// busybox udhcpc in network namespaces this test creates: the same unknown MAC keeps its address
+// across a server restart, a real client's DECLINE (ARP conflict) and RELEASE, an exhausted pool.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { LeasePool, type Lease } from '../src/serve/dhcp/lease-pool.ts';
+import { LeaseStore } from '../src/serve/dhcp/lease-store.ts';
+import { createLab, ip, spawnInNs, tsxCommand, type Lab, type NsProcess } from './fixtures/dhcp/netns.ts';
+import type { RunnerConfig } from './fixtures/dhcp/server-runner.ts';
+
+const A = '02:00:00:96:00:0a';
+const B = '02:00:00:96:00:0b';
+const none = (): boolean => false;
+
+function clockedPool(range = { start: '10.0.0.10', end: '10.0.0.13' }, leases: Lease[] = []): { pool: LeasePool; clock: { t: number }; changes: Lease[][] } {
+  const clock = { t: 1_000_000 };
+  const changes: Lease[][] = [];
+  const pool = new LeasePool({ range, leaseSeconds: 100, offerHoldSeconds: 10, declineHoldSeconds: 50, leases, now: () => clock.t, onChange: (l) => changes.push(l) });
+  return { pool, clock, changes };
+}
+
+describe('LeasePool', () => {
+  it('gives each MAC its own address and the same one again', () => {
+    const { pool } = clockedPool();
+    assert.equal(pool.offer(A, undefined, none), '10.0.0.10');
+    assert.equal(pool.offer(B, undefined, none), '10.0.0.11');
+    assert.equal(pool.offer(A, undefined, none), '10.0.0.10');
+    assert.deepEqual(pool.request(A, '10.0.0.10', none), { ip: '10.0.0.10', granted: true });
+    assert.equal(pool.leaseOf(A)?.state, 'bound');
+  });
+
+  it('honours a requested address when free, and NAKs (offers another) one held by someone else', () => {
+    const { pool } = clockedPool();
+    assert.equal(pool.offer(A, '10.0.0.12', none), '10.0.0.12');
+    assert.deepEqual(pool.request(B, '10.0.0.12', none), { ip: '10.0.0.10', granted: false });
+    assert.equal(pool.leaseOf(B), undefined, 'a NAK binds nothing');
+    assert.deepEqual(pool.request(B, '10.0.0.99', none), { ip: '10.0.0.10', granted: false }, 'outside the pool');
+  });
+
+  it('an unanswered offer lapses; an expired lease is reused only after never-used addresses, oldest first', () => {
+    const { pool, clock } = clockedPool({ start: '10.0.0.10', end: '10.0.0.11' });
+    pool.offer(A, undefined, none);
+    clock.t += 11_000;
+    pool.request(B, '10.0.0.10', none); // A's offer lapsed
+    assert.equal(pool.leaseOf(B)?.ip, '10.0.0.10');
+    assert.equal(pool.leaseOf(A), undefined);
+    pool.request(A, '10.0.0.11', none);
+    clock.t += 101_000; // both leases expired, B's first
+    assert.equal(pool.offer(A, undefined, none), '10.0.0.11', 'A gets its own expired address back');
+    assert.equal(pool.offer('02:00:00:96:00:0c', undefined, none), '10.0.0.10', 'the longest-expired address goes to a newcomer');
+  });
+
+  it('an exhausted pool answers null, never throws', () => {
+    const { pool } = clockedPool({ start: '10.0.0.10', end: '10.0.0.10' });
+    pool.request(A, '10.0.0.10', none);
+    assert.equal(pool.offer(B, undefined, none), null);
+    assert.equal(pool.request(B, '10.0.0.10', none), null);
+  });
+
+  it('a declined address stays out of use until the hold passes', () => {
+    const { pool, clock } = clockedPool({ start: '10.0.0.10', end: '10.0.0.11' });
+    pool.request(A, '10.0.0.10', none);
+    assert.equal(pool.decline(B, '10.0.0.10'), false, 'only the holder can decline');
+    assert.equal(pool.decline(A, '10.0.0.10'), true);
+    assert.equal(pool.offer(A, undefined, none), '10.0.0.11');
+    pool.request(A, '10.0.0.11', none);
+    assert.equal(pool.offer(B, undefined, none), null);
+    clock.t += 51_000;
+    assert.equal(pool.offer(B, undefined, none), '10.0.0.10');
+  });
+
+  it('RELEASE frees the address for others', () => {
+    const { pool } = clockedPool({ start: '10.0.0.10', end: '10.0.0.10' });
+    pool.request(A, '10.0.0.10', none);
+    assert.equal(pool.release(B, '10.0.0.10'), false);
+    assert.equal(pool.release(A, '10.0.0.10'), true);
+    assert.equal(pool.offer(B, undefined, none), '10.0.0.10');
+  });
+
+  it('never offers an excluded (reserved) address, and drops a lease whose address became reserved', () => {
+    const { pool } = clockedPool();
+    pool.request(A, '10.0.0.10', none);
+    const reserved = (ip: string): boolean => ip === '10.0.0.10' || ip === '10.0.0.11';
+    assert.equal(pool.offer(A, undefined, reserved), '10.0.0.12');
+    assert.deepEqual(pool.request(B, '10.0.0.11', reserved), { ip: '10.0.0.13', granted: false });
+  });
+
+  it('a new range forgets leases outside it and reports every change', () => {
+    const { pool, changes } = clockedPool();
+    pool.request(A, '10.0.0.13', none);
+    pool.configure({ start: '10.0.0.10', end: '10.0.0.12' }, 100);
+    assert.equal(pool.leaseOf(A), undefined);
+    assert.deepEqual(changes.at(-1), []);
+  });
+});
+
+describe('LeaseStore', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fdhcp-store-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('round-trips leases through an atomically replaced file', async () => {
+    const file = join(dir, 'dhcp-leases.json');
+    const store = new LeaseStore(file);
+    assert.deepEqual(await store.load(), [], 'no file yet');
+    const { pool } = clockedPool(undefined);
+    const saving = new LeasePool({ range: { start: '10.0.0.10', end: '10.0.0.13' }, leaseSeconds: 100, onChange: (l) => store.save(l) });
+    for (let i = 0; i < 50; i += 1) saving.offer(`02:00:00:00:01:${i.toString(16).padStart(2, '0')}`, undefined, none);
+    saving.request(A, '10.0.0.12', none);
+    await store.flush();
+    assert.deepEqual(readdirSync(dir), ['dhcp-leases.json'], 'no temporary file left behind');
+    const loaded = await new LeaseStore(file).load();
+    assert.deepEqual(loaded.sort((x, y) => x.ip.localeCompare(y.ip)), saving.leases().sort((x, y) => x.ip.localeCompare(y.ip)));
+    assert.equal(JSON.parse(readFileSync(file, 'utf8')).format, 'forseti-dhcp-leases/v1');
+    void pool;
+  });
+
+  it('a damaged file is logged and read as empty', async () => {
+    const file = join(dir, 'damaged.json');
+    writeFileSync(file, '{"format":"forseti-dhcp-leases/v1","leases":[');
+    const warnings: string[] = [];
+    const store = new LeaseStore(file, { info() {}, debug() {}, warn: (_o, m) => warnings.push(m) });
+    assert.deepEqual(await store.load(), []);
+    assert.equal(warnings.length, 1);
+  });
+});
+
+const canRun = process.getuid?.() === 0 && hasCommand('ip') && hasCommand('busybox');
+function hasCommand(cmd: string): boolean {
+  try { execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }); return true; } catch { return false; }
+}
+
+describe('pool server with busybox udhcpc', { skip: canRun ? false : 'needs root, iproute2 and busybox' }, () => {
+  const SERVER_IP = '10.96.0.1';
+  const dir = mkdtempSync(join(tmpdir(), 'fdhcp-pool-'));
+  const config: RunnerConfig = {
+    serverIp: SERVER_IP,
+    subnet: { network: '10.96.0.0', prefix: 24 },
+    reservations: { '02:00:00:96:00:01': { ip: '10.96.0.101', leaseSeconds: 600 } },
+    pool: { start: '10.96.0.100', end: '10.96.0.103', leaseSeconds: 600, leaseFile: join(dir, 'dhcp-leases.json') },
+  };
+  let lab: Lab | undefined;
+  let server: NsProcess | undefined;
+  type Line = { event: string; action?: string; mac?: string; msg?: string };
+  /** The server runs in its own process: wait for its line rather than race it. */
+  const serverSaid = async (pred: (e: Line) => boolean, what: string): Promise<void> => {
+    assert.ok(server);
+    await server.waitForLine((l) => pred(JSON.parse(l) as Line), what);
+  };
+
+  async function startServer(): Promise<void> {
+    assert.ok(lab);
+    server = spawnInNs(lab.server, tsxCommand('./server-runner.ts', JSON.stringify(config)));
+    await server.waitForLine((l) => l.includes('"event":"ready"'), 'server ready');
+  }
+  async function stopServer(): Promise<void> {
+    if (server && server.child.exitCode === null) {
+      server.child.kill('SIGTERM');
+      assert.equal(await server.exited, 0);
+    }
+  }
+  /**
+   * Runs udhcpc as `mac`; resolves with the address it bound, or null when it got none. With `release`,
+   * it stays up once bound and is stopped with SIGTERM, which under -R sends a RELEASE (with -q it would not).
+   */
+  async function udhcpc(mac: string, opts: { arp?: boolean; release?: boolean } = {}): Promise<string | null> {
+    assert.ok(lab);
+    ip('-n', lab.client, 'addr', 'flush', 'dev', lab.clientIf);
+    ip('-n', lab.client, 'link', 'set', lab.clientIf, 'down');
+    ip('-n', lab.client, 'link', 'set', lab.clientIf, 'address', mac);
+    ip('-n', lab.client, 'link', 'set', lab.clientIf, 'up');
+    const script = join(dir, 'script.sh');
+    // Configures the address like a real client would, so a RELEASE can be sent from it.
+    writeFileSync(script, '#!/bin/sh\n[ "$1" = bound ] && ip addr add "$ip/$mask" dev "$interface"\nexit 0\n', { mode: 0o755 });
+    const args = ['busybox', 'udhcpc', '-i', lab.clientIf, '-f', '-n', '-t', '3', '-T', '1', '-A', '1', '-s', script];
+    if (opts.arp) args.push('-a');
+    args.push(...(opts.release ? ['-R'] : ['-q']));
+    const p = spawnInNs(lab.client, ['sh', '-c', 'exec "$@" 2>&1', 'sh', ...args]); // udhcpc reports on stderr
+    const lease = /lease of (\S+) obtained/;
+    if (opts.release) {
+      await p.waitForLine((l) => lease.test(l), `udhcpc ${mac} bound`);
+      p.child.kill('SIGTERM');
+    }
+    const code = await p.exited;
+    if (!opts.release && code !== 0) return null;
+    // The last lease counts: with -a, udhcpc may decline a first one.
+    return p.lines.map((l) => lease.exec(l)?.[1]).filter((a) => a !== undefined).at(-1) ?? null;
+  }
+
+  before(async () => {
+    lab = createLab({ serverCidr: `${SERVER_IP}/24`, clientMac: A });
+    await startServer();
+  });
+  after(async () => {
+    await stopServer();
+    lab?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('an unknown MAC keeps its address across a server restart; reserved addresses are skipped', async () => {
+    assert.equal(await udhcpc(A), '10.96.0.100');
+    await stopServer();
+    await startServer();
+    assert.equal(await udhcpc(B), '10.96.0.102', '.100 is still A\'s, .101 is reserved');
+    assert.equal(await udhcpc(A), '10.96.0.100');
+  });
+
+  it('a client that finds its offered address in use DECLINEs it and gets another', async () => {
+    assert.ok(lab);
+    ip('-n', lab.server, 'addr', 'add', '10.96.0.103/24', 'dev', lab.serverIf); // answers udhcpc's ARP probe
+    try {
+      assert.equal(await udhcpc('02:00:00:96:00:0c', { arp: true }), null, 'the only free address is in use');
+    } finally {
+      ip('-n', lab.server, 'addr', 'del', '10.96.0.103/24', 'dev', lab.serverIf);
+    }
+    await serverSaid((e) => e.action === 'declined' && e.mac === '02:00:00:96:00:0c', 'DECLINE handled');
+  });
+
+  it('an exhausted pool is logged and answered with silence; a RELEASE frees an address', async () => {
+    assert.equal(await udhcpc('02:00:00:96:00:0d'), null);
+    await serverSaid((e) => e.msg === 'DHCP pool exhausted' && e.mac === '02:00:00:96:00:0d', 'exhaustion logged');
+    assert.equal(await udhcpc(B, { release: true }), '10.96.0.102', 'B binds and releases on exit');
+    await serverSaid((e) => e.action === 'released' && e.mac === B, 'RELEASE handled');
+    assert.equal(await udhcpc('02:00:00:96:00:0d'), '10.96.0.102');
+    assert.equal(server?.child.exitCode, null, 'the server is still running');
+  });
+});

@@ -3,6 +3,7 @@ import { formatProblem, loadLab } from '../../model/load.ts';
 import { RenderError, renderHost } from '../../render/host.ts';
 import { hostToken } from '../../render/token.ts';
 import { AgentUrls } from '../../render/urls.ts';
+import { renderDnsmasqConfig } from '../../render/dnsmasq.ts';
 import { flag, parseArgs, UsageError } from '../args.ts';
 
 /**
@@ -10,14 +11,20 @@ import { flag, parseArgs, UsageError } from '../args.ts';
  * the real ones derive from the agent's key, which never leaves the agent's box.
  */
 export async function renderCommand(argv: string[]): Promise<number> {
-  const args = parseArgs(argv);
+  const args = parseArgs(argv, ['dnsmasq']);
   const name = flag(args, 'host');
-  if (!name) throw new UsageError('render needs --host NAME');
+  const dnsmasq = args.flags.has('dnsmasq');
+  if (!name && !dnsmasq) throw new UsageError('render needs --host NAME or --dnsmasq');
   const dir = resolve(args.positional[0] ?? '.');
   const { lab, problems } = await loadLab(dir);
   if (!lab) {
     for (const p of problems) process.stderr.write(`${formatProblem(p)}\n`);
     return 1;
+  }
+  if (dnsmasq || !name) {
+    // For `dhcp.mode: off`: the dnsmasq settings that give every host its reservation and boot chain.
+    process.stdout.write(renderDnsmasqConfig(lab));
+    return 0;
   }
   const host = lab.hosts.get(name);
   if (!host) {

@@ -22,6 +22,11 @@ export class BmcAuthError extends BmcError {
   override readonly name = 'BmcAuthError';
 }
 
+/** The BMC's certificate could not be trusted, or no TLS session could be set up. */
+export class BmcTlsError extends BmcError {
+  override readonly name = 'BmcTlsError';
+}
+
 /** The BMC accepted the session but the command failed. */
 export class BmcCommandError extends BmcError {
   override readonly name = 'BmcCommandError';

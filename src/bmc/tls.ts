@@ -5,19 +5,9 @@ import type { TLSSocket } from 'node:tls';
 import { Agent, buildConnector } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { BmcTls } from './driver.ts';
+import { BmcTlsError } from './errors.ts';
 
-/** The BMC's certificate could not be trusted, or no TLS session could be set up. */
-export class BmcTlsError extends Error {
-  override readonly name = 'BmcTlsError';
-  constructor(
-    readonly host: string,
-    readonly bmc: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`host ${host} (BMC ${bmc}): ${message}`, options);
-  }
-}
+export { BmcTlsError };
 
 /** Raised inside the connector; its code marks it as a TLS failure for the protocol client. */
 export class CertificatePinError extends Error {

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOverrideNotAppliedError } from '../src/bmc/driver.ts';
 import type { BmcTarget } from '../src/bmc/driver.ts';
+import { BmcGate } from '../src/bmc/gate.ts';
 import { createOaDriver } from '../src/bmc/oa-driver.ts';
 import type { OaDriver, OaDriverOptions } from '../src/bmc/oa-driver.ts';
 import { findOaError, parseServerBoot, parseServerInfo, parseServerStatus } from '../src/bmc/oa/parse.ts';
@@ -39,6 +40,16 @@ describe('OA output parsers', () => {
     assert.equal(parseServerBoot('\tOne time boot from: Hard Drive\n', 1).oneTimeBoot, 'hdd');
   });
 
+  it('reads the IPL order unnumbered (as c7000 OAs print it) or numbered, and classifies its first device', () => {
+    // The shape opnfv/fuel's hp_adapter.py matches after `set server boot first pxe`: "Boot Order):" then tab-indented devices.
+    const b = parseServerBoot('\nServer Blade #2 Boot Information:\n\tOne time boot from: None\n\n\tIPL Devices (Boot Order):\n\tPXE NIC 1\n\tHard Drive (C:)\n\tCD-ROM\n\tDiskette Drive (A:)\n\tUSB\n', 2);
+    assert.deepEqual(b.bootOrder, ['PXE NIC 1', 'Hard Drive (C:)', 'CD-ROM', 'Diskette Drive (A:)', 'USB']);
+    assert.equal(b.firstBootDevice, 'pxe');
+    assert.equal(b.oneTimeBoot, null);
+    assert.equal(parseServerBoot('\tIPL Devices (Boot Order):\n\t1. Hard Drive (C:)\n\t2. PXE NIC 1\n', 1).firstBootDevice, 'hdd');
+    assert.equal(parseServerBoot('\tOne time boot from: None\n', 1).firstBootDevice, undefined);
+  });
+
   it('reads inventory, older "NIC 1:" lines included, and not the iLO MAC as a NIC', () => {
     const info = parseServerInfo('\nServer Blade #4 Information:\n\tType: Server Blade\n\tManufacturer: HP\n\tProduct Name: ProLiant BL460c G6\n\tSerial Number: CZJ0000XYZ\n\tMemory: 49152 MB\n\tNIC 1: 00:17:A4:77:00:08\n\tNIC 2: 00:17:A4:77:00:0A\n\n\tManagement Processor Information:\n\tType: iLO2\n\tIP Address: 10.0.0.4\n\tMAC Address: 00:17:A4:77:00:0E\n', 4);
     assert.equal(info.productName, 'ProLiant BL460c G6');
@@ -53,6 +64,8 @@ describe('OA output parsers', () => {
     assert.equal(findOaError('\nInvalid Arguments\n'), 'Invalid Arguments');
     assert.match(findOaError('\nError: "17" is not a valid bay number.\n') ?? '', /^Error:/);
     assert.equal(findOaError('\nPowering on blade 3.\n'), null);
+    assert.equal(findOaError('\nServer Blade #4 Information:\n\tNo Server Blade Installed\n'), 'No Server Blade Installed');
+    assert.equal(findOaError('\nBlade #3 boot order changed to PXE\n'), null);
   });
 });
 
@@ -105,7 +118,16 @@ describe('OA driver against a stand-in OA', () => {
       await d.powerOff();
       assert.equal(await d.powerState(), 'off');
       assert.equal(oa.bay(3).power, 'Off');
-      await assert.rejects(d.setBootOverride({ device: 'pxe', persistent: true }), BmcCommandError);
+      // Persistent: SET SERVER BOOT FIRST, read back as the first IPL device.
+      await d.setBootOverride({ device: 'pxe', persistent: true });
+      assert.deepEqual(await d.getBootOverride(), { device: 'pxe', persistent: true });
+      assert.equal(oa.bay(3).bootOrder[0], 'PXE NIC 1');
+      await d.setBootOverride({ device: 'disk', persistent: true });
+      assert.deepEqual(await d.getBootOverride(), { device: 'disk', persistent: true });
+      assert.deepEqual(oa.bay(3).bootOrder.slice(0, 2), ['Hard Drive (C:)', 'PXE NIC 1']);
+      await d.powerOn();
+      assert.equal(oa.bay(3).boots.at(-1), 'Hard Drive (C:)', 'with no one-time boot the blade boots the first IPL device');
+      assert.ok(oa.commands.some((c) => c.line === 'SET SERVER BOOT FIRST PXE 3'));
     } finally {
       await d.close();
     }
@@ -118,6 +140,17 @@ describe('OA driver against a stand-in OA', () => {
       await assert.rejects(d.setBootOverride({ device: 'pxe', persistent: false }), (err: Error) => err instanceof BootOverrideNotAppliedError && /bld-007/.test(err.message) && /"None"/.test(err.message));
     } finally {
       oa.bay(7).ignoreBootOnce = false;
+      await d.close();
+    }
+  });
+
+  it('an OA that does not keep the boot order: BootOverrideNotAppliedError naming the order it reports', async () => {
+    const d = createOaDriver(target(oa, 8), FAST);
+    oa.bay(8).ignoreBootFirst = true;
+    try {
+      await assert.rejects(d.setBootOverride({ device: 'pxe', persistent: true }), (err: Error) => err instanceof BootOverrideNotAppliedError && /bld-008/.test(err.message) && /CD-ROM, Floppy/.test(err.message));
+    } finally {
+      oa.bay(8).ignoreBootFirst = false;
       await d.close();
     }
   });
@@ -213,6 +246,59 @@ describe('OA driver against a stand-in OA', () => {
       await assert.rejects(d.powerState(), BmcUnreachableError);
     } finally {
       await d.close();
+    }
+  });
+});
+
+describe('OA driver: a full enclosure and the global BMC gate', () => {
+  it('16 bays set PXE first in the boot order at once: one session, one command at a time, every order read back', async () => {
+    const full = await startFakeOa();
+    const gate = new BmcGate({ maxConcurrent: 4 });
+    const drivers = Array.from({ length: 16 }, (_, i) => createOaDriver(target(full, i + 1), { ...FAST, gate }));
+    try {
+      await Promise.all(drivers.map((d) => d.setBootOverride({ device: 'pxe', persistent: true })));
+      assert.equal(full.logins, 1);
+      assert.equal(full.overlaps, 0);
+      for (let bay = 1; bay <= 16; bay++) {
+        assert.equal(full.bay(bay).bootOrder[0], 'PXE NIC 1', `bay ${bay}`);
+        const mine = full.commands.filter((c) => c.line.endsWith(` ${bay}`)).map((c) => c.line);
+        assert.deepEqual(mine, [`SET SERVER BOOT FIRST PXE ${bay}`, `SHOW SERVER BOOT ${bay}`]);
+      }
+    } finally {
+      await closeAll(drivers);
+      await full.close();
+    }
+  });
+
+  it('every OA command takes a global slot; an OA that stops answering backs off and takes no slot', async () => {
+    const full = await startFakeOa();
+    let now = 1_000_000;
+    const gate = new BmcGate({ maxConcurrent: 1, now: () => now });
+    const a = createOaDriver(target(full, 1), { ...FAST, gate, commandTimeoutMs: 300 });
+    const b = createOaDriver(target(full, 2), { ...FAST, gate, commandTimeoutMs: 300 });
+    try {
+      let release!: () => void;
+      const held = gate.limit.run(() => new Promise<void>((resolve) => (release = resolve)));
+      const reading = a.powerState();
+      while (gate.limit.queued === 0) await new Promise((r) => setImmediate(r));
+      assert.equal(full.commands.length, 0, 'no command reaches the OA while the only slot is taken');
+      release();
+      await held;
+      assert.equal(await reading, 'off');
+
+      await a.powerOn();
+      full.hangOnNextCommand(/^REBOOT/);
+      await assert.rejects(a.powerCycle(), BmcUnreachableError); // a reboot is never sent twice: it times out once
+      const sent = full.commands.length;
+      await assert.rejects(b.powerState(), (err: Error) => err instanceof BmcUnreachableError && /bld-002/.test(err.message) && /not tried/.test(err.message));
+      assert.equal(full.commands.length, sent, 'nothing was sent to the OA while it backs off');
+      assert.equal(gate.limit.running, 0);
+      now += 60_000;
+      assert.equal(await b.powerState(), 'off', 'after the back-off the OA is tried again');
+      assert.equal(gate.backoff(`${full.address}:${full.port}`), undefined, 'an answer ends the back-off');
+    } finally {
+      await closeAll([a, b]);
+      await full.close();
     }
   });
 });

@@ -93,20 +93,20 @@ test('text: every kind of change, line by line; exit 1', async () => {
   const run = await forseti(['plan', '--base', 'main', '--head', 'pr', repo]);
   equal(run.code, 1, run.stderr);
   const lines = run.stdout.split('\n');
-  const summaryAt = lines.indexOf('6 hosts: 1 nothing, 1 re-render, 1 provision, 1 reprovision, 1 power off, 1 removed');
+  const summaryAt = lines.indexOf('6 hosts: 1 nothing, 1 re-render, 1 provision, 1 reprovision, 1 power off by hand, 1 removed');
   deepEqual(lines.slice(0, summaryAt + 1), [
     `forseti plan: BASE ${short('main')} → HEAD ${short('pr')}`,
     `observed: assumed: every host converged at BASE ${short('main')}`,
     'note: no status branch found: every host is taken as converged in its BASE role',
     '',
-    'HOST    CHANGE       ROLE              DETAILS',
-    'node-1  reprovision  worker → compute  reprovision from role worker to compute',
-    'node-2  power off    worker → off      role off keeps the host off',
-    'node-3  removed      compute → -       no longer declared: forseti forgets it, no power action (it keeps running role compute)',
-    'node-4  provision    - → compute       new host: provision role compute',
-    'node-5  re-render    worker            role worker unchanged; new artifacts serve at the next boot',
+    'HOST    CHANGE             ROLE              DETAILS',
+    'node-1  reprovision        worker → compute  reprovision from role worker to compute',
+    'node-2  power off by hand  worker → off      role off keeps the host off; node-2 cannot be powered off remotely (Wake-on-LAN): shut it down from its OS or by hand',
+    'node-3  removed            compute → -       no longer declared: forseti forgets it, no power action (it keeps running role compute)',
+    'node-4  provision          - → compute       new host: provision role compute',
+    'node-5  re-render          worker            role worker unchanged; new artifacts serve at the next boot',
     '',
-    '6 hosts: 1 nothing, 1 re-render, 1 provision, 1 reprovision, 1 power off, 1 removed',
+    '6 hosts: 1 nothing, 1 re-render, 1 provision, 1 reprovision, 1 power off by hand, 1 removed',
   ]);
   // Which files of which host are diffed, in order.
   deepEqual(
@@ -117,7 +117,7 @@ test('text: every kind of change, line by line; exit 1', async () => {
       '--- a/node-1/cmdline', '+++ b/node-1/cmdline',
       '# config-node.yaml is marked secret: the agent serves it only to node-1; its template in Git holds no secret',
       '--- /dev/null', '+++ b/node-1/config-node.yaml',
-      '# node-2: power off',
+      '# node-2: power off by hand',
       '--- a/node-2/boot.ipxe', '+++ /dev/null',
       '--- a/node-2/cmdline', '+++ /dev/null',
       '# node-4: provision',
@@ -154,7 +154,7 @@ test('text: every kind of change, line by line; exit 1', async () => {
     '',
   ]);
   ok(!/token=(?!<token>)/.test(run.stdout), 'only placeholder tokens');
-  deepEqual(lines.slice(lines.indexOf('+++ b/node-1/config-node.yaml') + 1, lines.indexOf('# node-2: power off')), ['@@ -0,0 +1,2 @@', '+hostname: node-1', '+ip: 10.9.0.11', '']);
+  deepEqual(lines.slice(lines.indexOf('+++ b/node-1/config-node.yaml') + 1, lines.indexOf('# node-2: power off by hand')), ['@@ -0,0 +1,2 @@', '+hostname: node-1', '+ip: 10.9.0.11', '']);
 });
 
 test('markdown: summary table and one collapsible diff per host, line by line', async () => {
@@ -169,12 +169,12 @@ test('markdown: summary table and one collapsible diff per host, line by line', 
     '',
     '> **note:** no status branch found: every host is taken as converged in its BASE role',
     '',
-    '**6 hosts: 1 nothing, 1 re-render, 1 provision, 1 reprovision, 1 power off, 1 removed**',
+    '**6 hosts: 1 nothing, 1 re-render, 1 provision, 1 reprovision, 1 power off by hand, 1 removed**',
     '',
     '| host | change | details |',
     '|---|---|---|',
     '| `node-1` | reprovision | reprovision from role worker to compute |',
-    '| `node-2` | power off | role off keeps the host off |',
+    '| `node-2` | power off by hand | role off keeps the host off; node-2 cannot be powered off remotely (Wake-on-LAN): shut it down from its OS or by hand |',
     '| `node-3` | removed | no longer declared: forseti forgets it, no power action (it keeps running role compute) |',
     '| `node-4` | provision | new host: provision role compute |',
     '| `node-5` | re-render | role worker unchanged; new artifacts serve at the next boot |',
@@ -184,7 +184,7 @@ test('markdown: summary table and one collapsible diff per host, line by line', 
     lines.filter((l) => l.startsWith('<details>')),
     [
       '<details><summary><code>node-1</code>: reprovision (boot.ipxe, cmdline, config-node.yaml)</summary>',
-      '<details><summary><code>node-2</code>: power off (boot.ipxe, cmdline)</summary>',
+      '<details><summary><code>node-2</code>: power off by hand (boot.ipxe, cmdline)</summary>',
       '<details><summary><code>node-4</code>: provision (boot.ipxe, cmdline, config-node.yaml)</summary>',
       '<details><summary><code>node-5</code>: re-render (boot.ipxe, cmdline)</summary>',
     ],
@@ -222,12 +222,12 @@ test('json: the documented shape', async () => {
   deepEqual(plan.head, { revision: sha.pr });
   deepEqual(plan.observed, { source: 'assumed-base', description: `assumed: every host converged at BASE ${short('main')}` });
   equal(plan.changed, true);
-  deepEqual(plan.summary, { none: 1, rerender: 1, provision: 1, reprovision: 1, wipe: 0, 'power-on': 0, 'power-off': 1, refused: 0, removed: 1 });
+  deepEqual(plan.summary, { none: 1, rerender: 1, provision: 1, reprovision: 1, wipe: 0, 'power-on': 0, 'power-off': 0, 'power-off-by-hand': 1, refused: 0, removed: 1 });
   deepEqual(
     plan.hosts.map((h) => [h.host, h.change, h.baseRole, h.headRole]),
     [
       ['node-1', 'reprovision', 'worker', 'compute'],
-      ['node-2', 'power-off', 'worker', 'off'],
+      ['node-2', 'power-off-by-hand', 'worker', 'off'],
       ['node-3', 'removed', 'compute', null],
       ['node-4', 'provision', null, 'compute'],
       ['node-5', 'rerender', 'worker', 'worker'],
@@ -326,18 +326,18 @@ test('status branch origin/forseti-status: observed phases and inventory, a refu
   const run = await forseti(['plan', '--base', 'origin/main', '--head', 'HEAD'], clone);
   equal(run.code, 1, run.stderr);
   const lines = run.stdout.split('\n');
-  deepEqual(lines.slice(0, lines.indexOf('6 hosts: 1 nothing, 2 provision, 1 power off, 1 refused, 1 removed') + 1), [
+  deepEqual(lines.slice(0, lines.indexOf('6 hosts: 1 nothing, 2 provision, 1 power off by hand, 1 refused, 1 removed') + 1), [
     `forseti plan: BASE ${short('main')} → HEAD ${short('pr')}`,
     `observed: status branch origin/forseti-status at ${statusCommit.slice(0, 12)}`,
     '',
-    'HOST    CHANGE     ROLE              DETAILS',
-    'node-1  refused    worker → compute  role compute needs memoryGiB >= 16 but the BMC of node-1 reports 8',
-    'node-2  power off  worker → off      role off keeps the host off',
-    'node-3  removed    compute → -       no longer declared: forseti forgets it, no power action (it keeps running role compute)',
-    'node-4  provision  - → compute       new host: provision role compute',
-    'node-5  provision  worker            provision role worker',
+    'HOST    CHANGE             ROLE              DETAILS',
+    'node-1  refused            worker → compute  role compute needs memoryGiB >= 16 but the BMC of node-1 reports 8',
+    'node-2  power off by hand  worker → off      role off keeps the host off; node-2 cannot be powered off remotely (Wake-on-LAN): shut it down from its OS or by hand',
+    'node-3  removed            compute → -       no longer declared: forseti forgets it, no power action (it keeps running role compute)',
+    'node-4  provision          - → compute       new host: provision role compute',
+    'node-5  provision          worker            provision role worker',
     '',
-    '6 hosts: 1 nothing, 2 provision, 1 power off, 1 refused, 1 removed',
+    '6 hosts: 1 nothing, 2 provision, 1 power off by hand, 1 refused, 1 removed',
   ]);
 });
 

@@ -8,6 +8,10 @@ const TIMEOUT = 600_000;
 const STEP_TIMEOUT = 120_000;
 const OPTIONS = { now: NOW, provisionTimeoutMs: TIMEOUT, stepTimeoutMs: STEP_TIMEOUT };
 
+const WOL = { powerOff: false, powerState: false, bootOverride: false, operator: false };
+const MANUAL = { powerOff: false, powerState: false, bootOverride: false, operator: true };
+const FULL = { powerOff: true, powerState: true, bootOverride: true, operator: false };
+
 const desired = (over: Partial<DesiredHost> = {}): DesiredHost => ({
   name: 'bld-003', role: 'talos-worker', boot: 'image', power: 'on', afterInstall: 'disk', digest: 'd2', revision: 'r2', enrollable: false, ...over,
 });
@@ -42,6 +46,14 @@ const cases: Array<{ name: string; desired: DesiredHost; observed: ObservedHost;
   { name: 'unreachable BMC: retry after the back-off', desired: desired({ enrollable: true }), observed: observed({ phase: 'Enrolling', retryAt: NOW - 1 }), action: 'enroll', answer: 'install' },
   { name: 'inventory below the role requirement: refused', desired: desired({ enrollable: true, requires: { memoryGiB: 32 } }), observed: observed({ phase: 'Ready', inventory: { memoryGiB: 8 } }), action: 'refuse', answer: 'install' },
   { name: 'refused once, not refused again for the same digest', desired: desired({ requires: { memoryGiB: 32 } }), observed: observed({ phase: 'Failed', attemptDigest: 'd2', inventory: { memoryGiB: 8 }, lastError: { message: 'x', step: 'refused' } }), action: 'none', answer: 'install' },
+  // Drivers that cannot power off (src/bmc/capabilities.ts): a human does it, once; never a failure.
+  { name: 'Wake-on-LAN host given role off: power off by hand', desired: desired({ role: 'off', boot: 'off', capabilities: WOL }), observed: converged(), action: 'power-off-by-hand', answer: 'exit' },
+  { name: 'Wake-on-LAN host under a power schedule: power off by hand', desired: desired({ power: 'off', capabilities: WOL }), observed: converged(), action: 'power-off-by-hand', answer: 'exit' },
+  { name: 'Wake-on-LAN host recorded off: nothing more', desired: desired({ power: 'off', capabilities: WOL }), observed: observed({ phase: 'Off', appliedRole: 'talos-worker', appliedDigest: 'd2' }), action: 'none', answer: 'exit' },
+  { name: 'Wake-on-LAN host that failed a power-off before: handed to a human, not left failed', desired: desired({ power: 'off', capabilities: WOL }), observed: observed({ phase: 'Failed', attemptDigest: 'd2', lastError: { message: 'cannot', step: 'power-off' } }), action: 'power-off-by-hand', answer: 'exit' },
+  { name: 'Wake-on-LAN host back on after a schedule: woken, boots its disk', desired: desired({ capabilities: WOL }), observed: observed({ phase: 'Off', appliedRole: 'talos-worker', appliedDigest: 'd2' }), action: 'power-on', answer: 'install' },
+  { name: 'manual host given role off: the operator is asked', desired: desired({ role: 'off', boot: 'off', capabilities: MANUAL }), observed: converged(), action: 'power-off-by-hand', answer: 'exit' },
+  { name: 'a BMC host still powers off itself', desired: desired({ power: 'off', capabilities: FULL }), observed: converged(), action: 'power-off', answer: 'exit' },
   // Wipes: one per token, never repeated.
   { name: 'a new wipe token wipes first', desired: desired({ wipeToken: 'w1' }), observed: converged(), action: 'wipe', answer: 'disk' },
   { name: 'a wipe under way waits', desired: desired({ wipeToken: 'w1' }), observed: observed({ phase: 'Wiping', attemptWipeToken: 'w1', step: 'kernel' }), action: 'wait', answer: 'wipe' },
@@ -78,4 +90,24 @@ test('decide: a stuck step names the step', () => {
 test('decide: a refusal names both facts', () => {
   const action = decide(desired({ enrollable: true, requires: { memoryGiB: 32 } }), observed({ phase: 'Ready', inventory: { memoryGiB: 8 } }), OPTIONS);
   assert.deepEqual(action, { kind: 'refuse', reason: 'role talos-worker needs memoryGiB >= 32 but the BMC of bld-003 reports 8' });
+});
+
+test('decide: a host that cannot power off says who does it, and how', () => {
+  assert.deepEqual(decide(desired({ role: 'off', boot: 'off', capabilities: WOL }), converged(), OPTIONS), {
+    kind: 'power-off-by-hand',
+    by: 'os',
+    reason: 'role off keeps the host off; bld-003 cannot be powered off remotely (Wake-on-LAN): shut it down from its OS or by hand',
+  });
+  assert.deepEqual(decide(desired({ power: 'off', capabilities: MANUAL }), converged(), OPTIONS), {
+    kind: 'power-off-by-hand',
+    by: 'operator',
+    reason: 'power: off declared; the operator is asked to power bld-003 off',
+  });
+});
+
+test('decide: the Redfish/OA inventory facts refuse a role: cpus and disks as well as memory', () => {
+  const ready = observed({ phase: 'Ready', inventory: { cpus: 1, memoryGiB: 64, disks: 0, diskGB: 0, macs: '52:54:00:aa:00:01' } });
+  assert.equal(decide(desired({ enrollable: true, requires: { cpus: 2 } }), ready, OPTIONS).reason, 'role talos-worker needs cpus >= 2 but the BMC of bld-003 reports 1');
+  assert.equal(decide(desired({ enrollable: true, requires: { disks: 1 } }), ready, OPTIONS).reason, 'role talos-worker needs disks >= 1 but the BMC of bld-003 reports 0');
+  assert.equal(decide(desired({ enrollable: true, requires: { memoryGiB: 64, cpus: 1 } }), ready, OPTIONS).kind, 'provision');
 });

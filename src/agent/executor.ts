@@ -65,6 +65,15 @@ export class Executor {
           await this.tracker.record(host, { kind: 'failed', message: `power off: ${errorMessage(err)}`, step: 'power-off', ...closeAttempt });
         }
         return;
+      case 'power-off-by-hand':
+        // The driver cannot do it: manual tells the operator (log and status); Wake-on-LAN has nobody to tell but the log.
+        if (action.by === 'operator') {
+          await this.driverFor(host).powerOff().catch((err: unknown) => this.log.warn({ host, err: errorMessage(err) }, 'cannot ask the operator'));
+        } else {
+          this.log.warn({ host, operator: `power ${host} off by hand or from its OS` }, `${host} must be off but cannot be powered off remotely: ${action.reason}`);
+        }
+        await this.tracker.record(host, { kind: 'powered-off' });
+        return;
       case 'power-on':
         this.log.info({ host, reason: action.reason }, 'powering on');
         try {
@@ -112,7 +121,7 @@ export class Executor {
     const driver = this.driverFor(host);
     try {
       await driver.powerState();
-      const inventory = driver.inventory ? toObserved(await driver.inventory()) : {};
+      const inventory = driver.inventory ? toObservedInventory(await driver.inventory()) : {};
       this.log.info({ host, inventory }, 'enrolled');
       await this.tracker.record(host, { kind: 'enrolled', inventory });
     } catch (err) {
@@ -124,16 +133,35 @@ export class Executor {
   }
 }
 
-function toObserved(inventory: Inventory): ObservedInventory {
-  const source = inventory as Inventory & { memoryGiB?: number; cpus?: number; disks?: number };
+/**
+ * Any driver's inventory, flattened for the lifecycle and the status branch: processor sockets as `cpus`, drives
+ * as `disks` (count) and `diskGB` (total), NIC MACs as one comma-separated string. What a BMC does not report stays
+ * absent, and an absent fact never refuses a role.
+ */
+export function toObservedInventory(inventory: Inventory): ObservedInventory {
   const out: ObservedInventory = {};
-  if (source.manufacturer) out.manufacturer = source.manufacturer;
-  if (source.model) out.model = source.model;
-  if (source.serialNumber) out.serialNumber = source.serialNumber;
-  if (typeof source.memoryGiB === 'number') out.memoryGiB = source.memoryGiB;
-  if (typeof source.cpus === 'number') out.cpus = source.cpus;
-  if (typeof source.disks === 'number') out.disks = source.disks;
+  if (inventory.manufacturer) out.manufacturer = inventory.manufacturer;
+  if (inventory.model) out.model = inventory.model;
+  if (inventory.serialNumber) out.serialNumber = inventory.serialNumber;
+  if (inventory.bmcFirmware) out.bmcFirmware = inventory.bmcFirmware;
+  if (inventory.processors && isCount(inventory.processors.count)) {
+    out.cpus = inventory.processors.count;
+    if (inventory.processors.model) out.cpuModel = inventory.processors.model;
+  }
+  if (typeof inventory.memoryGiB === 'number' && Number.isFinite(inventory.memoryGiB) && inventory.memoryGiB >= 0) {
+    out.memoryGiB = Math.round(inventory.memoryGiB * 100) / 100;
+  }
+  if (inventory.storage) {
+    out.disks = inventory.storage.length;
+    out.diskGB = Math.round(inventory.storage.reduce((sum, d) => sum + d.capacityBytes, 0) / 1e9);
+  }
+  if (inventory.macs && inventory.macs.length > 0) out.macs = inventory.macs.join(',');
+  if (inventory.managementAddress) out.managementAddress = inventory.managementAddress;
   return out;
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0;
 }
 
 function errorMessage(err: unknown): string {

@@ -1,4 +1,5 @@
-import type { BmcDriver, BootOverride, PowerState } from '../bmc/driver.ts';
+import { MANUAL_CAPABILITIES } from '../bmc/capabilities.ts';
+import type { BmcCapabilities, BmcDriver, BootOverride, PowerState } from '../bmc/driver.ts';
 import type { Logger } from '../log.ts';
 
 /** What the operator was last asked to do for a host. */
@@ -22,6 +23,8 @@ export interface ManualDriverOptions {
  */
 export class ManualDriver implements BmcDriver {
   readonly kind = 'manual';
+  /** Nothing by itself: every action is an instruction to the operator. */
+  readonly capabilities: BmcCapabilities = MANUAL_CAPABILITIES;
   private last: ManualInstruction | null = null;
 
   constructor(

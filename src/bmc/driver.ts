@@ -15,12 +15,37 @@ export interface BootOverride {
   mode?: 'bios' | 'uefi';
 }
 
+/** What a driver can do; the reconcile decision plans around what it cannot (src/plan/decide.ts). */
+export interface BmcCapabilities {
+  /** Can switch the machine off by itself (Wake-on-LAN cannot; manual asks a human). */
+  powerOff: boolean;
+  /** Can read the power state back (enrolment, drift). */
+  powerState: boolean;
+  /** Can choose the device of the next boot. */
+  bootOverride: boolean;
+  /** Every action is an instruction to a human operator (manual). */
+  operator: boolean;
+}
+
+/** A BMC that can do everything: IPMI, Redfish, the Onboard Administrator. */
+export const FULL_CAPABILITIES: BmcCapabilities = Object.freeze({ powerOff: true, powerState: true, bootOverride: true, operator: false });
+
+/** A driver's capabilities; drivers that declare none can do everything. */
+export function capabilitiesOf(driver: Pick<BmcDriver, 'capabilities'>): BmcCapabilities {
+  return driver.capabilities ?? FULL_CAPABILITIES;
+}
+
 export interface InventoryDrive {
   name?: string;
   model?: string;
   capacityBytes: number;
 }
 
+/**
+ * What a BMC reports of its machine. Every driver fills what its protocol offers: Redfish all of it, the Onboard
+ * Administrator all but storage, IPMI only the FRU identity. The executor flattens it for the lifecycle
+ * (src/agent/executor.ts `toObservedInventory`), where role requirements are checked against it.
+ */
 export interface Inventory {
   manufacturer?: string;
   model?: string;
@@ -64,6 +89,8 @@ export interface BmcTls {
 
 export interface BmcDriver {
   readonly kind: string;
+  /** Absent: everything (FULL_CAPABILITIES); read it through capabilitiesOf. */
+  readonly capabilities?: BmcCapabilities;
   powerState(): Promise<PowerState>;
   /** Each power write returns once the BMC reports the new state (bounded polling). */
   powerOn(): Promise<void>;

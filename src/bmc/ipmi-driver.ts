@@ -3,6 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CommandQueue, DEFAULT_MIN_INTERVAL_MS, sharedCommandQueue } from './command-queue.ts';
 import type { BmcDriver, BmcTarget, BootOverride, Inventory, PowerState } from './driver.ts';
 import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOverrideNotAppliedError, PowerStateNotReachedError } from './errors.ts';
+import { BmcBackingOffError, sharedBmcGate } from './gate.ts';
+import type { BmcGate } from './gate.ts';
 import { bootdevRequest, IPMI_SIM_MANUFACTURER_ID, overrideFromFlags, overrideMismatch } from './ipmi-boot-override.ts';
 import type { BootFlagsSupport } from './ipmi-boot-override.ts';
 import { IpmiAuthError, IpmiCommandError, IpmiUnreachableError } from './ipmi/errors.ts';
@@ -21,6 +23,8 @@ export interface IpmiDriverOptions {
   queue?: CommandQueue;
   /** For the default queue, if this call creates it; default 2000 ms. */
   minIntervalMs?: number;
+  /** The global bound on BMC exchanges and the unreachable back-off; default the process-wide gate. */
+  gate?: BmcGate;
   /** Reading power back after on/off/cycle; default 15 × 1000 ms. */
   powerPoll?: PollBound;
   /** Waiting for the OS to shut down after softOff; default 90 × 2000 ms. */
@@ -38,6 +42,10 @@ export class IpmiDriver implements BmcDriver {
   private readonly conn: IpmiConnection;
   private readonly bmc: string;
   private readonly queue: CommandQueue;
+  private readonly gate: BmcGate;
+  /** This BMC's key in its queue and in the gate (with the netns prefix in tests: two namespaces, two BMCs). */
+  private readonly key: string;
+  private readonly runOptions: IpmitoolRunOptions;
   private bootFlagsSupport: Promise<BootFlagsSupport> | undefined;
 
   constructor(
@@ -47,8 +55,11 @@ export class IpmiDriver implements BmcDriver {
     this.conn = { address: target.address, port: target.port ?? 623, username: target.username, password: target.password, cipherSuite: target.cipherSuite ?? 3 };
     this.bmc = `${target.address}:${this.conn.port}`;
     const prefix = opts.ipmitool?.prefix ?? [];
-    const queueKey = prefix.length > 0 ? `${prefix.join(' ')} ${this.bmc}` : this.bmc;
-    this.queue = opts.queue ?? sharedCommandQueue(queueKey, { minIntervalMs: opts.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS });
+    this.key = prefix.length > 0 ? `${prefix.join(' ')} ${this.bmc}` : this.bmc;
+    this.queue = opts.queue ?? sharedCommandQueue(this.key, { minIntervalMs: opts.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS });
+    this.gate = opts.gate ?? sharedBmcGate();
+    // Each single ipmitool run takes a global slot; the pause between attempts does not.
+    this.runOptions = { ...opts.ipmitool, schedule: (attempt) => this.gate.limit.run(attempt) };
   }
 
   async powerState(): Promise<PowerState> {
@@ -150,11 +161,21 @@ export class IpmiDriver implements BmcDriver {
     throw new PowerStateNotReachedError(this.target.host, this.bmc, want, last);
   }
 
-  /** One ipmitool command through this BMC's queue, its failure named in the product's terms. */
+  /**
+   * One ipmitool command through this BMC's queue and the gate (refused at once while this BMC backs off), its
+   * failure named in the product's terms.
+   */
   private async call<T>(command: (conn: IpmiConnection, opts: IpmitoolRunOptions) => Promise<T>): Promise<T> {
     try {
-      return await this.queue.run(() => command(this.conn, this.opts.ipmitool ?? {}));
+      const result = await this.queue.run(() => {
+        this.gate.check(this.key);
+        return command(this.conn, this.runOptions);
+      });
+      this.gate.settle(this.key, 'answered');
+      return result;
     } catch (err) {
+      if (err instanceof IpmiUnreachableError) this.gate.settle(this.key, { unreachable: err.detail });
+      else if (!(err instanceof BmcBackingOffError)) this.gate.settle(this.key, 'answered');
       throw this.productError(err);
     }
   }
@@ -164,6 +185,7 @@ export class IpmiDriver implements BmcDriver {
     if (err instanceof IpmiUnreachableError) {
       return new BmcUnreachableError(host, this.bmc, `unreachable after ${err.attempts} attempt(s) (${err.command}): ${err.detail}`, { cause: err });
     }
+    if (err instanceof BmcBackingOffError) return new BmcUnreachableError(host, this.bmc, err.message, { cause: err });
     if (err instanceof IpmiAuthError) return new BmcAuthError(host, this.bmc, `session refused (${err.command}): ${err.detail}`, { cause: err });
     if (err instanceof IpmiCommandError) return new BmcCommandError(host, this.bmc, err.command, err.detail, { cause: err });
     return err;

@@ -3,8 +3,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BmcDriver, BmcTarget, BootOverride, Inventory, PowerState } from './driver.ts';
 import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOverrideNotAppliedError, PowerStateNotReachedError } from './errors.ts';
+import { BmcBackingOffError, sharedBmcGate } from './gate.ts';
+import type { BmcGate } from './gate.ts';
 import * as oa from './oa/index.ts';
-import type { OaBootOnceDevice, OaOneTimeBoot, OaSession, OaSessionLease, OaSessionOptions } from './oa/index.ts';
+import type { OaBootDevice, OaBootFirstDevice, OaBootOnceDevice, OaOneTimeBoot, OaSession, OaSessionLease, OaSessionOptions } from './oa/index.ts';
 
 export interface PollBound {
   attempts: number;
@@ -16,10 +18,14 @@ export interface OaDriverOptions extends Pick<OaSessionOptions, 'prompt' | 'conn
   powerPoll?: PollBound;
   /** Waiting for the OS to shut down after softOff; default 90 × 2000 ms. */
   softOffPoll?: PollBound;
+  /** The global bound on BMC exchanges and the unreachable back-off; default the process-wide gate. */
+  gate?: BmcGate;
 }
 
 const DEVICE_FOR: Record<'pxe' | 'disk' | 'none', OaBootOnceDevice> = { pxe: 'PXE', disk: 'HDD', none: 'NORMAL' };
 const READ_BACK_FOR: Record<'pxe' | 'disk' | 'none', OaOneTimeBoot> = { pxe: 'pxe', disk: 'hdd', none: null };
+const FIRST_FOR: Record<'pxe' | 'disk', OaBootFirstDevice> = { pxe: 'PXE', disk: 'HDD' };
+const DEVICE_OF: Partial<Record<OaBootDevice, 'pxe' | 'disk'>> = { pxe: 'pxe', hdd: 'disk' };
 
 export class OaDriver implements BmcDriver {
   readonly kind = 'hp-oa';
@@ -27,6 +33,9 @@ export class OaDriver implements BmcDriver {
   private readonly bmc: string;
   private readonly lease: OaSessionLease;
   private readonly session: OaSession;
+  private readonly gate: BmcGate;
+  /** The OA's key in the gate: its blades share one session, so they share one back-off. */
+  private readonly gateKey: string;
 
   constructor(
     private readonly target: BmcTarget,
@@ -37,8 +46,17 @@ export class OaDriver implements BmcDriver {
     }
     this.bay = target.bay;
     this.bmc = `${target.address}:${target.port ?? 22} bay ${target.bay}`;
-    const { powerPoll: _p, softOffPoll: _s, ...sessionOptions } = opts;
-    this.lease = oa.leaseOaSession({ ...sessionOptions, address: target.address, port: target.port ?? 22, username: target.username, password: target.password });
+    const { powerPoll: _p, softOffPoll: _s, gate: _g, ...sessionOptions } = opts;
+    const gate = (this.gate = opts.gate ?? sharedBmcGate());
+    const gateKey = (this.gateKey = `${target.address}:${target.port ?? 22}`);
+    this.lease = oa.leaseOaSession({
+      ...sessionOptions,
+      address: target.address,
+      port: target.port ?? 22,
+      username: target.username,
+      password: target.password,
+      schedule: (command) => gate.exchange(gateKey, command),
+    });
     this.session = this.lease.session;
   }
 
@@ -70,9 +88,7 @@ export class OaDriver implements BmcDriver {
   }
 
   async setBootOverride(o: BootOverride): Promise<void> {
-    if (o.persistent && o.device !== 'none') {
-      throw new BmcCommandError(this.target.host, this.bmc, 'SET SERVER BOOT ONCE', 'the OA sets one-time boot devices only; a persistent override is not supported');
-    }
+    if (o.persistent && o.device !== 'none') return this.setBootFirst(o.device);
     let rejection: BmcCommandError | undefined;
     try {
       await this.call(() => oa.setServerBootOnce(this.session, this.bay, DEVICE_FOR[o.device]));
@@ -87,11 +103,32 @@ export class OaDriver implements BmcDriver {
     throw new BootOverrideNotAppliedError(this.target.host, this.bmc, rejection ? `${why}; the OA rejected the write: ${rejection.message}` : why, { cause: rejection });
   }
 
+  /**
+   * The one-time boot if one is set, else the first device of the IPL order as a persistent override (the OA has no
+   * other "persistent override" than the order itself); null for anything forseti never sets (CD-ROM first, …).
+   */
   async getBootOverride(): Promise<BootOverride | null> {
     const boot = await this.call(() => oa.showServerBoot(this.session, this.bay));
     if (boot.oneTimeBoot === 'pxe') return { device: 'pxe', persistent: false };
     if (boot.oneTimeBoot === 'hdd') return { device: 'disk', persistent: false };
-    return null;
+    if (boot.oneTimeBoot !== null) return null;
+    const first = boot.firstBootDevice ? DEVICE_OF[boot.firstBootDevice] : undefined;
+    return first ? { device: first, persistent: true } : null;
+  }
+
+  /** PXE or the hard drive first in the IPL order, for every boot to come; read back from SHOW SERVER BOOT. */
+  private async setBootFirst(device: 'pxe' | 'disk'): Promise<void> {
+    let rejection: BmcCommandError | undefined;
+    try {
+      await this.call(() => oa.setServerBootFirst(this.session, this.bay, FIRST_FOR[device]));
+    } catch (err) {
+      if (!(err instanceof BmcCommandError)) throw err;
+      rejection = err;
+    }
+    const boot = await this.call(() => oa.showServerBoot(this.session, this.bay));
+    if (boot.firstBootDevice !== undefined && DEVICE_OF[boot.firstBootDevice] === device) return;
+    const why = `asked for ${device} first in the boot order, OA reports "${boot.bootOrder.join(', ') || '?'}"`;
+    throw new BootOverrideNotAppliedError(this.target.host, this.bmc, rejection ? `${why}; the OA rejected the write: ${rejection.message}` : why, { cause: rejection });
   }
 
   async inventory(): Promise<Inventory> {
@@ -129,14 +166,22 @@ export class OaDriver implements BmcDriver {
 
   private async call<T>(command: () => Promise<T>): Promise<T> {
     try {
-      return await command();
+      const result = await command();
+      this.gate.settle(this.gateKey, 'answered');
+      return result;
     } catch (err) {
+      // A session that cannot be opened, or an OA that stops answering mid-command, costs a whole timeout per
+      // command: the OA backs off. A dropped session (the OA is there) and the OA's own errors are answers.
+      const unreachable = err instanceof oa.OaUnreachableError || (err instanceof oa.OaSessionLostError && err.timedOut);
+      if (unreachable) this.gate.settle(this.gateKey, { unreachable: err.message });
+      else if (!(err instanceof BmcBackingOffError)) this.gate.settle(this.gateKey, 'answered');
       throw this.productError(err);
     }
   }
 
   private productError(err: unknown): unknown {
     const { host } = this.target;
+    if (err instanceof BmcBackingOffError) return new BmcUnreachableError(host, this.bmc, err.message, { cause: err });
     if (err instanceof oa.OaUnreachableError) return new BmcUnreachableError(host, this.bmc, err.message, { cause: err });
     if (err instanceof oa.OaSessionLostError) return new BmcUnreachableError(host, this.bmc, err.message, { cause: err });
     if (err instanceof oa.OaAuthError) return new BmcAuthError(host, this.bmc, err.message, { cause: err });

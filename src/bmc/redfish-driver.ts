@@ -5,6 +5,8 @@ import type { Dispatcher } from 'undici';
 import { CommandQueue, DEFAULT_MIN_INTERVAL_MS, sharedCommandQueue } from './command-queue.ts';
 import type { BmcDriver, BmcTarget, BootOverride, Inventory, PowerState } from './driver.ts';
 import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOverrideNotAppliedError, PowerStateNotReachedError } from './errors.ts';
+import { BmcBackingOffError, sharedBmcGate } from './gate.ts';
+import type { BmcGate } from './gate.ts';
 import type { PollBound } from './ipmi-driver.ts';
 import { RedfishClient } from './redfish/client.ts';
 import type { RedfishClientOptions } from './redfish/client.ts';
@@ -25,6 +27,8 @@ export interface RedfishDriverOptions {
   queue?: CommandQueue;
   /** For the default queue, if this call creates it; default 2000 ms. */
   minIntervalMs?: number;
+  /** The global bound on BMC exchanges and the unreachable back-off; default the process-wide gate. */
+  gate?: BmcGate;
   /** Reading PowerState back after a reset; default 30 × 1000 ms. */
   powerPoll?: PollBound;
   /** Waiting for the OS to shut down after softOff; default 90 × 2000 ms. */
@@ -48,6 +52,7 @@ export class RedfishDriver implements BmcDriver {
   private readonly dispatcher: Dispatcher;
   private readonly ownsDispatcher: boolean;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly gate: BmcGate;
   private systemPath: Promise<string> | undefined;
   private resetInfo: Promise<ResetAction> | undefined;
 
@@ -59,6 +64,7 @@ export class RedfishDriver implements BmcDriver {
     const port = target.port ?? (scheme === 'https' ? 443 : 80);
     this.bmc = `${target.address}:${port}`;
     const queue = opts.queue ?? sharedCommandQueue(this.bmc, { minIntervalMs: opts.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS });
+    const gate = (this.gate = opts.gate ?? sharedBmcGate());
     this.sleep = opts.sleep ?? ((ms) => delay(ms));
     this.ownsDispatcher = opts.dispatcher === undefined;
     this.dispatcher =
@@ -73,7 +79,7 @@ export class RedfishDriver implements BmcDriver {
     const host = target.address.includes(':') ? `[${target.address}]` : target.address;
     this.client = new RedfishClient(
       { baseUrl: `${scheme}://${host}:${port}`, username: target.username, password: target.password },
-      { ...opts.http, dispatcher: this.dispatcher, schedule: (exchange) => queue.run(exchange), sleep: this.sleep, ...(opts.auth ? { auth: opts.auth } : {}) },
+      { ...opts.http, dispatcher: this.dispatcher, schedule: (exchange) => queue.run(() => gate.exchange(this.bmc, exchange)), sleep: this.sleep, ...(opts.auth ? { auth: opts.auth } : {}) },
     );
   }
 
@@ -247,14 +253,19 @@ export class RedfishDriver implements BmcDriver {
   /** One driver operation, its failure named in the product's terms. */
   private async op<T>(name: string, body: () => Promise<T>): Promise<T> {
     try {
-      return await body();
+      const result = await body();
+      this.gate.settle(this.bmc, 'answered');
+      return result;
     } catch (err) {
+      if (err instanceof RedfishUnreachableError) this.gate.settle(this.bmc, { unreachable: `${err.request}: ${err.detail}` });
+      else if (!(err instanceof BmcBackingOffError)) this.gate.settle(this.bmc, 'answered');
       throw this.productError(name, err);
     }
   }
 
   private productError(operation: string, err: unknown): unknown {
     const { host } = this.target;
+    if (err instanceof BmcBackingOffError) return new BmcUnreachableError(host, this.bmc, `${operation}: ${err.message}`, { cause: err });
     if (err instanceof RedfishUnreachableError) return new BmcUnreachableError(host, this.bmc, `${operation}: ${err.request}: ${err.detail}`, { cause: err });
     if (err instanceof RedfishAuthError) return new BmcAuthError(host, this.bmc, `${operation}: ${err.request}: ${err.detail}`, { cause: err });
     if (err instanceof RedfishTlsError) return new BmcTlsError(host, this.bmc, `${operation}: ${err.request}: ${err.detail}`, { cause: err });

@@ -2,7 +2,8 @@
 // subnet's directed broadcast. WoL cannot power off, cannot read the power state, and cannot set a boot device:
 // such a machine must boot from the network first (PXE-first boot order); forseti's boot script sends a
 // converged machine on to its disk.
-import type { BmcDriver, BootOverride, PowerState } from './driver.ts';
+import { WOL_CAPABILITIES } from './capabilities.ts';
+import type { BmcCapabilities, BmcDriver, BootOverride, PowerState } from './driver.ts';
 import { BmcCommandError } from './errors.ts';
 import type { Logger } from '../log.ts';
 import { sendMagicPacket, WOL_PORT } from './wol/index.ts';
@@ -29,7 +30,7 @@ export interface WolDriverOptions {
 export class WolDriver implements BmcDriver {
   readonly kind = 'wol';
   /** What this driver can do; the lifecycle must not wait for power states it will never read. */
-  readonly capabilities = { powerOff: false, powerState: false, bootOverride: false } as const;
+  readonly capabilities: BmcCapabilities = WOL_CAPABILITIES;
   private readonly bmc: string;
 
   constructor(

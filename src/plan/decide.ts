@@ -16,6 +16,7 @@ export interface DecideOptions {
 export function decide(desired: DesiredHost, observed: ObservedHost, options: DecideOptions): Action {
   if (desired.boot === 'off' || desired.power === 'off') {
     if (observed.phase === 'Off') return { kind: 'none', reason: 'off as declared' };
+    if (desired.capabilities?.powerOff === false) return powerOffByHand(desired);
     if (observed.phase === 'Failed' && observed.lastError?.step === 'power-off' && observed.attemptDigest === desired.digest) {
       return { kind: 'none', reason: `power off failed: ${observed.lastError.message}; a new commit retries` };
     }
@@ -53,6 +54,15 @@ export function decide(desired: DesiredHost, observed: ObservedHost, options: De
   const fromRole = observed.appliedRole;
   const reason = fromRole === undefined ? `provision role ${desired.role}` : `reprovision from role ${fromRole} to ${desired.role}`;
   return fromRole === undefined ? { kind: 'provision', reason } : { kind: 'provision', reason, fromRole };
+}
+
+/** A host whose driver cannot power it off: a human does, once; no failure and no retry loop. */
+function powerOffByHand(desired: DesiredHost): Action {
+  const why = desired.boot === 'off' ? `role ${desired.role} keeps the host off` : 'power: off declared';
+  if (desired.capabilities?.operator) {
+    return { kind: 'power-off-by-hand', by: 'operator', reason: `${why}; the operator is asked to power ${desired.name} off` };
+  }
+  return { kind: 'power-off-by-hand', by: 'os', reason: `${why}; ${desired.name} cannot be powered off remotely (Wake-on-LAN): shut it down from its OS or by hand` };
 }
 
 /** New hosts are enrolled first: the BMC must answer and its inventory is checked against the role. */

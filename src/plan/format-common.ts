@@ -10,6 +10,7 @@ export const CHANGE_LABELS: Record<ChangeKind, string> = {
   wipe: 'wipe',
   'power-on': 'power on',
   'power-off': 'power off',
+  'power-off-by-hand': 'power off by hand',
   refused: 'refused',
   removed: 'removed',
 };

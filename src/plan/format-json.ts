@@ -14,7 +14,7 @@ export const PLAN_JSON_VERSION = 1;
  *   "notes": [string],
  *   "changed": bool,
  *   "summary": { "none": n, "rerender": n, "provision": n, "reprovision": n, "wipe": n, "power-on": n,
- *                "power-off": n, "refused": n, "removed": n },
+ *                "power-off": n, "power-off-by-hand": n, "refused": n, "removed": n },
  *   "hosts": [{ "host", "change", "baseRole": string|null, "headRole": string|null, "details",
  *               "diffs": [{ "artifact": "script"|"wipe-script"|"cmdline"|"config", "file", "secret": bool, "patch" }] }]
  * }

@@ -70,6 +70,8 @@ function describe(action: Action, role: string, isNew: boolean): { change: Chang
       return { change: 'power-off', details: action.reason };
     case 'power-on':
       return { change: 'power-on', details: action.reason };
+    case 'power-off-by-hand':
+      return { change: 'power-off-by-hand', details: action.reason };
     case 'provision':
       if (action.fromRole !== undefined) return { change: 'reprovision', details: action.reason };
       return { change: 'provision', details: fresh(action.reason) };

@@ -35,7 +35,7 @@ export interface ObservedState {
   notes: string[];
 }
 
-export const CHANGE_KINDS = ['none', 'rerender', 'provision', 'reprovision', 'wipe', 'power-on', 'power-off', 'refused', 'removed'] as const;
+export const CHANGE_KINDS = ['none', 'rerender', 'provision', 'reprovision', 'wipe', 'power-on', 'power-off', 'power-off-by-hand', 'refused', 'removed'] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 
 export type ArtifactKind = 'script' | 'wipe-script' | 'cmdline' | 'config';

@@ -7,14 +7,36 @@ export type Phase = (typeof PHASES)[number];
 export const PROVISION_STEPS = ['requested', 'power-cycled', 'dhcp', 'script', 'kernel', 'initrd', 'phone-home'] as const;
 export type ProvisionStep = (typeof PROVISION_STEPS)[number];
 
-/** What the host's BMC reported when the host was enrolled. */
+/**
+ * What the host's BMC reported when the host was enrolled, flat (it is written to the status branch as is).
+ * `cpus`, `memoryGiB` and `disks` are what role requirements are checked against.
+ */
 export interface ObservedInventory {
   manufacturer?: string;
   model?: string;
   serialNumber?: string;
-  memoryGiB?: number;
+  bmcFirmware?: string;
+  /** Processor sockets populated. */
   cpus?: number;
+  cpuModel?: string;
+  memoryGiB?: number;
+  /** Drives present. */
   disks?: number;
+  /** Their capacity together, in GB (10^9 bytes, as drives are sold). */
+  diskGB?: number;
+  /** NIC MACs, lower case, comma-separated, in the BMC's order. */
+  macs?: string;
+  /** A blade's own management controller, as its enclosure manager reports it. */
+  managementAddress?: string;
+}
+
+/** What the host's driver can do without a human (src/bmc/capabilities.ts). */
+export interface HostCapabilities {
+  powerOff: boolean;
+  powerState: boolean;
+  bootOverride: boolean;
+  /** Every action is an instruction to the operator (manual). */
+  operator: boolean;
 }
 
 /** What the current commit wants of one host. */
@@ -35,6 +57,8 @@ export interface DesiredHost {
   requires?: { memoryGiB?: number; cpus?: number; disks?: number };
   /** False for drivers that cannot read anything back (Wake-on-LAN, manual): no enrolment step. */
   enrollable?: boolean;
+  /** What the host's driver can do; absent: everything (a BMC). */
+  capabilities?: HostCapabilities;
 }
 
 /** What forseti last knew of one host: from its own journal and the events it saw. */
@@ -84,6 +108,11 @@ export type Action =
   | { kind: 'refuse'; reason: string }
   /** Power the host off and keep it off. */
   | { kind: 'power-off'; reason: string }
+  /**
+   * The host must go off but its driver cannot do it: the operator is asked (manual), or it is shut down from its
+   * OS or by hand (Wake-on-LAN). Recorded as off once asked; never a failure, never repeated.
+   */
+  | { kind: 'power-off-by-hand'; reason: string; by: 'operator' | 'os' }
   /** Power an installed host back on (after a power schedule or `power: off`); it boots its disk. */
   | { kind: 'power-on'; reason: string }
   /** Set the one-time PXE override again, no power action (healing a lost override). */

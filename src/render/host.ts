@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { capabilitiesOfType } from '../bmc/capabilities.ts';
 import type { Host, Lab } from '../model/types.ts';
 import type { DesiredHost } from '../plan/types.ts';
 import { imageFileName, type AgentUrls } from './urls.ts';
@@ -55,6 +56,7 @@ function renderRole(host: Host, role: string, ctx: RenderContext): RenderedHost 
     revision: ctx.revision,
     requires,
     enrollable: ENROLLABLE.has(host.bmc.type),
+    capabilities: { ...capabilitiesOfType(host.bmc.type) },
   };
   const boot = profile.boot;
 

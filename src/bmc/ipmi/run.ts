@@ -27,6 +27,8 @@ export interface IpmitoolRunOptions {
   lanTimeoutS?: number;
   /** ipmitool -R (lanplus retransmissions, at least 1); ipmitool's default when unset. */
   lanRetries?: number;
+  /** Runs each single ipmitool run (a global concurrency slot); retry delays stay outside it. */
+  schedule?: <T>(attempt: () => Promise<T>) => Promise<T>;
 }
 
 export interface IpmitoolCall {
@@ -112,9 +114,13 @@ function execOnce(conn: IpmiConnection, command: readonly string[], opts: Ipmito
   });
 }
 
+function scheduled<T>(opts: IpmitoolRunOptions, attempt: () => Promise<T>): Promise<T> {
+  return opts.schedule ? opts.schedule(attempt) : attempt();
+}
+
 /** Asks again with -v, with a harmless read, to tell a refused session from a silent BMC. */
 async function diagnoseSession(conn: IpmiConnection, opts: IpmitoolRunOptions): Promise<string | null> {
-  const probe = await execOnce(conn, ['chassis', 'power', 'status'], { ...opts, lanRetries: 1 }, true);
+  const probe = await scheduled(opts, () => execOnce(conn, ['chassis', 'power', 'status'], { ...opts, lanRetries: 1 }, true));
   return sessionRefused(`${probe.stdout}\n${probe.stderr}`);
 }
 
@@ -131,7 +137,7 @@ export async function runIpmitool(conn: IpmiConnection, call: IpmitoolCall, opts
   let lastDetail = '';
   for (let attempt = 1; attempt <= attempts; attempt++) {
     if (attempt > 1) await sleep(opts.retryDelayMs ?? 1000);
-    const res = await execOnce(conn, call.command, opts, false);
+    const res = await scheduled(opts, () => execOnce(conn, call.command, opts, false));
     if (res.timedOut) {
       lastDetail = `no answer within ${opts.timeoutMs ?? 30_000} ms`;
       continue;

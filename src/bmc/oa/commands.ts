@@ -6,6 +6,8 @@ import type { OaSession, RunOptions } from './session.ts';
 
 /** Devices `SET SERVER BOOT ONCE` takes; NORMAL clears a one-time boot. */
 export type OaBootOnceDevice = 'NORMAL' | 'PXE' | 'HDD' | 'CD' | 'FLOPPY' | 'USB' | 'RBSU';
+/** Devices `SET SERVER BOOT FIRST` moves to the top of the blade's IPL order. */
+export type OaBootFirstDevice = 'PXE' | 'HDD' | 'CD' | 'FLOPPY' | 'USB';
 
 async function run(session: OaSession, command: string, options: RunOptions): Promise<string> {
   const output = await session.run(command, options);
@@ -33,6 +35,15 @@ export async function showServerBoot(session: OaSession, bay: number): Promise<O
 
 export async function setServerBootOnce(session: OaSession, bay: number, device: OaBootOnceDevice): Promise<void> {
   await run(session, `SET SERVER BOOT ONCE ${device} ${bayArg(bay)}`, { idempotent: true });
+}
+
+/**
+ * Moves a device to the top of the blade's IPL (boot) order, for every boot to come. The syntax
+ * `SET SERVER BOOT FIRST {PXE|HDD|…} <bays>` is the one opnfv/fuel's deploy/dha_adapters/hp_adapter.py sends to
+ * c7000 OAs (and reads back with SHOW SERVER BOOT's "IPL Devices (Boot Order):" list, as we do).
+ */
+export async function setServerBootFirst(session: OaSession, bay: number, device: OaBootFirstDevice): Promise<void> {
+  await run(session, `SET SERVER BOOT FIRST ${device} ${bayArg(bay)}`, { idempotent: true });
 }
 
 export async function powerOnServer(session: OaSession, bay: number): Promise<void> {

@@ -26,7 +26,7 @@ export class OaAuthError extends OaError {
 /** The session dropped, or the OA did not come back with its prompt in time, while a command ran. */
 export class OaSessionLostError extends OaError {
   override readonly name = 'OaSessionLostError';
-  constructor(oa: string, readonly command: string, readonly detail: string) {
+  constructor(oa: string, readonly command: string, readonly detail: string, readonly timedOut = false) {
     super(oa, `session lost during "${command}": ${detail}`);
   }
 }

@@ -1,6 +1,21 @@
 // Parsers for the Onboard Administrator's command line output (HP BladeSystem c7000/c3000, OA firmware 3.x-4.x):
 // `SHOW SERVER STATUS`, `SHOW SERVER INFO`, `SHOW SERVER BOOT`, and the OA's error lines. The OA prints
 // "Label: value" lines indented with tabs under a section title such as "Blade #3 Status:".
+//
+// Checked against public code that drives real c7000 OAs (HP's CLI user guide itself was not available to us):
+//  - ClusterLabs/fence-agents agents/hpblade/fence_hpblade.py: `show server status N` read with
+//    /^\s*Power: (.*?)\s*$/; `poweron server N`; `poweroff server N force`; `exit` to log out.
+//  - opnfv/fuel deploy/dha_adapters/hp_adapter.py: `show server info N`, NICs as "…LOM1:1-a<space>MAC" and
+//    "Product Name:"; "No Server Blade Installed" / "Invalid Arguments" for a bay without a blade;
+//    `set server boot first {pxe|hdd} <bays>`; `show server boot N`, whose devices follow the line
+//    "IPL Devices (Boot Order):" one per line, tab-indented, named "PXE NIC 1", "Hard Drive …", "CD-ROM", "USB",
+//    "Diskette Drive …"; its earlier revision matched them UNnumbered ("Boot Order):", "\tPXE NIC 1", "\tHard Drive").
+//  - an HP blade driver in a public lab-automation script: "Blade #N Status:" then /Power:\s+(\S+)/; older
+//    firmware's "NIC 1: MAC" lines in SHOW SERVER INFO; SET SERVER BOOT FIRST answered "… Blade #N … boot order
+//    changed to PXE"; POWERON answered "Powering on blade 7."; the syntax
+//    `REBOOT SERVER {ALL | <bay>[{,|-}<bay>]} [FORCE] [{NORMAL|PXE|HDD|RBSU|CD|FLOPPY|USB}]`.
+// Not confirmed by any source we found: the exact label of the one-time boot line in SHOW SERVER BOOT (we accept
+// "One time boot from" in either capitalisation) and the wording of REBOOT's reply (never parsed: only errors are).
 
 export type OaPower = 'on' | 'off' | 'unknown';
 
@@ -47,14 +62,18 @@ export interface OaServerInfo {
 
 /** What the OA will boot the blade from once, at its next boot; null: none (the blade's own boot order). */
 export type OaOneTimeBoot = 'pxe' | 'hdd' | 'cd' | 'floppy' | 'usb' | 'rbsu' | 'other' | null;
+/** A device of the IPL order, classified. */
+export type OaBootDevice = Exclude<OaOneTimeBoot, null>;
 
 export interface OaServerBoot {
   bay: number;
   oneTimeBoot: OaOneTimeBoot;
   /** As printed, e.g. "PXE NIC", "None". */
   oneTimeBootText: string;
-  /** The IPL devices in boot order, as printed. */
+  /** The IPL devices in boot order, as printed (a leading "1. " numbering, if any, removed). */
   bootOrder: string[];
+  /** The first IPL device, classified; undefined when the OA listed none. */
+  firstBootDevice?: OaBootDevice;
 }
 
 const MAC = /\b([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})\b/;
@@ -67,7 +86,7 @@ export function findOaError(output: string): string | null {
   for (const raw of output.split('\n')) {
     const line = raw.trim();
     if (/^error\b/i.test(line) || /^invalid (arguments|command)/i.test(line) || /^bay \d+ is empty/i.test(line) || /\bis not a valid\b/i.test(line)) return line;
-    if (/^there is no (server )?blade in (this )?bay/i.test(line)) return line;
+    if (/^there is no (server )?blade in (this )?bay/i.test(line) || /\bno server blade installed\b/i.test(line)) return line;
   }
   return null;
 }
@@ -162,22 +181,39 @@ export function parseServerInfo(output: string, bay: number): OaServerInfo {
 export function parseServerBoot(output: string, bay: number): OaServerBoot {
   const all = lines(output);
   const f = fields(all);
-  const text = f.get('One time boot from') ?? f.get('One Time Boot from') ?? '';
+  const text = f.get('One time boot from') ?? f.get('One Time Boot from') ?? f.get('One Time Boot From') ?? '';
   const bootOrder: string[] = [];
-  for (const line of all) {
-    const m = /^\s*\d+\.\s+(.+?)\s*$/.exec(line);
-    if (m) bootOrder.push(m[1]!);
+  // The devices follow "IPL Devices (Boot Order):", one per line, numbered or not, up to a blank line.
+  const start = all.findIndex((l) => /^\s*IPL Devices \(Boot Order\):\s*$/i.test(l));
+  if (start !== -1) {
+    for (const line of all.slice(start + 1)) {
+      const device = line.trim().replace(/^\d+\.\s+/, '');
+      if (device === '') {
+        if (bootOrder.length > 0) break;
+        continue;
+      }
+      if (/:$/.test(device)) break; // the next section's title
+      bootOrder.push(device);
+    }
   }
-  return { bay, oneTimeBoot: oneTimeBootOf(text), oneTimeBootText: text, bootOrder };
+  const boot: OaServerBoot = { bay, oneTimeBoot: oneTimeBootOf(text), oneTimeBootText: text, bootOrder };
+  const first = bootOrder[0];
+  if (first !== undefined) boot.firstBootDevice = bootDeviceOf(first);
+  return boot;
 }
 
 function oneTimeBootOf(text: string): OaOneTimeBoot {
   const t = text.trim().toLowerCase();
   if (t === '' || t === 'none' || t === 'normal') return null;
+  return bootDeviceOf(t);
+}
+
+function bootDeviceOf(text: string): OaBootDevice {
+  const t = text.trim().toLowerCase();
   if (t.includes('pxe')) return 'pxe';
   if (t.includes('hard drive') || t === 'hdd' || t.includes('hard disk')) return 'hdd';
   if (t.includes('cd')) return 'cd';
-  if (t.includes('floppy')) return 'floppy';
+  if (t.includes('floppy') || t.includes('diskette')) return 'floppy';
   if (t.includes('usb')) return 'usb';
   if (t.includes('rbsu')) return 'rbsu';
   return 'other';

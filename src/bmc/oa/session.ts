@@ -26,6 +26,11 @@ export interface OaSessionOptions {
   retryDelayMs?: number;
   /** SHA-256 of the OA's host key (hex): when set, any other key is refused. */
   hostKeySha256?: string;
+  /**
+   * Runs each command when its turn in the queue comes (a global concurrency slot, and a refusal while the OA
+   * backs off); its login and timeout run inside. Default: at once.
+   */
+  schedule?: <T>(command: () => Promise<T>) => Promise<T>;
 }
 
 export interface RunOptions {
@@ -67,7 +72,8 @@ export class OaSession {
   /** Runs one CLI command after every command queued before it; resolves with its output (echo and prompt removed). */
   run(command: string, options: RunOptions = {}): Promise<string> {
     if (/[\r\n]/.test(command)) return Promise.reject(new Error('an OA command is one line'));
-    const result = this.tail.then(() => this.runNow(command, options));
+    const schedule = this.opts.schedule ?? ((run: () => Promise<string>) => run());
+    const result = this.tail.then(() => schedule(() => this.runNow(command, options)));
     this.tail = result.catch(() => undefined);
     return result;
   }
@@ -112,7 +118,7 @@ export class OaSession {
         const pending = conn.pending;
         conn.pending = null;
         this.drop(conn);
-        pending?.reject(new OaSessionLostError(this.oa, command, `no prompt within ${timeoutMs} ms`));
+        pending?.reject(new OaSessionLostError(this.oa, command, `no prompt within ${timeoutMs} ms`, true));
       }, timeoutMs);
       conn.pending = {
         command,

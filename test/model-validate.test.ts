@@ -71,7 +71,7 @@ test('schema errors point at the offending node, the extra key, or the parent of
     'schema hosts/node-1.yaml:4:8: macs.0: must be a MAC address like 9c:8e:99:0a:00:01',
     'schema hosts/node-1.yaml:5:5: ip: must be an IPv4 address like 10.77.0.10',
     'schema hosts/node-1.yaml:7:9: bmc.type: must be one of ipmi, redfish, hp-oa, wol, manual',
-    'schema hosts/node-1.yaml:8:3: bmc.pasword: unknown field (allowed: type, address, port, credential, cipherSuite)',
+    'schema hosts/node-1.yaml:8:3: bmc.pasword: unknown field (allowed: type, address, port, credential, cipherSuite, tls)',
     'schema hosts/node-1.yaml:9:29: hardware.disks.0.sizeGB: must be > 0',
     'schema hosts/node-1.yaml:11:1: colour: unknown field (allowed: apiVersion, kind, name, description, macs, ip, bmc, enclosure, hardware, role, power, wipe, drift, labels)',
   ]);
@@ -184,7 +184,7 @@ test('plaintext secrets: secret-named keys with literals, PEM blocks, passwords 
     'profiles/worker.yaml': lines(...PROFILE_HEAD, 'name: worker', 'boot:', '  image: tiny', '  cmdline: console=ttyS0 root_password=letmein token={{ token }}', 'requires: {memoryGiB: 32}'),
     'configs/unused.yaml': lines('password: not read, no profile names this file'),
   }, [
-    'schema hosts/node-2.yaml:10:3: bmc.password: unknown field (allowed: type, address, port, credential, cipherSuite)',
+    'schema hosts/node-2.yaml:10:3: bmc.password: unknown field (allowed: type, address, port, credential, cipherSuite, tls)',
     `plaintext-secret hosts/node-2.yaml:10:13: bmc.password: "password" holds a literal secret; ${advice}`,
     `plaintext-secret hosts/node-2.yaml:13:13: labels.apiToken: "apiToken" holds a literal secret; ${advice}`,
     `plaintext-secret hosts/node-2.yaml:15:14: labels.note: contains a URL with a password in it; ${advice}`,
@@ -246,6 +246,50 @@ test('drift and alerts sections: rules beyond the schema, at the offending node'
   for (const p of actual) covered.add(p.split(' ')[0] ?? '');
   ok(actual.some((p) => p.startsWith('drift-policy site.yaml:11:')), actual.join('\n'));
   ok(actual.some((p) => p.startsWith('alerts site.yaml:13:')), actual.join('\n'));
+});
+
+test('bmc.tls: the CA file is read from the commit; wrong settings and files are named at bmc.tls', async () => {
+  const { testCa } = await import('./fixtures/redfish/certs.ts');
+  const ca = testCa('lab BMC CA').cert;
+  const redfish = (name: string, n: number, ...tls: string[]): string =>
+    lines(...HOST_HEAD, `name: ${name}`, `macs: [aa:bb:cc:00:00:0${n}]`, `ip: 10.9.0.${20 + n}`, 'bmc:', '  type: redfish', `  address: 10.9.1.${20 + n}`, '  credential: node-bmc', '  tls:', ...tls.map((t) => `    ${t}`), 'role: off');
+  const dir = mkdtempSync(join(tmpdir(), 'forseti-lab-'));
+  try {
+    cpSync(MINIMAL, dir, { recursive: true });
+    mkdirSync(join(dir, 'certs'));
+    writeFileSync(join(dir, 'certs/bmc-ca.pem'), ca);
+    writeFileSync(join(dir, 'hosts/node-3.yaml'), redfish('node-3', 3, 'ca: certs/bmc-ca.pem'));
+    writeFileSync(join(dir, 'hosts/node-4.yaml'), redfish('node-4', 4, `fingerprint: sha256:${'ab:'.repeat(31)}ab`));
+    writeFileSync(join(dir, 'hosts/node-5.yaml'), redfish('node-5', 5, 'insecure: true'));
+    const { lab, problems } = await loadLab(dir);
+    deepStrictEqual(problems.map(formatProblem), []);
+    deepStrictEqual(lab?.hosts.get('node-3')?.bmc.tls, { ca: 'certs/bmc-ca.pem', caPem: ca });
+    deepStrictEqual(lab?.hosts.get('node-4')?.bmc.tls, { fingerprint: `sha256:${'ab:'.repeat(31)}ab` });
+    deepStrictEqual(lab?.hosts.get('node-5')?.bmc.tls, { insecure: true });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  await expectProblems({
+    'certs/not-a-cert.pem': 'hello\n',
+    'certs/with-key.pem': `${ca}-----BEGIN EC PRIVATE KEY-----\nMHc=\n-----END EC PRIVATE KEY-----\n`,
+    'hosts/node-2.yaml': lines(...HOST_HEAD, 'name: node-2', 'macs: [aa:bb:cc:00:00:02]', 'ip: 10.9.0.12', 'bmc: {type: ipmi, address: 10.9.1.12, credential: node-bmc, tls: {insecure: true}}', 'role: off'),
+    'hosts/node-3.yaml': redfish('node-3', 3, 'ca: certs/missing.pem'),
+    'hosts/node-4.yaml': redfish('node-4', 4, 'ca: certs/not-a-cert.pem'),
+    'hosts/node-5.yaml': redfish('node-5', 5, 'ca: certs/with-key.pem'),
+    'hosts/node-7.yaml': redfish('node-7', 7, 'ca: ../outside.pem', 'fingerprint: sha256:abcd', 'insecure: false'),
+  }, [
+    "bmc-tls hosts/node-2.yaml:6:66: bmc.tls applies to Redfish BMCs only; host node-2's BMC is ipmi",
+    'missing-file hosts/node-3.yaml:11:9: bmc.tls.ca "certs/missing.pem" does not exist in the lab repository',
+    'bmc-tls hosts/node-4.yaml:11:9: bmc.tls.ca "certs/not-a-cert.pem" holds no PEM certificate (-----BEGIN CERTIFICATE-----)',
+    'plaintext-secret hosts/node-5.yaml:11:9: bmc.tls.ca "certs/with-key.pem" holds a private key; a CA file holds certificates only (remove the key from the repository and its history)',
+    'schema hosts/node-7.yaml:11:5: bmc.tls: tls needs exactly one of ca, fingerprint or insecure',
+    "schema hosts/node-7.yaml:11:9: bmc.tls.ca: must be a path relative to the lab repository root, without '..' (a PEM file, e.g. certs/asgard-ilo-ca.pem)",
+    'schema hosts/node-7.yaml:12:18: bmc.tls.fingerprint: must be a SHA-256 certificate fingerprint: sha256: and 64 hex digits, colons allowed (openssl x509 -noout -fingerprint -sha256)',
+    'schema hosts/node-7.yaml:13:15: bmc.tls.insecure: must be true',
+  ]);
+  // OpenSSL words the parse failure itself.
+  const broken = await problemsWith({ 'certs/broken.pem': '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', 'hosts/node-6.yaml': redfish('node-6', 6, 'ca: certs/broken.pem') });
+  ok(broken.length === 1 && broken[0]?.startsWith('bmc-tls hosts/node-6.yaml:11:9: bmc.tls.ca "certs/broken.pem": certificate 1 cannot be read: '), broken.join('\n'));
 });
 
 test('every problem code is exercised above', () => {

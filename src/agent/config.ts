@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve, dirname } from 'node:path';
 import { parseDocument } from 'yaml';
+import { DEFAULT_BMC_MAX_CONCURRENT } from '../bmc/gate.ts';
 import { parseWebhookSettings, type WebhookSettings } from '../source/webhook.ts';
 
 /** The agent's own configuration: where the lab repository is and where the agent keeps its state. */
@@ -19,7 +20,11 @@ export interface AgentConfig {
     /** Where the iPXE binaries for non-iPXE firmware are found (Debian's `ipxe` package). */
     ipxeDir: string;
   };
-  bmc: { minIntervalMs: number; timeoutMs: number; retries: number };
+  /**
+   * `maxConcurrent`: BMC exchanges in flight at once over all BMCs (src/bmc/gate.ts); the loader always sets it,
+   * other builders of this object may leave it to the default.
+   */
+  bmc: { minIntervalMs: number; timeoutMs: number; retries: number; maxConcurrent?: number };
   reconcileIntervalMs: number;
   /** Push webhooks from GitHub, Gitea or GitLab trigger a fetch at once; polling stays as the safety net. */
   webhook?: WebhookSettings;
@@ -58,6 +63,11 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new AgentConfigError(file, `${where}.${key} must be a non-negative number`);
     return v;
   };
+  const positiveInt = (o: Raw, key: string, where: string, fallback: number): number => {
+    const v = o[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new AgentConfigError(file, `${where}.${key} must be a whole number of at least 1`);
+    return v;
+  };
   const bool = (o: Raw, key: string, where: string, fallback: boolean): boolean => {
     const v = o[key] ?? fallback;
     if (typeof v !== 'boolean') throw new AgentConfigError(file, `${where}.${key} must be true or false`);
@@ -88,7 +98,12 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
       tftp: bool(serve, 'tftp', 'serve', true),
       ipxeDir: resolve(base, str(serve, 'ipxeDir', 'serve', '/usr/lib/ipxe')),
     },
-    bmc: { minIntervalMs: num(bmc, 'minIntervalMs', 'bmc', 2000), timeoutMs: num(bmc, 'timeoutMs', 'bmc', 20000), retries: num(bmc, 'retries', 'bmc', 2) },
+    bmc: {
+      minIntervalMs: num(bmc, 'minIntervalMs', 'bmc', 2000),
+      timeoutMs: num(bmc, 'timeoutMs', 'bmc', 20000),
+      retries: num(bmc, 'retries', 'bmc', 2),
+      maxConcurrent: positiveInt(bmc, 'maxConcurrent', 'bmc', DEFAULT_BMC_MAX_CONCURRENT),
+    },
     reconcileIntervalMs: num(raw, 'reconcileIntervalMs', 'config', 1000),
     ...webhookSettings(file, raw['webhook']),
   };

@@ -1,4 +1,5 @@
-import type { BmcDriver } from '../bmc/driver.ts';
+import type { BmcDriver, BmcTls } from '../bmc/driver.ts';
+import { sharedBmcGate } from '../bmc/gate.ts';
 import { createIpmiDriver } from '../bmc/ipmi-driver.ts';
 import type { IpmitoolRunOptions } from '../bmc/ipmi/ipmitool.ts';
 import { createOaDriver } from '../bmc/oa-driver.ts';
@@ -8,7 +9,7 @@ import type { RedfishDriverOptions } from '../bmc/redfish-driver.ts';
 import { createWolDriver } from '../bmc/wol-driver.ts';
 import type { Logger } from '../log.ts';
 import { numberToIpv4, parseSubnet } from '../model/ipv4.ts';
-import type { Host, Site } from '../model/types.ts';
+import type { Host, HostBmcTls, Site } from '../model/types.ts';
 import type { AgentConfig } from './config.ts';
 import { ManualDriver } from './manual-driver.ts';
 import type { ManualInstruction } from './manual-driver.ts';
@@ -33,6 +34,8 @@ export interface DriverContext {
 /** The driver for a host's BMC as declared in the lab, with its credential resolved on the agent's box. */
 export function createDriver(host: Host, secrets: Secrets, options: AgentConfig['bmc'], log: Logger, context: DriverContext = {}): BmcDriver {
   const bmc = host.bmc;
+  // Every driver's exchanges go through the process-wide gate; the agent's bmc.maxConcurrent sizes it.
+  sharedBmcGate(options.maxConcurrent);
   const manual = (why?: string): ManualDriver => {
     if (why) log.warn({ host: host.name, bmc: bmc.type }, `${host.name}: ${why}; the operator acts instead`);
     return new ManualDriver(host.name, log, context.onInstruction ? { onInstruction: context.onInstruction } : {});
@@ -62,7 +65,8 @@ export function createDriver(host: Host, secrets: Secrets, options: AgentConfig[
     case 'redfish': {
       const t = target();
       if (!t) return manual('no BMC address or credential');
-      return createRedfishDriver(t, { minIntervalMs: options.minIntervalMs, http: { timeoutMs: options.timeoutMs, retries: options.retries }, log, ...context.redfish });
+      const tls = bmcTls(bmc.tls);
+      return createRedfishDriver(tls ? { ...t, tls } : t, { minIntervalMs: options.minIntervalMs, http: { timeoutMs: options.timeoutMs, retries: options.retries }, log, ...context.redfish });
     }
     case 'hp-oa': {
       const t = target();
@@ -84,6 +88,16 @@ export function createDriver(host: Host, secrets: Secrets, options: AgentConfig[
     case 'manual':
       return manual();
   }
+}
+
+/** The lab's `bmc.tls` as the driver takes it; the loader has read the CA file (`caPem`) from the commit. */
+export function bmcTls(tls: HostBmcTls | undefined): BmcTls | undefined {
+  if (!tls) return undefined;
+  if (tls.insecure) return { insecure: true };
+  if (tls.fingerprint !== undefined) return { fingerprint256: tls.fingerprint.replace(/^sha256:/i, '') };
+  if (tls.caPem !== undefined) return { ca: tls.caPem };
+  // A CA named but never read (a host built without the loader): the system's CAs, which fails closed.
+  return undefined;
 }
 
 /** 10.77.0.0/24 → 10.77.0.255. */

@@ -101,7 +101,7 @@ export function buildHost(value: unknown, refs: FieldRefs): Host {
     ...(doc.description !== undefined && { description: doc.description }),
     macs: doc.macs.map(normaliseMac),
     ip: doc.ip,
-    bmc: { ...doc.bmc },
+    bmc: { ...doc.bmc, ...(doc.bmc.tls && { tls: { ...doc.bmc.tls } }) },
     ...(doc.enclosure && { enclosure: { name: doc.enclosure.name, bay: doc.enclosure.bay } }),
     hardware: {
       ...(hw.model !== undefined && { model: hw.model }),

@@ -24,6 +24,7 @@ export const PROBLEM_CODES = [
   'invalid-cron',
   'drift-policy',
   'alerts',
+  'bmc-tls',
 ] as const;
 
 export type ProblemCode = (typeof PROBLEM_CODES)[number];

@@ -79,6 +79,20 @@ export interface HostBmc {
   credential?: string;
   /** IPMI cipher suite (ipmitool -C), default 3. */
   cipherSuite?: number;
+  /** Redfish over HTTPS: how the BMC's certificate is trusted instead of through the system's CAs. */
+  tls?: HostBmcTls;
+}
+
+/** Exactly one of `ca`, `fingerprint`, `insecure` (the schema says so). */
+export interface HostBmcTls {
+  /** Path of a PEM file in the lab repository: the CA that issued the BMC's certificate. */
+  ca?: string;
+  /** The text of that file, read by the loader (so the agent trusts what the commit holds). */
+  caPem?: string;
+  /** SHA-256 fingerprint of the BMC's certificate, as written (`sha256:` prefix and colons optional). */
+  fingerprint?: string;
+  /** No verification; the agent warns once per BMC. */
+  insecure?: true;
 }
 
 export interface HostDisk {

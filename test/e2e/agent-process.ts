@@ -21,6 +21,8 @@ export interface AgentSetup {
   webhookSecret?: string;
   /** HMAC key of the alert sink (credential `alerts-hmac`). */
   alertsSecret?: string;
+  /** Added to the agent's environment (e.g. PATH with a tracing ipmitool in front). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export async function startAgent(setup: AgentSetup): Promise<AgentProcess> {
@@ -54,7 +56,7 @@ ${setup.webhookSecret ? 'webhook: {credential: webhook}\n' : ''}`,
   );
   const child = setup.vlab.spawn(process.execPath, [resolve('bin/forseti.js'), 'agent', '--config', config], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FORSETI_LOG_LEVEL: 'debug' },
+    env: { ...process.env, FORSETI_LOG_LEVEL: 'debug', ...setup.env },
   });
   const lines: Array<Record<string, unknown>> = [];
   let buffer = '';

@@ -1,5 +1,6 @@
 // The lab repository the end-to-end test and the demo put on their Git server: the virtual lab's guests as
-// hosts, two bootable roles that differ only in the role they report, and `off`.
+// hosts (IPMI or Redfish BMCs; a Redfish BMC's CA in certs/), two bootable roles that differ only in the role
+// they report, and `off`.
 import { pathToFileURL } from 'node:url';
 import type { GuestAssets, VlabNode } from '../vlab/index.ts';
 
@@ -53,22 +54,31 @@ boot:
 afterInstall: disk
 `;
   }
-  for (const node of nodes) files[`hosts/${node.name}.yaml`] = hostFile(node, roles[node.name] ?? 'off');
+  for (const node of nodes) {
+    files[`hosts/${node.name}.yaml`] = hostFile(node, roles[node.name] ?? 'off');
+    if (node.bmc.ca !== undefined) files[bmcCaFile(node)] = node.bmc.ca;
+  }
   return files;
+}
+
+/** Where the lab keeps the CA a Redfish node's BMC certificate is verified with. */
+export function bmcCaFile(node: VlabNode): string {
+  return `certs/${node.name}-bmc-ca.pem`;
 }
 
 export function hostFile(node: VlabNode, role: string): string {
   const index = Number(node.mac.split(':').pop());
+  const tls = node.bmc.ca !== undefined ? `\n  tls:\n    ca: ${bmcCaFile(node)}` : '';
   return `apiVersion: forseti/v1
 kind: Host
 name: ${node.name}
 macs: [${node.mac}]
 ip: 10.77.0.${10 + index}
 bmc:
-  type: ipmi
+  type: ${node.bmcType}
   address: ${node.bmc.address}
   port: ${node.bmc.port}
-  credential: vlab-bmc
+  credential: vlab-bmc${tls}
 hardware:
   memoryGiB: 1
   firmware: ${node.firmware}

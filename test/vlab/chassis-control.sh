@@ -1,7 +1,9 @@
 #!/bin/bash
 # ipmi_sim chassis_control program of one vlab node: it owns the node's power (QEMU) and boot device.
 #   chassis-control.sh NODE_DIR get power|boot ...          -> "parm:value" lines
-#   chassis-control.sh NODE_DIR set power 1|0 | reset 1 | shutdown 1 | boot pxe|default|...
+#   chassis-control.sh NODE_DIR set power 1|0 | reset 1 | shutdown 1 | boot pxe|default|... | bootmode uefi|bios|default
+# (ipmi_sim sends power/reset/shutdown/boot; the vlab's Redfish BMC also sends bootmode: its override's
+# BootSourceOverrideMode, which picks the firmware of the next power-on: OVMF on q35, or SeaBIOS.)
 # NODE_DIR/node.env (written by the harness) describes the machine. ipmi_sim blocks until this exits,
 # so it must return at once: QEMU is fully detached (setsid, fds closed, stdio redirected).
 set -u
@@ -31,10 +33,20 @@ boot_device() {
   esac
 }
 
+# The machine's own firmware unless a boot override asked for a mode.
+firmware() {
+  case "$(cat "$D/bootmode" 2>/dev/null || echo default)" in
+    uefi) echo uefi ;;
+    bios) echo bios ;;
+    *) echo "$FIRMWARE" ;;
+  esac
+}
+
 power_on() {
   qemu_pid >/dev/null && return 0
-  local bootdev nic_index disk_index
+  local bootdev nic_index disk_index firmware
   bootdev=$(boot_device)
+  firmware=$(firmware)
   # bootindex + "-boot strict=on": the legacy "-boot c" is only a preference, SeaBIOS would fall back to PXE.
   if [ "$bootdev" = pxe ]; then nic_index=",bootindex=1"; disk_index=",bootindex=2"
   else nic_index=""; disk_index=",bootindex=1"; fi
@@ -45,7 +57,7 @@ power_on() {
     -netdev "tap,id=net0,ifname=$TAP,script=no,downscript=no" -device "$NIC,netdev=net0,mac=$MAC$nic_index"
     -drive "file=$DISK,if=none,id=disk0,format=qcow2" -device "virtio-blk-pci,drive=disk0$disk_index")
   # Always TCG: /dev/kvm may exist on this machine kind, but guests die with "KVM internal error".
-  if [ "$FIRMWARE" = uefi ]; then
+  if [ "$firmware" = uefi ]; then
     [ -e "$D/ovmf-vars.fd" ] || cp "$OVMF_VARS" "$D/ovmf-vars.fd"
     args+=(-machine q35,accel=tcg -drive "if=pflash,format=raw,readonly=on,file=$OVMF_CODE"
       -drive "if=pflash,format=raw,file=$D/ovmf-vars.fd")
@@ -56,7 +68,8 @@ power_on() {
   local wrap=()
   [ -x /usr/bin/time ] && wrap=(/usr/bin/time -f "%e s wall %U s user %S s sys %M KB rss" -o "$D/qemu.rusage")
 
-  log "power-on bootdev=$bootdev"
+  # (firmware named only when an override chose it: the line stays as older readers of power.log expect)
+  if [ "$firmware" = "$FIRMWARE" ]; then log "power-on bootdev=$bootdev"; else log "power-on bootdev=$bootdev firmware=$firmware"; fi
   rm -f "$D/qemu.pid" "$D/qmp.in"
   mkfifo "$D/qmp.in"
   : >> "$D/qmp.out"
@@ -102,6 +115,7 @@ case "$op" in
         shutdown) qemu_pid >/dev/null && { log "soft-off"; qmp system_powerdown; } ;;   # ACPI power button
         # Kept until changed; a real BMC clears a one-time boot device after one boot.
         boot) echo "$value" > "$D/bootdev"; log "bootdev=$value" ;;
+        bootmode) echo "$value" > "$D/bootmode"; log "bootmode=$value" ;;
         identify) ;;
         *) echo "Invalid parameter: $parm"; exit 1 ;;
       esac

@@ -7,13 +7,15 @@ export const AGENT_ADDRESS = '10.77.0.1';
 export const SUBNET = '10.77.0.0/24';
 /** Stable bridge MAC: else br0 takes the lowest port MAC, which changes as taps come and go. */
 const BRIDGE_MAC = '02:77:00:00:00:01';
-const NAME_PATTERN = /^fvlab-(\d+)-\d+$/;
+/** `FORSETI_VLAB_NETNS_PREFIX` keeps concurrent users of one machine apart (default fvlab); stale cleanup stays within it. */
+const PREFIX = /^[a-z][a-z0-9-]{0,14}$/.test(process.env.FORSETI_VLAB_NETNS_PREFIX ?? '') ? process.env.FORSETI_VLAB_NETNS_PREFIX! : 'fvlab';
+const NAME_PATTERN = new RegExp(`^${PREFIX}-(\\d+)-\\d+$`);
 
 let namespaceCounter = 0;
 
 export function newNamespaceName(): string {
   namespaceCounter += 1;
-  return `fvlab-${process.pid}-${namespaceCounter}`;
+  return `${PREFIX}-${process.pid}-${namespaceCounter}`;
 }
 
 export function bmcAddress(index: number): string {

@@ -13,7 +13,7 @@ const DISK_SIZE = '64M';
 export type NodeMachine = Required<VlabNodeSpec>;
 
 export function withDefaults(spec: VlabNodeSpec): NodeMachine {
-  const machine = { firmware: 'bios' as const, nic: 'virtio-net-pci' as const, memoryMiB: 512, ...spec };
+  const machine = { firmware: 'bios' as const, nic: 'virtio-net-pci' as const, memoryMiB: 512, bmcType: 'ipmi' as const, ...spec };
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/.test(machine.name)) throw new Error(`invalid vlab node name ${JSON.stringify(machine.name)}`);
   if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(machine.mac)) throw new Error(`node ${machine.name}: MAC must be lower-case aa:bb:cc:dd:ee:ff`);
   if (Number.parseInt(machine.mac.slice(0, 2), 16) & 1) throw new Error(`node ${machine.name}: ${machine.mac} is a multicast MAC`);

@@ -1,4 +1,5 @@
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
+import type { RedfishBmc } from '../fixtures/redfish/bmc.ts';
 
 export interface GuestAssets {
   kernel: string;
@@ -12,6 +13,8 @@ export interface GuestAssets {
 
 export type Firmware = 'bios' | 'uefi';
 export type NicModel = 'virtio-net-pci' | 'e1000';
+/** ipmi: OpenIPMI's ipmi_sim on UDP 623. redfish: the fixture Redfish BMC over HTTPS on 443, its certificate issued by a CA of its own. */
+export type VlabBmcType = 'ipmi' | 'redfish';
 
 export interface VlabNodeSpec {
   name: string;
@@ -19,6 +22,8 @@ export interface VlabNodeSpec {
   firmware?: Firmware;
   nic?: NicModel;
   memoryMiB?: number;
+  /** Default ipmi. */
+  bmcType?: VlabBmcType;
 }
 
 export interface BmcEndpoint {
@@ -26,6 +31,8 @@ export interface BmcEndpoint {
   port: number;
   user: string;
   password: string;
+  /** Redfish BMCs: PEM of the CA that issued the BMC's certificate (which names `address`). */
+  ca?: string;
 }
 
 export interface VlabNode extends Required<VlabNodeSpec> {
@@ -52,8 +59,10 @@ export interface Vlab {
   spawn(cmd: string, args: string[], opts?: SpawnOptions): ChildProcess;
   /** Makes a Unix socket of the root namespace reachable at `listen` (HOST:PORT) inside the namespace. */
   forwardUnixSocket(listen: string, socketPath: string): Promise<void>;
-  /** Real `ipmitool -I lanplus -C 3` against the node's BMC; throws on failure. */
+  /** Real `ipmitool -I lanplus -C 3` against the node's BMC; throws on failure (and for a Redfish node). */
   ipmitool(node: string, ...args: string[]): Promise<string>;
+  /** The fixture behind a Redfish node's BMC: its request log and resources, for assertions. */
+  redfish(node: string): RedfishBmc;
   serial(node: string): string;
   waitForSerial(node: string, pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray>;
   powerLog(node: string): string[];

@@ -5,14 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startIpmiSim, type IpmiSim } from '../fixtures/ipmi-sim.ts';
+import type { RedfishBmc } from '../fixtures/redfish/bmc.ts';
 import { AGENT_ADDRESS, BRIDGE, SUBNET, bmcAddress, createNamespace, deleteNamespace, deleteNamespaceNow, deleteStaleNamespaces, newNamespaceName, tapName } from './netns.ts';
 import { prepareNodeDir, withDefaults, writeSerconFile } from './node-machine.ts';
 import { isAlive, killAndVerify, killNow, onProcessExit } from './processes.ts';
+import { REDFISH_PORT, startVlabRedfishBmc } from './redfish-bmc.ts';
 import { RADVD, radvdArgs, radvdWanted, writeRadvdConfig } from './router-advertisements.ts';
 import { run } from './run-command.ts';
 import { waitForLine } from './child-output.ts';
 import { readText, waitForText } from './serial.ts';
-import type { ExecResult, StartVlabOptions, Vlab, VlabNode } from './types.ts';
+import type { BmcEndpoint, ExecResult, StartVlabOptions, Vlab, VlabNode } from './types.ts';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CHASSIS_CONTROL = fileURLToPath(new URL('./chassis-control.sh', import.meta.url));
@@ -29,6 +31,7 @@ class RunningVlab implements Vlab {
   readonly subnet = SUBNET;
   readonly nodes: VlabNode[] = [];
   readonly bmcs: IpmiSim[] = [];
+  readonly redfishBmcs = new Map<string, RedfishBmc>();
   private readonly children = new Set<ChildProcess>();
   private stopping: Promise<void> | undefined;
   private readonly unregisterExitCleanup: () => void;
@@ -63,7 +66,8 @@ class RunningVlab implements Vlab {
   }
 
   async ipmitool(nodeName: string, ...args: string[]): Promise<string> {
-    const { bmc } = this.node(nodeName);
+    const { bmc, bmcType } = this.node(nodeName);
+    if (bmcType !== 'ipmi') throw new Error(`vlab node ${nodeName} has a ${bmcType} BMC, not IPMI`);
     const result = await new Promise<ExecResult>((resolve) => {
       const child = spawnProcess('ip', ['netns', 'exec', this.netns, 'ipmitool', '-I', 'lanplus', '-C', '3',
         '-H', bmc.address, '-p', String(bmc.port), '-U', bmc.user, '-E', ...args], {
@@ -81,6 +85,12 @@ class RunningVlab implements Vlab {
       throw new Error(`ipmitool ${args.join(' ')} against ${nodeName} (${bmc.address}): exit ${result.code}\n${result.stderr}${result.stdout}`);
     }
     return result.stdout;
+  }
+
+  redfish(nodeName: string): RedfishBmc {
+    const bmc = this.redfishBmcs.get(this.node(nodeName).name);
+    if (!bmc) throw new Error(`vlab node ${nodeName} has no Redfish BMC`);
+    return bmc;
   }
 
   serial(nodeName: string): string {
@@ -117,6 +127,7 @@ class RunningVlab implements Vlab {
     };
     // QEMU first: it is what a BMC could start again while we are tearing down.
     for (const sim of this.bmcs) await attempt(() => sim.stop());
+    for (const bmc of this.redfishBmcs.values()) await attempt(() => bmc.close());
     for (const node of this.nodes) {
       const pid = qemuPid(node);
       if (pid !== undefined) await attempt(() => killAndVerify(pid));
@@ -168,16 +179,29 @@ export async function startVlab(opts: StartVlabOptions): Promise<Vlab> {
     for (const [index, machine] of machines.entries()) {
       const dir = join(workDir, 'nodes', machine.name);
       await prepareNodeDir(dir, machine, tapName(index), sercon);
-      const sim = await startIpmiSim({
-        name: machine.name,
-        address: bmcAddress(index),
-        chassisControl: `/bin/bash ${CHASSIS_CONTROL} ${dir}`,
-        workDir: join(workDir, 'bmc', machine.name),
-        netns,
-      });
-      vlab.bmcs.push(sim);
-      const { address, port, user, password } = sim;
-      vlab.nodes.push({ ...machine, bmc: { address, port, user, password }, dir, serialLog: join(dir, 'serial.log') });
+      let bmc: BmcEndpoint;
+      if (machine.bmcType === 'redfish') {
+        const bmcDir = join(workDir, 'bmc', machine.name);
+        await mkdir(bmcDir, { recursive: true });
+        const endpoint = { address: bmcAddress(index), port: REDFISH_PORT, user: 'admin', password: 'vlabpass' };
+        const socketPath = join(bmcDir, 'redfish.sock');
+        const redfish = await startVlabRedfishBmc({ netns, machine, nodeDir: dir, chassisControl: CHASSIS_CONTROL, socketPath, ...endpoint });
+        vlab.redfishBmcs.set(machine.name, redfish.bmc);
+        await vlab.forwardUnixSocket(`${endpoint.address}:${endpoint.port}`, socketPath);
+        bmc = { ...endpoint, ca: redfish.ca };
+      } else {
+        const sim = await startIpmiSim({
+          name: machine.name,
+          address: bmcAddress(index),
+          chassisControl: `/bin/bash ${CHASSIS_CONTROL} ${dir}`,
+          workDir: join(workDir, 'bmc', machine.name),
+          netns,
+        });
+        vlab.bmcs.push(sim);
+        const { address, port, user, password } = sim;
+        bmc = { address, port, user, password };
+      }
+      vlab.nodes.push({ ...machine, bmc, dir, serialLog: join(dir, 'serial.log') });
     }
   } catch (error) {
     await vlab.stop().catch(() => undefined);

@@ -30,12 +30,27 @@ function initialView(): StatusView {
   return {
     revision: REV1,
     generation: 'g0007',
-    site: { revision: REV1, rejected: { revision: REV2, errors: ['hosts/bld-004.yaml:7:9: role "talos-wrker" is not declared in profiles/'] } },
+    site: {
+      revision: REV1,
+      rejected: { revision: REV2, errors: ['hosts/bld-004.yaml:7:9: role "talos-wrker" is not declared in profiles/'] },
+      sync: 'OutOfSync',
+      health: 'Degraded',
+      reconciles: [
+        { revision: REV1, started: new Date(now - 600_000).toISOString(), finished: new Date(now - 598_700).toISOString(), durationMs: 1300, stages: { validate: 120, secrets: 2, images: 0, render: 900, activate: 278 }, result: 'applied', hostsActedOn: 3, actions: { provision: 3 } },
+        { revision: REV2, started: new Date(now - 60_000).toISOString(), finished: new Date(now - 59_900).toISOString(), durationMs: 100, stages: { validate: 100 }, result: 'rejected', problems: 1, hostsActedOn: 0 },
+      ],
+    },
     hosts: {
       // Declared out of bay order on purpose: the page orders by bay.
       'bld-003': host('talos-worker', 'Failed', { enclosure: { name: 'ASGARD', bay: 3 }, lastError: { message: 'no phone-home within 900 s <b>boom</b>', step: 'kernel' }, appliedRevision: REV1 }),
-      'bld-001': host('talos-controlplane', 'Converged', { enclosure: { name: 'ASGARD', bay: 1 }, appliedRole: 'talos-controlplane', appliedRevision: REV1, labels: { rack: 'r1' } }),
-      'bld-002': host('slurm-compute', 'Provisioning', { enclosure: { name: 'ASGARD', bay: 2 }, step: 'kernel', attemptRevision: REV1, drift: ['boot order: disk first, expected PXE first'] }),
+      'bld-001': host('talos-controlplane', 'Converged', {
+        enclosure: { name: 'ASGARD', bay: 1 }, appliedRole: 'talos-controlplane', appliedRevision: REV1, labels: { rack: 'r1' },
+        actions: [{ action: 'provision', revision: REV1, started: new Date(now - 300_000).toISOString(), finished: new Date(now - 255_000).toISOString(), durationMs: 45_000, outcome: 'ok' }],
+      }),
+      'bld-002': host('slurm-compute', 'Provisioning', {
+        enclosure: { name: 'ASGARD', bay: 2 }, step: 'kernel', attemptRevision: REV1, drift: ['boot order: disk first, expected PXE first'],
+        actions: [{ action: 'provision', revision: REV1, started: new Date(now - 30_000).toISOString(), outcome: 'running' }],
+      }),
       'bif-001': host('ceph-osd', 'Converged', { enclosure: { name: 'BIFROST', bay: 1 }, appliedRole: 'ceph-osd', appliedRevision: REV1 }),
       loke: host('off', 'Off'),
       oden: host('openstack-compute', 'Pending', { events: [{ at: now - 5000, kind: 'provision-started', message: 'provisioning role openstack-compute (1a2b3c4)' }] }),
@@ -120,6 +135,18 @@ describe('dashboard in headless Chromium', { skip }, () => {
     assert.equal(await field('bld-003', 'error'), 'kernel: no phone-home within 900 s <b>boom</b>');
     assert.equal(await page.$$eval('[data-host="bld-003"] .error b', (els) => els.length), 0);
 
+    assert.equal(await field('bld-001', 'action'), 'provision ok in 45 s');
+    assert.match((await field('bld-002', 'action')) ?? '', /^provision running \d+s$/);
+    assert.equal(await page.$('[data-host="bld-003"] [data-field="action"]'), null);
+
+    assert.equal(await page.textContent('#site-sync'), 'OutOfSync');
+    assert.equal(await page.textContent('#site-health'), 'Degraded');
+    const reconciles = await page.$$eval('#reconciles li', (els) => els.map((e) => [e.getAttribute('data-result'), e.textContent ?? '']));
+    assert.equal(reconciles.length, 2);
+    assert.equal(reconciles[0]?.[0], 'rejected', 'newest first');
+    assert.match(reconciles[0]?.[1] ?? '', /9f8e7d6.*rejected.*100 ms.*validate 100 ms · 1 problem/);
+    assert.match(reconciles[1]?.[1] ?? '', /1a2b3c4.*applied.*1\.3 s.*validate 120 ms · secrets 2 ms · images 0 ms · render 900 ms · activate 278 ms · 3 hosts acted on/);
+
     assert.equal(await page.textContent('#applied'), REV1.slice(0, 7));
     assert.equal(await page.isVisible('#rejected'), true);
     assert.equal(await page.textContent('#rejected-revision'), REV2.slice(0, 7));
@@ -149,12 +176,13 @@ describe('dashboard in headless Chromium', { skip }, () => {
     assert.ok(bld002);
     next.hosts['bld-002'] = { ...bld002, phase: 'Converged', appliedRole: 'slurm-compute', appliedRevision: REV1, since: Date.now(), events: [{ at: Date.now(), kind: 'phone-home', message: 'phoned home as slurm-compute' }] };
     delete next.hosts['bld-002']?.step;
-    next.site = { revision: REV1, rejected: null };
+    next.site = { ...next.site, revision: REV1, rejected: null, sync: 'Synced', health: 'Healthy' };
     view = next;
     changed?.();
 
     await page.waitForSelector('[data-host="bld-002"][data-phase="Converged"]');
     await page.waitForSelector('#rejected', { state: 'hidden' });
+    assert.equal(await page.textContent('#site-sync'), 'Synced');
     assert.equal(await page.textContent('[data-host="bld-002"] [data-field="sync"]'), 'Synced');
     assert.equal(await page.$('[data-host="bld-002"] [data-field="step"]'), null);
     assert.match((await page.textContent('#events li:first-child')) ?? '', /bld-002.*phoned home as slurm-compute/);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { detectDrift, healthStatus, syncStatus, type BmcReading, type Drift, type DriftDesired, type DriftKind, type DriftObserved, type HealthStatus, type SyncStatus } from '../src/observe/drift.ts';
+import { detectDrift, type BmcReading, type Drift, type DriftDesired, type DriftKind, type DriftObserved } from '../src/observe/drift.ts';
 import { DEFAULT_DRIFT_POLICY, parseDriftPolicy, parseHostDrift, resolveHostDrift, SITE_DRIFT_SCHEMA, type HostDriftPolicy } from '../src/observe/drift-policy.ts';
 import { HostSightings } from '../src/observe/drift-sightings.ts';
 import { Ajv } from 'ajv';
@@ -76,35 +76,6 @@ test('detectDrift: corrections and messages', () => {
   assert.equal(unreachable.correction, null);
   assert.match(unreachable.message, /BMC 10\.77\.1\.13:623/);
 });
-
-const syncCases: Array<{ name: string; desired: DriftDesired; observed: DriftObserved | undefined; drifts?: DriftKind[]; sync: SyncStatus; health: HealthStatus }> = [
-  { name: 'converged at the desired digest', desired: desired(), observed: converged(), sync: 'Synced', health: 'Healthy' },
-  { name: 'converged, new artifacts not yet re-rendered', desired: desired({ digest: 'd9' }), observed: converged(), sync: 'OutOfSync', health: 'Healthy' },
-  { name: 'converged in the old role after a commit', desired: desired({ role: 'slurm-compute' }), observed: converged(), sync: 'OutOfSync', health: 'Healthy' },
-  { name: 'provisioning', desired: desired(), observed: provisioning(), sync: 'OutOfSync', health: 'Progressing' },
-  { name: 'failed', desired: desired(), observed: provisioning({ phase: 'Failed' }), sync: 'OutOfSync', health: 'Degraded' },
-  { name: 'enrolling', desired: desired(), observed: { phase: 'Enrolling', since: NOW }, sync: 'OutOfSync', health: 'Progressing' },
-  { name: 'enrolment failing (BMC refuses)', desired: desired(), observed: { phase: 'Enrolling', since: NOW, lastError: { message: 'auth' } }, sync: 'OutOfSync', health: 'Degraded' },
-  { name: 'enrolled, role not installed yet', desired: desired(), observed: { phase: 'Ready', since: NOW }, sync: 'OutOfSync', health: 'Healthy' },
-  { name: 'wiping before the role', desired: desired(), observed: provisioning({ phase: 'Wiping' }), sync: 'OutOfSync', health: 'Progressing' },
-  { name: 'new host, nothing done yet', desired: desired(), observed: { phase: 'Pending', since: NOW }, sync: 'OutOfSync', health: 'Missing' },
-  { name: 'never observed', desired: desired(), observed: undefined, sync: 'Unknown', health: 'Missing' },
-  { name: 'off as declared', desired: desired({ power: 'off' }), observed: off, sync: 'Synced', health: 'Healthy' },
-  { name: 'declared off, still on', desired: desired({ role: 'off', boot: 'off' }), observed: converged(), sync: 'OutOfSync', health: 'Progressing' },
-  { name: 'off but declared on', desired: desired(), observed: off, sync: 'OutOfSync', health: 'Missing' },
-  { name: 'powered off by hand', desired: desired(), observed: converged(), drifts: ['powered-off'], sync: 'OutOfSync', health: 'Degraded' },
-  { name: 'reports another role', desired: desired(), observed: converged(), drifts: ['role-mismatch'], sync: 'OutOfSync', health: 'Degraded' },
-  { name: 'BMC unreachable', desired: desired(), observed: converged(), drifts: ['bmc-unreachable'], sync: 'Unknown', health: 'Missing' },
-  { name: 'silent', desired: desired(), observed: converged(), drifts: ['host-silent'], sync: 'Unknown', health: 'Missing' },
-];
-
-for (const c of syncCases) {
-  test(`syncStatus/healthStatus: ${c.name}`, () => {
-    const drifts = (c.drifts ?? []).map((kind): Drift => ({ host: 'bld-003', kind, message: '', revision: 'r', mode: 'detect', policySource: 'site', correction: null, act: false }));
-    assert.equal(syncStatus(c.desired, c.observed, drifts), c.sync);
-    assert.equal(healthStatus(c.desired, c.observed, drifts), c.health);
-  });
-}
 
 test('drift policy: defaults, values, problems at dotted paths', () => {
   assert.deepEqual(parseDriftPolicy(undefined), { policy: DEFAULT_DRIFT_POLICY, problems: [] });

@@ -49,7 +49,11 @@ describe('Metrics facade', () => {
     m.countTftp(true, 4096);
     m.countGitFetch(true);
     m.countGitFetch(false);
-    m.countStatusPush('race');
+    m.countStatusPush('retried');
+    m.countStatusPush('ok');
+    m.countStatusPush('failed');
+    m.observeReconcileRun(1.25, 'applied', { validate: 200, images: 0, render: 1000, activate: 50 });
+    m.setHostConditions({ sync: { Synced: 3, OutOfSync: 1, Unknown: 0 }, health: { Healthy: 3, Progressing: 0, Degraded: 1, Missing: 0 } });
     m.observeReconcile(0.002);
     m.observeCommitApply(0.4, 'applied');
     m.observeProvision(12, 'converged');
@@ -64,9 +68,16 @@ describe('Metrics facade', () => {
     assert.equal(sample(text, 'forseti_tftp_transfers_total', { result: 'ok' }), 1);
     assert.equal(sample(text, 'forseti_tftp_bytes_total'), 4096);
     assert.equal(sample(text, 'forseti_git_fetch_total', { result: 'error' }), 1);
-    assert.equal(sample(text, 'forseti_status_push_total', { result: 'race' }), 1);
+    assert.equal(sample(text, 'forseti_status_push_total', { result: 'retried' }), 1);
+    assert.equal(sample(text, 'forseti_status_push_total', { result: 'failed' }), 1);
+    assert.equal(sample(text, 'forseti_commit_apply_stage_duration_seconds_sum', { stage: 'render' }), 1);
+    assert.equal(sample(text, 'forseti_commit_apply_stage_duration_seconds_count', { stage: 'images' }), 1);
+    assert.equal(sample(text, 'forseti_commit_apply_stage_duration_seconds_count', { stage: 'secrets' }), undefined);
+    assert.equal(sample(text, 'forseti_hosts_sync', { sync: 'OutOfSync' }), 1);
+    assert.equal(sample(text, 'forseti_hosts_health', { health: 'Degraded' }), 1);
+    assert.equal(sample(text, 'forseti_hosts_health', { health: 'Missing' }), 0);
     assert.equal(sample(text, 'forseti_reconcile_duration_seconds_count'), 1);
-    assert.equal(sample(text, 'forseti_commit_apply_duration_seconds_count', { outcome: 'applied' }), 1);
+    assert.equal(sample(text, 'forseti_commit_apply_duration_seconds_count', { outcome: 'applied' }), 2);
     assert.equal(sample(text, 'forseti_provision_duration_seconds_bucket', { outcome: 'converged', le: '30' }), 1);
     assert.equal(sample(text, 'forseti_applied_revision_info', { revision: 'a'.repeat(40), generation: 'g1' }), 1);
     assert.equal(sample(text, 'forseti_commit_rejections_total'), 1);
@@ -113,6 +124,9 @@ describe('Metrics facade', () => {
     m.countHttp('status', 200);
     m.observeBmcCall('redfish', 'setBootOverride', 0.3, false);
     m.setAppliedRevision('d'.repeat(40));
+    m.countStatusPush('ok');
+    m.observeReconcileRun(0.3, 'applied', { validate: 100, render: 200 });
+    m.setHostConditions({ sync: { Synced: 1, OutOfSync: 0, Unknown: 0 }, health: { Healthy: 1, Progressing: 0, Degraded: 0, Missing: 0 } });
     const child = execFile('/usr/bin/promtool', ['check', 'metrics']);
     const done = new Promise<{ code: number | null; out: string }>((resolve) => {
       let out = '';

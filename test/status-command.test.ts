@@ -12,7 +12,7 @@ import { createLogger } from '../src/log.ts';
 import { createBootHttpServer, listen, type BootBackend } from '../src/serve/boot-http.ts';
 import { AgentStatusError, readStatusFromAgent, readStatusFromRepo, StatusBranchNotFoundError, StatusRepoError, type StatusSnapshot } from '../src/status/read-status.ts';
 import { nextHostStatus, renderHostStatus, renderSiteStatus } from '../src/status/index.ts';
-import { syncAndHealth } from '../src/status/sync-health.ts';
+import type { ReconcileRecord } from '../src/status/activity.ts';
 import { commitFiles, createBareRepo, startGitServer, type GitServer } from './fixtures/git-server.ts';
 import { git } from './fixtures/git/git-cli.ts';
 
@@ -22,15 +22,22 @@ const REV3 = 'c3'.repeat(20);
 const T0 = new Date('2026-11-22T10:00:00Z');
 const at = (s: number): Date => new Date(T0.getTime() + s * 1000);
 
+const ACTION = { action: 'provision', reason: 'new host', revision: REV1, started: at(5).toISOString(), finished: at(60).toISOString(), durationMs: 55_000, outcome: 'ok' } as const;
+const RECONCILES: ReconcileRecord[] = [
+  { revision: REV2, started: at(1).toISOString(), finished: at(2).toISOString(), durationMs: 1234, stages: { validate: 120, secrets: 2, images: 0, render: 1000, activate: 112 }, result: 'applied', hostsActedOn: 2, actions: { provision: 1, rerender: 1 } },
+  { revision: REV3, started: at(900).toISOString(), finished: at(900).toISOString(), durationMs: 95, stages: { validate: 95 }, result: 'rejected', problems: 1, hostsActedOn: 0 },
+];
+
 /** Status files as the agent's StatusPublisher writes them. */
 function statusFiles(): Record<string, string> {
   let n1 = nextHostStatus('node-1', null, { role: 'worker', phase: 'Pending' }, at(0));
   n1 = nextHostStatus('node-1', n1, { role: 'worker', phase: 'Provisioning', step: 'power-cycled', attemptedRevision: REV1 }, at(5));
-  n1 = nextHostStatus('node-1', n1, { role: 'worker', phase: 'Converged', revision: REV1, attemptedRevision: REV1, message: 'phoned home' }, at(60));
+  // Written by an agent that records sync, health and actions; node-2 below is a file from an older agent.
+  n1 = nextHostStatus('node-1', n1, { role: 'worker', phase: 'Converged', revision: REV1, attemptedRevision: REV1, message: 'phoned home', sync: 'Synced', health: 'Healthy', actions: [ACTION] }, at(60));
   let n2 = nextHostStatus('node-2', null, { role: 'worker', phase: 'Provisioning', step: 'kernel', revision: REV1, attemptedRevision: REV2 }, at(100));
   n2 = nextHostStatus('node-2', n2, { role: 'worker', phase: 'Failed', step: 'kernel', lastError: { message: 'no phone-home within 900 s', step: 'kernel' } }, at(1000));
   return {
-    'site.yaml': renderSiteStatus({ revision: REV2, rejected: { revision: REV3, errors: ['hosts/node-3.yaml:4:7: role "nope" is not declared'] }, updated: at(1000).toISOString() }),
+    'site.yaml': renderSiteStatus({ revision: REV2, rejected: { revision: REV3, errors: ['hosts/node-3.yaml:4:7: role "nope" is not declared'] }, updated: at(1000).toISOString(), sync: 'OutOfSync', health: 'Degraded', reconciles: RECONCILES }),
     'hosts/node-1.yaml': renderHostStatus(n1),
     'hosts/node-2.yaml': renderHostStatus(n2),
     'hosts/broken.yaml': 'host: broken\nphase: Sideways\n',
@@ -47,6 +54,8 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: numbe
 
 function assertBranchSnapshot(s: StatusSnapshot): void {
   assert.equal(s.revision, REV2);
+  assert.deepEqual([s.sync, s.health], ['OutOfSync', 'Degraded'], 'the site as the agent wrote it');
+  assert.deepEqual(s.reconciles, RECONCILES);
   assert.deepEqual(s.rejected, { revision: REV3, errors: ['hosts/node-3.yaml:4:7: role "nope" is not declared'] });
   assert.deepEqual(
     s.hosts.map((h) => [h.host, h.phase, h.sync, h.health]),
@@ -60,6 +69,8 @@ function assertBranchSnapshot(s: StatusSnapshot): void {
   assert.match(broken?.error ?? '', /^hosts\/broken\.yaml: invalid host status: /);
   assert.equal(n1?.revision, REV1);
   assert.equal(n1?.lastEvent, 'phoned home');
+  assert.deepEqual(n1?.actions, [ACTION]);
+  assert.equal(n2?.actions, undefined);
   assert.equal(n1?.since, at(60).toISOString());
   assert.equal(n2?.revision, REV1);
   assert.equal(n2?.attemptRevision, REV2);
@@ -103,8 +114,10 @@ describe('status from the status branch', () => {
     assert.equal(table.code, 0, table.stderr);
     const lines = table.stdout.split('\n');
     assert.equal(lines[0], `revision ${REV2.slice(0, 7)} from status branch forseti-status of ${url}`);
-    assert.equal(lines[1], `rejected ${REV3.slice(0, 7)}: 1 problem; ${REV2.slice(0, 7)} keeps serving`);
-    assert.match(lines[4] ?? '', /^HOST\s+ROLE\s+PHASE\s+SYNC\s+HEALTH\s+REVISION\s+SINCE\s+LAST EVENT \/ ERROR$/);
+    assert.equal(lines[1], 'site OutOfSync, Degraded');
+    assert.match(lines[2] ?? '', new RegExp(`^last reconcile ${REV3.slice(0, 7)} rejected \\S+ ago in 95 ms \\(validate 95 ms\\), 1 problem$`));
+    assert.equal(lines[3], `rejected ${REV3.slice(0, 7)}: 1 problem; ${REV2.slice(0, 7)} keeps serving`);
+    assert.match(lines[6] ?? '', /^HOST\s+ROLE\s+PHASE\s+SYNC\s+HEALTH\s+REVISION\s+SINCE\s+LAST EVENT \/ ERROR$/);
     assert.match(table.stdout, /\nnode-1\s+worker\s+Converged\s+Synced\s+Healthy\s+a1a1a1a\s+\S+\s+phoned home\n/);
     assert.match(table.stdout, /\nnode-2\s+worker\s+Failed\/kernel\s+OutOfSync\s+Degraded\s+a1a1a1a→b2b2b2b\s+\S+\s+error: kernel: no phone-home within 900 s\n/);
 
@@ -178,6 +191,8 @@ describe('status from the agent', () => {
   test('GET /v1/status becomes the same rows as the status branch', async () => {
     const s = await readStatusFromAgent(base);
     assert.equal(s.revision, REV2);
+    assert.deepEqual([s.sync, s.health], ['OutOfSync', 'Progressing'], 'aggregated from the hosts the same way');
+    assert.deepEqual(s.reconciles, []);
     assert.equal(s.source, `agent ${base}/`);
     assert.deepEqual(
       s.hosts.map((h) => [h.host, h.role, h.phase, h.step, h.sync, h.health, h.revision, h.attemptRevision, h.since]),
@@ -206,6 +221,12 @@ test('formatStatus: columns line up; SINCE is an age; a long message is cut', ()
       source: 'test',
       revision: REV1,
       rejected: null,
+      sync: 'OutOfSync',
+      health: 'Degraded',
+      reconciles: [
+        { revision: REV2, started: '2026-11-22T11:00:00Z', stages: {}, result: 'rejected', problems: 1, hostsActedOn: 0 },
+        { revision: REV1, started: '2026-11-22T11:58:00Z', finished: '2026-11-22T11:58:01Z', durationMs: 1340, stages: { validate: 120.4, secrets: 1, images: 0, render: 1180, activate: 38.6 }, result: 'applied', hostsActedOn: 3, actions: { rerender: 1, provision: 2 } },
+      ],
       hosts: [
         { host: 'a', role: 'worker', phase: 'Converged', sync: 'Synced', health: 'Healthy', revision: REV1, attemptRevision: REV1, since: '2026-11-22T11:55:00Z', lastEvent: 'phoned home' },
         { host: 'long-name-host', role: 'x', phase: 'Failed', sync: 'OutOfSync', health: 'Degraded', revision: null, attemptRevision: REV1, since: '2026-11-20T12:00:00Z', error: `power-cycle: ${'e'.repeat(100)}` },
@@ -215,26 +236,10 @@ test('formatStatus: columns line up; SINCE is an age; a long message is cut', ()
   );
   const lines = text.trimEnd().split('\n');
   assert.equal(lines[0], `revision ${REV1.slice(0, 7)} from test`);
-  assert.equal(lines[2], 'HOST            ROLE    PHASE      SYNC       HEALTH    REVISION   SINCE  LAST EVENT / ERROR');
-  assert.equal(lines[3], `a               worker  Converged  Synced     Healthy   ${REV1.slice(0, 7)}    5m     phoned home`);
-  assert.ok(lines[4]?.startsWith(`long-name-host  x       Failed     OutOfSync  Degraded  -→${REV1.slice(0, 7)}  2d     error: power-cycle: ee`), lines[4]);
-  assert.ok((lines[4]?.length ?? 0) < 160 && lines[4]?.endsWith('…'));
-});
-
-test('syncAndHealth: the one place sync and health are decided until drift detection replaces it', () => {
-  const cases: Array<[Parameters<typeof syncAndHealth>[0], string, string]> = [
-    [{ role: 'a', phase: 'Converged', appliedRole: 'a' }, 'Synced', 'Healthy'],
-    [{ role: 'b', phase: 'Converged', appliedRole: 'a' }, 'OutOfSync', 'Healthy'],
-    [{ role: 'a', phase: 'Converged' }, 'Synced', 'Healthy'],
-    [{ role: 'off', phase: 'Off' }, 'Synced', 'Healthy'],
-    [{ role: 'a', phase: 'Provisioning' }, 'OutOfSync', 'Progressing'],
-    [{ role: 'a', phase: 'Wiping' }, 'OutOfSync', 'Progressing'],
-    [{ role: 'a', phase: 'Enrolling' }, 'OutOfSync', 'Progressing'],
-    [{ role: 'a', phase: 'Enrolling', lastError: { message: 'BMC unreachable' } }, 'OutOfSync', 'Degraded'],
-    [{ role: 'a', phase: 'Ready' }, 'OutOfSync', 'Healthy'],
-    [{ role: 'a', phase: 'Failed' }, 'OutOfSync', 'Degraded'],
-    [{ role: 'a', phase: 'Pending' }, 'OutOfSync', 'Missing'],
-    [{ role: 'a', phase: 'Sideways' }, 'Unknown', 'Missing'],
-  ];
-  for (const [input, sync, health] of cases) assert.deepEqual(syncAndHealth(input), { sync, health }, JSON.stringify(input));
+  assert.equal(lines[1], 'site OutOfSync, Degraded');
+  assert.equal(lines[2], `last reconcile ${REV1.slice(0, 7)} applied 1m ago in 1.3 s (validate 120 ms, secrets 1 ms, images 0 ms, render 1.2 s, activate 39 ms), 3 hosts acted on (provision 2, rerender 1)`);
+  assert.equal(lines[4], 'HOST            ROLE    PHASE      SYNC       HEALTH    REVISION   SINCE  LAST EVENT / ERROR');
+  assert.equal(lines[5], `a               worker  Converged  Synced     Healthy   ${REV1.slice(0, 7)}    5m     phoned home`);
+  assert.ok(lines[6]?.startsWith(`long-name-host  x       Failed     OutOfSync  Degraded  -→${REV1.slice(0, 7)}  2d     error: power-cycle: ee`), lines[4]);
+  assert.ok((lines[6]?.length ?? 0) < 160 && lines[6]?.endsWith('…'));
 });

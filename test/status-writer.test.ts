@@ -266,3 +266,42 @@ test('with credentials: pushes authenticate and errors and logs never carry the 
     await secured.close();
   }
 });
+
+test('push results are counted: two writers racing for the branch, one retries on top of the other; both states survive', async () => {
+  const repo = await newLab();
+  const results: { a: string[]; b: string[] } = { a: [], b: [] };
+  const a = writer(repo, { onPush: (r) => void results.a.push(r) });
+  const b = new StatusWriter({ url: server.repoUrl(repo), dir: join(scratch, `state-${repo}-b`), author, log, batchMs: 20, backoffMs: 10, onPush: (r) => void results.b.push(r) });
+  a.set('hosts/a.yaml', 'a-1\n');
+  await a.flush();
+  // Writer B pushes its own batch after A fetched the branch and before A's push reaches the server.
+  let injected = false;
+  server.beforeRequest = async (r) => {
+    if (injected || !isOurPush(r)) return;
+    injected = true;
+    b.set('hosts/b.yaml', 'b-1\n');
+    b.set('site.yaml', 'from b\n');
+    await b.flush();
+  };
+  try {
+    a.set('hosts/a.yaml', 'a-2\n');
+    a.set('site.yaml', 'from a\n');
+    await a.flush();
+  } finally {
+    server.beforeRequest = undefined;
+  }
+  assert.ok(injected);
+  assert.deepEqual(results, { a: ['ok', 'retried'], b: ['ok'] });
+  // A's batch was re-applied on top of B's commit: A's files win where both wrote, B's other files stay.
+  assert.deepEqual(await readBranchFiles(server, repo, BRANCH), { 'hosts/a.yaml': 'a-2\n', 'hosts/b.yaml': 'b-1\n', 'site.yaml': 'from a\n' });
+  assert.equal(await countCommits(server, repo, BRANCH), 3);
+  // Nothing new to say: unchanged, not pushed. A server that refuses: failed, and the files stay queued.
+  a.set('hosts/a.yaml', 'a-2\n');
+  await a.flush();
+  assert.deepEqual(results.a, ['ok', 'retried', 'unchanged']);
+  const refusing = writer(repo, { onPush: (r) => void results.a.push(r), attempts: 1, url: server.repoUrl('no-such-repo'), dir: join(scratch, `state-${repo}-refusing`) });
+  refusing.set('hosts/x.yaml', 'x\n');
+  await assert.rejects(refusing.flush(), StatusPushError);
+  assert.equal(results.a.at(-1), 'failed');
+  assert.equal(refusing.dirty, true);
+});

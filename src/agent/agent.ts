@@ -8,6 +8,7 @@ import { HostSightings } from '../observe/drift-sightings.ts';
 import { Journal } from '../observe/journal.ts';
 import { instrumentBmcDriver } from '../observe/metrics-bmc.ts';
 import { Metrics } from '../observe/metrics.ts';
+import type { ReconcileRun } from '../observe/reconcile-log.ts';
 import { RecentEvents } from '../serve/dashboard/recent-events.ts';
 import { createWebhookRoute, handleWebhook, pollSchedule } from '../source/webhook.ts';
 import { reconcile } from '../plan/reconcile.ts';
@@ -74,6 +75,7 @@ export class Agent {
     this.images = new ImageCache(join(stateDir, 'images'), this.log);
     this.tracker = new HostTracker(new Journal(join(stateDir, 'journal.json')), this.log);
     await this.tracker.load();
+    await this.sightings.persistTo(join(stateDir, 'sightings.json'), this.log);
     const auth = this.config.lab.credential ? this.secrets.resolve(this.config.lab.credential) : undefined;
     this.source = new GitSource({ url: this.config.lab.url, branch: this.config.lab.branch, dir: join(stateDir, 'lab'), log: this.log, ...(auth ? { auth } : {}) });
     const writer = new StatusWriter({
@@ -83,23 +85,31 @@ export class Agent {
       author: this.config.status.author,
       log: this.log,
       batchMs: this.config.status.batchSeconds * 1000,
+      onPush: (result) => this.metrics.countStatusPush(result),
       ...(auth ? { auth } : {}),
     });
-    this.status = new StatusPublisher(writer, () => this.generation);
+    this.status = new StatusPublisher(writer, () => this.generation, { drifts: (h) => this.drift?.driftsOf(h) ?? [], metrics: this.metrics });
     this.alerts = new AgentAlerts(stateDir, (name) => this.labSecrets.resolve(name).password, this.log);
     this.tracker.onChange((host, state, event) => {
-      this.status.host(host, state);
+      this.status.host(host, state, event);
       this.metrics.hostEvent(host, event.kind, state.phase);
       this.events.host(host, event);
       this.alerts.hostChanged(host, state, event);
     });
     this.executor = new Executor(this.tracker, (h) => this.driverFor(h), (h) => this.generation?.lab.hosts.get(h)?.hardware.firmware ?? 'bios', this.log);
-    this.drift = new DriftLoop(() => this.generation, this.tracker, this.executor, this.sightings, (h) => this.driverFor(h), this.alerts, this.log);
+    this.drift = new DriftLoop(() => this.generation, this.tracker, this.executor, this.sightings, (h) => this.driverFor(h), this.alerts, this.log, {
+      driftChanged: (h) => {
+        this.status.refresh(h);
+        this.backend.changed();
+      },
+      actionStarted: (h, action, revision) => this.status.actionStarted(h, action, revision),
+    });
     this.backend = new AgentBootBackend(() => this.generation, this.tracker, this.images, this.agentKey, this.log, {
       sightings: this.sightings,
       events: this.events,
       site: () => this.status.site(),
-      drifts: (h) => this.drift.driftsOf(h).map((d) => d.message),
+      drifts: (h) => this.drift.driftsOf(h),
+      actions: (h) => this.status.actionsOf(h),
     });
     this.services = new BootServices(this.config, this.backend, () => this.generation, this.log, { metrics: this.metrics, ...this.webhookRoute() });
     writer.start();
@@ -118,6 +128,7 @@ export class Agent {
     await this.executor?.idle();
     await this.alerts?.stop();
     await this.status?.stop();
+    await this.sightings.flush();
     await this.services?.stop();
     await this.closeDrivers();
     this.log.info('agent stopped');
@@ -153,20 +164,22 @@ export class Agent {
   /** One commit is one snapshot: valid and applied whole, or rejected whole while the last good one serves. */
   private async applyCommit(commit: string, tree: string): Promise<void> {
     if (this.generation?.revision === commit) return;
-    const started = performance.now();
+    const run = this.status.reconciles.start(commit);
     const { lab, problems } = await loadLab(tree);
+    run.mark('validate');
     if (!lab) {
       const errors = problems.map(formatProblem);
       this.log.warn({ revision: commit, errors }, 'commit rejected; the last good generation keeps serving');
       this.invalidRevision = commit;
       if (!this.generation) await this.restoreLastGood(commit);
       this.rejected(commit, errors);
-      this.metrics.observeCommitApply((performance.now() - started) / 1000, 'rejected');
+      run.finish('rejected', errors.length);
       return;
     }
     this.labSecrets = await this.secrets.withLab(tree);
-    await this.activate(commit, lab);
-    this.metrics.observeCommitApply((performance.now() - started) / 1000, this.generation?.revision === commit ? 'applied' : 'rejected');
+    run.mark('secrets');
+    await this.activate(commit, lab, run);
+    run.finish(this.generation?.revision === commit ? 'applied' : 'rejected', this.status.site().rejected?.errors.length ?? 0);
   }
 
   /**
@@ -191,15 +204,17 @@ export class Agent {
     }
   }
 
-  private async activate(commit: string, lab: Lab): Promise<void> {
+  private async activate(commit: string, lab: Lab, run?: ReconcileRun): Promise<void> {
     try {
       for (const image of lab.images.values()) if (isUsed(lab, image.name)) await this.images.ensureImage(image);
+      run?.mark('images');
       const generation = await writeGeneration(this.config.stateDir, {
         lab,
         urls: new AgentUrls(lab.site),
         revision: commit,
         token: (h) => hostToken(this.agentKey, h),
       });
+      run?.mark('render');
       this.generation = generation;
       await this.closeDrivers();
       const names = new Set(lab.hosts.keys());
@@ -218,6 +233,7 @@ export class Agent {
       this.drift.configure(lab.site);
       this.backend.changed();
       this.tick();
+      run?.mark('activate');
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.log.error({ revision: commit, err }, 'commit could not be rendered; the last good generation keeps serving');
@@ -245,6 +261,7 @@ export class Agent {
     }));
     for (const decision of reconcile(gen.lab.site, inputs, Date.now())) {
       if (this.executor.isBusy(decision.host)) continue;
+      this.status.actionStarted(decision.host, decision.action, decision.desired.revision);
       this.executor.run(decision.desired, decision.action);
     }
     this.metrics.observeReconcile((performance.now() - started) / 1000);

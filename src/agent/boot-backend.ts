@@ -9,14 +9,20 @@ import type { ImageCache } from '../render/image-cache.ts';
 import type { HostTracker } from './host-tracker.ts';
 import type { HostSightings } from '../observe/drift-sightings.ts';
 import type { RecentEvents } from '../serve/dashboard/recent-events.ts';
+import type { Drift } from '../observe/drift.ts';
+import type { HostAction, ReconcileRecord } from '../status/activity.ts';
 import type { StatusView } from '../status/status-view.ts';
+import { siteSyncHealth, syncAndHealth, syncHealthInput } from '../status/sync-health.ts';
 
 /** What the status document shows beyond the hosts' phases; all optional so the backend stands alone in tests. */
 export interface BackendExtras {
   sightings?: HostSightings;
   events?: RecentEvents;
-  site?: () => { revision: string | null; rejected: { revision: string; errors: string[] } | null };
-  drifts?: (host: string) => string[];
+  site?: () => { revision: string | null; rejected: { revision: string; errors: string[] } | null; reconciles?: ReconcileRecord[] };
+  /** The drift measured now: shown one line each, and it decides sync and health with the phase. */
+  drifts?: (host: string) => readonly Drift[];
+  /** The host's last actions with their timings. */
+  actions?: (host: string) => HostAction[];
 }
 
 /**
@@ -50,13 +56,21 @@ export class AgentBootBackend implements BootBackend {
     return this.current() !== null;
   }
 
+  /**
+   * The status document: per host its phase, sync and health (decided by src/status/sync-health.ts from the
+   * desired state, the observed one and the drift, exactly as on the status branch), last events and actions;
+   * for the site the revisions, the aggregate and the last commit applies.
+   */
   statusView(): StatusView {
     const gen = this.current();
     const hosts: StatusView['hosts'] = {};
     for (const [name, rendered] of gen?.hosts ?? []) {
       const host = gen?.lab.hosts.get(name);
       const state = this.tracker.get(name);
+      const drifts = this.extras.drifts?.(name) ?? [];
+      const actions = this.extras.actions?.(name) ?? [];
       hosts[name] = {
+        ...syncAndHealth(syncHealthInput(rendered.desired, state, drifts)),
         role: rendered.desired.role,
         phase: state.phase,
         ...(state.step ? { step: state.step } : {}),
@@ -67,14 +81,20 @@ export class AgentBootBackend implements BootBackend {
         ...(state.lastError ? { lastError: state.lastError } : {}),
         ...(host?.enclosure ? { enclosure: host.enclosure } : {}),
         labels: host?.labels ?? {},
-        drift: this.extras.drifts?.(name) ?? [],
+        drift: drifts.map((d) => d.message),
         events: this.extras.events?.forHost(name) ?? [],
+        ...(actions.length > 0 ? { actions } : {}),
       };
     }
+    const site = this.extras.site?.() ?? { revision: gen?.revision ?? null, rejected: null };
+    const aggregate = siteSyncHealth(
+      Object.values(hosts).map((h) => ({ sync: h.sync ?? 'Unknown', health: h.health ?? 'Missing' })),
+      { revision: site.revision, rejected: site.rejected !== null },
+    );
     return {
       revision: gen?.revision ?? null,
       generation: gen?.id ?? null,
-      ...(this.extras.site ? { site: this.extras.site() } : {}),
+      site: { ...site, ...aggregate },
       hosts,
       events: this.extras.events?.forSite() ?? [],
     };

@@ -5,10 +5,18 @@ import { resolveHostDrift } from '../observe/drift-policy.ts';
 import { DriftScanner, type DriftTarget } from '../observe/drift-scanner.ts';
 import type { Correction, Drift } from '../observe/drift.ts';
 import type { HostSightings } from '../observe/drift-sightings.ts';
+import type { Action } from '../plan/types.ts';
 import type { Generation } from '../render/generation.ts';
 import type { AgentAlerts } from './agent-alerts.ts';
 import type { Executor } from './executor.ts';
 import type { HostTracker } from './host-tracker.ts';
+
+export interface DriftLoopHooks {
+  /** The drift found on `host` changed (detected, cleared, or another kind): its sync and health may have moved. */
+  driftChanged?: (host: string) => void;
+  /** A healing action was handed to the executor. */
+  actionStarted?: (host: string, action: Action, revision: string) => void;
+}
 
 /**
  * Reads the BMCs on the site's drift schedule, alerts on what differs from the current commit, and under `heal`
@@ -28,6 +36,7 @@ export class DriftLoop {
     private readonly driverFor: (host: string) => BmcDriver,
     private readonly alerts: AgentAlerts,
     private readonly log: Logger,
+    private readonly hooks: DriftLoopHooks = {},
   ) {}
 
   configure(site: Site): void {
@@ -42,8 +51,12 @@ export class DriftLoop {
       readBootOverride: (h) => this.driverFor(h).getBootOverride(),
     });
     this.scanner.on('scanned', (result) => {
+      const before = new Map([...this.current].map(([host, drifts]) => [host, kindsOf(drifts)]));
       this.current.clear();
       for (const d of result.drifts) this.current.set(d.host, [...(this.current.get(d.host) ?? []), d]);
+      for (const host of new Set([...before.keys(), ...this.current.keys()])) {
+        if (before.get(host) !== kindsOf(this.current.get(host) ?? [])) this.hooks.driftChanged?.(host);
+      }
     });
     this.scanner.on('drift', (drift, first) => {
       this.alerts.drift(drift, first);
@@ -84,19 +97,13 @@ export class DriftLoop {
     const desired = this.generation()?.hosts.get(drift.host)?.desired;
     if (!desired || this.executor.isBusy(drift.host)) return;
     this.log.info({ host: drift.host, drift: drift.kind, correction: correction.kind }, 'healing drift');
-    switch (correction.kind) {
-      case 'power-on':
-        this.executor.run(desired, { kind: 'power-on', reason: `heal: ${drift.message}` });
-        return;
-      case 'power-off':
-        this.executor.run(desired, { kind: 'power-off', reason: `heal: ${drift.message}` });
-        return;
-      case 'boot-override':
-        this.executor.run(desired, { kind: 'boot-override', reason: `heal: ${drift.message}` });
-        return;
-      case 'reprovision':
-        this.executor.run(desired, { kind: 'provision', reason: `heal: ${drift.message}` });
-        return;
-    }
+    const reason = `heal: ${drift.message}`;
+    const action: Action = correction.kind === 'reprovision' ? { kind: 'provision', reason } : { kind: correction.kind, reason };
+    this.hooks.actionStarted?.(drift.host, action, desired.revision);
+    this.executor.run(desired, action);
   }
+}
+
+function kindsOf(drifts: readonly Drift[]): string {
+  return drifts.map((d) => d.kind).sort().join(',');
 }

@@ -1,19 +1,61 @@
-import type { ObservedHost } from '../plan/types.ts';
+import type { Drift } from '../observe/drift.ts';
+import { HostActions } from '../observe/host-actions.ts';
+import type { HostEvent } from '../observe/lifecycle.ts';
+import type { Metrics } from '../observe/metrics.ts';
+import { ReconcileLog, SYSTEM_CLOCK, type ActivityClock } from '../observe/reconcile-log.ts';
+import type { Action, ObservedHost } from '../plan/types.ts';
 import type { Generation } from '../render/generation.ts';
+import type { HostAction, ReconcileRecord } from '../status/activity.ts';
 import { nextHostStatus, renderHostStatus, renderSiteStatus, type HostStatus, type HostUpdate, type SiteStatus, type StatusWriter } from '../status/index.ts';
+import { siteSyncHealth, syncAndHealth, syncHealthInput, type SyncHealth } from '../status/sync-health.ts';
+
+export interface StatusPublisherOptions {
+  /** The drift measured now per host: a host with drift is OutOfSync, one that cannot be seen Missing. */
+  drifts?: (host: string) => readonly Drift[];
+  /** Commit-apply timings and hosts by sync/health go there too. */
+  metrics?: Metrics;
+  clock?: ActivityClock;
+}
+
+/** What the dashboard and /v1/status show of the site beyond the hosts. */
+export interface PublishedSite {
+  revision: string | null;
+  rejected: { revision: string; errors: string[] } | null;
+  reconciles: ReconcileRecord[];
+}
 
 /**
- * Turns observed host states and commit outcomes into files on the status branch. Only real changes are
- * queued (phase, step, revisions, error), so a steady lab produces no status commits at all.
+ * Turns observed host states, drift and commit outcomes into files on the status branch. Only real changes are
+ * queued (phase, step, revisions, error, sync, health, actions), so a steady lab produces no status commits.
+ * Sync and health come from the one function that decides them (src/status/sync-health.ts), with the drift.
  */
 export class StatusPublisher {
+  readonly reconciles: ReconcileLog;
+  readonly actions: HostActions;
   private readonly hosts = new Map<string, HostStatus>();
+  private readonly states = new Map<string, ObservedHost>();
+  private readonly conditions = new Map<string, SyncHealth>();
   private siteStatus: SiteStatus = { revision: null, rejected: null, updated: new Date().toISOString() };
+  private siteQueued = false;
 
-  constructor(private readonly writer: StatusWriter, private readonly current: () => Generation | null) {}
+  constructor(private readonly writer: StatusWriter, private readonly current: () => Generation | null, private readonly options: StatusPublisherOptions = {}) {
+    const clock = options.clock ?? SYSTEM_CLOCK;
+    this.reconciles = new ReconcileLog(clock);
+    this.actions = new HostActions(clock.wall);
+    this.reconciles.onChange((finished) => {
+      if (finished) this.options.metrics?.observeReconcileRun(finished.seconds, finished.record.result === 'applied' ? 'applied' : 'rejected', finished.record.stages);
+      this.writeSite();
+    });
+  }
 
-  host(name: string, state: ObservedHost): void {
-    const role = this.current()?.hosts.get(name)?.desired.role ?? state.attemptRole ?? state.appliedRole ?? '';
+  /** A host's observed state changed (`event` tells how: it may end the host's open action). */
+  host(name: string, state: ObservedHost, event?: HostEvent): void {
+    this.states.set(name, state);
+    if (event) this.actions.event(name, event, state);
+    const desired = this.current()?.hosts.get(name)?.desired;
+    const role = desired?.role ?? state.attemptRole ?? state.appliedRole ?? '';
+    const condition = desired ? syncAndHealth(syncHealthInput(desired, state, this.options.drifts?.(name) ?? [])) : syncAndHealth({ phase: state.phase, role });
+    const actions = this.actions.of(name);
     const update: HostUpdate = {
       role,
       phase: state.phase,
@@ -24,7 +66,11 @@ export class StatusPublisher {
       ...(state.inventory ? { inventory: { ...state.inventory } } : {}),
       ...(state.wipedToken !== undefined ? { wipedToken: state.wipedToken } : {}),
       message: state.lastError?.message ?? `${state.phase}${state.step ? ` (${state.step})` : ''}`,
+      sync: condition.sync,
+      health: condition.health,
+      ...(actions.length > 0 ? { actions } : {}),
     };
+    this.setCondition(name, condition);
     const previous = this.hosts.get(name) ?? null;
     if (previous && sameStatus(previous, update)) return;
     const next = nextHostStatus(name, previous, update, new Date(state.since));
@@ -32,25 +78,84 @@ export class StatusPublisher {
     this.writer.set(`hosts/${name}.yaml`, renderHostStatus(next));
   }
 
+  /** The drift of `host` changed: its sync and health are decided again from its last state. */
+  refresh(name: string): void {
+    const state = this.states.get(name);
+    if (state) this.host(name, state);
+  }
+
+  /** An action was handed to the executor (by the reconcile tick or by drift healing). */
+  actionStarted(name: string, action: Action, revision: string): void {
+    if (!this.actions.started(name, action, revision)) return;
+    this.reconciles.actionStarted(name, action.kind, revision);
+    this.refresh(name);
+  }
+
   applied(revision: string): void {
-    this.siteStatus = { revision, rejected: null, updated: new Date().toISOString() };
-    this.writer.set('site.yaml', renderSiteStatus(this.siteStatus));
+    this.siteStatus = { ...this.siteStatus, revision, rejected: null };
+    this.retainDeclared();
+    this.writeSite();
   }
 
   rejected(revision: string, errors: string[]): void {
     const previous = this.siteStatus.rejected;
     if (previous?.revision === revision && previous.errors.join('\n') === errors.join('\n')) return;
-    this.siteStatus = { ...this.siteStatus, rejected: { revision, errors }, updated: new Date().toISOString() };
+    this.siteStatus = { ...this.siteStatus, rejected: { revision, errors } };
+    this.writeSite();
+  }
+
+  /** The applied revision, the rejected one and the last commit applies, for the dashboard. */
+  site(): PublishedSite {
+    return { revision: this.siteStatus.revision, rejected: this.siteStatus.rejected, reconciles: this.reconciles.list() };
+  }
+
+  actionsOf(host: string): HostAction[] {
+    return this.actions.of(host);
+  }
+
+  async stop(): Promise<void> {
+    if (this.siteQueued) this.renderSite();
+    this.siteQueued = false;
+    await this.writer.stop();
+  }
+
+  /** Hosts that left the lab lose their status file, their actions and their share of the site's counts. */
+  private retainDeclared(): void {
+    const declared = this.current()?.hosts;
+    if (!declared) return;
+    const names = new Set(declared.keys());
+    this.actions.retain(names);
+    for (const name of [...this.states.keys()]) {
+      if (names.has(name)) continue;
+      this.states.delete(name);
+      this.conditions.delete(name);
+      if (this.hosts.delete(name)) this.writer.remove(`hosts/${name}.yaml`);
+    }
+  }
+
+  private setCondition(name: string, condition: SyncHealth): void {
+    const before = this.conditions.get(name);
+    if (before?.sync === condition.sync && before.health === condition.health) return;
+    this.conditions.set(name, condition);
+    this.writeSite();
+  }
+
+  /** Coalesced: a commit that moves every host's sync renders site.yaml once, not once per host. */
+  private writeSite(): void {
+    if (this.siteQueued) return;
+    this.siteQueued = true;
+    queueMicrotask(() => {
+      if (!this.siteQueued) return; // stop() rendered it already
+      this.siteQueued = false;
+      this.renderSite();
+    });
+  }
+
+  private renderSite(): void {
+    const aggregate = siteSyncHealth(this.conditions.values(), { revision: this.siteStatus.revision, rejected: this.siteStatus.rejected !== null });
+    this.options.metrics?.setHostConditions(aggregate.counts);
+    this.siteStatus = { ...this.siteStatus, sync: aggregate.sync, health: aggregate.health, reconciles: this.reconciles.list(), updated: new Date().toISOString() };
     this.writer.set('site.yaml', renderSiteStatus(this.siteStatus));
-  }
-
-  /** The applied revision and the rejected one, for the dashboard. */
-  site(): { revision: string | null; rejected: { revision: string; errors: string[] } | null } {
-    return { revision: this.siteStatus.revision, rejected: this.siteStatus.rejected };
-  }
-
-  stop(): Promise<void> {
-    return this.writer.stop();
   }
 }
 
@@ -63,6 +168,9 @@ function sameStatus(previous: HostStatus, update: HostUpdate): boolean {
     previous.attemptedRevision === update.attemptedRevision &&
     JSON.stringify(previous.lastError) === JSON.stringify(update.lastError) &&
     JSON.stringify(previous.inventory) === JSON.stringify(update.inventory) &&
-    previous.wipedToken === update.wipedToken
+    previous.wipedToken === update.wipedToken &&
+    previous.sync === update.sync &&
+    previous.health === update.health &&
+    JSON.stringify(previous.actions ?? []) === JSON.stringify(update.actions ?? [])
   );
 }

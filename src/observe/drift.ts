@@ -123,32 +123,5 @@ function short(revision: string): string {
   return revision.slice(0, 7);
 }
 
-export type SyncStatus = 'Synced' | 'OutOfSync' | 'Unknown';
-export type HealthStatus = 'Healthy' | 'Progressing' | 'Degraded' | 'Missing';
-
-const BLIND: ReadonlySet<DriftKind> = new Set(['bmc-unreachable', 'host-silent']);
-
-/**
- * Argo CD's sync status for a host: does the lab match the current commit? Unknown when forseti cannot tell
- * (never observed, BMC unreachable, host silent).
- */
-export function syncStatus(desired: DesiredHost, observed: ObservedHost | undefined, drifts: readonly Drift[] = []): SyncStatus {
-  if (!observed || drifts.some((d) => BLIND.has(d.kind))) return 'Unknown';
-  if (drifts.length > 0) return 'OutOfSync';
-  const wantOn = desired.power === 'on' && desired.boot !== 'off';
-  if (!wantOn) return observed.phase === 'Off' ? 'Synced' : 'OutOfSync';
-  const applied = observed.phase === 'Converged' && observed.appliedRole === desired.role && observed.appliedDigest === desired.digest;
-  return applied ? 'Synced' : 'OutOfSync';
-}
-
-/** Argo CD's health status for a host: is it running as it should, on its way, broken, or absent? */
-export function healthStatus(desired: DesiredHost, observed: ObservedHost | undefined, drifts: readonly Drift[] = []): HealthStatus {
-  if (!observed || drifts.some((d) => BLIND.has(d.kind))) return 'Missing';
-  if (observed.phase === 'Failed' || drifts.length > 0) return 'Degraded';
-  if (observed.phase === 'Enrolling') return observed.lastError ? 'Degraded' : 'Progressing';
-  if (observed.phase === 'Provisioning' || observed.phase === 'Wiping') return 'Progressing';
-  const wantOn = desired.power === 'on' && desired.boot !== 'off';
-  if (!wantOn) return observed.phase === 'Off' ? 'Healthy' : 'Progressing';
-  // Ready: enrolled, its BMC answered and the hardware fits; the role is installed next.
-  return observed.phase === 'Converged' || observed.phase === 'Ready' ? 'Healthy' : 'Missing';
-}
+// Sync and health (Argo CD's Synced/OutOfSync/Unknown, Healthy/Progressing/Degraded/Missing) are decided from
+// these drifts in one place for every reader: syncAndHealth in src/status/sync-health.ts.

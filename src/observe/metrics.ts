@@ -1,5 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { PHASES, type Phase } from '../plan/types.ts';
+import type { ReconcileStage } from '../status/activity.ts';
+import type { StatusPushResult } from '../status/status-writer.ts';
+import { HEALTH_STATES, SYNC_STATES, type HealthState, type SyncState } from '../status/sync-health.ts';
 
 export interface MetricsOptions {
   /** Node process metrics (CPU, memory, event loop lag) with the `forseti_` prefix; default true. */
@@ -50,7 +53,21 @@ export class Metrics {
   private readonly tftpBytes = new Counter({ name: 'forseti_tftp_bytes_total', help: 'Payload bytes acknowledged by TFTP clients.', registers: [this.registry] });
   private readonly http = new Counter({ name: 'forseti_http_requests_total', help: 'Boot HTTP requests by route and status class.', labelNames: ['route', 'code'], registers: [this.registry] });
   private readonly gitFetch = new Counter({ name: 'forseti_git_fetch_total', help: 'Polls of the lab branch by result.', labelNames: ['result'], registers: [this.registry] });
-  private readonly gitPush = new Counter({ name: 'forseti_status_push_total', help: 'Status-branch flushes by result.', labelNames: ['result'], registers: [this.registry] });
+  private readonly applyStage = new Histogram({
+    name: 'forseti_commit_apply_stage_duration_seconds',
+    help: 'Stages of applying a commit: validate, secrets, images, render, activate.',
+    labelNames: ['stage'],
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: [this.registry],
+  });
+  private readonly hostSync = new Gauge({ name: 'forseti_hosts_sync', help: 'Declared hosts by sync state (Synced, OutOfSync, Unknown).', labelNames: ['sync'], registers: [this.registry] });
+  private readonly hostHealth = new Gauge({ name: 'forseti_hosts_health', help: 'Declared hosts by health (Healthy, Progressing, Degraded, Missing).', labelNames: ['health'], registers: [this.registry] });
+  private readonly gitPush = new Counter({
+    name: 'forseti_status_push_total',
+    help: 'Status-branch flushes by result: ok, retried (the branch moved under the push), unchanged, failed.',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
   private readonly appliedInfo = new Gauge({ name: 'forseti_applied_revision_info', help: 'The lab revision the agent serves (value 1).', labelNames: ['revision', 'generation'], registers: [this.registry] });
   private readonly appliedAt = new Gauge({ name: 'forseti_applied_revision_timestamp_seconds', help: 'When the served revision was applied (Unix time).', registers: [this.registry] });
   private readonly rejections = new Counter({ name: 'forseti_commit_rejections_total', help: 'Commits refused (invalid lab, or rendering/image failure).', registers: [this.registry] });
@@ -60,6 +77,20 @@ export class Metrics {
   constructor(options: MetricsOptions = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'forseti_' });
     for (const phase of PHASES) this.hosts.set({ phase }, 0);
+    for (const sync of SYNC_STATES) this.hostSync.set({ sync }, 0);
+    for (const health of HEALTH_STATES) this.hostHealth.set({ health }, 0);
+  }
+
+  /** Hosts per sync and health state, every state exported (zeros included). */
+  setHostConditions(counts: { sync: Record<SyncState, number>; health: Record<HealthState, number> }): void {
+    for (const sync of SYNC_STATES) this.hostSync.set({ sync }, counts.sync[sync]);
+    for (const health of HEALTH_STATES) this.hostHealth.set({ health }, counts.health[health]);
+  }
+
+  /** One commit apply: its total under `outcome`, and each stage that ran. */
+  observeReconcileRun(seconds: number, outcome: 'applied' | 'rejected', stages: Partial<Record<ReconcileStage, number>>): void {
+    this.observeCommitApply(seconds, outcome);
+    for (const [stage, ms] of Object.entries(stages)) this.applyStage.observe({ stage }, ms / 1000);
   }
 
   /** The phase of every declared host; phases without hosts are exported as 0. */
@@ -121,8 +152,7 @@ export class Metrics {
     this.gitFetch.inc({ result: ok ? 'ok' : 'error' });
   }
 
-  /** `race`: the branch moved under the push and the batch was re-applied on top. */
-  countStatusPush(result: 'ok' | 'race' | 'error'): void {
+  countStatusPush(result: StatusPushResult): void {
     this.gitPush.inc({ result });
   }
 

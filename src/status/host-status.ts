@@ -2,6 +2,8 @@
 import { parse, stringify } from 'yaml';
 import { StatusParseError } from './status-parse-error.ts';
 import { asRecord, nullableStr, oneOf, optStr, str } from './yaml-fields.ts';
+import { actionForYaml, parseActions, type HostAction } from './activity.ts';
+import { isHealthState, isSyncState, type HealthState, type SyncState } from './sync-health.ts';
 
 import { PHASES, PROVISION_STEPS, type Phase, type ProvisionStep } from '../plan/types.ts';
 
@@ -51,6 +53,11 @@ export interface HostStatus {
   wipedToken?: string;
   /** Last transitions, oldest first, at most HISTORY_LIMIT. */
   history?: HostTransition[];
+  /** As the agent decided them with the drift it measured (src/status/sync-health.ts). */
+  sync?: SyncState;
+  health?: HealthState;
+  /** Last actions with their timings, oldest first. */
+  actions?: HostAction[];
 }
 
 function stripUndefined<T extends object>(obj: T): T {
@@ -64,6 +71,8 @@ export function renderHostStatus(status: HostStatus): string {
     role: status.role,
     phase: status.phase,
     step: status.step,
+    sync: status.sync,
+    health: status.health,
     revision: status.revision,
     attemptedRevision: status.attemptedRevision,
     lastError: status.lastError ? stripUndefined({ message: status.lastError.message, step: status.lastError.step, ref: status.lastError.ref }) : null,
@@ -72,6 +81,7 @@ export function renderHostStatus(status: HostStatus): string {
     inventory: status.inventory,
     wipedToken: status.wipedToken,
     history: status.history?.slice(-HISTORY_LIMIT).map((t) => stripUndefined({ phase: t.phase, step: t.step, at: t.at, revision: t.revision, message: t.message })),
+    actions: status.actions?.map(actionForYaml),
   });
   return stringify(doc, { lineWidth: 0 });
 }
@@ -117,6 +127,10 @@ export function parseHostStatus(text: string): HostStatus {
     inventory: parseInventory(obj.inventory),
     wipedToken: optStr('host', obj, 'wipedToken'),
     history,
+    // Written by newer agents only; read leniently so one odd entry does not hide the host.
+    sync: isSyncState(obj.sync) ? obj.sync : undefined,
+    health: isHealthState(obj.health) ? obj.health : undefined,
+    actions: parseActions(obj.actions),
   });
 }
 
@@ -136,6 +150,9 @@ export interface HostUpdate {
   inventory?: Record<string, string | number>;
   wipedToken?: string;
   message?: string;
+  sync?: SyncState;
+  health?: HealthState;
+  actions?: HostAction[];
 }
 
 /**
@@ -160,6 +177,9 @@ export function nextHostStatus(host: string, previous: HostStatus | null, update
     updated: at,
     inventory: update.inventory ?? previous?.inventory,
     wipedToken: update.wipedToken ?? previous?.wipedToken,
+    sync: update.sync ?? previous?.sync,
+    health: update.health ?? previous?.health,
+    actions: update.actions ?? previous?.actions,
     history: moved
       ? [...history, stripUndefined({ phase: update.phase, step: update.step, at, revision: attemptedRevision ?? undefined, message: update.message })].slice(-HISTORY_LIMIT)
       : history,

@@ -10,9 +10,10 @@ import { fetchBranch } from '../source/fetch-branch.ts';
 import { httpClientWithTimeout } from '../source/http-client.ts';
 import { redactUrl, scrubSecrets } from '../source/redact-url.ts';
 import { parseHostStatus, type HostStatus } from './host-status.ts';
-import { parseSiteStatus, type RejectedRevision } from './site-status.ts';
+import { parseSiteStatus, type RejectedRevision, type SiteStatus } from './site-status.ts';
 import { parseStatusView, type HostView, type StatusView } from './status-view.ts';
-import { syncAndHealth, type HealthState, type SyncState } from './sync-health.ts';
+import type { HostAction, ReconcileRecord } from './activity.ts';
+import { siteSyncHealth, syncAndHealth, type HealthState, type SyncState } from './sync-health.ts';
 
 export interface StatusRow {
   host: string;
@@ -32,6 +33,8 @@ export interface StatusRow {
   /** ISO time of the last phase change. */
   since?: string;
   enclosure?: { name: string; bay: number };
+  /** The host's last actions with their timings, oldest first (agents that record them). */
+  actions?: HostAction[];
 }
 
 export interface StatusSnapshot {
@@ -40,7 +43,18 @@ export interface StatusSnapshot {
   /** The lab revision the agent serves. */
   revision: string | null;
   rejected: RejectedRevision | null;
+  /** The site's sync and health: as the agent wrote them, else aggregated from the rows the same way. */
+  sync: SyncState;
+  health: HealthState;
+  /** The last commit applies, oldest first (agents that record them). */
+  reconciles: ReconcileRecord[];
   hosts: StatusRow[];
+}
+
+/** The snapshot with the site's sync and health: `given` when the source said, else from the rows. */
+function snapshot(base: { source: string; revision: string | null; rejected: RejectedRevision | null; hosts: StatusRow[] }, given: { sync?: SyncState; health?: HealthState; reconciles?: ReconcileRecord[] } = {}): StatusSnapshot {
+  const computed = siteSyncHealth(base.hosts, { revision: base.revision, rejected: base.rejected !== null });
+  return { source: base.source, revision: base.revision, rejected: base.rejected, sync: given.sync ?? computed.sync, health: given.health ?? computed.health, reconciles: given.reconciles ?? [], hosts: base.hosts };
 }
 
 /** The agent did not answer GET /v1/status with a status document. */
@@ -86,11 +100,13 @@ export function rowFromView(name: string, host: HostView): StatusRow {
     lastEvent: last?.message,
     since: isoOf(host.since),
     enclosure: host.enclosure,
+    actions: host.actions,
   });
 }
 
 export function rowFromBranch(status: HostStatus): StatusRow {
-  const computed = syncAndHealth(status);
+  // What the agent decided with the drift it measured; files from older agents get what the phase says.
+  const computed = status.sync && status.health ? { sync: status.sync, health: status.health } : syncAndHealth(status);
   const last = status.history?.at(-1);
   return stripUndefined({
     host: status.host,
@@ -103,18 +119,22 @@ export function rowFromBranch(status: HostStatus): StatusRow {
     error: errorText(status.lastError),
     lastEvent: last ? (last.message ?? `${last.phase}${last.step ? ` (${last.step})` : ''}`) : undefined,
     since: status.since,
+    actions: status.actions,
   });
 }
 
 export function snapshotFromView(view: StatusView, source: string): StatusSnapshot {
-  return {
-    source,
-    revision: view.site?.revision ?? view.revision,
-    rejected: view.site?.rejected ?? null,
-    hosts: Object.entries(view.hosts)
-      .map(([name, host]) => rowFromView(name, host))
-      .sort((a, b) => a.host.localeCompare(b.host)),
-  };
+  return snapshot(
+    {
+      source,
+      revision: view.site?.revision ?? view.revision,
+      rejected: view.site?.rejected ?? null,
+      hosts: Object.entries(view.hosts)
+        .map(([name, host]) => rowFromView(name, host))
+        .sort((a, b) => a.host.localeCompare(b.host)),
+    },
+    view.site ?? {},
+  );
 }
 
 /** GET {agent}/v1/status. */
@@ -234,16 +254,15 @@ async function readCommit(gitdir: string, commit: string, source: string, where:
       rows.push({ host, role: '', phase: 'Unknown', sync: 'Unknown', health: 'Missing', revision: null, attemptRevision: null, error: `${path}: ${err instanceof Error ? err.message : String(err)}` });
     }
   }
-  let revision: string | null = null;
-  let rejected: RejectedRevision | null = null;
+  let site: SiteStatus | null = null;
   if (siteText !== null) {
     try {
-      ({ revision, rejected } = parseSiteStatus(siteText));
+      site = parseSiteStatus(siteText);
     } catch (err) {
       throw new StatusRepoError(where, `site.yaml: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
-  return { source, revision, rejected, hosts: rows.sort((a, b) => a.host.localeCompare(b.host)) };
+  return snapshot({ source, revision: site?.revision ?? null, rejected: site?.rejected ?? null, hosts: rows.sort((a, b) => a.host.localeCompare(b.host)) }, site ?? {});
 }
 
 function stripUndefined<T extends object>(obj: T): T {

@@ -2,6 +2,8 @@
 import { parse, stringify } from 'yaml';
 import { StatusParseError } from './status-parse-error.ts';
 import { asRecord, nullableStr, str } from './yaml-fields.ts';
+import { parseReconciles, reconcileForYaml, type ReconcileRecord } from './activity.ts';
+import { isHealthState, isSyncState, type HealthState, type SyncState } from './sync-health.ts';
 
 export interface RejectedRevision {
   revision: string;
@@ -16,17 +18,23 @@ export interface SiteStatus {
   rejected: RejectedRevision | null;
   /** ISO time */
   updated: string;
+  /** The site from its hosts and the rejection (src/status/sync-health.ts siteSyncHealth). */
+  sync?: SyncState;
+  health?: HealthState;
+  /** The last commit applies, oldest first, with their timings. */
+  reconciles?: ReconcileRecord[];
 }
 
 export function renderSiteStatus(status: SiteStatus): string {
-  return stringify(
-    {
-      revision: status.revision,
-      rejected: status.rejected ? { revision: status.rejected.revision, errors: [...status.rejected.errors] } : null,
-      updated: status.updated,
-    },
-    { lineWidth: 0 },
-  );
+  const doc: Record<string, unknown> = {
+    revision: status.revision,
+    rejected: status.rejected ? { revision: status.rejected.revision, errors: [...status.rejected.errors] } : null,
+    updated: status.updated,
+  };
+  if (status.sync) doc.sync = status.sync;
+  if (status.health) doc.health = status.health;
+  if (status.reconciles) doc.reconciles = status.reconciles.map(reconcileForYaml);
+  return stringify(doc, { lineWidth: 0 });
 }
 
 export function parseSiteStatus(text: string): SiteStatus {
@@ -45,5 +53,10 @@ export function parseSiteStatus(text: string): SiteStatus {
     }
     rejected = { revision: str('site', r, 'revision'), errors: r.errors };
   }
-  return { revision: nullableStr('site', obj, 'revision'), rejected, updated: str('site', obj, 'updated') };
+  const site: SiteStatus = { revision: nullableStr('site', obj, 'revision'), rejected, updated: str('site', obj, 'updated') };
+  const reconciles = parseReconciles(obj.reconciles);
+  if (isSyncState(obj.sync)) site.sync = obj.sync;
+  if (isHealthState(obj.health)) site.health = obj.health;
+  if (reconciles) site.reconciles = reconciles;
+  return site;
 }

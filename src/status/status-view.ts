@@ -1,7 +1,8 @@
 // The agent's status document, as served at GET /v1/status and pushed on /v1/events: what the CLI and the
 // dashboard read. Everything beyond revision/generation/hosts{role, phase} is optional, so older agents and
 // partial backends still produce a valid document.
-import { HEALTH_STATES, SYNC_STATES, syncAndHealth, type HealthState, type SyncState } from './sync-health.ts';
+import { parseActions, parseReconciles, type HostAction, type ReconcileRecord } from './activity.ts';
+import { isHealthState, isSyncState, siteSyncHealth, syncAndHealth, type HealthState, type SiteSyncHealth, type SyncState } from './sync-health.ts';
 
 export interface StatusEvent {
   /** Epoch ms or ISO time. */
@@ -31,11 +32,19 @@ export interface HostView {
   drift?: string[];
   /** This host's recent events, oldest first. */
   events?: StatusEvent[];
+  /** This host's last actions with their timings, oldest first. */
+  actions?: HostAction[];
 }
 
 export interface SiteView {
   revision: string | null;
   rejected: { revision: string; errors: string[] } | null;
+  /** Aggregated from the hosts (src/status/sync-health.ts siteSyncHealth). */
+  sync?: SyncState;
+  health?: HealthState;
+  counts?: SiteSyncHealth['counts'];
+  /** The last commit applies, oldest first. */
+  reconciles?: ReconcileRecord[];
 }
 
 export interface StatusView {
@@ -91,11 +100,13 @@ function hostView(name: string, where: string, raw: unknown): HostView {
     view.enclosure = { name: raw.enclosure.name, bay: raw.enclosure.bay };
   }
   if (isRecord(raw.labels)) view.labels = Object.fromEntries(Object.entries(raw.labels).filter((e): e is [string, string] => typeof e[1] === 'string'));
-  if ((SYNC_STATES as readonly unknown[]).includes(raw.sync)) view.sync = raw.sync as SyncState;
-  if ((HEALTH_STATES as readonly unknown[]).includes(raw.health)) view.health = raw.health as HealthState;
+  if (isSyncState(raw.sync)) view.sync = raw.sync;
+  if (isHealthState(raw.health)) view.health = raw.health;
   if (Array.isArray(raw.drift)) view.drift = raw.drift.filter((d): d is string => typeof d === 'string');
   const hostEvents = events(raw.events);
   if (hostEvents) view.events = hostEvents;
+  const actions = parseActions(raw.actions);
+  if (actions) view.actions = actions;
   return view;
 }
 
@@ -113,18 +124,34 @@ export function parseStatusView(raw: unknown, where: string): StatusView {
     const r = raw.site.rejected;
     const rejected = isRecord(r) && typeof r.revision === 'string' ? { revision: r.revision, errors: Array.isArray(r.errors) ? r.errors.filter((e): e is string => typeof e === 'string') : [] } : null;
     view.site = { revision: optString(raw.site.revision) ?? null, rejected };
+    if (isSyncState(raw.site.sync)) view.site.sync = raw.site.sync;
+    if (isHealthState(raw.site.health)) view.site.health = raw.site.health;
+    const counts = raw.site.counts;
+    if (isRecord(counts) && isRecord(counts.sync) && isRecord(counts.health)) view.site.counts = counts as unknown as SiteSyncHealth['counts'];
+    const reconciles = parseReconciles(raw.site.reconciles);
+    if (reconciles) view.site.reconciles = reconciles;
   }
   const siteEvents = events(raw.events);
   if (siteEvents) view.events = siteEvents;
   return view;
 }
 
-/** Fills sync and health where the source did not say, with the one function that decides them. */
+/**
+ * Fills sync and health where the source did not say, with the one function that decides them: per host from
+ * its phase and drift, for the site from its hosts. What the source said (the agent knows more) is kept.
+ */
 export function withSyncHealth(view: StatusView): StatusView {
   const hosts: Record<string, HostView> = {};
   for (const [name, host] of Object.entries(view.hosts)) {
+    // Drift lines alone do not say their kind (a silent host is Missing, a powered-off one Degraded): the agent,
+    // which knows, sends sync and health itself; other sources get what the phase says.
     const computed = syncAndHealth(host);
     hosts[name] = { ...host, sync: host.sync ?? computed.sync, health: host.health ?? computed.health };
   }
-  return { ...view, hosts };
+  const site = view.site ?? { revision: view.revision, rejected: null };
+  const aggregate = siteSyncHealth(
+    Object.values(hosts).map((h) => ({ sync: h.sync ?? 'Unknown', health: h.health ?? 'Missing' })),
+    { revision: site.revision ?? view.revision, rejected: site.rejected !== null },
+  );
+  return { ...view, hosts, site: { ...site, sync: site.sync ?? aggregate.sync, health: site.health ?? aggregate.health, counts: site.counts ?? aggregate.counts } };
 }

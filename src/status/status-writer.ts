@@ -31,7 +31,16 @@ export interface StatusWriterOptions {
   backoffMs?: number;
   /** Socket idle timeout for HTTP requests, default 30 s. */
   timeoutMs?: number;
+  /** Told the result of every flush that had something queued (the agent counts them in its metrics). */
+  onPush?: (result: StatusPushResult) => void;
 }
+
+/**
+ * `ok`: pushed at the first attempt; `retried`: the branch moved under us (another writer, a person) and the
+ * batch was pushed again on top of it; `unchanged`: the branch already held every queued file, nothing pushed;
+ * `failed`: not pushed, the files stay queued.
+ */
+export type StatusPushResult = 'ok' | 'retried' | 'unchanged' | 'failed';
 
 interface Queued {
   content: string | null;
@@ -63,6 +72,7 @@ export class StatusWriter {
   private flushing: Promise<{ commit: string | null }> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private running = false;
+  private readonly onPush: ((result: StatusPushResult) => void) | undefined;
 
   constructor(opts: StatusWriterOptions) {
     this.url = opts.url;
@@ -78,6 +88,7 @@ export class StatusWriter {
     this.batchMs = opts.batchMs ?? 2000;
     this.attempts = Math.max(1, opts.attempts ?? 5);
     this.backoffMs = opts.backoffMs ?? 100;
+    this.onPush = opts.onPush;
     for (const [path, content] of this.pendingStore.load()) this.enqueue(path, content);
   }
 
@@ -148,7 +159,8 @@ export class StatusWriter {
         const commit = await this.commitAndPush(changes);
         this.dequeue(batch);
         await this.pendingStore.save(this.pendingChanges()).catch(() => undefined);
-        if (commit) this.log.info({ commit, files: changes.size }, 'status pushed');
+        if (commit) this.log.info({ commit, files: changes.size, attempt }, 'status pushed');
+        this.report(commit === null ? 'unchanged' : attempt > 1 ? 'retried' : 'ok');
         return { commit };
       } catch (err) {
         lastError = err;
@@ -160,7 +172,17 @@ export class StatusWriter {
     const error = new StatusPushError(this.safeUrl, this.branch, this.attempts, scrubSecrets(describeError(lastError), [this.auth?.password]));
     await this.pendingStore.save(this.pendingChanges()).catch(() => undefined);
     this.log.warn({ err: error, queued: this.queue.size }, 'status push failed; files stay queued for the next flush');
+    this.report('failed');
     throw error;
+  }
+
+  private report(result: StatusPushResult): void {
+    try {
+      this.onPush?.(result);
+    } catch (err) {
+      // A counting hook must not turn a pushed batch into a failed flush.
+      this.log.warn({ err }, 'status push hook threw');
+    }
   }
 
   private pendingChanges(): Map<string, string | null> {

@@ -1,4 +1,5 @@
 import { Secrets } from '../../agent/secrets.ts';
+import { formatDuration, RECONCILE_STAGES, type ReconcileRecord } from '../../status/activity.ts';
 import { readStatusFromAgent, readStatusFromRepo, type StatusRow, type StatusSnapshot } from '../../status/read-status.ts';
 import { flag, parseArgs, UsageError } from '../args.ts';
 
@@ -9,7 +10,8 @@ const HELP = `usage: forseti status [--agent URL | --repo URL|DIR] [--branch NAM
                      repository such as the agent's stateDir/status/repo.git (default: the current directory)
   --branch NAME      status branch name (default forseti-status)
   --credential NAME  for an HTTP --repo: FORSETI_CREDENTIAL_<NAME>_USERNAME/_PASSWORD from the environment
-  --json             the rows as JSON instead of a table
+  --json             everything as JSON: the site's sync, health and last five commit applies with their
+                     stage timings, and per host its row with its last five actions and their timings
 `;
 
 /** `forseti status`: one line per host, from the agent's API or from the status branch. */
@@ -58,11 +60,29 @@ function lastCell(row: StatusRow): string {
   return text.length > 70 ? `${text.slice(0, 69)}…` : text;
 }
 
-const COLOURS: Record<string, string> = { Converged: '32', Synced: '32', Healthy: '32', Provisioning: '34', Wiping: '33', Progressing: '34', Failed: '31', Degraded: '31', OutOfSync: '33' };
+const COLOURS: Record<string, string> = { Converged: '32', Synced: '32', Healthy: '32', Provisioning: '34', Wiping: '33', Progressing: '34', Failed: '31', Degraded: '31', OutOfSync: '33', Missing: '90', Unknown: '90' };
+
+/** `last reconcile 1a2b3c4 applied 5m ago in 1.3 s (validate 120 ms, render 900 ms, ...), 3 hosts acted on`. */
+export function reconcileLine(r: ReconcileRecord, now: number): string {
+  const when = age(r.finished ?? r.started, now);
+  const stages = RECONCILE_STAGES.filter((s) => r.stages[s] !== undefined).map((s) => `${s} ${formatDuration(r.stages[s])}`);
+  const head = r.result === 'running' ? `last reconcile ${short(r.revision)} running for ${when}` : `last reconcile ${short(r.revision)} ${r.result} ${when} ago in ${formatDuration(r.durationMs)}`;
+  const problems = r.result === 'rejected' && r.problems ? `, ${r.problems} problem${r.problems === 1 ? '' : 's'}` : '';
+  const acted = r.result === 'rejected' ? '' : `, ${r.hostsActedOn} host${r.hostsActedOn === 1 ? '' : 's'} acted on${actionsText(r.actions)}`;
+  return `${head}${stages.length > 0 ? ` (${stages.join(', ')})` : ''}${problems}${acted}`;
+}
+
+function actionsText(actions: Record<string, number> | undefined): string {
+  const parts = Object.entries(actions ?? {}).sort(([a], [b]) => a.localeCompare(b)).map(([kind, n]) => `${kind} ${n}`);
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
+}
 
 /** The header lines and the table, as printed. Pure: `now` for the SINCE column, `colour` for a terminal. */
 export function formatStatus(snapshot: StatusSnapshot, now: number, colour = false): string {
-  const lines = [`revision ${short(snapshot.revision)} from ${snapshot.source}`];
+  const paintWord = (word: string): string => (colour && COLOURS[word] ? `\x1b[${COLOURS[word]}m${word}\x1b[0m` : word);
+  const lines = [`revision ${short(snapshot.revision)} from ${snapshot.source}`, `site ${paintWord(snapshot.sync)}, ${paintWord(snapshot.health)}`];
+  const last = snapshot.reconciles.at(-1);
+  if (last) lines.push(reconcileLine(last, now));
   if (snapshot.rejected) {
     lines.push(`rejected ${short(snapshot.rejected.revision)}: ${snapshot.rejected.errors.length} problem${snapshot.rejected.errors.length === 1 ? '' : 's'}; ${short(snapshot.revision)} keeps serving`);
     for (const e of snapshot.rejected.errors.slice(0, 10)) lines.push(`  ${e}`);

@@ -6,6 +6,7 @@ const EVENT_LIMIT = 30;
 const STANDALONE = 'standalone';
 /** The lifecycle's order, for the summary; phases this page does not know go last. */
 const PHASE_ORDER = ['Pending', 'Enrolling', 'Ready', 'Provisioning', 'Wiping', 'Converged', 'Failed', 'Off'];
+const STAGES = ['validate', 'secrets', 'images', 'render', 'activate'];
 
 let view = null;
 let polling = null;
@@ -44,6 +45,20 @@ function clock(at) {
   return Number.isNaN(d.getTime()) ? '' : d.toLocaleTimeString([], { hour12: false });
 }
 
+/** `340 ms`, `1.2 s`, `2 min 5 s`, as `forseti status` prints them. */
+function duration(ms) {
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) return '–';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+  const s = Math.round(ms / 1000);
+  return `${Math.floor(s / 60)} min ${s % 60} s`;
+}
+
+function actionText(a) {
+  const took = a.outcome === 'running' ? `running ${age(a.started)}` : `${a.outcome} in ${duration(a.durationMs)}`;
+  return `${a.action} ${took}`;
+}
+
 function phaseVar(phase) {
   return /^[A-Za-z]+$/.test(phase) ? `--phase: var(--${phase}, var(--other))` : '';
 }
@@ -73,6 +88,15 @@ function tile(name, host) {
   if (host.drift && host.drift.length > 0) badges.append(el('span', { class: 'badge drift', 'data-field': 'drift', title: host.drift.join('\n') }, `drift ${host.drift.length}`));
   for (const [key, value] of Object.entries(host.labels ?? {}).slice(0, 3)) badges.append(el('span', { class: 'badge label' }, `${key}=${value}`));
   const runs = host.appliedRole && host.appliedRole !== host.role ? ` (runs ${host.appliedRole})` : '';
+  const actions = Array.isArray(host.actions) ? host.actions : [];
+  const lastAction = actions.at(-1);
+  const actionLine = lastAction
+    ? el(
+        'div',
+        { class: `action ${lastAction.outcome}`, 'data-field': 'action', 'data-outcome': lastAction.outcome, title: actions.slice().reverse().map((a) => `${clock(a.started)} ${actionText(a)}${a.message ? `: ${a.message}` : ''}`).join('\n') },
+        actionText(lastAction),
+      )
+    : null;
   const revision = host.appliedRevision ? `applied ${short(host.appliedRevision)}` : 'never applied';
   return el(
     'article',
@@ -81,11 +105,16 @@ function tile(name, host) {
     el('div', { class: 'role', 'data-field': 'role' }, `${host.role || '–'}${runs}`),
     el('div', {}, el('span', { class: 'phase', 'data-field': 'phase' }, host.phase), host.step ? el('span', { class: 'step', 'data-field': 'step' }, host.step) : null),
     badges,
+    actionLine,
     host.lastError ? el('div', { class: 'error', 'data-field': 'error' }, `${host.lastError.step ? `${host.lastError.step}: ` : ''}${host.lastError.message}`) : null,
   );
 }
 
 function renderHeader(v) {
+  for (const [id, value] of [['site-sync', v.site?.sync], ['site-health', v.site?.health]]) {
+    $(id).textContent = value ?? '–';
+    $(id).className = `badge ${value ?? ''}`;
+  }
   const applied = v.site?.revision ?? v.revision;
   $('applied').textContent = short(applied);
   $('applied').title = applied ?? '';
@@ -122,6 +151,27 @@ function renderGroups(hosts) {
         el('div', { class: 'tiles' }, ...g.hosts.map(([name, host]) => tile(name, host))),
       ),
     ),
+  );
+}
+
+/** The last commit applies, newest first: revision, result, total time, each stage, hosts acted on. */
+function renderReconciles(v) {
+  const list = Array.isArray(v.site?.reconciles) ? v.site.reconciles.slice().reverse() : [];
+  if (list.length === 0) {
+    $('reconciles').replaceChildren(el('li', { class: 'empty' }, 'none yet'));
+    return;
+  }
+  $('reconciles').replaceChildren(
+    ...list.map((r) => {
+      const stages = STAGES.filter((s) => typeof r.stages?.[s] === 'number').map((s) => `${s} ${duration(r.stages[s])}`);
+      const acted = r.result === 'rejected' ? `${r.problems ?? 0} problem${r.problems === 1 ? '' : 's'}` : `${r.hostsActedOn ?? 0} host${r.hostsActedOn === 1 ? '' : 's'} acted on`;
+      return el(
+        'li',
+        { 'data-revision': r.revision, 'data-result': r.result },
+        el('div', {}, el('code', { title: r.revision }, short(r.revision)), el('span', { class: `result ${r.result}` }, r.result), el('span', { class: 'took' }, r.result === 'running' ? 'running' : duration(r.durationMs)), el('time', { datetime: r.started }, clock(r.started))),
+        el('div', { class: 'stages' }, [...stages, acted].join(' · ')),
+      );
+    }),
   );
 }
 
@@ -164,6 +214,7 @@ function update(next) {
   renderHeader(next);
   renderSummary(next.hosts);
   renderGroups(next.hosts);
+  renderReconciles(next);
   renderEvents(next);
   document.body.dataset.revision = next.site?.revision ?? next.revision ?? '';
 }

@@ -1,0 +1,84 @@
+import type { ObservedHost } from '../plan/types.ts';
+import { ACTIVITY_LIMIT, type HostAction } from '../status/activity.ts';
+import type { HostEvent } from './lifecycle.ts';
+
+/** Decisions that are not actions of their own: `fail` ends the provisioning under way (its `failed` event does). */
+const NOT_ACTIONS: ReadonlySet<string> = new Set(['none', 'wait', 'fail']);
+
+type Ending = { outcome: 'ok' | 'failed'; message?: string } | null;
+
+/**
+ * Whether `event` ends an action of kind `action`, and how. An action ends with what the operator waits for,
+ * not when the BMC call returns: a provisioning ends with the phone-home (or its failure), an enrolment with
+ * the inventory read, a one-time PXE override set again with the host reaching its next boot step.
+ */
+function ending(action: string, event: HostEvent, state: ObservedHost): Ending {
+  if (event.kind === 'failed') return { outcome: 'failed', message: event.message };
+  switch (action) {
+    case 'enroll':
+      if (event.kind === 'enrolled') return { outcome: 'ok' };
+      if (event.kind === 'enroll-failed') return { outcome: 'failed', message: event.message };
+      return null;
+    case 'provision':
+      if (event.kind !== 'phone-home') return null;
+      if (state.phase === 'Converged') return { outcome: 'ok' };
+      return state.phase === 'Failed' ? { outcome: 'failed', ...(state.lastError ? { message: state.lastError.message } : {}) } : null;
+    case 'wipe':
+      return event.kind === 'phone-home' && state.phase === 'Ready' ? { outcome: 'ok' } : null;
+    case 'rerender':
+      return event.kind === 'rerendered' ? { outcome: 'ok' } : null;
+    case 'power-off':
+      return event.kind === 'powered-off' ? { outcome: 'ok' } : null;
+    case 'power-on':
+      return event.kind === 'powered-on' ? { outcome: 'ok' } : null;
+    case 'boot-override':
+      return event.kind === 'step' ? { outcome: 'ok' } : null;
+    default:
+      return null;
+  }
+}
+
+/** The last actions per host, newest last, each open until the event that ends it. In memory. */
+export class HostActions {
+  private readonly hosts = new Map<string, HostAction[]>();
+
+  constructor(private readonly clock: () => number = Date.now, private readonly limit = ACTIVITY_LIMIT) {}
+
+  /** True when a new action was recorded (a `wait` or `none` decision is not one). */
+  started(host: string, action: { kind: string; reason?: string }, revision: string): boolean {
+    if (NOT_ACTIONS.has(action.kind)) return false;
+    const now = this.clock();
+    const list = this.hosts.get(host) ?? [];
+    const open = list.at(-1);
+    if (open?.outcome === 'running') this.close(open, now, { outcome: 'superseded' });
+    list.push({ action: action.kind, ...(action.reason ? { reason: action.reason } : {}), revision, started: new Date(now).toISOString(), outcome: 'running' });
+    this.hosts.set(host, list.slice(-this.limit));
+    return true;
+  }
+
+  /** A lifecycle event of the host; true when it ended the host's open action. */
+  event(host: string, event: HostEvent, state: ObservedHost): boolean {
+    const open = this.hosts.get(host)?.at(-1);
+    if (open?.outcome !== 'running') return false;
+    const end = ending(open.action, event, state);
+    if (!end) return false;
+    this.close(open, this.clock(), end);
+    return true;
+  }
+
+  /** Oldest first, copies. */
+  of(host: string): HostAction[] {
+    return (this.hosts.get(host) ?? []).map((a) => ({ ...a }));
+  }
+
+  retain(names: ReadonlySet<string>): void {
+    for (const name of [...this.hosts.keys()]) if (!names.has(name)) this.hosts.delete(name);
+  }
+
+  private close(action: HostAction, now: number, end: { outcome: HostAction['outcome']; message?: string }): void {
+    action.outcome = end.outcome;
+    action.finished = new Date(now).toISOString();
+    action.durationMs = Math.max(0, now - Date.parse(action.started));
+    if (end.message) action.message = end.message;
+  }
+}

@@ -1,0 +1,140 @@
+// The agent in-process against the real Git server (no QEMU): /v1/status, the status branch and /metrics show
+// sync and health, the last commit applies with their stage timings and the host's actions; sightings persist.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Agent } from '../src/agent/agent.ts';
+import type { AgentConfig } from '../src/agent/config.ts';
+import { createLogger } from '../src/log.ts';
+import { hostToken } from '../src/render/token.ts';
+import type { StatusView } from '../src/status/status-view.ts';
+import { commitFiles, createBareRepo, startGitServer, type GitServer } from './fixtures/git-server.ts';
+import { waitForStatus } from './e2e/status-branch.ts';
+
+const PORT = 25_080;
+const TFTP_PORT = 25_069;
+const CURL = '/usr/bin/curl';
+const BASE = `http://127.0.0.1:${PORT}`;
+const log = createLogger({ level: process.env.FORSETI_TEST_LOG ?? 'silent' });
+let dir = '';
+let git: GitServer;
+const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
+
+function hostFile(role: string): string {
+  return `apiVersion: forseti/v1\nkind: Host\nname: hand\nmacs: ['02:00:00:00:06:01']\nip: 127.0.0.61\nbmc: {type: manual}\nhardware: {memoryGiB: 4, disks: [{sizeGB: 10}]}\nrole: ${role}\n`;
+}
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'h6-status-agent-'));
+  const kernel = join(dir, 'mirror', 'vmlinuz');
+  await mkdir(dirname(kernel), { recursive: true });
+  await writeFile(kernel, 'kernel');
+  await writeFile(join(dir, 'mirror', 'initrd.img'), 'initrd');
+  const files: Record<string, string> = {
+    'site.yaml': `apiVersion: forseti/v1\nkind: Site\nname: loop\nnetwork: {interface: lo, subnet: 127.0.0.0/24, dns: []}\nagent: {address: 127.0.0.1, httpPort: ${PORT}, tftpPort: ${TFTP_PORT}}\n`,
+    'images/tiny.yaml': `apiVersion: forseti/v1\nkind: Image\nname: tiny\nkernel: {url: '${pathToFileURL(kernel).href}', sha256: ${sha('kernel')}}\ninitrd: {url: '${pathToFileURL(join(dir, 'mirror', 'initrd.img')).href}', sha256: ${sha('initrd')}}\n`,
+    'profiles/worker.yaml': 'apiVersion: forseti/v1\nkind: Profile\nname: worker\nboot: {image: tiny, cmdline: "console=ttyS0"}\n',
+    'hosts/hand.yaml': hostFile('worker'),
+  };
+  const seed = join(dir, 'seed');
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(dirname(join(seed, path)), { recursive: true });
+    await writeFile(join(seed, path), content);
+  }
+  git = await startGitServer();
+  await createBareRepo(git, 'lab', seed);
+});
+
+after(async () => {
+  await git?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const status = async (): Promise<StatusView> => (await (await fetch(`${BASE}/v1/status`)).json()) as StatusView;
+
+/** Polls /v1/status until `done` holds; the timeout is a safety net, not an assertion. */
+async function waitForView(done: (v: StatusView) => boolean, what: string): Promise<StatusView> {
+  const deadline = Date.now() + 60_000;
+  let last = await status();
+  while (!done(last)) {
+    if (Date.now() > deadline) throw new Error(`never: ${what}\n${JSON.stringify(last, null, 1)}`);
+    await new Promise((r) => setTimeout(r, 100));
+    last = await status();
+  }
+  return last;
+}
+
+test('reconciles, actions, sync/health and push metrics from a running agent; sightings saved for the next run', { timeout: 120_000 }, async () => {
+  const config: AgentConfig = {
+    lab: { url: git.repoUrl('lab'), branch: 'main', pollSeconds: 3600 },
+    status: { branch: 'forseti-status', batchSeconds: 0.1, author: { name: 'forseti', email: 'forseti@localhost' } },
+    stateDir: join(dir, 'state'),
+    secretsFile: join(dir, 'none.yaml'),
+    serve: { bindAddress: '127.0.0.1', dhcp: false, tftp: true, ipxeDir: '/usr/lib/ipxe' },
+    bmc: { minIntervalMs: 0, timeoutMs: 5000, retries: 0 },
+    reconcileIntervalMs: 100,
+  };
+  await writeFile(config.secretsFile ?? '', '{}\n');
+  const agent = new Agent(config, log);
+  await agent.start();
+  try {
+    const first = agent.current?.revision ?? '';
+    const provisioning = await waitForView((v) => v.hosts['hand']?.actions?.at(-1)?.action === 'provision', 'a provision action on hand');
+    assert.equal(provisioning.hosts['hand']?.actions?.at(-1)?.outcome, 'running');
+    assert.deepEqual([provisioning.hosts['hand']?.sync, provisioning.hosts['hand']?.health], ['OutOfSync', 'Progressing']);
+
+    await (await fetch(`${BASE}/v1/boot/02-00-00-00-06-01`)).text();
+    const key = Buffer.from((await readFile(join(config.stateDir, 'agent.key'), 'utf8')).trim(), 'hex');
+    assert.equal((await fetch(`${BASE}/v1/phone-home`, { method: 'POST', headers: { authorization: `Bearer ${hostToken(key, 'hand')}` }, body: 'role=worker' })).status, 200);
+    // The tracker shows the new phase as soon as it has it and tells its listeners once the journal holds it.
+    const converged = await waitForView((v) => v.hosts['hand']?.phase === 'Converged' && v.hosts['hand'].actions?.at(-1)?.outcome !== 'running', 'hand Converged');
+    const hand = converged.hosts['hand'];
+    assert.deepEqual([hand?.sync, hand?.health, converged.site?.sync, converged.site?.health], ['Synced', 'Healthy', 'Synced', 'Healthy']);
+    const action = hand?.actions?.at(-1);
+    assert.equal(action?.outcome, 'ok');
+    assert.equal(action?.revision, first);
+    assert.ok((action?.durationMs ?? -1) >= 0 && action?.finished);
+    const [applied] = converged.site?.reconciles ?? [];
+    assert.equal(applied?.revision, first);
+    assert.equal(applied?.result, 'applied');
+    assert.deepEqual(Object.keys(applied?.stages ?? {}), ['validate', 'secrets', 'images', 'render', 'activate']);
+    assert.ok(applied?.hostsActedOn === 1 && (applied.actions?.['provision'] ?? 0) >= 1, JSON.stringify(applied));
+
+    // An invalid commit: a rejected reconcile, and the site is OutOfSync with Git while the host stays Synced.
+    const bad = await commitFiles(git, 'lab', 'main', { 'hosts/hand.yaml': hostFile('no-such-role') }, 'break it');
+    await agent.poll();
+    const rejected = await status();
+    assert.deepEqual(rejected.site?.reconciles?.map((r) => [r.revision, r.result, r.problems]), [[first, 'applied', undefined], [bad, 'rejected', 1]]);
+    assert.deepEqual([rejected.hosts['hand']?.sync, rejected.site?.sync, rejected.site?.health], ['Synced', 'OutOfSync', 'Healthy']);
+
+    const branch = await waitForStatus(git, 'lab', (s) => s.site?.reconciles?.length === 2 && s.hosts.get('hand')?.sync === 'Synced', 30_000, 'two reconciles and hand Synced on the status branch');
+    assert.equal(branch.site?.sync, 'OutOfSync');
+    assert.equal(branch.hosts.get('hand')?.actions?.at(-1)?.outcome, 'ok');
+
+    // One TFTP read (curl speaks TFTP): counted whether the iPXE binary is installed here or not.
+    const tftpRead = existsSync(CURL) ? await new Promise<boolean>((resolve) => execFile(CURL, ['-s', '-o', '/dev/null', `tftp://127.0.0.1:${TFTP_PORT}/undionly.kpxe`], () => resolve(true))) : false;
+    const transfers = (text: string): number => [...text.matchAll(/^forseti_tftp_transfers_total\{result="(?:ok|error)"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    let metrics = await (await fetch(`${BASE}/metrics`)).text();
+    // The server counts a transfer when it sees the last ACK, which may be just after curl exits.
+    for (let i = 0; tftpRead && transfers(metrics) === 0 && i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      metrics = await (await fetch(`${BASE}/metrics`)).text();
+    }
+    if (tftpRead) assert.equal(transfers(metrics), 1, 'the TFTP read is counted');
+    assert.match(metrics, /^forseti_status_push_total\{result="ok"\} [1-9]/m);
+    assert.match(metrics, /^forseti_commit_apply_stage_duration_seconds_count\{stage="render"\} 1$/m);
+    assert.match(metrics, /^forseti_commit_apply_duration_seconds_count\{outcome="rejected"\} 1$/m);
+    assert.match(metrics, /^forseti_hosts_sync\{sync="Synced"\} 1$/m);
+    assert.match(metrics, /^forseti_git_fetch_total\{result="ok"\} 2$/m);
+  } finally {
+    await agent.stop();
+  }
+  const sightings = JSON.parse(await readFile(join(config.stateDir, 'sightings.json'), 'utf8')) as { hosts: Record<string, { lastPhoneHome?: { role: string } }> };
+  assert.equal(sightings.hosts['hand']?.lastPhoneHome?.role, 'worker', 'the phone-home is kept for the next run');
+});

@@ -1,18 +1,25 @@
 // DHCP DISCOVER -> OFFER rate: `forseti serve dhcp` against dnsmasq, both answering the same 1000
 // reservations, driven by the same load generator (bench/lib/dhcp-load.ts) from a second network
-// namespace over a veth pair: both servers need port 67 and broadcasts. Prints the median of
-// several runs and the ratio; asserts nothing.
-import { execFileSync } from 'node:child_process';
+// namespace over a veth pair: both servers need port 67 and broadcasts. Asserts nothing.
+//
+// Fairness: the same generator, MACs, concurrency and DISCOVER count for both; both log every exchange
+// (dnsmasq two lines, forseti one); each server is warmed up before it is measured; the servers run in
+// blocks ordered forseti, dnsmasq, dnsmasq, forseti so a load change on this shared machine during the
+// run hits both alike. Reported: the median and the range of every round's rate, and the server's own
+// CPU time per offer (utime + stime from /proc), which depends much less on what else the machine runs.
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
-import { createNetns, type Netns } from '../test/fixtures/tftp/netns.ts';
+import { createLab, ip, type Lab } from '../test/fixtures/dhcp/netns.ts';
 import { macOf, type LoadConfig, type LoadResult } from './lib/dhcp-load.ts';
 import { cell, FORSETI, installed, median, startDaemon, timed, waitUntil, type Daemon } from './lib/proc.ts';
 
 const HOSTS = 1000;
-const RUNS = 3;
+const ROUNDS_PER_BLOCK = 3;
+const ORDER = ['forseti', 'dnsmasq', 'dnsmasq', 'forseti'] as const;
 const LOAD: LoadConfig = { count: 20_000, concurrency: 64, macs: HOSTS, timeoutMs: 1000 };
+const WARM_UP = 5000;
 
 const ipOf = (i: number): string => `10.99.${10 + Math.floor(i / 250)}.${1 + (i % 250)}`;
 
@@ -47,6 +54,22 @@ power: off
   }
 }
 
+/** CPU seconds (user + system) used so far by every process in the namespace: the server alone. */
+function serverCpuSeconds(ns: string): number {
+  const ticks = 100; // USER_HZ on Linux
+  let total = 0;
+  for (const pid of ip('netns', 'pids', ns).split('\n').filter(Boolean)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) / ticks; // utime, stime
+    } catch { /* exited meanwhile */ }
+  }
+  return total;
+}
+
+interface Round { rate: number; cpuUsPerOffer: number; lost: number }
+
 export async function run(): Promise<void> {
   const missing = ['dnsmasq', 'ip'].filter((c) => !installed(c));
   if (process.getuid?.() !== 0 || missing.length > 0) {
@@ -54,25 +77,19 @@ export async function run(): Promise<void> {
     return;
   }
   const dir = await mkdtemp(path.join(tmpdir(), 'fsrv-dhcpb-'));
-  let server: Netns | undefined;
-  let client: Netns | undefined;
+  let net: Lab | undefined;
   let daemon: Daemon | undefined;
   try {
     const lab = path.join(dir, 'lab');
     await writeLab(lab);
     const hostsFile = path.join(dir, 'dnsmasq.hosts');
     await writeFile(hostsFile, Array.from({ length: HOSTS }, (_, i) => `${macOf(i)},${ipOf(i)}\n`).join(''));
-    server = createNetns('dhcpb-s');
-    client = createNetns('dhcpb-c');
-    const ip = (...args: string[]): void => void execFileSync('ip', args);
-    ip('-n', server.name, 'link', 'add', 'srv0', 'type', 'veth', 'peer', 'name', 'cli0', 'netns', client.name);
-    ip('-n', server.name, 'addr', 'add', '10.99.0.5/16', 'dev', 'srv0');
-    ip('-n', server.name, 'link', 'set', 'srv0', 'up');
+    net = createLab({ serverCidr: '10.99.0.5/16', clientMac: '02:00:00:99:ff:fe' });
     // The generator's plain UDP socket needs an address to receive broadcast replies and a route for its DISCOVERs.
-    ip('-n', client.name, 'addr', 'add', '10.99.255.250/16', 'dev', 'cli0');
-    ip('-n', client.name, 'link', 'set', 'cli0', 'up');
-    ip('-n', client.name, 'route', 'add', '255.255.255.255', 'dev', 'cli0');
-    const clientNs = client.name;
+    ip('-n', net.client, 'addr', 'add', '10.99.255.250/16', 'dev', net.clientIf);
+    ip('-n', net.client, 'route', 'add', '255.255.255.255', 'dev', net.clientIf);
+    const clientNs = net.client;
+    const serverNs = net.server;
 
     const load = async (config: LoadConfig): Promise<LoadResult> => {
       const r = await timed([process.execPath, '--import', 'tsx', 'bench/lib/dhcp-load.ts', JSON.stringify(config)], clientNs);
@@ -80,40 +97,50 @@ export async function run(): Promise<void> {
       return JSON.parse(r.output.trim().split('\n').at(-1) ?? '{}') as LoadResult;
     };
 
-    const servers = [
-      { name: 'forseti', cmd: [...FORSETI, 'serve', 'dhcp', '--lab', lab, '--interface', 'srv0'] },
-      {
-        name: 'dnsmasq',
-        cmd: ['dnsmasq', '--conf-file=/dev/null', '--no-daemon', '--port=0', '--interface=srv0', '--bind-interfaces', '--dhcp-range=10.99.0.0,static,255.255.0.0',
-          `--dhcp-hostsfile=${hostsFile}`, `--dhcp-leasefile=${path.join(dir, 'dnsmasq.leases')}`, '--dhcp-authoritative', '--no-ping', '--pid-file=', '--log-facility=-'],
-      },
-    ];
-    const rates = new Map<string, number[]>();
-    const lost = new Map<string, number>();
-    for (const s of servers) {
-      daemon = startDaemon(s.name, s.cmd, server.name);
-      await waitUntil(async () => (await load({ count: 1, concurrency: 1, macs: 1, timeoutMs: 300 })).offers === 1, `${s.name} to offer`);
-      const warm = await load({ ...LOAD, count: 2000 });
+    // DHCP_BENCH_CPU_PROF=DIR: forseti writes a V8 CPU profile there when it stops.
+    const profDir = process.env.DHCP_BENCH_CPU_PROF;
+    const profile = profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profDir)}`] : [];
+    const commands: Record<(typeof ORDER)[number], string[]> = {
+      forseti: [FORSETI[0] ?? 'node', ...profile, ...FORSETI.slice(1), 'serve', 'dhcp', '--lab', lab, '--interface', 'srv0'],
+      dnsmasq: ['dnsmasq', '--conf-file=/dev/null', '--no-daemon', '--port=0', '--interface=srv0', '--bind-interfaces', '--dhcp-range=10.99.0.0,static,255.255.0.0',
+        `--dhcp-hostsfile=${hostsFile}`, `--dhcp-leasefile=${path.join(dir, 'dnsmasq.leases')}`, '--dhcp-authoritative', '--no-ping', '--pid-file=', '--log-facility=-'],
+    };
+    const rounds = new Map<string, Round[]>();
+    for (const name of ORDER) {
+      daemon = startDaemon(name, commands[name], serverNs);
+      await waitUntil(async () => (await load({ count: 1, concurrency: 1, macs: 1, timeoutMs: 300 })).offers === 1, `${name} to offer`);
+      const warm = await load({ ...LOAD, count: WARM_UP });
       const wrong = Object.entries(warm.offered).filter(([mac, o]) => o.ip !== ipOf(Number.parseInt(mac.replace(/:/g, ''), 16) - 0x020000000000));
-      if (wrong.length > 0) throw new Error(`${s.name} offered the wrong address: ${JSON.stringify(wrong.slice(0, 3))}`);
-      for (let i = 0; i < RUNS; i++) {
+      if (wrong.length > 0) throw new Error(`${name} offered the wrong address: ${JSON.stringify(wrong.slice(0, 3))}`);
+      for (let i = 0; i < ROUNDS_PER_BLOCK; i++) {
+        const cpuBefore = serverCpuSeconds(serverNs);
         const r = await load(LOAD);
-        rates.set(s.name, [...(rates.get(s.name) ?? []), r.offersPerSecond]);
-        lost.set(s.name, (lost.get(s.name) ?? 0) + r.lost);
+        const cpu = serverCpuSeconds(serverNs) - cpuBefore;
+        rounds.set(name, [...(rounds.get(name) ?? []), { rate: r.offersPerSecond, cpuUsPerOffer: (cpu * 1e6) / Math.max(1, r.offers), lost: r.lost }]);
       }
       await daemon.stop();
       daemon = undefined;
     }
-    process.stdout.write(`DISCOVER -> OFFER, ${HOSTS} reservations, ${LOAD.count} DISCOVERs per run with ${LOAD.concurrency} outstanding, median of ${RUNS} (load average ${loadavg()[0]?.toFixed(2)})\n`);
-    for (const s of servers) {
-      const r = rates.get(s.name) ?? [];
-      process.stdout.write(`  ${cell(s.name, 10)}${cell(median(r).toFixed(0), 8, true)} offers/s   (runs: ${r.map((x) => x.toFixed(0)).join(' ')}; unanswered: ${lost.get(s.name) ?? 0})\n`);
-    }
-    process.stdout.write(`  forseti / dnsmasq: ${(median(rates.get('forseti') ?? []) / median(rates.get('dnsmasq') ?? [])).toFixed(2)}x (target >= 1x)\n`);
+    process.stdout.write(`DISCOVER -> OFFER, ${HOSTS} reservations, ${LOAD.count} DISCOVERs per round with ${LOAD.concurrency} outstanding, `
+      + `${ROUNDS_PER_BLOCK * 2} rounds each in blocks ${ORDER.join(', ')} (load average ${loadavg()[0]?.toFixed(2)})\n`);
+    const stats = (name: string): { rate: number; cpu: number } => {
+      const r = rounds.get(name) ?? [];
+      const rates = r.map((x) => x.rate);
+      const cpus = r.map((x) => x.cpuUsPerOffer);
+      process.stdout.write(`  ${cell(name, 10)}${cell(median(rates).toFixed(0), 7, true)} offers/s (range ${Math.min(...rates).toFixed(0)}-${Math.max(...rates).toFixed(0)}; `
+        + `rounds ${rates.map((x) => x.toFixed(0)).join(' ')}; unanswered ${r.reduce((n, x) => n + x.lost, 0)})`
+        + `   server CPU ${median(cpus).toFixed(1)} µs/offer (range ${Math.min(...cpus).toFixed(1)}-${Math.max(...cpus).toFixed(1)})\n`);
+      return { rate: median(rates), cpu: median(cpus) };
+    };
+    const f = stats('forseti');
+    const d = stats('dnsmasq');
+    const fr = (rounds.get('forseti') ?? []).map((x) => x.rate);
+    const dr = (rounds.get('dnsmasq') ?? []).map((x) => x.rate);
+    process.stdout.write(`  forseti / dnsmasq: ${(f.rate / d.rate).toFixed(2)}x offers/s (worst-best pairing ${(Math.min(...fr) / Math.max(...dr)).toFixed(2)}-${(Math.max(...fr) / Math.min(...dr)).toFixed(2)}x; target >= 1x), `
+      + `${(f.cpu / d.cpu).toFixed(2)}x the CPU per offer\n`);
   } finally {
     await daemon?.stop();
-    server?.destroy();
-    client?.destroy();
+    net?.destroy();
     await rm(dir, { recursive: true, force: true });
   }
 }

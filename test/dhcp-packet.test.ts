@@ -120,6 +120,21 @@ describe('captured-style client packets', () => {
     assert.equal(c?.bootStage, 'os');
   });
 
+  it('the lease key is the client identifier when there is one (RFC 2131 4.2), else the MAC', () => {
+    // iPXE and udhcpc send option 61 = type 1 + their own chaddr: that is the MAC, the same client as without it.
+    assert.equal(classifyClient(parseDhcpPacket(F.ipxeDiscover))?.leaseKey, '52:54:00:12:34:56');
+    assert.equal(classifyClient(parseDhcpPacket(F.udhcpcDiscover))?.leaseKey, '02:00:00:99:00:10');
+    assert.equal(classifyClient(parseDhcpPacket(F.pxeRomDiscover))?.leaseKey, '52:54:00:ab:cd:ef', 'no option 61');
+    const p = parseDhcpPacket(F.udhcpcDiscover);
+    p.options.set(Opt.clientId, Buffer.from('ff00000001000100012b4c5d6e525400123456', 'hex')); // systemd-networkd: IAID + DUID
+    assert.equal(classifyClient(p)?.leaseKey, 'id:ff00000001000100012b4c5d6e525400123456');
+    p.options.set(Opt.clientId, Buffer.from('01020000990011', 'hex')); // type 1, but another MAC than chaddr
+    assert.equal(classifyClient(p)?.leaseKey, 'id:01020000990011');
+    assert.equal(classifyClient(p)?.mac, '02:00:00:99:00:10', 'the MAC stays chaddr');
+    p.options.set(Opt.clientId, Buffer.from('01', 'hex')); // too short to name anyone (RFC 2132 9.14)
+    assert.equal(classifyClient(p)?.leaseKey, '02:00:00:99:00:10');
+  });
+
   it('arch 9 and 11 map to uefi-x64 and arm64-uefi', () => {
     const p = parseDhcpPacket(F.uefiDiscover);
     p.options.set(Opt.clientArch, O.uint16(9));

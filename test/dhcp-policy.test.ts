@@ -154,6 +154,23 @@ describe('the pool for machines not in hosts/', () => {
     for (const ip of ['10.77.0.0', '10.77.0.1', AGENT, '10.77.0.255', ...reserved]) assert.equal(given.has(ip), false, ip);
   });
 
+  it('pool leases follow the client identifier; a declared host is answered by its MAC whatever identifier it sends', () => {
+    const pool = new LeasePool({ range: { start: '10.77.0.200', end: '10.77.0.249' }, leaseSeconds: 600 });
+    const policy = new ReservationPolicy(() => generationOf(lab), { pool });
+    const installer = info({ mac: UNKNOWN_MAC, clientId: 'ff00000001000100012b4c5d6e020000770001' });
+    const os = info({ mac: UNKNOWN_MAC, clientId: 'ff000000020001000130405060020000770001' });
+    assert.equal(policy.answer(installer)?.ip, '10.77.0.200');
+    assert.equal(policy.answer(os)?.ip, '10.77.0.201', 'same NIC, another client identifier: another client');
+    assert.equal(policy.answer(info({ mac: '02:00:00:77:00:99', clientId: 'ff00000001000100012b4c5d6e020000770001' }))?.ip, '10.77.0.200', 'the identifier, not the NIC, holds the lease');
+    const request = info({ mac: UNKNOWN_MAC, type: 'request', serverId: AGENT, requestedIp: '10.77.0.201', clientId: 'ff000000020001000130405060020000770001' });
+    assert.equal(decide(request, AGENT, policy).action, 'ack');
+    assert.equal(pool.leaseOf('id:ff000000020001000130405060020000770001')?.state, 'bound');
+    const host = info({ mac: HOST_MAC, clientId: 'ff00000001000100012b4c5d6e9c8e994a1001' });
+    assert.equal(policy.answer(host)?.ip, '10.77.0.101', 'bld-001 keeps its reservation');
+    const reply = roundTrip(buildReply(clientPacket({ mac: HOST_MAC, clientId: 'ff00000001000100012b4c5d6e9c8e994a1001' }), 'offer', policy.answer(host) ?? assert.fail(), ctx));
+    assert.equal(reply.options.get(Opt.clientId)?.toString('hex'), 'ff00000001000100012b4c5d6e9c8e994a1001', 'option 61 echoed (RFC 6842)');
+  });
+
   it('RELEASE and DECLINE reach the pool', () => {
     const pool = new LeasePool({ range: { start: '10.77.0.200', end: '10.77.0.201' }, leaseSeconds: 600 });
     const policy = new ReservationPolicy(() => generationOf(lab), { pool });

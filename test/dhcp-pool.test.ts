@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { LeasePool, type Lease } from '../src/serve/dhcp/lease-pool.ts';
+import { LeasePool, type Lease, type LeaseClient } from '../src/serve/dhcp/lease-pool.ts';
 import { LeaseStore } from '../src/serve/dhcp/lease-store.ts';
 import { createLab, ip, spawnInNs, tsxCommand, type Lab, type NsProcess } from './fixtures/dhcp/netns.ts';
 import type { RunnerConfig } from './fixtures/dhcp/server-runner.ts';
@@ -15,83 +15,103 @@ import type { RunnerConfig } from './fixtures/dhcp/server-runner.ts';
 const A = '02:00:00:96:00:0a';
 const B = '02:00:00:96:00:0b';
 const none = (): boolean => false;
+/** A client without option 61: its MAC is who it is. */
+const mac = (m: string): LeaseClient => ({ leaseKey: m, mac: m });
 
 function clockedPool(range = { start: '10.0.0.10', end: '10.0.0.13' }, leases: Lease[] = []): { pool: LeasePool; clock: { t: number }; changes: Lease[][] } {
   const clock = { t: 1_000_000 };
   const changes: Lease[][] = [];
-  const pool = new LeasePool({ range, leaseSeconds: 100, offerHoldSeconds: 10, declineHoldSeconds: 50, leases, now: () => clock.t, onChange: (l) => changes.push(l) });
+  const pool = new LeasePool({ range, leaseSeconds: 100, offerHoldSeconds: 10, declineHoldSeconds: 50, leases, now: () => clock.t, onChange: (l) => changes.push([...l]) });
   return { pool, clock, changes };
 }
 
 describe('LeasePool', () => {
   it('gives each MAC its own address and the same one again', () => {
     const { pool } = clockedPool();
-    assert.equal(pool.offer(A, undefined, none), '10.0.0.10');
-    assert.equal(pool.offer(B, undefined, none), '10.0.0.11');
-    assert.equal(pool.offer(A, undefined, none), '10.0.0.10');
-    assert.deepEqual(pool.request(A, '10.0.0.10', none), { ip: '10.0.0.10', granted: true });
+    assert.equal(pool.offer(mac(A), undefined, none), '10.0.0.10');
+    assert.equal(pool.offer(mac(B), undefined, none), '10.0.0.11');
+    assert.equal(pool.offer(mac(A), undefined, none), '10.0.0.10');
+    assert.deepEqual(pool.request(mac(A), '10.0.0.10', none), { ip: '10.0.0.10', granted: true });
     assert.equal(pool.leaseOf(A)?.state, 'bound');
   });
 
   it('honours a requested address when free, and NAKs (offers another) one held by someone else', () => {
     const { pool } = clockedPool();
-    assert.equal(pool.offer(A, '10.0.0.12', none), '10.0.0.12');
-    assert.deepEqual(pool.request(B, '10.0.0.12', none), { ip: '10.0.0.10', granted: false });
+    assert.equal(pool.offer(mac(A), '10.0.0.12', none), '10.0.0.12');
+    assert.deepEqual(pool.request(mac(B), '10.0.0.12', none), { ip: '10.0.0.10', granted: false });
     assert.equal(pool.leaseOf(B), undefined, 'a NAK binds nothing');
-    assert.deepEqual(pool.request(B, '10.0.0.99', none), { ip: '10.0.0.10', granted: false }, 'outside the pool');
+    assert.deepEqual(pool.request(mac(B), '10.0.0.99', none), { ip: '10.0.0.10', granted: false }, 'outside the pool');
   });
 
   it('an unanswered offer lapses; an expired lease is reused only after never-used addresses, oldest first', () => {
     const { pool, clock } = clockedPool({ start: '10.0.0.10', end: '10.0.0.11' });
-    pool.offer(A, undefined, none);
+    pool.offer(mac(A), undefined, none);
     clock.t += 11_000;
-    pool.request(B, '10.0.0.10', none); // A's offer lapsed
+    pool.request(mac(B), '10.0.0.10', none); // A's offer lapsed
     assert.equal(pool.leaseOf(B)?.ip, '10.0.0.10');
     assert.equal(pool.leaseOf(A), undefined);
-    pool.request(A, '10.0.0.11', none);
+    pool.request(mac(A), '10.0.0.11', none);
     clock.t += 101_000; // both leases expired, B's first
-    assert.equal(pool.offer(A, undefined, none), '10.0.0.11', 'A gets its own expired address back');
-    assert.equal(pool.offer('02:00:00:96:00:0c', undefined, none), '10.0.0.10', 'the longest-expired address goes to a newcomer');
+    assert.equal(pool.offer(mac(A), undefined, none), '10.0.0.11', 'A gets its own expired address back');
+    assert.equal(pool.offer(mac('02:00:00:96:00:0c'), undefined, none), '10.0.0.10', 'the longest-expired address goes to a newcomer');
   });
 
   it('an exhausted pool answers null, never throws', () => {
     const { pool } = clockedPool({ start: '10.0.0.10', end: '10.0.0.10' });
-    pool.request(A, '10.0.0.10', none);
-    assert.equal(pool.offer(B, undefined, none), null);
-    assert.equal(pool.request(B, '10.0.0.10', none), null);
+    pool.request(mac(A), '10.0.0.10', none);
+    assert.equal(pool.offer(mac(B), undefined, none), null);
+    assert.equal(pool.request(mac(B), '10.0.0.10', none), null);
   });
 
   it('a declined address stays out of use until the hold passes', () => {
     const { pool, clock } = clockedPool({ start: '10.0.0.10', end: '10.0.0.11' });
-    pool.request(A, '10.0.0.10', none);
-    assert.equal(pool.decline(B, '10.0.0.10'), false, 'only the holder can decline');
-    assert.equal(pool.decline(A, '10.0.0.10'), true);
-    assert.equal(pool.offer(A, undefined, none), '10.0.0.11');
-    pool.request(A, '10.0.0.11', none);
-    assert.equal(pool.offer(B, undefined, none), null);
+    pool.request(mac(A), '10.0.0.10', none);
+    assert.equal(pool.decline(mac(B), '10.0.0.10'), false, 'only the holder can decline');
+    assert.equal(pool.decline(mac(A), '10.0.0.10'), true);
+    assert.equal(pool.offer(mac(A), undefined, none), '10.0.0.11');
+    pool.request(mac(A), '10.0.0.11', none);
+    assert.equal(pool.offer(mac(B), undefined, none), null);
     clock.t += 51_000;
-    assert.equal(pool.offer(B, undefined, none), '10.0.0.10');
+    assert.equal(pool.offer(mac(B), undefined, none), '10.0.0.10');
   });
 
   it('RELEASE frees the address for others', () => {
     const { pool } = clockedPool({ start: '10.0.0.10', end: '10.0.0.10' });
-    pool.request(A, '10.0.0.10', none);
-    assert.equal(pool.release(B, '10.0.0.10'), false);
-    assert.equal(pool.release(A, '10.0.0.10'), true);
-    assert.equal(pool.offer(B, undefined, none), '10.0.0.10');
+    pool.request(mac(A), '10.0.0.10', none);
+    assert.equal(pool.release(mac(B), '10.0.0.10'), false);
+    assert.equal(pool.release(mac(A), '10.0.0.10'), true);
+    assert.equal(pool.offer(mac(B), undefined, none), '10.0.0.10');
   });
 
   it('never offers an excluded (reserved) address, and drops a lease whose address became reserved', () => {
     const { pool } = clockedPool();
-    pool.request(A, '10.0.0.10', none);
+    pool.request(mac(A), '10.0.0.10', none);
     const reserved = (ip: string): boolean => ip === '10.0.0.10' || ip === '10.0.0.11';
-    assert.equal(pool.offer(A, undefined, reserved), '10.0.0.12');
-    assert.deepEqual(pool.request(B, '10.0.0.11', reserved), { ip: '10.0.0.13', granted: false });
+    assert.equal(pool.offer(mac(A), undefined, reserved), '10.0.0.12');
+    assert.deepEqual(pool.request(mac(B), '10.0.0.11', reserved), { ip: '10.0.0.13', granted: false });
+  });
+
+  it('a client identifier (option 61) is the client: one MAC with two identifiers holds two leases, one identifier on two MACs one', () => {
+    const { pool } = clockedPool();
+    const os = { leaseKey: 'id:ff00000001', mac: A };
+    const otherOs = { leaseKey: 'id:ff00000002', mac: A };
+    assert.deepEqual(pool.request(os, '10.0.0.10', none), { ip: '10.0.0.10', granted: true });
+    assert.equal(pool.offer(otherOs, undefined, none), '10.0.0.11', 'same MAC, another identifier: another client');
+    assert.equal(pool.offer(mac(A), undefined, none), '10.0.0.12', 'the MAC without an identifier is a third client');
+    assert.equal(pool.offer({ leaseKey: 'id:ff00000001', mac: B }, undefined, none), '10.0.0.10', 'the identifier keeps its lease on another NIC');
+    assert.equal(pool.leaseOf('id:ff00000001')?.mac, B, 'the lease records the MAC last seen');
+    assert.deepEqual(pool.request(otherOs, '10.0.0.10', none), { ip: '10.0.0.11', granted: false }, 'another identifier cannot take it');
+  });
+
+  it('hands out never-used addresses first even after thousands of clients, without walking the range each time', () => {
+    const { pool } = clockedPool({ start: '10.1.0.0', end: '10.1.255.255' });
+    for (let i = 0; i < 5000; i++) assert.equal(pool.offer(mac(`02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`), undefined, none), `10.1.${i >> 8}.${i & 255}`);
+    assert.equal(pool.leases().length, 5000);
   });
 
   it('a new range forgets leases outside it and reports every change', () => {
     const { pool, changes } = clockedPool();
-    pool.request(A, '10.0.0.13', none);
+    pool.request(mac(A), '10.0.0.13', none);
     pool.configure({ start: '10.0.0.10', end: '10.0.0.12' }, 100);
     assert.equal(pool.leaseOf(A), undefined);
     assert.deepEqual(changes.at(-1), []);
@@ -108,14 +128,46 @@ describe('LeaseStore', () => {
     assert.deepEqual(await store.load(), [], 'no file yet');
     const { pool } = clockedPool(undefined);
     const saving = new LeasePool({ range: { start: '10.0.0.10', end: '10.0.0.13' }, leaseSeconds: 100, onChange: (l) => store.save(l) });
-    for (let i = 0; i < 50; i += 1) saving.offer(`02:00:00:00:01:${i.toString(16).padStart(2, '0')}`, undefined, none);
-    saving.request(A, '10.0.0.12', none);
+    for (let i = 0; i < 50; i += 1) saving.offer(mac(`02:00:00:00:01:${i.toString(16).padStart(2, '0')}`), undefined, none);
+    saving.request(mac(A), '10.0.0.12', none);
     await store.flush();
     assert.deepEqual(readdirSync(dir), ['dhcp-leases.json'], 'no temporary file left behind');
     const loaded = await new LeaseStore(file).load();
     assert.deepEqual(loaded.sort((x, y) => x.ip.localeCompare(y.ip)), saving.leases().sort((x, y) => x.ip.localeCompare(y.ip)));
-    assert.equal(JSON.parse(readFileSync(file, 'utf8')).format, 'forseti-dhcp-leases/v1');
+    assert.equal(JSON.parse(readFileSync(file, 'utf8')).format, 'forseti-dhcp-leases/v2');
     void pool;
+  });
+
+  it('every lease ACKed before a clean stop is on disk: the pool is saved through its live list, the last state wins', async () => {
+    const file = join(dir, 'clean-stop.json');
+    const store = new LeaseStore(file);
+    const pool = new LeasePool({ range: { start: '10.0.1.0', end: '10.0.1.255' }, leaseSeconds: 100, onChange: (l) => store.save(l) });
+    const acked: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      const who = mac(`02:00:00:00:02:${i.toString(16).padStart(2, '0')}`);
+      const ip = pool.offer(who, undefined, none);
+      assert.ok(ip);
+      if (pool.request(who, ip, none)?.granted) acked.push(ip);
+    }
+    await store.flush(); // what the agent and the runner do after stopping the server
+    const restarted = new LeasePool({ range: { start: '10.0.1.0', end: '10.0.1.255' }, leaseSeconds: 100, leases: await new LeaseStore(file).load() });
+    assert.deepEqual(restarted.leases().filter((l) => l.state === 'bound').map((l) => l.ip).sort(), acked.sort());
+    assert.equal(restarted.leaseOf('02:00:00:00:02:05')?.ip, '10.0.1.5');
+  });
+
+  it('a v1 lease file (leases by MAC) still loads: each lease belongs to its MAC', async () => {
+    const file = join(dir, 'v1.json');
+    const v1 = [
+      { ip: '10.0.0.10', mac: A, state: 'bound', expires: 2_000_000 },
+      { ip: '10.0.0.11', mac: B, state: 'declined', expires: 2_000_000 },
+    ];
+    writeFileSync(file, JSON.stringify({ format: 'forseti-dhcp-leases/v1', leases: v1 }));
+    const loaded = await new LeaseStore(file).load();
+    assert.deepEqual(loaded, v1.map((l) => ({ ...l, client: l.mac })));
+    const { pool } = clockedPool(undefined, loaded);
+    assert.equal(pool.leaseOf(A)?.ip, '10.0.0.10');
+    assert.equal(pool.offer(mac(A), undefined, none), '10.0.0.10', 'the machine keeps its address after the upgrade');
+    assert.equal(pool.offer(mac(B), undefined, none), '10.0.0.12', 'the declined address still rests');
   });
 
   it('a damaged file is logged and read as empty', async () => {
@@ -136,7 +188,7 @@ function hasCommand(cmd: string): boolean {
 describe('pool server with busybox udhcpc', { skip: canRun ? false : 'needs root, iproute2 and busybox' }, () => {
   const SERVER_IP = '10.96.0.1';
   const dir = mkdtempSync(join(tmpdir(), 'fdhcp-pool-'));
-  const config: RunnerConfig = {
+  let config: RunnerConfig = {
     serverIp: SERVER_IP,
     subnet: { network: '10.96.0.0', prefix: 24 },
     reservations: { '02:00:00:96:00:01': { ip: '10.96.0.101', leaseSeconds: 600 } },
@@ -166,7 +218,7 @@ describe('pool server with busybox udhcpc', { skip: canRun ? false : 'needs root
    * Runs udhcpc as `mac`; resolves with the address it bound, or null when it got none. With `release`,
    * it stays up once bound and is stopped with SIGTERM, which under -R sends a RELEASE (with -q it would not).
    */
-  async function udhcpc(mac: string, opts: { arp?: boolean; release?: boolean } = {}): Promise<string | null> {
+  async function udhcpc(mac: string, opts: { arp?: boolean; release?: boolean; clientId?: string } = {}): Promise<string | null> {
     assert.ok(lab);
     ip('-n', lab.client, 'addr', 'flush', 'dev', lab.clientIf);
     ip('-n', lab.client, 'link', 'set', lab.clientIf, 'down');
@@ -177,6 +229,7 @@ describe('pool server with busybox udhcpc', { skip: canRun ? false : 'needs root
     writeFileSync(script, '#!/bin/sh\n[ "$1" = bound ] && ip addr add "$ip/$mask" dev "$interface"\nexit 0\n', { mode: 0o755 });
     const args = ['busybox', 'udhcpc', '-i', lab.clientIf, '-f', '-n', '-t', '3', '-T', '1', '-A', '1', '-s', script];
     if (opts.arp) args.push('-a');
+    if (opts.clientId) args.push('-x', `0x3d:${opts.clientId}`);
     args.push(...(opts.release ? ['-R'] : ['-q']));
     const p = spawnInNs(lab.client, ['sh', '-c', 'exec "$@" 2>&1', 'sh', ...args]); // udhcpc reports on stderr
     const lease = /lease of (\S+) obtained/;
@@ -226,5 +279,21 @@ describe('pool server with busybox udhcpc', { skip: canRun ? false : 'needs root
     await serverSaid((e) => e.action === 'released' && e.mac === B, 'RELEASE handled');
     assert.equal(await udhcpc('02:00:00:96:00:0d'), '10.96.0.102');
     assert.equal(server?.child.exitCode, null, 'the server is still running');
+  });
+
+  it('udhcpc with client identifiers: one NIC with two identifiers gets two addresses, an identifier keeps its address on another NIC and across a restart', async () => {
+    assert.ok(config.pool);
+    await stopServer();
+    config = { ...config, pool: { ...config.pool, start: '10.96.0.110', end: '10.96.0.119', leaseFile: join(dir, 'by-client-id.json') } };
+    await startServer();
+    const first = 'ff00000001000100012b4c5d6e020000960001';
+    const second = 'ff00000002000100012b4c5d6e020000960001';
+    assert.equal(await udhcpc(A, { clientId: first }), '10.96.0.110');
+    assert.equal(await udhcpc(A, { clientId: second }), '10.96.0.111', 'same MAC, another identifier');
+    assert.equal(await udhcpc(A), '10.96.0.112', 'udhcpc\'s own identifier (01 + MAC) is the MAC: a third client');
+    await stopServer();
+    await startServer();
+    assert.equal(await udhcpc(B, { clientId: first }), '10.96.0.110', 'the identifier, now on another NIC, after a restart');
+    assert.equal(await udhcpc(A, { clientId: second }), '10.96.0.111');
   });
 });

@@ -72,12 +72,12 @@ export class ReservationPolicy implements DhcpPolicy, ProxyDhcpPolicy {
   }
 
   release(client: ClientInfo): void {
-    if (this.options.pool?.release(client.mac, client.ciaddr)) this.options.log?.info({ mac: client.mac, ip: client.ciaddr }, 'DHCP pool lease released');
+    if (this.options.pool?.release(client, client.ciaddr)) this.options.log?.info({ mac: client.mac, ip: client.ciaddr }, 'DHCP pool lease released');
   }
 
   decline(client: ClientInfo): void {
     const ip = client.requestedIp;
-    if (ip !== undefined && this.options.pool?.decline(client.mac, ip)) {
+    if (ip !== undefined && this.options.pool?.decline(client, ip)) {
       this.options.log?.warn({ mac: client.mac, ip }, 'DHCP pool address declined: another machine uses it; kept out of the pool for a while');
     }
   }
@@ -101,11 +101,11 @@ export class ReservationPolicy implements DhcpPolicy, ProxyDhcpPolicy {
     let ip: string | null;
     switch (client.messageType) {
       case 'discover':
-        ip = pool.offer(client.mac, client.requestedIp, excluded);
+        ip = pool.offer(client, client.requestedIp, excluded);
         break;
       case 'request': {
         const wanted = client.requestedIp ?? client.ciaddr;
-        ip = pool.request(client.mac, wanted, excluded)?.ip ?? null;
+        ip = pool.request(client, wanted, excluded)?.ip ?? null;
         break;
       }
       case 'inform':
@@ -125,8 +125,17 @@ export class ReservationPolicy implements DhcpPolicy, ProxyDhcpPolicy {
   }
 }
 
+/** Built once per generation, not per packet. */
+const takenByGeneration = new WeakMap<Generation, Set<string>>();
+
 /** Addresses the pool never hands out: every reservation in Git, the agent, the gateway, network and broadcast. */
 function takenAddresses(gen: Generation): Set<string> {
+  let taken = takenByGeneration.get(gen);
+  if (taken === undefined) takenByGeneration.set(gen, (taken = collectTaken(gen)));
+  return taken;
+}
+
+function collectTaken(gen: Generation): Set<string> {
   const site = gen.lab.site;
   const taken = new Set<string>([site.agent.address]);
   if (site.network.gateway) taken.add(site.network.gateway);

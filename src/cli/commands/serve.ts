@@ -28,7 +28,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     case 'http':
       return serveHttp(args, log);
     case 'dhcp':
-      return serveDhcp(args, log);
+      return serveDhcp(args);
     default:
       throw new UsageError(`serve needs a service: tftp, http or dhcp\n${USAGE}`);
   }
@@ -71,11 +71,14 @@ async function serveHttp(args: ParsedArgs, log: Logger): Promise<number> {
   return 0;
 }
 
-async function serveDhcp(args: ParsedArgs, log: Logger): Promise<number> {
+async function serveDhcp(args: ParsedArgs): Promise<number> {
   // Loaded here: serving TFTP or HTTP needs neither the lab model nor DHCP.
   const { formatProblem, loadLab } = await import('../../model/load.ts');
   const { ReservationPolicy } = await import('../../agent/dhcp-policy.ts');
   const { createDhcpServer } = await import('../../serve/dhcp/index.ts');
+  const { createDhcpServeLog } = await import('./serve-dhcp-log.ts');
+  const out = createDhcpServeLog('forseti-serve-dhcp');
+  const log = out.log;
   const labDir = resolve(required(args, 'lab'));
   const ifName = required(args, 'interface');
   const { lab, problems } = await loadLab(labDir);
@@ -100,7 +103,7 @@ async function serveDhcp(args: ParsedArgs, log: Logger): Promise<number> {
     subnet: parseCidr(lab.site.network.subnet),
     interface: ifName,
     log: quietOutcomes(log),
-    onExchange: (e: DhcpExchange) => (e.action === 'ignored' ? log.debug(summary(e), describeDhcp(e, generation)) : log.info(summary(e), describeDhcp(e, generation))),
+    onExchange: (e: DhcpExchange) => out.exchange(e, generation.byMac.get(e.client.mac)),
   };
   const server = mode === 'full'
     ? createDhcpServer({ ...common, mode, policy: reservations })
@@ -111,6 +114,7 @@ async function serveDhcp(args: ParsedArgs, log: Logger): Promise<number> {
   const signal = await untilSignal();
   await server.stop();
   log.info({ signal }, `dhcp stopped on ${signal}`);
+  await out.close();
   return 0;
 }
 
@@ -135,8 +139,11 @@ function interfaceIpv4(name: string): string | undefined {
 }
 
 /** The services' own per-exchange lines go to debug: the command writes one line per exchange itself. */
-function quietOutcomes(log: Logger): { info(o: object, m: string): void; warn(o: object, m: string): void; debug(o: object, m: string): void } {
-  return { info: (o, m) => log.debug(o, m), warn: (o, m) => log.warn(o, m), debug: (o, m) => log.debug(o, m) };
+function quietOutcomes(log: Logger): { info(o: object, m: string): void; warn(o: object, m: string): void; debug(o: object, m: string): void; isLevelEnabled(level: string): boolean } {
+  return {
+    info: (o, m) => log.debug(o, m), warn: (o, m) => log.warn(o, m), debug: (o, m) => log.debug(o, m),
+    isLevelEnabled: (level) => log.isLevelEnabled(level === 'info' ? 'debug' : level),
+  };
 }
 
 function describeTftp(e: TftpTransferEvent): string {
@@ -149,21 +156,6 @@ function describeTftp(e: TftpTransferEvent): string {
 function describeHttp(e: HttpExchange): string {
   const tail = e.error ? `: ${e.error}` : !e.complete ? ', client went away' : '';
   return `http ${e.remote} ${e.method} ${e.path} ${e.status} ${e.bytes} bytes in ${e.ms} ms${tail}`;
-}
-
-/** Flat on purpose: the logger's redaction walks nested objects, and this line is written per exchange. */
-function summary(e: DhcpExchange): object {
-  return {
-    mac: e.client.mac, type: e.client.messageType, stage: e.client.bootStage, firmware: e.client.firmware, action: e.action, reason: e.reason,
-    ip: e.answer?.ip, bootFile: e.answer?.bootFile, from: `${e.from.address}:${e.from.port}`, to: e.sentTo ? `${e.sentTo.address}:${e.sentTo.port}` : undefined,
-  };
-}
-
-function describeDhcp(e: DhcpExchange, gen: Generation): string {
-  const host = gen.byMac.get(e.client.mac);
-  const who = `${e.client.mac}${host ? ` (${host})` : ''} ${e.client.messageType} from ${e.client.bootStage}`;
-  if (!e.answer) return `dhcp ${who}: ${e.action}${e.reason ? ` (${e.reason})` : ''}`;
-  return `dhcp ${who}: ${e.action}${e.answer.ip ? ` ${e.answer.ip}` : ''}${e.answer.bootFile ? ` boot ${e.answer.bootFile}` : ''}`;
 }
 
 function untilSignal(): Promise<NodeJS.Signals> {

@@ -16,6 +16,13 @@ export type BootStage = 'firmware' | 'ipxe' | 'os';
 export interface ClientInfo {
   /** Lower-case colon-separated hardware address from chaddr. */
   mac: string;
+  /**
+   * Who the client is for a lease (RFC 2131 4.2): its client identifier (option 61) when it sends one,
+   * as `id:` and the hex of the option (type byte first), else its MAC. An identifier of type 1 that
+   * is just chaddr again (iPXE, most firmware) is the MAC, so such a machine is the same client with
+   * and without the option. Reservations from Git do not use it: they stay by MAC.
+   */
+  leaseKey: string;
   xid: number;
   messageType: MessageTypeName;
   requestedIp?: string;
@@ -53,8 +60,10 @@ export function classifyClient(packet: DhcpPacket): ClientInfo | undefined {
   const isIpxe = userClasses.includes('iPXE') || opts.has(Opt.ipxeEncap);
   const isPxeRom = vendorClass?.startsWith('PXEClient') ?? false;
   const isHttpBoot = vendorClass?.startsWith('HTTPClient') ?? false;
+  const mac = hardwareAddress(packet);
   return {
-    mac: hardwareAddress(packet),
+    mac,
+    leaseKey: leaseKey(opts.get(Opt.clientId), packet, mac),
     xid: packet.xid,
     messageType,
     ciaddr: packet.ciaddr,
@@ -75,6 +84,14 @@ export function classifyClient(packet: DhcpPacket): ClientInfo | undefined {
     clientArch,
     uuid: readUuid(opts),
   };
+}
+
+function leaseKey(clientId: Buffer | undefined, packet: DhcpPacket, mac: string): string {
+  // RFC 2132 9.14: at least two bytes (a type and something); anything shorter is no identifier.
+  if (clientId === undefined || clientId.length < 2) return mac;
+  const isChaddr = clientId[0] === packet.htype && clientId.length - 1 === packet.hlen
+    && clientId.compare(packet.chaddr, 0, packet.hlen, 1) === 0;
+  return isChaddr ? mac : `id:${clientId.toString('hex')}`;
 }
 
 /** RFC 4578 / IANA processor architecture types. */

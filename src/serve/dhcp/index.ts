@@ -10,7 +10,7 @@ export * as dhcpOptions from './options.ts';
 export type { DhcpOptions, MessageTypeName } from './options.ts';
 export { DhcpParseError, DhcpEncodeError, DhcpConfigError, DhcpBindError, DhcpLeaseStoreError } from './errors.ts';
 export { LeasePool } from './lease-pool.ts';
-export type { Lease, LeasePoolRange, PoolGrant } from './lease-pool.ts';
+export type { Lease, LeaseClient, LeasePoolRange, PoolGrant } from './lease-pool.ts';
 export { LeaseStore } from './lease-store.ts';
 export type {
   BootAnswer, DhcpAction, DhcpAnswer, DhcpExchange, DhcpLogger, DhcpPolicy, DhcpServer, DhcpServerOptions, Endpoint, FullServerOptions,

@@ -1,17 +1,28 @@
-// The dynamic pool (RFC 2131 4.3.1): addresses for machines nobody reserved, remembered per MAC so a
+// The dynamic pool (RFC 2131 4.3.1): addresses for machines nobody reserved, remembered per client so a
 // machine keeps its address across lease expiry and server restarts while nobody else needs it.
-// Pure bookkeeping over a clock; persistence is the caller's `onChange` (see lease-store.ts).
+// A client is its client identifier (option 61) when it sends one, else its hardware address (RFC 2131
+// 4.2); see `leaseKey` in client-info.ts. Pure bookkeeping over a clock; persistence is the caller's
+// `onChange` (see lease-store.ts). Lookups by address and by client are map lookups; a new client takes
+// the next never-used address from a cursor, so only an exhausted pool walks its leases.
 import { DhcpConfigError } from './errors.ts';
-import { intToIp, ipToInt, isIpv4 } from './ipv4.ts';
+import { intToIp, ipToInt, parseIpv4 } from './ipv4.ts';
 
 export interface Lease {
   ip: string;
-  /** Lower-case colon-separated hardware address; for a declined address, the client that declined it. */
+  /** Who holds it: the client's lease key (its MAC, or `id:` and the hex of its option 61). */
+  client: string;
+  /** Lower-case colon-separated hardware address the client last used; for a declined address, the client that declined it. */
   mac: string;
   /** offered: held between OFFER and REQUEST; bound: ACKed; declined: found in use, not handed out until it expires. */
   state: 'offered' | 'bound' | 'declined';
-  /** Milliseconds since the epoch. An expired offer or lease still remembers its MAC until the address is reused. */
+  /** Milliseconds since the epoch. An expired offer or lease still remembers its client until the address is reused. */
   expires: number;
+}
+
+/** Who asks: `ClientInfo` is one. */
+export interface LeaseClient {
+  leaseKey: string;
+  mac: string;
 }
 
 export interface LeasePoolRange {
@@ -37,52 +48,69 @@ export interface LeasePoolOptions {
   declineHoldSeconds?: number;
   leases?: readonly Lease[];
   now?: () => number;
-  /** Called after every change with every lease: the hook a store persists from. */
-  onChange?: (leases: Lease[]) => void;
+  /**
+   * Called after every change with every lease. The array is the pool's own live list (no copy per
+   * change): read or serialise it, do not keep it as a snapshot or change it.
+   */
+  onChange?: (leases: readonly Lease[]) => void;
 }
 
 export class LeasePool {
   private readonly byIp = new Map<string, Lease>();
+  /** The client's current (offered or bound) lease; declined addresses are not anybody's. */
+  private readonly byClient = new Map<string, Lease>();
+  /** Every lease, in no order, with each one's index: what onChange hands out. */
+  private readonly list: Lease[] = [];
+  private readonly index = new Map<Lease, number>();
   private start = 0;
   private end = -1;
+  /** Every address below it has been handed out at least once (or is excluded): new clients start here. */
+  private cursor = 0;
   private leaseMs = 0;
   private readonly offerHoldMs: number;
   private readonly declineHoldMs: number;
   private readonly now: () => number;
-  private readonly onChange: (leases: Lease[]) => void;
+  private readonly onChange: (leases: readonly Lease[]) => void;
 
   constructor(options: LeasePoolOptions) {
     this.offerHoldMs = (options.offerHoldSeconds ?? 60) * 1000;
     this.declineHoldMs = (options.declineHoldSeconds ?? 600) * 1000;
     this.now = options.now ?? Date.now;
     this.onChange = options.onChange ?? (() => {});
-    for (const lease of options.leases ?? []) if (isIpv4(lease.ip)) this.byIp.set(lease.ip, { ...lease });
+    for (const lease of options.leases ?? []) if (parseIpv4(lease.ip) !== -1) this.put({ ...lease });
     this.configure(options.range, options.leaseSeconds);
   }
 
   /** A new range or lease time (a new commit); leases outside the range are forgotten. */
   configure(range: LeasePoolRange, leaseSeconds: number): void {
-    if (!isIpv4(range.start) || !isIpv4(range.end) || ipToInt(range.start) > ipToInt(range.end)) {
-      throw new DhcpConfigError(`DHCP pool ${range.start}-${range.end} is not an IPv4 range`);
-    }
+    const start = parseIpv4(range.start);
+    const end = parseIpv4(range.end);
+    if (start === -1 || end === -1 || start > end) throw new DhcpConfigError(`DHCP pool ${range.start}-${range.end} is not an IPv4 range`);
     if (!Number.isInteger(leaseSeconds) || leaseSeconds <= 0) throw new DhcpConfigError(`lease time must be a positive integer, got ${leaseSeconds}`);
-    this.start = ipToInt(range.start);
-    this.end = ipToInt(range.end);
+    this.start = start;
+    this.end = end;
+    this.cursor = start;
     this.leaseMs = leaseSeconds * 1000;
     let dropped = false;
-    for (const ip of [...this.byIp.keys()]) if (!this.inRange(ip)) { this.byIp.delete(ip); dropped = true; }
+    for (const lease of [...this.list]) if (!this.inRange(lease.ip)) { this.remove(lease); dropped = true; }
     if (dropped) this.changed();
   }
 
   /** DISCOVER: the client's own address if it still has one, else the one it asks for, else a free one; null when exhausted. */
-  offer(mac: string, requestedIp: string | undefined, excluded: Excluded): string | null {
-    const ip = this.choose(mac, requestedIp, excluded);
+  offer(client: LeaseClient, requestedIp: string | undefined, excluded: Excluded): string | null {
+    const ip = this.choose(client, requestedIp, excluded);
     if (ip === null) return null;
     const current = this.byIp.get(ip);
     const now = this.now();
     // Re-offering a live binding keeps it bound; anything else is held briefly for the REQUEST.
-    if (current?.mac === mac && current.state === 'bound' && current.expires > now) return ip;
-    this.assign({ ip, mac, state: 'offered', expires: now + this.offerHoldMs });
+    if (current?.client === client.leaseKey && current.state === 'bound' && current.expires > now) {
+      if (current.mac !== client.mac) {
+        current.mac = client.mac;
+        this.changed();
+      }
+      return ip;
+    }
+    this.assign({ ip, client: client.leaseKey, mac: client.mac, state: 'offered', expires: now + this.offerHoldMs });
     return ip;
   }
 
@@ -91,83 +119,120 @@ export class LeasePool {
    * the client would be offered (so the server NAKs and the client starts over), or null when the pool
    * has nothing for it (the server stays silent).
    */
-  request(mac: string, wanted: string, excluded: Excluded): PoolGrant | null {
-    if (this.available(wanted, mac, excluded)) {
-      this.assign({ ip: wanted, mac, state: 'bound', expires: this.now() + this.leaseMs });
+  request(client: LeaseClient, wanted: string, excluded: Excluded): PoolGrant | null {
+    if (this.available(wanted, client.leaseKey, excluded)) {
+      this.assign({ ip: wanted, client: client.leaseKey, mac: client.mac, state: 'bound', expires: this.now() + this.leaseMs });
       return { ip: wanted, granted: true };
     }
-    const ip = this.choose(mac, undefined, excluded);
+    const ip = this.choose(client, undefined, excluded);
     return ip === null ? null : { ip, granted: false };
   }
 
-  /** RELEASE: the address is free again (still remembered for this MAC, should it come back first). */
-  release(mac: string, ip: string): boolean {
+  /** RELEASE: the address is free again (still remembered for this client, should it come back first). */
+  release(client: LeaseClient, ip: string): boolean {
     const lease = this.byIp.get(ip);
-    if (lease?.mac !== mac || lease.state === 'declined') return false;
+    if (lease?.client !== client.leaseKey || lease.state === 'declined') return false;
     lease.expires = Math.min(lease.expires, this.now());
     this.changed();
     return true;
   }
 
   /** DECLINE: someone else answers on this address; keep it out of use for a while. */
-  decline(mac: string, ip: string): boolean {
+  decline(client: LeaseClient, ip: string): boolean {
     const lease = this.byIp.get(ip);
-    if (lease?.mac !== mac || lease.state === 'declined') return false;
-    this.byIp.set(ip, { ip, mac, state: 'declined', expires: this.now() + this.declineHoldMs });
+    if (lease?.client !== client.leaseKey || lease.state === 'declined') return false;
+    this.remove(lease);
+    this.put({ ip, client: client.leaseKey, mac: client.mac, state: 'declined', expires: this.now() + this.declineHoldMs });
     this.changed();
     return true;
   }
 
-  leaseOf(mac: string): Lease | undefined {
-    for (const lease of this.byIp.values()) if (lease.mac === mac && lease.state !== 'declined') return { ...lease };
-    return undefined;
+  /** The client's offered or bound lease (live or expired), by its lease key. */
+  leaseOf(leaseKey: string): Lease | undefined {
+    const lease = this.byClient.get(leaseKey);
+    return lease === undefined ? undefined : { ...lease };
   }
 
   leases(): Lease[] {
-    return [...this.byIp.values()].map((l) => ({ ...l }));
+    return this.list.map((l) => ({ ...l }));
   }
 
   get size(): number {
     return this.end - this.start + 1;
   }
 
-  private choose(mac: string, requestedIp: string | undefined, excluded: Excluded): string | null {
-    const own = this.leaseOf(mac);
-    if (own && this.available(own.ip, mac, excluded)) return own.ip;
-    if (requestedIp !== undefined && this.available(requestedIp, mac, excluded)) return requestedIp;
-    // Never-used addresses first, then the one whose previous owner has been gone longest.
-    let oldest: Lease | undefined;
-    for (let n = this.start; n <= this.end; n += 1) {
-      const ip = intToIp(n);
-      if (excluded(ip)) continue;
-      const lease = this.byIp.get(ip);
-      if (lease === undefined) return ip;
-      if (lease.expires <= this.now() && (oldest === undefined || lease.expires < oldest.expires)) oldest = lease;
+  private choose(client: LeaseClient, requestedIp: string | undefined, excluded: Excluded): string | null {
+    const own = this.byClient.get(client.leaseKey);
+    if (own && this.available(own.ip, client.leaseKey, excluded)) return own.ip;
+    if (requestedIp !== undefined && this.available(requestedIp, client.leaseKey, excluded)) return requestedIp;
+    // Never-used addresses first, then the one whose previous holder has been gone longest.
+    for (; this.cursor <= this.end; this.cursor++) {
+      const ip = intToIp(this.cursor);
+      if (!excluded(ip) && !this.byIp.has(ip)) return ip;
     }
-    return oldest?.ip ?? null;
+    const now = this.now();
+    let oldest: Lease | undefined;
+    for (const lease of this.list) {
+      if (lease.expires <= now && (oldest === undefined || lease.expires < oldest.expires) && !excluded(lease.ip)) oldest = lease;
+    }
+    if (oldest !== undefined) return oldest.ip;
+    // Addresses skipped while excluded (a reservation since removed) are free again.
+    for (let n = this.start; n <= this.end; n++) {
+      const ip = intToIp(n);
+      if (!excluded(ip) && !this.byIp.has(ip)) return ip;
+    }
+    return null;
   }
 
-  private available(ip: string, mac: string, excluded: Excluded): boolean {
-    if (!isIpv4(ip) || !this.inRange(ip) || excluded(ip)) return false;
+  private available(ip: string, leaseKey: string, excluded: Excluded): boolean {
+    if (!this.inRange(ip) || excluded(ip)) return false;
     const lease = this.byIp.get(ip);
     if (lease === undefined || lease.expires <= this.now()) return true;
-    return lease.mac === mac && lease.state !== 'declined';
+    return lease.client === leaseKey && lease.state !== 'declined';
   }
 
+  /** The client now holds `lease.ip` and nothing else. */
   private assign(lease: Lease): void {
-    for (const [ip, other] of this.byIp) {
-      if (ip !== lease.ip && other.mac === lease.mac && other.state !== 'declined') this.byIp.delete(ip);
-    }
-    this.byIp.set(lease.ip, lease);
+    const before = this.byClient.get(lease.client);
+    if (before !== undefined) this.remove(before);
+    const other = this.byIp.get(lease.ip);
+    if (other !== undefined) this.remove(other);
+    this.put(lease);
     this.changed();
   }
 
+  private put(lease: Lease): void {
+    const other = this.byIp.get(lease.ip);
+    if (other !== undefined) this.remove(other);
+    this.byIp.set(lease.ip, lease);
+    if (lease.state !== 'declined') {
+      const previous = this.byClient.get(lease.client);
+      if (previous !== undefined && previous !== lease) this.remove(previous);
+      this.byClient.set(lease.client, lease);
+    }
+    this.index.set(lease, this.list.length);
+    this.list.push(lease);
+  }
+
+  private remove(lease: Lease): void {
+    const at = this.index.get(lease);
+    if (at === undefined) return;
+    this.index.delete(lease);
+    const last = this.list.pop();
+    if (last !== undefined && last !== lease) {
+      this.list[at] = last;
+      this.index.set(last, at);
+    }
+    if (this.byIp.get(lease.ip) === lease) this.byIp.delete(lease.ip);
+    if (this.byClient.get(lease.client) === lease) this.byClient.delete(lease.client);
+  }
+
   private inRange(ip: string): boolean {
-    const n = ipToInt(ip);
-    return n >= this.start && n <= this.end;
+    const n = parseIpv4(ip);
+    return n !== -1 && n >= this.start && n <= this.end;
   }
 
   private changed(): void {
-    this.onChange(this.leases());
+    this.onChange(this.list);
   }
 }

@@ -53,9 +53,14 @@ export type MessageTypeCode = (typeof MessageType)[MessageTypeName];
 /** iPXE setting 176 ("no-pxedhcp") inside option 175: skip waiting for a ProxyDHCP offer. */
 export const IPXE_NO_PXEDHCP = 176;
 
+const MESSAGE_TYPE_NAMES: ReadonlyArray<MessageTypeName | undefined> = (() => {
+  const names: Array<MessageTypeName | undefined> = [];
+  for (const [name, value] of Object.entries(MessageType)) names[value] = name as MessageTypeName;
+  return names;
+})();
+
 export function messageTypeName(code: number): MessageTypeName | undefined {
-  for (const [name, value] of Object.entries(MessageType)) if (value === code) return name as MessageTypeName;
-  return undefined;
+  return MESSAGE_TYPE_NAMES[code];
 }
 
 // ---- readers --------------------------------------------------------------------------------
@@ -202,12 +207,22 @@ export function ip(address: string): Buffer {
   return ipToBuffer(address);
 }
 
+/** An address given as its unsigned 32-bit number. */
+export function ipNumber(value: number): Buffer {
+  const out = Buffer.allocUnsafe(4);
+  out.writeUInt32BE(value >>> 0);
+  return out;
+}
+
 export function ipList(addresses: readonly string[]): Buffer {
   return Buffer.concat(addresses.map(ipToBuffer));
 }
 
 export function text(value: string): Buffer {
-  if (!/^[\x20-\x7e]*$/.test(value)) throw new DhcpEncodeError(`option text must be printable ASCII: ${JSON.stringify(value)}`);
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) throw new DhcpEncodeError(`option text must be printable ASCII: ${JSON.stringify(value)}`);
+  }
   return Buffer.from(value, 'latin1');
 }
 

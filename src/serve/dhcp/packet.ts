@@ -1,6 +1,6 @@
 // BOOTP/DHCP wire format (RFC 951, RFC 2131 section 2, RFC 2132 options, RFC 3396 long options).
 import { DhcpEncodeError, DhcpParseError } from './errors.ts';
-import { ipFromBuffer, ipToBuffer, ZERO_IP } from './ipv4.ts';
+import { ipFromBuffer, ipToInt, ZERO_IP } from './ipv4.ts';
 import { Opt, type DhcpOptions } from './options.ts';
 
 export const BootOp = { request: 1, reply: 2 } as const;
@@ -37,30 +37,28 @@ export interface DhcpPacket {
 
 export function parseDhcpPacket(buf: Buffer): DhcpPacket {
   if (buf.length < OPTIONS_START) throw new DhcpParseError(`packet of ${buf.length} bytes is shorter than the ${OPTIONS_START}-byte BOOTP header with cookie`);
-  const op = buf.readUInt8(0);
+  const op = buf[0] ?? 0;
   if (op !== BootOp.request && op !== BootOp.reply) throw new DhcpParseError(`unknown op ${op}`);
-  const hlen = buf.readUInt8(2);
+  const hlen = buf[2] ?? 0;
   if (hlen > 16) throw new DhcpParseError(`hardware address length ${hlen} exceeds 16`);
   const cookie = buf.readUInt32BE(FIXED_LEN);
   if (cookie !== COOKIE) throw new DhcpParseError(`bad magic cookie 0x${cookie.toString(16).padStart(8, '0')}`);
 
-  const parts = new Map<number, Buffer[]>();
-  readOptionArea(buf, OPTIONS_START, buf.length, parts, 'options');
-  const overload = parts.get(Opt.overload)?.[0]?.[0] ?? 0;
+  // Values are views into `buf` (a received datagram is never reused); only repeated options are copied.
+  const options: DhcpOptions = new Map();
+  readOptionArea(buf, OPTIONS_START, buf.length, options, 'options');
+  const overload = options.get(Opt.overload)?.[0] ?? 0;
   // RFC 2131 section 4.1: the options field first, then 'file', then 'sname'.
   const fileHoldsOptions = overload === 1 || overload === 3;
   const snameHoldsOptions = overload === 2 || overload === 3;
-  if (fileHoldsOptions) readOptionArea(buf, FILE.offset, FILE.offset + FILE.length, parts, 'file');
-  if (snameHoldsOptions) readOptionArea(buf, SNAME.offset, SNAME.offset + SNAME.length, parts, 'sname');
-
-  const options: DhcpOptions = new Map();
-  for (const [code, chunks] of parts) options.set(code, Buffer.concat(chunks));
+  if (fileHoldsOptions) readOptionArea(buf, FILE.offset, FILE.offset + FILE.length, options, 'file');
+  if (snameHoldsOptions) readOptionArea(buf, SNAME.offset, SNAME.offset + SNAME.length, options, 'sname');
 
   return {
     op,
-    htype: buf.readUInt8(1),
+    htype: buf[1] ?? 0,
     hlen,
-    hops: buf.readUInt8(3),
+    hops: buf[3] ?? 0,
     xid: buf.readUInt32BE(4),
     secs: buf.readUInt16BE(8),
     flags: buf.readUInt16BE(10),
@@ -68,89 +66,104 @@ export function parseDhcpPacket(buf: Buffer): DhcpPacket {
     yiaddr: ipFromBuffer(buf, 16),
     siaddr: ipFromBuffer(buf, 20),
     giaddr: ipFromBuffer(buf, 24),
-    chaddr: Buffer.from(buf.subarray(28, 44)),
+    chaddr: buf.subarray(28, 44),
     sname: snameHoldsOptions ? '' : cString(buf, SNAME.offset, SNAME.length),
     file: fileHoldsOptions ? '' : cString(buf, FILE.offset, FILE.length),
     options,
   };
 }
 
-/** Reads code/length/value triplets until End or the end of the area; a missing End is tolerated. */
-function readOptionArea(buf: Buffer, start: number, end: number, into: Map<number, Buffer[]>, area: string): void {
+/**
+ * Reads code/length/value triplets until End or the end of the area; a missing End is tolerated.
+ * A repeated option is concatenated with what came before (RFC 3396).
+ */
+function readOptionArea(buf: Buffer, start: number, end: number, into: DhcpOptions, area: string): void {
   let i = start;
   while (i < end) {
-    const code = buf.readUInt8(i);
+    const code = buf[i] ?? Opt.end;
     if (code === Opt.pad) { i += 1; continue; }
     if (code === Opt.end) return;
     if (i + 1 >= end) throw new DhcpParseError(`option ${code} in ${area} has no length byte`);
-    const len = buf.readUInt8(i + 1);
+    const len = buf[i + 1] ?? 0;
     if (i + 2 + len > end) throw new DhcpParseError(`option ${code} in ${area} claims ${len} bytes past the end`);
     // Overload found inside file/sname is meaningless (RFC 2132 9.3); ignoring it avoids loops.
     if (code !== Opt.overload || area === 'options') {
-      const chunks = into.get(code) ?? [];
-      chunks.push(buf.subarray(i + 2, i + 2 + len));
-      into.set(code, chunks);
+      const value = buf.subarray(i + 2, i + 2 + len);
+      const before = into.get(code);
+      into.set(code, before === undefined ? value : Buffer.concat([before, value]));
     }
     i += 2 + len;
   }
 }
 
 function cString(buf: Buffer, offset: number, length: number): string {
-  const field = buf.subarray(offset, offset + length);
-  const nul = field.indexOf(0);
-  return field.subarray(0, nul === -1 ? field.length : nul).toString('latin1');
+  if (buf[offset] === 0) return '';
+  const nul = buf.indexOf(0, offset);
+  return buf.toString('latin1', offset, nul === -1 || nul > offset + length ? offset + length : nul);
 }
 
+/** One allocation per packet: the size is computed first, then every field is written in place. */
 export function encodeDhcpPacket(packet: DhcpPacket): Buffer {
-  const header = Buffer.alloc(OPTIONS_START);
-  header.writeUInt8(packet.op, 0);
-  header.writeUInt8(packet.htype, 1);
-  header.writeUInt8(packet.hlen, 2);
-  header.writeUInt8(packet.hops, 3);
-  header.writeUInt32BE(packet.xid >>> 0, 4);
-  header.writeUInt16BE(packet.secs, 8);
-  header.writeUInt16BE(packet.flags, 10);
-  ipToBuffer(packet.ciaddr).copy(header, 12);
-  ipToBuffer(packet.yiaddr).copy(header, 16);
-  ipToBuffer(packet.siaddr).copy(header, 20);
-  ipToBuffer(packet.giaddr).copy(header, 24);
   if (packet.chaddr.length > 16) throw new DhcpEncodeError(`chaddr of ${packet.chaddr.length} bytes exceeds 16`);
-  packet.chaddr.copy(header, 28);
-  writeCString(header, packet.sname, SNAME.offset, SNAME.length, 'sname');
-  writeCString(header, packet.file, FILE.offset, FILE.length, 'file');
-  header.writeUInt32BE(COOKIE, FIXED_LEN);
-
-  const body = Buffer.concat([header, encodeOptions(packet.options), Buffer.from([Opt.end])]);
-  return body.length >= MIN_PACKET_LEN ? body : Buffer.concat([body, Buffer.alloc(MIN_PACKET_LEN - body.length)]);
+  let optionsLength = 0;
+  for (const [code, value] of packet.options) {
+    if (!Number.isInteger(code) || code <= Opt.pad || code >= Opt.end) throw new DhcpEncodeError(`option code ${code} cannot carry a value`);
+    optionsLength += value.length === 0 ? 2 : value.length + 2 * Math.ceil(value.length / 255);
+  }
+  const length = Math.max(OPTIONS_START + optionsLength + 1, MIN_PACKET_LEN);
+  const out = Buffer.alloc(length);
+  out[0] = packet.op;
+  out[1] = packet.htype;
+  out[2] = packet.hlen;
+  out[3] = packet.hops;
+  out.writeUInt32BE(packet.xid >>> 0, 4);
+  out.writeUInt16BE(packet.secs, 8);
+  out.writeUInt16BE(packet.flags, 10);
+  out.writeUInt32BE(ipToInt(packet.ciaddr), 12);
+  out.writeUInt32BE(ipToInt(packet.yiaddr), 16);
+  out.writeUInt32BE(ipToInt(packet.siaddr), 20);
+  out.writeUInt32BE(ipToInt(packet.giaddr), 24);
+  packet.chaddr.copy(out, 28);
+  writeCString(out, packet.sname, SNAME.offset, SNAME.length, 'sname');
+  writeCString(out, packet.file, FILE.offset, FILE.length, 'file');
+  out.writeUInt32BE(COOKIE, FIXED_LEN);
+  // Message type first (some ROMs expect it), then insertion order; long values split per RFC 3396.
+  let at = OPTIONS_START;
+  const messageType = packet.options.get(Opt.messageType);
+  if (messageType !== undefined) at = writeOption(out, at, Opt.messageType, messageType);
+  for (const [code, value] of packet.options) if (code !== Opt.messageType) at = writeOption(out, at, code, value);
+  out[at] = Opt.end;
+  return out;
 }
 
-/** Message type first (some ROMs expect it), then insertion order; long values split per RFC 3396. */
-function encodeOptions(options: DhcpOptions): Buffer {
-  const codes = [...options.keys()].sort((a, b) => Number(b === Opt.messageType) - Number(a === Opt.messageType));
-  const parts: Buffer[] = [];
-  for (const code of codes) {
-    if (!Number.isInteger(code) || code <= Opt.pad || code >= Opt.end) throw new DhcpEncodeError(`option code ${code} cannot carry a value`);
-    const value = options.get(code) ?? Buffer.alloc(0);
-    let offset = 0;
-    do {
-      const chunk = value.subarray(offset, offset + 255);
-      parts.push(Buffer.from([code, chunk.length]), chunk);
-      offset += 255;
-    } while (offset < value.length);
-  }
-  return Buffer.concat(parts);
+function writeOption(out: Buffer, at: number, code: number, value: Buffer): number {
+  let offset = 0;
+  do {
+    const n = Math.min(255, value.length - offset);
+    out[at] = code;
+    out[at + 1] = n;
+    value.copy(out, at + 2, offset, offset + n);
+    at += 2 + n;
+    offset += 255;
+  } while (offset < value.length);
+  return at;
 }
 
 function writeCString(target: Buffer, value: string, offset: number, length: number, field: string): void {
-  const bytes = Buffer.from(value, 'latin1');
-  if (bytes.length >= length) throw new DhcpEncodeError(`${field} of ${bytes.length} bytes does not fit the ${length}-byte field with its NUL`);
-  bytes.copy(target, offset);
+  if (value.length === 0) return;
+  if (value.length >= length) throw new DhcpEncodeError(`${field} of ${value.length} bytes does not fit the ${length}-byte field with its NUL`);
+  target.write(value, offset, 'latin1');
 }
 
 /** The client hardware address as lower-case colon-separated hex. */
 export function hardwareAddress(packet: DhcpPacket): string {
-  return [...packet.chaddr.subarray(0, packet.hlen)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  const n = Math.min(packet.hlen, packet.chaddr.length);
+  let out = '';
+  for (let i = 0; i < n; i++) out += i === 0 ? HEX[packet.chaddr[i] ?? 0] : `:${HEX[packet.chaddr[i] ?? 0]}`;
+  return out;
 }
+
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
 
 export function hasBroadcastFlag(packet: DhcpPacket): boolean {
   return (packet.flags & BROADCAST_FLAG) !== 0;

@@ -1,9 +1,9 @@
 // Building BOOTREPLY packets and choosing where they go (RFC 2131 section 4.1 and 4.3).
 import { DhcpEncodeError } from './errors.ts';
-import { directedBroadcast, hasAddress, inSubnet, isIpv4, isValidPrefix, prefixToMask, ZERO_IP } from './ipv4.ts';
+import { directedBroadcast, hasAddress, ipToInt, isValidPrefix, parseIpv4, prefixToMaskInt, ZERO_IP } from './ipv4.ts';
 import * as O from './options.ts';
 import { Opt, MessageType } from './options.ts';
-import { BootOp, BROADCAST_FLAG, emptyPacket, type DhcpPacket } from './packet.ts';
+import { BootOp, BROADCAST_FLAG, type DhcpPacket } from './packet.ts';
 import type { BootAnswer, DhcpAnswer, Endpoint } from './types.ts';
 
 export interface ReplyContext {
@@ -25,11 +25,7 @@ const FILE_FIELD_MAX = 127;
 const INFINITE_LEASE = 0xffffffff;
 
 export function buildReply(request: DhcpPacket, kind: ReplyKind, answer: DhcpAnswer, ctx: ReplyContext): DhcpPacket {
-  const reply = emptyPacket(BootOp.reply);
-  Object.assign(reply, {
-    htype: request.htype, hlen: request.hlen, xid: request.xid, flags: request.flags,
-    giaddr: request.giaddr, chaddr: Buffer.from(request.chaddr),
-  });
+  const reply = replyTo(request, ZERO_IP);
   const options = reply.options;
   const messageType = kind === 'offer' ? MessageType.offer : kind === 'nak' ? MessageType.nak : MessageType.ack;
   options.set(Opt.messageType, O.uint8(messageType));
@@ -38,7 +34,7 @@ export function buildReply(request: DhcpPacket, kind: ReplyKind, answer: DhcpAns
   const clientId = request.options.get(Opt.clientId);
 
   if (kind !== 'nak') {
-    const prefix = checkAnswer(answer, request, ctx);
+    const { ip, prefix } = checkAnswer(answer, request, ctx);
     if (kind === 'inform-ack') {
       reply.ciaddr = request.ciaddr;
     } else {
@@ -46,8 +42,9 @@ export function buildReply(request: DhcpPacket, kind: ReplyKind, answer: DhcpAns
       setLease(options, answer.leaseSeconds);
     }
     reply.siaddr = answer.nextServer ?? ctx.serverIp;
-    options.set(Opt.subnetMask, O.ip(prefixToMask(prefix)));
-    options.set(Opt.broadcast, O.ip(directedBroadcast(answer.ip, prefix)));
+    const mask = prefixToMaskInt(prefix);
+    options.set(Opt.subnetMask, O.ipNumber(mask));
+    options.set(Opt.broadcast, O.ipNumber((ip | ~mask) >>> 0));
     if (answer.router !== undefined) options.set(Opt.router, O.ip(answer.router));
     if (answer.dns !== undefined && answer.dns.length > 0) options.set(Opt.dns, O.ipList(answer.dns));
     if (answer.hostname !== undefined) options.set(Opt.hostname, O.text(answer.hostname));
@@ -59,7 +56,7 @@ export function buildReply(request: DhcpPacket, kind: ReplyKind, answer: DhcpAns
       if (answer.bootFile.length <= FILE_FIELD_MAX) reply.file = answer.bootFile;
     }
     if (answer.vendorClass !== undefined) options.set(Opt.vendorClass, O.text(answer.vendorClass));
-    if (answer.ipxeNoProxyDhcp === true) options.set(Opt.ipxeEncap, O.ipxeNoPxeDhcp());
+    if (answer.ipxeNoProxyDhcp === true) options.set(Opt.ipxeEncap, IPXE_NO_PXEDHCP);
   }
   if (clientId !== undefined) options.set(Opt.clientId, clientId);
   // RFC 2131 4.3.2: a relayed NAK asks the relay to broadcast, the client may have no address.
@@ -67,9 +64,22 @@ export function buildReply(request: DhcpPacket, kind: ReplyKind, answer: DhcpAns
   return reply;
 }
 
+/** A BOOTREPLY with the request's transaction fields and nothing else yet. */
+function replyTo(request: DhcpPacket, ciaddr: string): DhcpPacket {
+  return {
+    op: BootOp.reply, htype: request.htype, hlen: request.hlen, hops: 0, xid: request.xid, secs: 0, flags: request.flags,
+    ciaddr, yiaddr: ZERO_IP, siaddr: ZERO_IP, giaddr: request.giaddr, chaddr: request.chaddr,
+    sname: '', file: '', options: new Map(),
+  };
+}
+
+/** Option 175 value `b0 01 01`: the same bytes in every reply, encoded once. */
+const IPXE_NO_PXEDHCP = O.ipxeNoPxeDhcp();
+
 /** PXE 2.1 table 2-1, PXE_DISCOVERY_CONTROL bit 3: boot the file named in this offer; no menu, no boot-server discovery. */
 const PXE_DISCOVERY_CONTROL = 6;
 const USE_BOOT_FILE_IN_OFFER = 0x08;
+const PXE_VENDOR_OPTIONS = Buffer.concat([O.encapsulated(new Map([[PXE_DISCOVERY_CONTROL, O.uint8(USE_BOOT_FILE_IN_OFFER)]])), Buffer.from([Opt.end])]);
 
 /**
  * A proxyDHCP OFFER or ACK: yiaddr stays 0 (the real DHCP server gives the address), the boot file and
@@ -77,19 +87,13 @@ const USE_BOOT_FILE_IN_OFFER = 0x08;
  * take the boot file as it is. Option 97 is echoed: the PXE spec has clients match replies on it.
  */
 export function buildProxyReply(request: DhcpPacket, kind: 'offer' | 'ack', answer: BootAnswer, ctx: ReplyContext, httpClient: boolean): DhcpPacket {
-  const reply = emptyPacket(BootOp.reply);
-  Object.assign(reply, {
-    htype: request.htype, hlen: request.hlen, xid: request.xid, flags: request.flags,
-    ciaddr: request.ciaddr, giaddr: request.giaddr, chaddr: Buffer.from(request.chaddr),
-    siaddr: answer.nextServer ?? ctx.serverIp,
-  });
+  const reply = replyTo(request, request.ciaddr);
+  reply.siaddr = answer.nextServer ?? ctx.serverIp;
   const options = reply.options;
   options.set(Opt.messageType, O.uint8(kind === 'offer' ? MessageType.offer : MessageType.ack));
   options.set(Opt.serverId, O.ip(ctx.serverIp));
   options.set(Opt.vendorClass, O.text(answer.vendorClass ?? (httpClient ? 'HTTPClient' : 'PXEClient')));
-  if (!httpClient) {
-    options.set(Opt.vendorSpecific, Buffer.concat([O.encapsulated(new Map([[PXE_DISCOVERY_CONTROL, O.uint8(USE_BOOT_FILE_IN_OFFER)]])), Buffer.from([Opt.end])]));
-  }
+  if (!httpClient) options.set(Opt.vendorSpecific, PXE_VENDOR_OPTIONS);
   if (answer.nextServer !== undefined) options.set(Opt.tftpServer, O.text(answer.nextServer));
   options.set(Opt.bootFile, O.text(answer.bootFile));
   if (answer.bootFile.length <= FILE_FIELD_MAX) reply.file = answer.bootFile;
@@ -107,19 +111,21 @@ function setLease(options: O.DhcpOptions, seconds: number): void {
   options.set(Opt.rebindingTime, O.uint32(Math.floor((seconds * 7) / 8)));
 }
 
-/** Returns the client's prefix; throws DhcpEncodeError for an answer that would misconfigure it. */
-function checkAnswer(answer: DhcpAnswer, request: DhcpPacket, ctx: ReplyContext): number {
-  if (!isIpv4(answer.ip) || answer.ip === ZERO_IP) throw new DhcpEncodeError(`answer ip ${JSON.stringify(answer.ip)} is not a usable IPv4 address`);
+/** The answer's address as a number and the client's prefix; throws DhcpEncodeError for an answer that would misconfigure it. */
+function checkAnswer(answer: DhcpAnswer, request: DhcpPacket, ctx: ReplyContext): { ip: number; prefix: number } {
+  const ip = parseIpv4(answer.ip);
+  if (ip === -1 || ip === 0) throw new DhcpEncodeError(`answer ip ${JSON.stringify(answer.ip)} is not a usable IPv4 address`);
   if (!Number.isInteger(answer.leaseSeconds) || answer.leaseSeconds <= 0) throw new DhcpEncodeError(`leaseSeconds must be a positive integer, got ${answer.leaseSeconds}`);
   if (answer.prefix !== undefined) {
     if (!isValidPrefix(answer.prefix)) throw new DhcpEncodeError(`answer prefix ${answer.prefix} is not 0..32`);
-    return answer.prefix;
+    return { ip, prefix: answer.prefix };
   }
-  if (!inSubnet(answer.ip, ctx.subnet.network, ctx.subnet.prefix)) {
+  const mask = prefixToMaskInt(ctx.subnet.prefix);
+  if (((ip & mask) >>> 0) !== ((ipToInt(ctx.subnet.network) & mask) >>> 0)) {
     const where = hasAddress(request.giaddr) ? `relayed via ${request.giaddr}; give answer.prefix` : 'on the served subnet';
     throw new DhcpEncodeError(`answer ip ${answer.ip} is outside ${ctx.subnet.network}/${ctx.subnet.prefix} (${where})`);
   }
-  return ctx.subnet.prefix;
+  return { ip, prefix: ctx.subnet.prefix };
 }
 
 /**

@@ -19,33 +19,34 @@ const silentLogger: DhcpLogger = { info() {}, warn() {}, debug() {} };
 export function createDhcpServer(options: DhcpServerOptions): DhcpServer {
   const ctx = replyContext(options);
   const log = options.log ?? silentLogger;
+  const enabled = (level: 'debug' | 'info'): boolean => log.isLevelEnabled?.(level) ?? log !== silentLogger;
   const bindAddress = options.bindAddress ?? '0.0.0.0';
   const ports = options.mode === 'proxy' ? [ctx.serverPort, options.pxePort ?? DEFAULT_PXE_PORT] : [ctx.serverPort];
   const sockets = new Map<number, Socket>();
 
+  // Everything per packet is synchronous: parse, classify, ask the policy, encode, hand to the socket.
   function handle(msg: Buffer, rinfo: RemoteInfo, port: number): void {
-    const from: Endpoint = { address: rinfo.address, port: rinfo.port };
     let request: DhcpPacket;
     try {
       request = parseDhcpPacket(msg);
     } catch (err) {
       if (!(err instanceof DhcpParseError)) throw err;
-      log.warn({ from, port, bytes: msg.length, err: err.message }, 'dropping malformed DHCP packet');
+      log.warn({ from: { address: rinfo.address, port: rinfo.port }, port, bytes: msg.length, err: err.message }, 'dropping malformed DHCP packet');
       return;
     }
     if (request.op !== BootOp.request) return; // our own or another server's reply
     const client = classifyClient(request);
     if (client === undefined) {
-      log.debug({ from, mac: hardwareAddress(request) }, 'ignoring BOOTP request without DHCP message type');
+      if (enabled('debug')) log.debug({ from: { address: rinfo.address, port: rinfo.port }, mac: hardwareAddress(request) }, 'ignoring BOOTP request without DHCP message type');
       return;
     }
-    const seen: Seen = { request, client, from, port };
+    const seen: Seen = { request, client, from: { address: rinfo.address, port: rinfo.port }, port };
     if (options.mode === 'proxy') {
       let decision: ProxyDecision;
       try {
         decision = decideProxy(client, ctx.serverIp, options.policy, port !== ctx.serverPort);
       } catch (err) {
-        log.warn({ from, mac: client.mac, err: errorText(err) }, 'DHCP policy failed; not answering');
+        log.warn({ from: seen.from, mac: client.mac, err: errorText(err) }, 'DHCP policy failed; not answering');
         return;
       }
       respondProxy(seen, decision);
@@ -57,7 +58,7 @@ export function createDhcpServer(options: DhcpServerOptions): DhcpServer {
       if (decision.action === 'released') options.policy.release?.(client);
       if (decision.action === 'declined') options.policy.decline?.(client);
     } catch (err) {
-      log.warn({ from, mac: client.mac, err: errorText(err) }, 'DHCP policy failed; not answering');
+      log.warn({ from: seen.from, mac: client.mac, err: errorText(err) }, 'DHCP policy failed; not answering');
       return;
     }
     respond(seen, decision);
@@ -65,18 +66,17 @@ export function createDhcpServer(options: DhcpServerOptions): DhcpServer {
 
   function respond(seen: Seen, decision: Decision): void {
     const { request, client, from, port } = seen;
-    const who = describe(client);
     switch (decision.action) {
       case 'ignored':
-        log.debug({ ...who, reason: decision.reason }, 'not answering DHCP request');
+        if (enabled('debug')) log.debug({ ...describe(client), reason: decision.reason }, 'not answering DHCP request');
         report({ client, action: 'ignored', reason: decision.reason, from, port });
         return;
       case 'released':
-        log.info({ ...who, ip: client.ciaddr }, 'DHCP release');
+        log.info({ ...describe(client), ip: client.ciaddr }, 'DHCP release');
         report({ client, action: 'released', from, port });
         return;
       case 'declined':
-        log.warn({ ...who, ip: client.requestedIp }, 'DHCP decline: client found the address in use');
+        log.warn({ ...describe(client), ip: client.requestedIp }, 'DHCP decline: client found the address in use');
         report({ client, action: 'declined', from, port });
         return;
     }
@@ -85,14 +85,15 @@ export function createDhcpServer(options: DhcpServerOptions): DhcpServer {
     try {
       reply = encodeDhcpPacket(buildReply(request, kind, decision.answer, ctx));
     } catch (err) {
-      log.warn({ ...who, answer: decision.answer, err: errorText(err) }, 'policy answer cannot be encoded; not answering');
+      log.warn({ ...describe(client), answer: decision.answer, err: errorText(err) }, 'policy answer cannot be encoded; not answering');
       report({ client, action: 'ignored', reason: 'invalid-answer', answer: decision.answer, from, port });
       return;
     }
     const to = replyDestination(request, kind, ctx);
-    send(port, reply, to, who);
+    send(port, reply, to);
     const action = kind === 'inform-ack' ? 'ack' : kind;
-    log.info({ ...who, ip: decision.answer.ip, to }, `DHCP ${action}`);
+    if (enabled('info')) log.info({ ...describe(client), ip: decision.answer.ip, to }, `DHCP ${action}`);
+    if (options.onExchange === undefined) return;
     const exchange: DhcpExchange = { client, action, answer: decision.answer, from, port, sentTo: to };
     if (decision.action === 'nak') exchange.reason = decision.reason;
     report(exchange);
@@ -100,9 +101,8 @@ export function createDhcpServer(options: DhcpServerOptions): DhcpServer {
 
   function respondProxy(seen: Seen, decision: ProxyDecision): void {
     const { request, client, from, port } = seen;
-    const who = describe(client);
     if (decision.action === 'ignored') {
-      log.debug({ ...who, port, reason: decision.reason }, 'proxyDHCP: not answering');
+      if (enabled('debug')) log.debug({ ...describe(client), port, reason: decision.reason }, 'proxyDHCP: not answering');
       report({ client, action: 'ignored', reason: decision.reason, from, port });
       return;
     }
@@ -111,25 +111,28 @@ export function createDhcpServer(options: DhcpServerOptions): DhcpServer {
     try {
       reply = encodeDhcpPacket(buildProxyReply(request, decision.action, decision.answer, ctx, client.isHttpBoot));
     } catch (err) {
-      log.warn({ ...who, answer: decision.answer, err: errorText(err) }, 'policy answer cannot be encoded; not answering');
+      log.warn({ ...describe(client), answer: decision.answer, err: errorText(err) }, 'policy answer cannot be encoded; not answering');
       report({ client, action: 'ignored', reason: 'invalid-answer', answer: decision.answer, from, port });
       return;
     }
     const to = proxyDestination(request, from, onPxePort, ctx);
-    send(port, reply, to, who);
-    log.info({ ...who, port, bootFile: decision.answer.bootFile, to }, `proxyDHCP ${decision.action}`);
+    send(port, reply, to);
+    if (enabled('info')) log.info({ ...describe(client), port, bootFile: decision.answer.bootFile, to }, `proxyDHCP ${decision.action}`);
     report({ client, action: decision.action, answer: decision.answer, from, port, sentTo: to });
   }
 
-  function send(port: number, reply: Buffer, to: Endpoint, who: object): void {
-    sockets.get(port)?.send(reply, to.port, to.address, (err) => {
-      if (err) log.warn({ ...who, to, err: err.message }, 'sending DHCP reply failed');
-    });
+  // One callback for every send (no closure per packet); the error names the destination.
+  const onSent = (err: Error | null): void => {
+    if (err) log.warn({ err: err.message }, 'sending DHCP reply failed');
+  };
+  function send(port: number, reply: Buffer, to: Endpoint): void {
+    sockets.get(port)?.send(reply, to.port, to.address, onSent);
   }
 
   function report(exchange: DhcpExchange): void {
+    if (options.onExchange === undefined) return;
     try {
-      options.onExchange?.(exchange);
+      options.onExchange(exchange);
     } catch (err) {
       log.warn({ mac: exchange.client.mac, err: errorText(err) }, 'onExchange callback failed');
     }

@@ -45,6 +45,8 @@ export interface DhcpLogger {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   debug(obj: object, msg: string): void;
+  /** When present, per-packet lines below the level are not even built (pino has it). */
+  isLevelEnabled?(level: 'debug' | 'info'): boolean;
 }
 
 export type DhcpAction = 'offer' | 'ack' | 'nak' | 'ignored' | 'released' | 'declined';

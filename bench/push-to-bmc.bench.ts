@@ -1,6 +1,8 @@
 // Push → first BMC action on a 1,000-host lab: a commit changes one host's role, the agent is told at once (as a
 // webhook does), fetches, validates, renders and starts the provisioning. Printed as a ratio to the 1 s target
-// of issue 5 (Argo CD polls every 120-180 s, Flux every 60 s).
+// of issue 5 (Argo CD polls every 120-180 s, Flux every 60 s). The lab's images are local files (generate-lab),
+// so nothing leaves the machine; measuring starts once the first commit's status is pushed, so the agent is
+// steady (the first push of 1,000 status files would otherwise land in the first sample).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,9 +12,11 @@ import { Agent } from '../src/agent/agent.ts';
 import { createLogger } from '../src/log.ts';
 import { commitFiles, createBareRepo, startGitServer } from '../test/fixtures/git-server.ts';
 import { generateLab, hostYaml } from './lib/generate-lab.ts';
+import { median } from './lib/proc.ts';
 
 const HOSTS = 1000;
-const PORT = 18_095;
+const PORT = 24_095;
+const SAMPLES = 5;
 
 export async function run(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'forseti-bench-push-'));
@@ -55,8 +59,12 @@ export async function run(): Promise<void> {
     );
     await agent.start();
     await until((l) => l.msg === 'host state changed' && l.phase === 'Off', HOSTS);
+    await until((l) => l.msg === 'status pushed');
     const samples: number[] = [];
-    for (const [i, role] of [[7, 'slurm-compute'], [8, 'talos-worker'], [9, 'openstack-compute']] as const) {
+    const roles = ['slurm-compute', 'talos-worker', 'openstack-compute'] as const;
+    for (let n = 0; n < SAMPLES; n++) {
+      const i = 7 + n;
+      const role = roles[n % roles.length] ?? 'slurm-compute';
       const from = lines.length;
       await commitFiles(git, 'lab', 'main', { [`hosts/h${i}.yaml`]: hostYaml(i, role) }, `h${i} becomes ${role}`);
       const pushed = performance.now();
@@ -64,8 +72,8 @@ export async function run(): Promise<void> {
       await until((l) => lines.indexOf(l) >= from && l.msg === 'provisioning' && l.host === `h${i}`);
       samples.push(performance.now() - pushed);
     }
-    const median = [...samples].sort((a, b) => a - b)[1] ?? 0;
-    process.stdout.write(`${HOSTS} hosts: push -> first BMC action ${samples.map((s) => `${s.toFixed(0)} ms`).join(', ')}; median ${median.toFixed(0)} ms (${(median / 1000).toFixed(2)}x the 1 s target)\n`);
+    const mid = median(samples);
+    process.stdout.write(`${HOSTS} hosts: push -> first BMC action ${samples.map((s) => `${s.toFixed(0)} ms`).join(', ')}; median ${mid.toFixed(0)} ms (${(mid / 1000).toFixed(2)}x the 1 s target)\n`);
   } finally {
     await agent?.stop();
     await git.close();

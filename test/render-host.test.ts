@@ -1,12 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readlink, readdir, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, readlink, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadLab } from '../src/model/load.ts';
 import type { Lab } from '../src/model/types.ts';
 import { renderHost } from '../src/render/host.ts';
-import { writeGeneration } from '../src/render/generation.ts';
+import { GenerationWriter, readGeneration, renderLab, writeGeneration } from '../src/render/generation.ts';
+import { LabRenderer } from '../src/render/renderer.ts';
+import { LabLoader } from '../src/model/incremental.ts';
 import { checkTemplate, fillTemplate, TEMPLATE_VARIABLES, TemplateError, type TemplateValues } from '../src/render/template.ts';
 import { hostToken, tokenMatches } from '../src/render/token.ts';
 import { AgentUrls } from '../src/render/urls.ts';
@@ -75,13 +77,59 @@ test('generation: written whole, switched by renaming a symlink, old ones pruned
   try {
     const first = await writeGeneration(state, ctx(lab, '1'.repeat(40)));
     assert.equal(join(state, await readlink(join(state, 'current'))), first.dir);
-    const written = JSON.parse(await readFile(join(first.dir, 'hosts.json'), 'utf8')) as { hosts: Record<string, { script?: string }> };
-    assert.equal(written.hosts['bld-003']?.script, first.hosts.get('bld-003')?.script);
+    const written = await readGeneration(first.dir);
+    assert.deepEqual(written.hosts, first.hosts);
+    assert.equal(written.revision, '1'.repeat(40));
     assert.equal(first.byMac.get('9c:8e:99:4a:10:03'), 'bld-003');
     for (let i = 0; i < 7; i++) await writeGeneration(state, ctx(lab, String(i).repeat(40)));
     const left = (await readdir(join(state, 'generations'))).filter((n) => !n.startsWith('.'));
     assert.equal(left.length, 5);
     assert.ok(!(await readdir(state)).some((n) => n.startsWith('.current-')), 'no temporary links left');
+  } finally {
+    await rm(state, { recursive: true, force: true });
+  }
+});
+
+test('renderer: renders again only the hosts whose inputs changed, and stamps every host with the new revision', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'forseti-render-inc-'));
+  try {
+    await cp('lab-repo-template', dir, { recursive: true });
+    const loader = new LabLoader();
+    const renderer = new LabRenderer((h) => `tok-${h}`);
+    const first = loader.load(dir);
+    assert.ok(first.lab);
+    assert.equal(renderer.render(first.lab, 'a'.repeat(40)).rendered, first.lab.hosts.size);
+
+    await writeFile(join(dir, 'hosts/bld-003.yaml'), (await readFile(join(dir, 'hosts/bld-003.yaml'), 'utf8')).replace('role: talos-worker', 'role: slurm-compute'));
+    const second = loader.update(dir, ['hosts/bld-003.yaml']);
+    assert.ok(second.lab);
+    const result = renderer.render(second.lab, 'b'.repeat(40));
+    assert.equal(result.rendered, 1);
+    assert.deepEqual(result.hosts, renderLab(ctx(second.lab, 'b'.repeat(40))).hosts);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('generation writer: shards of unchanged hosts are hard links to the previous generation', async () => {
+  const lab = await templateLab();
+  const state = await mkdtemp(join(tmpdir(), 'forseti-gen-inc-'));
+  try {
+    const writer = new GenerationWriter(state, (h) => `tok-${h}`);
+    const first = await writer.write(lab, '1'.repeat(40));
+    const changedHost = lab.hosts.get('bld-003');
+    assert.ok(changedHost);
+    const hosts = new Map(lab.hosts);
+    hosts.set('bld-003', { ...changedHost, role: 'slurm-compute' });
+    const second = await writer.write({ ...lab, hosts }, '2'.repeat(40));
+    const files = (await readdir(second.dir)).filter((f) => f.startsWith('hosts-'));
+    let linked = 0;
+    for (const file of files) if ((await stat(join(second.dir, file))).nlink > 1) linked++;
+    assert.equal(linked, files.length - 1, 'every shard but the changed host\'s is linked');
+    assert.deepEqual((await readGeneration(second.dir)).hosts, second.hosts);
+    assert.deepEqual((await readGeneration(first.dir)).hosts, first.hosts, 'the previous generation is unchanged');
+    assert.equal(second.hosts.get('bld-003')?.desired.role, 'slurm-compute');
+    assert.equal(second.hosts.get('bld-004')?.desired.revision, '2'.repeat(40));
   } finally {
     await rm(state, { recursive: true, force: true });
   }

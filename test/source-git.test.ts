@@ -88,6 +88,45 @@ test('new commits are detected; deleted files and emptied dirs vanish; local edi
   assert.deepEqual(await listTree(fourth.tree), ['hosts/bld-001.yaml', 'hosts/bld-002.yaml', 'images/talos.yaml', 'site.yaml']);
 });
 
+async function readAll(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const path of await listTree(dir)) out[path] = await readFile(join(dir, path), 'utf8');
+  return out;
+}
+
+test('a new commit is checked out by writing only the files it changed, and the tree equals a whole checkout', async () => {
+  const repo = await newRepo();
+  const dir = join(scratch, 'state-incremental');
+  const source = new GitSource({ url: server.repoUrl(repo), dir, log });
+  await source.sync();
+  const steps: Array<Record<string, string | null>> = [
+    { 'hosts/bld-001.yaml': 'name: bld-001\nrole: a\n', 'hosts/bld-003.yaml': 'name: bld-003\n' },
+    { 'hosts/bld-002.yaml': null, 'profiles/p.yaml': 'name: p\n', 'configs/deep/x.cfg': 'x\n' },
+    { 'configs/deep/x.cfg': null, 'site.yaml': null, 'site.yaml/inner': 'now a directory\n' },
+    { 'site.yaml/inner': null, 'hosts/bld-001.yaml': null, 'hosts/bld-003.yaml': null },
+    { 'site.yaml': 'name: lab again\n' },
+  ];
+  let n = 0;
+  for (const files of steps) {
+    const from = logLines.length;
+    const sha = await commitFiles(server, repo, 'main', files, `step ${++n}`);
+    const synced = await source.sync();
+    assert.equal(synced.commit, sha);
+    const checkedOut = logLines.slice(from).map((l) => JSON.parse(l) as { msg: string; files?: number }).find((l) => l.msg === 'checked out lab revision');
+    assert.equal(checkedOut?.files, Object.keys(files).length, `step ${n} wrote only the changed files`);
+    const whole = join(scratch, `incremental-whole-${n}`);
+    await source.checkoutRevision(sha, whole);
+    assert.deepEqual(await readAll(synced.tree), await readAll(whole), `step ${n}`);
+    assert.deepEqual((await source.changedPaths(sha, sha)), []);
+  }
+  // A restarted source checks the whole commit out over the incrementally written tree.
+  const sha = await commitFiles(server, repo, 'main', { 'hosts/bld-009.yaml': 'name: bld-009\n' }, 'after restart');
+  const restarted = await new GitSource({ url: server.repoUrl(repo), dir, log }).sync();
+  const whole = join(scratch, 'incremental-whole-restart');
+  await source.checkoutRevision(sha, whole);
+  assert.deepEqual(await readAll(restarted.tree), await readAll(whole));
+});
+
 test('a restarted source (state dir kept) reports changed and repairs the tree', async () => {
   const repo = await newRepo();
   const dir = join(scratch, 'state-restart');

@@ -2,7 +2,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BmcDriver } from '../bmc/driver.ts';
 import type { Logger } from '../log.ts';
-import { formatProblem, loadLab } from '../model/load.ts';
+import { formatProblem, LabLoader, loadLab, type LoadResult } from '../model/load.ts';
 import type { Lab } from '../model/types.ts';
 import { HostSightings } from '../observe/drift-sightings.ts';
 import { Journal } from '../observe/journal.ts';
@@ -12,7 +12,7 @@ import type { ReconcileRun } from '../observe/reconcile-log.ts';
 import { RecentEvents } from '../serve/dashboard/recent-events.ts';
 import { createWebhookRoute, handleWebhook, pollSchedule } from '../source/webhook.ts';
 import { reconcile } from '../plan/reconcile.ts';
-import { writeGeneration, type Generation } from '../render/generation.ts';
+import { GenerationWriter, type Generation } from '../render/generation.ts';
 import { ImageCache } from '../render/image-cache.ts';
 import { hostToken } from '../render/token.ts';
 import { AgentUrls } from '../render/urls.ts';
@@ -36,6 +36,10 @@ import { StatusPublisher } from './status-publisher.ts';
  */
 export class Agent {
   private generation: Generation | null = null;
+  /** Keeps the last commit's files parsed and checked: a commit re-reads only the files it changed. */
+  private readonly loader = new LabLoader();
+  /** Renders only the hosts whose inputs changed and links unchanged shards from the previous generation. */
+  private generations!: GenerationWriter;
   private readonly drivers = new Map<string, BmcDriver>();
   private tracker!: HostTracker;
   private executor!: Executor;
@@ -70,6 +74,7 @@ export class Agent {
     const { stateDir } = this.config;
     await mkdir(stateDir, { recursive: true });
     this.agentKey = await loadAgentKey(stateDir);
+    this.generations = new GenerationWriter(stateDir, (h) => hostToken(this.agentKey, h));
     this.secrets = await Secrets.load(this.config.secretsFile, process.env, this.config.ageKeyFile ? { ageKeyFile: this.config.ageKeyFile } : {});
     this.labSecrets = this.secrets;
     this.images = new ImageCache(join(stateDir, 'images'), this.log);
@@ -165,7 +170,7 @@ export class Agent {
   private async applyCommit(commit: string, tree: string): Promise<void> {
     if (this.generation?.revision === commit) return;
     const run = this.status.reconciles.start(commit);
-    const { lab, problems } = await loadLab(tree);
+    const { lab, problems } = await this.loadCommit(commit, tree);
     run.mark('validate');
     if (!lab) {
       const errors = problems.map(formatProblem);
@@ -180,6 +185,22 @@ export class Agent {
     run.mark('secrets');
     await this.activate(commit, lab, run);
     run.finish(this.generation?.revision === commit ? 'applied' : 'rejected', this.status.site().rejected?.errors.length ?? 0);
+  }
+
+  /**
+   * The commit's lab, re-reading only the files changed since the commit the loader saw last (valid or not: after
+   * "A valid, B invalid, revert to A", the loader holds B, so the diff starts there, not at the served generation).
+   */
+  private async loadCommit(commit: string, tree: string): Promise<LoadResult> {
+    const base = this.loader.revision;
+    if (base) {
+      try {
+        return this.loader.update(tree, await this.source.changedPaths(base, commit), commit);
+      } catch (err) {
+        this.log.warn({ err, revision: commit, base }, 'incremental load failed; loading the whole commit');
+      }
+    }
+    return this.loader.load(tree, commit);
   }
 
   /**
@@ -208,12 +229,7 @@ export class Agent {
     try {
       for (const image of lab.images.values()) if (isUsed(lab, image.name)) await this.images.ensureImage(image);
       run?.mark('images');
-      const generation = await writeGeneration(this.config.stateDir, {
-        lab,
-        urls: new AgentUrls(lab.site),
-        revision: commit,
-        token: (h) => hostToken(this.agentKey, h),
-      });
+      const generation = await this.generations.write(lab, commit, new AgentUrls(lab.site));
       run?.mark('render');
       this.generation = generation;
       await this.closeDrivers();

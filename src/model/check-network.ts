@@ -5,7 +5,7 @@ import { ipv4ToNumber, numberToIpv4, parseSubnet, subnetContains, type Ipv4Subne
 import { formatRef, problem } from './problems.ts';
 import type { Host, LabProblem, Site, SourceRef } from './types.ts';
 
-interface Pool {
+export interface Pool {
   start: number;
   end: number;
   text: string;
@@ -13,26 +13,48 @@ interface Pool {
 }
 
 /** A site address (agent, gateway) that hosts must not take. */
-interface Reserved {
+export interface Reserved {
   address: number;
   what: string;
   ref: SourceRef;
 }
 
+/** What the per-host address checks need from the site: computed once per site. */
+export interface NetworkContext {
+  subnet: Ipv4Subnet;
+  reserved: Reserved[];
+  pool: Pool | undefined;
+  siteRef: SourceRef;
+}
+
 export function checkNetwork(site: Site | undefined, hosts: readonly Host[]): LabProblem[] {
   const problems = [...checkHostUniqueness(hosts)];
-  if (!site) return problems;
-  const subnet = parseSubnet(site.network.subnet);
-  if (!subnet) return problems; // the schema's pattern already rejected it
-  const siteRef = (path: string): SourceRef => site.refs[path] ?? site.refs[''] ?? { file: 'site.yaml', line: 1, col: 1 };
+  const ctx = site && networkContext(site);
+  if (!site || !ctx) return problems;
+  problems.push(...checkSiteAddresses(site, ctx));
+  for (const host of hosts) problems.push(...checkHostAddress(ctx, host));
+  return problems;
+}
 
+/** Undefined when the subnet does not parse (the schema's pattern already rejected it). */
+export function networkContext(site: Site): NetworkContext | undefined {
+  const subnet = parseSubnet(site.network.subnet);
+  if (!subnet) return undefined;
+  const siteRef = (path: string): SourceRef => site.refs[path] ?? site.refs[''] ?? { file: 'site.yaml', line: 1, col: 1 };
   const reserved: Reserved[] = [{ address: ipv4ToNumber(site.agent.address) ?? -1, what: "the agent's address", ref: siteRef('agent.address') }];
   if (site.network.gateway) reserved.push({ address: ipv4ToNumber(site.network.gateway) ?? -1, what: "the gateway's address", ref: siteRef('network.gateway') });
+  const pool = site.dhcp.pool && poolOf(site.dhcp.pool, siteRef('dhcp.pool'));
+  return { subnet, reserved, pool, siteRef: siteRef('') };
+}
+
+/** The site's own addresses: agent, gateway and pool inside the subnet, the pool clear of the reserved ones. */
+export function checkSiteAddresses(site: Site, ctx: NetworkContext): LabProblem[] {
+  const problems: LabProblem[] = [];
+  const { subnet, reserved, pool } = ctx;
+  const siteRef = (path: string): SourceRef => site.refs[path] ?? site.refs[''] ?? { file: 'site.yaml', line: 1, col: 1 };
   for (const [field, value] of [['agent.address', site.agent.address], ['network.gateway', site.network.gateway]] as const) {
     if (value !== undefined) problems.push(...outsideSubnet(`${field} ${value}`, value, subnet, siteRef(field)));
   }
-
-  const pool = site.dhcp.pool && poolOf(site.dhcp.pool, siteRef('dhcp.pool'));
   if (site.dhcp.pool && pool) {
     for (const end of ['start', 'end'] as const) {
       const address = site.dhcp.pool[end];
@@ -45,20 +67,23 @@ export function checkNetwork(site: Site | undefined, hosts: readonly Host[]): La
       if (r.address >= pool.start && r.address <= pool.end) problems.push(problem(r.ref, 'pool-overlap', `${numberToIpv4(r.address)} is ${r.what} but lies inside the DHCP pool ${pool.text} (${formatRef(pool.ref)})`));
     }
   }
+  return problems;
+}
 
-  for (const host of hosts) {
-    const ref = host.refs.ip ?? host.refs[''] ?? siteRef('');
-    const ip = ipv4ToNumber(host.ip);
-    if (ip === undefined) continue;
-    problems.push(...outsideSubnet(`ip ${host.ip} of host ${host.name}`, host.ip, subnet, ref));
-    for (const r of reserved) {
-      if (r.address === ip) problems.push(problem(ref, 'reserved-ip', `ip ${host.ip} of host ${host.name} is ${r.what} (${formatRef(r.ref)})`));
-    }
-    if (ip === subnet.network && subnet.prefix < 31) problems.push(problem(ref, 'reserved-ip', `ip ${host.ip} of host ${host.name} is the network address of ${subnet.cidr}`));
-    if (ip === subnet.broadcast && subnet.prefix < 31) problems.push(problem(ref, 'reserved-ip', `ip ${host.ip} of host ${host.name} is the broadcast address of ${subnet.cidr}`));
-    if (pool && ip >= pool.start && ip <= pool.end) {
-      problems.push(problem(ref, 'pool-overlap', `ip ${host.ip} of host ${host.name} lies inside the DHCP pool ${pool.text} (${formatRef(pool.ref)})`));
-    }
+/** One host's address against the site: inside the subnet, not reserved, not in the pool. */
+export function checkHostAddress(ctx: NetworkContext, host: Host): LabProblem[] {
+  const { subnet, reserved, pool } = ctx;
+  const ip = ipv4ToNumber(host.ip);
+  if (ip === undefined) return [];
+  const ref = host.refs.ip ?? host.refs[''] ?? ctx.siteRef;
+  const problems = outsideSubnet(`ip ${host.ip} of host ${host.name}`, host.ip, subnet, ref);
+  for (const r of reserved) {
+    if (r.address === ip) problems.push(problem(ref, 'reserved-ip', `ip ${host.ip} of host ${host.name} is ${r.what} (${formatRef(r.ref)})`));
+  }
+  if (ip === subnet.network && subnet.prefix < 31) problems.push(problem(ref, 'reserved-ip', `ip ${host.ip} of host ${host.name} is the network address of ${subnet.cidr}`));
+  if (ip === subnet.broadcast && subnet.prefix < 31) problems.push(problem(ref, 'reserved-ip', `ip ${host.ip} of host ${host.name} is the broadcast address of ${subnet.cidr}`));
+  if (pool && ip >= pool.start && ip <= pool.end) {
+    problems.push(problem(ref, 'pool-overlap', `ip ${host.ip} of host ${host.name} lies inside the DHCP pool ${pool.text} (${formatRef(pool.ref)})`));
   }
   return problems;
 }
@@ -76,24 +101,50 @@ function outsideSubnet(what: string, address: string, subnet: Ipv4Subnet, ref: S
   return [problem(ref, 'ip-outside-subnet', `${what} is outside the site subnet ${subnet.cidr}`)];
 }
 
+/** Where a host declares an address: the first declaration in file order owns it, later ones are problems. */
+export interface AddressUse {
+  host: Host;
+  ref: SourceRef;
+}
+
+export function macUses(host: Host): Array<AddressUse & { mac: string }> {
+  const uses: Array<AddressUse & { mac: string }> = [];
+  host.macs.forEach((mac, i) => {
+    const ref = host.refs[`macs.${i}`] ?? host.refs[''];
+    if (ref) uses.push({ mac, host, ref });
+  });
+  return uses;
+}
+
+export function ipUse(host: Host): AddressUse | undefined {
+  const ref = host.refs.ip ?? host.refs[''];
+  return ref ? { host, ref } : undefined;
+}
+
+export function duplicateMac(mac: string, use: AddressUse, first: AddressUse): LabProblem {
+  const owner = first.host === use.host ? 'is listed twice in host' : 'is already used by host';
+  return problem(use.ref, 'duplicate-mac', `MAC ${mac} of host ${use.host.name} ${owner} ${first.host.name} (${formatRef(first.ref)})`);
+}
+
+export function duplicateIp(use: AddressUse, first: AddressUse): LabProblem {
+  return problem(use.ref, 'duplicate-ip', `ip ${use.host.ip} of host ${use.host.name} is already used by host ${first.host.name} (${formatRef(first.ref)})`);
+}
+
 function checkHostUniqueness(hosts: readonly Host[]): LabProblem[] {
   const problems: LabProblem[] = [];
-  const macs = new Map<string, { host: Host; ref: SourceRef }>();
-  const ips = new Map<string, { host: Host; ref: SourceRef }>();
+  const macs = new Map<string, AddressUse>();
+  const ips = new Map<string, AddressUse>();
   for (const host of hosts) {
-    host.macs.forEach((mac, i) => {
-      const ref = host.refs[`macs.${i}`] ?? host.refs[''];
-      if (!ref) return;
-      const first = macs.get(mac);
-      const owner = first?.host === host ? 'is listed twice in host' : 'is already used by host';
-      if (first) problems.push(problem(ref, 'duplicate-mac', `MAC ${mac} of host ${host.name} ${owner} ${first.host.name} (${formatRef(first.ref)})`));
-      else macs.set(mac, { host, ref });
-    });
-    const ipRef = host.refs.ip ?? host.refs[''];
-    if (!ipRef) continue;
+    for (const use of macUses(host)) {
+      const first = macs.get(use.mac);
+      if (first) problems.push(duplicateMac(use.mac, use, first));
+      else macs.set(use.mac, use);
+    }
+    const use = ipUse(host);
+    if (!use) continue;
     const first = ips.get(host.ip);
-    if (first) problems.push(problem(ipRef, 'duplicate-ip', `ip ${host.ip} of host ${host.name} is already used by host ${first.host.name} (${formatRef(first.ref)})`));
-    else ips.set(host.ip, { host, ref: ipRef });
+    if (first) problems.push(duplicateIp(use, first));
+    else ips.set(host.ip, use);
   }
   return problems;
 }

@@ -5,12 +5,17 @@ import { validCron } from '../plan/schedules.ts';
 import { problem } from './problems.ts';
 import type { Host, HostSelector, LabProblem, Profile, Site, SourceRef } from './types.ts';
 
-export function checkOperations(site: Site, hosts: readonly Host[], profiles: ReadonlyMap<string, Profile>, brokenProfiles: ReadonlySet<string>): LabProblem[] {
+/** The hosts as the operational checks see them: which ask for a wipe, and whether a name is declared. */
+export interface OperationHosts {
+  wiping: readonly Host[];
+  has: (name: string) => boolean;
+}
+
+export function checkOperations(site: Site, hosts: readonly Host[] | OperationHosts, profiles: ReadonlyMap<string, Profile>, brokenProfiles: ReadonlySet<string>): LabProblem[] {
   const problems: LabProblem[] = [];
   const at = (path: string): SourceRef => site.refs[path] ?? site.refs[''] ?? { file: 'site.yaml', line: 1, col: 1 };
-  const hostNames = new Set(hosts.map((h) => h.name));
+  const { wiping, has } = 'wiping' in hosts ? hosts : operationHosts(hosts);
 
-  const wiping = hosts.filter((h) => h.wipe !== undefined);
   const wipeProfile = profiles.get(site.wipe.profile);
   if (wiping.length > 0 && !wipeProfile && !brokenProfiles.has(site.wipe.profile)) {
     for (const host of wiping) {
@@ -25,7 +30,7 @@ export function checkOperations(site: Site, hosts: readonly Host[], profiles: Re
       if (!profiles.has(role) && !brokenProfiles.has(role)) problems.push(problem(at(`${path}.roles.${i}`), 'unknown-profile', `${path} selects role "${role}", which is not a profile in profiles/`));
     });
     selector.hosts?.forEach((name, i) => {
-      if (!hostNames.has(name)) problems.push(problem(at(`${path}.hosts.${i}`), 'unknown-host', `${path} selects host "${name}", which is not in hosts/`));
+      if (!has(name)) problems.push(problem(at(`${path}.hosts.${i}`), 'unknown-host', `${path} selects host "${name}", which is not in hosts/`));
     });
   };
   const checkCron = (expression: string, path: string): void => {
@@ -41,4 +46,9 @@ export function checkOperations(site: Site, hosts: readonly Host[], profiles: Re
   });
   site.maintenance.windows.forEach((w, i) => checkCron(w.cron, `maintenance.windows.${i}.cron`));
   return problems;
+}
+
+function operationHosts(hosts: readonly Host[]): OperationHosts {
+  const names = new Set(hosts.map((h) => h.name));
+  return { wiping: hosts.filter((h) => h.wipe !== undefined), has: (name) => names.has(name) };
 }

@@ -20,21 +20,26 @@ const known = (names: Iterable<string>): string => {
 
 export function checkReferences(ctx: ReferenceContext): LabProblem[] {
   const problems: LabProblem[] = [];
-  for (const profile of ctx.profiles.values()) {
-    if (profile.boot.kind !== 'image' || ctx.images.has(profile.boot.image) || ctx.brokenImages.has(profile.boot.image)) continue;
-    const ref = profile.refs['boot.image'] ?? profile.refs[''];
-    if (ref) problems.push(problem(ref, 'unknown-image', `image "${profile.boot.image}" of profile ${profile.name} is not in images/ (known: ${known(ctx.images.keys())})`));
-  }
-  for (const host of ctx.hosts) {
-    const ref = host.refs.role ?? host.refs[''];
-    if (!ref) continue;
-    const profile = ctx.profiles.get(host.role);
-    if (profile) problems.push(...unmetRequirements(host, profile, ref));
-    else if (!ctx.brokenProfiles.has(host.role)) {
-      problems.push(problem(ref, 'unknown-profile', `role "${host.role}" of host ${host.name} is not a profile in profiles/ (known: ${known(ctx.profiles.keys())})`));
-    }
-  }
+  for (const profile of ctx.profiles.values()) problems.push(...checkProfileImage(profile, ctx.images, ctx.brokenImages));
+  for (const host of ctx.hosts) problems.push(...checkHostRole(host, ctx.profiles, ctx.brokenProfiles));
   return problems;
+}
+
+/** The image a profile boots exists (or is a file that failed on its own). */
+export function checkProfileImage(profile: Profile, images: ReadonlyMap<string, Image>, brokenImages: ReadonlySet<string>): LabProblem[] {
+  if (profile.boot.kind !== 'image' || images.has(profile.boot.image) || brokenImages.has(profile.boot.image)) return [];
+  const ref = profile.refs['boot.image'] ?? profile.refs[''];
+  return ref ? [problem(ref, 'unknown-image', `image "${profile.boot.image}" of profile ${profile.name} is not in images/ (known: ${known(images.keys())})`)] : [];
+}
+
+/** A host's role is a profile whose requirements its declared hardware meets. */
+export function checkHostRole(host: Host, profiles: ReadonlyMap<string, Profile>, brokenProfiles: ReadonlySet<string>): LabProblem[] {
+  const ref = host.refs.role ?? host.refs[''];
+  if (!ref) return [];
+  const profile = profiles.get(host.role);
+  if (profile) return unmetRequirements(host, profile, ref);
+  if (brokenProfiles.has(host.role)) return [];
+  return [problem(ref, 'unknown-profile', `role "${host.role}" of host ${host.name} is not a profile in profiles/ (known: ${known(profiles.keys())})`)];
 }
 
 function unmetRequirements(host: Host, profile: Profile, ref: SourceRef): LabProblem[] {

@@ -3,6 +3,8 @@ import { join, resolve } from 'node:path';
 import git, { type HttpClient } from 'isomorphic-git';
 import type { Logger } from '../log.ts';
 import type { GitCredentials } from './auth.ts';
+import { rm } from 'node:fs/promises';
+import { applyChanges } from './apply-changes.ts';
 import { changedPaths, type ChangedPath } from './changed-paths.ts';
 import { checkoutExact } from './checkout-exact.ts';
 import { fetchBranch } from './fetch-branch.ts';
@@ -11,6 +13,8 @@ import { readCommitInfo, type CommitInfo } from './read-commit-info.ts';
 import { redactUrl, scrubSecrets } from './redact-url.ts';
 import { SourceCheckoutError } from './source-checkout-error.ts';
 import { SourceFetchError } from './source-fetch-error.ts';
+import { TreeReader, type TreeChange } from './tree-diff.ts';
+import { TreeStamps } from './tree-stamps.ts';
 import { writeRevisionTree } from './write-revision-tree.ts';
 
 export interface GitSourceOptions {
@@ -46,6 +50,10 @@ export class GitSource {
   private readonly cache: object = {};
   /** Commit the working tree is known to hold exactly; null until the first checkout of this process. */
   private checkedOut: string | null = null;
+  private readonly trees: TreeReader;
+  private readonly stamps = new TreeStamps();
+  /** The last diff computed (by sync, usually asked for again at once by the agent's loader). */
+  private lastDiff: { from: string; to: string; changes: TreeChange[] } | null = null;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(opts: GitSourceOptions) {
@@ -58,6 +66,7 @@ export class GitSource {
     this.auth = opts.auth;
     this.log = opts.log.child({ component: 'git-source', url: this.safeUrl, branch: this.branch });
     this.http = httpClientWithTimeout(opts.timeoutMs ?? 60_000);
+    this.trees = new TreeReader(this.gitdir, this.cache);
   }
 
   /** Fetches the branch and checks out its head. Calls are serialized; the tree changes only inside sync(). */
@@ -73,15 +82,52 @@ export class GitSource {
     if (changed) {
       const previous = this.checkedOut;
       this.checkedOut = null; // a checkout that dies halfway leaves an unknown tree: redo it next time
-      try {
-        await checkoutExact(this.treeDir, this.gitdir, commit, this.cache);
-      } catch (err) {
-        throw new SourceCheckoutError(commit, err instanceof Error ? err.message : String(err));
+      const files = previous ? await this.checkoutChanges(previous, commit) : null;
+      if (files === null) {
+        try {
+          this.stamps.forget();
+          await checkoutExact(this.treeDir, this.gitdir, commit, this.cache);
+          this.stamps.record(this.treeDir);
+        } catch (err) {
+          throw new SourceCheckoutError(commit, err instanceof Error ? err.message : String(err));
+        }
       }
       this.checkedOut = commit;
-      this.log.info({ commit, previous }, 'checked out lab revision');
+      this.log.info({ commit, previous, ...(files !== null && { files }) }, 'checked out lab revision');
     }
     return { commit, changed, tree: this.treeDir };
+  }
+
+  /**
+   * Moves the tree from `previous` (which it holds exactly) to `commit` by writing only the files that differ:
+   * a whole checkout reads and stats every file (0.2 s at 1,000 files, 1.5 s at 10,000). Returns how many files
+   * changed, or null when the whole commit must be checked out instead (also when something else touched the
+   * tree since: local edits are discarded and stray files removed by the whole checkout).
+   */
+  private async checkoutChanges(previous: string, commit: string): Promise<number | null> {
+    try {
+      if (!this.stamps.intact(this.treeDir)) {
+        this.log.warn({ commit, previous }, 'the working tree was changed outside forseti; checking the whole commit out');
+        return null;
+      }
+      const changes = await this.diff(previous, commit);
+      // git's index still describes an older commit; without it, a later whole checkout starts clean
+      await rm(join(this.gitdir, 'index'), { force: true });
+      await applyChanges(this.treeDir, this.gitdir, changes, this.cache);
+      this.stamps.update(this.treeDir, changes.map((c) => c.path));
+      return changes.length;
+    } catch (err) {
+      this.log.warn({ err, commit, previous }, 'incremental checkout failed; checking the whole commit out');
+      return null;
+    }
+  }
+
+  private async diff(from: string, to: string): Promise<TreeChange[]> {
+    const last = this.lastDiff;
+    if (last && last.from === from && last.to === to) return last.changes;
+    const changes = await this.trees.diff(from, to);
+    this.lastDiff = { from, to, changes };
+    return changes;
   }
 
   private async fetchHead(): Promise<string> {
@@ -111,9 +157,14 @@ export class GitSource {
     return readCommitInfo(this.gitdir, commit, this.cache);
   }
 
-  /** Files changed between two fetched commits; `from` null lists every file of `to` as added. */
-  changedPaths(from: string | null, to: string): Promise<ChangedPath[]> {
-    return changedPaths(this.gitdir, from, to, this.cache);
+  /**
+   * Files changed between two fetched commits; `from` null lists every file of `to` as added. Cheap right after
+   * a sync() from `from` to `to` (the diff it checked out with), and otherwise follows the size of the change.
+   */
+  async changedPaths(from: string | null, to: string): Promise<ChangedPath[]> {
+    const last = this.lastDiff;
+    if (last && last.from === from && last.to === to) return last.changes.map(({ path, kind }) => ({ path, kind }));
+    return changedPaths(this.gitdir, from, to, this.cache, this.trees);
   }
 
   /** Writes the files of any fetched revision into `targetDir` (absent or empty); returns the commit. */

@@ -1,0 +1,566 @@
+// The loader the agent keeps from one commit to the next. `load` reads a whole working tree; `update` takes the
+// paths a commit changed and re-reads, re-parses and re-validates only those files, keeping the cross-file checks
+// (duplicate names, MACs and IPs, roles, images, operations) right for the whole lab through indexes it updates
+// as files come and go. Entities of unchanged files keep their identity from one result to the next, which is
+// what lets the renderer skip the hosts whose inputs are the same objects as last time.
+//
+// Both produce exactly what a from-scratch load would (test/model-incremental.test.ts checks that on random edit
+// sequences): problems are gathered category by category in the same order and then sorted the same way.
+
+import { join } from 'node:path';
+import { buildHost, buildImage, buildProfile, buildSite } from './build.ts';
+import { checkBmcTls } from './check-bmc-tls.ts';
+import { checkHostAddress, checkSiteAddresses, duplicateIp, duplicateMac, ipUse, macUses, networkContext, type AddressUse, type NetworkContext } from './check-network.ts';
+import { checkOperations } from './check-operations.ts';
+import { checkHostRole, checkProfileImage } from './check-references.ts';
+import { checkTextSecrets } from './check-secrets.ts';
+import { checkSiteSections } from './check-site-sections.ts';
+import { checkProfileTemplates } from './check-templates.ts';
+import { isRegularFile, isSymbolicLink, KIND_DIRS, listYamlFiles, loadDocument, readText, refOf, SITE_FILE, stem, YAML_FILE, type EntityKind, type ReadResult } from './documents.ts';
+import { compareProblems, formatRef, problem } from './problems.ts';
+import type { FieldRefs, Host, Image, Lab, LabProblem, Profile, Site } from './types.ts';
+import type { YamlFile } from './yaml-source.ts';
+
+export interface LoadResult {
+  /** Null when there is any problem (or no site). */
+  lab: Lab | null;
+  problems: LabProblem[];
+}
+
+/** A changed path as `git diff --name-only` gives it (relative to the lab root, forward slashes). */
+export type ChangedPathLike = string | { path: string };
+
+interface DocState<T> {
+  file: string;
+  /** Parse, secret, schema and file-name problems of this file alone. */
+  problems: LabProblem[];
+  readProblem?: LabProblem;
+  /** Built when the document passed its schema. */
+  entity?: T;
+}
+
+interface HostState extends DocState<Host> {
+  /** Problems of `bmc.tls`. */
+  tls: LabProblem[];
+  /** When `bmc.tls.ca` names a file: what was read, and the document to build the host again from if it changes. */
+  ca?: { path: string; read: ReadResult; value: unknown; refs: FieldRefs };
+  /** Address and role problems; null while an input changed since they were computed. */
+  checks: LabProblem[] | null;
+}
+
+interface ProfileState extends DocState<Profile> {
+  yaml?: YamlFile;
+  /** The config file the template was read from (`boot.config.file`), and what was read. */
+  config?: { path: string; read: ReadResult };
+}
+
+interface SiteState {
+  read: ReadResult;
+  problems: LabProblem[];
+  site?: Site;
+  sections: LabProblem[];
+  network?: NetworkContext;
+  addresses: LabProblem[];
+}
+
+/** What is derived from all profiles and images together: small, so computed whole whenever one changes. */
+interface Derived {
+  profiles: Map<string, Profile>;
+  images: Map<string, Image>;
+  brokenProfiles: Set<string>;
+  brokenImages: Set<string>;
+  known: string;
+  /** Template and missing-file problems of every valid profile. */
+  templates: LabProblem[];
+  /** Secrets in the config files read. */
+  configSecrets: LabProblem[];
+  configReadProblems: LabProblem[];
+  imageRefs: LabProblem[];
+}
+
+interface Use {
+  file: string;
+  /** Position inside the file's declarations (the MAC's index), for the first-declared-wins order. */
+  i: number;
+}
+
+/** Key → its declarations in file order; the first one owns the key, any later one is a duplicate. */
+class UseIndex<T extends Use> {
+  private readonly byKey = new Map<string, T[]>();
+  readonly duplicated = new Set<string>();
+
+  add(key: string, use: T): void {
+    const list = this.byKey.get(key);
+    if (!list) {
+      this.byKey.set(key, [use]);
+      return;
+    }
+    let at = list.length;
+    while (at > 0 && before(use, list[at - 1] as T)) at--;
+    list.splice(at, 0, use);
+    this.duplicated.add(key);
+  }
+
+  remove(key: string, file: string): void {
+    const list = this.byKey.get(key)?.filter((u) => u.file !== file);
+    if (!list || list.length === 0) this.byKey.delete(key);
+    else this.byKey.set(key, list);
+    if (!list || list.length < 2) this.duplicated.delete(key);
+  }
+
+  get(key: string): readonly T[] {
+    return this.byKey.get(key) ?? [];
+  }
+
+  has(key: string): boolean {
+    return this.byKey.has(key);
+  }
+
+  clear(): void {
+    this.byKey.clear();
+    this.duplicated.clear();
+  }
+}
+
+function before(a: Use, b: Use): boolean {
+  return a.file < b.file || (a.file === b.file && a.i < b.i);
+}
+
+type NamedUse<T> = Use & { entity: T };
+type AddressIndexUse = Use & { use: AddressUse };
+
+const NO_PROBLEMS: LabProblem[] = [];
+
+export class LabLoader {
+  /** The revision the last `load` or `update` was given, so a caller knows what to diff the next commit against. */
+  revision: string | null = null;
+  private dir: string | null = null;
+  private site: SiteState | null = null;
+  private readonly hosts = new Map<string, HostState>();
+  private readonly profiles = new Map<string, ProfileState>();
+  private readonly images = new Map<string, DocState<Image>>();
+  /** Every YAML file of each kind directory, sorted (also those that failed). */
+  private readonly files: Record<EntityKind, string[]> = { Host: [], Profile: [], Image: [] };
+  private listProblems: LabProblem[] = [];
+  private readonly names: Record<EntityKind, UseIndex<NamedUse<Host | Profile | Image>>> = { Host: new UseIndex(), Profile: new UseIndex(), Image: new UseIndex() };
+  private readonly macs = new UseIndex<AddressIndexUse & { mac: string }>();
+  private readonly ips = new UseIndex<AddressIndexUse>();
+  private readonly roles = new Map<string, Set<string>>();
+  private readonly wiping = new Map<string, Host>();
+  private readonly caHosts = new Set<string>();
+  private derived: Derived | null = null;
+
+  /** Reads the whole lab in `dir`, forgetting anything loaded before. */
+  load(dir: string, revision: string | null = null): LoadResult {
+    this.reset(dir);
+    this.revision = revision;
+    this.site = this.loadSite();
+    for (const { dir: kindDir, kind } of KIND_DIRS) {
+      const listed = listYamlFiles(dir, kindDir);
+      if (listed.problem) this.listProblems.push(listed.problem);
+      for (const file of listed.files) this.put(kind, file, readText(dir, file));
+    }
+    this.derive();
+    for (const state of this.hosts.values()) state.checks = this.hostChecks(state);
+    return this.result();
+  }
+
+  /**
+   * Applies a commit to the lab loaded before: `changed` lists the paths that differ between the two commits
+   * (added, modified or deleted), `dir` holds the new commit. Falls back to a whole load when there is nothing
+   * to build on or the change is not one of files (a kind directory replaced, a symbolic link to a directory).
+   */
+  update(dir: string, changed: Iterable<ChangedPathLike>, revision: string | null = null): LoadResult {
+    if (this.dir !== dir || !this.site || this.listProblems.length > 0 || KIND_DIRS.some((k) => isSymbolicLink(dir, k.dir))) return this.load(dir, revision);
+    const candidates: Record<EntityKind, Set<string>> = { Host: new Set(), Profile: new Set(), Image: new Set() };
+    for (const entry of changed) {
+      const path = typeof entry === 'string' ? entry : entry.path;
+      const [top, child] = path.split('/');
+      const kind = KIND_DIRS.find((k) => k.dir === top)?.kind;
+      if (!kind) continue; // site.yaml and the files profiles and hosts name are read again below in any case
+      if (child === undefined) return this.load(dir, revision);
+      if (YAML_FILE.test(child)) candidates[kind].add(`${top}/${child}`);
+    }
+    this.revision = revision;
+
+    const stale = new Set<string>();
+    const previousSite = this.site;
+    this.site = this.siteUnchanged(previousSite) ?? this.loadSite();
+    const siteChanged = this.site !== previousSite;
+
+    for (const file of candidates.Host) {
+      this.remove('Host', file);
+      if (isRegularFile(dir, file)) this.put('Host', file, readText(dir, file));
+      stale.add(file);
+    }
+    for (const file of this.caHosts) if (this.refreshCa(file)) stale.add(file);
+
+    let profilesChanged = false;
+    for (const kind of ['Profile', 'Image'] as const) {
+      for (const file of candidates[kind]) {
+        this.remove(kind, file);
+        if (isRegularFile(dir, file)) this.put(kind, file, readText(dir, file));
+        profilesChanged = true;
+      }
+    }
+    if (this.refreshConfigs()) profilesChanged = true;
+    if (profilesChanged) {
+      const before = this.derived;
+      this.derive();
+      for (const role of this.changedRoles(before)) for (const file of this.roles.get(role) ?? []) stale.add(file);
+    }
+
+    if (siteChanged) for (const state of this.hosts.values()) state.checks = this.hostChecks(state);
+    else {
+      for (const file of stale) {
+        const state = this.hosts.get(file);
+        if (state) state.checks = this.hostChecks(state);
+      }
+    }
+    return this.result();
+  }
+
+  private reset(dir: string): void {
+    this.dir = dir;
+    this.site = null;
+    this.hosts.clear();
+    this.profiles.clear();
+    this.images.clear();
+    for (const { kind } of KIND_DIRS) {
+      this.files[kind] = [];
+      this.names[kind].clear();
+    }
+    this.listProblems = [];
+    this.macs.clear();
+    this.ips.clear();
+    this.roles.clear();
+    this.wiping.clear();
+    this.caHosts.clear();
+    this.derived = null;
+  }
+
+  private get root(): string {
+    return this.dir ?? '.';
+  }
+
+  private loadSite(): SiteState {
+    const read = readText(this.root, SITE_FILE);
+    const state: SiteState = { read, problems: [], sections: [], addresses: [] };
+    if (read.text === undefined) {
+      state.problems.push(problem({ file: SITE_FILE, line: 1, col: 1 }, 'missing-site', `the lab repository has no ${SITE_FILE} (expected at ${join(this.root, SITE_FILE)})`));
+      return state;
+    }
+    const loaded = loadDocument(SITE_FILE, read.text, 'Site');
+    state.problems.push(...loaded.problems);
+    if (loaded.document?.valid) {
+      const { value, refs } = loaded.document.yaml;
+      const site = buildSite(value, refs);
+      state.site = site;
+      state.sections = checkSiteSections(value, refs);
+      state.network = networkContext(site);
+      if (state.network) state.addresses = checkSiteAddresses(site, state.network);
+    }
+    return state;
+  }
+
+  /** site.yaml is read on every update (it may be a link to a file elsewhere); the same text keeps the same site. */
+  private siteUnchanged(previous: SiteState): SiteState | undefined {
+    const read = readText(this.root, SITE_FILE);
+    return sameRead(read, previous.read) ? previous : undefined;
+  }
+
+  /** Reads and indexes one file of a kind directory (`read` of a file that vanished meanwhile: nothing). */
+  private put(kind: EntityKind, file: string, read: ReadResult): void {
+    if (read.text === undefined && !read.problem) return;
+    insertSorted(this.files[kind], file);
+    if (kind === 'Host') {
+      const state: HostState = { file, problems: NO_PROBLEMS, tls: NO_PROBLEMS, checks: null };
+      this.hosts.set(file, state);
+      const yaml = this.document(state, read, 'Host');
+      if (yaml) this.buildHostEntity(state, yaml.value, yaml.refs);
+      this.indexHost(state);
+    } else if (kind === 'Profile') {
+      const state: ProfileState = { file, problems: NO_PROBLEMS };
+      this.profiles.set(file, state);
+      const yaml = this.document(state, read, 'Profile');
+      if (yaml) {
+        state.yaml = yaml;
+        this.buildProfileEntity(state);
+      }
+      if (state.entity) this.names.Profile.add(state.entity.name, { file, i: 0, entity: state.entity });
+    } else {
+      const state: DocState<Image> = { file, problems: NO_PROBLEMS };
+      this.images.set(file, state);
+      const yaml = this.document(state, read, 'Image');
+      if (yaml) state.entity = buildImage(yaml.value, yaml.refs);
+      if (state.entity) this.names.Image.add(state.entity.name, { file, i: 0, entity: state.entity });
+    }
+  }
+
+  /** Parses a document into `state`; returns it when it passed its schema. */
+  private document(state: DocState<unknown>, read: ReadResult, kind: EntityKind): YamlFile | undefined {
+    if (read.problem) {
+      state.readProblem = read.problem;
+      return undefined;
+    }
+    const loaded = loadDocument(state.file, read.text ?? '', kind);
+    state.problems = loaded.problems.length > 0 ? loaded.problems : NO_PROBLEMS;
+    return loaded.document?.valid ? loaded.document.yaml : undefined;
+  }
+
+  private remove(kind: EntityKind, file: string): void {
+    removeSorted(this.files[kind], file);
+    if (kind === 'Host') {
+      const state = this.hosts.get(file);
+      if (state) this.unindexHost(state);
+      this.hosts.delete(file);
+    } else {
+      const states: Map<string, DocState<Profile | Image>> = kind === 'Profile' ? this.profiles : this.images;
+      const entity = states.get(file)?.entity;
+      if (entity) this.names[kind].remove(entity.name, file);
+      states.delete(file);
+    }
+  }
+
+  private buildHostEntity(state: HostState, value: unknown, refs: FieldRefs): void {
+    const host = buildHost(value, refs);
+    let read: ReadResult | undefined;
+    const tls = checkBmcTls([host], (path) => {
+      read = readText(this.root, path);
+      return read.text;
+    });
+    state.entity = host;
+    state.tls = tls.length > 0 ? tls : NO_PROBLEMS;
+    const ca = host.bmc.tls?.ca;
+    if (read && ca !== undefined) state.ca = { path: ca, read, value, refs };
+    else delete state.ca;
+  }
+
+  private indexHost(state: HostState): void {
+    const host = state.entity;
+    state.checks = null;
+    if (!host) return;
+    const { file } = state;
+    this.names.Host.add(host.name, { file, i: 0, entity: host });
+    macUses(host).forEach((use, i) => this.macs.add(use.mac, { file, i, mac: use.mac, use }));
+    const ip = ipUse(host);
+    if (ip) this.ips.add(host.ip, { file, i: 0, use: ip });
+    let withRole = this.roles.get(host.role);
+    if (!withRole) this.roles.set(host.role, (withRole = new Set()));
+    withRole.add(file);
+    if (host.wipe !== undefined) this.wiping.set(file, host);
+    if (state.ca) this.caHosts.add(file);
+  }
+
+  private unindexHost(state: HostState): void {
+    const host = state.entity;
+    if (!host) return;
+    const { file } = state;
+    this.names.Host.remove(host.name, file);
+    for (const mac of host.macs) this.macs.remove(mac, file);
+    this.ips.remove(host.ip, file);
+    const withRole = this.roles.get(host.role);
+    withRole?.delete(file);
+    if (withRole?.size === 0) this.roles.delete(host.role);
+    this.wiping.delete(file);
+    this.caHosts.delete(file);
+  }
+
+  /** A host whose CA file now reads differently is built again (a new object: what uses it sees the change). */
+  private refreshCa(file: string): boolean {
+    const state = this.hosts.get(file);
+    const ca = state?.ca;
+    if (!state || !ca) return false;
+    if (sameRead(readText(this.root, ca.path), ca.read)) return false;
+    this.unindexHost(state);
+    this.buildHostEntity(state, ca.value, ca.refs);
+    this.indexHost(state);
+    return true;
+  }
+
+  private buildProfileEntity(state: ProfileState): void {
+    const yaml = state.yaml;
+    if (!yaml) return;
+    let config: ProfileState['config'];
+    state.entity = buildProfile(yaml.value, yaml.refs, (path) => {
+      const read = readText(this.root, path);
+      config = { path, read };
+      return read.text;
+    });
+    state.config = config;
+  }
+
+  /** Config templates are read again on every update (few, small, and possibly links): a changed one rebuilds its profile. */
+  private refreshConfigs(): boolean {
+    let changed = false;
+    for (const state of this.profiles.values()) {
+      const config = state.config;
+      if (!config || !state.entity) continue;
+      if (sameRead(readText(this.root, config.path), config.read)) continue;
+      this.names.Profile.remove(state.entity.name, state.file);
+      this.buildProfileEntity(state);
+      if (state.entity) this.names.Profile.add(state.entity.name, { file: state.file, i: 0, entity: state.entity });
+      changed = true;
+    }
+    return changed;
+  }
+
+  private derive(): void {
+    const profiles = new Map<string, Profile>();
+    const brokenProfiles = new Set<string>();
+    const configs = new Map<string, ReadResult>();
+    const valid: ProfileState[] = [];
+    for (const file of this.files.Profile) {
+      const state = this.profiles.get(file);
+      const profile = state?.entity;
+      if (!state || !profile) {
+        brokenProfiles.add(stem(file));
+        continue;
+      }
+      valid.push(state);
+      if (state.config && !configs.has(state.config.path)) configs.set(state.config.path, state.config.read);
+      if (this.names.Profile.get(profile.name)[0]?.file === file) profiles.set(profile.name, profile);
+    }
+    const images = new Map<string, Image>();
+    const brokenImages = new Set<string>();
+    for (const file of this.files.Image) {
+      const image = this.images.get(file)?.entity;
+      if (!image) brokenImages.add(stem(file));
+      else if (this.names.Image.get(image.name)[0]?.file === file) images.set(image.name, image);
+    }
+
+    const templates: LabProblem[] = [];
+    for (const { entity: profile, yaml } of valid) {
+      if (!profile || !yaml) continue;
+      const config = profile.boot.kind === 'image' ? profile.boot.config : undefined;
+      if (config?.file !== undefined && configs.get(config.file)?.text === undefined) {
+        templates.push(problem(refOf(profile.refs, 'boot.config.file'), 'missing-file', `boot.config.file "${config.file}" does not exist in the lab repository`));
+        continue;
+      }
+      templates.push(...checkProfileTemplates(profile, yaml));
+    }
+    const configSecrets: LabProblem[] = [];
+    const configReadProblems: LabProblem[] = [];
+    for (const [file, read] of configs) {
+      if (read.text !== undefined) configSecrets.push(...checkTextSecrets(file, read.text));
+      if (read.problem) configReadProblems.push(read.problem);
+    }
+    const imageRefs: LabProblem[] = [];
+    for (const profile of profiles.values()) imageRefs.push(...checkProfileImage(profile, images, brokenImages));
+    this.derived = { profiles, images, brokenProfiles, brokenImages, known: [...profiles.keys()].sort().join(','), templates, configSecrets, configReadProblems, imageRefs };
+  }
+
+  /** Roles whose profile (or its absence, or the list of known ones a message names) differs from `before`. */
+  private changedRoles(before: Derived | null): Iterable<string> {
+    const now = this.derived;
+    if (!before || !now) return this.roles.keys();
+    const changed = new Set<string>();
+    for (const name of [...before.profiles.keys(), ...now.profiles.keys(), ...before.brokenProfiles, ...now.brokenProfiles]) {
+      if (before.profiles.get(name) !== now.profiles.get(name) || before.brokenProfiles.has(name) !== now.brokenProfiles.has(name)) changed.add(name);
+    }
+    if (before.known !== now.known) for (const role of this.roles.keys()) if (!now.profiles.has(role)) changed.add(role);
+    return changed;
+  }
+
+  private hostChecks(state: HostState): LabProblem[] {
+    const host = state.entity;
+    const derived = this.derived;
+    if (!host || !derived) return NO_PROBLEMS;
+    const network = this.site?.network;
+    const problems = network ? checkHostAddress(network, host) : [];
+    problems.push(...checkHostRole(host, derived.profiles, derived.brokenProfiles));
+    return problems.length > 0 ? problems : NO_PROBLEMS;
+  }
+
+  /** Gathers the problems in the order a from-scratch load finds them, sorts them, and builds the lab if there are none. */
+  private result(): LoadResult {
+    const site = this.site;
+    const derived = this.derived;
+    if (!site || !derived) throw new Error('LabLoader: nothing loaded');
+    const problems: LabProblem[] = [...site.problems, ...site.sections];
+    const hostStates = this.files.Host.map((file) => this.hosts.get(file)).filter((s): s is HostState => s !== undefined);
+    for (const state of hostStates) if (state.problems.length > 0) problems.push(...state.problems);
+    for (const file of this.files.Profile) problems.push(...(this.profiles.get(file)?.problems ?? []));
+    for (const file of this.files.Image) problems.push(...(this.images.get(file)?.problems ?? []));
+    for (const state of hostStates) if (state.tls.length > 0) problems.push(...state.tls);
+    problems.push(...derived.templates, ...derived.configSecrets);
+    for (const { kind, noun } of KIND_DIRS) problems.push(...this.duplicateNames(kind, noun));
+    for (const mac of this.macs.duplicated) {
+      const [first, ...later] = this.macs.get(mac);
+      if (first) for (const use of later) problems.push(duplicateMac(mac, use.use, first.use));
+    }
+    for (const ip of this.ips.duplicated) {
+      const [first, ...later] = this.ips.get(ip);
+      if (first) for (const use of later) problems.push(duplicateIp(use.use, first.use));
+    }
+    problems.push(...site.addresses);
+    for (const state of hostStates) if (state.checks && state.checks.length > 0) problems.push(...state.checks);
+    problems.push(...derived.imageRefs);
+    if (site.site) {
+      const names = this.names.Host;
+      problems.push(...checkOperations(site.site, { wiping: [...this.wiping.values()], has: (name) => names.has(name) }, derived.profiles, derived.brokenProfiles));
+    }
+    if (site.read.problem) problems.push(site.read.problem);
+    problems.push(...this.listProblems);
+    for (const { kind } of KIND_DIRS) {
+      const states: Map<string, DocState<unknown>> = kind === 'Host' ? this.hosts : kind === 'Profile' ? this.profiles : this.images;
+      for (const file of this.files[kind]) {
+        const readProblem = states.get(file)?.readProblem;
+        if (readProblem) problems.push(readProblem);
+      }
+    }
+    for (const file of this.caHosts) {
+      const readProblem = this.hosts.get(file)?.ca?.read.problem;
+      if (readProblem) problems.push(readProblem);
+    }
+    problems.push(...derived.configReadProblems);
+    problems.sort(compareProblems);
+
+    if (problems.length > 0 || !site.site) return { lab: null, problems };
+    const hosts = new Map<string, Host>();
+    for (const state of hostStates) {
+      const host = state.entity;
+      if (host && this.names.Host.get(host.name)[0]?.file === state.file) hosts.set(host.name, host);
+    }
+    return { lab: { site: site.site, hosts, profiles: derived.profiles, images: derived.images }, problems };
+  }
+
+  private duplicateNames(kind: EntityKind, noun: string): LabProblem[] {
+    const problems: LabProblem[] = [];
+    const index = this.names[kind];
+    for (const name of index.duplicated) {
+      const [first, ...later] = index.get(name);
+      if (!first) continue;
+      for (const use of later) {
+        problems.push(problem(refOf(use.entity.refs, 'name'), 'duplicate-name', `${noun} "${name}" is already declared at ${formatRef(refOf(first.entity.refs, 'name'))}`));
+      }
+    }
+    return problems;
+  }
+}
+
+function sameRead(a: ReadResult, b: ReadResult): boolean {
+  return a.text === b.text && a.problem?.message === b.problem?.message;
+}
+
+function insertSorted(list: string[], item: string): void {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((list[mid] as string) < item) lo = mid + 1;
+    else hi = mid;
+  }
+  if (list[lo] !== item) list.splice(lo, 0, item);
+}
+
+function removeSorted(list: string[], item: string): void {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((list[mid] as string) < item) lo = mid + 1;
+    else hi = mid;
+  }
+  if (list[lo] === item) list.splice(lo, 1);
+}

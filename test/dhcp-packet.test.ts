@@ -6,6 +6,7 @@ import * as O from '../src/serve/dhcp/options.ts';
 import { Opt } from '../src/serve/dhcp/options.ts';
 import { BootOp, chaddrFromMac, emptyPacket, encodeDhcpPacket, hardwareAddress, hasBroadcastFlag, parseDhcpPacket } from '../src/serve/dhcp/packet.ts';
 import * as F from './fixtures/dhcp/captured.ts';
+import { mulberry32 } from './fixtures/prng.ts';
 
 describe('encode/parse round trip', () => {
   it('keeps every header field and option', () => {
@@ -247,14 +248,3 @@ function mutate(seed: Buffer, rand: () => number, i: number): Buffer {
   }
 }
 
-/** Small seeded PRNG so a failing case can be reproduced. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -7,21 +7,11 @@ import { parse, stringify } from 'yaml';
 import { LabLoader, type LoadResult } from '../src/model/incremental.ts';
 import { GenerationWriter, readGeneration, renderLab } from '../src/render/generation.ts';
 import { AgentUrls } from '../src/render/urls.ts';
+import { mulberry32 as random } from './fixtures/prng.ts';
 
 const TEMPLATE = 'lab-repo-template';
 const token = (h: string): string => `tok-${h}`;
 
-/** Deterministic pseudo-random numbers (mulberry32), so a failing seed can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Doc = Record<string, unknown>;
 

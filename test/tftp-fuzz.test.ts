@@ -12,20 +12,10 @@ import { TftpParseError } from '../src/serve/tftp/errors.ts';
 import { encodeOack, Opcode, encodeAck, encodeData, encodeError, encodeRequest, parsePacket } from '../src/serve/tftp/packet.ts';
 import { negotiate } from '../src/serve/tftp/options.ts';
 import { LOOPBACK, makeTempDir, RawClient, sha256, startServer, udpPortOpen, writeRandomFile, type RunningServer } from './fixtures/tftp/harness.ts';
+import { mulberry32 as prng } from './fixtures/prng.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
 
-/** mulberry32: small, fast, good enough to drive mutations reproducibly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEEDS: Buffer[] = [
   encodeRequest(Opcode.RRQ, 'small.bin', 'octet', [['blksize', '1468'], ['tsize', '0'], ['windowsize', '16'], ['timeout', '1']]),

@@ -543,7 +543,8 @@ function sameRead(a: ReadResult, b: ReadResult): boolean {
   return a.text === b.text && a.problem?.message === b.problem?.message;
 }
 
-function insertSorted(list: string[], item: string): void {
+/** Where `item` is, or would go, in the sorted `list`. */
+function sortedIndex(list: string[], item: string): number {
   let lo = 0;
   let hi = list.length;
   while (lo < hi) {
@@ -551,16 +552,15 @@ function insertSorted(list: string[], item: string): void {
     if ((list[mid] as string) < item) lo = mid + 1;
     else hi = mid;
   }
-  if (list[lo] !== item) list.splice(lo, 0, item);
+  return lo;
+}
+
+function insertSorted(list: string[], item: string): void {
+  const at = sortedIndex(list, item);
+  if (list[at] !== item) list.splice(at, 0, item);
 }
 
 function removeSorted(list: string[], item: string): void {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((list[mid] as string) < item) lo = mid + 1;
-    else hi = mid;
-  }
-  if (list[lo] === item) list.splice(lo, 1);
+  const at = sortedIndex(list, item);
+  if (list[at] === item) list.splice(at, 1);
 }

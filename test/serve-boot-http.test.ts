@@ -139,3 +139,46 @@ test('image files: suffix range, 416 past the end, 304 for the current ETag, and
   assert.equal(stale.status, 200);
   assert.equal((await stale.arrayBuffer()).byteLength, content.length);
 });
+
+test('iPXE binaries for UEFI HTTP boot: only the configured names, from the iPXE directory, with Range, HEAD and ETag', async () => {
+  const { mkdir, symlink } = await import('node:fs/promises');
+  const ipxeDir = join(state, 'ipxe');
+  const elsewhere = join(state, 'boot');
+  await mkdir(ipxeDir, { recursive: true });
+  await mkdir(elsewhere, { recursive: true });
+  const efi = Buffer.from('MZ pretend this is ipxe.efi');
+  // Debian's /usr/lib/ipxe/ipxe.efi is a symlink into /boot: it is followed.
+  await writeFile(join(elsewhere, 'ipxe.efi'), efi);
+  await symlink(join(elsewhere, 'ipxe.efi'), join(ipxeDir, 'ipxe.efi'));
+  await writeFile(join(ipxeDir, 'undionly.kpxe'), 'pretend undionly');
+  await writeFile(join(ipxeDir, 'secrets.yaml'), 'password: hunter2');
+  const names = ['ipxe.efi', 'undionly.kpxe', 'snponly.efi', 'secrets.yaml/../ipxe.efi'];
+  const srv = createBootHttpServer(new AgentBootBackend(() => gen, tracker, images, key, log), log, { ipxe: { dir: ipxeDir, names } });
+  const at = `http://127.0.0.1:${(await listen(srv, '127.0.0.1', 0)).port}`;
+  try {
+    const full = await fetch(`${at}/ipxe.efi`);
+    assert.equal(full.status, 200);
+    assert.equal(full.headers.get('content-type'), 'application/octet-stream');
+    assert.deepEqual(Buffer.from(await full.arrayBuffer()), efi);
+    const etag = full.headers.get('etag') ?? '';
+    assert.match(etag, /^"[0-9a-f-]+"$/);
+    const head = await fetch(`${at}/ipxe.efi`, { method: 'HEAD' });
+    assert.equal(head.headers.get('content-length'), String(efi.length));
+    assert.equal((await head.arrayBuffer()).byteLength, 0);
+    const part = await fetch(`${at}/ipxe.efi`, { headers: { range: 'bytes=3-10' } });
+    assert.equal(part.status, 206);
+    assert.equal(await part.text(), 'pretend ');
+    assert.equal((await fetch(`${at}/ipxe.efi`, { headers: { 'if-none-match': etag } })).status, 304);
+    assert.equal(await (await fetch(`${at}/undionly.kpxe`)).text(), 'pretend undionly');
+    // Configured but absent, present but not configured (a name with a separator is dropped from the list): 404, nothing leaks.
+    for (const p of ['/snponly.efi', '/secrets.yaml', '/ipxe/ipxe.efi', '/ipxe.efi/', '/IPXE.EFI']) {
+      const r = await fetch(`${at}${p}`);
+      const body = await r.text();
+      assert.equal(r.status, 404, p);
+      assert.doesNotMatch(body, /hunter2/);
+    }
+  } finally {
+    srv.closeAllConnections();
+    await new Promise<void>((r) => srv.close(() => r()));
+  }
+});

@@ -1,7 +1,7 @@
 // Process helpers for the benchmarks: servers run in the foreground as children (optionally in a
 // network namespace) and are always stopped, also when the benchmark fails or is interrupted.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -23,6 +23,8 @@ function inNs(ns: string | undefined, cmd: string[]): [string, string[]] {
 
 export interface Daemon {
   name: string;
+  /** The process id (`ip netns exec` execs the command, so it is the daemon's own). */
+  pid: number | undefined;
   /** Everything it printed so far (the last 64 KiB). */
   output(): string;
   stop(): Promise<void>;
@@ -42,6 +44,7 @@ export function startDaemon(name: string, cmd: string[], ns?: string): Daemon {
   void exited.then(() => children.delete(child));
   return {
     name,
+    pid: child.pid,
     output: () => out,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -120,4 +123,19 @@ export function installed(cmd: string): boolean {
 export function cell(text: string | number, width: number, right = false): string {
   const t = String(text);
   return right ? t.padStart(width) : t.padEnd(width);
+}
+
+/**
+ * CPU time (user + system) a process used so far, in ms, with its reaped children and, with `live`, the
+ * children still running (nginx's workers). From /proc, at 10 ms resolution.
+ */
+export function cpuMs(pid: number, live = false): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at ") "; utime is field 14.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i] ?? 0), 0);
+  const own = (ticks * 1000) / 100;
+  if (!live) return own;
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  return own + children.reduce((sum, child) => sum + cpuMs(child, true), 0);
 }

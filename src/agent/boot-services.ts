@@ -7,7 +7,7 @@ import type { Generation } from '../render/generation.ts';
 import { parseCidr } from '../render/net.ts';
 import { createBootHttpServer, listen, type BootHttpOptions } from '../serve/boot-http.ts';
 import { createDhcpServer, LeasePool, LeaseStore, type DhcpExchange, type DhcpServer, type LeasePoolRange } from '../serve/dhcp/index.ts';
-import { createTftpServer, type TftpServer } from '../serve/tftp/index.ts';
+import { createTftpServer, type TftpServer, type TftpTransferEvent } from '../serve/tftp/index.ts';
 import type { AgentBootBackend } from './boot-backend.ts';
 import type { AgentConfig } from './config.ts';
 import { IPXE_BINARIES, ReservationPolicy } from './dhcp-policy.ts';
@@ -30,7 +30,7 @@ export class BootServices {
   async ensure(site: Site): Promise<void> {
     const bind = this.config.serve.bindAddress;
     if (!this.http) {
-      this.http = createBootHttpServer(this.backend, this.log, this.httpOptions);
+      this.http = createBootHttpServer(this.backend, this.log, { ...this.httpOptions, ipxe: ipxeOverHttp(this.config.serve.ipxeDir) });
       await listen(this.http, bind, site.agent.httpPort);
       this.log.info({ address: bind, port: site.agent.httpPort }, 'http listening');
     }
@@ -47,7 +47,10 @@ export class BootServices {
         address: bind,
         port: site.agent.tftpPort,
         log: this.log,
-        onTransfer: (e) => this.log.info(e, 'tftp transfer'),
+        onTransfer: (e) => {
+          logTftpTransfer(this.log, e);
+          this.httpOptions.metrics?.countTftp(e.ok, e.bytes);
+        },
       });
       await this.tftp.start();
     }
@@ -80,6 +83,7 @@ export class BootServices {
       interface: site.network.interface,
       log: dhcpLog,
       onExchange: (e: DhcpExchange) => {
+        this.httpOptions.metrics?.countDhcp(e.action);
         if (e.action === 'offer' || e.action === 'ack') this.backend.seen(e.client.mac, 'dhcp');
       },
     };
@@ -119,6 +123,34 @@ export class BootServices {
 }
 
 export const LEASE_FILE = 'dhcp-leases.json';
+
+/** Served over HTTP besides the ones DHCP hands out: snponly.efi, for UEFI machines whose NIC iPXE has no driver for. */
+const EXTRA_IPXE_BINARIES = ['snponly.efi'] as const;
+
+/**
+ * The iPXE binaries the boot HTTP server offers at /<name>: UEFI HTTP boot firmware is sent to http://AGENT/ipxe.efi
+ * by DHCP (dhcp-policy.ts), and gets the same binaries TFTP serves, from serve.ipxeDir.
+ */
+export function ipxeOverHttp(ipxeDir: string): { dir: string; names: string[] } {
+  return { dir: ipxeDir, names: [...Object.values(IPXE_BINARIES), ...EXTRA_IPXE_BINARIES] };
+}
+
+/** The part of the logger logTftpTransfer uses. */
+export interface TransferLog {
+  info(fields: object, msg: string): void;
+  warn(fields: object, msg: string): void;
+}
+
+/**
+ * One line per TFTP transfer: info when it completed, warn with the reason when it failed. A client that ends a
+ * transfer right after the OACK without taking a byte is a size probe (PXE ROMs ask tsize first, then download),
+ * and a transfer cut by the agent's own shutdown is expected: both stay at info.
+ */
+export function logTftpTransfer(log: TransferLog, e: TftpTransferEvent): void {
+  if (e.ok) log.info(e, 'tftp transfer');
+  else if ((e.failure === 'client-abort' && e.bytes === 0) || e.failure === 'shutdown') log.info(e, `tftp transfer ended early: ${e.error ?? 'no reason given'}`);
+  else log.warn(e, `tftp transfer failed: ${e.error ?? 'no reason given'}`);
+}
 
 function dhcpKey(site: Site): string {
   return JSON.stringify([site.dhcp.mode, site.agent.address, site.network.subnet, site.network.interface, site.dhcp.mode === 'full' && site.dhcp.pool !== undefined]);

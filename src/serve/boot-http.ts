@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { parseStatusView, withSyncHealth, type StatusView } from '../status/status-view.ts';
@@ -35,6 +36,11 @@ export interface BootHttpOptions {
   eventsCheckMs?: number;
   /** A push-webhook endpoint (signature checks live in the route). */
   webhook?: { path: string; route: (req: IncomingMessage, res: ServerResponse) => Promise<void> };
+  /**
+   * iPXE binaries served at /<name> (UEFI HTTP boot fetches /ipxe.efi): only these names, from this directory,
+   * nothing else in it. A name that is a symlink is followed (Debian's ipxe.efi points into /boot).
+   */
+  ipxe?: { dir: string; names: readonly string[] };
 }
 
 const MAC_IN_PATH = /^\/v1\/boot\/([0-9a-fA-F]{2}(?:[-:][0-9a-fA-F]{2}){5})$/;
@@ -50,7 +56,8 @@ export function createBootHttpServer(backend: BootBackend, log: Logger, options:
     });
   const stream = new StatusStream({ snapshot: () => JSON.stringify(status()), ...(options.eventsCheckMs ? { checkMs: options.eventsCheckMs } : {}) });
   backend.onStatusChange?.(() => stream.notify());
-  const ctx: Context = { backend, log, metrics: options.metrics, status, stream, webhook: options.webhook };
+  const ipxe = options.ipxe ? { dir: options.ipxe.dir, names: new Set(options.ipxe.names.filter((n) => IPXE_NAME.test(n))) } : undefined;
+  const ctx: Context = { backend, log, metrics: options.metrics, status, stream, webhook: options.webhook, ipxe };
   const server = createServer((req, res) => {
     if (options.metrics) {
       const metrics = options.metrics;
@@ -80,6 +87,7 @@ interface Context {
   status: () => unknown;
   stream: StatusStream;
   webhook: BootHttpOptions['webhook'];
+  ipxe: { dir: string; names: ReadonlySet<string> } | undefined;
 }
 
 /**
@@ -117,6 +125,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
     log.info({ mac: mac[1], host: answer.host, answer: answer.answer, remote }, 'ipxe script served');
     return sendText(res, 200, answer.script);
   }
+
+  if (isRead && ctx.ipxe?.names.has(path.slice(1))) return sendIpxe(req, res, path.slice(1), ctx.ipxe.dir, remote, log);
 
   const image = IMAGE_PATH.exec(path);
   if (isRead && image?.[1]) {
@@ -160,10 +170,24 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
   sendText(res, 404, 'not found\n');
 }
 
+/** A plain file name: what an iPXE binary may be called (no separators, no leading dot). */
+const IPXE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
+async function sendIpxe(req: IncomingMessage, res: ServerResponse, name: string, dir: string, remote: string, log: Logger): Promise<void> {
+  res.once('close', () => {
+    const fields = { file: name, remote, status: res.statusCode, complete: res.writableFinished };
+    if (res.statusCode < 400) log.info(fields, 'ipxe binary served over http');
+    else log.warn({ ...fields, dir }, 'ipxe binary requested but not found; UEFI HTTP boot cannot start iPXE');
+  });
+  if (await sendFile(req, res, join(dir, name))) return;
+  sendText(res, 404, 'no such iPXE binary\n');
+}
+
 const ROUTES: Array<[RegExp, string]> = [
   [/^\/boot\.ipxe$/, 'boot.ipxe'],
   [MAC_IN_PATH, 'boot-script'],
   [IMAGE_PATH, 'image'],
+  [/^\/[^/]+\.(efi|kpxe)$/, 'ipxe'],
   [CONFIG_PATH, 'config'],
   [/^\/v1\/phone-home$/, 'phone-home'],
   [/^\/v1\/webhook$/, 'webhook'],

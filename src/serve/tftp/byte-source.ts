@@ -7,22 +7,26 @@ import { TftpSourceError } from './errors.ts';
 export interface ByteSource {
   /** Bytes the transfer will carry, when known in advance (reported as tsize). */
   size: number | undefined;
-  /** Next chunk; `undefined` at the end. Never called again after it returns undefined. */
+  /**
+   * Next chunk; `undefined` at the end. Never called again after it returns undefined, and never while a
+   * read is pending. A chunk is only valid until the next read(): a source may reuse its memory.
+   */
   read(): Promise<Buffer | undefined>;
   /** Releases the file or stream. Safe to call more than once and before any read. */
   close(): Promise<void>;
 }
 
-const FILE_CHUNK = 64 * 1024;
+const FILE_CHUNK = 128 * 1024;
 
 export function fileSource(handle: fsp.FileHandle, size: number): ByteSource {
   let closed: Promise<void> | undefined;
+  // One buffer for the whole transfer: the reader copies each chunk into packets before it reads again.
+  const buf = Buffer.allocUnsafeSlow(Math.min(FILE_CHUNK, Math.max(size, 4096)));
   return {
     size,
     async read() {
-      const buf = Buffer.allocUnsafe(FILE_CHUNK);
       try {
-        const { bytesRead } = await handle.read(buf, 0, FILE_CHUNK, null);
+        const { bytesRead } = await handle.read(buf, 0, buf.length, null);
         return bytesRead === 0 ? undefined : buf.subarray(0, bytesRead);
       } catch (err) {
         throw new TftpSourceError(`reading file failed: ${err instanceof Error ? err.message : String(err)}`);

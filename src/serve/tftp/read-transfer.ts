@@ -2,10 +2,10 @@
 // (RFC 7440; a window of 1 is RFC 1350 lock-step) until the short last block is acknowledged.
 
 import type { Socket, RemoteInfo } from 'node:dgram';
-import type { BlockReader } from './block-reader.ts';
+import { DATA_HEADER_BYTES, type BlockReader } from './block-reader.ts';
 import { TftpClientAbortError, TftpErrorCode, TftpSourceError, TftpTimeoutError, TftpTransferError } from './errors.ts';
 import type { TftpLogger } from './logger.ts';
-import { Opcode, encodeDataParts, encodeError, parsePacket } from './packet.ts';
+import { Opcode, encodeError, parsePacket } from './packet.ts';
 
 export interface ReadTransferParams {
   /** Bound and owned by the transfer from now on; closed when it ends. */
@@ -33,30 +33,39 @@ export class ReadTransfer {
   /** Settles once the socket and the source are both closed; never rejects. */
   readonly done: Promise<TransferOutcome>;
   readonly #p: ReadTransferParams;
+  /** A DATA packet shorter than this carries the last block. */
+  readonly #fullPacket: number;
   #resolveDone!: (outcome: TransferOutcome) => void;
   #phase: 'oack' | 'data' | 'finished';
   /** Absolute (unwrapped) number of window[0]; the wire carries it modulo 65536. */
   #windowStart = 1;
+  /** DATA packets in flight, block numbers stamped, kept for retransmission until acknowledged. */
   #window: Buffer[] = [];
   #lastBlockRead = false;
-  #pumping = false;
+  /** Waiting for the source: the window is topped up when the next block arrives. */
+  #waiting = false;
   #tries = 0;
+  /**
+   * When the unanswered window (or OACK) is due again; undefined while nothing waits for the client.
+   * One timer checks it, instead of a timer re-armed per block: an ACK costs one clock read.
+   */
+  #deadline: number | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #timerArmed = false;
   #bytes = 0;
   #acked = false;
 
   constructor(params: ReadTransferParams) {
     this.#p = params;
+    this.#fullPacket = DATA_HEADER_BYTES + params.blksize;
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
     this.#phase = params.oack ? 'oack' : 'data';
     params.socket.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
     params.socket.on('error', (err) => this.#finish(new TftpSourceError(`socket error: ${err.message}`), false));
     if (params.oack) {
       this.#send(params.oack);
-      this.#armTimer();
+      this.#arm();
     } else {
-      void this.#pump();
+      this.#fill();
     }
   }
 
@@ -78,6 +87,11 @@ export class ReadTransfer {
       this.#p.socket.send(encodeError(TftpErrorCode.UnknownTransferId, 'Unknown transfer ID'), rinfo.port, rinfo.address);
       return;
     }
+    // Nearly every packet of a transfer is an ACK: it is read in place, without parsing it into an object.
+    if (msg.length >= 4 && msg[0] === 0 && msg[1] === Opcode.ACK) {
+      this.#onAck(msg.readUInt16BE(2));
+      return;
+    }
     let packet;
     try {
       packet = parsePacket(msg);
@@ -86,7 +100,6 @@ export class ReadTransfer {
       return;
     }
     if (packet.opcode === Opcode.ERROR) this.#finish(new TftpClientAbortError(packet.code, packet.message), false);
-    else if (packet.opcode === Opcode.ACK) this.#onAck(packet.block);
     // Anything else from the client is ignored, as tftpd-hpa does; the timer still runs.
   }
 
@@ -96,57 +109,90 @@ export class ReadTransfer {
       this.#acked = true;
       this.#phase = 'data';
       this.#tries = 0;
-      this.#clearTimer();
-      void this.#pump();
+      this.#deadline = undefined;
+      this.#fill();
       return;
     }
     // Only an ACK inside the window that is in flight moves anything. Old and duplicate ACKs
     // fall outside it and are dropped, which is what prevents the Sorcerer's Apprentice bug.
-    const index = this.#window.findIndex((_, i) => ((this.#windowStart + i) & 0xffff) === block);
-    if (index === -1) return;
+    const window = this.#window;
+    const index = (block - this.#windowStart) & 0xffff;
+    if (index >= window.length) return;
     this.#acked = true;
-    for (const data of this.#window.splice(0, index + 1)) this.#bytes += data.length;
+    for (let i = 0; i <= index; i++) this.#bytes += (window[i] as Buffer).length - DATA_HEADER_BYTES;
+    if (index + 1 === window.length) window.length = 0;
+    else window.splice(0, index + 1);
     this.#windowStart += index + 1;
     this.#tries = 0;
-    this.#clearTimer();
-    if (this.#lastBlockRead && this.#window.length === 0) {
+    this.#deadline = undefined;
+    if (this.#lastBlockRead && window.length === 0) {
       this.#finish(undefined, false);
       return;
     }
     // An ACK short of the window's end means the client dropped the rest: send it again
     // (RFC 7440 section 4), then top the window up.
-    this.#sendWindow();
-    void this.#pump();
+    for (const packet of window) this.#send(packet);
+    this.#fill();
   }
 
-  /** Reads and sends blocks until the window is full or the last block is out. */
-  async #pump(): Promise<void> {
-    if (this.#pumping) return;
-    this.#pumping = true;
-    try {
-      while (this.#phase === 'data' && !this.#lastBlockRead && this.#window.length < this.#p.windowsize) {
-        // Most blocks are already buffered: taking them synchronously saves a promise per block.
-        const data = this.#p.reader.nextBuffered() ?? (await this.#p.reader.next());
-        if (this.#phase !== 'data') return;
-        this.#window.push(data);
-        if (data.length < this.#p.blksize) this.#lastBlockRead = true;
-        this.#sendBlock(this.#windowStart + this.#window.length - 1, data);
+  /**
+   * Sends blocks until the window is full or the last block is out, in the same tick as the ACK that
+   * made room; only when the source has nothing ready does it wait, and carry on when it has.
+   */
+  #fill(): void {
+    if (this.#waiting) return;
+    const { reader, windowsize } = this.#p;
+    while (this.#phase === 'data' && !this.#lastBlockRead && this.#window.length < windowsize) {
+      const packet = reader.nextBuffered();
+      if (packet === undefined) {
+        void this.#fillFromSource();
+        break;
       }
+      this.#push(packet);
+    }
+    this.#arm();
+  }
+
+  async #fillFromSource(): Promise<void> {
+    this.#waiting = true;
+    let packet: Buffer;
+    try {
+      packet = await this.#p.reader.next();
     } catch (err) {
       this.#finish(err instanceof TftpTransferError ? err : new TftpSourceError(String(err)), true);
       return;
     } finally {
-      this.#pumping = false;
+      this.#waiting = false;
     }
-    this.#armTimer();
+    if (this.#phase !== 'data') return;
+    this.#push(packet);
+    this.#fill();
   }
 
-  #onTimeout(): void {
-    this.#timer = undefined;
-    if (this.#phase === 'finished' || !this.#timerArmed) return;
-    // Nothing in flight (a slow source is still producing the next block): not the client's fault.
+  #push(packet: Buffer): void {
+    packet.writeUInt16BE((this.#windowStart + this.#window.length) & 0xffff, 2);
+    this.#window.push(packet);
+    if (packet.length < this.#fullPacket) this.#lastBlockRead = true;
+    this.#send(packet);
+  }
+
+  /** Starts the wait for the client's answer, unless nothing is in flight (a slow source is not the client's fault). */
+  #arm(): void {
+    if (this.#phase === 'finished') return;
     if (this.#phase === 'data' && this.#window.length === 0) {
-      this.#armTimer();
+      this.#deadline = undefined;
+      return;
+    }
+    this.#deadline = performance.now() + this.#p.timeoutMs;
+    this.#timer ??= setTimeout(() => this.#onTimer(), this.#p.timeoutMs);
+  }
+
+  #onTimer(): void {
+    this.#timer = undefined;
+    if (this.#phase === 'finished' || this.#deadline === undefined) return;
+    const left = this.#deadline - performance.now();
+    if (left > 0) {
+      this.#timer = setTimeout(() => this.#onTimer(), Math.ceil(left));
       return;
     }
     if (++this.#tries > this.#p.retries) {
@@ -155,19 +201,11 @@ export class ReadTransfer {
     }
     this.#p.log.debug({ client: `${this.#p.peer.address}:${this.#p.peer.port}`, block: this.#windowStart, try: this.#tries }, 'tftp: retransmitting');
     if (this.#phase === 'oack' && this.#p.oack) this.#send(this.#p.oack);
-    else this.#sendWindow();
-    this.#armTimer();
+    else for (const packet of this.#window) this.#send(packet);
+    this.#arm();
   }
 
-  #sendWindow(): void {
-    this.#window.forEach((data, i) => this.#sendBlock(this.#windowStart + i, data));
-  }
-
-  #sendBlock(block: number, data: Buffer): void {
-    this.#send(encodeDataParts(block, data));
-  }
-
-  #send(packet: Buffer | Buffer[], then?: () => void): void {
+  #send(packet: Buffer, then?: () => void): void {
     const { socket, peer } = this.#p;
     try {
       // A failed send surfaces as a missing ACK, and so as a retransmission.
@@ -178,29 +216,12 @@ export class ReadTransfer {
     }
   }
 
-  #armTimer(): void {
-    if (this.#phase === 'finished') return;
-    // Re-arming the same timer is much cheaper than a new one per block.
-    if (this.#timer !== undefined) this.#timer.refresh();
-    else this.#timer = setTimeout(() => this.#onTimeout(), this.#p.timeoutMs);
-    this.#timerArmed = true;
-  }
-
-  /** Disarms the retransmission timer; it is kept for re-arming, and really cleared only at the end. */
-  #clearTimer(): void {
-    this.#timerArmed = false;
-  }
-
-  #dropTimer(): void {
-    this.#timerArmed = false;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-
   #finish(error: TftpTransferError | undefined, tellClient: boolean): void {
     if (this.#phase === 'finished') return;
     this.#phase = 'finished';
-    this.#dropTimer();
+    this.#deadline = undefined;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
     const close = (): void => {
       const closeSocket = new Promise<void>((resolve) => {
         try {

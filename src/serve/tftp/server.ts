@@ -7,7 +7,7 @@ import { BlockReader } from './block-reader.ts';
 import { bufferSource, fileSource, netasciiSource, streamSource, type ByteSource } from './byte-source.ts';
 import {
   TftpAccessViolationError, TftpErrorCode, TftpFileNotFoundError, TftpIllegalOperationError, TftpParseError,
-  TftpShutdownError, TftpSourceError, TftpSupersededError, TftpTransferError,
+  TftpShutdownError, TftpSourceError, TftpSupersededError, TftpTransferError, type TftpFailureKind,
 } from './errors.ts';
 import { silentLogger, type TftpLogger } from './logger.ts';
 import { negotiate } from './options.ts';
@@ -32,6 +32,8 @@ export interface TftpTransferEvent {
   bytes: number;
   ok: boolean;
   error?: string;
+  /** Which failure, when not ok. A client abort with no bytes is usually a size probe (tsize, then ERROR). */
+  failure?: TftpFailureKind;
   /** Negotiated block and window size; absent when the request failed before a transfer started. */
   blksize?: number;
   windowsize?: number;
@@ -140,7 +142,10 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
     let shape: { blksize: number; windowsize: number } | undefined;
     const report = (bytes: number, error: TftpTransferError | undefined): void => {
       const event: TftpTransferEvent = { client: clientId, file: request.filename, bytes, ok: !error, ...shape, ms: Math.round(performance.now() - started) };
-      if (error) event.error = error.message;
+      if (error) {
+        event.error = error.message;
+        event.failure = error.kind;
+      }
       if (!options.onTransfer) {
         const fields = { client: clientId, file: request.filename, bytes };
         if (!error) log.info(fields, 'tftp: transfer complete');

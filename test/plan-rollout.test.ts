@@ -2,8 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cronMatches, CronSyntaxError, lastFiring, parseCron } from '../src/plan/cron.ts';
 import { gateRollout, type RolloutGroup, type RolloutInput } from '../src/plan/rollout.ts';
+import type { Site } from '../src/model/types.ts';
+import { reconcile } from '../src/plan/reconcile.ts';
 import { inMaintenanceWindow, scheduledPower, selects } from '../src/plan/schedules.ts';
-import type { Action, ObservedHost } from '../src/plan/types.ts';
+import type { Action, DesiredHost, HostCapabilities, ObservedHost } from '../src/plan/types.ts';
 
 const at = (iso: string): number => new Date(iso).getTime();
 
@@ -78,4 +80,42 @@ test('rollout: outside a maintenance window nothing disruptive starts, other act
   const out = gateRollout([], [input('a', 'x', provision), input('b', 'x', off), input('c', 'x', { kind: 'wipe', reason: 'wipe' })], false);
   assert.deepEqual(kinds(out), ['wait', 'power-off', 'wait']);
   assert.match(out[0]?.reason ?? '', /waiting for a maintenance window/);
+});
+
+test('reconcile: every power action a schedule causes names the schedule, whatever the driver can do', () => {
+  const site = {
+    schedules: [{ name: 'night', selector: { labels: { enclosure: 'exp' } }, powerOff: '0 22 * * *', powerOn: '0 7 * * *' }],
+    policies: { provisionTimeoutSeconds: 900, stepTimeoutSeconds: 300 },
+    rollout: { groups: [] },
+    maintenance: { windows: [] },
+  } as unknown as Site; // reconcile reads only these four
+  const night = new Date(2026, 10, 22, 23, 0).getTime();
+  const morning = new Date(2026, 10, 23, 7, 30).getTime();
+  const wentOff = new Date(2026, 10, 22, 22, 0, 5).getTime();
+  const bmc: HostCapabilities = { powerOff: true, powerState: true, bootOverride: true, operator: false };
+  const wol: HostCapabilities = { powerOff: false, powerState: false, bootOverride: false, operator: false };
+  const manual: HostCapabilities = { ...wol, operator: true };
+  const converged: ObservedHost = { phase: 'Converged', appliedRole: 'worker', appliedDigest: 'd', since: 0 };
+  const off: ObservedHost = { phase: 'Off', appliedRole: 'worker', appliedDigest: 'd', since: wentOff };
+  const failedOff: ObservedHost = { phase: 'Failed', attemptDigest: 'd', lastError: { message: 'BMC said no', step: 'power-off' }, since: wentOff };
+  type Row = [string, number, Partial<DesiredHost>, ObservedHost, string, string | RegExp, Record<string, string>?];
+  const rows: Row[] = [
+    ['bmc', night, { capabilities: bmc }, converged, 'power-off', 'power schedule night'],
+    ['wol', night, { capabilities: wol }, converged, 'power-off-by-hand', /^power schedule night; wol cannot be powered off remotely \(Wake-on-LAN\)/],
+    ['manual', night, { capabilities: manual }, converged, 'power-off-by-hand', 'power schedule night; the operator is asked to power manual off'],
+    ['kept', night, { capabilities: bmc }, { ...off, since: 0 }, 'none', 'power schedule night: off as declared'],
+    ['failed', night, { capabilities: bmc }, failedOff, 'none', 'power schedule night: power off failed: BMC said no; a new commit retries'],
+    ['declared', night, { capabilities: wol, power: 'off' }, converged, 'power-off-by-hand', /^power: off declared; declared cannot/],
+    ['role-off', night, { capabilities: bmc, boot: 'off', role: 'off' }, converged, 'power-off', 'role off keeps the host off'],
+    ['elsewhere', night, { capabilities: bmc }, converged, 'none', 'converged', { enclosure: 'prod' }],
+    ['morning', morning, { capabilities: bmc }, off, 'power-on', 'power schedule night: role worker is installed; power on from disk'],
+    ['off-after', morning, { capabilities: bmc }, { ...off, since: new Date(2026, 10, 23, 7, 10).getTime() }, 'power-on', 'role worker is installed; power on from disk'],
+  ];
+  for (const [name, now, overrides, observed, kind, reason, labels] of rows) {
+    const desired: DesiredHost = { name, role: 'worker', boot: 'image', power: 'on', afterInstall: 'disk', digest: 'd', revision: 'r', ...overrides };
+    const [decision] = reconcile(site, [{ desired, observed, labels: labels ?? { enclosure: 'exp' } }], now);
+    assert.equal(decision?.action.kind, kind, name);
+    if (typeof reason === 'string') assert.equal(decision?.action.reason, reason, name);
+    else assert.match(decision?.action.reason ?? '', reason, name);
+  }
 });

@@ -94,6 +94,7 @@ export class Agent {
       ...(auth ? { auth } : {}),
     });
     this.status = new StatusPublisher(writer, () => this.generation, { drifts: (h) => this.drift?.driftsOf(h) ?? [], metrics: this.metrics });
+    await this.status.restore((h) => this.tracker.get(h));
     this.alerts = new AgentAlerts(stateDir, (name) => this.labSecrets.resolve(name).password, this.log);
     this.tracker.onChange((host, state, event) => {
       this.status.host(host, state, event);

@@ -7,6 +7,7 @@ import type { Action, ObservedHost } from '../plan/types.ts';
 import type { Generation } from '../render/generation.ts';
 import type { HostAction, ReconcileRecord } from '../status/activity.ts';
 import { nextHostStatus, renderHostStatus, renderSiteStatus, type HostStatus, type HostUpdate, type SiteStatus, type StatusWriter } from '../status/index.ts';
+import { parsePreviousStatus } from '../status/previous-status.ts';
 import { siteSyncHealth, syncAndHealth, syncHealthInput, type SyncHealth } from '../status/sync-health.ts';
 
 export interface StatusPublisherOptions {
@@ -16,6 +17,9 @@ export interface StatusPublisherOptions {
   metrics?: Metrics;
   clock?: ActivityClock;
 }
+
+/** What the publisher needs of the StatusWriter (tests give it a map). */
+export type StatusSink = Pick<StatusWriter, 'set' | 'remove' | 'stop' | 'readBranch'>;
 
 /** What the dashboard and /v1/status show of the site beyond the hosts. */
 export interface PublishedSite {
@@ -37,8 +41,10 @@ export class StatusPublisher {
   private readonly conditions = new Map<string, SyncHealth>();
   private siteStatus: SiteStatus = { revision: null, rejected: null, updated: new Date().toISOString() };
   private siteQueued = false;
+  /** Host files found on the branch at start, until the first commit applied prunes those of hosts not in it. */
+  private onBranch: Set<string> | null = null;
 
-  constructor(private readonly writer: StatusWriter, private readonly current: () => Generation | null, private readonly options: StatusPublisherOptions = {}) {
+  constructor(private readonly writer: StatusSink, private readonly current: () => Generation | null, private readonly options: StatusPublisherOptions = {}) {
     const clock = options.clock ?? SYSTEM_CLOCK;
     this.reconciles = new ReconcileLog(clock);
     this.actions = new HostActions(clock.wall);
@@ -46,6 +52,24 @@ export class StatusPublisher {
       if (finished) this.options.metrics?.observeReconcileRun(finished.seconds, finished.record.result === 'applied' ? 'applied' : 'rejected', finished.record.stages);
       this.writeSite();
     });
+  }
+
+  /**
+   * Takes over what the previous run left on the status branch, so a restart neither loses nor overwrites it: the
+   * last reconciles, each host's file (its transitions carry on) and actions. What was running when the agent
+   * stopped is closed as interrupted, except a provisioning or wipe the journal resumes (`observed`: the host's
+   * state from it). The first commit applied then prunes the files of hosts that left the lab meanwhile.
+   * Call once at start, before the first commit; never throws (an unreadable branch gives an empty history).
+   */
+  async restore(observed: (host: string) => ObservedHost): Promise<void> {
+    const previous = parsePreviousStatus(await this.writer.readBranch());
+    this.reconciles.restore(previous.reconciles);
+    for (const [name, host] of previous.hosts) {
+      this.actions.restore(name, host.actions, observed(name));
+      // As the file reads: the first update that differs from it (an interrupted action, say) rewrites it.
+      if (host.status && !this.hosts.has(name)) this.hosts.set(name, host.status);
+    }
+    this.onBranch = new Set(previous.hosts.keys());
   }
 
   /** A host's observed state changed (`event` tells how: it may end the host's open action). */
@@ -119,17 +143,22 @@ export class StatusPublisher {
     await this.writer.stop();
   }
 
-  /** Hosts that left the lab lose their status file, their actions and their share of the site's counts. */
+  /**
+   * Hosts that left the lab lose their status file, their actions and their share of the site's counts; at the
+   * first commit after start also those that left while the agent was down (their files found on the branch).
+   */
   private retainDeclared(): void {
     const declared = this.current()?.hosts;
     if (!declared) return;
     const names = new Set(declared.keys());
+    const onBranch = this.onBranch ?? new Set<string>();
+    this.onBranch = null;
     this.actions.retain(names);
-    for (const name of [...this.states.keys()]) {
+    for (const name of new Set([...this.states.keys(), ...this.hosts.keys(), ...onBranch])) {
       if (names.has(name)) continue;
       this.states.delete(name);
       this.conditions.delete(name);
-      if (this.hosts.delete(name)) this.writer.remove(`hosts/${name}.yaml`);
+      if (this.hosts.delete(name) || onBranch.has(name)) this.writer.remove(`hosts/${name}.yaml`);
     }
   }
 

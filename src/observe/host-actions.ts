@@ -28,6 +28,7 @@ function ending(action: string, event: HostEvent, state: ObservedHost): Ending {
     case 'rerender':
       return event.kind === 'rerendered' ? { outcome: 'ok' } : null;
     case 'power-off':
+    case 'power-off-by-hand':
       return event.kind === 'powered-off' ? { outcome: 'ok' } : null;
     case 'power-on':
       return event.kind === 'powered-on' ? { outcome: 'ok' } : null;
@@ -36,6 +37,19 @@ function ending(action: string, event: HostEvent, state: ObservedHost): Ending {
     default:
       return null;
   }
+}
+
+/** Said of an action a restarted agent found running and closed. */
+export const INTERRUPTED_MESSAGE = 'the agent stopped before it ended';
+
+/**
+ * Whether an action found running after a restart goes on: a provisioning or wipe the agent resumes from its
+ * journal (the host is still in it, for the same revision) ends with the phone-home as if there had been no
+ * restart. Every other action was a call the stop cut off; a new decision starts it again if still needed.
+ */
+function carriesOn(action: HostAction, state: ObservedHost): boolean {
+  const phase = action.action === 'provision' ? 'Provisioning' : action.action === 'wipe' ? 'Wiping' : null;
+  return phase !== null && state.phase === phase && state.attemptRevision === action.revision;
 }
 
 /** The last actions per host, newest last, each open until the event that ends it. In memory. */
@@ -64,6 +78,21 @@ export class HostActions {
     if (!end) return false;
     this.close(open, this.clock(), end);
     return true;
+  }
+
+  /**
+   * The actions a previous agent recorded for `host` (oldest first), placed before this agent's. A `running` one
+   * stays open only when it carries on (see carriesOn, judged by the host's state from the journal); otherwise it
+   * is closed as `interrupted`, with no end time, as nobody saw it end.
+   */
+  restore(host: string, actions: readonly HostAction[], state: ObservedHost): void {
+    const current = this.hosts.get(host) ?? [];
+    const restored = actions.map((a) => ({ ...a }));
+    restored.forEach((a, i) => {
+      const open = i === restored.length - 1 && current.length === 0 && carriesOn(a, state);
+      if (a.outcome === 'running' && !open) Object.assign(a, { outcome: 'interrupted', message: INTERRUPTED_MESSAGE });
+    });
+    this.hosts.set(host, [...restored, ...current].slice(-this.limit));
   }
 
   /** Oldest first, copies. */

@@ -1,5 +1,8 @@
 import { ACTIVITY_LIMIT, type ReconcileRecord, type ReconcileResult, type ReconcileStage } from '../status/activity.ts';
 
+/** What a run that finishes may end as; `interrupted` is only found after a restart (ReconcileLog.restore). */
+type FinishResult = Exclude<ReconcileResult, 'running' | 'interrupted'>;
+
 export interface ActivityClock {
   /** Epoch ms, for the times shown. */
   wall: () => number;
@@ -29,7 +32,7 @@ export class ReconcileRun {
   }
 
   /** Once: later calls are ignored, so a caller may finish defensively on every path. */
-  finish(result: Exclude<ReconcileResult, 'running'>, problems = 0): void {
+  finish(result: FinishResult, problems = 0): void {
     if (this.done) return;
     this.done = true;
     this.record.result = result;
@@ -46,10 +49,12 @@ export class ReconcileRun {
 
 /**
  * The last commit applies of the site, newest last, with the time each stage took and how many hosts were
- * acted on while the commit served. In memory: the status branch keeps the copy a restarted agent shows.
+ * acted on while the commit served. In memory; a restarted agent takes over the previous run's from the status
+ * branch (restore).
  */
 export class ReconcileLog {
-  private readonly runs: Array<{ record: ReconcileRecord; hosts: Set<string> }> = [];
+  /** `hosts` is null for a run restored from the status branch: its hosts are not known, so it counts no more. */
+  private readonly runs: Array<{ record: ReconcileRecord; hosts: Set<string> | null }> = [];
   private readonly listeners: Array<(run: ReconcileRun | null) => void> = [];
   private open: ReconcileRun | null = null;
 
@@ -70,11 +75,21 @@ export class ReconcileLog {
     return run;
   }
 
+  /**
+   * The runs a previous agent recorded (oldest first), placed before this agent's. One still `running` was cut
+   * off by the stop: it becomes `interrupted`, with no end time, as nobody saw it end.
+   */
+  restore(records: readonly ReconcileRecord[]): void {
+    const restored = records.map((r) => ({ record: copy(r.result === 'running' ? { ...r, result: 'interrupted' } : r), hosts: null }));
+    this.runs.unshift(...restored);
+    this.runs.splice(0, Math.max(0, this.runs.length - this.limit));
+  }
+
   /** An action of `kind` was started on `host` for `revision`: counted on the newest apply of that revision. */
   actionStarted(host: string, kind: string, revision: string): void {
     for (let i = this.runs.length - 1; i >= 0; i--) {
       const run = this.runs[i];
-      if (!run || run.record.revision !== revision || run.record.result === 'rejected') continue;
+      if (!run?.hosts || run.record.revision !== revision || run.record.result === 'rejected') continue;
       run.hosts.add(host);
       run.record.hostsActedOn = run.hosts.size;
       run.record.actions = { ...run.record.actions, [kind]: (run.record.actions?.[kind] ?? 0) + 1 };
@@ -85,7 +100,7 @@ export class ReconcileLog {
 
   /** Oldest first, copies. */
   list(): ReconcileRecord[] {
-    return this.runs.map(({ record }) => ({ ...record, stages: { ...record.stages }, ...(record.actions ? { actions: { ...record.actions } } : {}) }));
+    return this.runs.map(({ record }) => copy(record));
   }
 
   /** Called when a run starts, finishes (with it) or its host count moves (null). */
@@ -96,6 +111,10 @@ export class ReconcileLog {
   private emit(run: ReconcileRun | null): void {
     for (const listener of this.listeners) listener(run);
   }
+}
+
+function copy(record: ReconcileRecord): ReconcileRecord {
+  return { ...record, stages: { ...record.stages }, ...(record.actions ? { actions: { ...record.actions } } : {}) };
 }
 
 function round(ms: number): number {

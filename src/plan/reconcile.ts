@@ -1,7 +1,7 @@
 import type { Site } from '../model/types.ts';
 import { decide } from './decide.ts';
 import { gateRollout } from './rollout.ts';
-import { inMaintenanceWindow, scheduledPower, selects } from './schedules.ts';
+import { inMaintenanceWindow, scheduledPowerSince, selects, type SelectableHost } from './schedules.ts';
 import type { Action, DesiredHost, ObservedHost } from './types.ts';
 
 export interface ReconcileInput {
@@ -17,21 +17,47 @@ export interface ReconcileDecision {
   action: Action;
 }
 
+type ScheduleState = { name: string; selector: Site['schedules'][number]['selector']; power: 'on' | 'off'; since: number };
+
 /**
  * One reconcile pass over the whole lab, pure: power schedules adjust what each host should be, `decide` picks
  * each host's action, and the rollout gate holds back what groups and maintenance windows do not allow yet.
  */
 export function reconcile(site: Site, inputs: ReconcileInput[], now: number): ReconcileDecision[] {
-  const scheduleState = site.schedules.map((s) => ({ schedule: s, power: scheduledPower(s, now) }));
+  const schedules = site.schedules.flatMap((s): ScheduleState[] => {
+    const state = scheduledPowerSince(s, now);
+    return state ? [{ name: s.name, selector: s.selector, ...state }] : [];
+  });
   const options = { now, provisionTimeoutMs: site.policies.provisionTimeoutSeconds * 1000, stepTimeoutMs: site.policies.stepTimeoutSeconds * 1000 };
   const decided = inputs.map((input) => {
     const host = { name: input.desired.name, role: input.desired.role, labels: input.labels };
-    const offBy = scheduleState.find((s) => s.power === 'off' && selects(s.schedule.selector, host));
+    const offBy = schedules.find((s) => s.power === 'off' && selects(s.selector, host));
     const desired: DesiredHost = offBy && input.desired.power === 'on' ? { ...input.desired, power: 'off' } : input.desired;
-    let action = decide(desired, input.observed, options);
-    if (offBy && action.kind === 'power-off') action = { kind: 'power-off', reason: `power schedule ${offBy.schedule.name}` };
+    const action = nameSchedule(decide(desired, input.observed, options), input, host, offBy, schedules);
     return { host, desired, observed: input.observed, action };
   });
   const gated = gateRollout(site.rollout.groups, decided, inMaintenanceWindow(site.maintenance.windows, now));
   return decided.map((d, i) => ({ host: d.host.name, desired: d.desired, action: gated[i] ?? d.action }));
+}
+
+const DECLARED_OFF = 'power: off declared';
+
+/**
+ * A power action (or its absence) that a schedule causes names the schedule, whatever the driver can do: a
+ * power-off, a power-off by hand (Wake-on-LAN, manual), a failed power-off not retried, a host kept off. A
+ * power-on is the schedule's when its `powerOn` fired after the host went off; a host declared off by its role
+ * or by `power: off` is not the schedule's doing.
+ */
+function nameSchedule(action: Action, input: ReconcileInput, host: SelectableHost, offBy: ScheduleState | undefined, schedules: ScheduleState[]): Action {
+  const declared = input.desired;
+  if (declared.boot === 'off' || declared.power === 'off') return action;
+  if (offBy) {
+    if (action.kind === 'power-off') return { kind: 'power-off', reason: `power schedule ${offBy.name}` };
+    if (action.kind !== 'power-off-by-hand' && action.kind !== 'none') return action;
+    const rest = action.reason.startsWith(DECLARED_OFF) ? action.reason.slice(DECLARED_OFF.length) : `: ${action.reason}`;
+    return { ...action, reason: `power schedule ${offBy.name}${rest}` };
+  }
+  if (action.kind !== 'power-on') return action;
+  const onBy = schedules.find((s) => s.power === 'on' && s.since > input.observed.since && selects(s.selector, host));
+  return onBy ? { ...action, reason: `power schedule ${onBy.name}: ${action.reason}` } : action;
 }

@@ -37,12 +37,15 @@ const WEEK_MINUTES = 8 * 24 * 60;
 
 /** Power a schedule wants at `now`: whichever of its two expressions fired last wins; undefined if neither did. */
 export function scheduledPower(schedule: PowerSchedule, now: number): 'on' | 'off' | undefined {
+  return scheduledPowerSince(schedule, now)?.power;
+}
+
+/** The power a schedule wants at `now` and since when (epoch ms of the firing that decided it). */
+export function scheduledPowerSince(schedule: PowerSchedule, now: number): { power: 'on' | 'off'; since: number } | undefined {
   const off = lastFiring(parseCron(schedule.powerOff), now, WEEK_MINUTES);
   const on = lastFiring(parseCron(schedule.powerOn), now, WEEK_MINUTES);
-  if (off === null && on === null) return undefined;
-  if (on === null) return 'off';
-  if (off === null) return 'on';
-  return off > on ? 'off' : 'on';
+  if (off !== null && (on === null || off > on)) return { power: 'off', since: off };
+  return on === null ? undefined : { power: 'on', since: on };
 }
 
 /** True when no windows are declared, or one of them opened within its duration before `now`. */

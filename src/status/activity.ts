@@ -7,7 +7,8 @@ export const ACTIVITY_LIMIT = 5;
 export const RECONCILE_STAGES = ['validate', 'secrets', 'images', 'render', 'activate'] as const;
 export type ReconcileStage = (typeof RECONCILE_STAGES)[number];
 
-export type ReconcileResult = 'running' | 'applied' | 'rejected';
+/** `interrupted`: the agent stopped while it ran (a restarted agent found it `running` on the status branch). */
+export type ReconcileResult = 'running' | 'applied' | 'rejected' | 'interrupted';
 
 /** One commit taken from the lab branch: validated, rendered and activated, or rejected. */
 export interface ReconcileRecord {
@@ -27,7 +28,8 @@ export interface ReconcileRecord {
   actions?: Record<string, number>;
 }
 
-export type ActionOutcome = 'running' | 'ok' | 'failed' | 'superseded';
+/** `interrupted`: the agent stopped while it ran and nothing after the restart carries it on. */
+export type ActionOutcome = 'running' | 'ok' | 'failed' | 'superseded' | 'interrupted';
 
 /** One action on one host: from the decision to start it to the event that ends it (phone-home, failure, ...). */
 export interface HostAction {
@@ -43,8 +45,8 @@ export interface HostAction {
   message?: string;
 }
 
-const OUTCOMES: readonly string[] = ['running', 'ok', 'failed', 'superseded'];
-const RESULTS: readonly string[] = ['running', 'applied', 'rejected'];
+const OUTCOMES: readonly string[] = ['running', 'ok', 'failed', 'superseded', 'interrupted'];
+const RESULTS: readonly string[] = ['running', 'applied', 'rejected', 'interrupted'];
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

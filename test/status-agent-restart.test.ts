@@ -1,0 +1,146 @@
+// An agent restarted on the same state dir keeps the history on the status branch: the last reconciles and each
+// host's actions continue (a reconcile that was running is interrupted, a provisioning the journal resumes still
+// ends with its phone-home), and a host removed from the lab while the agent was down loses its status file.
+// In-process against the real Git server (no QEMU).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parse, stringify } from 'yaml';
+import { Agent } from '../src/agent/agent.ts';
+import type { AgentConfig } from '../src/agent/config.ts';
+import { createLogger } from '../src/log.ts';
+import { hostToken } from '../src/render/token.ts';
+import type { StatusView } from '../src/status/status-view.ts';
+import { commitFiles, createBareRepo, readBranchFiles, startGitServer, type GitServer } from './fixtures/git-server.ts';
+import { readStatus, waitForStatus } from './e2e/status-branch.ts';
+
+const PORT = 26_080;
+const BASE = `http://127.0.0.1:${PORT}`;
+const log = createLogger({ level: process.env.FORSETI_TEST_LOG ?? 'silent' });
+let dir = '';
+let git: GitServer;
+const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
+
+function hostFile(name: string, n: number, role: string): string {
+  return `apiVersion: forseti/v1\nkind: Host\nname: ${name}\nmacs: ['02:00:00:00:07:0${n}']\nip: 127.0.0.7${n}\nbmc: {type: manual}\nhardware: {memoryGiB: 4, disks: [{sizeGB: 10}]}\nrole: ${role}\n`;
+}
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'h7-agent-restart-'));
+  const kernel = join(dir, 'mirror', 'vmlinuz');
+  await mkdir(dirname(kernel), { recursive: true });
+  await writeFile(kernel, 'kernel');
+  await writeFile(join(dir, 'mirror', 'initrd.img'), 'initrd');
+  const files: Record<string, string> = {
+    'site.yaml': `apiVersion: forseti/v1\nkind: Site\nname: loop\nnetwork: {interface: lo, subnet: 127.0.0.0/24, dns: []}\nagent: {address: 127.0.0.1, httpPort: ${PORT}, tftpPort: 26069}\n`,
+    'images/tiny.yaml': `apiVersion: forseti/v1\nkind: Image\nname: tiny\nkernel: {url: '${pathToFileURL(kernel).href}', sha256: ${sha('kernel')}}\ninitrd: {url: '${pathToFileURL(join(dir, 'mirror', 'initrd.img')).href}', sha256: ${sha('initrd')}}\n`,
+    'profiles/worker.yaml': 'apiVersion: forseti/v1\nkind: Profile\nname: worker\nboot: {image: tiny, cmdline: "console=ttyS0"}\n',
+    'hosts/hand.yaml': hostFile('hand', 1, 'worker'),
+    'hosts/gone.yaml': hostFile('gone', 2, 'worker'),
+  };
+  const seed = join(dir, 'seed');
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(dirname(join(seed, path)), { recursive: true });
+    await writeFile(join(seed, path), content);
+  }
+  git = await startGitServer();
+  await createBareRepo(git, 'lab', seed);
+});
+
+after(async () => {
+  await git?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const status = async (): Promise<StatusView> => (await (await fetch(`${BASE}/v1/status`)).json()) as StatusView;
+
+/** Polls /v1/status until `done` holds; the timeout is a safety net, not an assertion. */
+async function waitForView(done: (v: StatusView) => boolean, what: string): Promise<StatusView> {
+  const deadline = Date.now() + 60_000;
+  let last = await status();
+  while (!done(last)) {
+    if (Date.now() > deadline) throw new Error(`never: ${what}\n${JSON.stringify(last, null, 1)}`);
+    await new Promise((r) => setTimeout(r, 100));
+    last = await status();
+  }
+  return last;
+}
+
+const reconciles = (v: { site?: { reconciles?: Array<{ revision: string; result: string }> } | null }): string[][] => (v.site?.reconciles ?? []).map((r) => [r.revision, r.result]);
+
+test('a restarted agent continues the reconciles and actions on the status branch and prunes hosts that left', { timeout: 180_000 }, async () => {
+  const config: AgentConfig = {
+    lab: { url: git.repoUrl('lab'), branch: 'main', pollSeconds: 3600 },
+    status: { branch: 'forseti-status', batchSeconds: 0.1, author: { name: 'forseti', email: 'forseti@localhost' } },
+    stateDir: join(dir, 'state'),
+    secretsFile: join(dir, 'none.yaml'),
+    serve: { bindAddress: '127.0.0.1', dhcp: false, tftp: false, ipxeDir: '/usr/lib/ipxe' },
+    bmc: { minIntervalMs: 0, timeoutMs: 5000, retries: 0 },
+    reconcileIntervalMs: 100,
+  };
+  await writeFile(config.secretsFile ?? '', '{}\n');
+
+  // First run: commit A applied, both hosts start provisioning; commit B (invalid) rejected; then the agent stops.
+  const first = new Agent(config, log);
+  await first.start();
+  let a = '';
+  let b = '';
+  let started = '';
+  try {
+    a = first.current?.revision ?? '';
+    const provisioning = await waitForView((v) => ['hand', 'gone'].every((h) => v.hosts[h]?.actions?.at(-1)?.action === 'provision'), 'both hosts provisioning');
+    started = provisioning.hosts['hand']?.actions?.at(-1)?.started ?? '';
+    b = await commitFiles(git, 'lab', 'main', { 'hosts/hand.yaml': hostFile('hand', 1, 'no-such-role') }, 'break it');
+    await first.poll();
+    assert.deepEqual(reconciles(await status()), [[a, 'applied'], [b, 'rejected']]);
+  } finally {
+    await first.stop();
+  }
+  const left = await readStatus(git, 'lab');
+  assert.deepEqual(reconciles(left), [[a, 'applied'], [b, 'rejected']], 'the stop flushed the status branch');
+
+  // While the agent is down: the status branch is made to look as if it died while applying B, and host gone
+  // leaves the lab (C also repairs hand, to what A declared: its provisioning goes on).
+  const files = await readBranchFiles(git, 'lab', 'forseti-status');
+  const site = parse(files['site.yaml'] ?? '') as { reconciles: Array<Record<string, unknown>> };
+  const last = site.reconciles.at(-1) ?? {};
+  site.reconciles[site.reconciles.length - 1] = { revision: last.revision, result: 'running', started: last.started, stages: last.stages, hostsActedOn: 0 };
+  await commitFiles(git, 'lab', 'forseti-status', { 'site.yaml': stringify(site) }, 'the agent died while applying B');
+  const c = await commitFiles(git, 'lab', 'main', { 'hosts/hand.yaml': hostFile('hand', 1, 'worker'), 'hosts/gone.yaml': null }, 'gone leaves; hand repaired');
+
+  // Second run on the same state dir and status branch.
+  const second = new Agent(config, log);
+  await second.start();
+  try {
+    assert.equal(second.current?.revision, c);
+    const view = await status();
+    assert.deepEqual(reconciles(view), [[a, 'applied'], [b, 'interrupted'], [c, 'applied']]);
+    assert.equal(view.hosts['gone'], undefined);
+    const carried = view.hosts['hand']?.actions?.at(-1);
+    assert.deepEqual([carried?.action, carried?.revision, carried?.outcome, carried?.started], ['provision', a, 'running', started], 'the provisioning the journal resumes is still open');
+
+    // Its phone-home ends it, across the restart.
+    await (await fetch(`${BASE}/v1/boot/02-00-00-00-07-01`)).text();
+    const key = Buffer.from((await readFile(join(config.stateDir, 'agent.key'), 'utf8')).trim(), 'hex');
+    assert.equal((await fetch(`${BASE}/v1/phone-home`, { method: 'POST', headers: { authorization: `Bearer ${hostToken(key, 'hand')}` }, body: 'role=worker' })).status, 200);
+    const converged = await waitForView((v) => v.hosts['hand']?.actions?.at(-1)?.outcome === 'ok', 'the provisioning of hand ends ok');
+    const ended = converged.hosts['hand']?.actions?.at(-1);
+    assert.equal(ended?.started, started);
+    assert.ok((ended?.durationMs ?? 0) >= Date.parse(ended?.finished ?? '') - Date.parse(started) - 1, 'measured from the first run');
+
+    const branch = await waitForStatus(git, 'lab', (s) => s.site?.reconciles?.length === 3 && !s.hosts.has('gone') && s.hosts.get('hand')?.actions?.at(-1)?.outcome === 'ok', 30_000, 'three reconciles, gone pruned, hand done');
+    assert.deepEqual(reconciles(branch), [[a, 'applied'], [b, 'interrupted'], [c, 'applied']]);
+    assert.deepEqual([...branch.hosts.keys()], ['hand']);
+    // The host's transitions carry on too: the first run's last one is still listed, before the Converged.
+    const history = branch.hosts.get('hand')?.history ?? [];
+    const before = left.hosts.get('hand')?.history?.at(-1);
+    assert.ok(before && history.some((t) => JSON.stringify(t) === JSON.stringify(before)), JSON.stringify({ before, history }));
+    assert.equal(history.at(-1)?.phase, 'Converged');
+  } finally {
+    await second.stop();
+  }
+});

@@ -1,13 +1,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, writeFile, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, mkdir, writeFile, readFile, readdir, rm, stat, lstat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, isAbsolute } from 'node:path';
 import { Writable } from 'node:stream';
 import { startGitServer, createBareRepo, commitFiles, revertCommit, type GitServer } from './fixtures/git-server.ts';
 import { git as gitCli } from './fixtures/git/git-cli.ts';
 import { createLogger } from '../src/log.ts';
-import { GitSource, SourceFetchError, RevisionNotFoundError, TargetNotEmptyError, checkoutRevision } from '../src/source/index.ts';
+import { GitSource, SourceFetchError, RevisionNotFoundError, TargetNotEmptyError, UnsafeTreePathError, checkoutRevision } from '../src/source/index.ts';
+import { applyChanges } from '../src/source/apply-changes.ts';
 
 const logLines: string[] = [];
 const log = createLogger({ level: 'debug', destination: new Writable({ write: (chunk: Buffer, _enc, cb) => (logLines.push(chunk.toString()), cb()) }) });
@@ -253,4 +254,67 @@ test('checkoutRevision works on a plain local working repository', async () => {
   const out2 = join(scratch, 'local-head');
   await checkoutRevision(join(work, '.git'), 'HEAD', out2);
   assert.equal(await readFile(join(out2, 'site.yaml'), 'utf8'), 'v2\n');
+});
+
+/** Pushes a commit made with the git CLI in a clone of `repo` (what commitFiles cannot express); returns its sha. */
+async function pushFromClone(repo: string, work: (dir: string) => Promise<void>): Promise<string> {
+  const dir = await mkdtemp(join(scratch, 'clone-'));
+  await gitCli(['clone', '--quiet', join(server.root, `${repo}.git`), dir]);
+  await work(dir);
+  await gitCli(['push', '--quiet', 'origin', 'HEAD:refs/heads/main'], dir);
+  return (await gitCli(['rev-parse', 'HEAD'], dir)).trim();
+}
+
+test('a file replaced by a submodule is removed from the tree, and the next commit still applies file by file', async () => {
+  const repo = await newRepo();
+  await commitFiles(server, repo, 'main', { 'vendor/lib': 'a file for now\n' }, 'add lib');
+  const source = new GitSource({ url: server.repoUrl(repo), dir: join(scratch, 'state-submodule'), log });
+  const first = await source.sync();
+  assert.equal(await readFile(join(first.tree, 'vendor/lib'), 'utf8'), 'a file for now\n');
+  const sha = await pushFromClone(repo, async (dir) => {
+    await gitCli(['rm', '--quiet', 'vendor/lib'], dir);
+    await gitCli(['update-index', '--add', '--cacheinfo', `160000,${first.commit},vendor/lib`], dir);
+    await gitCli(['commit', '--quiet', '-m', 'lib becomes a submodule'], dir);
+  });
+  const from = logLines.length;
+  const synced = await source.sync();
+  assert.equal(synced.commit, sha);
+  await assert.rejects(lstat(join(synced.tree, 'vendor/lib')), { code: 'ENOENT' });
+  const whole = join(scratch, 'submodule-whole');
+  await source.checkoutRevision(sha, whole);
+  assert.deepEqual(await readAll(synced.tree), await readAll(whole));
+
+  await commitFiles(server, repo, 'main', { 'hosts/bld-003.yaml': 'name: bld-003\n' }, 'after the submodule');
+  const next = await source.sync();
+  assert.deepEqual(await listTree(next.tree), ['hosts/bld-001.yaml', 'hosts/bld-002.yaml', 'hosts/bld-003.yaml', 'site.yaml']);
+  const messages = logLines.slice(from).map((l) => JSON.parse(l) as { msg: string; files?: number });
+  assert.deepEqual(messages.filter((l) => l.msg === 'checked out lab revision').map((l) => l.files), [1, 1], 'both commits applied file by file');
+});
+
+test('a tree path that leaves the working tree is refused before anything is written or removed', async () => {
+  const base = await mkdtemp(join(scratch, 'unsafe-'));
+  const gitdir = join(base, 'repo.git');
+  await gitCli(['init', '--quiet', '--bare', gitdir]);
+  await writeFile(join(base, 'blob'), 'payload\n');
+  const oid = (await gitCli(['hash-object', '-w', join(base, 'blob')], gitdir)).trim();
+  const tree = join(base, 'tree');
+  await mkdir(join(tree, 'hosts'), { recursive: true });
+  await writeFile(join(tree, 'hosts', 'bld-001.yaml'), 'name: bld-001\n');
+  await writeFile(join(base, 'victim'), 'outside\n');
+  const crafted = [`../escaped`, `hosts/../../escaped`, join(base, 'escaped'), '.', 'hosts/..'];
+  for (const path of crafted) {
+    const changes = [
+      { path: 'hosts/bld-001.yaml', kind: 'deleted' as const },
+      { path: '../victim', kind: 'deleted' as const },
+      { path, kind: 'added' as const, oid, mode: '100644', type: 'blob' as const },
+    ];
+    await assert.rejects(applyChanges(tree, gitdir, changes, {}), (e: unknown) => e instanceof UnsafeTreePathError && e.path === '../victim' && e.message.includes('"../victim"'));
+    await assert.rejects(applyChanges(tree, gitdir, changes.slice(2), {}), (e: unknown) => e instanceof UnsafeTreePathError && e.path === path, path);
+  }
+  assert.deepEqual((await readdir(base)).sort(), ['blob', 'repo.git', 'tree', 'victim']);
+  assert.equal(await readFile(join(base, 'victim'), 'utf8'), 'outside\n');
+  assert.deepEqual(await listTree(tree), ['hosts/bld-001.yaml'], 'nothing was removed either');
+  // a name that merely starts with two dots stays inside
+  await applyChanges(tree, gitdir, [{ path: 'hosts/..bld-002.yaml', kind: 'added', oid, mode: '100644', type: 'blob' }], {});
+  assert.equal(await readFile(join(tree, 'hosts', '..bld-002.yaml'), 'utf8'), 'payload\n');
 });

@@ -74,7 +74,9 @@ export class Agent {
     const { stateDir } = this.config;
     await mkdir(stateDir, { recursive: true });
     this.agentKey = await loadAgentKey(stateDir);
-    this.generations = new GenerationWriter(stateDir, (h) => hostToken(this.agentKey, h));
+    this.generations = new GenerationWriter(stateDir, (h) => hostToken(this.agentKey, h), {
+      onPruneError: (err) => this.log.warn({ err }, 'old generations could not be removed; retried at the next commit'),
+    });
     this.secrets = await Secrets.load(this.config.secretsFile, process.env, this.config.ageKeyFile ? { ageKeyFile: this.config.ageKeyFile } : {});
     this.labSecrets = this.secrets;
     this.images = new ImageCache(join(stateDir, 'images'), this.log);

@@ -17,8 +17,11 @@ import { checkTextSecrets } from './check-secrets.ts';
 import { checkSiteSections } from './check-site-sections.ts';
 import { checkProfileTemplates } from './check-templates.ts';
 import { isRegularFile, isSymbolicLink, KIND_DIRS, listYamlFiles, loadDocument, readText, refOf, SITE_FILE, stem, YAML_FILE, type EntityKind, type ReadResult } from './documents.ts';
+import { NothingLoadedError } from './nothing-loaded-error.ts';
 import { compareProblems, formatRef, problem } from './problems.ts';
+import { insertSorted, removeSorted } from './sorted-list.ts';
 import type { FieldRefs, Host, Image, Lab, LabProblem, Profile, Site } from './types.ts';
+import { UseIndex, type Use } from './use-index.ts';
 import type { YamlFile } from './yaml-source.ts';
 
 export interface LoadResult {
@@ -33,7 +36,7 @@ export type ChangedPathLike = string | { path: string };
 interface DocState<T> {
   file: string;
   /** Parse, secret, schema and file-name problems of this file alone. */
-  problems: LabProblem[];
+  problems: readonly LabProblem[];
   readProblem?: LabProblem;
   /** Built when the document passed its schema. */
   entity?: T;
@@ -41,11 +44,11 @@ interface DocState<T> {
 
 interface HostState extends DocState<Host> {
   /** Problems of `bmc.tls`. */
-  tls: LabProblem[];
+  tls: readonly LabProblem[];
   /** When `bmc.tls.ca` names a file: what was read, and the document to build the host again from if it changes. */
   ca?: { path: string; read: ReadResult; value: unknown; refs: FieldRefs };
   /** Address and role problems; null while an input changed since they were computed. */
-  checks: LabProblem[] | null;
+  checks: readonly LabProblem[] | null;
 }
 
 interface ProfileState extends DocState<Profile> {
@@ -78,62 +81,19 @@ interface Derived {
   imageRefs: LabProblem[];
 }
 
-interface Use {
-  file: string;
-  /** Position inside the file's declarations (the MAC's index), for the first-declared-wins order. */
-  i: number;
-}
-
-/** Key → its declarations in file order; the first one owns the key, any later one is a duplicate. */
-class UseIndex<T extends Use> {
-  private readonly byKey = new Map<string, T[]>();
-  readonly duplicated = new Set<string>();
-
-  add(key: string, use: T): void {
-    const list = this.byKey.get(key);
-    if (!list) {
-      this.byKey.set(key, [use]);
-      return;
-    }
-    let at = list.length;
-    while (at > 0 && before(use, list[at - 1] as T)) at--;
-    list.splice(at, 0, use);
-    this.duplicated.add(key);
-  }
-
-  remove(key: string, file: string): void {
-    const list = this.byKey.get(key)?.filter((u) => u.file !== file);
-    if (!list || list.length === 0) this.byKey.delete(key);
-    else this.byKey.set(key, list);
-    if (!list || list.length < 2) this.duplicated.delete(key);
-  }
-
-  get(key: string): readonly T[] {
-    return this.byKey.get(key) ?? [];
-  }
-
-  has(key: string): boolean {
-    return this.byKey.has(key);
-  }
-
-  clear(): void {
-    this.byKey.clear();
-    this.duplicated.clear();
-  }
-}
-
-function before(a: Use, b: Use): boolean {
-  return a.file < b.file || (a.file === b.file && a.i < b.i);
-}
-
 type NamedUse<T> = Use & { entity: T };
 type AddressIndexUse = Use & { use: AddressUse };
 
-const NO_PROBLEMS: LabProblem[] = [];
+const NO_PROBLEMS: readonly LabProblem[] = Object.freeze([]);
 
 export class LabLoader {
-  /** The revision the last `load` or `update` was given, so a caller knows what to diff the next commit against. */
+  /**
+   * The revision the last successful `load` or `update` was given, so a caller knows what to diff the next commit
+   * against; null after one that threw (the state is then partial: the next call loads the whole tree).
+   */
   revision: string | null = null;
+  /** Whether the state is what the last call finished (false while one runs and after one threw). */
+  private complete = false;
   private dir: string | null = null;
   private site: SiteState | null = null;
   private readonly hosts = new Map<string, HostState>();
@@ -148,12 +108,18 @@ export class LabLoader {
   private readonly roles = new Map<string, Set<string>>();
   private readonly wiping = new Map<string, Host>();
   private readonly caHosts = new Set<string>();
+  /**
+   * Each CA file as the last successful call read it, and as the current call reads it (once, however many hosts
+   * name it). A read of the same text keeps the earlier object, so a host's CA compares by identity.
+   */
+  private caReads = new Map<string, ReadResult>();
+  private caReadsNow = new Map<string, ReadResult>();
   private derived: Derived | null = null;
 
   /** Reads the whole lab in `dir`, forgetting anything loaded before. */
   load(dir: string, revision: string | null = null): LoadResult {
+    this.begin();
     this.reset(dir);
-    this.revision = revision;
     this.site = this.loadSite();
     for (const { dir: kindDir, kind } of KIND_DIRS) {
       const listed = listYamlFiles(dir, kindDir);
@@ -162,7 +128,7 @@ export class LabLoader {
     }
     this.derive();
     for (const state of this.hosts.values()) state.checks = this.hostChecks(state);
-    return this.result();
+    return this.finish(revision);
   }
 
   /**
@@ -171,7 +137,9 @@ export class LabLoader {
    * to build on or the change is not one of files (a kind directory replaced, a symbolic link to a directory).
    */
   update(dir: string, changed: Iterable<ChangedPathLike>, revision: string | null = null): LoadResult {
-    if (this.dir !== dir || !this.site || this.listProblems.length > 0 || KIND_DIRS.some((k) => isSymbolicLink(dir, k.dir))) return this.load(dir, revision);
+    const previousSite = this.complete && this.dir === dir && this.listProblems.length === 0 ? this.site : null;
+    this.begin();
+    if (!previousSite || KIND_DIRS.some((k) => isSymbolicLink(dir, k.dir))) return this.load(dir, revision);
     const candidates: Record<EntityKind, Set<string>> = { Host: new Set(), Profile: new Set(), Image: new Set() };
     for (const entry of changed) {
       const path = typeof entry === 'string' ? entry : entry.path;
@@ -181,10 +149,8 @@ export class LabLoader {
       if (child === undefined) return this.load(dir, revision);
       if (YAML_FILE.test(child)) candidates[kind].add(`${top}/${child}`);
     }
-    this.revision = revision;
 
     const stale = new Set<string>();
-    const previousSite = this.site;
     this.site = this.siteUnchanged(previousSite) ?? this.loadSite();
     const siteChanged = this.site !== previousSite;
 
@@ -193,7 +159,8 @@ export class LabLoader {
       if (isRegularFile(dir, file)) this.put('Host', file, readText(dir, file));
       stale.add(file);
     }
-    for (const file of this.caHosts) if (this.refreshCa(file)) stale.add(file);
+    // a copy: refreshCa takes a changed host out of caHosts and puts it back, which would visit it again
+    for (const file of [...this.caHosts]) if (this.refreshCa(file)) stale.add(file);
 
     let profilesChanged = false;
     for (const kind of ['Profile', 'Image'] as const) {
@@ -217,7 +184,23 @@ export class LabLoader {
         if (state) state.checks = this.hostChecks(state);
       }
     }
-    return this.result();
+    return this.finish(revision);
+  }
+
+  /** Marks the state unfinished until `finish`: a call that throws leaves it so, and the next one loads whole. */
+  private begin(): void {
+    this.revision = null;
+    this.complete = false;
+    this.caReadsNow = new Map();
+  }
+
+  private finish(revision: string | null): LoadResult {
+    const result = this.result();
+    this.caReads = this.caReadsNow;
+    this.caReadsNow = new Map();
+    this.revision = revision;
+    this.complete = true;
+    return result;
   }
 
   private reset(dir: string): void {
@@ -326,7 +309,7 @@ export class LabLoader {
     const host = buildHost(value, refs);
     let read: ReadResult | undefined;
     const tls = checkBmcTls([host], (path) => {
-      read = readText(this.root, path);
+      read = this.readCa(path);
       return read.text;
     });
     state.entity = host;
@@ -371,11 +354,22 @@ export class LabLoader {
     const state = this.hosts.get(file);
     const ca = state?.ca;
     if (!state || !ca) return false;
-    if (sameRead(readText(this.root, ca.path), ca.read)) return false;
+    const now = this.readCa(ca.path);
+    if (now === ca.read || sameRead(now, ca.read)) return false;
     this.unindexHost(state);
     this.buildHostEntity(state, ca.value, ca.refs);
     this.indexHost(state);
     return true;
+  }
+
+  private readCa(path: string): ReadResult {
+    const known = this.caReadsNow.get(path);
+    if (known) return known;
+    const read = readText(this.root, path);
+    const before = this.caReads.get(path);
+    const kept = before && sameRead(read, before) ? before : read;
+    this.caReadsNow.set(path, kept);
+    return kept;
   }
 
   private buildProfileEntity(state: ProfileState): void {
@@ -462,7 +456,7 @@ export class LabLoader {
     return changed;
   }
 
-  private hostChecks(state: HostState): LabProblem[] {
+  private hostChecks(state: HostState): readonly LabProblem[] {
     const host = state.entity;
     const derived = this.derived;
     if (!host || !derived) return NO_PROBLEMS;
@@ -476,7 +470,7 @@ export class LabLoader {
   private result(): LoadResult {
     const site = this.site;
     const derived = this.derived;
-    if (!site || !derived) throw new Error('LabLoader: nothing loaded');
+    if (!site || !derived) throw new NothingLoadedError(this.dir);
     const problems: LabProblem[] = [...site.problems, ...site.sections];
     const hostStates = this.files.Host.map((file) => this.hosts.get(file)).filter((s): s is HostState => s !== undefined);
     for (const state of hostStates) if (state.problems.length > 0) problems.push(...state.problems);
@@ -541,26 +535,4 @@ export class LabLoader {
 
 function sameRead(a: ReadResult, b: ReadResult): boolean {
   return a.text === b.text && a.problem?.message === b.problem?.message;
-}
-
-/** Where `item` is, or would go, in the sorted `list`. */
-function sortedIndex(list: string[], item: string): number {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((list[mid] as string) < item) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-function insertSorted(list: string[], item: string): void {
-  const at = sortedIndex(list, item);
-  if (list[at] !== item) list.splice(at, 0, item);
-}
-
-function removeSorted(list: string[], item: string): void {
-  const at = sortedIndex(list, item);
-  if (list[at] === item) list.splice(at, 1);
 }

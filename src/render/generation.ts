@@ -48,18 +48,36 @@ export const GENERATION_FILE = 'generation.json';
  * file for all hosts ~60 ms (22 MB) for every commit.
  */
 const SHARDS = 64;
+/** A generation being written; renamed to its id when complete. */
+const TMP_PREFIX = '.tmp-';
+/** The new `current` link, renamed over `current`. */
+const LINK_PREFIX = '.current-';
+
+export interface GenerationWriterOptions {
+  /**
+   * Told when old generations or the leftovers of failed writes cannot be removed. The write itself has
+   * succeeded by then (`current` already names the new generation); the next write tries again.
+   * Default: a process warning.
+   */
+  onPruneError?: (err: unknown) => void;
+}
 
 /**
  * Writes generations commit after commit: hosts whose inputs did not change are not rendered again (LabRenderer),
- * and shards whose hosts did not change are linked from the previous generation instead of written.
+ * and shards whose hosts did not change are linked from the previous generation instead of written. One writer
+ * owns `stateDir`'s generations, and its writes are one after the other.
  */
 export class GenerationWriter {
   private readonly renderer: LabRenderer;
+  private readonly onPruneError: (err: unknown) => void;
   /** The last generation written: its directory and the file of each shard. */
   private previous: { dir: string; shards: Map<number, string> } | null = null;
+  /** Whether the leftovers of an earlier process were removed (before this writer's first write). */
+  private swept = false;
 
-  constructor(private readonly stateDir: string, token: (host: string) => string) {
+  constructor(private readonly stateDir: string, token: (host: string) => string, options: GenerationWriterOptions = {}) {
     this.renderer = new LabRenderer(token);
+    this.onPruneError = options.onPruneError ?? ((err) => process.emitWarning(`forseti: old generations could not be removed: ${describe(err)}`));
   }
 
   /**
@@ -71,8 +89,39 @@ export class GenerationWriter {
     const { hosts, byMac } = this.renderer.render(lab, revision, urls);
     const root = join(this.stateDir, 'generations');
     await mkdir(root, { recursive: true });
+    if (!this.swept) {
+      await this.removeLeftovers(root);
+      this.swept = true;
+    }
     const id = `${revision.slice(0, 12)}-${Date.now().toString(36)}`;
-    const tmp = join(root, `.tmp-${id}`);
+    const tmp = join(root, `${TMP_PREFIX}${id}`);
+    const linkPath = join(this.stateDir, `${LINK_PREFIX}${id}`);
+    const dir = join(root, id);
+    let shards: Map<number, string>;
+    try {
+      shards = await this.writeShards(tmp, hosts);
+      const files = [...shards].sort(([a], [b]) => a - b).map(([, file]) => file);
+      await writeFile(join(tmp, GENERATION_FILE), JSON.stringify({ revision, shards: files }));
+      await writeFile(join(tmp, 'revision'), `${revision}\n`);
+      await rename(tmp, dir);
+      await symlink(join('generations', id), linkPath);
+      await rename(linkPath, join(this.stateDir, 'current'));
+    } catch (err) {
+      // a full disk fails every poll: each failed write must not leave another partial directory behind
+      await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      await rm(linkPath, { force: true }).catch(() => undefined);
+      throw err;
+    }
+    this.previous = { dir, shards };
+    this.renderer.clearChanges();
+    // `current` names the new generation now: what remains is housekeeping, whose failure fails nothing
+    await this.removeLeftovers(root);
+    await this.pruneGenerations(root, id);
+    return { id, revision, dir, lab, hosts, byMac };
+  }
+
+  /** Writes each shard of hosts into `tmp`, or links it from the previous generation when its hosts did not change. */
+  private async writeShards(tmp: string, hosts: Map<string, RenderedHost>): Promise<Map<number, string>> {
     await rm(tmp, { recursive: true, force: true });
     await mkdir(tmp, { recursive: true });
 
@@ -87,7 +136,8 @@ export class GenerationWriter {
     for (const name of this.renderer.changes) dirty.add(shardOf(name));
     const previous = this.previous;
     const shards = new Map<number, string>();
-    await Promise.all(
+    // allSettled: no shard is still being written into `tmp` when a failed write removes it
+    const written = await Promise.allSettled(
       [...grouped].map(async ([shard, names]) => {
         const file = `hosts-${shard.toString(16).padStart(2, '0')}.json`;
         shards.set(shard, file);
@@ -104,18 +154,34 @@ export class GenerationWriter {
         await writeFile(join(tmp, file), JSON.stringify(Object.fromEntries(names.map((name) => [name, hosts.get(name)]))), { mode: 0o600 });
       }),
     );
-    const files = [...shards.keys()].sort((a, b) => a - b).map((s) => shards.get(s));
-    await writeFile(join(tmp, GENERATION_FILE), JSON.stringify({ revision, shards: files }));
-    await writeFile(join(tmp, 'revision'), `${revision}\n`);
-    const dir = join(root, id);
-    await rename(tmp, dir);
-    const linkPath = join(this.stateDir, `.current-${id}`);
-    await symlink(join('generations', id), linkPath);
-    await rename(linkPath, join(this.stateDir, 'current'));
-    this.previous = { dir, shards };
-    this.renderer.clearChanges();
-    await pruneGenerations(root, id);
-    return { id, revision, dir, lab, hosts, byMac };
+    const failed = written.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return shards;
+  }
+
+  /** Removes what failed writes (of this process or one that died) left: `.tmp-*` directories, `.current-*` links. */
+  private async removeLeftovers(root: string): Promise<void> {
+    const leftovers = [
+      ...(await this.list(root)).filter((n) => n.startsWith(TMP_PREFIX)).map((n) => join(root, n)),
+      ...(await this.list(this.stateDir)).filter((n) => n.startsWith(LINK_PREFIX)).map((n) => join(this.stateDir, n)),
+    ];
+    for (const path of leftovers) await rm(path, { recursive: true, force: true }).catch(this.onPruneError);
+  }
+
+  /** Removes all but the newest KEEP_GENERATIONS generations, never `keep` (the current one). */
+  private async pruneGenerations(root: string, keep: string): Promise<void> {
+    const ids = (await this.list(root)).filter((n) => !n.startsWith('.')).sort((a, b) => generationTime(a) - generationTime(b));
+    const stale = ids.filter((id) => id !== keep).slice(0, Math.max(0, ids.length - KEEP_GENERATIONS));
+    for (const id of stale) await rm(join(root, id), { recursive: true, force: true }).catch(this.onPruneError);
+  }
+
+  private async list(dir: string): Promise<string[]> {
+    try {
+      return await readdir(dir);
+    } catch (err) {
+      this.onPruneError(err);
+      return [];
+    }
   }
 }
 
@@ -142,14 +208,12 @@ function shardOf(name: string): number {
   return (h >>> 0) % SHARDS;
 }
 
-async function pruneGenerations(root: string, keep: string): Promise<void> {
-  const ids = (await readdir(root)).filter((n) => !n.startsWith('.')).sort((a, b) => generationTime(a) - generationTime(b));
-  const stale = ids.filter((id) => id !== keep).slice(0, Math.max(0, ids.length - KEEP_GENERATIONS));
-  for (const id of stale) await rm(join(root, id), { recursive: true, force: true });
-}
-
 function generationTime(id: string): number {
   return parseInt(id.slice(id.lastIndexOf('-') + 1), 36) || 0;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 export async function currentGenerationDir(stateDir: string): Promise<string | null> {

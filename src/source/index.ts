@@ -9,3 +9,4 @@ export { SourceFetchError } from './source-fetch-error.ts';
 export { SourceCheckoutError } from './source-checkout-error.ts';
 export { RevisionNotFoundError } from './revision-not-found-error.ts';
 export { TargetNotEmptyError } from './target-not-empty-error.ts';
+export { UnsafeTreePathError } from './unsafe-tree-path-error.ts';

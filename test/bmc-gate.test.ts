@@ -7,13 +7,16 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { CommandQueue } from '../src/bmc/command-queue.ts';
+import { bmcStateKey, retainBmcState } from '../src/agent/drivers.ts';
+import { CommandQueue, sharedCommandQueue } from '../src/bmc/command-queue.ts';
 import { ConcurrencyLimit } from '../src/bmc/concurrency.ts';
 import { BmcUnreachableError } from '../src/bmc/driver.ts';
 import { BmcBackingOffError, BmcGate, sharedBmcGate, UNREACHABLE_BACKOFF_MS } from '../src/bmc/gate.ts';
 import { createIpmiDriver } from '../src/bmc/ipmi-driver.ts';
 import { createRedfishDriver } from '../src/bmc/redfish-driver.ts';
 import type { RedfishDriverOptions } from '../src/bmc/redfish-driver.ts';
+import { resetSharedBmcState, retainSharedBmcState } from '../src/bmc/shared-state.ts';
+import type { Host } from '../src/model/types.ts';
 import { startRedfishBmc } from './fixtures/redfish/bmc.ts';
 import type { RedfishBmc } from './fixtures/redfish/bmc.ts';
 import { syntheticBmc } from './fixtures/redfish/resources.ts';
@@ -102,12 +105,80 @@ describe('ConcurrencyLimit.resize and the gate\'s back-off', () => {
     assert.equal(gate.backoff('10.0.0.1:623'), undefined);
   });
 
-  it('the process-wide gate is resized by the agent\'s bmc.maxConcurrent', () => {
-    const gate = sharedBmcGate(7);
-    assert.equal(gate.limit.limit, 7);
-    assert.equal(sharedBmcGate(), gate);
-    sharedBmcGate(16);
-    assert.equal(gate.limit.limit, 16);
+  it('the process-wide gate is resized by the agent\'s bmc.maxConcurrent; a reset for tests leaves none of it behind', () => {
+    try {
+      const gate = sharedBmcGate(7);
+      assert.equal(gate.limit.limit, 7);
+      assert.equal(sharedBmcGate(), gate);
+      sharedBmcGate(3);
+      assert.equal(gate.limit.limit, 3);
+      gate.settle('10.0.0.1:623', { unreachable: 'no answer' });
+      resetSharedBmcState();
+      assert.notEqual(sharedBmcGate(), gate);
+      assert.equal(sharedBmcGate().limit.limit, 16);
+      assert.equal(sharedBmcGate().backoff('10.0.0.1:623'), undefined);
+    } finally {
+      resetSharedBmcState();
+    }
+  });
+
+  it('command(): success and answers end the back-off, unreachable errors start it, a refused call settles nothing', async () => {
+    let now = 0;
+    const gate = new BmcGate({ now: () => now });
+    const unreachable = (err: unknown): string | undefined => (err instanceof Error && err.message === 'silent' ? 'no answer' : undefined);
+    assert.equal(await gate.command('b', async () => 'ok', unreachable), 'ok');
+    await assert.rejects(gate.command('b', async () => Promise.reject(new Error('silent')), unreachable), /silent/);
+    assert.equal(gate.backoff('b')?.failures, 1);
+    await assert.rejects(gate.command('b', async () => gate.exchange('b', async () => 'never'), unreachable), BmcBackingOffError);
+    assert.equal(gate.backoff('b')?.failures, 1, 'the refusal did not lengthen the back-off');
+    now += UNREACHABLE_BACKOFF_MS[0]!;
+    await assert.rejects(gate.command('b', async () => Promise.reject(new Error('refused: bad request')), unreachable), /bad request/);
+    assert.equal(gate.backoff('b'), undefined, 'an error the BMC answered with ends the back-off');
+  });
+
+  it('state of BMCs no longer declared is dropped: back-off marks and command queues', () => {
+    try {
+      const gate = sharedBmcGate();
+      for (const bmc of ['10.0.0.1:623', '10.0.0.2:443', '10.0.0.3:22']) gate.settle(bmc, { unreachable: 'no answer' });
+      const kept = sharedCommandQueue('10.0.0.1:623');
+      const dropped = sharedCommandQueue('10.0.0.2:443');
+      retainSharedBmcState(['10.0.0.1:623']);
+      assert.ok(gate.backoff('10.0.0.1:623'));
+      assert.equal(gate.backoff('10.0.0.2:443'), undefined);
+      assert.equal(gate.backoff('10.0.0.3:22'), undefined);
+      assert.equal(sharedCommandQueue('10.0.0.1:623'), kept);
+      assert.notEqual(sharedCommandQueue('10.0.0.2:443'), dropped);
+      retainSharedBmcState([]);
+      assert.equal(gate.backoff('10.0.0.1:623'), undefined, 'none declared (the agent stops): nothing is kept');
+      assert.notEqual(sharedCommandQueue('10.0.0.1:623'), kept);
+    } finally {
+      resetSharedBmcState();
+    }
+  });
+
+  it('the agent\'s retainBmcState keys hosts as the drivers do, so a host\'s back-off survives a commit that keeps its BMC', () => {
+    const host = (name: string, bmc: Host['bmc']): Host => ({ name, bmc }) as Host; // only `bmc` is read
+    const ipmi = host('i', { type: 'ipmi', address: '127.0.0.1', port: 9, credential: 'c' });
+    const redfish = host('r', { type: 'redfish', address: '10.0.0.5', credential: 'c' });
+    const blade = host('b', { type: 'hp-oa', address: '10.0.0.6', credential: 'c' });
+    assert.equal(bmcStateKey(ipmi), '127.0.0.1:9');
+    assert.equal(bmcStateKey(redfish), '10.0.0.5:443');
+    assert.equal(bmcStateKey(redfish, { redfish: { scheme: 'http' } }), '10.0.0.5:80');
+    assert.equal(bmcStateKey(blade), '10.0.0.6:22');
+    assert.equal(bmcStateKey(ipmi, { ipmitool: { prefix: ['ip', 'netns', 'exec', 'h10-lab'] } }), 'ip netns exec h10-lab 127.0.0.1:9');
+    assert.equal(bmcStateKey(host('w', { type: 'wol' })), undefined);
+    try {
+      const gate = sharedBmcGate();
+      for (const h of [ipmi, redfish, blade]) gate.settle(bmcStateKey(h)!, { unreachable: 'no answer' });
+      retainBmcState([ipmi, blade, host('w', { type: 'wol' })]);
+      assert.ok(gate.backoff('127.0.0.1:9'));
+      assert.ok(gate.backoff('10.0.0.6:22'));
+      assert.equal(gate.backoff('10.0.0.5:443'), undefined, 'the Redfish host left the lab');
+      retainBmcState([]);
+      assert.equal(gate.backoff('127.0.0.1:9'), undefined, 'a restarted agent in the same process starts afresh');
+    } finally {
+      resetSharedBmcState();
+    }
   });
 });
 

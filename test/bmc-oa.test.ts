@@ -1,6 +1,7 @@
 // The HP Onboard Administrator driver against a stand-in OA (an SSH server playing the OA's command line).
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
+import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOverrideNotAppliedError } from '../src/bmc/driver.ts';
 import type { BmcTarget } from '../src/bmc/driver.ts';
@@ -19,6 +20,31 @@ function target(oa: FakeOa, bay: number, extra: Partial<BmcTarget> = {}): BmcTar
 
 async function closeAll(drivers: OaDriver[]): Promise<void> {
   await Promise.all(drivers.map((d) => d.close()));
+}
+
+async function until(what: string, cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 10_000 && !cond(); i++) await new Promise((r) => setTimeout(r, 2));
+  assert.ok(cond(), `timed out waiting until ${what}`);
+}
+
+/** A TCP server that accepts connections and never says a word: an OA whose SSH daemon hangs. */
+async function silentOa(): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => undefined);
+  });
+  let accepted = 0;
+  server.on('connection', () => accepted++);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    connections: () => accepted,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
 }
 
 describe('OA output parsers', () => {
@@ -267,6 +293,47 @@ describe('OA driver: a full enclosure and the global BMC gate', () => {
     } finally {
       await closeAll(drivers);
       await full.close();
+    }
+  });
+
+  it('a dead OA holds a slot per login attempt only: the pauses between attempts take none, and other BMCs are served meanwhile', { timeout: 60_000 }, async () => {
+    const live = await startFakeOa();
+    const hole = await silentOa();
+    const gate = new BmcGate({ maxConcurrent: 1 });
+    // The dead OA's pause before its next login lasts until the live OA was served: only possible if the pause holds
+    // no slot (were one held, the live OA would be waiting for it, which the pause records rather than hang on).
+    let liveDone: Promise<unknown> = Promise.resolve();
+    const waitingDuringPauses: number[] = [];
+    const dead = createOaDriver({ ...target(live, 1), port: hole.port }, {
+      ...FAST,
+      gate,
+      connectTimeoutMs: 300,
+      retries: 2,
+      retryDelayMs: 1000,
+      sleep: async () => {
+        waitingDuringPauses.push(gate.limit.queued);
+        if (gate.limit.queued === 0) await liveDone;
+      },
+    });
+    const alive = createOaDriver(target(live, 2), { ...FAST, gate });
+    try {
+      const deadRead = dead.powerState();
+      deadRead.catch(() => undefined); // awaited below; a failed assertion before must not leave it unhandled
+      await until('the dead OA\'s first login attempt took the connection', () => hole.connections() === 1);
+      const liveRead = alive.powerState();
+      liveDone = liveRead;
+      await until('the live OA waits for the slot', () => gate.limit.queued === 1);
+      assert.equal(live.logins, 0, 'the login timeout runs inside the slot');
+      assert.equal(await liveRead, 'off', 'the live OA is served between the dead one\'s login attempts');
+      await assert.rejects(deadRead, (err: Error) => err instanceof BmcUnreachableError && /bld-001/.test(err.message) && /3 attempt/.test(err.message));
+      assert.deepEqual(waitingDuringPauses, [0, 0], 'nobody waits for the only slot while the dead OA pauses between logins');
+      assert.equal(hole.connections(), 3);
+      assert.equal(gate.limit.running, 0);
+      assert.equal(gate.backoff(`127.0.0.1:${hole.port}`)?.failures, 1, 'the dead OA backs off once for the whole command');
+    } finally {
+      await closeAll([dead, alive]);
+      await hole.close();
+      await live.close();
     }
   });
 

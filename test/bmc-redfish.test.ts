@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import { CommandQueue } from '../src/bmc/command-queue.ts';
 import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOverrideNotAppliedError, PowerStateNotReachedError } from '../src/bmc/driver.ts';
 import type { BmcTarget } from '../src/bmc/driver.ts';
+import { BmcGate } from '../src/bmc/gate.ts';
 import { createRedfishDriver } from '../src/bmc/redfish-driver.ts';
 import type { RedfishDriver, RedfishDriverOptions } from '../src/bmc/redfish-driver.ts';
 import { startRedfishBmc } from './fixtures/redfish/bmc.ts';
@@ -32,6 +33,7 @@ function driverFor(bmc: RedfishBmc, opts: RedfishDriverOptions = {}, target: Par
     {
       scheme: 'http',
       queue: new CommandQueue({ minIntervalMs: 0 }),
+      gate: new BmcGate(),
       sleep: async (ms) => void sleeps.push(ms),
       powerPoll: { attempts: 10, intervalMs: 500 },
       http: { retries: 2, retryDelayMs: 100, timeoutMs: 5000 },
@@ -319,7 +321,7 @@ describe('Redfish driver: a BMC that accepts connections but never answers', () 
       const sleeps: number[] = [];
       const driver = createRedfishDriver(
         { host: 'node7', address: '127.0.0.1', port, username: 'admin', password: 'silent-pass-1' },
-        { scheme: 'http', queue: new CommandQueue({ minIntervalMs: 0 }), sleep: async (ms) => void sleeps.push(ms), http: { timeoutMs: 150, retries: 1, retryDelayMs: 10 } },
+        { scheme: 'http', queue: new CommandQueue({ minIntervalMs: 0 }), gate: new BmcGate(), sleep: async (ms) => void sleeps.push(ms), http: { timeoutMs: 150, retries: 1, retryDelayMs: 10 } },
       );
       open.push(driver);
       const err = await driver.powerState().catch((e: unknown) => e);
@@ -332,6 +334,24 @@ describe('Redfish driver: a BMC that accepts connections but never answers', () 
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => silent.close(() => resolve()));
     }
+  });
+});
+
+describe('Redfish driver: a BMC that trickles its answers', () => {
+  it('each exchange has one deadline, body included: a trickle that never idles long still times out, frees its slot, and backs the BMC off', async () => {
+    // A byte every 20 ms never trips undici's bodyTimeout (idle time between chunks); the login answer alone takes
+    // seconds to arrive, so only a deadline over the whole exchange ends it within 300 ms.
+    const bmc = await bmcWith({ trickleMs: 20 });
+    const gate = new BmcGate({ maxConcurrent: 1 });
+    const { driver, sleeps } = driverFor(bmc, { gate, http: { timeoutMs: 300, retries: 1, retryDelayMs: 10 } });
+    const err = await driver.powerState().catch((e: unknown) => e);
+    assert.ok(err instanceof BmcUnreachableError, String(err));
+    assert.match(err.message, /POST \/redfish\/v1\/SessionService\/Sessions: unreachable after 2 attempt\(s\): no complete answer within 300 ms/);
+    assertNoSecret(err, bmc);
+    assert.deepEqual(calls(bmc), ['POST /redfish/v1/SessionService/Sessions', 'POST /redfish/v1/SessionService/Sessions']);
+    assert.deepEqual(sleeps, [10]);
+    assert.equal(gate.limit.running, 0, 'the slot is free again');
+    assert.equal(gate.backoff(`${bmc.address}:${bmc.port}`)?.failures, 1);
   });
 });
 

@@ -23,7 +23,7 @@ import { loadAgentKey } from './agent-key.ts';
 import { AgentBootBackend } from './boot-backend.ts';
 import type { AgentConfig } from './config.ts';
 import { BootServices } from './boot-services.ts';
-import { createDriver } from './drivers.ts';
+import { createDriver, retainBmcState } from './drivers.ts';
 import { DriftLoop } from './drift-loop.ts';
 import { Executor } from './executor.ts';
 import { HostTracker } from './host-tracker.ts';
@@ -139,6 +139,7 @@ export class Agent {
     await this.sightings.flush();
     await this.services?.stop();
     await this.closeDrivers();
+    retainBmcState([]);
     this.log.info('agent stopped');
   }
 
@@ -236,6 +237,7 @@ export class Agent {
       run?.mark('render');
       this.generation = generation;
       await this.closeDrivers();
+      retainBmcState(lab.hosts.values());
       const names = new Set(lab.hosts.keys());
       await this.tracker.retain(names);
       this.sightings.retain(names);

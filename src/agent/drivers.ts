@@ -1,11 +1,12 @@
 import type { BmcDriver, BmcTls } from '../bmc/driver.ts';
 import { sharedBmcGate } from '../bmc/gate.ts';
-import { createIpmiDriver } from '../bmc/ipmi-driver.ts';
+import { createIpmiDriver, ipmiBmcKey } from '../bmc/ipmi-driver.ts';
 import type { IpmitoolRunOptions } from '../bmc/ipmi/ipmitool.ts';
-import { createOaDriver } from '../bmc/oa-driver.ts';
+import { createOaDriver, oaBmcKey } from '../bmc/oa-driver.ts';
 import type { OaDriverOptions } from '../bmc/oa-driver.ts';
-import { createRedfishDriver } from '../bmc/redfish-driver.ts';
+import { createRedfishDriver, redfishBmcKey } from '../bmc/redfish-driver.ts';
 import type { RedfishDriverOptions } from '../bmc/redfish-driver.ts';
+import { retainSharedBmcState } from '../bmc/shared-state.ts';
 import { createWolDriver } from '../bmc/wol-driver.ts';
 import type { Logger } from '../log.ts';
 import { numberToIpv4, parseSubnet } from '../model/ipv4.ts';
@@ -88,6 +89,40 @@ export function createDriver(host: Host, secrets: Secrets, options: AgentConfig[
     case 'manual':
       return manual();
   }
+}
+
+/**
+ * The key under which the BMC layer keeps this host's BMC state across drivers (its back-off in the process-wide
+ * gate, its command queue); undefined for BMCs that keep none (Wake-on-LAN, manual, no address).
+ */
+export function bmcStateKey(host: Host, context: DriverContext = {}): string | undefined {
+  const { type, address, port } = host.bmc;
+  if (!address) return undefined;
+  const target = { address, ...(port ? { port } : {}) };
+  switch (type) {
+    case 'ipmi':
+      return ipmiBmcKey(target, context.ipmitool?.prefix);
+    case 'redfish':
+      return redfishBmcKey(target, context.redfish?.scheme);
+    case 'hp-oa':
+      return oaBmcKey(target);
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Forgets the process-wide state (back-off, command queue) of every BMC the given hosts do not declare: call it
+ * with the lab's hosts once a commit is applied (a BMC removed or moved to another address), and with none when the
+ * agent stops. Pass the context the drivers are made with.
+ */
+export function retainBmcState(hosts: Iterable<Host>, context: DriverContext = {}): void {
+  const keys: string[] = [];
+  for (const host of hosts) {
+    const key = bmcStateKey(host, context);
+    if (key !== undefined) keys.push(key);
+  }
+  retainSharedBmcState(keys);
 }
 
 /** The lab's `bmc.tls` as the driver takes it; the loader has read the CA file (`caPem`) from the commit. */

@@ -53,3 +53,8 @@ export function sharedCommandQueue(bmc: string, options?: CommandQueueOptions): 
   }
   return queue;
 }
+
+/** Drops the shared queue of every BMC not in `keep` (BMCs no longer declared; an empty set drops all). */
+export function retainSharedCommandQueues(keep: ReadonlySet<string>): void {
+  for (const bmc of shared.keys()) if (!keep.has(bmc)) shared.delete(bmc);
+}

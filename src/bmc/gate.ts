@@ -1,10 +1,11 @@
 // The one door every BMC exchange goes through, process-wide:
 //  - a global bound on exchanges in flight (the agent's `bmc.maxConcurrent`). A slot is held for one exchange only
-//    (one ipmitool run, one HTTP request, one OA command): its timeout runs inside the slot, while the waits between
-//    exchanges (a BMC's minimum interval, retry delays, power polls) run outside it;
+//    (one ipmitool run, one HTTP request, one OA login attempt or command): its timeout runs inside the slot, while the
+//    waits between exchanges (a BMC's minimum interval, retry delays, power polls) run outside it;
 //  - per BMC, a back-off once it proved unreachable (all of a command's attempts failed): until the back-off ends,
 //    calls to that BMC fail at once and take no slot, so a dead BMC cannot hold the others' slots hostage.
 // Each BMC also keeps its own queue (command-queue.ts, the OA session): at most one exchange of one BMC in flight.
+// Back-off marks outlive drivers (rebuilt per commit); retain() drops those of BMCs no longer declared.
 import { ConcurrencyLimit } from './concurrency.ts';
 
 export const DEFAULT_BMC_MAX_CONCURRENT = 16;
@@ -83,6 +84,31 @@ export class BmcGate {
     this.marks.set(bmc, { failures, retryAt: this.now() + delay, lastError: outcome.unreachable });
   }
 
+  /**
+   * One driver command to `bmc` (its exchanges pass `exchange`), settled by how it ended: an error for which
+   * `unreachable` returns a reason backs the BMC off; success or any other error is an answer. A call refused by
+   * the back-off itself settles nothing. Rethrows the command's error as it is.
+   */
+  async command<T>(bmc: string, run: () => Promise<T>, unreachable: (err: unknown) => string | undefined): Promise<T> {
+    let result: T;
+    try {
+      result = await run();
+    } catch (err) {
+      if (!(err instanceof BmcBackingOffError)) {
+        const reason = unreachable(err);
+        this.settle(bmc, reason !== undefined ? { unreachable: reason } : 'answered');
+      }
+      throw err;
+    }
+    this.settle(bmc, 'answered');
+    return result;
+  }
+
+  /** Drops the back-off of every BMC not in `keep` (BMCs no longer declared, or all of them: an empty set). */
+  retain(keep: ReadonlySet<string>): void {
+    for (const bmc of this.marks.keys()) if (!keep.has(bmc)) this.marks.delete(bmc);
+  }
+
   /** The back-off of `bmc`, if it has one (also once expired, until the BMC answers). */
   backoff(bmc: string): BmcBackoff | undefined {
     const mark = this.marks.get(bmc);
@@ -97,4 +123,12 @@ export function sharedBmcGate(maxConcurrent?: number): BmcGate {
   shared ??= new BmcGate(maxConcurrent !== undefined ? { maxConcurrent } : {});
   if (maxConcurrent !== undefined && shared.limit.limit !== maxConcurrent) shared.limit.resize(maxConcurrent);
   return shared;
+}
+
+/**
+ * Tests: the next sharedBmcGate() is a new gate (default size, no back-off). Drivers made before keep the old
+ * one, so call it only once they are closed.
+ */
+export function resetSharedBmcGate(): void {
+  shared = undefined;
 }

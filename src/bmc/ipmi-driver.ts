@@ -54,8 +54,7 @@ export class IpmiDriver implements BmcDriver {
   ) {
     this.conn = { address: target.address, port: target.port ?? 623, username: target.username, password: target.password, cipherSuite: target.cipherSuite ?? 3 };
     this.bmc = `${target.address}:${this.conn.port}`;
-    const prefix = opts.ipmitool?.prefix ?? [];
-    this.key = prefix.length > 0 ? `${prefix.join(' ')} ${this.bmc}` : this.bmc;
+    this.key = ipmiBmcKey(target, opts.ipmitool?.prefix);
     this.queue = opts.queue ?? sharedCommandQueue(this.key, { minIntervalMs: opts.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS });
     this.gate = opts.gate ?? sharedBmcGate();
     // Each single ipmitool run takes a global slot; the pause between attempts does not.
@@ -167,15 +166,13 @@ export class IpmiDriver implements BmcDriver {
    */
   private async call<T>(command: (conn: IpmiConnection, opts: IpmitoolRunOptions) => Promise<T>): Promise<T> {
     try {
-      const result = await this.queue.run(() => {
-        this.gate.check(this.key);
-        return command(this.conn, this.runOptions);
-      });
-      this.gate.settle(this.key, 'answered');
-      return result;
+      const run = (): Promise<T> =>
+        this.queue.run(() => {
+          this.gate.check(this.key);
+          return command(this.conn, this.runOptions);
+        });
+      return await this.gate.command(this.key, run, (err) => (err instanceof IpmiUnreachableError ? err.detail : undefined));
     } catch (err) {
-      if (err instanceof IpmiUnreachableError) this.gate.settle(this.key, { unreachable: err.detail });
-      else if (!(err instanceof BmcBackingOffError)) this.gate.settle(this.key, 'answered');
       throw this.productError(err);
     }
   }
@@ -190,6 +187,12 @@ export class IpmiDriver implements BmcDriver {
     if (err instanceof IpmiCommandError) return new BmcCommandError(host, this.bmc, err.command, err.detail, { cause: err });
     return err;
   }
+}
+
+/** The BMC's key in the gate and its command queue: "address:port", after the netns prefix if any. */
+export function ipmiBmcKey(target: Pick<BmcTarget, 'address' | 'port'>, prefix: readonly string[] = []): string {
+  const bmc = `${target.address}:${target.port ?? 623}`;
+  return prefix.length > 0 ? `${prefix.join(' ')} ${bmc}` : bmc;
 }
 
 export function createIpmiDriver(target: BmcTarget, opts?: IpmiDriverOptions): IpmiDriver {

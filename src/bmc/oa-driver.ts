@@ -13,7 +13,8 @@ export interface PollBound {
   intervalMs: number;
 }
 
-export interface OaDriverOptions extends Pick<OaSessionOptions, 'prompt' | 'connectTimeoutMs' | 'commandTimeoutMs' | 'retries' | 'retryDelayMs' | 'hostKeySha256'> {
+/** `sleep` waits out the power polls too. */
+export interface OaDriverOptions extends Pick<OaSessionOptions, 'prompt' | 'connectTimeoutMs' | 'commandTimeoutMs' | 'retries' | 'retryDelayMs' | 'hostKeySha256' | 'sleep'> {
   /** Reading power back after on/off/cycle; default 30 × 1000 ms (a blade's POWERON takes seconds). */
   powerPoll?: PollBound;
   /** Waiting for the OS to shut down after softOff; default 90 × 2000 ms. */
@@ -48,14 +49,14 @@ export class OaDriver implements BmcDriver {
     this.bmc = `${target.address}:${target.port ?? 22} bay ${target.bay}`;
     const { powerPoll: _p, softOffPoll: _s, gate: _g, ...sessionOptions } = opts;
     const gate = (this.gate = opts.gate ?? sharedBmcGate());
-    const gateKey = (this.gateKey = `${target.address}:${target.port ?? 22}`);
+    const gateKey = (this.gateKey = oaBmcKey(target));
     this.lease = oa.leaseOaSession({
       ...sessionOptions,
       address: target.address,
       port: target.port ?? 22,
       username: target.username,
       password: target.password,
-      schedule: (command) => gate.exchange(gateKey, command),
+      schedule: (exchange) => gate.exchange(gateKey, exchange),
     });
     this.session = this.lease.session;
   }
@@ -159,22 +160,15 @@ export class OaDriver implements BmcDriver {
     for (let attempt = 1; attempt <= bound.attempts; attempt++) {
       last = await this.powerState();
       if (last === want) return;
-      if (attempt < bound.attempts) await sleep(bound.intervalMs);
+      if (attempt < bound.attempts) await (this.opts.sleep ?? sleep)(bound.intervalMs);
     }
     throw new PowerStateNotReachedError(this.target.host, this.bmc, want, last);
   }
 
   private async call<T>(command: () => Promise<T>): Promise<T> {
     try {
-      const result = await command();
-      this.gate.settle(this.gateKey, 'answered');
-      return result;
+      return await this.gate.command(this.gateKey, command, unreachableReason);
     } catch (err) {
-      // A session that cannot be opened, or an OA that stops answering mid-command, costs a whole timeout per
-      // command: the OA backs off. A dropped session (the OA is there) and the OA's own errors are answers.
-      const unreachable = err instanceof oa.OaUnreachableError || (err instanceof oa.OaSessionLostError && err.timedOut);
-      if (unreachable) this.gate.settle(this.gateKey, { unreachable: err.message });
-      else if (!(err instanceof BmcBackingOffError)) this.gate.settle(this.gateKey, 'answered');
       throw this.productError(err);
     }
   }
@@ -188,6 +182,20 @@ export class OaDriver implements BmcDriver {
     if (err instanceof oa.OaCommandError) return new BmcCommandError(host, this.bmc, err.command, err.detail, { cause: err });
     return err;
   }
+}
+
+/**
+ * A session that cannot be opened, or an OA that stops answering mid-command, costs a whole timeout per command: the
+ * OA backs off. A dropped session (the OA is there) and the OA's own errors are answers.
+ */
+function unreachableReason(err: unknown): string | undefined {
+  const unreachable = err instanceof oa.OaUnreachableError || (err instanceof oa.OaSessionLostError && err.timedOut);
+  return unreachable ? err.message : undefined;
+}
+
+/** The OA's key in the gate, "address:port": its blades share one session, so they share one back-off. */
+export function oaBmcKey(target: Pick<BmcTarget, 'address' | 'port'>): string {
+  return `${target.address}:${target.port ?? 22}`;
 }
 
 export function createOaDriver(target: BmcTarget, opts?: OaDriverOptions): OaDriver {

@@ -62,7 +62,7 @@ export class RedfishDriver implements BmcDriver {
   ) {
     const scheme = opts.scheme ?? 'https';
     const port = target.port ?? (scheme === 'https' ? 443 : 80);
-    this.bmc = `${target.address}:${port}`;
+    this.bmc = redfishBmcKey(target, scheme);
     const queue = opts.queue ?? sharedCommandQueue(this.bmc, { minIntervalMs: opts.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS });
     const gate = (this.gate = opts.gate ?? sharedBmcGate());
     this.sleep = opts.sleep ?? ((ms) => delay(ms));
@@ -253,12 +253,8 @@ export class RedfishDriver implements BmcDriver {
   /** One driver operation, its failure named in the product's terms. */
   private async op<T>(name: string, body: () => Promise<T>): Promise<T> {
     try {
-      const result = await body();
-      this.gate.settle(this.bmc, 'answered');
-      return result;
+      return await this.gate.command(this.bmc, body, (err) => (err instanceof RedfishUnreachableError ? `${err.request}: ${err.detail}` : undefined));
     } catch (err) {
-      if (err instanceof RedfishUnreachableError) this.gate.settle(this.bmc, { unreachable: `${err.request}: ${err.detail}` });
-      else if (!(err instanceof BmcBackingOffError)) this.gate.settle(this.bmc, 'answered');
       throw this.productError(name, err);
     }
   }
@@ -325,6 +321,11 @@ function overrideOf(boot: BootSettings): BootOverride | null {
   if (boot.mode === 'Legacy') override.mode = 'bios';
   if (boot.mode === 'UEFI') override.mode = 'uefi';
   return override;
+}
+
+/** The BMC's key in the gate and its command queue: "address:port". */
+export function redfishBmcKey(target: Pick<BmcTarget, 'address' | 'port'>, scheme: 'https' | 'http' = 'https'): string {
+  return `${target.address}:${target.port ?? (scheme === 'https' ? 443 : 80)}`;
 }
 
 export function createRedfishDriver(target: BmcTarget, opts?: RedfishDriverOptions): RedfishDriver {

@@ -23,10 +23,13 @@ export class OaAuthError extends OaError {
   }
 }
 
-/** The session dropped, or the OA did not come back with its prompt in time, while a command ran. */
+/**
+ * The session dropped, or the OA did not come back with its prompt in time, while a command ran; `sent` false when
+ * the command never left (the session was gone before).
+ */
 export class OaSessionLostError extends OaError {
   override readonly name = 'OaSessionLostError';
-  constructor(oa: string, readonly command: string, readonly detail: string, readonly timedOut = false) {
+  constructor(oa: string, readonly command: string, readonly detail: string, readonly timedOut = false, readonly sent = true) {
     super(oa, `session lost during "${command}": ${detail}`);
   }
 }

@@ -1,7 +1,8 @@
 // One interactive SSH session to an HP Onboard Administrator's command line. The OA is slow to log in
 // (seconds) and limits concurrent sessions, so an enclosure's blades share one session: commands go
 // through a queue, one at a time; the OA's prompt ("OA-9C8E991A2B3C> ", or the OA's name) ends each
-// command's output. A dropped session is opened again for the next command.
+// command's output. A dropped session is opened again for the next command. Each login attempt and each command
+// exchange is scheduled on its own (`schedule`: a global slot), the pauses between login attempts outside it.
 import ssh2 from 'ssh2';
 import type { Client as SshClient, ClientChannel, ConnectConfig } from 'ssh2';
 import { OaAuthError, OaSessionLostError, OaUnreachableError } from './errors.ts';
@@ -23,14 +24,18 @@ export interface OaSessionOptions {
   commandTimeoutMs?: number;
   /** Further connection attempts after a failed one (not after a refused login); default 2. */
   retries?: number;
+  /** Pause between connection attempts, outside any slot; default 1000 ms. */
   retryDelayMs?: number;
+  /** Waits out the pauses between connection attempts (tests pass a hook); default a timer. */
+  sleep?: (ms: number) => Promise<void>;
   /** SHA-256 of the OA's host key (hex): when set, any other key is refused. */
   hostKeySha256?: string;
   /**
-   * Runs each command when its turn in the queue comes (a global concurrency slot, and a refusal while the OA
-   * backs off); its login and timeout run inside. Default: at once.
+   * Runs each single exchange with the OA when its turn in the queue comes (a global concurrency slot, and a refusal
+   * while the OA backs off): one login attempt (its connect timeout inside), or one command (its timeout inside).
+   * Default: at once.
    */
-  schedule?: <T>(command: () => Promise<T>) => Promise<T>;
+  schedule?: <T>(exchange: () => Promise<T>) => Promise<T>;
 }
 
 export interface RunOptions {
@@ -39,6 +44,11 @@ export interface RunOptions {
 }
 
 const DEFAULT_PROMPT = /^[A-Za-z0-9][A-Za-z0-9._-]*> $/;
+
+/** One login attempt that failed without a refusal; after the last attempt it becomes OaUnreachableError. */
+class OaLoginFailure extends Error {
+  override readonly name = 'OaLoginFailure';
+}
 
 interface Pending {
   command: string;
@@ -72,8 +82,7 @@ export class OaSession {
   /** Runs one CLI command after every command queued before it; resolves with its output (echo and prompt removed). */
   run(command: string, options: RunOptions = {}): Promise<string> {
     if (/[\r\n]/.test(command)) return Promise.reject(new Error('an OA command is one line'));
-    const schedule = this.opts.schedule ?? ((run: () => Promise<string>) => run());
-    const result = this.tail.then(() => schedule(() => this.runNow(command, options)));
+    const result = this.tail.then(() => this.runNow(command, options));
     this.tail = result.catch(() => undefined);
     return result;
   }
@@ -101,16 +110,18 @@ export class OaSession {
     for (let attempt = 1; ; attempt++) {
       const conn = await this.connect();
       try {
-        return await this.exchange(conn, command);
+        return await this.scheduled(() => this.exchange(conn, command));
       } catch (err) {
-        if (err instanceof OaSessionLostError && options.idempotent && attempt === 1 && !this.closing) continue;
+        // A command never sent (the session dropped while it waited for its slot) is safe to send again.
+        const again = err instanceof OaSessionLostError && (options.idempotent === true || !err.sent);
+        if (again && attempt === 1 && !this.closing) continue;
         throw err;
       }
     }
   }
 
   private exchange(conn: Connection, command: string): Promise<string> {
-    if (conn.closed) return Promise.reject(new OaSessionLostError(this.oa, command, 'the session closed before the command was sent'));
+    if (conn.closed) return Promise.reject(new OaSessionLostError(this.oa, command, 'the session closed before the command was sent', false, false));
     return new Promise<string>((resolve, reject) => {
       const timeoutMs = this.opts.commandTimeoutMs ?? 60_000;
       const timer = setTimeout(() => {
@@ -146,16 +157,26 @@ export class OaSession {
     const attempts = 1 + (this.opts.retries ?? 2);
     let last: Error | undefined;
     for (let attempt = 1; attempt <= attempts; attempt++) {
+      if (attempt > 1) await this.sleep(this.opts.retryDelayMs ?? 1000);
       try {
-        this.connection = await this.login();
+        this.connection = await this.scheduled(() => this.login());
         return this.connection;
       } catch (err) {
         if (err instanceof OaAuthError) throw err;
-        last = err as Error;
-        if (attempt < attempts) await new Promise((r) => setTimeout(r, this.opts.retryDelayMs ?? 1000));
+        // Not an answer from the OA: the gate refused the attempt (the OA backs off), or the schedule failed.
+        if (!(err instanceof OaLoginFailure)) throw err;
+        last = err;
       }
     }
     throw new OaUnreachableError(this.oa, attempts, last?.message ?? 'unknown error', { cause: last });
+  }
+
+  private scheduled<T>(exchange: () => Promise<T>): Promise<T> {
+    return this.opts.schedule ? this.opts.schedule(exchange) : exchange();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return this.opts.sleep ? this.opts.sleep(ms) : new Promise((r) => setTimeout(r, ms));
   }
 
   private login(): Promise<Connection> {
@@ -171,16 +192,16 @@ export class OaSession {
         reject(err);
       };
       const timeoutMs = this.opts.connectTimeoutMs ?? 20_000;
-      const timer = setTimeout(() => fail(new Error(`no prompt within ${timeoutMs} ms of connecting`)), timeoutMs);
+      const timer = setTimeout(() => fail(new OaLoginFailure(`no prompt within ${timeoutMs} ms of connecting`)), timeoutMs);
       client.on('error', (err: Error & { level?: string }) => {
         if (err.level === 'client-authentication') fail(new OaAuthError(this.oa, username));
-        else fail(new Error(err.message));
+        else fail(new OaLoginFailure(err.message));
       });
       // Some OA firmware asks the password through keyboard-interactive only.
       client.on('keyboard-interactive', (_name, _instructions, _lang, prompts, finish) => finish(prompts.map(() => password)));
       client.on('ready', () => {
         client.shell({ term: 'vt100', cols: 200, rows: 50 }, (err, shell) => {
-          if (err) return fail(err);
+          if (err) return fail(new OaLoginFailure(err.message));
           const conn: Connection = { client, shell, prompt: '', buffer: '', pending: null, closed: false };
           shell.on('data', (chunk: Buffer) => {
             if (!settled) {
@@ -198,7 +219,7 @@ export class OaSession {
             this.onData(conn, chunk);
           });
           const lost = (): void => {
-            if (!settled) fail(new Error('the OA closed the session during login'));
+            if (!settled) fail(new OaLoginFailure('the OA closed the session during login'));
             else this.drop(conn);
           };
           shell.on('close', lost);
@@ -211,7 +232,11 @@ export class OaSession {
         config.hostHash = 'sha256';
         config.hostVerifier = (hash: string) => hash.toLowerCase() === pin;
       }
-      client.connect(config);
+      try {
+        client.connect(config);
+      } catch (err) {
+        fail(new OaLoginFailure(err instanceof Error ? err.message : String(err)));
+      }
     });
   }
 

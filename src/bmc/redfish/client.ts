@@ -22,7 +22,10 @@ export interface RedfishClientOptions {
   schedule?: <T>(exchange: () => Promise<T>) => Promise<T>;
   /** `auto`: session login, Basic if the service has no sessions (404/405). */
   auth?: 'auto' | 'session' | 'basic';
-  /** Per request (connect, headers, body); default 20 s. */
+  /**
+   * Per request, default 20 s: the connect, the headers (from the request's write), and the complete answer from the
+   * exchange's start, however slowly its body trickles. An exchange holds its slot at most about twice this long.
+   */
   timeoutMs?: number;
   /** Extra attempts when the BMC is unreachable; default 2. */
   retries?: number;
@@ -55,9 +58,17 @@ export interface RequestOptions {
   idempotent?: boolean;
 }
 
+/** The answer's body was not complete within the request timeout (the request was sent: the headers came back). */
+const DEADLINE_CODE = 'ERR_FORSETI_EXCHANGE_DEADLINE';
+
+class ExchangeDeadlineError extends Error {
+  override readonly name = 'ExchangeDeadlineError';
+  readonly code = DEADLINE_CODE;
+}
+
 /** Codes of errors raised before anything was sent: a retry cannot repeat a command. */
 const NOT_SENT = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
-const MAYBE_SENT = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED', 'ETIMEDOUT']);
+const MAYBE_SENT = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED', 'ETIMEDOUT', DEADLINE_CODE]);
 
 export class RedfishClient {
   readonly bmc: string;
@@ -216,15 +227,34 @@ export class RedfishClient {
       payload = JSON.stringify(options.body);
       headers['content-type'] = 'application/json';
     }
-    const res = await undiciRequest(new URL(path, this.endpoint.baseUrl), {
-      method: method as Dispatcher.HttpMethod,
-      headers,
-      body: payload,
-      dispatcher: this.dispatcher,
-      headersTimeout: this.opts.timeoutMs,
-      bodyTimeout: this.opts.timeoutMs,
-    });
-    const text = await res.body.text();
+    // undici's bodyTimeout is the idle time between chunks: a BMC that trickles its answer would never time out.
+    // So the body must be complete within timeoutMs of the exchange's start. Until the headers arrive, the connect
+    // timeout and headersTimeout (a total, from the request's write) bound the exchange instead: aborting a request
+    // there makes undici open a spurious new connection to the BMC.
+    const overdue = (): ExchangeDeadlineError => new ExchangeDeadlineError(`no complete answer within ${this.opts.timeoutMs} ms`);
+    let answer: Dispatcher.ResponseData['body'] | undefined;
+    let expired = false;
+    const timer = setTimeout(() => {
+      expired = true;
+      answer?.destroy(overdue());
+    }, this.opts.timeoutMs);
+    let res: Dispatcher.ResponseData;
+    let text: string;
+    try {
+      res = await undiciRequest(new URL(path, this.endpoint.baseUrl), {
+        method: method as Dispatcher.HttpMethod,
+        headers,
+        body: payload,
+        dispatcher: this.dispatcher,
+        headersTimeout: this.opts.timeoutMs,
+        bodyTimeout: this.opts.timeoutMs,
+      });
+      answer = res.body;
+      if (expired) answer.destroy(overdue());
+      text = await answer.text();
+    } finally {
+      clearTimeout(timer);
+    }
     const flat: Record<string, string> = {};
     for (const [name, value] of Object.entries(res.headers)) {
       if (value !== undefined) flat[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
@@ -269,6 +299,7 @@ function isTlsFailure(code: string): boolean {
 
 function describe(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
+  if (err instanceof ExchangeDeadlineError) return err.message;
   const code = errorCode(err);
   return code && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
 }

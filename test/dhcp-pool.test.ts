@@ -103,6 +103,17 @@ describe('LeasePool', () => {
     assert.deepEqual(pool.request(otherOs, '10.0.0.10', none), { ip: '10.0.0.11', granted: false }, 'another identifier cannot take it');
   });
 
+  it('a legacy (v1, MAC-keyed) lease can be RELEASEd or DECLINEd by a client on its MAC under its identifier, not by others', () => {
+    const legacy = (ip: string, m: string): Lease => ({ ip, client: m, mac: m, state: 'bound', expires: 2_000_000, legacy: true });
+    const { pool } = clockedPool(undefined, [legacy('10.0.0.10', A), legacy('10.0.0.11', B)]);
+    const a = { leaseKey: 'id:ff0a', mac: A };
+    assert.equal(pool.release({ leaseKey: 'id:ff0a', mac: B }, '10.0.0.10'), false);
+    assert.equal(pool.release(a, '10.0.0.10'), true);
+    assert.equal(pool.leaseOf(a.leaseKey)?.ip, '10.0.0.10', 'remembered for the client that released it, re-keyed');
+    assert.equal(pool.decline({ leaseKey: 'id:ff0b', mac: B }, '10.0.0.11'), true);
+    assert.equal(pool.offer(mac(B), undefined, none), '10.0.0.12', 'the declined address rests');
+  });
+
   it('hands out never-used addresses first even after thousands of clients, without walking the range each time', () => {
     const { pool } = clockedPool({ start: '10.1.0.0', end: '10.1.255.255' });
     for (let i = 0; i < 5000; i++) assert.equal(pool.offer(mac(`02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`), undefined, none), `10.1.${i >> 8}.${i & 255}`);
@@ -163,11 +174,59 @@ describe('LeaseStore', () => {
     ];
     writeFileSync(file, JSON.stringify({ format: 'forseti-dhcp-leases/v1', leases: v1 }));
     const loaded = await new LeaseStore(file).load();
-    assert.deepEqual(loaded, v1.map((l) => ({ ...l, client: l.mac })));
+    assert.deepEqual(loaded, v1.map((l) => ({ ...l, client: l.mac, legacy: true })));
     const { pool } = clockedPool(undefined, loaded);
     assert.equal(pool.leaseOf(A)?.ip, '10.0.0.10');
     assert.equal(pool.offer(mac(A), undefined, none), '10.0.0.10', 'the machine keeps its address after the upgrade');
     assert.equal(pool.offer(mac(B), undefined, none), '10.0.0.12', 'the declined address still rests');
+  });
+
+  it('a v1 lease still serves its MAC when the client now sends a client identifier other than 01+MAC', async () => {
+    const file = join(dir, 'v1-repro.json');
+    writeFileSync(file, JSON.stringify({ format: 'forseti-dhcp-leases/v1', leases: [{ ip: '10.0.0.120', mac: A, state: 'bound', expires: 2_000_000 }] }));
+    const { pool } = clockedPool({ start: '10.0.0.100', end: '10.0.0.130' }, await new LeaseStore(file).load());
+    const networkd = { leaseKey: 'id:ff0011223300010001aabbccdd', mac: A };
+    assert.equal(pool.offer(networkd, '10.0.0.120', none), '10.0.0.120');
+    assert.deepEqual(pool.request(networkd, '10.0.0.120', none), { ip: '10.0.0.120', granted: true });
+  });
+
+  it('a v1 lease is its MAC\'s whatever client identifier that MAC sends now, and is re-keyed to it (kept as legacy across restarts until then)', async () => {
+    const file = join(dir, 'v1-clientid.json');
+    const range = { start: '10.0.0.100', end: '10.0.0.130' };
+    const t0 = 1_000_000;
+    writeFileSync(file, JSON.stringify({ format: 'forseti-dhcp-leases/v1', leases: [
+      { ip: '10.0.0.120', mac: A, state: 'bound', expires: t0 + 50_000 },
+      { ip: '10.0.0.121', mac: B, state: 'bound', expires: t0 + 50_000 },
+    ] }));
+    const networkd = { leaseKey: 'id:ff0011223300010001aabbccdd', mac: A }; // systemd-networkd: type 255, IAID + DUID
+    const stranger = { leaseKey: 'id:ff99', mac: '02:00:00:96:00:0c' };
+    const restart = async (): Promise<{ pool: LeasePool; store: LeaseStore }> => {
+      const store = new LeaseStore(file);
+      const pool = new LeasePool({ range, leaseSeconds: 100, leases: await store.load(), now: () => t0, onChange: (l) => store.save(l) });
+      return { pool, store };
+    };
+
+    // A first restart writes the v2 file (some other client changes the pool); the next one must still know.
+    const first = await restart();
+    assert.equal(first.pool.offer(stranger, '10.0.0.120', none), '10.0.0.100', 'another client cannot take the MAC\'s address');
+    await first.store.flush();
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { format: string; leases: Lease[] };
+    assert.equal(saved.format, 'forseti-dhcp-leases/v2');
+    assert.equal(saved.leases.find((l) => l.ip === '10.0.0.120')?.legacy, true, 'legacy is persisted until re-keyed');
+
+    const { pool, store } = await restart();
+    assert.equal(pool.offer(networkd, '10.0.0.120', none), '10.0.0.120', 'a DISCOVER asking for its address gets it');
+    assert.equal(pool.leaseOf(networkd.leaseKey)?.state, 'bound', 'a live binding stays bound when re-offered');
+    assert.deepEqual(pool.request(networkd, '10.0.0.120', none), { ip: '10.0.0.120', granted: true }, 'renewal is ACKed, not NAKed');
+    assert.deepEqual(pool.leaseOf(networkd.leaseKey), { ip: '10.0.0.120', client: networkd.leaseKey, mac: A, state: 'bound', expires: t0 + 100_000 });
+    assert.equal(pool.leaseOf(A), undefined, 'the MAC-keyed lease is gone: re-keyed, not duplicated');
+    assert.equal(pool.leases().length, 3);
+    assert.equal(pool.offer({ leaseKey: 'id:ff01', mac: A }, '10.0.0.120', none), '10.0.0.101', 'once re-keyed, another identifier on the same MAC is another client');
+    // A legacy lease is found without asking for its address too, and a client without option 61 is its MAC as before.
+    assert.equal(pool.offer({ leaseKey: 'id:ff02', mac: B }, undefined, none), '10.0.0.121');
+    await store.flush();
+    const after = JSON.parse(readFileSync(file, 'utf8')) as { leases: Lease[] };
+    assert.ok(after.leases.every((l) => l.legacy === undefined), 'no legacy lease is left once each MAC came back');
   });
 
   it('a damaged file is logged and read as empty', async () => {
@@ -218,7 +277,7 @@ describe('pool server with busybox udhcpc', { skip: canRun ? false : 'needs root
    * Runs udhcpc as `mac`; resolves with the address it bound, or null when it got none. With `release`,
    * it stays up once bound and is stopped with SIGTERM, which under -R sends a RELEASE (with -q it would not).
    */
-  async function udhcpc(mac: string, opts: { arp?: boolean; release?: boolean; clientId?: string } = {}): Promise<string | null> {
+  async function udhcpc(mac: string, opts: { arp?: boolean; release?: boolean; clientId?: string; requestIp?: string } = {}): Promise<string | null> {
     assert.ok(lab);
     ip('-n', lab.client, 'addr', 'flush', 'dev', lab.clientIf);
     ip('-n', lab.client, 'link', 'set', lab.clientIf, 'down');
@@ -230,6 +289,7 @@ describe('pool server with busybox udhcpc', { skip: canRun ? false : 'needs root
     const args = ['busybox', 'udhcpc', '-i', lab.clientIf, '-f', '-n', '-t', '3', '-T', '1', '-A', '1', '-s', script];
     if (opts.arp) args.push('-a');
     if (opts.clientId) args.push('-x', `0x3d:${opts.clientId}`);
+    if (opts.requestIp) args.push('-r', opts.requestIp);
     args.push(...(opts.release ? ['-R'] : ['-q']));
     const p = spawnInNs(lab.client, ['sh', '-c', 'exec "$@" 2>&1', 'sh', ...args]); // udhcpc reports on stderr
     const lease = /lease of (\S+) obtained/;
@@ -295,5 +355,20 @@ describe('pool server with busybox udhcpc', { skip: canRun ? false : 'needs root
     await startServer();
     assert.equal(await udhcpc(B, { clientId: first }), '10.96.0.110', 'the identifier, now on another NIC, after a restart');
     assert.equal(await udhcpc(A, { clientId: second }), '10.96.0.111');
+  });
+
+  it('after an upgrade from a v1 lease file, udhcpc sending a type-255 identifier keeps its MAC\'s address, across a further restart', async () => {
+    assert.ok(config.pool);
+    await stopServer();
+    const leaseFile = join(dir, 'from-v1.json');
+    writeFileSync(leaseFile, JSON.stringify({ format: 'forseti-dhcp-leases/v1', leases: [{ ip: '10.96.0.125', mac: A, state: 'bound', expires: Date.now() + 600_000 }] }));
+    config = { ...config, pool: { ...config.pool, start: '10.96.0.120', end: '10.96.0.129', leaseFile } };
+    await startServer();
+    const networkd = 'ff00000003000100012b4c5d6e020000960001';
+    assert.equal(await udhcpc(B), '10.96.0.120', 'another machine does not get it (and the file is rewritten as v2)');
+    await stopServer();
+    await startServer();
+    assert.equal(await udhcpc(A, { clientId: networkd, requestIp: '10.96.0.125' }), '10.96.0.125');
+    assert.equal(await udhcpc(A, { clientId: networkd }), '10.96.0.125', 'now under its identifier');
   });
 });

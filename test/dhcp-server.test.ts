@@ -3,6 +3,9 @@
 // end of a veth pair, clients on the other end.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createSocket, type Socket } from 'node:dgram';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { once } from 'node:events';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,6 +61,55 @@ describe('server setup errors', () => {
     // 192.0.2.1 is TEST-NET-1: binding fails with EADDRNOTAVAIL; nothing is ever sent.
     const server = createDhcpServer({ serverIp: '127.0.0.1', subnet: { network: '127.0.0.0', prefix: 8 }, bindAddress: '192.0.2.1', port: 40067, policy });
     await assert.rejects(server.start(), DhcpBindError);
+    await server.stop();
+  });
+});
+
+describe('runtime socket errors (loopback, ports 27067/27068)', () => {
+  const MAC = '02:00:00:27:00:01';
+  /** The server's sockets, as created: a runtime error cannot be provoked on demand, so the test emits one as libuv would. */
+  async function started(): Promise<{ server: ReturnType<typeof createDhcpServer>; sockets: Socket[]; warnings: string[] }> {
+    const sockets: Socket[] = [];
+    const onSocket = (m: unknown): void => { sockets.push((m as { socket: Socket }).socket); };
+    const warnings: string[] = [];
+    const server = createDhcpServer({
+      serverIp: '127.0.0.1', subnet: { network: '127.0.0.0', prefix: 8 }, bindAddress: '127.0.0.1', port: 27067, clientPort: 27068,
+      policy: { answer: (c) => (c.mac === MAC ? { ip: '127.0.0.1', leaseSeconds: 600 } : null) },
+      log: { info() {}, debug() {}, warn: (_o, m) => warnings.push(m) },
+    });
+    subscribe('udp.socket', onSocket);
+    try {
+      await server.start();
+    } finally {
+      unsubscribe('udp.socket', onSocket);
+    }
+    assert.equal(sockets.length, 1);
+    return { server, sockets, warnings };
+  }
+
+  it('an error on the socket after binding is logged and the server keeps answering; stop() still resolves', async () => {
+    const { server, sockets, warnings } = await started();
+    const client = createSocket('udp4');
+    try {
+      client.bind(27068, '127.0.0.1');
+      await once(client, 'listening');
+      sockets[0]?.emit('error', Object.assign(new Error('send EPERM 10.0.0.5:68'), { code: 'EPERM', errno: -1, syscall: 'send' }));
+      assert.ok(warnings.includes('DHCP socket error'), `warnings: ${warnings.join('; ')}`);
+      const replied = once(client, 'message', { signal: AbortSignal.timeout(5_000) }); // safety net only: the answer comes at once
+      client.send(Buffer.from(packet('inform', 0x7001, MAC, { ciaddr: '127.0.0.1' }), 'hex'), 27067, '127.0.0.1');
+      const [reply] = (await replied) as [Buffer];
+      assert.equal(reply.readUInt32BE(4), 0x7001, 'the INFORM is answered after the error');
+    } finally {
+      client.close();
+      await server.stop();
+    }
+  });
+
+  it('stop() resolves when a socket is already closed', async () => {
+    const { server, sockets } = await started();
+    await new Promise<void>((resolve) => sockets[0]?.close(() => resolve()));
+    await server.stop();
+    await server.start(); // and the port is free again
     await server.stop();
   });
 });

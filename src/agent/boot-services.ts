@@ -107,17 +107,21 @@ export class BootServices {
     return pool;
   }
 
+  /** Stops every service; the pool's leases reach the disk and the other services stop even when the DHCP server's stop fails (which still rejects). */
   async stop(): Promise<void> {
-    await this.dhcp?.server.stop();
-    this.dhcp = null;
-    await this.pool?.store.flush();
-    await this.tftp?.stop();
-    const http = this.http;
-    if (http) {
-      await new Promise<void>((resolve) => {
-        http.close(() => resolve());
-        http.closeAllConnections();
-      });
+    try {
+      await this.dhcp?.server.stop();
+    } finally {
+      this.dhcp = null;
+      await this.pool?.store.flush();
+      await this.tftp?.stop();
+      const http = this.http;
+      if (http) {
+        await new Promise<void>((resolve) => {
+          http.close(() => resolve());
+          http.closeAllConnections();
+        });
+      }
     }
   }
 }

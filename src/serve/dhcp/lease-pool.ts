@@ -17,6 +17,12 @@ export interface Lease {
   state: 'offered' | 'bound' | 'declined';
   /** Milliseconds since the epoch. An expired offer or lease still remembers its client until the address is reused. */
   expires: number;
+  /**
+   * From a v1 lease file, which keyed every lease by MAC (`client` is that MAC): the lease is the MAC's
+   * whatever client identifier it sends now, and is re-keyed to that client's lease key when it next
+   * takes an address. Saved, so a restart before then still knows.
+   */
+  legacy?: true;
 }
 
 /** Who asks: `ClientInfo` is one. */
@@ -103,8 +109,9 @@ export class LeasePool {
     const current = this.byIp.get(ip);
     const now = this.now();
     // Re-offering a live binding keeps it bound; anything else is held briefly for the REQUEST.
-    if (current?.client === client.leaseKey && current.state === 'bound' && current.expires > now) {
-      if (current.mac !== client.mac) {
+    if (current !== undefined && isOwn(current, client) && current.state === 'bound' && current.expires > now) {
+      if (current.client !== client.leaseKey || current.legacy) this.assign({ ip, client: client.leaseKey, mac: client.mac, state: 'bound', expires: current.expires });
+      else if (current.mac !== client.mac) {
         current.mac = client.mac;
         this.changed();
       }
@@ -120,7 +127,7 @@ export class LeasePool {
    * has nothing for it (the server stays silent).
    */
   request(client: LeaseClient, wanted: string, excluded: Excluded): PoolGrant | null {
-    if (this.available(wanted, client.leaseKey, excluded)) {
+    if (this.available(wanted, client, excluded)) {
       this.assign({ ip: wanted, client: client.leaseKey, mac: client.mac, state: 'bound', expires: this.now() + this.leaseMs });
       return { ip: wanted, granted: true };
     }
@@ -131,16 +138,15 @@ export class LeasePool {
   /** RELEASE: the address is free again (still remembered for this client, should it come back first). */
   release(client: LeaseClient, ip: string): boolean {
     const lease = this.byIp.get(ip);
-    if (lease?.client !== client.leaseKey || lease.state === 'declined') return false;
-    lease.expires = Math.min(lease.expires, this.now());
-    this.changed();
+    if (lease === undefined || !isOwn(lease, client) || lease.state === 'declined') return false;
+    this.assign({ ip, client: client.leaseKey, mac: client.mac, state: lease.state, expires: Math.min(lease.expires, this.now()) });
     return true;
   }
 
   /** DECLINE: someone else answers on this address; keep it out of use for a while. */
   decline(client: LeaseClient, ip: string): boolean {
     const lease = this.byIp.get(ip);
-    if (lease?.client !== client.leaseKey || lease.state === 'declined') return false;
+    if (lease === undefined || !isOwn(lease, client) || lease.state === 'declined') return false;
     this.remove(lease);
     this.put({ ip, client: client.leaseKey, mac: client.mac, state: 'declined', expires: this.now() + this.declineHoldMs });
     this.changed();
@@ -163,8 +169,10 @@ export class LeasePool {
 
   private choose(client: LeaseClient, requestedIp: string | undefined, excluded: Excluded): string | null {
     const own = this.byClient.get(client.leaseKey);
-    if (own && this.available(own.ip, client.leaseKey, excluded)) return own.ip;
-    if (requestedIp !== undefined && this.available(requestedIp, client.leaseKey, excluded)) return requestedIp;
+    if (own && this.available(own.ip, client, excluded)) return own.ip;
+    const legacy = this.legacyOf(client.mac);
+    if (legacy && this.available(legacy.ip, client, excluded)) return legacy.ip;
+    if (requestedIp !== undefined && this.available(requestedIp, client, excluded)) return requestedIp;
     // Never-used addresses first, then the one whose previous holder has been gone longest.
     for (; this.cursor <= this.end; this.cursor++) {
       const ip = intToIp(this.cursor);
@@ -184,17 +192,25 @@ export class LeasePool {
     return null;
   }
 
-  private available(ip: string, leaseKey: string, excluded: Excluded): boolean {
+  private available(ip: string, client: LeaseClient, excluded: Excluded): boolean {
     if (!this.inRange(ip) || excluded(ip)) return false;
     const lease = this.byIp.get(ip);
     if (lease === undefined || lease.expires <= this.now()) return true;
-    return lease.client === leaseKey && lease.state !== 'declined';
+    return isOwn(lease, client) && lease.state !== 'declined';
   }
 
-  /** The client now holds `lease.ip` and nothing else. */
+  /** The v1 lease of this MAC, still keyed by it: the own lease of any client on that MAC. */
+  private legacyOf(mac: string): Lease | undefined {
+    const lease = this.byClient.get(mac);
+    return lease?.legacy ? lease : undefined;
+  }
+
+  /** The client now holds `lease.ip` and nothing else (its MAC's v1 lease included, wherever that was). */
   private assign(lease: Lease): void {
     const before = this.byClient.get(lease.client);
     if (before !== undefined) this.remove(before);
+    const legacy = this.legacyOf(lease.mac);
+    if (legacy !== undefined) this.remove(legacy);
     const other = this.byIp.get(lease.ip);
     if (other !== undefined) this.remove(other);
     this.put(lease);
@@ -235,4 +251,9 @@ export class LeasePool {
   private changed(): void {
     this.onChange(this.list);
   }
+}
+
+/** The lease is this client's: by its lease key, or a v1 lease of its MAC (see `Lease.legacy`). */
+function isOwn(lease: Lease, client: LeaseClient): boolean {
+  return lease.client === client.leaseKey || (lease.legacy === true && lease.client === client.mac);
 }

@@ -16,7 +16,11 @@ import type { Lease } from './lease-pool.ts';
 import type { DhcpLogger } from './types.ts';
 
 const FORMAT = 'forseti-dhcp-leases/v2';
-/** v1 keyed every lease by MAC and had no `client`; such a lease is its MAC's (what v1 meant). */
+/**
+ * v1 keyed every lease by MAC and had no `client`; such a lease is its MAC's (what v1 meant), whatever
+ * client identifier that MAC sends now. It loads as `legacy` (saved so, until its client comes back and
+ * the pool re-keys it; see LeasePool).
+ */
 const FORMAT_V1 = 'forseti-dhcp-leases/v1';
 
 interface LeaseFile {
@@ -43,7 +47,11 @@ export class LeaseStore {
       const parsed = JSON.parse(text) as { format?: unknown; leases?: unknown };
       if ((parsed.format !== FORMAT && parsed.format !== FORMAT_V1) || !Array.isArray(parsed.leases)) throw new Error(`not a ${FORMAT} (or v1) file`);
       const leases: unknown[] = parsed.leases;
-      return parsed.format === FORMAT ? leases.filter(isLease) : leases.map(fromV1).filter(isLease);
+      const v1 = parsed.format === FORMAT_V1;
+      return leases.flatMap((v) => {
+        const lease = toLease(v1 ? fromV1(v) : v);
+        return lease === undefined ? [] : [lease];
+      });
     } catch (err) {
       this.log?.warn({ file: this.file, err: (err as Error).message }, 'DHCP lease file is damaged; starting with no pool leases');
       return [];
@@ -99,15 +107,19 @@ export class LeaseStore {
   }
 }
 
-function isLease(v: unknown): v is Lease {
-  if (typeof v !== 'object' || v === null) return false;
+/** Only the fields a lease has; anything else in the file is dropped, a record that is no lease is skipped. */
+function toLease(v: unknown): Lease | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
   const l = v as Record<string, unknown>;
-  return typeof l.ip === 'string' && typeof l.client === 'string' && typeof l.mac === 'string' && typeof l.expires === 'number'
-    && (l.state === 'offered' || l.state === 'bound' || l.state === 'declined');
+  if (typeof l.ip !== 'string' || typeof l.client !== 'string' || typeof l.mac !== 'string' || typeof l.expires !== 'number') return undefined;
+  if (l.state !== 'offered' && l.state !== 'bound' && l.state !== 'declined') return undefined;
+  const lease: Lease = { ip: l.ip, client: l.client, mac: l.mac, state: l.state, expires: l.expires };
+  if (l.legacy === true) lease.legacy = true;
+  return lease;
 }
 
 function fromV1(v: unknown): unknown {
   if (typeof v !== 'object' || v === null) return v;
   const l = v as Record<string, unknown>;
-  return { ip: l.ip, client: l.mac, mac: l.mac, state: l.state, expires: l.expires };
+  return { ip: l.ip, client: l.mac, mac: l.mac, state: l.state, expires: l.expires, legacy: true };
 }

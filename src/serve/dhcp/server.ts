@@ -141,20 +141,26 @@ export function createDhcpServer(options: DhcpServerOptions): DhcpServer {
   async function open(port: number): Promise<Socket> {
     const s = createSocket({ type: 'udp4', reuseAddr: true });
     await new Promise<void>((resolve, reject) => {
-      s.once('error', (err) => {
+      const onBindError = (err: Error): void => {
         s.close();
         reject(new DhcpBindError(`cannot bind DHCP server to ${bindAddress}:${port}: ${err.message}`, { cause: err }));
+      };
+      s.once('error', onBindError);
+      s.bind({ port, address: bindAddress }, () => {
+        // Bound: from now on an error concerns one packet (a send refused with EPERM by a firewall,
+        // ENETUNREACH, a failed receive) and the socket stays usable, so it is logged and keeps serving.
+        s.off('error', onBindError);
+        s.on('error', (err: NodeJS.ErrnoException) => log.warn({ port, code: err.code, err: err.message }, 'DHCP socket error'));
+        resolve();
       });
-      s.bind({ port, address: bindAddress }, () => resolve());
     });
     try {
       if (options.interface !== undefined) bindSocketToDevice(port, bindAddress, options.interface);
     } catch (err) {
-      await new Promise<void>((resolve) => s.close(() => resolve()));
+      await closeSocket(s);
       throw err;
     }
     s.setBroadcast(true);
-    s.on('error', (err) => log.warn({ port, err: err.message }, 'DHCP socket error'));
     s.on('message', (msg, rinfo) => {
       try {
         handle(msg, rinfo, port);
@@ -168,7 +174,7 @@ export function createDhcpServer(options: DhcpServerOptions): DhcpServer {
   async function closeAll(): Promise<void> {
     const open = [...sockets.values()];
     sockets.clear();
-    await Promise.all(open.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    await Promise.all(open.map(closeSocket));
   }
 
   return {
@@ -208,6 +214,18 @@ function replyContext(options: DhcpServerOptions): ReplyContext {
     serverIp, subnet, serverPort, clientPort: options.clientPort ?? serverPort + 1,
     ...(options.interface === undefined ? {} : { broadcast: LIMITED_BROADCAST }),
   };
+}
+
+/** Closes the socket; one that is closed already (by whoever) is fine, so stopping always finishes. */
+function closeSocket(s: Socket): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    try {
+      s.close(() => resolve());
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_SOCKET_DGRAM_NOT_RUNNING') resolve();
+      else reject(err);
+    }
+  });
 }
 
 function errorText(err: unknown): string {

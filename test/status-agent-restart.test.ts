@@ -4,11 +4,9 @@
 // In-process against the real Git server (no QEMU).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { Agent } from '../src/agent/agent.ts';
 import type { AgentConfig } from '../src/agent/config.ts';
@@ -17,13 +15,13 @@ import { hostToken } from '../src/render/token.ts';
 import type { StatusView } from '../src/status/status-view.ts';
 import { commitFiles, createBareRepo, readBranchFiles, startGitServer, type GitServer } from './fixtures/git-server.ts';
 import { readStatus, waitForStatus } from './e2e/status-branch.ts';
+import { fetchStatus, tinyImageFiles, waitForView, writeTree } from './fixtures/loopback-lab.ts';
 
 const PORT = 26_080;
 const BASE = `http://127.0.0.1:${PORT}`;
 const log = createLogger({ level: process.env.FORSETI_TEST_LOG ?? 'silent' });
 let dir = '';
 let git: GitServer;
-const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 
 function hostFile(name: string, n: number, role: string): string {
   return `apiVersion: forseti/v1\nkind: Host\nname: ${name}\nmacs: ['02:00:00:00:07:0${n}']\nip: 127.0.0.7${n}\nbmc: {type: manual}\nhardware: {memoryGiB: 4, disks: [{sizeGB: 10}]}\nrole: ${role}\n`;
@@ -31,22 +29,14 @@ function hostFile(name: string, n: number, role: string): string {
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'h7-agent-restart-'));
-  const kernel = join(dir, 'mirror', 'vmlinuz');
-  await mkdir(dirname(kernel), { recursive: true });
-  await writeFile(kernel, 'kernel');
-  await writeFile(join(dir, 'mirror', 'initrd.img'), 'initrd');
   const files: Record<string, string> = {
     'site.yaml': `apiVersion: forseti/v1\nkind: Site\nname: loop\nnetwork: {interface: lo, subnet: 127.0.0.0/24, dns: []}\nagent: {address: 127.0.0.1, httpPort: ${PORT}, tftpPort: 26069}\n`,
-    'images/tiny.yaml': `apiVersion: forseti/v1\nkind: Image\nname: tiny\nkernel: {url: '${pathToFileURL(kernel).href}', sha256: ${sha('kernel')}}\ninitrd: {url: '${pathToFileURL(join(dir, 'mirror', 'initrd.img')).href}', sha256: ${sha('initrd')}}\n`,
-    'profiles/worker.yaml': 'apiVersion: forseti/v1\nkind: Profile\nname: worker\nboot: {image: tiny, cmdline: "console=ttyS0"}\n',
+    ...(await tinyImageFiles(dir)),
     'hosts/hand.yaml': hostFile('hand', 1, 'worker'),
     'hosts/gone.yaml': hostFile('gone', 2, 'worker'),
   };
   const seed = join(dir, 'seed');
-  for (const [path, content] of Object.entries(files)) {
-    await mkdir(dirname(join(seed, path)), { recursive: true });
-    await writeFile(join(seed, path), content);
-  }
+  await writeTree(seed, files);
   git = await startGitServer();
   await createBareRepo(git, 'lab', seed);
 });
@@ -56,19 +46,8 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const status = async (): Promise<StatusView> => (await (await fetch(`${BASE}/v1/status`)).json()) as StatusView;
-
-/** Polls /v1/status until `done` holds; the timeout is a safety net, not an assertion. */
-async function waitForView(done: (v: StatusView) => boolean, what: string): Promise<StatusView> {
-  const deadline = Date.now() + 60_000;
-  let last = await status();
-  while (!done(last)) {
-    if (Date.now() > deadline) throw new Error(`never: ${what}\n${JSON.stringify(last, null, 1)}`);
-    await new Promise((r) => setTimeout(r, 100));
-    last = await status();
-  }
-  return last;
-}
+const status = (): Promise<StatusView> => fetchStatus(BASE);
+const waitFor = (done: (v: StatusView) => boolean, what: string): Promise<StatusView> => waitForView(BASE, done, what);
 
 const reconciles = (v: { site?: { reconciles?: Array<{ revision: string; result: string }> } | null }): string[][] => (v.site?.reconciles ?? []).map((r) => [r.revision, r.result]);
 
@@ -92,7 +71,7 @@ test('a restarted agent continues the reconciles and actions on the status branc
   let started = '';
   try {
     a = first.current?.revision ?? '';
-    const provisioning = await waitForView((v) => ['hand', 'gone'].every((h) => v.hosts[h]?.actions?.at(-1)?.action === 'provision'), 'both hosts provisioning');
+    const provisioning = await waitFor((v) => ['hand', 'gone'].every((h) => v.hosts[h]?.actions?.at(-1)?.action === 'provision'), 'both hosts provisioning');
     started = provisioning.hosts['hand']?.actions?.at(-1)?.started ?? '';
     b = await commitFiles(git, 'lab', 'main', { 'hosts/hand.yaml': hostFile('hand', 1, 'no-such-role') }, 'break it');
     await first.poll();
@@ -127,7 +106,7 @@ test('a restarted agent continues the reconciles and actions on the status branc
     await (await fetch(`${BASE}/v1/boot/02-00-00-00-07-01`)).text();
     const key = Buffer.from((await readFile(join(config.stateDir, 'agent.key'), 'utf8')).trim(), 'hex');
     assert.equal((await fetch(`${BASE}/v1/phone-home`, { method: 'POST', headers: { authorization: `Bearer ${hostToken(key, 'hand')}` }, body: 'role=worker' })).status, 200);
-    const converged = await waitForView((v) => v.hosts['hand']?.actions?.at(-1)?.outcome === 'ok', 'the provisioning of hand ends ok');
+    const converged = await waitFor((v) => v.hosts['hand']?.actions?.at(-1)?.outcome === 'ok', 'the provisioning of hand ends ok');
     const ended = converged.hosts['hand']?.actions?.at(-1);
     assert.equal(ended?.started, started);
     assert.ok((ended?.durationMs ?? 0) >= Date.parse(ended?.finished ?? '') - Date.parse(started) - 1, 'measured from the first run');

@@ -3,12 +3,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { Agent } from '../src/agent/agent.ts';
 import type { AgentConfig } from '../src/agent/config.ts';
 import { createLogger } from '../src/log.ts';
@@ -16,6 +14,7 @@ import { hostToken } from '../src/render/token.ts';
 import type { StatusView } from '../src/status/status-view.ts';
 import { commitFiles, createBareRepo, startGitServer, type GitServer } from './fixtures/git-server.ts';
 import { waitForStatus } from './e2e/status-branch.ts';
+import { fetchStatus, tinyImageFiles, waitForView, writeTree } from './fixtures/loopback-lab.ts';
 
 const PORT = 25_080;
 const TFTP_PORT = 25_069;
@@ -24,7 +23,6 @@ const BASE = `http://127.0.0.1:${PORT}`;
 const log = createLogger({ level: process.env.FORSETI_TEST_LOG ?? 'silent' });
 let dir = '';
 let git: GitServer;
-const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 
 function hostFile(role: string): string {
   return `apiVersion: forseti/v1\nkind: Host\nname: hand\nmacs: ['02:00:00:00:06:01']\nip: 127.0.0.61\nbmc: {type: manual}\nhardware: {memoryGiB: 4, disks: [{sizeGB: 10}]}\nrole: ${role}\n`;
@@ -32,21 +30,13 @@ function hostFile(role: string): string {
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'h6-status-agent-'));
-  const kernel = join(dir, 'mirror', 'vmlinuz');
-  await mkdir(dirname(kernel), { recursive: true });
-  await writeFile(kernel, 'kernel');
-  await writeFile(join(dir, 'mirror', 'initrd.img'), 'initrd');
   const files: Record<string, string> = {
     'site.yaml': `apiVersion: forseti/v1\nkind: Site\nname: loop\nnetwork: {interface: lo, subnet: 127.0.0.0/24, dns: []}\nagent: {address: 127.0.0.1, httpPort: ${PORT}, tftpPort: ${TFTP_PORT}}\n`,
-    'images/tiny.yaml': `apiVersion: forseti/v1\nkind: Image\nname: tiny\nkernel: {url: '${pathToFileURL(kernel).href}', sha256: ${sha('kernel')}}\ninitrd: {url: '${pathToFileURL(join(dir, 'mirror', 'initrd.img')).href}', sha256: ${sha('initrd')}}\n`,
-    'profiles/worker.yaml': 'apiVersion: forseti/v1\nkind: Profile\nname: worker\nboot: {image: tiny, cmdline: "console=ttyS0"}\n',
+    ...(await tinyImageFiles(dir)),
     'hosts/hand.yaml': hostFile('worker'),
   };
   const seed = join(dir, 'seed');
-  for (const [path, content] of Object.entries(files)) {
-    await mkdir(dirname(join(seed, path)), { recursive: true });
-    await writeFile(join(seed, path), content);
-  }
+  await writeTree(seed, files);
   git = await startGitServer();
   await createBareRepo(git, 'lab', seed);
 });
@@ -56,19 +46,8 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const status = async (): Promise<StatusView> => (await (await fetch(`${BASE}/v1/status`)).json()) as StatusView;
-
-/** Polls /v1/status until `done` holds; the timeout is a safety net, not an assertion. */
-async function waitForView(done: (v: StatusView) => boolean, what: string): Promise<StatusView> {
-  const deadline = Date.now() + 60_000;
-  let last = await status();
-  while (!done(last)) {
-    if (Date.now() > deadline) throw new Error(`never: ${what}\n${JSON.stringify(last, null, 1)}`);
-    await new Promise((r) => setTimeout(r, 100));
-    last = await status();
-  }
-  return last;
-}
+const status = (): Promise<StatusView> => fetchStatus(BASE);
+const waitFor = (done: (v: StatusView) => boolean, what: string): Promise<StatusView> => waitForView(BASE, done, what);
 
 test('reconciles, actions, sync/health and push metrics from a running agent; sightings saved for the next run', { timeout: 120_000 }, async () => {
   const config: AgentConfig = {
@@ -85,7 +64,7 @@ test('reconciles, actions, sync/health and push metrics from a running agent; si
   await agent.start();
   try {
     const first = agent.current?.revision ?? '';
-    const provisioning = await waitForView((v) => v.hosts['hand']?.actions?.at(-1)?.action === 'provision', 'a provision action on hand');
+    const provisioning = await waitFor((v) => v.hosts['hand']?.actions?.at(-1)?.action === 'provision', 'a provision action on hand');
     assert.equal(provisioning.hosts['hand']?.actions?.at(-1)?.outcome, 'running');
     assert.deepEqual([provisioning.hosts['hand']?.sync, provisioning.hosts['hand']?.health], ['OutOfSync', 'Progressing']);
 
@@ -93,7 +72,7 @@ test('reconciles, actions, sync/health and push metrics from a running agent; si
     const key = Buffer.from((await readFile(join(config.stateDir, 'agent.key'), 'utf8')).trim(), 'hex');
     assert.equal((await fetch(`${BASE}/v1/phone-home`, { method: 'POST', headers: { authorization: `Bearer ${hostToken(key, 'hand')}` }, body: 'role=worker' })).status, 200);
     // The tracker shows the new phase as soon as it has it and tells its listeners once the journal holds it.
-    const converged = await waitForView((v) => v.hosts['hand']?.phase === 'Converged' && v.hosts['hand'].actions?.at(-1)?.outcome !== 'running', 'hand Converged');
+    const converged = await waitFor((v) => v.hosts['hand']?.phase === 'Converged' && v.hosts['hand'].actions?.at(-1)?.outcome !== 'running', 'hand Converged');
     const hand = converged.hosts['hand'];
     assert.deepEqual([hand?.sync, hand?.health, converged.site?.sync, converged.site?.health], ['Synced', 'Healthy', 'Synced', 'Healthy']);
     const action = hand?.actions?.at(-1);

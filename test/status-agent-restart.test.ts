@@ -4,18 +4,17 @@
 // In-process against the real Git server (no QEMU).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { Agent } from '../src/agent/agent.ts';
-import type { AgentConfig } from '../src/agent/config.ts';
 import { createLogger } from '../src/log.ts';
 import { hostToken } from '../src/render/token.ts';
 import type { StatusView } from '../src/status/status-view.ts';
 import { commitFiles, createBareRepo, readBranchFiles, startGitServer, type GitServer } from './fixtures/git-server.ts';
 import { readStatus, waitForStatus } from './e2e/status-branch.ts';
-import { fetchStatus, tinyImageFiles, waitForView, writeTree } from './fixtures/loopback-lab.ts';
+import { fetchStatus, loopbackAgentConfig, loopbackLabFiles, waitForView, writeTree } from './fixtures/loopback-lab.ts';
 
 const PORT = 26_080;
 const BASE = `http://127.0.0.1:${PORT}`;
@@ -30,8 +29,7 @@ function hostFile(name: string, n: number, role: string): string {
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'h7-agent-restart-'));
   const files: Record<string, string> = {
-    'site.yaml': `apiVersion: forseti/v1\nkind: Site\nname: loop\nnetwork: {interface: lo, subnet: 127.0.0.0/24, dns: []}\nagent: {address: 127.0.0.1, httpPort: ${PORT}, tftpPort: 26069}\n`,
-    ...(await tinyImageFiles(dir)),
+    ...(await loopbackLabFiles(dir, { http: PORT, tftp: 26069 })),
     'hosts/hand.yaml': hostFile('hand', 1, 'worker'),
     'hosts/gone.yaml': hostFile('gone', 2, 'worker'),
   };
@@ -52,16 +50,7 @@ const waitFor = (done: (v: StatusView) => boolean, what: string): Promise<Status
 const reconciles = (v: { site?: { reconciles?: Array<{ revision: string; result: string }> } | null }): string[][] => (v.site?.reconciles ?? []).map((r) => [r.revision, r.result]);
 
 test('a restarted agent continues the reconciles and actions on the status branch and prunes hosts that left', { timeout: 180_000 }, async () => {
-  const config: AgentConfig = {
-    lab: { url: git.repoUrl('lab'), branch: 'main', pollSeconds: 3600 },
-    status: { branch: 'forseti-status', batchSeconds: 0.1, author: { name: 'forseti', email: 'forseti@localhost' } },
-    stateDir: join(dir, 'state'),
-    secretsFile: join(dir, 'none.yaml'),
-    serve: { bindAddress: '127.0.0.1', dhcp: false, tftp: false, ipxeDir: '/usr/lib/ipxe' },
-    bmc: { minIntervalMs: 0, timeoutMs: 5000, retries: 0 },
-    reconcileIntervalMs: 100,
-  };
-  await writeFile(config.secretsFile ?? '', '{}\n');
+  const config = await loopbackAgentConfig(dir, git.repoUrl('lab'), { tftp: false });
 
   // First run: commit A applied, both hosts start provisioning; commit B (invalid) rejected; then the agent stops.
   const first = new Agent(config, log);

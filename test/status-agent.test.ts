@@ -4,17 +4,16 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../src/agent/agent.ts';
-import type { AgentConfig } from '../src/agent/config.ts';
 import { createLogger } from '../src/log.ts';
 import { hostToken } from '../src/render/token.ts';
 import type { StatusView } from '../src/status/status-view.ts';
 import { commitFiles, createBareRepo, startGitServer, type GitServer } from './fixtures/git-server.ts';
 import { waitForStatus } from './e2e/status-branch.ts';
-import { fetchStatus, tinyImageFiles, waitForView, writeTree } from './fixtures/loopback-lab.ts';
+import { fetchStatus, loopbackAgentConfig, loopbackLabFiles, waitForView, writeTree } from './fixtures/loopback-lab.ts';
 
 const PORT = 25_080;
 const TFTP_PORT = 25_069;
@@ -31,8 +30,7 @@ function hostFile(role: string): string {
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'h6-status-agent-'));
   const files: Record<string, string> = {
-    'site.yaml': `apiVersion: forseti/v1\nkind: Site\nname: loop\nnetwork: {interface: lo, subnet: 127.0.0.0/24, dns: []}\nagent: {address: 127.0.0.1, httpPort: ${PORT}, tftpPort: ${TFTP_PORT}}\n`,
-    ...(await tinyImageFiles(dir)),
+    ...(await loopbackLabFiles(dir, { http: PORT, tftp: TFTP_PORT })),
     'hosts/hand.yaml': hostFile('worker'),
   };
   const seed = join(dir, 'seed');
@@ -50,16 +48,7 @@ const status = (): Promise<StatusView> => fetchStatus(BASE);
 const waitFor = (done: (v: StatusView) => boolean, what: string): Promise<StatusView> => waitForView(BASE, done, what);
 
 test('reconciles, actions, sync/health and push metrics from a running agent; sightings saved for the next run', { timeout: 120_000 }, async () => {
-  const config: AgentConfig = {
-    lab: { url: git.repoUrl('lab'), branch: 'main', pollSeconds: 3600 },
-    status: { branch: 'forseti-status', batchSeconds: 0.1, author: { name: 'forseti', email: 'forseti@localhost' } },
-    stateDir: join(dir, 'state'),
-    secretsFile: join(dir, 'none.yaml'),
-    serve: { bindAddress: '127.0.0.1', dhcp: false, tftp: true, ipxeDir: '/usr/lib/ipxe' },
-    bmc: { minIntervalMs: 0, timeoutMs: 5000, retries: 0 },
-    reconcileIntervalMs: 100,
-  };
-  await writeFile(config.secretsFile ?? '', '{}\n');
+  const config = await loopbackAgentConfig(dir, git.repoUrl('lab'), { tftp: true });
   const agent = new Agent(config, log);
   await agent.start();
   try {

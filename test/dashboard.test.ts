@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { createLogger } from '../src/log.ts';
-import { createBootHttpServer, listen, type BootBackend } from '../src/serve/boot-http.ts';
+import { createBootHttpServer, listen } from '../src/serve/boot-http.ts';
+import { statusOnlyBackend } from './fixtures/status-only-backend.ts';
 import type { HostView, StatusView } from '../src/status/status-view.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -68,18 +69,13 @@ describe('dashboard in headless Chromium', { skip }, () => {
   let context: BrowserContext;
   let shots = '';
 
-  const backend: BootBackend = {
-    entryScript: () => '#!ipxe\n',
-    scriptFor: () => ({ script: '#!ipxe\nexit\n', answer: 'unknown' }),
-    imagePath: () => null,
-    config: () => ({ status: 'missing' }),
-    phoneHome: () => ({ status: 403, message: 'unknown token' }),
+  const backend = statusOnlyBackend({
     statusJson: () => ({ revision: view.revision, generation: view.generation, hosts: {} }),
     statusView: () => view,
     onStatusChange: (listener) => {
       changed = listener;
     },
-  };
+  });
 
   async function openPage(): Promise<{ page: Page; problems: string[] }> {
     const page = await context.newPage();
@@ -208,15 +204,10 @@ describe('dashboard assets over plain HTTP', () => {
   let server: Server;
   let base = '';
   before(async () => {
-    const backend: BootBackend = {
-      entryScript: () => '',
-      scriptFor: () => ({ script: '', answer: 'unknown' }),
-      imagePath: () => null,
-      config: () => ({ status: 'missing' }),
-      phoneHome: () => ({ status: 403, message: '' }),
+    const backend = statusOnlyBackend({
       // The agent's statusJson() as it is today: epoch-ms since, no site, no enclosure.
       statusJson: () => ({ revision: REV1, generation: 'g1', hosts: { n1: { role: 'worker', phase: 'Converged', appliedRole: 'worker', appliedDigest: 'd1', since: 1 } } }),
-    };
+    });
     server = createBootHttpServer(backend, log, { eventsCheckMs: 50 });
     base = `http://127.0.0.1:${(await listen(server, '127.0.0.1', 0)).port}`;
   });

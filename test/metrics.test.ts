@@ -10,6 +10,7 @@ import { createLogger } from '../src/log.ts';
 import { Metrics } from '../src/observe/metrics.ts';
 import { instrumentBmcDriver } from '../src/observe/metrics-bmc.ts';
 import { createBootHttpServer, listen, type BootBackend } from '../src/serve/boot-http.ts';
+import { statusOnlyBackend } from './fixtures/status-only-backend.ts';
 import { startFakeBmc, type FakeBmc } from './fixtures/ipmi/support.ts';
 
 const log = createLogger({ level: 'silent' });
@@ -210,15 +211,10 @@ describe('/metrics, /readyz and request counting on the boot HTTP server', () =>
   let base = '';
   let ready = false;
   const metrics = new Metrics({ processMetrics: false });
-  const backend: BootBackend = {
-    entryScript: () => '#!ipxe\n',
-    scriptFor: () => ({ script: '#!ipxe\nexit\n', answer: 'unknown' }),
-    imagePath: () => null,
-    config: () => ({ status: 'missing' }),
-    phoneHome: () => ({ status: 403, message: 'unknown token' }),
+  const backend = statusOnlyBackend({
     statusJson: () => ({ revision: null, generation: null, hosts: {} }),
     ready: () => ready,
-  };
+  });
 
   before(async () => {
     server = createBootHttpServer(backend, log, { metrics });

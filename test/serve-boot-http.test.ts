@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,15 +95,18 @@ test('a secret config is served only with its own host token', async () => {
   assert.equal(await ok.text(), cfg.content);
 });
 
-test('image files are served from the cache by digest, with Range and HEAD', async () => {
+/** Puts a kernel into the image cache, addressed by the declared digest as a download would, and gives its URL. */
+async function cachedKernel(): Promise<{ content: Buffer; url: string }> {
   const image = [...gen.lab.images.values()].find((i) => i.name === 'talos');
   assert.ok(image);
   const content = Buffer.from('pretend this is a kernel');
-  // The cache is addressed by the declared digest; put a file there as a download would.
-  const { mkdir } = await import('node:fs/promises');
   await mkdir(images.dir, { recursive: true });
   await writeFile(images.pathOf(image.kernel.sha256), content);
-  const url = `${base}/images/${image.kernel.sha256}/kernel-amd64`;
+  return { content, url: `${base}/images/${image.kernel.sha256}/kernel-amd64` };
+}
+
+test('image files are served from the cache by digest, with Range and HEAD', async () => {
+  const { content, url } = await cachedKernel();
   const full = await fetch(url);
   assert.equal(full.status, 200);
   assert.equal(full.headers.get('content-length'), String(content.length));
@@ -118,13 +121,7 @@ test('image files are served from the cache by digest, with Range and HEAD', asy
 });
 
 test('image files: suffix range, 416 past the end, 304 for the current ETag, and If-Range', async () => {
-  const image = [...gen.lab.images.values()].find((i) => i.name === 'talos');
-  assert.ok(image);
-  const content = Buffer.from('pretend this is a kernel');
-  const { mkdir } = await import('node:fs/promises');
-  await mkdir(images.dir, { recursive: true });
-  await writeFile(images.pathOf(image.kernel.sha256), content);
-  const url = `${base}/images/${image.kernel.sha256}/kernel-amd64`;
+  const { content, url } = await cachedKernel();
   const suffix = await fetch(url, { headers: { range: 'bytes=-6' } });
   assert.equal(suffix.status, 206);
   assert.equal(suffix.headers.get('content-range'), `bytes ${content.length - 6}-${content.length - 1}/${content.length}`);

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatStatus } from '../src/cli/commands/status.ts';
 import { createLogger } from '../src/log.ts';
-import { createBootHttpServer, listen, type BootBackend } from '../src/serve/boot-http.ts';
+import { createBootHttpServer, listen } from '../src/serve/boot-http.ts';
+import { statusOnlyBackend } from './fixtures/status-only-backend.ts';
 import { AgentStatusError, readStatusFromAgent, readStatusFromRepo, StatusBranchNotFoundError, StatusRepoError, type StatusSnapshot } from '../src/status/read-status.ts';
 import { nextHostStatus, renderHostStatus, renderSiteStatus } from '../src/status/index.ts';
 import type { ReconcileRecord } from '../src/status/activity.ts';
@@ -163,12 +164,7 @@ describe('status from the agent', () => {
   let base = '';
   const log = createLogger({ level: 'silent' });
   const since = Date.parse('2026-11-22T10:00:00Z');
-  const backend: BootBackend = {
-    entryScript: () => '',
-    scriptFor: () => ({ script: '', answer: 'unknown' }),
-    imagePath: () => null,
-    config: () => ({ status: 'missing' }),
-    phoneHome: () => ({ status: 403, message: '' }),
+  const backend = statusOnlyBackend({
     // The agent's statusJson() shape today: epoch-ms since, appliedRole from the journal.
     statusJson: () => ({
       revision: REV2,
@@ -178,7 +174,7 @@ describe('status from the agent', () => {
         'bld-001': { role: 'talos-worker', phase: 'Converged', appliedRole: 'talos-worker', appliedRevision: REV1, since },
       },
     }),
-  };
+  });
   before(async () => {
     server = createBootHttpServer(backend, log);
     base = `http://127.0.0.1:${(await listen(server, '127.0.0.1', 0)).port}`;

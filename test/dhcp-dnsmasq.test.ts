@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Lab } from '../src/model/types.ts';
 import { renderDnsmasqConfig } from '../src/render/dnsmasq.ts';
 import { encodeDhcpPacket } from '../src/serve/dhcp/packet.ts';
-import { createLab, ip, spawnInNs, tsxCommand, type Lab as NetLab, type NsProcess } from './fixtures/dhcp/netns.ts';
+import { createLab, ip, spawnInNs, tsxCommand, type Lab as NetLab, type NsProcess, stopNsProcess } from './fixtures/dhcp/netns.ts';
 import type { ProbeConfig } from './fixtures/dhcp/probe.ts';
 import { clientPacket, httpVendor, pxeVendor, templateLab, type ClientSpec } from './fixtures/dhcp/template-lab.ts';
 
@@ -71,10 +71,7 @@ describe('a dnsmasq running the snippet', { skip: DNSMASQ || (process.getuid?.()
     await waitFor(() => /DHCP, IP range/.test(dnsmasq?.stderr() ?? ''), () => dnsmasq?.stderr() ?? '');
   });
   after(async () => {
-    if (dnsmasq && dnsmasq.child.exitCode === null) {
-      dnsmasq.child.kill('SIGTERM');
-      await dnsmasq.exited;
-    }
+    await stopNsProcess(dnsmasq);
     net?.destroy();
   });
 

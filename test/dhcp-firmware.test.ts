@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { createTapNs, spawnInNs, tsxCommand, type NsProcess } from './fixtures/dhcp/netns.ts';
+import { createTapNs, spawnInNs, type NsProcess, stopNsProcess, startDhcpRunner } from './fixtures/dhcp/netns.ts';
 import type { RunnerConfig } from './fixtures/dhcp/server-runner.ts';
 
 const QEMU = '/usr/bin/qemu-system-x86_64';
@@ -36,15 +36,11 @@ describe('boot firmware (QEMU + iPXE ROM)', { skip }, () => {
 
   before(async () => {
     lab = createTapNs('10.98.0.1/24');
-    server = spawnInNs(lab.ns, tsxCommand('./server-runner.ts', JSON.stringify(config)));
-    await server.waitForLine((l) => l.includes('"event":"ready"'), 'server ready');
+    server = await startDhcpRunner(lab.ns, config);
   });
 
   after(async () => {
-    if (server && server.child.exitCode === null) {
-      server.child.kill('SIGTERM');
-      await server.exited;
-    }
+    await stopNsProcess(server);
     lab?.destroy();
   });
 

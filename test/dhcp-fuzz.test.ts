@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { encodeDhcpPacket } from '../src/serve/dhcp/packet.ts';
-import { createLab, ip, spawnInNs, tsxCommand, type Lab, type NsProcess } from './fixtures/dhcp/netns.ts';
+import { createLab, ip, spawnInNs, tsxCommand, type Lab, type NsProcess, stopNsProcess, startDhcpRunner } from './fixtures/dhcp/netns.ts';
 import type { FuzzConfig } from './fixtures/dhcp/fuzzer.ts';
 import type { ProbeConfig } from './fixtures/dhcp/probe.ts';
 import type { RunnerConfig } from './fixtures/dhcp/server-runner.ts';
@@ -45,19 +45,12 @@ describe(`DHCP servers under ${COUNT} fuzzed datagrams (seed ${SEED})`, { skip }
       pool: { start: '10.91.0.100', end: '10.91.0.140', leaseSeconds: 600, leaseFile: join(dir, 'dhcp-leases.json') },
     };
     const proxyConfig: RunnerConfig = { ...base, mode: 'proxy', port: 1067, pxePort: 4011, proxy: { macs: [HOST], agent: { address: SERVER, httpPort: 8080, tftpPort: 69 } } };
-    full = spawnInNs(lab.server, tsxCommand('./server-runner.ts', JSON.stringify(fullConfig)));
-    proxy = spawnInNs(lab.server, tsxCommand('./server-runner.ts', JSON.stringify(proxyConfig)));
-    await full.waitForLine((l) => l.includes('"event":"ready"'), 'full server ready');
-    await proxy.waitForLine((l) => l.includes('"event":"ready"'), 'proxy server ready');
+    full = await startDhcpRunner(lab.server, fullConfig, 'full server ready');
+    proxy = await startDhcpRunner(lab.server, proxyConfig, 'proxy server ready');
   });
 
   after(async () => {
-    for (const p of [full, proxy]) {
-      if (p && p.child.exitCode === null) {
-        p.child.kill('SIGTERM');
-        await p.exited;
-      }
-    }
+    for (const p of [full, proxy]) await stopNsProcess(p);
     lab?.destroy();
     rmSync(dir, { recursive: true, force: true });
   });

@@ -9,7 +9,7 @@ import { createSocket } from 'node:dgram';
 import { after, before, describe, it } from 'node:test';
 import { createDhcpServer } from '../src/serve/dhcp/server.ts';
 import { DhcpBindError } from '../src/serve/dhcp/errors.ts';
-import { createTwoNicLab, spawnInNs, tsxCommand, type NsProcess, type TwoNicLab } from './fixtures/dhcp/netns.ts';
+import { createTwoNicLab, spawnInNs, tsxCommand, type NsProcess, type TwoNicLab, stopNsProcess } from './fixtures/dhcp/netns.ts';
 import type { RunnerConfig } from './fixtures/dhcp/server-runner.ts';
 
 const PROV_MAC = '02:00:00:95:00:10';
@@ -52,10 +52,7 @@ describe('multi-NIC: only the provisioning interface is served', { skip }, () =>
     return server;
   }
   async function stop(): Promise<void> {
-    if (server && server.child.exitCode === null) {
-      server.child.kill('SIGTERM');
-      await server.exited;
-    }
+    await stopNsProcess(server);
     server = undefined;
   }
   /** udhcpc in one client namespace: the address it bound, or null after its two DISCOVERs went unanswered. */

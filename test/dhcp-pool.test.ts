@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LeasePool, type Lease, type LeaseClient } from '../src/serve/dhcp/lease-pool.ts';
 import { LeaseStore } from '../src/serve/dhcp/lease-store.ts';
-import { createLab, ip, spawnInNs, tsxCommand, type Lab, type NsProcess } from './fixtures/dhcp/netns.ts';
+import { createLab, ip, spawnInNs, type Lab, type NsProcess, startDhcpRunner } from './fixtures/dhcp/netns.ts';
 import type { RunnerConfig } from './fixtures/dhcp/server-runner.ts';
 
 const A = '02:00:00:96:00:0a';
@@ -264,8 +264,7 @@ describe('pool server with busybox udhcpc', { skip: canRun ? false : 'needs root
 
   async function startServer(): Promise<void> {
     assert.ok(lab);
-    server = spawnInNs(lab.server, tsxCommand('./server-runner.ts', JSON.stringify(config)));
-    await server.waitForLine((l) => l.includes('"event":"ready"'), 'server ready');
+    server = await startDhcpRunner(lab.server, config);
   }
   async function stopServer(): Promise<void> {
     if (server && server.child.exitCode === null) {

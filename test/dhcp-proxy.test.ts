@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { encodeDhcpPacket } from '../src/serve/dhcp/packet.ts';
-import { createLab, ip, spawnInNs, tsxCommand, type Lab, type NsProcess } from './fixtures/dhcp/netns.ts';
+import { createLab, ip, spawnInNs, tsxCommand, type Lab, type NsProcess, stopNsProcess, startDhcpRunner } from './fixtures/dhcp/netns.ts';
 import type { ProbeConfig } from './fixtures/dhcp/probe.ts';
 import type { RunnerConfig } from './fixtures/dhcp/server-runner.ts';
 import { clientPacket, httpVendor, pxeVendor, type ClientSpec } from './fixtures/dhcp/template-lab.ts';
@@ -45,14 +45,10 @@ describe('proxyDHCP with crafted packets', { skip: root ? false : 'needs root an
   before(async () => {
     lab = createLab({ serverCidr: `${SERVER}/24`, clientMac: '02:00:00:93:00:ff' });
     ip('-n', lab.client, 'addr', 'add', `${PROBE_IP}/24`, 'dev', lab.clientIf);
-    server = spawnInNs(lab.server, tsxCommand('./server-runner.ts', JSON.stringify(config)));
-    await server.waitForLine((l) => l.includes('"event":"ready"'), 'server ready');
+    server = await startDhcpRunner(lab.server, config);
   });
   after(async () => {
-    if (server && server.child.exitCode === null) {
-      server.child.kill('SIGTERM');
-      await server.exited;
-    }
+    await stopNsProcess(server);
     lab?.destroy();
   });
 

@@ -16,7 +16,7 @@ import { BootOp, chaddrFromMac, emptyPacket, encodeDhcpPacket } from '../src/ser
 import type { DhcpAnswer } from '../src/serve/dhcp/types.ts';
 import { createDhcpServer } from '../src/serve/dhcp/server.ts';
 import { DhcpBindError, DhcpConfigError } from '../src/serve/dhcp/errors.ts';
-import { createLab, ip, spawnInNs, tsxCommand, type Lab, type NsProcess } from './fixtures/dhcp/netns.ts';
+import { createLab, ip, spawnInNs, tsxCommand, type Lab, type NsProcess, stopNsProcess, startDhcpRunner } from './fixtures/dhcp/netns.ts';
 import type { ProbeConfig } from './fixtures/dhcp/probe.ts';
 import type { RunnerConfig } from './fixtures/dhcp/server-runner.ts';
 
@@ -126,15 +126,11 @@ describe('DHCP server in a network namespace', { skip: SKIP_WHY }, () => {
 
   before(async () => {
     lab = createLab({ serverCidr: `${SERVER_IP}/24`, clientMac: CLIENT_MAC });
-    server = spawnInNs(lab.server, tsxCommand('./server-runner.ts', JSON.stringify(runnerConfig)));
-    await server.waitForLine((l) => l.includes('"event":"ready"'), 'server ready');
+    server = await startDhcpRunner(lab.server, runnerConfig);
   });
 
   after(async () => {
-    if (server && server.child.exitCode === null) {
-      server.child.kill('SIGTERM');
-      await server.exited;
-    }
+    await stopNsProcess(server);
     lab?.destroy();
     rmSync(tmp, { recursive: true, force: true });
   });

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { spawnInNs, type NsProcess } from './fixtures/dhcp/netns.ts';
+import { spawnInNs, type NsProcess, stopNsProcess } from './fixtures/dhcp/netns.ts';
 import { canUseNetns, createNetns, type Netns } from './fixtures/tftp/netns.ts';
 import type { UefiHttpBootConfig } from './fixtures/tftp/uefi-http-boot-runner.ts';
 
@@ -55,12 +55,7 @@ describe('UEFI HTTP boot (OVMF) from forseti DHCP and HTTP', { skip }, () => {
   });
 
   after(async () => {
-    for (const p of [guest, runner]) {
-      if (p && p.child.exitCode === null && p.child.signalCode === null) {
-        p.child.kill('SIGTERM');
-        await p.exited;
-      }
-    }
+    for (const p of [guest, runner]) await stopNsProcess(p);
     ns?.destroy();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });

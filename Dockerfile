@@ -1,6 +1,21 @@
 # forseti agent: production image. Build: docker build -t forseti .
 # Run with host networking on the provisioning network (DHCP needs broadcasts):
 #   docker run --net=host -v forseti-state:/var/lib/forseti -v /etc/forseti:/etc/forseti:ro forseti agent --config /etc/forseti/agent.yaml
+
+# Build stage: the native TFTP data pump (src/serve/tftp/native/pump.c) needs a C toolchain; the
+# runtime image does not. N-API keeps the addon valid across Node versions.
+FROM node:22-bookworm-slim AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+# Node's own headers, instead of a download from nodejs.org
+ENV npm_config_nodedir=/usr/local
+WORKDIR /opt/forseti
+COPY package.json package-lock.json binding.gyp ./
+COPY scripts/build-native.mjs ./scripts/
+COPY src/serve/tftp/native ./src/serve/tftp/native
+RUN npm ci --omit=dev && test -f build/Release/tftp_pump.node
+
 FROM node:22-bookworm-slim
 
 RUN apt-get update \
@@ -11,7 +26,8 @@ RUN apt-get update \
 
 WORKDIR /opt/forseti
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev && npm cache clean --force
+COPY --from=build /opt/forseti/node_modules ./node_modules
+COPY --from=build /opt/forseti/build/Release/tftp_pump.node ./build/Release/tftp_pump.node
 COPY bin ./bin
 COPY src ./src
 COPY schemas ./schemas

@@ -74,6 +74,11 @@ export class ReadTransfer {
     return this.#acked;
   }
 
+  /** Over, though `done` may not have settled yet (sockets and files still closing). */
+  get ended(): boolean {
+    return this.#phase === 'finished';
+  }
+
   /** Ends the transfer from outside (server stop, superseded request); the client is told why. */
   abort(error: TftpTransferError): void {
     this.#finish(error, true);

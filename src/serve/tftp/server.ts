@@ -1,17 +1,18 @@
-// The read-only TFTP server: a listening socket that only accepts requests, and one
-// ReadTransfer on a fresh ephemeral socket (a new TID) per request, as RFC 1350 prescribes.
+// The read-only TFTP server: a listening socket that only accepts requests, and one transfer
+// (NativeTransfer or ReadTransfer) on a fresh ephemeral socket (a new TID) per request, as RFC 1350 prescribes.
 
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { BlockReader } from './block-reader.ts';
 import { bufferSource, fileSource, netasciiSource, streamSource, type ByteSource } from './byte-source.ts';
 import {
-  TftpAccessViolationError, TftpErrorCode, TftpFileNotFoundError, TftpIllegalOperationError, TftpParseError,
+  TftpAccessViolationError, TftpClientAbortError, TftpErrorCode, TftpFileNotFoundError, TftpIllegalOperationError, TftpParseError,
   TftpShutdownError, TftpSourceError, TftpSupersededError, TftpTransferError, type TftpFailureKind,
 } from './errors.ts';
 import { silentLogger, type TftpLogger } from './logger.ts';
 import { negotiate } from './options.ts';
 import { Opcode, encodeError, encodeOack, parsePacket, type RequestPacket } from './packet.ts';
+import { NativeTransfer, nativePumpUnavailable } from './native-pump.ts';
 import { ReadTransfer } from './read-transfer.ts';
 import { confineName, openInRoot } from './root-path.ts';
 
@@ -37,6 +38,8 @@ export interface TftpTransferEvent {
   /** Negotiated block and window size; absent when the request failed before a transfer started. */
   blksize?: number;
   windowsize?: number;
+  /** Which pump moved the data (see TftpServerOptions.pump); absent when no transfer started. */
+  pump?: 'native' | 'js';
   /** From the request to the transfer's end. */
   ms: number;
 }
@@ -57,7 +60,15 @@ export interface TftpServerOptions {
   retries?: number;
   /** Retransmission timeout; a client's `timeout` option overrides it. Default 1000. */
   timeoutMs?: number;
+  /**
+   * Who moves the data of files under the root: `native` (the C pump, see native-pump.ts; start()
+   * fails without it), `js` (ReadTransfer) or `auto` (native when it was built). Default auto.
+   * Generated content and netascii always use ReadTransfer.
+   */
+  pump?: TftpPump;
 }
+
+export type TftpPump = 'auto' | 'native' | 'js';
 
 export interface TftpServer {
   start(): Promise<TftpClientAddress>;
@@ -65,11 +76,20 @@ export interface TftpServer {
   stop(): Promise<void>;
 }
 
+/** What the server needs of a running transfer, whichever pump moves it. */
+interface RunningTransfer {
+  readonly progressed: boolean;
+  readonly ended: boolean;
+  abort(error: TftpTransferError): void;
+}
+
 interface ActiveRequest {
   file: string;
-  transfer: ReadTransfer | undefined;
+  transfer: RunningTransfer | undefined;
   /** Set when the request must end before its transfer exists. */
   cancelled: TftpTransferError | undefined;
+  /** The latest copy of this request that arrived before the client acknowledged anything. */
+  repeat: { msg: Buffer; rinfo: RemoteInfo } | undefined;
 }
 
 export function createTftpServer(options: TftpServerOptions): TftpServer {
@@ -78,10 +98,15 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
   const log = options.log ?? silentLogger;
   const retries = options.retries ?? 5;
   const defaultTimeoutMs = options.timeoutMs ?? 1000;
+  /** The latest request per client address:port. */
   const active = new Map<string, ActiveRequest>();
+  /** Every request still running, for stop(). */
+  const entries = new Set<ActiveRequest>();
   const running = new Set<Promise<void>>();
   let listener: Socket | undefined;
   let stopping = false;
+  const pump = options.pump ?? 'auto';
+  let useNative = false;
 
   async function bindSocket(port: number): Promise<Socket> {
     // Peers are always IP literals: a lookup that answers at once spares dns.lookup's deferral on every send.
@@ -114,32 +139,54 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
     }
     const key = `${rinfo.address}:${rinfo.port}`;
     const existing = active.get(key);
-    if (existing) {
-      // A client repeats its request when our first reply is slow; serving it twice would race
-      // two TIDs against one client. Once the first transfer has an ACK, the client has moved on.
-      if (existing.file === packet.filename && !existing.transfer?.progressed) {
-        log.debug({ client: key, file: packet.filename }, 'tftp: ignoring repeated request');
-        return;
+    // `ended`: the transfer is over though its outcome is still being reported, e.g. a client that
+    // aborted a size probe and asks again from the same port: the new request is simply served.
+    if (existing && !existing.transfer?.ended) {
+      if (existing.file === packet.filename) {
+        // A client repeats its request when our first reply is slow: until it has acknowledged
+        // something, the first transfer answers it. After that, a copy that arrives late (or a
+        // client that restarted on the same port) gets a transfer of its own on a new TID, as with
+        // tftpd-hpa, and the first is left alone: the client refuses the TID it does not use.
+        if (!existing.transfer?.progressed) {
+          // Held rather than dropped: when the client aborts the first transfer instead (a size
+          // probe: ERROR after the OACK, then the real request from the same port), this request
+          // can be here before that ERROR is read on the transfer's socket, by another thread with
+          // the native pump. It is served once the abort is (see the end of the job below).
+          existing.repeat = { msg, rinfo };
+          log.debug({ client: key, file: packet.filename }, 'tftp: holding repeated request');
+          return;
+        }
+      } else {
+        const superseded = new TftpSupersededError('client sent a new request');
+        existing.cancelled = superseded;
+        existing.transfer?.abort(superseded);
       }
-      const superseded = new TftpSupersededError('client sent a new request');
-      existing.cancelled = superseded;
-      existing.transfer?.abort(superseded);
     }
-    const entry: ActiveRequest = { file: packet.filename, transfer: undefined, cancelled: undefined };
+    const entry: ActiveRequest = { file: packet.filename, transfer: undefined, cancelled: undefined, repeat: undefined };
     active.set(key, entry);
+    entries.add(entry);
     const job = serve(packet, { address: rinfo.address, port: rinfo.port }, entry)
-      .catch((err: unknown) => log.warn({ client: key, err: String(err) }, 'tftp: request failed unexpectedly'))
-      .finally(() => {
-        if (active.get(key) === entry) active.delete(key);
+      .catch((err: unknown) => {
+        log.warn({ client: key, err: String(err) }, 'tftp: request failed unexpectedly');
+        return undefined;
+      })
+      .then((error) => {
+        const latest = active.get(key) === entry;
+        if (latest) active.delete(key);
+        entries.delete(entry);
         running.delete(job);
+        if (!entry.repeat) return;
+        if (latest && error instanceof TftpClientAbortError && !entry.transfer?.progressed) onDatagram(entry.repeat.msg, entry.repeat.rinfo);
+        else log.debug({ client: key, file: entry.file }, 'tftp: ignoring repeated request: the first transfer answered it');
       });
     running.add(job);
   }
 
-  async function serve(request: RequestPacket, client: TftpClientAddress, entry: ActiveRequest): Promise<void> {
+  /** Resolves with what ended the request, once it is reported. */
+  async function serve(request: RequestPacket, client: TftpClientAddress, entry: ActiveRequest): Promise<TftpTransferError | undefined> {
     const clientId = `${client.address}:${client.port}`;
     const started = performance.now();
-    let shape: { blksize: number; windowsize: number } | undefined;
+    let shape: { blksize: number; windowsize: number; pump: 'native' | 'js' } | undefined;
     const report = (bytes: number, error: TftpTransferError | undefined): void => {
       const event: TftpTransferEvent = { client: clientId, file: request.filename, bytes, ok: !error, ...shape, ms: Math.round(performance.now() - started) };
       if (error) {
@@ -160,68 +207,92 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
       }
     };
 
-    const socket = await bindSocket(0);
     let source: ByteSource | undefined;
+    let fd: number | undefined;
     try {
       if (request.opcode === Opcode.WRQ) throw new TftpAccessViolationError('Read-only server');
       if (request.mode === 'mail') throw new TftpIllegalOperationError('Mail mode is not supported');
       const name = confineName(request.filename);
-      source = await openSource(name, client);
-      if (request.mode === 'netascii') source = netasciiSource(source);
+      ({ source, fd } = await openSource(name, client));
+      if (request.mode === 'netascii') {
+        source = netasciiSource(source);
+        fd = undefined;
+      }
       if (entry.cancelled) throw entry.cancelled;
     } catch (err) {
       await source?.close();
       const error = asTransferError(err);
+      const socket = await bindSocket(0);
       await new Promise<void>((resolve) => socket.send(encodeError(error.code, error.message), client.port, client.address, () => resolve()));
       await new Promise<void>((resolve) => socket.close(() => resolve()));
       report(0, error);
-      return;
+      return error;
     }
 
     const negotiated = negotiate(request.options, source.size);
-    shape = { blksize: negotiated.blksize, windowsize: negotiated.windowsize };
-    const transfer = new ReadTransfer({
-      socket,
-      peer: client,
-      reader: new BlockReader(source, negotiated.blksize),
+    shape = { blksize: negotiated.blksize, windowsize: negotiated.windowsize, pump: 'js' };
+    const shared = {
       blksize: negotiated.blksize,
       windowsize: negotiated.windowsize,
       timeoutMs: negotiated.timeoutMs ?? defaultTimeoutMs,
       retries,
       oack: negotiated.accepted.length > 0 ? encodeOack(negotiated.accepted) : undefined,
-      log,
-    });
-    entry.transfer = transfer;
+    };
     log.debug({ client: clientId, file: request.filename, blksize: negotiated.blksize, windowsize: negotiated.windowsize }, 'tftp: transfer started');
+    if (useNative && fd !== undefined && source.size !== undefined) {
+      let transfer: NativeTransfer | undefined;
+      try {
+        transfer = new NativeTransfer({ ...shared, local: address, peer: client.address, peerPort: client.port, fd, size: source.size });
+      } catch (err) {
+        log.warn({ client: clientId, err: err instanceof Error ? err.message : String(err) }, 'tftp: native pump refused the transfer; using the JavaScript pump');
+      }
+      if (transfer) {
+        shape.pump = 'native';
+        entry.transfer = transfer;
+        const outcome = await transfer.done;
+        await source.close();
+        if (outcome.retransmits > 0) log.debug({ client: clientId, retransmits: outcome.retransmits }, 'tftp: retransmitted');
+        report(outcome.bytes, outcome.error);
+        return outcome.error;
+      }
+    }
+    const transfer = new ReadTransfer({ ...shared, socket: await bindSocket(0), peer: client, reader: new BlockReader(source, negotiated.blksize), log });
+    entry.transfer = transfer;
     const outcome = await transfer.done;
     report(outcome.bytes, outcome.error);
+    return outcome.error;
   }
 
-  async function openSource(name: string, client: TftpClientAddress): Promise<ByteSource> {
+  /** `fd` is set for files under the root: what the native pump reads. */
+  async function openSource(name: string, client: TftpClientAddress): Promise<{ source: ByteSource; fd: number | undefined }> {
     if (options.resolve) {
       let generated: TftpSource | null;
       try {
         generated = await options.resolve(name, client);
-        if (generated) return 'data' in generated ? bufferSource(generated.data) : streamSource(generated.open(), generated.size);
+        if (generated) return { source: 'data' in generated ? bufferSource(generated.data) : streamSource(generated.open(), generated.size), fd: undefined };
       } catch (err) {
         throw new TftpSourceError(`resolve hook failed for ${JSON.stringify(name)}: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
     const root = typeof options.root === 'function' ? options.root() : options.root;
     const file = await openInRoot(root, name);
-    return fileSource(file.handle, file.size);
+    return { source: fileSource(file.handle, file.size), fd: file.handle.fd };
   }
 
   return {
     async start() {
       if (listener) throw new Error('TFTP server already started');
+      const unavailable = pump === 'js' ? undefined : nativePumpUnavailable();
+      if (pump === 'native' && unavailable) throw new Error(`native TFTP pump unavailable: ${unavailable}`);
+      useNative = pump !== 'js' && !unavailable;
+      if (unavailable && pump === 'auto') log.warn({ reason: unavailable }, 'tftp: native pump unavailable; lock-step transfers will be slower on fast links');
       stopping = false;
       const socket = await bindSocket(options.port ?? 69);
       socket.on('message', onDatagram);
       socket.on('error', (err) => log.warn({ err: err.message }, 'tftp: listening socket error'));
       listener = socket;
       const bound = socket.address();
-      log.info({ address: bound.address, port: bound.port }, 'tftp: listening');
+      log.info({ address: bound.address, port: bound.port, pump: useNative ? 'native' : 'js' }, 'tftp: listening');
       return { address: bound.address, port: bound.port };
     },
     async stop() {
@@ -230,7 +301,7 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
       listener = undefined;
       if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
       const shutdown = new TftpShutdownError('Server shutting down');
-      for (const entry of active.values()) {
+      for (const entry of entries) {
         entry.cancelled = shutdown;
         entry.transfer?.abort(shutdown);
       }

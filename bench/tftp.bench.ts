@@ -4,7 +4,8 @@
 // a path with a round-trip time, made by a user-space delay relay (tc netem does not work here and
 // nftables cannot delay). On loopback a minimal Node server (bench/lib/tftp-node-floor.ts) runs too:
 // what Node itself costs per lock-step block, which no Node server can go below. Prints figures and
-// ratios with their spread over the rounds; asserts nothing.
+// ratios with their spread over the rounds; asserts nothing. forseti runs twice: with its native data
+// pump (the default where it was built) and with `--pump js`, the JavaScript one.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -37,6 +38,7 @@ export async function run(): Promise<void> {
   let ns: Netns | undefined;
   const servers: Server[] = [];
   let floor: Server | undefined;
+  let jsPump: Server | undefined;
   try {
     // in.tftpd and dnsmasq drop privileges: the files must be readable by anyone.
     await chmod(root, 0o755);
@@ -65,8 +67,12 @@ export async function run(): Promise<void> {
       name: 'node floor', port: 16971,
       daemon: startDaemon('node floor', [process.execPath, '--import', 'tsx', 'bench/lib/tftp-node-floor.ts', JSON.stringify({ root, port: 16971 })], nsName),
     };
+    jsPump = {
+      name: 'forseti js', port: 16972,
+      daemon: startDaemon('forseti js', [...FORSETI, 'serve', 'tftp', '--pump', 'js', '--root', root, '--listen', '127.0.0.1:16972'], nsName),
+    };
     const out = path.join(root, 'out.bin');
-    for (const s of [...servers, floor]) {
+    for (const s of [...servers, jsPump, floor]) {
       await waitUntil(async () => (await timed(['curl', '-s', '--max-time', '2', `tftp://127.0.0.1:${s.port}/small.bin`, '-o', '/dev/null'], nsName)).code === 0, `${s.name} to answer`);
     }
 
@@ -110,16 +116,16 @@ export async function run(): Promise<void> {
       return `${median(rs).toFixed(2)}x (${Math.min(...rs).toFixed(2)}-${Math.max(...rs).toFixed(2)})`;
     };
 
-    const loopbackServers = [...servers, floor];
+    const loopbackServers = [...servers, jsPump, floor];
     process.stdout.write(`\n${SIZE / 1024 / 1024} MiB over loopback in a namespace, ${RUNS} rounds (MiB/s of the median time; ratio = forseti's speed / the other's, median of the rounds and their range; target >= 1.0x against in.tftpd)\n`);
-    process.stdout.write(`${cell('client', 34)}${loopbackServers.map((s) => cell(s.name, 11, true)).join('')}   ${cell('forseti/in.tftpd', 22)}${cell('forseti/dnsmasq', 22)}forseti/node floor\n`);
+    process.stdout.write(`${cell('client', 34)}${loopbackServers.map((s) => cell(s.name, 11, true)).join('')}   ${cell('forseti/in.tftpd', 22)}${cell('forseti/dnsmasq', 22)}${cell('forseti js/in.tftpd', 22)}forseti/node floor\n`);
     const loopback = new Map<string, number>();
     const cpu: string[] = [];
     for (const c of clients) {
       const t = await compare(loopbackServers.map((s) => ({ key: s.name, cmd: c.cmd(s.port, 'big.bin'), file: 'big.bin', pid: s.daemon?.pid })));
       for (const [k, v] of t) loopback.set(`${c.name}|${k}`, median(v));
       const speed = (n: string): number => SIZE / 1024 / 1024 / median(t.get(n) ?? []);
-      process.stdout.write(`${cell(c.name, 34)}${loopbackServers.map((s) => cell(speed(s.name).toFixed(1), 11, true)).join('')}   ${cell(ratio(t, 'forseti', 'in.tftpd'), 22)}${cell(ratio(t, 'forseti', 'dnsmasq'), 22)}${ratio(t, 'forseti', 'node floor')}\n`);
+      process.stdout.write(`${cell(c.name, 34)}${loopbackServers.map((s) => cell(speed(s.name).toFixed(1), 11, true)).join('')}   ${cell(ratio(t, 'forseti', 'in.tftpd'), 22)}${cell(ratio(t, 'forseti', 'dnsmasq'), 22)}${cell(ratio(t, 'forseti js', 'in.tftpd'), 22)}${ratio(t, 'forseti', 'node floor')}\n`);
       cpu.push(`${cell(c.name, 34)}${loopbackServers.map((s) => cell(cpuCell(cpuPerRun.get(s.name)), 11, true)).join('')}`);
     }
     process.stdout.write(`server CPU ms per download (user + system of the server process and the children it reaps; in.tftpd's are not accounted to it):\n${cpu.join('\n')}\n`);
@@ -149,6 +155,7 @@ export async function run(): Promise<void> {
   } finally {
     for (const s of servers) await s.daemon?.stop();
     await floor?.daemon?.stop();
+    await jsPump?.daemon?.stop();
     ns?.destroy();
     await rm(root, { recursive: true, force: true });
   }

@@ -1,4 +1,5 @@
-// Real TFTP clients (tftp-hpa, curl, atftp, busybox) against the server on 127.0.0.1.
+// Real TFTP clients (tftp-hpa, curl, atftp, busybox) against the server on 127.0.0.1: all of them
+// against the default pump (native, where it was built), and a few against the JavaScript one.
 
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
@@ -6,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { makeTempDir, sha256, startServer, writeRandomFile, type RunningServer } from './fixtures/tftp/harness.ts';
+import { makeTempDir, sha256, startServer, waitForEvents, writeRandomFile, type RunningServer } from './fixtures/tftp/harness.ts';
 
 const HOST = '127.0.0.1';
 const T = { timeout: 120_000 }; // safety net only
@@ -53,56 +54,61 @@ const clients = {
 type ClientName = keyof typeof clients;
 const binaryOf = (c: ClientName): keyof typeof have => (c.startsWith('tftp') ? 'tftp' : c.startsWith('curl') ? 'curl' : c.startsWith('atftp') ? 'atftp' : 'busybox');
 
-describe('tftp with real clients', () => {
-  let dir: string;
-  let root: string;
-  let out: string;
-  let cleanup: () => Promise<void>;
-  let srv: RunningServer;
-  const sums = new Map<string, string>();
-  let outCount = 0;
-  const outFile = (): string => path.join(out, `out-${outCount++}`);
+let dir: string;
+let root: string;
+let out: string;
+let cleanup: () => Promise<void>;
+const sums = new Map<string, string>();
+let outCount = 0;
+const outFile = (): string => path.join(out, `out-${outCount++}`);
 
+before(async () => {
+  ({ dir, cleanup } = await makeTempDir());
+  root = path.join(dir, 'root');
+  out = path.join(dir, 'out');
+  await mkdir(path.join(root, 'images'), { recursive: true });
+  await mkdir(out);
+  sums.set('small.bin', sha256(await writeRandomFile(path.join(root, 'small.bin'), 1_000_003)));
+  sums.set('exact.bin', sha256(await writeRandomFile(path.join(root, 'exact.bin'), 1468 * 512)));
+  sums.set('images/kernel', sha256(await writeRandomFile(path.join(root, 'images', 'kernel'), 5_000_000)));
+  // 65,537 full blocks at the default blksize 512 and a partial one: past 32 MiB, and blocks
+  // 65,536 to 65,538 go out numbered 0, 1 and 2.
+  sums.set('big.bin', sha256(await writeRandomFile(path.join(root, 'big.bin'), 65_537 * 512 + 777)));
+  await writeFile(path.join(dir, 'secret'), 'not for clients');
+  await symlink(path.join(dir, 'secret'), path.join(root, 'escape'));
+});
+after(() => cleanup());
+
+async function fetchAndVerify(srv: RunningServer, client: ClientName, name: string): Promise<void> {
+  const file = outFile();
+  const r = await clients[client](srv.port, name, file);
+  assert.equal(r.code, 0, `${client} failed: ${r.stdout}${r.stderr}`);
+  assert.equal(sha256(await readFile(file)), sums.get(name), `${client} ${name}: sha256 differs`);
+}
+
+describe('tftp with real clients', () => {
+  let srv: RunningServer;
   before(async () => {
-    ({ dir, cleanup } = await makeTempDir());
-    root = path.join(dir, 'root');
-    out = path.join(dir, 'out');
-    await mkdir(path.join(root, 'images'), { recursive: true });
-    await mkdir(out);
-    sums.set('small.bin', sha256(await writeRandomFile(path.join(root, 'small.bin'), 1_000_003)));
-    sums.set('exact.bin', sha256(await writeRandomFile(path.join(root, 'exact.bin'), 1468 * 512)));
-    sums.set('images/kernel', sha256(await writeRandomFile(path.join(root, 'images', 'kernel'), 5_000_000)));
-    // 65,537 full blocks at the default blksize 512 and a partial one: past 32 MiB, and blocks
-    // 65,536 to 65,538 go out numbered 0, 1 and 2.
-    sums.set('big.bin', sha256(await writeRandomFile(path.join(root, 'big.bin'), 65_537 * 512 + 777)));
-    await writeFile(path.join(dir, 'secret'), 'not for clients');
-    await symlink(path.join(dir, 'secret'), path.join(root, 'escape'));
     srv = await startServer({ root });
   });
-  after(async () => {
-    await srv?.stop();
-    await cleanup();
-  });
-
-  async function fetchAndVerify(client: ClientName, name: string): Promise<void> {
-    const file = outFile();
-    const r = await clients[client](srv.port, name, file);
-    assert.equal(r.code, 0, `${client} failed: ${r.stdout}${r.stderr}`);
-    assert.equal(sha256(await readFile(file)), sums.get(name), `${client} ${name}: sha256 differs`);
-  }
+  after(() => srv?.stop());
 
   for (const client of Object.keys(clients) as ClientName[]) {
     it(`${client} downloads files byte for byte`, { ...T, ...skip(binaryOf(client)) }, async () => {
-      for (const name of ['small.bin', 'exact.bin', 'images/kernel']) await fetchAndVerify(client, name);
+      for (const name of ['small.bin', 'exact.bin', 'images/kernel']) await fetchAndVerify(srv, client, name);
     });
   }
 
   for (const client of ['tftp', 'curl', 'atftp', 'busybox'] as const) {
     it(`${client} downloads a >32 MB file at blksize 512 (block number rollover)`, { ...T, ...skip(binaryOf(client)) }, async () => {
-      await fetchAndVerify(client, 'big.bin');
-      const event = srv.events.filter((e) => e.file === 'big.bin').at(-1);
+      const seen = srv.events.length;
+      await fetchAndVerify(srv, client, 'big.bin');
+      await waitForEvents(srv, seen + 1); // a client can exit before the server has read its last ACK
+      const event = srv.events.at(seen);
+      assert.equal(event?.file, 'big.bin');
       assert.equal(event?.ok, true);
       assert.equal(event?.bytes, 65_537 * 512 + 777);
+      assert.equal(event?.pump, 'native', 'the default pump is the native one (see tftp-native-pump.test.ts when it is not built)');
     });
   }
 
@@ -161,7 +167,26 @@ describe('tftp with real clients', () => {
   it('serves many clients of every kind at once', T, async () => {
     const kinds = (Object.keys(clients) as ClientName[]).filter((c) => have[binaryOf(c)]);
     const names = ['small.bin', 'exact.bin', 'images/kernel'];
-    const jobs = Array.from({ length: 36 }, (_, i) => fetchAndVerify(kinds[i % kinds.length] ?? 'curl', names[i % names.length] ?? 'small.bin'));
+    const jobs = Array.from({ length: 36 }, (_, i) => fetchAndVerify(srv, kinds[i % kinds.length] ?? 'curl', names[i % names.length] ?? 'small.bin'));
     await Promise.all(jobs);
   });
+});
+
+describe('tftp with real clients on the JavaScript pump', () => {
+  let srv: RunningServer;
+  before(async () => {
+    srv = await startServer({ root, pump: 'js' });
+  });
+  after(() => srv?.stop());
+
+  for (const client of ['atftp', 'atftpWindow', 'busyboxBlksize'] as const) {
+    it(`${client} downloads files byte for byte`, { ...T, ...skip(binaryOf(client)) }, async () => {
+      const seen = srv.events.length;
+      for (const name of ['small.bin', 'exact.bin', 'images/kernel']) await fetchAndVerify(srv, client, name);
+      await waitForEvents(srv, seen + 3); // a client can exit before the server has read its last ACK
+      const events = srv.events.slice(seen);
+      assert.equal(events.length, 3);
+      assert.ok(events.every((e) => e.ok && e.pump === 'js'), JSON.stringify(events));
+    });
+  }
 });

@@ -1,7 +1,7 @@
 // Fuzzing: the packet parser and option negotiation on a large run of random and mutated packets,
 // then a live server's listening socket and one transfer's socket sprayed with the same, after
-// which the server still serves a real client byte for byte. The generator is seeded, so a
-// failure names the seed that reproduces it (FUZZ_SEED=... to replay).
+// which the server still serves a real client byte for byte (once per pump). The generator is
+// seeded, so a failure names the seed that reproduces it (FUZZ_SEED=... to replay).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -76,7 +76,7 @@ describe(`tftp fuzz (seed ${SEED})`, () => {
     assert.ok(parsed > 10_000, 'the mutations reach past the parser\'s first checks');
   });
 
-  describe('a live server', () => {
+  for (const pump of ['native', 'js'] as const) describe(`a live server (${pump} pump)`, () => {
     let dir: string;
     let cleanup: () => Promise<void>;
     let srv: RunningServer;
@@ -86,7 +86,7 @@ describe(`tftp fuzz (seed ${SEED})`, () => {
       ({ dir, cleanup } = await makeTempDir('ftftp-fuzz-'));
       data = await writeRandomFile(path.join(dir, 'small.bin'), 300_000);
       // Short timers: the transfers mutated requests start end quickly instead of outliving the test.
-      srv = await startServer({ root: dir, timeoutMs: 50, retries: 1 });
+      srv = await startServer({ pump, root: dir, timeoutMs: 50, retries: 1 });
     });
     after(async () => {
       await srv.stop();
@@ -131,6 +131,7 @@ describe(`tftp fuzz (seed ${SEED})`, () => {
       assert.equal(udpPortOpen(srv.port), false);
       assert.equal(udpPortOpen(tid), false);
       assert.ok(srv.events.length > 100, `mutated requests reached the transfer code (${srv.events.length} requests ended)`);
+      assert.ok(srv.events.some((e) => e.pump === pump), `transfers ran on the ${pump} pump`);
     });
   });
 });

@@ -1,7 +1,8 @@
 // TFTP under packet loss: inside a network namespace nftables drops 20 % of all UDP datagrams at
 // random, and curl and atftp (lock-step and windowsize 16) download from `forseti serve tftp` at
 // once. Each transfer either completes with the right sha256 or ends with an error, on its own:
-// the clients get no deadline from the test, whose timeout is only a safety net.
+// the clients get no deadline from the test, whose timeout is only a safety net. Once per pump
+// (`--pump native`, `--pump js`): each server's log lines say which one moved the data.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -18,7 +19,7 @@ const skip = !canUseNetns() ? 'needs root and ip netns' : !hasNft() ? 'nftables 
 
 interface Outcome { name: string; code: number | null; output: string; file: string }
 
-describe('tftp with 20 % of UDP datagrams dropped', { ...(skip ? { skip } : {}) }, () => {
+for (const pump of ['native', 'js'] as const) describe(`tftp with 20 % of UDP datagrams dropped (${pump} pump)`, { ...(skip ? { skip } : {}) }, () => {
   let ns: Netns;
   let dir: string;
   let cleanup: () => Promise<void>;
@@ -27,12 +28,12 @@ describe('tftp with 20 % of UDP datagrams dropped', { ...(skip ? { skip } : {}) 
   const children = new Set<ChildProcess>();
 
   before(async () => {
-    ({ dir, cleanup } = await makeTempDir('fsrv-loss-'));
+    ({ dir, cleanup } = await makeTempDir('htftp-loss-'));
     data = await writeRandomFile(path.join(dir, 'boot.bin'), SIZE);
-    ns = createNetns('loss');
+    ns = createNetns(`loss-${pump}`, 'htftp');
     // The server waits 200 ms for an ACK and gives up after 10 tries: longer than the clients' own
     // 1 s retransmission timers, so a client that is still there always gets a chance to re-ACK.
-    srv = await startServe(['tftp', '--root', dir, '--listen', '127.0.0.1:0', '--timeout-ms', '200', '--retries', '10'], ns.name);
+    srv = await startServe(['tftp', '--root', dir, '--listen', '127.0.0.1:0', '--timeout-ms', '200', '--retries', '10', '--pump', pump], ns.name);
     dropUdp(ns, LOSS_PERCENT);
   });
   after(async () => {
@@ -83,13 +84,19 @@ describe('tftp with 20 % of UDP datagrams dropped', { ...(skip ? { skip } : {}) 
     // Every server-side transfer is reported as exactly one line: done, or failed with its reason.
     const transfers = srv.lines.filter((l) => l.file === 'boot.bin');
     for (const l of transfers) assert.ok(l.ok === true ? l.bytes === SIZE : typeof l.error === 'string' && l.error.length > 0, l.msg);
+    // Every transfer that got as far as its data phase names the pump that moved it (the test after
+    // this one checks a transfer without loss, which always does).
+    for (const l of transfers.filter((t) => t.blksize !== undefined)) assert.equal(l.pump, pump, l.msg);
   });
 
   it('once the loss stops, the same server process serves the file intact', { timeout: 60_000 }, async () => {
     stopDropping(ns);
+    const linesBefore = srv.lines.length;
     const o = await client('after', 'curl', (out) => ['-sS', '--tftp-blksize', '1468', `tftp://127.0.0.1:${srv.port}/boot.bin`, '-o', out]);
     assert.equal(o.code, 0, o.output);
     assert.equal(sha256(await readFile(o.file)), sha256(data));
+    const done = await srv.waitFor((l) => l.file === 'boot.bin' && l.ok === true && l.client !== undefined && srv.lines.indexOf(l) >= linesBefore, 'the line of the transfer after the loss');
+    assert.equal(done.pump, pump);
     assert.equal(await srv.stop('SIGTERM'), 0);
   });
 });

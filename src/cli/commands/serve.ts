@@ -11,10 +11,10 @@ import { parseCidr } from '../../render/net.ts';
 import { listen } from '../../serve/boot-http.ts';
 import type { BootAnswer, DhcpAnswer, DhcpExchange } from '../../serve/dhcp/index.ts';
 import { createStaticServer, type HttpExchange } from '../../serve/http/static-server.ts';
-import { createTftpServer, type TftpTransferEvent } from '../../serve/tftp/index.ts';
+import { createTftpServer, type TftpServerOptions, type TftpTransferEvent } from '../../serve/tftp/index.ts';
 import { flag, parseArgs, UsageError, type ParsedArgs } from '../args.ts';
 
-const USAGE = `forseti serve tftp --root DIR [--listen ADDR:PORT] [--timeout-ms N] [--retries N]
+const USAGE = `forseti serve tftp --root DIR [--listen ADDR:PORT] [--timeout-ms N] [--retries N] [--pump auto|native|js]
 forseti serve http --root DIR [--listen ADDR:PORT]
 forseti serve dhcp --lab DIR --interface IF [--mode full|proxy]`;
 
@@ -39,10 +39,12 @@ async function serveTftp(args: ParsedArgs, log: Logger): Promise<number> {
   const { address, port } = parseListen(flag(args, 'listen') ?? '0.0.0.0:69');
   const timeoutMs = optionalInt(args, 'timeout-ms', 1, 60_000);
   const retries = optionalInt(args, 'retries', 0, 100);
+  const pump = tftpPump(flag(args, 'pump'));
   const server = createTftpServer({
     root,
     address,
     port,
+    pump,
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     ...(retries !== undefined ? { retries } : {}),
     log: quietOutcomes(log),
@@ -108,7 +110,7 @@ async function serveDhcp(args: ParsedArgs): Promise<number> {
   const server = mode === 'full'
     ? createDhcpServer({ ...common, mode, policy: reservations })
     // Proxy: another server gives the addresses; the reservation's boot file is all this one adds.
-    : createDhcpServer({ ...common, mode, policy: { boot: (client) => bootOnly(reservations.answer(client)) } });
+    : createDhcpServer({ ...common, mode, bootFileIn: lab.site.dhcp.proxyBootFileIn ?? 'offer', policy: { boot: (client) => bootOnly(reservations.answer(client)) } });
   await server.start();
   log.info({ interface: ifName, serverIp, port: 67, hosts: lab.hosts.size, mode }, `dhcp serving ${lab.hosts.size} reservations (${mode}) as ${serverIp} on ${ifName}`);
   const signal = await untilSignal();
@@ -180,6 +182,13 @@ function closeHttp(server: Server): Promise<void> {
 function required(args: ParsedArgs, name: string): string {
   const value = flag(args, name);
   if (!value) throw new UsageError(`serve needs --${name}\n${USAGE}`);
+  return value;
+}
+
+/** Who moves the data of files under the root; `native` makes the start fail when the C pump was not built. */
+function tftpPump(value: string | undefined): NonNullable<TftpServerOptions['pump']> {
+  if (value === undefined) return 'auto';
+  if (value !== 'auto' && value !== 'native' && value !== 'js') throw new UsageError(`--pump must be auto, native or js, not ${value}`);
   return value;
 }
 

@@ -10,7 +10,9 @@ import { after, before, describe, it } from 'node:test';
 import { LeasePool, type Lease, type LeaseClient } from '../src/serve/dhcp/lease-pool.ts';
 import { LeaseStore } from '../src/serve/dhcp/lease-store.ts';
 import { createLab, ip, spawnInNs, type Lab, type NsProcess, startDhcpRunner } from './fixtures/dhcp/netns.ts';
+import { ReferencePool } from './fixtures/dhcp/reference-pool.ts';
 import type { RunnerConfig } from './fixtures/dhcp/server-runner.ts';
+import { mulberry32 } from './fixtures/prng.ts';
 
 const A = '02:00:00:96:00:0a';
 const B = '02:00:00:96:00:0b';
@@ -118,6 +120,56 @@ describe('LeasePool', () => {
     const { pool } = clockedPool({ start: '10.1.0.0', end: '10.1.255.255' });
     for (let i = 0; i < 5000; i++) assert.equal(pool.offer(mac(`02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`), undefined, none), `10.1.${i >> 8}.${i & 255}`);
     assert.equal(pool.leases().length, 5000);
+  });
+
+  it('an exhausted pool of thousands under churn chooses exactly what a walk over every lease and address would', () => {
+    // 3000 addresses, 4000 clients; offers, REQUESTs (some for another address: the client moves),
+    // RELEASEs, DECLINEs, reservations inside the range coming and going, and a clock that stands still
+    // (ties), creeps (addresses run out) and jumps (leases expire).
+    const range = { start: '10.2.0.0', end: '10.2.11.183' };
+    const ms = { lease: 300_000, offerHold: 10_000, declineHold: 60_000 };
+    const clock = { t: 1_000_000 };
+    const now = (): number => clock.t;
+    const pool = new LeasePool({ range, leaseSeconds: ms.lease / 1000, offerHoldSeconds: ms.offerHold / 1000, declineHoldSeconds: ms.declineHold / 1000, now });
+    const reference = new ReferencePool(range, ms, now);
+    const rand = mulberry32(4011);
+    const pick = (n: number): number => Math.floor(rand() * n);
+    const clients = Array.from({ length: 5000 }, (_, i) => mac(`02:00:00:02:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`));
+    const anyAddress = (): string => `10.2.${pick(12)}.${pick(256)}`; // sometimes just past the end
+    const reserved = new Set<string>();
+    const excluded = (ip: string): boolean => reserved.has(ip);
+    const byIp = (leases: Lease[]): Lease[] => leases.sort((x, y) => x.ip.localeCompare(y.ip));
+
+    for (let step = 0; step < 40_000; step++) {
+      const client = clients[pick(clients.length)] ?? assert.fail();
+      const what = rand();
+      const at = `step ${step}`;
+      if (what < 0.45) {
+        const wanted = rand() < 0.1 ? anyAddress() : undefined;
+        const offered = pool.offer(client, wanted, excluded);
+        assert.equal(offered, reference.offer(client, wanted, excluded), at);
+        if (offered !== null && rand() < 0.8) assert.deepEqual(pool.request(client, offered, excluded), reference.request(client, offered, excluded), at);
+      } else if (what < 0.6) {
+        const wanted = anyAddress();
+        assert.deepEqual(pool.request(client, wanted, excluded), reference.request(client, wanted, excluded), at);
+      } else if (what < 0.75) {
+        const ip = rand() < 0.9 ? reference.leaseOf(client.leaseKey)?.ip ?? anyAddress() : anyAddress();
+        assert.equal(pool.release(client, ip), reference.release(client, ip), at);
+      } else if (what < 0.8) {
+        const ip = reference.leaseOf(client.leaseKey)?.ip ?? anyAddress();
+        assert.equal(pool.decline(client, ip), reference.decline(client, ip), at);
+      } else if (what < 0.81) {
+        const ip = anyAddress();
+        if (!reserved.delete(ip)) reserved.add(ip);
+      }
+      // Stretches where time creeps (the pool runs out: nothing expires) between ones where leases expire.
+      const tick = rand();
+      clock.t += tick < 0.3 ? 0 : tick < 0.9998 ? pick(3) : 20_000 + pick(400_000);
+      if (step % 4000 === 0) assert.deepEqual(byIp(pool.leases()), byIp(reference.all()), at);
+    }
+    assert.deepEqual(byIp(pool.leases()), byIp(reference.all()));
+    // Every rule was exercised, many times.
+    for (const [rule, count] of Object.entries(reference.rules)) assert.ok(count >= 20, `${rule}: ${count} in ${JSON.stringify(reference.rules)}`);
   });
 
   it('a new range forgets leases outside it and reports every change', () => {

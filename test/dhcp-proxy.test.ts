@@ -1,7 +1,8 @@
 // proxyDHCP (PXE 2.1): forseti answers boot clients with boot information and no address, on 67 and
 // on the PXE port 4011, next to another DHCP server. Crafted packets over a veth pair between two
-// namespaces this test creates: the PXE-port path is exercised here only, because neither iPXE nor
-// EDK2 sends a ProxyDHCP REQUEST to 4011 for an offer that already names the boot file.
+// namespaces this test creates. Real firmware on the PXE port (with `proxyBootFileIn: pxe-ack`) is in
+// test/dhcp-proxy-4011.test.ts: with the default offer, which names the boot file, neither iPXE nor
+// EDK2 sends a ProxyDHCP REQUEST to 4011.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';

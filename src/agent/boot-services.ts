@@ -60,7 +60,8 @@ export class BootServices {
   /**
    * site.yaml dhcp.mode: full answers with reservations and the pool, proxy only adds boot information
    * for PXE clients next to another DHCP server, off serves no DHCP. A commit that changes the mode,
-   * the agent's address, the subnet, the interface or whether there is a pool restarts the server;
+   * the agent's address, the subnet, the interface, whether there is a pool or (in proxy mode)
+   * dhcp.proxyBootFileIn restarts the server;
    * a new pool range or lease time applies to the running one.
    */
   private async ensureDhcp(site: Site): Promise<void> {
@@ -88,7 +89,7 @@ export class BootServices {
       },
     };
     const server = site.dhcp.mode === 'proxy'
-      ? createDhcpServer({ ...common, mode: 'proxy', policy: new ReservationPolicy(this.current, { log: dhcpLog }) })
+      ? createDhcpServer({ ...common, mode: 'proxy', bootFileIn: site.dhcp.proxyBootFileIn ?? 'offer', policy: new ReservationPolicy(this.current, { log: dhcpLog }) })
       : createDhcpServer({ ...common, policy: new ReservationPolicy(this.current, { log: dhcpLog, ...(pool ? { pool: await this.leasePool(pool, site.dhcp.leaseSeconds) } : {}) }) });
     await server.start();
     this.dhcp = { server, key };
@@ -157,5 +158,8 @@ export function logTftpTransfer(log: TransferLog, e: TftpTransferEvent): void {
 }
 
 function dhcpKey(site: Site): string {
-  return JSON.stringify([site.dhcp.mode, site.agent.address, site.network.subnet, site.network.interface, site.dhcp.mode === 'full' && site.dhcp.pool !== undefined]);
+  return JSON.stringify([
+    site.dhcp.mode, site.agent.address, site.network.subnet, site.network.interface, site.dhcp.mode === 'full' && site.dhcp.pool !== undefined,
+    site.dhcp.mode === 'proxy' ? site.dhcp.proxyBootFileIn ?? 'offer' : null,
+  ]);
 }

@@ -15,6 +15,7 @@ import type { AlertsConfig } from '../alerts/types.ts';
 import type { DriftMode, SiteDriftPolicy } from '../observe/drift-policy.ts';
 
 export type DhcpMode = 'full' | 'proxy' | 'off';
+export type ProxyBootFileIn = 'offer' | 'pxe-ack';
 
 /** Which hosts a rollout group, power schedule or window applies to: all given criteria must hold. */
 export interface HostSelector {
@@ -37,6 +38,8 @@ export interface Site {
   dhcp: {
     mode: DhcpMode;
     leaseSeconds: number;
+    /** Proxy mode: where PXE firmware is told its boot file (see the DHCP server's `ProxyBootFileIn`); absent: in the offer. */
+    proxyBootFileIn?: ProxyBootFileIn;
     /** Optional dynamic range for machines not declared in `hosts/`. */
     pool?: { start: string; end: string };
   };

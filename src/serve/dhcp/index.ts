@@ -14,5 +14,5 @@ export type { Lease, LeaseClient, LeasePoolRange, PoolGrant } from './lease-pool
 export { LeaseStore } from './lease-store.ts';
 export type {
   BootAnswer, DhcpAction, DhcpAnswer, DhcpExchange, DhcpLogger, DhcpPolicy, DhcpServer, DhcpServerOptions, Endpoint, FullServerOptions,
-  IgnoreReason, NakReason, ProxyDhcpPolicy, ProxyServerOptions,
+  IgnoreReason, NakReason, ProxyBootFileIn, ProxyDhcpPolicy, ProxyServerOptions,
 } from './types.ts';

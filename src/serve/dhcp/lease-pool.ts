@@ -3,9 +3,11 @@
 // A client is its client identifier (option 61) when it sends one, else its hardware address (RFC 2131
 // 4.2); see `leaseKey` in client-info.ts. Pure bookkeeping over a clock; persistence is the caller's
 // `onChange` (see lease-store.ts). Lookups by address and by client are map lookups; a new client takes
-// the next never-used address from a cursor, so only an exhausted pool walks its leases.
+// the next never-used address from a cursor; once the cursor has passed the end, the leases ordered by
+// expiry and the free addresses behind the cursor give the next candidate without walking the pool.
 import { DhcpConfigError } from './errors.ts';
 import { intToIp, ipToInt, parseIpv4 } from './ipv4.ts';
+import { IndexedMinHeap } from './min-heap.ts';
 
 export interface Lease {
   ip: string;
@@ -65,13 +67,14 @@ export class LeasePool {
   private readonly byIp = new Map<string, Lease>();
   /** The client's current (offered or bound) lease; declined addresses are not anybody's. */
   private readonly byClient = new Map<string, Lease>();
-  /** Every lease, in no order, with each one's index: what onChange hands out. */
-  private readonly list: Lease[] = [];
-  private readonly index = new Map<Lease, number>();
+  /** Every lease, soonest expiry first (then lowest address): the reuse order. Its array is what onChange hands out. */
+  private readonly byExpiry = new IndexedMinHeap<Lease>(expiresBefore);
   private start = 0;
   private end = -1;
   /** Every address below it has been handed out at least once (or is excluded): new clients start here. */
   private cursor = 0;
+  /** The addresses below the cursor that nobody holds (skipped while excluded, or left by a client that moved). */
+  private readonly freeBehindCursor = new IndexedMinHeap<number>((a, b) => a < b);
   private leaseMs = 0;
   private readonly offerHoldMs: number;
   private readonly declineHoldMs: number;
@@ -96,9 +99,10 @@ export class LeasePool {
     this.start = start;
     this.end = end;
     this.cursor = start;
+    this.freeBehindCursor.clear();
     this.leaseMs = leaseSeconds * 1000;
     let dropped = false;
-    for (const lease of [...this.list]) if (!this.inRange(lease.ip)) { this.remove(lease); dropped = true; }
+    for (const lease of [...this.byExpiry.items]) if (!this.inRange(lease.ip)) { this.remove(lease); dropped = true; }
     if (dropped) this.changed();
   }
 
@@ -160,7 +164,7 @@ export class LeasePool {
   }
 
   leases(): Lease[] {
-    return this.list.map((l) => ({ ...l }));
+    return this.byExpiry.items.map((l) => ({ ...l }));
   }
 
   get size(): number {
@@ -173,23 +177,21 @@ export class LeasePool {
     const legacy = this.legacyOf(client.mac);
     if (legacy && this.available(legacy.ip, client, excluded)) return legacy.ip;
     if (requestedIp !== undefined && this.available(requestedIp, client, excluded)) return requestedIp;
-    // Never-used addresses first, then the one whose previous holder has been gone longest.
+    // Never-used addresses first, then the one whose previous holder has been gone longest (expired
+    // offers, leases and declines alike; on a tie the lowest address).
     for (; this.cursor <= this.end; this.cursor++) {
       const ip = intToIp(this.cursor);
-      if (!excluded(ip) && !this.byIp.has(ip)) return ip;
+      if (this.byIp.has(ip)) continue;
+      if (!excluded(ip)) return ip;
+      this.freeBehindCursor.add(this.cursor);
     }
     const now = this.now();
-    let oldest: Lease | undefined;
-    for (const lease of this.list) {
-      if (lease.expires <= now && (oldest === undefined || lease.expires < oldest.expires) && !excluded(lease.ip)) oldest = lease;
-    }
+    const oldest = this.byExpiry.find((l) => (l.expires > now ? 'stop' : excluded(l.ip) ? 'skip' : 'take'));
     if (oldest !== undefined) return oldest.ip;
-    // Addresses skipped while excluded (a reservation since removed) are free again.
-    for (let n = this.start; n <= this.end; n++) {
-      const ip = intToIp(n);
-      if (!excluded(ip) && !this.byIp.has(ip)) return ip;
-    }
-    return null;
+    // Then free addresses behind the cursor, lowest first: skipped while excluded (a reservation since
+    // removed), or left by a client that took another address.
+    const free = this.freeBehindCursor.find((n) => (excluded(intToIp(n)) ? 'skip' : 'take'));
+    return free === undefined ? null : intToIp(free);
   }
 
   private available(ip: string, client: LeaseClient, excluded: Excluded): boolean {
@@ -221,26 +223,22 @@ export class LeasePool {
     const other = this.byIp.get(lease.ip);
     if (other !== undefined) this.remove(other);
     this.byIp.set(lease.ip, lease);
+    this.freeBehindCursor.delete(parseIpv4(lease.ip));
     if (lease.state !== 'declined') {
       const previous = this.byClient.get(lease.client);
       if (previous !== undefined && previous !== lease) this.remove(previous);
       this.byClient.set(lease.client, lease);
     }
-    this.index.set(lease, this.list.length);
-    this.list.push(lease);
+    this.byExpiry.add(lease);
   }
 
   private remove(lease: Lease): void {
-    const at = this.index.get(lease);
-    if (at === undefined) return;
-    this.index.delete(lease);
-    const last = this.list.pop();
-    if (last !== undefined && last !== lease) {
-      this.list[at] = last;
-      this.index.set(last, at);
-    }
-    if (this.byIp.get(lease.ip) === lease) this.byIp.delete(lease.ip);
+    if (!this.byExpiry.delete(lease)) return;
     if (this.byClient.get(lease.client) === lease) this.byClient.delete(lease.client);
+    if (this.byIp.get(lease.ip) !== lease) return;
+    this.byIp.delete(lease.ip);
+    const n = parseIpv4(lease.ip);
+    if (n >= this.start && n < this.cursor) this.freeBehindCursor.add(n);
   }
 
   private inRange(ip: string): boolean {
@@ -249,8 +247,13 @@ export class LeasePool {
   }
 
   private changed(): void {
-    this.onChange(this.list);
+    this.onChange(this.byExpiry.items);
   }
+}
+
+/** Reuse order: the lease that expired first; on a tie the lower address. */
+function expiresBefore(a: Lease, b: Lease): boolean {
+  return a.expires !== b.expires ? a.expires < b.expires : parseIpv4(a.ip) < parseIpv4(b.ip);
 }
 
 /** The lease is this client's: by its lease key, or a v1 lease of its MAC (see `Lease.legacy`). */

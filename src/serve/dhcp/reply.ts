@@ -85,18 +85,30 @@ const PXE_VENDOR_OPTIONS = Buffer.concat([O.encapsulated(new Map([[PXE_DISCOVERY
  * A proxyDHCP OFFER or ACK: yiaddr stays 0 (the real DHCP server gives the address), the boot file and
  * next server are set, option 60 repeats the client's kind, and for PXE ROMs option 43 tells them to
  * take the boot file as it is. Option 97 is echoed: the PXE spec has clients match replies on it.
+ *
+ * Without `withBootFile` (an OFFER to a PXE ROM when the boot file is given on the PXE port only) the
+ * offer says PXEClient and names us, nothing more: no file, no option 43, siaddr ourselves. That is what
+ * sends a real client to the PXE port after the real server's ACK: iPXE asks there when the proxy offer
+ * lacks next-server plus file and a boot menu (dhcp_has_pxeopts), EDK2 when it lacks option 43's
+ * discovery options (a "BINL" offer, whose siaddr is where it asks).
  */
-export function buildProxyReply(request: DhcpPacket, kind: 'offer' | 'ack', answer: BootAnswer, ctx: ReplyContext, httpClient: boolean): DhcpPacket {
+export function buildProxyReply(
+  request: DhcpPacket, kind: 'offer' | 'ack', answer: BootAnswer, ctx: ReplyContext, httpClient: boolean, withBootFile = true,
+): DhcpPacket {
   const reply = replyTo(request, request.ciaddr);
-  reply.siaddr = answer.nextServer ?? ctx.serverIp;
   const options = reply.options;
   options.set(Opt.messageType, O.uint8(kind === 'offer' ? MessageType.offer : MessageType.ack));
   options.set(Opt.serverId, O.ip(ctx.serverIp));
   options.set(Opt.vendorClass, O.text(answer.vendorClass ?? (httpClient ? 'HTTPClient' : 'PXEClient')));
-  if (!httpClient) options.set(Opt.vendorSpecific, PXE_VENDOR_OPTIONS);
-  if (answer.nextServer !== undefined) options.set(Opt.tftpServer, O.text(answer.nextServer));
-  options.set(Opt.bootFile, O.text(answer.bootFile));
-  if (answer.bootFile.length <= FILE_FIELD_MAX) reply.file = answer.bootFile;
+  if (withBootFile) {
+    reply.siaddr = answer.nextServer ?? ctx.serverIp;
+    if (!httpClient) options.set(Opt.vendorSpecific, PXE_VENDOR_OPTIONS);
+    if (answer.nextServer !== undefined) options.set(Opt.tftpServer, O.text(answer.nextServer));
+    options.set(Opt.bootFile, O.text(answer.bootFile));
+    if (answer.bootFile.length <= FILE_FIELD_MAX) reply.file = answer.bootFile;
+  } else {
+    reply.siaddr = ctx.serverIp;
+  }
   const uuid = request.options.get(Opt.uuid);
   if (uuid !== undefined) options.set(Opt.uuid, uuid);
   const clientId = request.options.get(Opt.clientId);

@@ -22,6 +22,7 @@ export function createDhcpServer(options: DhcpServerOptions): DhcpServer {
   const enabled = (level: 'debug' | 'info'): boolean => log.isLevelEnabled?.(level) ?? log !== silentLogger;
   const bindAddress = options.bindAddress ?? '0.0.0.0';
   const ports = options.mode === 'proxy' ? [ctx.serverPort, options.pxePort ?? DEFAULT_PXE_PORT] : [ctx.serverPort];
+  const bootFileIn = options.mode === 'proxy' ? options.bootFileIn ?? 'offer' : 'offer';
   const sockets = new Map<number, Socket>();
 
   // Everything per packet is synchronous: parse, classify, ask the policy, encode, hand to the socket.
@@ -107,9 +108,11 @@ export function createDhcpServer(options: DhcpServerOptions): DhcpServer {
       return;
     }
     const onPxePort = port !== ctx.serverPort;
+    // With the boot file on the PXE port only, a PXE ROM's offer leaves it out so the ROM asks there.
+    const withBootFile = decision.action === 'ack' || client.isHttpBoot || bootFileIn === 'offer';
     let reply: Buffer;
     try {
-      reply = encodeDhcpPacket(buildProxyReply(request, decision.action, decision.answer, ctx, client.isHttpBoot));
+      reply = encodeDhcpPacket(buildProxyReply(request, decision.action, decision.answer, ctx, client.isHttpBoot, withBootFile));
     } catch (err) {
       log.warn({ ...describe(client), answer: decision.answer, err: errorText(err) }, 'policy answer cannot be encoded; not answering');
       report({ client, action: 'ignored', reason: 'invalid-answer', answer: decision.answer, from, port });
@@ -117,6 +120,11 @@ export function createDhcpServer(options: DhcpServerOptions): DhcpServer {
     }
     const to = proxyDestination(request, from, onPxePort, ctx);
     send(port, reply, to);
+    if (!withBootFile) {
+      if (enabled('info')) log.info({ ...describe(client), port, to }, 'proxyDHCP offer without boot file: the client asks on the PXE port');
+      report({ client, action: decision.action, from, port, sentTo: to });
+      return;
+    }
     if (enabled('info')) log.info({ ...describe(client), port, bootFile: decision.answer.bootFile, to }, `proxyDHCP ${decision.action}`);
     report({ client, action: decision.action, answer: decision.answer, from, port, sentTo: to });
   }
@@ -186,7 +194,7 @@ export function createDhcpServer(options: DhcpServerOptions): DhcpServer {
         await closeAll();
         throw err;
       }
-      log.info({ address: bindAddress, ports, serverIp: ctx.serverIp, mode: options.mode ?? 'full', interface: options.interface }, 'DHCP server listening');
+      log.info({ address: bindAddress, ports, serverIp: ctx.serverIp, mode: options.mode ?? 'full', ...(options.mode === 'proxy' ? { bootFileIn } : {}), interface: options.interface }, 'DHCP server listening');
     },
     stop: closeAll,
   };

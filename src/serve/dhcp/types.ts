@@ -112,7 +112,17 @@ export interface ProxyServerOptions extends CommonServerOptions {
   policy: ProxyDhcpPolicy;
   /** The PXE boot-server port clients send their ProxyDHCP REQUEST to. Default 4011. */
   pxePort?: number;
+  /** Where PXE ROMs get the boot file; see `ProxyBootFileIn`. Default `offer`. */
+  bootFileIn?: ProxyBootFileIn;
 }
+
+/**
+ * `offer`: in the proxy OFFER on port 67 (with option 43 "boot the file in this offer"): one exchange.
+ * `pxe-ack`: only in the ACK on the PXE port. The OFFER says PXEClient and nothing more, so after the
+ * real server's ACK the firmware sends a ProxyDHCP REQUEST to `pxePort` (PXE 2.1's two-step exchange, as
+ * Windows Deployment Services answers it). UEFI HTTP boot has no such step: its offer always has the URL.
+ */
+export type ProxyBootFileIn = 'offer' | 'pxe-ack';
 
 export type DhcpServerOptions = FullServerOptions | ProxyServerOptions;
 

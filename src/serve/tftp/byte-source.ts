@@ -18,19 +18,25 @@ export interface ByteSource {
 
 const FILE_CHUNK = 128 * 1024;
 
+/** Exactly `size` bytes, the size the client was told (tsize): a file that shrinks mid-transfer is an error, one that grows is cut. */
 export function fileSource(handle: fsp.FileHandle, size: number): ByteSource {
   let closed: Promise<void> | undefined;
+  let position = 0;
   // One buffer for the whole transfer: the reader copies each chunk into packets before it reads again.
   const buf = Buffer.allocUnsafeSlow(Math.min(FILE_CHUNK, Math.max(size, 4096)));
   return {
     size,
     async read() {
+      if (position === size) return undefined;
+      let bytesRead: number;
       try {
-        const { bytesRead } = await handle.read(buf, 0, buf.length, null);
-        return bytesRead === 0 ? undefined : buf.subarray(0, bytesRead);
+        ({ bytesRead } = await handle.read(buf, 0, Math.min(buf.length, size - position), position));
       } catch (err) {
         throw new TftpSourceError(`reading file failed: ${err instanceof Error ? err.message : String(err)}`);
       }
+      if (bytesRead === 0) throw new TftpSourceError('reading file failed: the file is shorter than when the transfer started');
+      position += bytesRead;
+      return buf.subarray(0, bytesRead);
     },
     close() {
       closed ??= handle.close().catch(() => undefined);

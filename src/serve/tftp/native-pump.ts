@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isMainThread } from 'node:worker_threads';
 import { TftpClientAbortError, TftpSourceError, TftpTimeoutError, type TftpTransferError } from './errors.ts';
 import type { TransferOutcome } from './read-transfer.ts';
 
@@ -51,10 +52,15 @@ const ADDON = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../
 
 let binding: PumpBinding | undefined;
 let loadError: string | undefined;
-try {
-  binding = createRequire(import.meta.url)(ADDON) as PumpBinding;
-} catch (err) {
-  loadError = err instanceof Error ? err.message.split('\n')[0] : String(err);
+if (!isMainThread) {
+  // A worker's environment can be torn down under a running pump thread; the JS pump has no such edge.
+  loadError = 'the native pump runs on the main thread only';
+} else {
+  try {
+    binding = createRequire(import.meta.url)(ADDON) as PumpBinding;
+  } catch (err) {
+    loadError = err instanceof Error ? err.message.split('\n')[0] : String(err);
+  }
 }
 
 /** Why the native pump is not there (not built, or failed to load); undefined when it is. */

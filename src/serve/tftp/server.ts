@@ -239,7 +239,8 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
       oack: negotiated.accepted.length > 0 ? encodeOack(negotiated.accepted) : undefined,
     };
     log.debug({ client: clientId, file: request.filename, blksize: negotiated.blksize, windowsize: negotiated.windowsize }, 'tftp: transfer started');
-    if (useNative && fd !== undefined && source.size !== undefined) {
+    // The pump takes IP literals only: a scoped IPv6 address (fe80::1%eth0) goes through ReadTransfer.
+    if (useNative && fd !== undefined && source.size !== undefined && !client.address.includes('%')) {
       let transfer: NativeTransfer | undefined;
       try {
         transfer = new NativeTransfer({ ...shared, local: address, peer: client.address, peerPort: client.port, fd, size: source.size });
@@ -256,8 +257,17 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
         return outcome.error;
       }
     }
-    const transfer = new ReadTransfer({ ...shared, socket: await bindSocket(0), peer: client, reader: new BlockReader(source, negotiated.blksize), log });
+    let socket: Socket;
+    try {
+      socket = await bindSocket(0);
+    } catch (err) {
+      await source.close();
+      throw err;
+    }
+    const transfer = new ReadTransfer({ ...shared, socket, peer: client, reader: new BlockReader(source, negotiated.blksize), log });
     entry.transfer = transfer;
+    // Cancelled (stop, or a new request from this port) while the socket was being bound.
+    if (entry.cancelled) transfer.abort(entry.cancelled);
     const outcome = await transfer.done;
     report(outcome.bytes, outcome.error);
     return outcome.error;

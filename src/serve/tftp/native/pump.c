@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -228,7 +229,8 @@ static void pump(transfer *t) {
       if (errno == EINTR) continue;
       goto socket_failed;
     }
-    if (fds[1].revents || atomic_load(&t->abort_requested)) {
+    /* The flag is stored before the wake byte is written: reading it (acquire) makes abort_* visible. */
+    if (atomic_load(&t->abort_requested)) {
       t->result = DONE_ABORTED;
       send_error(t, (const struct sockaddr *)&t->peer, t->peer_len, t->abort_code, t->abort_message);
       return;
@@ -432,7 +434,8 @@ static napi_value start(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "tftp pump: bad parameters");
     return NULL;
   }
-  if (blksize < 8 || blksize > 65464 || windowsize < 1 || windowsize > 64 || size < 0 || timeout_ms < 1) {
+  if (blksize < 8 || blksize > 65464 || windowsize < 1 || windowsize > 64 || !(size >= 0 && size <= 9007199254740991.0) ||
+      timeout_ms < 1 || timeout_ms > 3600000 || retries > 1000 || peer_port < 1 || peer_port > 65535) {
     napi_throw_range_error(env, NULL, "tftp pump: parameter out of range");
     return NULL;
   }
@@ -463,10 +466,8 @@ static napi_value start(napi_env env, napi_callback_info info) {
   bool has_oack = false;
   if (!failure && napi_has_named_property(env, params, "oack", &has_oack) == napi_ok && has_oack) {
     napi_value oack;
-    napi_valuetype type;
-    napi_get_named_property(env, params, "oack", &oack);
-    napi_typeof(env, oack, &type);
-    if (type != napi_undefined) {
+    napi_valuetype type = napi_undefined;
+    if (napi_get_named_property(env, params, "oack", &oack) == napi_ok && napi_typeof(env, oack, &type) == napi_ok && type != napi_undefined) {
       void *data;
       size_t len;
       if (napi_get_buffer_info(env, oack, &data, &len) != napi_ok || len == 0) failure = "tftp pump: oack must be a Buffer";
@@ -502,6 +503,7 @@ static napi_value start(napi_env env, napi_callback_info info) {
   if (!h || napi_create_reference(env, argv[1], 1, &t->callback) != napi_ok ||
       napi_create_string_utf8(env, "forseti tftp pump", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, h, deliver, &t->tsfn) != napi_ok) {
+    if (t->callback) napi_delete_reference(env, t->callback);
     free(h);
     free_transfer(t);
     napi_throw_error(env, NULL, "tftp pump: could not set up the transfer");
@@ -509,6 +511,7 @@ static napi_value start(napi_env env, napi_callback_info info) {
   }
   h->t = t;
   if (napi_create_external(env, h, finalize_handle, NULL, &external) != napi_ok) {
+    napi_delete_reference(env, t->callback);
     napi_release_threadsafe_function(t->tsfn, napi_tsfn_abort);
     free(h);
     free_transfer(t);
@@ -521,7 +524,12 @@ static napi_value start(napi_env env, napi_callback_info info) {
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_attr_setstacksize(&attr, 256 * 1024);
   pthread_t thread;
+  /* Signals stay with Node's threads: the pump never sees one (no EINTR storms, no handler runs here). */
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
   int rc = pthread_create(&thread, &attr, run, t);
+  pthread_sigmask(SIG_SETMASK, &previous, NULL);
   pthread_attr_destroy(&attr);
   if (rc != 0) {
     h->t = NULL;

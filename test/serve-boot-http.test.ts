@@ -84,15 +84,22 @@ test('phone-home: a wrong token is refused and changes nothing; the right one co
   assert.equal(tracker.get('bld-006').appliedRevision, desired.revision);
 });
 
-test('a secret config is served only with its own host token', async () => {
+test('a secret config is served only to its own host\'s address, with its own host token', async () => {
   const cfg = gen.hosts.get('bld-003')?.config;
-  assert.ok(cfg);
+  const ip = gen.lab.hosts.get('bld-003')?.ip;
+  assert.ok(cfg && ip);
   const url = `${base}/v1/hosts/bld-003/config/${cfg.name}`;
   assert.equal((await fetch(`${url}?token=${hostToken(key, 'bld-006')}`)).status, 403);
   assert.equal((await fetch(url)).status, 403);
-  const ok = await fetch(`${url}?token=${hostToken(key, 'bld-003')}`);
-  assert.equal(ok.status, 200);
-  assert.equal(await ok.text(), cfg.content);
+  // The token travels in a script anyone who knows the MAC can fetch: from another address it is not enough.
+  const elsewhere = await fetch(`${url}?token=${hostToken(key, 'bld-003')}`);
+  assert.equal(elsewhere.status, 403);
+  assert.equal(await elsewhere.text(), 'forbidden\n');
+  const backend = new AgentBootBackend(() => gen, tracker, images, key, log);
+  assert.deepEqual(backend.config('bld-003', cfg.name, hostToken(key, 'bld-003'), '127.0.0.1'), { status: 'forbidden', reason: `asked from 127.0.0.1, not from the host's address ${ip}` });
+  assert.deepEqual(backend.config('bld-003', cfg.name, hostToken(key, 'bld-006'), ip), { status: 'forbidden', reason: 'wrong token' });
+  assert.deepEqual(backend.config('bld-003', cfg.name, hostToken(key, 'bld-003'), ip), { status: 'ok', content: cfg.content });
+  assert.deepEqual(backend.config('bld-003', 'other.yaml', hostToken(key, 'bld-003'), ip), { status: 'missing' });
 });
 
 /** Puts a kernel into the image cache, addressed by the declared digest as a download would, and gives its URL. */

@@ -2,7 +2,7 @@ import type { Logger } from '../log.ts';
 import { bootAnswer } from '../plan/decide.ts';
 import type { ProvisionStep } from '../plan/types.ts';
 import type { Generation } from '../render/generation.ts';
-import { chainEntryScript, diskScript, exitScript } from '../render/ipxe.ts';
+import { autoexecScript, chainEntryScript, diskScript, exitScript } from '../render/ipxe.ts';
 import { hostToken, tokenMatches } from '../render/token.ts';
 import type { BootBackend } from '../serve/boot-http.ts';
 import type { ImageCache } from '../render/image-cache.ts';
@@ -128,6 +128,23 @@ export class AgentBootBackend implements BootBackend {
     }
   }
 
+  /**
+   * Files generated from the current generation for TFTP, by the name asked for: `boot.ipxe`, the entry script (for
+   * a DHCP server that hands iPXE a TFTP file name), and `autoexec.ipxe`, which ipxe.efi fetches from the TFTP
+   * server it was loaded from before anything else: the asking host's own script, the host found by its address
+   * (its reservation); an address no host has gets the entry script, which finds the host by MAC. null: not a
+   * generated name, so the TFTP root answers.
+   */
+  tftpFile(name: string, remoteIp: string): { content: string; host?: string } | null {
+    if (name === 'boot.ipxe') return { content: this.entryScript() };
+    if (name !== 'autoexec.ipxe') return null;
+    const gen = this.current();
+    const host = gen ? [...gen.lab.hosts.values()].find((h) => h.ip === remoteIp) : undefined;
+    const mac = host?.macs[0];
+    if (!host || !mac) return { content: autoexecScript(this.entryScript()) };
+    return { content: autoexecScript(this.scriptFor(mac, remoteIp).script), host: host.name };
+  }
+
   imagePath(sha256: string, remoteIp: string): string | null {
     const gen = this.current();
     if (!gen) return null;
@@ -147,10 +164,18 @@ export class AgentBootBackend implements BootBackend {
     return this.images.pathOf(sha256);
   }
 
-  config(hostName: string, name: string, token: string): { status: 'ok'; content: string } | { status: 'forbidden' | 'missing' } {
-    const rendered = this.current()?.hosts.get(hostName);
+  /**
+   * The token travels on the host's kernel command line, in a script anyone who knows the MAC can fetch, so
+   * the token alone does not hand out the config's secrets (a Talos PKI, a join token): the request must also
+   * come from the host's own address, its reservation.
+   */
+  config(hostName: string, name: string, token: string, remoteIp: string): { status: 'ok'; content: string } | { status: 'forbidden'; reason: string } | { status: 'missing' } {
+    const gen = this.current();
+    const rendered = gen?.hosts.get(hostName);
     if (!rendered?.config || rendered.config.name !== name) return { status: 'missing' };
-    if (!tokenMatches(hostToken(this.agentKey, hostName), token)) return { status: 'forbidden' };
+    if (!tokenMatches(hostToken(this.agentKey, hostName), token)) return { status: 'forbidden', reason: 'wrong token' };
+    const ip = gen?.lab.hosts.get(hostName)?.ip;
+    if (remoteIp !== ip) return { status: 'forbidden', reason: `asked from ${remoteIp}, not from the host's address ${ip ?? '(none)'}` };
     return { status: 'ok', content: rendered.config.content };
   }
 

@@ -7,7 +7,7 @@ import type { Generation } from '../render/generation.ts';
 import { parseCidr } from '../render/net.ts';
 import { createBootHttpServer, listen, type BootHttpOptions } from '../serve/boot-http.ts';
 import { createDhcpServer, LeasePool, LeaseStore, type DhcpExchange, type DhcpServer, type LeasePoolRange } from '../serve/dhcp/index.ts';
-import { createTftpServer, type TftpServer, type TftpTransferEvent } from '../serve/tftp/index.ts';
+import { createTftpServer, type TftpServer, type TftpServerOptions, type TftpTransferEvent } from '../serve/tftp/index.ts';
 import type { AgentBootBackend } from './boot-backend.ts';
 import type { AgentConfig } from './config.ts';
 import { IPXE_BINARIES, ReservationPolicy } from './dhcp-policy.ts';
@@ -47,6 +47,7 @@ export class BootServices {
         address: bind,
         port: site.agent.tftpPort,
         log: this.log,
+        resolve: generatedTftpFiles(this.backend),
         onTransfer: (e) => {
           logTftpTransfer(this.log, e);
           this.httpOptions.metrics?.countTftp(e.ok, e.bytes);
@@ -138,6 +139,17 @@ const EXTRA_IPXE_BINARIES = ['snponly.efi'] as const;
  */
 export function ipxeOverHttp(ipxeDir: string): { dir: string; names: string[] } {
   return { dir: ipxeDir, names: [...Object.values(IPXE_BINARIES), ...EXTRA_IPXE_BINARIES] };
+}
+
+/**
+ * The TFTP server's resolve hook: the generated names (boot.ipxe, autoexec.ipxe) come from the generation current
+ * at the request, everything else from the TFTP root (the iPXE binaries).
+ */
+export function generatedTftpFiles(backend: Pick<AgentBootBackend, 'tftpFile'>): NonNullable<TftpServerOptions['resolve']> {
+  return (name, client) => {
+    const file = backend.tftpFile(name, client.address);
+    return Promise.resolve(file ? { data: Buffer.from(file.content) } : null);
+  };
 }
 
 /** The part of the logger logTftpTransfer uses. */

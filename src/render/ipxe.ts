@@ -40,6 +40,24 @@ export function diskScript(host: string, role: string, firmware: 'bios' | 'uefi'
   return ['#!ipxe', `echo forseti: ${host} is installed with role ${role}; booting from local disk`, boot, ''].join('\n');
 }
 
+/**
+ * ipxe.efi runs autoexec.ipxe, fetched from the TFTP server it was loaded from, before it has configured its
+ * network: the script first takes an address by DHCP unless it has one, then runs `script`.
+ */
+export function autoexecScript(script: string): string {
+  return [
+    '#!ipxe',
+    'isset ${ip} || dhcp || goto forseti_no_address',
+    'goto forseti_script',
+    ':forseti_no_address',
+    'echo forseti: DHCP gave no address; retrying in 10 s',
+    'sleep 10',
+    'reboot',
+    ':forseti_script',
+    script.replace(/^#!ipxe\n/, ''),
+  ].join('\n');
+}
+
 export function exitScript(reason: string): string {
   return ['#!ipxe', `echo forseti: ${reason}`, 'exit', ''].join('\n');
 }

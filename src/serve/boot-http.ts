@@ -15,7 +15,8 @@ export interface BootBackend {
   scriptFor(mac: string, remoteIp: string): { script: string; host?: string; answer: string };
   /** Disk path of a cached image file, or null if not in the current generation. */
   imagePath(sha256: string, remoteIp: string): string | null;
-  config(host: string, name: string, token: string): { status: 'ok'; content: string } | { status: 'forbidden' | 'missing' };
+  /** A host's secret-bearing config: only to that host's own address, with its token. */
+  config(host: string, name: string, token: string, remoteIp: string): { status: 'ok'; content: string } | { status: 'forbidden'; reason: string } | { status: 'missing' };
   phoneHome(token: string, fields: Record<string, string>, remoteIp: string): { status: number; message: string };
   statusJson(): unknown;
   /**
@@ -137,9 +138,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
 
   const config = CONFIG_PATH.exec(path);
   if (isRead && config?.[1] && config[2]) {
-    const result = backend.config(config[1], decodeURIComponent(config[2]), url.searchParams.get('token') ?? '');
+    const result = backend.config(config[1], decodeURIComponent(config[2]), url.searchParams.get('token') ?? '', remote);
     if (result.status === 'ok') return sendText(res, 200, result.content, 'application/yaml');
-    log.warn({ host: config[1], remote, status: result.status }, 'config request refused');
+    log.warn({ host: config[1], remote, status: result.status }, `config request refused: ${result.status === 'forbidden' ? result.reason : 'no such config'}`);
     return sendText(res, result.status === 'forbidden' ? 403 : 404, `${result.status}\n`);
   }
 

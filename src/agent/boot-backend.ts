@@ -1,4 +1,5 @@
 import type { Logger } from '../log.ts';
+import type { Host } from '../model/types.ts';
 import { bootAnswer } from '../plan/decide.ts';
 import type { ProvisionStep } from '../plan/types.ts';
 import type { Generation } from '../render/generation.ts';
@@ -138,8 +139,7 @@ export class AgentBootBackend implements BootBackend {
   tftpFile(name: string, remoteIp: string): { content: string; host?: string } | null {
     if (name === 'boot.ipxe') return { content: this.entryScript() };
     if (name !== 'autoexec.ipxe') return null;
-    const gen = this.current();
-    const host = gen ? [...gen.lab.hosts.values()].find((h) => h.ip === remoteIp) : undefined;
+    const host = this.hostAt(remoteIp);
     const mac = host?.macs[0];
     if (!host || !mac) return { content: autoexecScript(this.entryScript()) };
     return { content: autoexecScript(this.scriptFor(mac, remoteIp).script), host: host.name };
@@ -153,7 +153,7 @@ export class AgentBootBackend implements BootBackend {
       if (image.kernel.sha256 === sha256 || image.initrds.some((f) => f.sha256 === sha256)) known = true;
     }
     if (!known) return null;
-    const host = [...gen.lab.hosts.values()].find((h) => h.ip === remoteIp);
+    const host = this.hostAt(remoteIp);
     if (host) {
       const role = this.tracker.get(host.name).phase === 'Wiping' ? gen.lab.site.wipe.profile : host.role;
       const profile = gen.lab.profiles.get(role);
@@ -208,6 +208,12 @@ export class AgentBootBackend implements BootBackend {
     if (!name) return;
     if (step === 'dhcp') this.extras.sightings?.dhcp(name);
     this.step(name, step);
+  }
+
+  /** The host whose reserved address this is, in the current generation. */
+  private hostAt(ip: string): Host | undefined {
+    const gen = this.current();
+    return gen ? [...gen.lab.hosts.values()].find((h) => h.ip === ip) : undefined;
   }
 
   private step(host: string, step: ProvisionStep): void {

@@ -2,7 +2,7 @@
 // with dnsmasq itself: `dnsmasq --test` accepts it, and a dnsmasq running it in a namespace this test
 // creates gives firmware, iPXE and unknown machines what forseti would give them.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,13 +10,10 @@ import { after, before, describe, it } from 'node:test';
 import type { Lab } from '../src/model/types.ts';
 import { renderDnsmasqConfig } from '../src/render/dnsmasq.ts';
 import { encodeDhcpPacket } from '../src/serve/dhcp/packet.ts';
-import { createLab, ip, spawnInNs, tsxCommand, type Lab as NetLab, type NsProcess, stopNsProcess } from './fixtures/dhcp/netns.ts';
+import { hasCommand, createLab, ip, spawnInNs, tsxCommand, type Lab as NetLab, type NsProcess, stopNsProcess } from './fixtures/dhcp/netns.ts';
 import type { ProbeConfig } from './fixtures/dhcp/probe.ts';
 import { clientPacket, httpVendor, pxeVendor, templateLab, type ClientSpec } from './fixtures/dhcp/template-lab.ts';
 
-const hasCommand = (cmd: string): boolean => {
-  try { execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }); return true; } catch { return false; }
-};
 const DNSMASQ = hasCommand('dnsmasq') ? false : 'dnsmasq not installed (apt-get install dnsmasq-base)';
 const HOST_MAC = '9c:8e:99:4a:10:01'; // bld-001 in the template, 10.77.0.101
 const AGENT_HTTP = 'http://10.77.0.5:8080';

@@ -3,13 +3,12 @@
 // pool and a proxy-mode server (67-style port and 4011), inside namespaces this test creates. Afterwards
 // both still answer, and no packet reached the catch-all "unexpected error" handler.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { encodeDhcpPacket } from '../src/serve/dhcp/packet.ts';
-import { createLab, ip, spawnInNs, tsxCommand, type Lab, type NsProcess, stopNsProcess, startDhcpRunner } from './fixtures/dhcp/netns.ts';
+import { hasCommand, createLab, ip, spawnInNs, tsxCommand, type Lab, type NsProcess, stopNsProcess, startDhcpRunner } from './fixtures/dhcp/netns.ts';
 import type { FuzzConfig } from './fixtures/dhcp/fuzzer.ts';
 import type { ProbeConfig } from './fixtures/dhcp/probe.ts';
 import type { RunnerConfig } from './fixtures/dhcp/server-runner.ts';
@@ -22,9 +21,6 @@ const HOST = '02:00:00:91:00:01';
 const COUNT = Number(process.env.FORSETI_DHCP_FUZZ_COUNT ?? 20_000);
 const SEED = Number(process.env.FORSETI_DHCP_FUZZ_SEED ?? 0x5eed0001);
 
-const hasCommand = (cmd: string): boolean => {
-  try { execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }); return true; } catch { return false; }
-};
 const skip = process.getuid?.() === 0 && hasCommand('ip') && hasCommand('perl') ? false : 'needs root, iproute2 and perl';
 
 interface Line { event: string; level?: string; msg?: string; action?: string; xid?: number; port?: number }

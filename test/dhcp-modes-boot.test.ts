@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
-  createSegmentLab, OVMF, pxeGuest, QEMU, REPO_ROOT, startDnsmasq, stopNsProcess, type NsProcess, type SegmentLab,
+  createSegmentLab, OVMF, pxeGuest, QEMU, REPO_ROOT, startDnsmasq, stopNsProcess, type NsProcess, type SegmentLab, hasCommand,
 } from './fixtures/dhcp/netns.ts';
 import { startServe, type LogLine, type ServeProcess } from './fixtures/tftp/serve-process.ts';
 
@@ -30,9 +30,6 @@ const IPXE_DIR = '/usr/lib/ipxe';
 /** TCG firmware is slow and iPXE waits for IPv6 router adverts: a safety net only. */
 const GUEST_SAFETY_NET_MS = 180_000;
 
-const hasCommand = (cmd: string): boolean => {
-  try { execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }); return true; } catch { return false; }
-};
 const skip = process.getuid?.() !== 0 ? 'needs root'
   : !existsSync(QEMU) ? 'qemu-system-x86_64 not installed'
   : !hasCommand('dnsmasq') ? 'dnsmasq not installed'

@@ -4,20 +4,16 @@
 // apart, a wildcard socket receives both sides' broadcasts, and only a socket bound to the device
 // (SO_BINDTODEVICE) keeps the other side's requests away from the server entirely.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { after, before, describe, it } from 'node:test';
 import { createDhcpServer } from '../src/serve/dhcp/server.ts';
 import { DhcpBindError } from '../src/serve/dhcp/errors.ts';
-import { createTwoNicLab, spawnInNs, tsxCommand, type NsProcess, type TwoNicLab, stopNsProcess } from './fixtures/dhcp/netns.ts';
+import { hasCommand, createTwoNicLab, spawnInNs, tsxCommand, type NsProcess, type TwoNicLab, stopNsProcess } from './fixtures/dhcp/netns.ts';
 import type { RunnerConfig } from './fixtures/dhcp/server-runner.ts';
 
 const PROV_MAC = '02:00:00:95:00:10';
 const OTHER_MAC = '02:00:00:94:00:10';
 
-const hasCommand = (cmd: string): boolean => {
-  try { execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }); return true; } catch { return false; }
-};
 const skip = process.getuid?.() === 0 && hasCommand('busybox') && hasCommand('perl') ? false : 'needs root, busybox and perl';
 
 // Both MACs are reserved, so only the interface can keep the other side from being answered.

@@ -7,7 +7,6 @@
 // the script's marker line has booted on from our 4011 answer.
 // Skipped without root, QEMU or dnsmasq (`apt-get install qemu-system-x86 ipxe-qemu ovmf ipxe dnsmasq-base`).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +17,7 @@ import { Opt } from '../src/serve/dhcp/options.ts';
 import { encodeDhcpPacket, parseDhcpPacket } from '../src/serve/dhcp/packet.ts';
 import { buildProxyReply } from '../src/serve/dhcp/reply.ts';
 import {
-  createLab, createSegmentLab, ip, OVMF, pxeGuest, QEMU, spawnInNs, startAddressOnlyDnsmasq, startDhcpRunner, stopNsProcess, tsxCommand,
+  createLab, hasCommand, createSegmentLab, ip, OVMF, pxeGuest, QEMU, spawnInNs, startAddressOnlyDnsmasq, startDhcpRunner, stopNsProcess, tsxCommand,
   type Lab, type NsProcess, type SegmentLab,
 } from './fixtures/dhcp/netns.ts';
 import type { ProbeConfig } from './fixtures/dhcp/probe.ts';
@@ -117,9 +116,6 @@ describe('a proxy giving the boot file on the PXE port only, with crafted packet
   });
 });
 
-const hasCommand = (cmd: string): boolean => {
-  try { execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }); return true; } catch { return false; }
-};
 const skip = process.getuid?.() !== 0 ? 'needs root' : !existsSync(QEMU) ? 'qemu-system-x86_64 not installed'
   : !hasCommand('dnsmasq') ? 'dnsmasq not installed (apt-get install dnsmasq-base)' : false;
 

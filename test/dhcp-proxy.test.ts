@@ -4,17 +4,13 @@
 // test/dhcp-proxy-4011.test.ts: with the default offer, which names the boot file, neither iPXE nor
 // EDK2 sends a ProxyDHCP REQUEST to 4011.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { encodeDhcpPacket } from '../src/serve/dhcp/packet.ts';
-import { createLab, ip, spawnInNs, tsxCommand, type Lab, type NsProcess, stopNsProcess, startDhcpRunner } from './fixtures/dhcp/netns.ts';
+import { hasCommand, createLab, ip, spawnInNs, tsxCommand, type Lab, type NsProcess, stopNsProcess, startDhcpRunner } from './fixtures/dhcp/netns.ts';
 import type { ProbeConfig } from './fixtures/dhcp/probe.ts';
 import type { RunnerConfig } from './fixtures/dhcp/server-runner.ts';
 import { clientPacket, httpVendor, pxeVendor, type ClientSpec } from './fixtures/dhcp/template-lab.ts';
 
-const hasCommand = (cmd: string): boolean => {
-  try { execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }); return true; } catch { return false; }
-};
 const root = process.getuid?.() === 0 && hasCommand('ip');
 
 interface ReplyLine { event: string; xid: number; type?: string; yiaddr: string; siaddr: string; file: string; from: string; fromPort: number; options: Record<string, string> }

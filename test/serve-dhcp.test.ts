@@ -3,20 +3,17 @@
 // out addresses only, real PXE clients (QEMU SeaBIOS + iPXE, and OVMF's own EDK2 PXE client) get their
 // address from dnsmasq and what to boot from forseti.
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { LoadConfig, LoadResult } from '../bench/lib/dhcp-load.ts';
 import {
-  createLab, createSegmentLab, ip, OVMF, pxeGuest, QEMU, REPO_ROOT, startAddressOnlyDnsmasq, stopNsProcess, type Lab, type NsProcess, type SegmentLab,
+  createLab, hasCommand, createSegmentLab, ip, OVMF, pxeGuest, QEMU, REPO_ROOT, startAddressOnlyDnsmasq, stopNsProcess, type Lab, type NsProcess, type SegmentLab,
 } from './fixtures/dhcp/netns.ts';
 import { startServe, type LogLine, type ServeProcess } from './fixtures/tftp/serve-process.ts';
 
-const hasCommand = (cmd: string): boolean => {
-  try { execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }); return true; } catch { return false; }
-};
 const root = process.getuid?.() === 0 && hasCommand('ip');
 const BLD_001 = '9c:8e:99:4a:10:01'; // 10.77.0.101 in lab-repo-template
 const BLD_002 = '9c:8e:99:4a:10:02';

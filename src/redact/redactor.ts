@@ -89,7 +89,7 @@ export class Redactor {
     for (const secrets of this.groups.values()) {
       for (const { password, username } of secrets) {
         ([...password].length >= MIN_SUBSTRING_SECRET_LENGTH ? long : short).add(password);
-        if (username !== undefined) for (const form of basicForms(username, password)) long.add(form);
+        if (username) for (const form of basicForms(username, password)) long.add(form);
       }
     }
     // Longest first: where two secrets start at one place, the whole of the longer one goes.

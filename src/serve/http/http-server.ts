@@ -75,7 +75,7 @@ export function createHttpServer(handler: HttpHandler, options: HttpServerOption
   const log = options.log;
   const intervalMs = options.logIntervalMs ?? 60_000;
   const refusals = new LogThrottle(log, { intervalMs, perInterval: MALFORMED_LINES_PER_INTERVAL });
-  const capReached = new LogThrottle(log, { intervalMs, perInterval: 1 });
+  const capReached = { total: new LogThrottle(log, { intervalMs, perInterval: 1 }), client: new LogThrottle(log, { intervalMs, perInterval: 1 }) };
   const overCap = new WeakSet<Socket>();
 
   const refuse = (req: IncomingMessage, res: ServerResponse, path: string, err: HttpError): void => {
@@ -132,8 +132,9 @@ export function createHttpServer(handler: HttpHandler, options: HttpServerOption
     if (open.total >= limits.maxConnections || fromClient >= limits.maxConnectionsPerClient) {
       overCap.add(socket);
       socket.setTimeout(REFUSED_GRACE_MS);
-      const which = open.total >= limits.maxConnections ? `all clients: ${limits.maxConnections}` : `one client: ${limits.maxConnectionsPerClient}`;
-      capReached.warn({ remote: client, open: open.total, fromClient, maxConnections: limits.maxConnections, maxConnectionsPerClient: limits.maxConnectionsPerClient }, `http connection refused: the cap of connections at once is reached (${which})`);
+      const total = open.total >= limits.maxConnections;
+      const which = total ? `all clients: ${limits.maxConnections}` : `one client: ${limits.maxConnectionsPerClient}`;
+      capReached[total ? 'total' : 'client'].warn({ remote: client, open: open.total, fromClient, maxConnections: limits.maxConnections, maxConnectionsPerClient: limits.maxConnectionsPerClient }, `http connection refused: the cap of connections at once is reached (${which})`);
       return;
     }
     open.total++;
@@ -146,7 +147,7 @@ export function createHttpServer(handler: HttpHandler, options: HttpServerOption
     });
   });
   server.on('drop', (data?: { remoteAddress?: string }) =>
-    capReached.warn({ remote: data?.remoteAddress, maxConnections: limits.maxConnections }, 'http connection dropped: twice the cap of connections at once are open'),
+    capReached.total.warn({ remote: data?.remoteAddress, maxConnections: limits.maxConnections }, 'http connection dropped: twice the cap of connections at once are open'),
   );
 
   server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {

@@ -7,6 +7,7 @@
 //   - a later commit whose site needs a held port (HTTP or TFTP) is rejected, the last good one keeps serving on its
 //     ports, no host of the new commit is acted on; once the port is free the commit applies.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -24,6 +25,7 @@ import { LogThrottle } from '../src/serve/http/log-throttle.ts';
 import { createWebhookRoute } from '../src/source/webhook.ts';
 import { startAgent } from './e2e/agent-process.ts';
 import { waitForStatus } from './e2e/status-branch.ts';
+import { addNamespace, deleteNamespace, ip, nsNames, REPO_ROOT } from './fixtures/dhcp/netns.ts';
 import { freeTcpPort, freeUdpPort } from './fixtures/free-port.ts';
 import { commitFiles, createBareRepo, startGitServer, type GitServer } from './fixtures/git-server.ts';
 import { fetchStatus, loopbackAgentConfig, loopbackLabFiles, waitForView, writeTree } from './fixtures/loopback-lab.ts';
@@ -375,6 +377,29 @@ describe('ports the agent cannot bind', () => {
       await assert.rejects(fetchStatus(baseA));
     } finally {
       await agent.stop();
+    }
+  });
+
+  it('a DHCP mode whose port is held (proxy needs 4011) is refused and the DHCP server it was to replace serves again', { timeout: 60_000 }, async () => {
+    // In a namespace of its own (port 67 is no test's to take on this machine), with the template site's interface.
+    const { rebind: ns } = nsNames('rebind');
+    addNamespace(ns);
+    try {
+      ip('-n', ns, 'link', 'add', 'eno2', 'type', 'veth', 'peer', 'name', 'eno2-peer');
+      ip('-n', ns, 'addr', 'add', '10.77.0.5/24', 'dev', 'eno2');
+      for (const dev of ['eno2', 'eno2-peer']) ip('-n', ns, 'link', 'set', dev, 'up');
+      const script = join(REPO_ROOT, 'test/fixtures/dhcp-rebind-in-netns.ts');
+      const out = await new Promise<string>((resolve, reject) =>
+        execFile('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', script], { cwd: REPO_ROOT, timeout: 50_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout))),
+      );
+      const result = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { error: Record<string, unknown> | null; port67HeldAfterRefusal: boolean; health: number; port67FreeAfterStop: boolean };
+      assert.deepEqual([result.error?.['name'], result.error?.['service'], result.error?.['port'], result.error?.['code']], ['ServiceBindError', 'dhcp', 4011, 'EADDRINUSE'], JSON.stringify(result));
+      assert.match(String(result.error?.['message']), /cannot start the agent's DHCP service on 0\.0\.0\.0:4011: the port is in use by another program/);
+      assert.equal(result.port67HeldAfterRefusal, true, 'the full-mode DHCP server holds port 67 again');
+      assert.equal(result.health, 200, 'HTTP kept serving');
+      assert.equal(result.port67FreeAfterStop, true, 'stop() releases it');
+    } finally {
+      deleteNamespace(ns);
     }
   });
 });

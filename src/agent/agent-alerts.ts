@@ -19,6 +19,8 @@ export class AgentAlerts {
     private readonly stateDir: string,
     private readonly secret: (credential: string) => string,
     private readonly log: Logger,
+    /** Applied to every alert before it is queued: messages come from BMCs and lower layers. */
+    private readonly redact: <T>(value: T) => T = (value) => value,
   ) {}
 
   async configure(site: Site, revision: string): Promise<void> {
@@ -80,6 +82,6 @@ export class AgentAlerts {
   }
 
   private emit(event: AlertEvent): void {
-    this.alerter?.emit(event).catch((err: unknown) => this.log.error({ err, alert: event.kind }, 'cannot queue alert'));
+    this.alerter?.emit(this.redact(event)).catch((err: unknown) => this.log.error({ err, alert: event.kind }, 'cannot queue alert'));
   }
 }

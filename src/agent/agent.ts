@@ -12,6 +12,8 @@ import type { ReconcileRun } from '../observe/reconcile-log.ts';
 import { RecentEvents } from '../serve/dashboard/recent-events.ts';
 import { createWebhookRoute, handleWebhook, pollSchedule } from '../source/webhook.ts';
 import { reconcile } from '../plan/reconcile.ts';
+import { MIN_SUBSTRING_SECRET_LENGTH, Redactor } from '../redact/redactor.ts';
+import { redactUrl } from '../redact/url.ts';
 import { GenerationWriter, type Generation } from '../render/generation.ts';
 import { ImageCache } from '../render/image-cache.ts';
 import { hostToken } from '../render/token.ts';
@@ -22,7 +24,7 @@ import { AgentAlerts } from './agent-alerts.ts';
 import { loadAgentKey } from './agent-key.ts';
 import { AgentBootBackend } from './boot-backend.ts';
 import type { AgentConfig } from './config.ts';
-import { BootServices } from './boot-services.ts';
+import { BootServices, ServiceBindError } from './boot-services.ts';
 import { createDriver, retainBmcState } from './drivers.ts';
 import { DriftLoop } from './drift-loop.ts';
 import { Executor } from './executor.ts';
@@ -61,10 +63,19 @@ export class Agent {
   private tickTimer: NodeJS.Timeout | null = null;
   private polling: Promise<void> | null = null;
   private stopped = false;
+  /** Set while start() runs: a service that cannot bind its port then stops the agent instead of rejecting the commit. */
+  private starting = false;
+  private startFailure: ServiceBindError | null = null;
   /** The newest commit that failed validation: not validated again until the branch moves. */
   private invalidRevision: string | null = null;
 
-  constructor(private readonly config: AgentConfig, private readonly log: Logger) {}
+  /** Knows every secret the agent holds; the logger given here should write through it too (see agentCommand). */
+  private readonly redactor: Redactor;
+  private readonly redactDeep = <T>(value: T): T => this.redactor.redactDeep(value);
+
+  constructor(private readonly config: AgentConfig, private readonly log: Logger, options: { redactor?: Redactor } = {}) {
+    this.redactor = options.redactor ?? new Redactor();
+  }
 
   get current(): Generation | null {
     return this.generation;
@@ -78,9 +89,12 @@ export class Agent {
       onPruneError: (err) => this.log.warn({ err }, 'old generations could not be removed; retried at the next commit'),
     });
     this.secrets = await Secrets.load(this.config.secretsFile, process.env, this.config.ageKeyFile ? { ageKeyFile: this.config.ageKeyFile } : {});
+    this.redactor.set('agent-secrets', this.secrets.values());
+    const short = this.redactor.shortSecrets('agent-secrets').length;
+    if (short > 0) this.log.warn({ count: short, minLength: MIN_SUBSTRING_SECRET_LENGTH }, 'some secrets are too short to be redacted inside other text; only whole values equal to them are');
     this.labSecrets = this.secrets;
     this.images = new ImageCache(join(stateDir, 'images'), this.log);
-    this.tracker = new HostTracker(new Journal(join(stateDir, 'journal.json')), this.log);
+    this.tracker = new HostTracker(new Journal(join(stateDir, 'journal.json')), this.log, Date.now, this.redactDeep);
     await this.tracker.load();
     await this.sightings.persistTo(join(stateDir, 'sightings.json'), this.log);
     const auth = this.config.lab.credential ? this.secrets.resolve(this.config.lab.credential) : undefined;
@@ -95,9 +109,9 @@ export class Agent {
       onPush: (result) => this.metrics.countStatusPush(result),
       ...(auth ? { auth } : {}),
     });
-    this.status = new StatusPublisher(writer, () => this.generation, { drifts: (h) => this.drift?.driftsOf(h) ?? [], metrics: this.metrics });
+    this.status = new StatusPublisher(writer, () => this.generation, { drifts: (h) => this.drift?.driftsOf(h) ?? [], metrics: this.metrics, redact: this.redactDeep });
     await this.status.restore((h) => this.tracker.get(h));
-    this.alerts = new AgentAlerts(stateDir, (name) => this.labSecrets.resolve(name).password, this.log);
+    this.alerts = new AgentAlerts(stateDir, (name) => this.labSecrets.resolve(name).password, this.log, this.redactDeep);
     this.tracker.onChange((host, state, event) => {
       this.status.host(host, state, event);
       this.metrics.hostEvent(host, event.kind, state.phase);
@@ -110,19 +124,22 @@ export class Agent {
         this.status.refresh(h);
         this.backend.changed();
       },
-      actionStarted: (h, action, revision) => this.status.actionStarted(h, action, revision),
+      actionStarted: (h, action, revision) => this.status.actionStarted(h, this.redactDeep(action), revision),
     });
     this.backend = new AgentBootBackend(() => this.generation, this.tracker, this.images, this.agentKey, this.log, {
       sightings: this.sightings,
       events: this.events,
       site: () => this.status.site(),
-      drifts: (h) => this.drift.driftsOf(h),
+      drifts: (h) => this.redactDeep(this.drift.driftsOf(h)),
       actions: (h) => this.status.actionsOf(h),
     });
     this.services = new BootServices(this.config, this.backend, () => this.generation, this.log, { metrics: this.metrics, ...this.webhookRoute() });
     writer.start();
-    this.log.info({ lab: redact(this.config.lab.url), branch: this.config.lab.branch, stateDir }, 'agent starting');
+    this.log.info({ lab: redactUrl(this.config.lab.url), branch: this.config.lab.branch, stateDir }, 'agent starting');
+    this.starting = true;
     await this.poll();
+    this.starting = false;
+    if (this.startFailure) throw this.startFailure;
     this.schedulePoll();
     this.tickTimer = setInterval(() => this.tick(), this.config.reconcileIntervalMs);
   }
@@ -185,7 +202,7 @@ export class Agent {
       run.finish('rejected', errors.length);
       return;
     }
-    this.labSecrets = await this.secrets.withLab(tree);
+    this.useLabSecrets(await this.secrets.withLab(tree));
     run.mark('secrets');
     await this.activate(commit, lab, run);
     run.finish(this.generation?.revision === commit ? 'applied' : 'rejected', this.status.site().rejected?.errors.length ?? 0);
@@ -220,7 +237,7 @@ export class Agent {
       await this.source.checkoutRevision(lastGood, dir);
       const { lab } = await loadLab(dir);
       if (lab) {
-        this.labSecrets = await this.secrets.withLab(dir);
+        this.useLabSecrets(await this.secrets.withLab(dir));
         this.log.info({ revision: lastGood }, 'serving the last good commit from before the restart');
         await this.activate(lastGood, lab);
       }
@@ -235,7 +252,12 @@ export class Agent {
       run?.mark('images');
       const generation = await this.generations.write(lab, commit, new AgentUrls(lab.site));
       run?.mark('render');
+      // The old generation's hosts and the new one's: either may be served when this is logged.
+      this.redactor.set('host-tokens', this.hostTokens([...(this.generation?.lab.hosts.keys() ?? []), ...lab.hosts.keys()]));
+      // Before anything switches: a port that cannot be bound rejects the commit and no host is acted on.
+      await this.services.ensure(lab.site);
       this.generation = generation;
+      this.redactor.set('host-tokens', this.hostTokens(lab.hosts.keys()));
       await this.closeDrivers();
       retainBmcState(lab.hosts.values());
       const names = new Set(lab.hosts.keys());
@@ -248,7 +270,6 @@ export class Agent {
       this.metrics.setAppliedRevision(commit, generation.id);
       this.events.site('commit-applied', `commit ${commit.slice(0, 12)} applied`);
       for (const host of lab.hosts.keys()) this.status.host(host, this.tracker.get(host));
-      await this.services.ensure(lab.site);
       await this.alerts.configure(lab.site, commit);
       this.alerts.commitApplied(commit);
       this.drift.configure(lab.site);
@@ -257,12 +278,32 @@ export class Agent {
       run?.mark('activate');
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
+      if (err instanceof ServiceBindError && this.starting) {
+        this.log.fatal({ revision: commit, service: err.service, address: err.address, port: err.port, code: err.code }, `${message}; the agent stops`);
+        this.startFailure = err;
+        return;
+      }
+      if (err instanceof ServiceBindError) {
+        this.log.error({ revision: commit, service: err.service, address: err.address, port: err.port, code: err.code }, `commit rejected: ${message}; the last good generation keeps serving`);
+        this.rejected(commit, [message]);
+        return;
+      }
       this.log.error({ revision: commit, err }, 'commit could not be rendered; the last good generation keeps serving');
       this.rejected(commit, message.split('\n'));
     }
   }
 
-  private rejected(commit: string, errors: string[]): void {
+  private hostTokens(hosts: Iterable<string>): string[] {
+    return [...new Set(hosts)].map((h) => hostToken(this.agentKey, h));
+  }
+
+  private useLabSecrets(secrets: Secrets): void {
+    this.labSecrets = secrets;
+    this.redactor.set('lab-secrets', secrets.values());
+  }
+
+  private rejected(commit: string, given: string[]): void {
+    const errors = given.map((e) => this.redactor.redact(e));
     this.status.rejected(commit, errors);
     this.metrics.countRejection(commit);
     this.events.site('commit-rejected', `commit ${commit.slice(0, 12)} rejected: ${errors[0] ?? ''}${errors.length > 1 ? ` (+${errors.length - 1} more)` : ''}`);
@@ -330,8 +371,4 @@ function isUsed(lab: Lab, image: string): boolean {
     if (boot?.kind === 'image' && boot.image === image) return true;
   }
   return false;
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//');
 }

@@ -12,12 +12,37 @@ import type { AgentBootBackend } from './boot-backend.ts';
 import type { AgentConfig } from './config.ts';
 import { IPXE_BINARIES, ReservationPolicy } from './dhcp-policy.ts';
 
-/** The agent's DHCP, TFTP and HTTP services, started once the first good commit says where to serve. */
+/** A service the agent runs could not take its port: the commit that needs it cannot be served. */
+export class ServiceBindError extends Error {
+  override readonly name = 'ServiceBindError';
+  constructor(readonly service: 'http' | 'tftp' | 'dhcp', readonly address: string, readonly port: number | undefined, readonly code: string | undefined, detail: string, options?: { cause?: unknown }) {
+    super(`cannot start the agent's ${service.toUpperCase()} service on ${address}${port !== undefined ? `:${port}` : ''}: ${detail}`, options);
+  }
+
+  static from(service: 'http' | 'tftp' | 'dhcp', address: string, port: number | undefined, err: unknown): ServiceBindError {
+    const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
+    const errno = cause as NodeJS.ErrnoException & { port?: number; address?: string };
+    const at = typeof errno.port === 'number' ? errno.port : port;
+    const where = typeof errno.address === 'string' ? errno.address : address;
+    const key = service === 'http' ? 'agent.httpPort in site.yaml' : service === 'tftp' ? 'agent.tftpPort in site.yaml' : 'dhcp.mode in site.yaml';
+    const detail =
+      errno.code === 'EADDRINUSE' ? `the port is in use by another program (EADDRINUSE); stop that program or change ${key}`
+      : errno.code === 'EACCES' ? 'permission denied (EACCES): ports below 1024 need root or CAP_NET_BIND_SERVICE'
+      : errno.code === 'EADDRNOTAVAIL' ? 'the address is not on this machine (EADDRNOTAVAIL); check serve.bindAddress in the agent configuration'
+      : err instanceof Error ? err.message : String(err);
+    return new ServiceBindError(service, where, at, errno.code, detail, { cause: err });
+  }
+}
+
+/**
+ * The agent's DHCP, TFTP and HTTP services, started once the first good commit says where to serve. `ensure` is
+ * all or nothing: a service that cannot take its port leaves the running ones as they were (ServiceBindError).
+ */
 export class BootServices {
-  private http: Server | null = null;
-  private dhcp: { server: DhcpServer; key: string } | null = null;
+  private http: { server: Server; port: number } | null = null;
+  private dhcp: { server: DhcpServer; key: string; site: Site } | null = null;
   private pool: { pool: LeasePool; store: LeaseStore } | null = null;
-  private tftp: TftpServer | null = null;
+  private tftp: { server: TftpServer; port: number } | null = null;
 
   constructor(
     private readonly config: AgentConfig,
@@ -27,57 +52,121 @@ export class BootServices {
     private readonly httpOptions: BootHttpOptions = {},
   ) {}
 
+  /**
+   * Brings the services to what `site` asks: a new HTTP or TFTP port starts a server there before the old one
+   * closes; a new DHCP setup replaces the server, and the old one is started again if the new one cannot bind.
+   */
   async ensure(site: Site): Promise<void> {
-    const bind = this.config.serve.bindAddress;
-    if (!this.http) {
-      this.http = createBootHttpServer(this.backend, this.log, { ...this.httpOptions, ipxe: ipxeOverHttp(this.config.serve.ipxeDir) });
-      await listen(this.http, bind, site.agent.httpPort);
-      this.log.info({ address: bind, port: site.agent.httpPort }, 'http listening');
+    const undo: Array<() => Promise<void>> = [];
+    const retire: Array<() => Promise<void>> = [];
+    try {
+      if (this.http?.port !== site.agent.httpPort) {
+        const old = this.http;
+        const server = await this.startHttp(site.agent.httpPort);
+        this.http = { server, port: site.agent.httpPort };
+        undo.push(async () => {
+          await closeHttp(server);
+          this.http = old;
+        });
+        if (old) retire.push(() => closeHttp(old.server));
+      }
+      if (this.config.serve.tftp && this.tftp?.port !== site.agent.tftpPort) {
+        const old = this.tftp;
+        const server = await this.startTftp(site.agent.tftpPort);
+        this.tftp = { server, port: site.agent.tftpPort };
+        undo.push(async () => {
+          await server.stop();
+          this.tftp = old;
+        });
+        if (old) retire.push(() => old.server.stop());
+      }
+      await this.ensureDhcp(site);
+    } catch (err) {
+      for (const step of undo.reverse()) await step().catch((e: unknown) => this.log.warn({ err: e }, 'a service started for the refused commit did not stop cleanly'));
+      throw err;
     }
-    if (this.config.serve.tftp && !this.tftp) {
-      const root = join(this.config.stateDir, 'tftp');
+    for (const step of retire) await step().catch((err: unknown) => this.log.warn({ err }, 'a service replaced by the new commit did not stop cleanly'));
+  }
+
+  private async startHttp(port: number): Promise<Server> {
+    const bind = this.config.serve.bindAddress;
+    const settings = this.config.serve.http;
+    const server = createBootHttpServer(this.backend, this.log, {
+      ...this.httpOptions,
+      ipxe: ipxeOverHttp(this.config.serve.ipxeDir),
+      ...(settings ? { limits: settings, maxEventStreams: settings.maxEventStreams } : {}),
+    });
+    await listen(server, bind, port).catch((err: unknown) => {
+      server.close();
+      throw ServiceBindError.from('http', bind, port, err);
+    });
+    this.log.info({ address: bind, port }, 'http listening');
+    return server;
+  }
+
+  private async startTftp(port: number): Promise<TftpServer> {
+    const bind = this.config.serve.bindAddress;
+    const root = join(this.config.stateDir, 'tftp');
+    if (!this.tftp) {
       await mkdir(root, { recursive: true });
       for (const file of Object.values(IPXE_BINARIES)) {
         await copyFile(join(this.config.serve.ipxeDir, file), join(root, file)).catch(() =>
           this.log.warn({ file, dir: this.config.serve.ipxeDir }, 'iPXE binary not found; firmware without iPXE cannot chainload'),
         );
       }
-      this.tftp = createTftpServer({
-        root,
-        address: bind,
-        port: site.agent.tftpPort,
-        log: this.log,
-        resolve: generatedTftpFiles(this.backend),
-        onTransfer: (e) => {
-          logTftpTransfer(this.log, e);
-          this.httpOptions.metrics?.countTftp(e.ok, e.bytes);
-        },
-      });
-      await this.tftp.start();
     }
-    await this.ensureDhcp(site);
+    const server = createTftpServer({
+      root,
+      address: bind,
+      port,
+      log: this.log,
+      resolve: generatedTftpFiles(this.backend),
+      onTransfer: (e) => {
+        logTftpTransfer(this.log, e);
+        this.httpOptions.metrics?.countTftp(e.ok, e.bytes);
+      },
+    });
+    await server.start().catch(async (err: unknown) => {
+      await server.stop().catch(() => undefined);
+      throw ServiceBindError.from('tftp', bind, port, err);
+    });
+    return server;
   }
 
   /**
    * site.yaml dhcp.mode: full answers with reservations and the pool, proxy only adds boot information
    * for PXE clients next to another DHCP server, off serves no DHCP. A commit that changes the mode,
    * the agent's address, the subnet, the interface, whether there is a pool or (in proxy mode)
-   * dhcp.proxyBootFileIn restarts the server;
-   * a new pool range or lease time applies to the running one.
+   * dhcp.proxyBootFileIn restarts the server; if the new one cannot bind, the old one is started again.
+   * A new pool range or lease time applies to the running one.
    */
   private async ensureDhcp(site: Site): Promise<void> {
     const key = this.config.serve.dhcp && site.dhcp.mode !== 'off' ? dhcpKey(site) : null;
     const pool = site.dhcp.mode === 'full' ? site.dhcp.pool : undefined;
     if (this.dhcp && this.dhcp.key === key) {
       if (pool) await this.leasePool(pool, site.dhcp.leaseSeconds);
+      this.dhcp.site = site;
       return;
     }
-    if (this.dhcp) {
-      await this.dhcp.server.stop();
+    const old = this.dhcp;
+    if (old) {
+      await old.server.stop();
       this.dhcp = null;
       this.log.info({ mode: site.dhcp.mode }, 'dhcp stopped');
     }
     if (key === null) return;
+    try {
+      await this.startDhcp(site, key);
+    } catch (err) {
+      if (old) {
+        await this.startDhcp(old.site, old.key).catch((e: unknown) => this.log.error({ err: e }, 'the previous DHCP server could not be started again; no DHCP is served'));
+      }
+      throw ServiceBindError.from('dhcp', site.agent.address, undefined, err);
+    }
+  }
+
+  private async startDhcp(site: Site, key: string): Promise<void> {
+    const pool = site.dhcp.mode === 'full' ? site.dhcp.pool : undefined;
     const dhcpLog = this.log.child({ component: 'dhcp' });
     const common = {
       serverIp: site.agent.address,
@@ -93,7 +182,7 @@ export class BootServices {
       ? createDhcpServer({ ...common, mode: 'proxy', bootFileIn: site.dhcp.proxyBootFileIn ?? 'offer', policy: new ReservationPolicy(this.current, { log: dhcpLog }) })
       : createDhcpServer({ ...common, policy: new ReservationPolicy(this.current, { log: dhcpLog, ...(pool ? { pool: await this.leasePool(pool, site.dhcp.leaseSeconds) } : {}) }) });
     await server.start();
-    this.dhcp = { server, key };
+    this.dhcp = { server, key, site };
     this.log.info({ serverIp: site.agent.address, mode: site.dhcp.mode, interface: site.network.interface, pool: site.dhcp.pool }, 'dhcp listening');
   }
 
@@ -116,16 +205,21 @@ export class BootServices {
     } finally {
       this.dhcp = null;
       await this.pool?.store.flush();
-      await this.tftp?.stop();
+      await this.tftp?.server.stop();
+      this.tftp = null;
       const http = this.http;
-      if (http) {
-        await new Promise<void>((resolve) => {
-          http.close(() => resolve());
-          http.closeAllConnections();
-        });
-      }
+      this.http = null;
+      if (http) await closeHttp(http.server);
     }
   }
+}
+
+/** Closes the server and every connection it holds (event streams never go idle). */
+function closeHttp(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }
 
 export const LEASE_FILE = 'dhcp-leases.json';

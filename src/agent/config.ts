@@ -2,6 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { resolve, dirname } from 'node:path';
 import { parseDocument } from 'yaml';
 import { DEFAULT_BMC_MAX_CONCURRENT } from '../bmc/gate.ts';
+import { DEFAULT_MAX_EVENT_STREAMS } from '../serve/dashboard/status-stream.ts';
+import { DEFAULT_HTTP_LIMITS } from '../serve/http/http-server.ts';
 import { parseWebhookSettings, type WebhookSettings } from '../source/webhook.ts';
 
 /** The agent's own configuration: where the lab repository is and where the agent keeps its state. */
@@ -19,6 +21,8 @@ export interface AgentConfig {
     tftp: boolean;
     /** Where the iPXE binaries for non-iPXE firmware are found (Debian's `ipxe` package). */
     ipxeDir: string;
+    /** Caps and timeouts of the agent's HTTP server; the loader always sets them, other builders may leave defaults. */
+    http?: AgentHttpSettings;
   };
   /**
    * `maxConcurrent`: BMC exchanges in flight at once over all BMCs (src/bmc/gate.ts); the loader always sets it,
@@ -28,6 +32,16 @@ export interface AgentConfig {
   reconcileIntervalMs: number;
   /** Push webhooks from GitHub, Gitea or GitLab trigger a fetch at once; polling stays as the safety net. */
   webhook?: WebhookSettings;
+}
+
+/** `serve.http` of agent.yaml. */
+export interface AgentHttpSettings {
+  maxConnections: number;
+  maxConnectionsPerClient: number;
+  maxEventStreams: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  idleTimeoutMs: number;
 }
 
 export class AgentConfigError extends Error {
@@ -78,6 +92,9 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
   const author = (status['author'] ?? {}) as Raw;
   const serve = section('serve');
   const bmc = section('bmc');
+  const http = serve['http'] ?? {};
+  if (typeof http !== 'object' || http === null || Array.isArray(http)) throw new AgentConfigError(file, 'serve.http must be a mapping');
+  const seconds = (key: string, fallbackMs: number): number => positiveInt(http as Raw, key, 'serve.http', fallbackMs / 1000) * 1000;
   const secretsFile = raw['secretsFile'];
   if (secretsFile !== undefined && typeof secretsFile !== 'string') throw new AgentConfigError(file, 'secretsFile must be a path');
   const credential = lab['credential'];
@@ -97,6 +114,14 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
       dhcp: bool(serve, 'dhcp', 'serve', true),
       tftp: bool(serve, 'tftp', 'serve', true),
       ipxeDir: resolve(base, str(serve, 'ipxeDir', 'serve', '/usr/lib/ipxe')),
+      http: {
+        maxConnections: positiveInt(http as Raw, 'maxConnections', 'serve.http', DEFAULT_HTTP_LIMITS.maxConnections),
+        maxConnectionsPerClient: positiveInt(http as Raw, 'maxConnectionsPerClient', 'serve.http', DEFAULT_HTTP_LIMITS.maxConnectionsPerClient),
+        maxEventStreams: positiveInt(http as Raw, 'maxEventStreams', 'serve.http', DEFAULT_MAX_EVENT_STREAMS),
+        headersTimeoutMs: seconds('headersTimeoutSeconds', DEFAULT_HTTP_LIMITS.headersTimeoutMs),
+        requestTimeoutMs: seconds('requestTimeoutSeconds', DEFAULT_HTTP_LIMITS.requestTimeoutMs),
+        idleTimeoutMs: seconds('idleTimeoutSeconds', DEFAULT_HTTP_LIMITS.idleTimeoutMs),
+      },
     },
     bmc: {
       minIntervalMs: num(bmc, 'minIntervalMs', 'bmc', 2000),

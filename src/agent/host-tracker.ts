@@ -14,7 +14,16 @@ export class HostTracker {
   private listeners: HostChangeListener[] = [];
   private saving: Promise<void> = Promise.resolve();
 
-  constructor(private readonly journal: Journal, private readonly log: Logger, private readonly clock: () => number = Date.now) {}
+  /**
+   * `redact`: applied to every event before it is recorded: error texts and inventories come from BMCs and lower
+   * layers, and whatever the state holds reaches the journal, the status branch, /v1/status and alerts.
+   */
+  constructor(
+    private readonly journal: Journal,
+    private readonly log: Logger,
+    private readonly clock: () => number = Date.now,
+    private readonly redact: <T>(value: T) => T = (value) => value,
+  ) {}
 
   async load(): Promise<void> {
     this.states = await this.journal.load();
@@ -33,7 +42,8 @@ export class HostTracker {
   }
 
   /** Applies an event and waits until the journal holds the result. */
-  async record(host: string, event: HostEvent): Promise<ObservedHost> {
+  async record(host: string, given: HostEvent): Promise<ObservedHost> {
+    const event = this.redact(given);
     const before = this.get(host);
     const after = applyEvent(before, event, this.clock());
     if (after === before && this.states.has(host)) return before;

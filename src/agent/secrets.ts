@@ -43,6 +43,8 @@ export class Secrets {
     private readonly fromSops: Map<string, Credential> = new Map(),
     /** Why the lab's SOPS file gave nothing, if it exists but could not be opened. */
     readonly sopsProblem?: string,
+    /** Every value the SOPS file decrypted to, credential or not (user names aside). */
+    private readonly sopsValues: string[] = [],
   ) {}
 
   static async load(file: string | undefined, env: NodeJS.ProcessEnv = process.env, options: SecretsOptions = {}): Promise<Secrets> {
@@ -67,7 +69,7 @@ export class Secrets {
       const tree = await decryptSopsYaml(text, await this.ageIdentities(), LAB_SOPS_FILE);
       const entries = new Map<string, Credential>();
       collect(tree, entries);
-      return new Secrets(this.fromFile, this.env, this.options, entries);
+      return new Secrets(this.fromFile, this.env, this.options, entries, undefined, decryptedValues(tree));
     } catch (err) {
       if (!(err instanceof SopsError)) throw err;
       return new Secrets(this.fromFile, this.env, this.options, new Map(), err.message);
@@ -86,6 +88,19 @@ export class Secrets {
     throw new CredentialMissingError(name, host, this.sopsProblem);
   }
 
+  /**
+   * Every secret value these credentials hold, for the redactor: the passwords (with their users, for the Basic
+   * form) from the secrets file, the environment and the lab's SOPS file, and whatever else the SOPS file decrypted.
+   */
+  values(): Credential[] {
+    const fromEnv: Credential[] = [];
+    for (const [key, password] of Object.entries(this.env)) {
+      const name = /^FORSETI_CREDENTIAL_(.+)_PASSWORD$/.exec(key)?.[1];
+      if (name && password) fromEnv.push({ username: this.env[`FORSETI_CREDENTIAL_${name}_USERNAME`] ?? '', password });
+    }
+    return [...this.fromFile.values(), ...fromEnv, ...this.fromSops.values(), ...this.sopsValues.map((password) => ({ username: '', password }))];
+  }
+
   private async ageIdentities(): Promise<string[]> {
     const keyFile = this.options.ageKeyFile ?? this.env['FORSETI_AGE_KEY_FILE'];
     const identities = this.env['FORSETI_AGE_KEY'] ? parseAgeIdentities(this.env['FORSETI_AGE_KEY']) : [];
@@ -97,6 +112,12 @@ export class Secrets {
     }
     return identities;
   }
+}
+
+function decryptedValues(data: unknown, key = ''): string[] {
+  if (typeof data === 'string') return key === 'username' ? [] : [data];
+  if (typeof data !== 'object' || data === null) return [];
+  return Object.entries(data as Record<string, unknown>).flatMap(([k, v]) => decryptedValues(v, Array.isArray(data) ? key : k));
 }
 
 function collect(data: unknown, into: Map<string, Credential>): void {

@@ -16,6 +16,8 @@ export interface StatusPublisherOptions {
   /** Commit-apply timings and hosts by sync/health go there too. */
   metrics?: Metrics;
   clock?: ActivityClock;
+  /** Applied to each file's content before it is rendered: nothing on the branch carries a secret. */
+  redact?: <T>(value: T) => T;
 }
 
 /** What the publisher needs of the StatusWriter (tests give it a map). */
@@ -99,7 +101,7 @@ export class StatusPublisher {
     if (previous && sameStatus(previous, update)) return;
     const next = nextHostStatus(name, previous, update, new Date(state.since));
     this.hosts.set(name, next);
-    this.writer.set(`hosts/${name}.yaml`, renderHostStatus(next));
+    this.writer.set(`hosts/${name}.yaml`, renderHostStatus(this.redact(next)));
   }
 
   /** The drift of `host` changed: its sync and health are decided again from its last state. */
@@ -162,6 +164,10 @@ export class StatusPublisher {
     }
   }
 
+  private redact<T>(value: T): T {
+    return this.options.redact ? this.options.redact(value) : value;
+  }
+
   private setCondition(name: string, condition: SyncHealth): void {
     const before = this.conditions.get(name);
     if (before?.sync === condition.sync && before.health === condition.health) return;
@@ -184,7 +190,7 @@ export class StatusPublisher {
     const aggregate = siteSyncHealth(this.conditions.values(), { revision: this.siteStatus.revision, rejected: this.siteStatus.rejected !== null });
     this.options.metrics?.setHostConditions(aggregate.counts);
     this.siteStatus = { ...this.siteStatus, sync: aggregate.sync, health: aggregate.health, reconciles: this.reconciles.list(), updated: new Date().toISOString() };
-    this.writer.set('site.yaml', renderSiteStatus(this.siteStatus));
+    this.writer.set('site.yaml', renderSiteStatus(this.redact(this.siteStatus)));
   }
 }
 

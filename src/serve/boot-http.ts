@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from '../log.ts';
@@ -6,6 +6,7 @@ import type { Metrics } from '../observe/metrics.ts';
 import { parseStatusView, withSyncHealth, type StatusView } from '../status/status-view.ts';
 import { isDashboardPath, sendDashboard } from './dashboard/dashboard-route.ts';
 import { StatusStream } from './dashboard/status-stream.ts';
+import { createHttpServer, type HttpLimits } from './http/http-server.ts';
 import { readBody, sendFile, sendText } from './http/send-file.ts';
 
 /** What the boot HTTP service asks of the agent. Small on purpose: the HTTP layer knows no lab model. */
@@ -42,6 +43,10 @@ export interface BootHttpOptions {
    * nothing else in it. A name that is a symlink is followed (Debian's ipxe.efi points into /boot).
    */
   ipxe?: { dir: string; names: readonly string[] };
+  /** Connection caps, timeouts and request limits (src/serve/http/http-server.ts); defaults for what is absent. */
+  limits?: Partial<HttpLimits>;
+  /** At most this many /v1/events streams at once (default in status-stream.ts). */
+  maxEventStreams?: number;
 }
 
 const MAC_IN_PATH = /^\/v1\/boot\/([0-9a-fA-F]{2}(?:[-:][0-9a-fA-F]{2}){5})$/;
@@ -55,23 +60,25 @@ export function createBootHttpServer(backend: BootBackend, log: Logger, options:
       if (!warned) log.warn({ err }, 'status document has an unexpected shape; served as is');
       warned = true;
     });
-  const stream = new StatusStream({ snapshot: () => JSON.stringify(status()), ...(options.eventsCheckMs ? { checkMs: options.eventsCheckMs } : {}) });
+  const stream = new StatusStream({
+    snapshot: () => JSON.stringify(status()),
+    log,
+    ...(options.eventsCheckMs ? { checkMs: options.eventsCheckMs } : {}),
+    ...(options.maxEventStreams ? { maxClients: options.maxEventStreams } : {}),
+  });
   backend.onStatusChange?.(() => stream.notify());
   const ipxe = options.ipxe ? { dir: options.ipxe.dir, names: new Set(options.ipxe.names.filter((n) => IPXE_NAME.test(n))) } : undefined;
   const ctx: Context = { backend, log, metrics: options.metrics, status, stream, webhook: options.webhook, ipxe };
-  const server = createServer((req, res) => {
-    if (options.metrics) {
-      const metrics = options.metrics;
-      // 'close' rather than 'finish': aborted downloads and ended event streams count too.
-      res.once('close', () => metrics.countHttp(routeName(req), res.statusCode));
-    }
-    handle(req, res, ctx).catch((err: unknown) => {
-      log.error({ err, url: redactUrl(req.url ?? '') }, 'http handler failed');
-      if (!res.headersSent) sendText(res, 500, 'internal error\n');
-      else res.destroy();
-    });
+  const metrics = options.metrics;
+  // Malformed requests, caps and a handler that throws are answered there, each in one log line.
+  const server = createHttpServer((req, res) => handle(req, res, ctx), {
+    log,
+    ...(options.limits ? { limits: options.limits } : {}),
+    // The webhook reads its body against its own limit (webhook.maxBodyBytes).
+    bodyLimit: (path) => (options.webhook && path === options.webhook.path ? Number.POSITIVE_INFINITY : undefined),
+    // 'close' rather than 'finish': aborted downloads and ended event streams count too.
+    ...(metrics ? { onRequest: (req: IncomingMessage, res: ServerResponse) => void res.once('close', () => metrics.countHttp(routeName(req), res.statusCode)) } : {}),
   });
-  server.keepAliveTimeout = 5000;
   // Event streams never go idle, so close() would wait for them forever: end them first.
   const close = server.close.bind(server);
   server.close = ((callback?: (err?: Error) => void) => {
@@ -203,10 +210,6 @@ const ROUTES: Array<[RegExp, string]> = [
 function routeName(req: IncomingMessage): string {
   const path = new URL(req.url ?? '/', 'http://agent').pathname;
   return ROUTES.find(([re]) => re.test(path))?.[1] ?? 'other';
-}
-
-function redactUrl(url: string): string {
-  return url.replace(/token=[^&]*/g, 'token=[redacted]');
 }
 
 export async function listen(server: Server, address: string, port: number): Promise<AddressInfo> {

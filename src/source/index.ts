@@ -3,7 +3,7 @@ export { changedPaths, type ChangedPath, type ChangeKind } from './changed-paths
 export { readCommitInfo, type CommitInfo } from './read-commit-info.ts';
 export { resolveRevision } from './resolve-revision.ts';
 export { checkoutRevision, writeRevisionTree, findGitdir } from './write-revision-tree.ts';
-export { redactUrl } from './redact-url.ts';
+export { redactUrl } from '../redact/url.ts';
 export type { GitCredentials } from './auth.ts';
 export { SourceFetchError } from './source-fetch-error.ts';
 export { SourceCheckoutError } from './source-checkout-error.ts';

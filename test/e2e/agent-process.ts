@@ -1,5 +1,6 @@
-// Runs the real forseti agent (bin/forseti.js) inside the virtual lab's namespace and keeps its JSON log.
-import type { ChildProcess } from 'node:child_process';
+// Runs the real forseti agent (bin/forseti.js) inside the virtual lab's namespace (or, without one, on this
+// machine's loopback) and keeps its JSON log.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { GuestAssets, Vlab } from '../vlab/index.ts';
@@ -12,10 +13,11 @@ export interface AgentProcess {
 }
 
 export interface AgentSetup {
-  vlab: Vlab;
+  /** The namespace to run in; without one the agent runs here (loopback tests). */
+  vlab?: Vlab;
   workDir: string;
   labUrl: string;
-  assets: GuestAssets;
+  assets?: GuestAssets;
   pollSeconds?: number;
   /** Shared secret of the push webhook (credential `webhook`). */
   webhookSecret?: string;
@@ -23,13 +25,15 @@ export interface AgentSetup {
   alertsSecret?: string;
   /** Added to the agent's environment (e.g. PATH with a tracing ipmitool in front). */
   env?: NodeJS.ProcessEnv;
+  /** Appended to agent.yaml (e.g. a `serve:` section). */
+  extraConfig?: string;
 }
 
 export async function startAgent(setup: AgentSetup): Promise<AgentProcess> {
   const stateDir = join(setup.workDir, 'agent-state');
   await mkdir(stateDir, { recursive: true });
   const secrets = join(setup.workDir, 'secrets.yaml');
-  const node = setup.vlab.nodes[0];
+  const node = setup.vlab?.nodes[0];
   const extra = [
     setup.webhookSecret ? `webhook:\n  username: webhook\n  password: ${setup.webhookSecret}\n` : '',
     setup.alertsSecret ? `alerts-hmac:\n  username: alerts\n  password: ${setup.alertsSecret}\n` : '',
@@ -52,12 +56,11 @@ bmc:
   timeoutMs: 20000
   retries: 2
 reconcileIntervalMs: 500
-${setup.webhookSecret ? 'webhook: {credential: webhook}\n' : ''}`,
+${setup.webhookSecret ? 'webhook: {credential: webhook}\n' : ''}${setup.extraConfig ?? ''}`,
   );
-  const child = setup.vlab.spawn(process.execPath, [resolve('bin/forseti.js'), 'agent', '--config', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FORSETI_LOG_LEVEL: 'debug', ...setup.env },
-  });
+  const args = [resolve('bin/forseti.js'), 'agent', '--config', config];
+  const options = { stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORSETI_LOG_LEVEL: 'debug', ...setup.env } };
+  const child = setup.vlab ? setup.vlab.spawn(process.execPath, args, options) : spawn(process.execPath, args, options);
   const lines: Array<Record<string, unknown>> = [];
   let buffer = '';
   const waiters = new Set<() => void>();

@@ -6,9 +6,10 @@ import { Writable } from 'node:stream';
 import { createDriver } from '../../agent/drivers.ts';
 import { CredentialMissingError, Secrets } from '../../agent/secrets.ts';
 import type { BmcDriver, BootOverride, Inventory, PowerState } from '../../bmc/driver.ts';
-import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOverrideNotAppliedError, PowerStateNotReachedError } from '../../bmc/errors.ts';
+import { BmcAuthError, BmcCommandError, BmcTlsError, BmcUnreachableError, BootOverrideNotAppliedError, PowerStateNotReachedError } from '../../bmc/errors.ts';
 import { createLogger } from '../../log.ts';
 import { formatProblem, loadLab } from '../../model/load.ts';
+import { Redactor } from '../../redact/redactor.ts';
 import type { Host } from '../../model/types.ts';
 import { flag, parseArgs, UsageError } from '../args.ts';
 
@@ -25,8 +26,12 @@ export interface BmcCommandIo {
 
 /** Exit 0 on success, 1 on a BMC (or credential, or lab) error, 2 on a usage error. */
 export async function bmcCommand(argv: string[], io: BmcCommandIo = {}): Promise<number> {
-  const out = io.stdout ?? ((t: string) => void process.stdout.write(t));
-  const err = io.stderr ?? ((t: string) => void process.stderr.write(t));
+  // Everything printed goes through the redactor once the secrets are known: a BMC may echo what it was sent.
+  const redactor = new Redactor();
+  const rawOut = io.stdout ?? ((t: string) => void process.stdout.write(t));
+  const rawErr = io.stderr ?? ((t: string) => void process.stderr.write(t));
+  const out = (t: string): void => rawOut(redactor.redact(t));
+  const err = (t: string): void => rawErr(redactor.redact(t));
   const env = io.env ?? process.env;
   const args = parseArgs(argv, ['json']);
   const [hostName, op, ...extra] = args.positional;
@@ -47,8 +52,9 @@ export async function bmcCommand(argv: string[], io: BmcCommandIo = {}): Promise
 
   const ageKey = flag(args, 'age-key');
   const secrets = await (await Secrets.load(flag(args, 'secrets') ?? env['FORSETI_SECRETS_FILE'], env, ageKey ? { ageKeyFile: ageKey } : {})).withLab(labDir);
-  const sink = new Writable({ write: (chunk, _encoding, done) => (err(String(chunk)), done()) });
-  const log = createLogger({ level: env['FORSETI_LOG_LEVEL'] ?? 'warn', destination: sink });
+  redactor.set('secrets', secrets.values());
+  const sink = new Writable({ write: (chunk, _encoding, done) => (rawErr(String(chunk)), done()) });
+  const log = createLogger({ level: env['FORSETI_LOG_LEVEL'] ?? 'warn', destination: sink, redactor });
   const instructions: string[] = [];
   let driver: BmcDriver;
   try {
@@ -70,6 +76,8 @@ export async function bmcCommand(argv: string[], io: BmcCommandIo = {}): Promise
       err(`forseti bmc: ${e.message}\n`);
       return 1;
     }
+    // Printed by main: scrubbed here, where the secrets are known.
+    if (e instanceof Error) e.message = redactor.redact(e.message);
     throw e;
   } finally {
     await driver.close?.();
@@ -140,6 +148,7 @@ function isBmcError(e: unknown): e is Error {
     e instanceof BmcAuthError ||
     e instanceof BmcCommandError ||
     e instanceof BmcUnreachableError ||
+    e instanceof BmcTlsError ||
     e instanceof BootOverrideNotAppliedError ||
     e instanceof PowerStateNotReachedError ||
     e instanceof CredentialMissingError

@@ -63,6 +63,7 @@ async function serveHttp(args: ParsedArgs, log: Logger): Promise<number> {
   const { address, port } = parseListen(flag(args, 'listen') ?? '0.0.0.0:8080');
   const server = createStaticServer({
     root,
+    log,
     onExchange: (e) => (e.status >= 500 || !e.complete ? log.warn(e, describeHttp(e)) : log.info(e, describeHttp(e))),
   });
   const bound = await listen(server, address, port);

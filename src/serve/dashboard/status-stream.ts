@@ -1,4 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LogThrottle, type ThrottledLog } from '../http/log-throttle.ts';
+
+/** Streams open at once unless the agent configuration says otherwise (serve.http.maxEventStreams). */
+export const DEFAULT_MAX_EVENT_STREAMS = 32;
 
 export interface StatusStreamOptions {
   /** The current status document, serialized. Compared as text: a push happens only when it changed. */
@@ -7,6 +11,10 @@ export interface StatusStreamOptions {
   checkMs?: number;
   /** Comment line sent to idle connections so proxies do not close them; default 15 s. */
   heartbeatMs?: number;
+  /** Streams open at once; one more is answered 503. Default DEFAULT_MAX_EVENT_STREAMS. */
+  maxClients?: number;
+  /** Where "the cap is reached" goes, once a minute at most. */
+  log?: ThrottledLog;
 }
 
 /**
@@ -20,14 +28,24 @@ export class StatusStream {
   private checkTimer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private pending = false;
+  private readonly capReached: LogThrottle | null;
 
-  constructor(private readonly options: StatusStreamOptions) {}
+  constructor(private readonly options: StatusStreamOptions) {
+    this.capReached = options.log ? new LogThrottle(options.log, { intervalMs: 60_000, perInterval: 1 }) : null;
+  }
 
   get size(): number {
     return this.clients.size;
   }
 
   handle(req: IncomingMessage, res: ServerResponse): void {
+    const max = this.options.maxClients ?? DEFAULT_MAX_EVENT_STREAMS;
+    if (this.clients.size >= max) {
+      const remote = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+      this.capReached?.warn({ remote, open: this.clients.size, maxEventStreams: max }, 'event stream refused: the cap of /v1/events streams at once is reached');
+      res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', 'Retry-After': '10' }).end(`too many event streams (${max}); try again later\n`);
+      return;
+    }
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-store',

@@ -1,7 +1,9 @@
 // A static file server for one directory: GET and HEAD of regular files under the root, nothing
-// else. `forseti serve http` runs it; every exchange is reported once, when its response closes.
+// else. `forseti serve http` runs it; every exchange is reported once, when its response closes. Requests
+// the HTTP layer refuses (malformed, other methods, over a cap) are logged there instead, one line each.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createHttpServer, type HttpLimits, type HttpLog } from './http-server.ts';
 import { sendOpenFile, sendText, type SendOutcome } from './send-file.ts';
 import { openUnderRoot, StaticPathError } from './static-root.ts';
 
@@ -21,10 +23,15 @@ export interface HttpExchange {
 export interface StaticServerOptions {
   root: string;
   onExchange?: (e: HttpExchange) => void;
+  /** Where refusals of the HTTP layer are logged; default nowhere. */
+  log?: HttpLog;
+  limits?: Partial<HttpLimits>;
 }
 
+const SILENT: HttpLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
 export function createStaticServer(options: StaticServerOptions): Server {
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
     const remote = `${(req.socket.remoteAddress ?? '').replace(/^::ffff:/, '')}:${req.socket.remotePort ?? 0}`;
     const rawPath = (req.url ?? '/').split('?')[0] ?? '/';
@@ -56,18 +63,12 @@ export function createStaticServer(options: StaticServerOptions): Server {
       if (error !== undefined) e.error = error;
       options.onExchange?.(e);
     });
-  });
-  server.keepAliveTimeout = 5000;
-  return server;
+  };
+  return createHttpServer(handler, { log: options.log ?? SILENT, methods: ['GET', 'HEAD'], ...(options.limits ? { limits: options.limits } : {}) });
 }
 
 /** What was sent, or why the request was refused. */
 async function serve(req: IncomingMessage, res: ServerResponse, rawPath: string, root: string): Promise<SendOutcome | string> {
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    res.setHeader('Allow', 'GET, HEAD');
-    sendText(res, 405, 'only GET and HEAD\n');
-    return `method ${req.method ?? '?'} not allowed`;
-  }
   let file;
   try {
     file = await openUnderRoot(root, rawPath);

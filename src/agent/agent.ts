@@ -14,7 +14,7 @@ import { createWebhookRoute, handleWebhook, pollSchedule } from '../source/webho
 import { reconcile } from '../plan/reconcile.ts';
 import { GenerationWriter, type Generation } from '../render/generation.ts';
 import { ImageCache } from '../render/image-cache.ts';
-import { hostToken } from '../render/token.ts';
+import { TOKEN_SLOT } from '../render/token.ts';
 import { AgentUrls } from '../render/urls.ts';
 import { GitSource } from '../source/index.ts';
 import { StatusWriter } from '../status/index.ts';
@@ -74,7 +74,7 @@ export class Agent {
     const { stateDir } = this.config;
     await mkdir(stateDir, { recursive: true });
     this.agentKey = await loadAgentKey(stateDir);
-    this.generations = new GenerationWriter(stateDir, (h) => hostToken(this.agentKey, h), {
+    this.generations = new GenerationWriter(stateDir, () => TOKEN_SLOT, {
       onPruneError: (err) => this.log.warn({ err }, 'old generations could not be removed; retried at the next commit'),
     });
     this.secrets = await Secrets.load(this.config.secretsFile, process.env, this.config.ageKeyFile ? { ageKeyFile: this.config.ageKeyFile } : {});

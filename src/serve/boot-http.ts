@@ -8,15 +8,24 @@ import { isDashboardPath, sendDashboard } from './dashboard/dashboard-route.ts';
 import { StatusStream } from './dashboard/status-stream.ts';
 import { readBody, sendFile, sendText } from './http/send-file.ts';
 
+/** What a machine asking for its iPXE script gets; `host`, `answer` and `refused` (why it got no script of its own) are for the log. */
+export interface BootScript {
+  script: string;
+  host?: string;
+  answer: string;
+  refused?: string;
+}
+
 /** What the boot HTTP service asks of the agent. Small on purpose: the HTTP layer knows no lab model. */
 export interface BootBackend {
   entryScript(): string;
-  /** The iPXE script for a machine asking with this MAC (lower-case, colon form). */
-  scriptFor(mac: string, remoteIp: string): { script: string; host?: string; answer: string };
+  /** The iPXE script for a machine asking with this MAC (lower-case, colon form), from this address. */
+  scriptFor(mac: string, remoteIp: string): BootScript;
   /** Disk path of a cached image file, or null if not in the current generation. */
   imagePath(sha256: string, remoteIp: string): string | null;
-  /** A host's secret-bearing config: only to that host's own address, with its token. */
+  /** A host's config: only to that host's own address, with the token of its provisioning attempt. */
   config(host: string, name: string, token: string, remoteIp: string): { status: 'ok'; content: string } | { status: 'forbidden'; reason: string } | { status: 'missing' };
+  /** The booted OS reports in: `token` from its kernel command line, `fields` from the form body. */
   phoneHome(token: string, fields: Record<string, string>, remoteIp: string): { status: number; message: string };
   statusJson(): unknown;
   /**
@@ -123,7 +132,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
   const mac = MAC_IN_PATH.exec(path);
   if (isRead && mac?.[1]) {
     const answer = backend.scriptFor(mac[1].replace(/-/g, ':').toLowerCase(), remote);
-    log.info({ mac: mac[1], host: answer.host, answer: answer.answer, remote }, 'ipxe script served');
+    const fields = { mac: mac[1], host: answer.host, answer: answer.answer, remote };
+    if (answer.refused) log.warn({ ...fields, reason: answer.refused }, 'ipxe script refused');
+    else log.info(fields, 'ipxe script served');
     return sendText(res, 200, answer.script);
   }
 

@@ -15,7 +15,7 @@ import { ImageCache } from '../src/render/image-cache.ts';
 import { attemptToken, fillTokenSlot, TOKEN_SLOT } from '../src/render/token.ts';
 import { AgentUrls } from '../src/render/urls.ts';
 import { createBootHttpServer, listen } from '../src/serve/boot-http.ts';
-import { bootScriptFrom, httpFrom, phoneHomeFrom } from './fixtures/as-host.ts';
+import { bootScriptFrom, httpFrom, phoneHomeFrom, withHostsAt } from './fixtures/as-host.ts';
 
 const log = createLogger({ level: 'silent' });
 const key = Buffer.alloc(32, 3);
@@ -37,7 +37,7 @@ before(async () => {
   state = await mkdtemp(join(tmpdir(), 'forseti-http-'));
   const loaded = (await loadLab('lab-repo-template')).lab;
   assert.ok(loaded);
-  const lab = { ...loaded, hosts: new Map([...loaded.hosts].map(([name, h]) => [name, AT[name] ? { ...h, ip: AT[name] } : h])) };
+  const lab = withHostsAt(loaded, AT);
   gen = await writeGeneration(state, { lab, urls: new AgentUrls(lab.site), revision: 'c'.repeat(40), token: () => TOKEN_SLOT });
   tracker = new HostTracker(new Journal(join(state, 'journal.json')), log);
   images = new ImageCache(join(state, 'images'), log);

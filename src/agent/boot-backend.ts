@@ -162,15 +162,9 @@ export class AgentBootBackend implements BootBackend {
       if (image.kernel.sha256 === sha256 || image.initrds.some((f) => f.sha256 === sha256)) known = true;
     }
     if (!known) return null;
-    const host = this.hostAt(remoteIp);
-    if (!host) this.log.info({ remote: remoteIp, sha256 }, 'image file served to an address no host has; no step counted');
-    else {
-      const role = this.tracker.get(host.name).phase === 'Wiping' ? gen.lab.site.wipe.profile : host.role;
-      const profile = gen.lab.profiles.get(role);
-      const image = profile?.boot.kind === 'image' ? gen.lab.images.get(profile.boot.image) : undefined;
-      if (image?.kernel.sha256 === sha256) this.step(host.name, 'kernel');
-      else if (image?.initrds.some((f) => f.sha256 === sha256)) this.step(host.name, 'initrd');
-    }
+    const step = this.imageStep(sha256, remoteIp);
+    if (step) this.step(step.host, step.step);
+    else this.log.info({ remote: remoteIp, sha256 }, 'image file served; not a provisioning step of the host at this address');
     return this.images.pathOf(sha256);
   }
 
@@ -239,6 +233,19 @@ export class AgentBootBackend implements BootBackend {
   private hostAt(ip: string): Host | undefined {
     const gen = this.current();
     return gen ? [...gen.lab.hosts.values()].find((h) => h.ip === ip) : undefined;
+  }
+
+  /** The step an image file fetch is: a file of the image the host at this address boots now. */
+  private imageStep(sha256: string, remoteIp: string): { host: string; step: 'kernel' | 'initrd' } | null {
+    const gen = this.current();
+    const host = this.hostAt(remoteIp);
+    if (!gen || !host) return null;
+    const role = this.tracker.get(host.name).phase === 'Wiping' ? gen.lab.site.wipe.profile : host.role;
+    const profile = gen.lab.profiles.get(role);
+    const image = profile?.boot.kind === 'image' ? gen.lab.images.get(profile.boot.image) : undefined;
+    if (image?.kernel.sha256 === sha256) return { host: host.name, step: 'kernel' };
+    if (image?.initrds.some((f) => f.sha256 === sha256)) return { host: host.name, step: 'initrd' };
+    return null;
   }
 
   /** The token of the host's current (or last) attempt; '' before its first. */

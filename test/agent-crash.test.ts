@@ -9,10 +9,10 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { hostToken } from '../src/render/token.ts';
 import { commitFiles, createBareRepo, startGitServer, type GitServer } from './fixtures/git-server.ts';
 import { startFakeBmc, type FakeBmc } from './fixtures/ipmi/support.ts';
 import { readStatus, waitForStatus } from './e2e/status-branch.ts';
+import { bootScriptFrom, phoneHomeFrom } from './fixtures/as-host.ts';
 
 const PORT = 18_090;
 const HOSTS = ['c1', 'c2', 'c3'];
@@ -27,8 +27,9 @@ const random = (): number => ((seed = (seed * 48271) % 2147483647) / 2147483647)
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 const mac = (i: number): string => `02:00:00:00:01:0${i + 1}`;
+const ip = (i: number): string => `127.0.0.${21 + i}`;
 const hostFile = (name: string, i: number, role: string, bmc: FakeBmc): string =>
-  `apiVersion: forseti/v1\nkind: Host\nname: ${name}\nmacs: ['${mac(i)}']\nip: 127.0.0.${21 + i}\n` +
+  `apiVersion: forseti/v1\nkind: Host\nname: ${name}\nmacs: ['${mac(i)}']\nip: ${ip(i)}\n` +
   `bmc: {type: ipmi, address: 127.0.0.1, port: ${bmc.sim.port}, credential: crash-bmc}\nhardware: {memoryGiB: 4, disks: [{sizeGB: 10}]}\nrole: ${role}\n`;
 
 async function startAgentProcess(): Promise<void> {
@@ -57,11 +58,10 @@ async function runMachines(): Promise<void> {
       const count = await boots(bmc);
       if (count <= (seen.get(name) ?? 0)) continue;
       try {
-        const script = await (await fetch(`http://127.0.0.1:${PORT}/v1/boot/${mac(i).replace(/:/g, '-')}`)).text();
+        const { script, token } = await bootScriptFrom(`http://127.0.0.1:${PORT}`, mac(i), ip(i));
         const role = /role=(\S+)/.exec(script)?.[1];
-        const key = Buffer.from((await readFile(join(dir, 'state', 'agent.key'), 'utf8')).trim(), 'hex');
         if (role) {
-          const res = await fetch(`http://127.0.0.1:${PORT}/v1/phone-home`, { method: 'POST', headers: { authorization: `Bearer ${hostToken(key, name)}` }, body: `role=${role}` });
+          const res = await phoneHomeFrom(`http://127.0.0.1:${PORT}`, ip(i), token, `role=${role}`);
           if (res.status !== 200) continue;
         }
         seen.set(name, count);

@@ -120,4 +120,17 @@ describe('Executor', () => {
     assert.deepEqual(told, ['power the machine off']);
     assert.equal(tracker.get('hand-1').phase, 'Off');
   });
+
+  it('each provisioning and wipe starts with a fresh nonce in the journal, before the power is touched', async () => {
+    const { tracker, executor } = await setup(new ManualDriver('hand-2', log));
+    const host = desired({ name: 'hand-2', enrollable: false, wipeToken: 'w1' });
+    const nonces: string[] = [];
+    for (const action of [{ kind: 'provision', reason: 'a' }, { kind: 'provision', reason: 'b' }, { kind: 'wipe', reason: 'c' }] as const) {
+      executor.run(host, action);
+      await executor.idle();
+      nonces.push(tracker.get('hand-2').attemptNonce ?? '');
+    }
+    assert.ok(nonces.every((n) => /^[0-9a-f]{32}$/.test(n)), nonces.join());
+    assert.equal(new Set(nonces).size, 3);
+  });
 });

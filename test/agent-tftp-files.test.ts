@@ -15,7 +15,7 @@ import type { Lab } from '../src/model/types.ts';
 import { Journal } from '../src/observe/journal.ts';
 import { writeGeneration, type Generation } from '../src/render/generation.ts';
 import { ImageCache } from '../src/render/image-cache.ts';
-import { hostToken } from '../src/render/token.ts';
+import { fillTokenSlot, TOKEN_SLOT } from '../src/render/token.ts';
 import { AgentUrls } from '../src/render/urls.ts';
 import { download, startServer, type RunningServer } from './fixtures/tftp/harness.ts';
 
@@ -30,7 +30,7 @@ let tracker: HostTracker;
 let backend: AgentBootBackend;
 
 const generation = (l: Lab, dir: string): Promise<Generation> =>
-  writeGeneration(join(state, dir), { lab: l, urls: new AgentUrls(l.site), revision: 'd'.repeat(40), token: (h) => hostToken(key, h) });
+  writeGeneration(join(state, dir), { lab: l, urls: new AgentUrls(l.site), revision: 'd'.repeat(40), token: () => TOKEN_SLOT });
 
 before(async () => {
   state = await mkdtemp(join(tmpdir(), 'forseti-tftp-files-'));
@@ -56,7 +56,7 @@ describe('AgentBootBackend.tftpFile', () => {
     assert.ok(host);
     const file = backend.tftpFile('autoexec.ipxe', host.ip);
     assert.equal(file?.host, 'bld-003');
-    assert.equal(body(file?.content), gen.hosts.get('bld-003')?.script?.replace(/^#!ipxe\n/, ''));
+    assert.equal(body(file?.content), fillTokenSlot(gen.hosts.get('bld-003')?.script ?? '', '').replace(/^#!ipxe\n/, ''));
     assert.match(file?.content ?? '', /:forseti_no_address\necho forseti: DHCP gave no address; retrying in 10 s\nsleep 10\nreboot\n/);
   });
 
@@ -64,7 +64,7 @@ describe('AgentBootBackend.tftpFile', () => {
     const host = lab.hosts.get('bld-006');
     const desired = gen.hosts.get('bld-006')?.desired;
     assert.ok(host && desired);
-    await tracker.record('bld-006', { kind: 'provision-started', role: desired.role, digest: desired.digest, revision: desired.revision });
+    await tracker.record('bld-006', { kind: 'provision-started', role: desired.role, digest: desired.digest, revision: desired.revision, nonce: 'n6' });
     await tracker.record('bld-006', { kind: 'phone-home', role: desired.role });
     assert.match(body(backend.tftpFile('autoexec.ipxe', host.ip)?.content), /is installed with role .*; booting from local disk\n/);
   });

@@ -58,3 +58,11 @@ test('lifecycle: a failure can close an attempt so the same change is not retrie
   const s = applyEvent(initialState(0), { kind: 'failed', message: 'needs 32', step: 'refused', digest: 'd', revision: 'v' }, 1);
   assert.deepEqual([s.phase, s.attemptDigest, s.attemptRevision, s.lastError?.step], ['Failed', 'd', 'v', 'refused']);
 });
+
+test('lifecycle: each provisioning or wipe keeps the nonce it started with; one without a nonce drops the previous one', () => {
+  const first = run([{ kind: 'provision-started', role: 'r', digest: 'd', revision: 'v', nonce: 'n1' }, { kind: 'phone-home', role: 'r' }]);
+  assert.deepEqual([first.phase, first.attemptNonce], ['Converged', 'n1'], 'the config of a network-booted role still needs it');
+  const wipe = applyEvent(first, { kind: 'wipe-started', token: 'w', digest: 'd2', revision: 'v2', nonce: 'n2' }, 9);
+  assert.equal(wipe.attemptNonce, 'n2');
+  assert.equal(applyEvent(wipe, { kind: 'provision-started', role: 'r', digest: 'd', revision: 'v3' }, 10).attemptNonce, undefined);
+});

@@ -10,7 +10,7 @@ import { GenerationWriter, readGeneration, renderLab, writeGeneration } from '..
 import { LabRenderer } from '../src/render/renderer.ts';
 import { LabLoader } from '../src/model/incremental.ts';
 import { checkTemplate, fillTemplate, TEMPLATE_VARIABLES, TemplateError, type TemplateValues } from '../src/render/template.ts';
-import { hostToken, tokenMatches } from '../src/render/token.ts';
+import { attemptToken, fillTokenSlot, newAttemptNonce, tokenMatches, TOKEN_SLOT } from '../src/render/token.ts';
 import { AgentUrls } from '../src/render/urls.ts';
 
 async function templateLab(): Promise<Lab> {
@@ -135,13 +135,18 @@ test('generation writer: shards of unchanged hosts are hard links to the previou
   }
 });
 
-test('token: derived per host from the agent key, compared in constant time', () => {
+test('token: derived per host and attempt from the agent key, compared in constant time; rendering leaves a slot for it', () => {
   const key = Buffer.alloc(32, 7);
-  const a = hostToken(key, 'bld-003');
+  const nonce = newAttemptNonce();
+  assert.match(nonce, /^[0-9a-f]{32}$/);
+  assert.notEqual(nonce, newAttemptNonce());
+  const a = attemptToken(key, 'bld-003', nonce);
   assert.match(a, /^[0-9a-f]{32}$/);
-  assert.equal(a, hostToken(key, 'bld-003'));
-  assert.notEqual(a, hostToken(key, 'bld-004'));
-  assert.notEqual(a, hostToken(Buffer.alloc(32, 8), 'bld-003'));
+  assert.equal(a, attemptToken(key, 'bld-003', nonce));
+  assert.notEqual(a, attemptToken(key, 'bld-004', nonce));
+  assert.notEqual(a, attemptToken(key, 'bld-003', newAttemptNonce()), 'a new attempt voids the old token');
+  assert.notEqual(a, attemptToken(Buffer.alloc(32, 8), 'bld-003', nonce));
+  assert.equal(fillTokenSlot(`a=${TOKEN_SLOT} b=${TOKEN_SLOT}`, a), `a=${a} b=${a}`);
   assert.ok(tokenMatches(a, a));
   assert.ok(!tokenMatches(a, a.slice(0, 31)));
   assert.ok(!tokenMatches(a, ''));

@@ -103,6 +103,18 @@ describe('the redactor', () => {
     assert.equal(r.redact('first-secret-1 second-secret-2'), `first-secret-1 ${REDACTED}`);
   });
 
+  it('attempt tokens: found as whole hex runs, in any field or line, and replaced per group', () => {
+    const redactor = new Redactor();
+    const token = 'a'.repeat(16) + '0123456789abcdef';
+    redactor.setTokens('attempt-tokens', [token, 'not-a-token']);
+    assert.equal(redactor.redact(`GET /v1/hosts/h/config/x?token=${token}`), `GET /v1/hosts/h/config/x?token=${REDACTED}`);
+    assert.equal(redactor.redact(`digest ${token}ff`), `digest ${token}ff`, 'a longer hex run is not a token');
+    assert.deepEqual(redactor.redactDeep({ auth: `Bearer ${token}` }), { auth: `Bearer ${REDACTED}` });
+    assert.equal(redactor.redactLine(`{"msg":"x","t":"${token}"}\n`), `{"msg":"x","t":"${REDACTED}"}\n`);
+    redactor.setTokens('attempt-tokens', []);
+    assert.equal(redactor.redact(token), token);
+  });
+
   it('scrubSecrets (one credential, no redactor at hand) and redactUrl', () => {
     assert.equal(scrubSecrets(`fatal: ${encodeURIComponent(password)}`, [password, undefined]), `fatal: ${REDACTED}`);
     assert.equal(redactUrl('https://agent:hunter2@git.example/lab.git?token=abc&x=1'), 'https://git.example/lab.git?token=redacted&x=1');

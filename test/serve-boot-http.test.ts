@@ -12,9 +12,10 @@ import { loadLab } from '../src/model/load.ts';
 import { Journal } from '../src/observe/journal.ts';
 import { writeGeneration, type Generation } from '../src/render/generation.ts';
 import { ImageCache } from '../src/render/image-cache.ts';
-import { hostToken } from '../src/render/token.ts';
+import { attemptToken, fillTokenSlot, TOKEN_SLOT } from '../src/render/token.ts';
 import { AgentUrls } from '../src/render/urls.ts';
 import { createBootHttpServer, listen } from '../src/serve/boot-http.ts';
+import { bootScriptFrom, httpFrom, phoneHomeFrom, withHostsAt } from './fixtures/as-host.ts';
 
 const log = createLogger({ level: 'silent' });
 const key = Buffer.alloc(32, 3);
@@ -25,11 +26,19 @@ let gen: Generation;
 let tracker: HostTracker;
 let images: ImageCache;
 
+/** Hosts the tests act as, moved to loopback addresses so that requests can come from them. */
+const AT: Record<string, string> = { 'bld-003': '127.0.0.13', 'bld-006': '127.0.0.16' };
+const ip = (host: string): string => AT[host] ?? assert.fail(host);
+const macOf = (host: string): string => gen.lab.hosts.get(host)?.macs[0] ?? assert.fail(host);
+/** The token of the host's current attempt, as the agent derives it. */
+const tokenOf = (host: string): string => attemptToken(key, host, tracker.get(host).attemptNonce ?? assert.fail(`${host} has no attempt`));
+
 before(async () => {
   state = await mkdtemp(join(tmpdir(), 'forseti-http-'));
-  const { lab } = await loadLab('lab-repo-template');
-  assert.ok(lab);
-  gen = await writeGeneration(state, { lab, urls: new AgentUrls(lab.site), revision: 'c'.repeat(40), token: (h) => hostToken(key, h) });
+  const loaded = (await loadLab('lab-repo-template')).lab;
+  assert.ok(loaded);
+  const lab = withHostsAt(loaded, AT);
+  gen = await writeGeneration(state, { lab, urls: new AgentUrls(lab.site), revision: 'c'.repeat(40), token: () => TOKEN_SLOT });
   tracker = new HostTracker(new Journal(join(state, 'journal.json')), log);
   images = new ImageCache(join(state, 'images'), log);
   server = createBootHttpServer(new AgentBootBackend(() => gen, tracker, images, key, log), log);
@@ -49,9 +58,11 @@ test('boot.ipxe chains every machine to its own script by MAC', async () => {
   assert.match(text, /chain http:\/\/10\.77\.0\.5:8080\/v1\/boot\/\$\{mac:hexhyp\}/);
 });
 
-test('a host that needs installing gets its install script; an unknown MAC is told to exit', async () => {
-  const text = await (await fetch(`${base}/v1/boot/9c-8e-99-4a-10-03`)).text();
-  assert.equal(text, gen.hosts.get('bld-003')?.script);
+test('a host that needs installing gets its install script at its own address only; an unknown MAC is told to exit', async () => {
+  const own = await bootScriptFrom(base, '9c:8e:99:4a:10:03', ip('bld-003'));
+  assert.equal(own.script, fillTokenSlot(gen.hosts.get('bld-003')?.script ?? '', ''), 'no attempt yet: no token in the slot');
+  const elsewhere = await (await fetch(`${base}/v1/boot/9c-8e-99-4a-10-03`)).text();
+  assert.equal(elsewhere, `#!ipxe\necho forseti: the boot script of bld-003 is served only to its reserved address ${ip('bld-003')}, not to 127.0.0.1\nexit\n`);
   const unknown = await (await fetch(`${base}/v1/boot/02-00-00-00-00-99`)).text();
   assert.match(unknown, /no host is declared with MAC 02:00:00:00:00:99\nexit/);
 });
@@ -59,9 +70,10 @@ test('a host that needs installing gets its install script; an unknown MAC is to
 test('a converged host is sent to its disk; a host declared off is told to exit', async () => {
   const desired = gen.hosts.get('bld-003')?.desired;
   assert.ok(desired);
-  await tracker.record('bld-003', { kind: 'provision-started', role: desired.role, digest: desired.digest, revision: desired.revision });
+  await tracker.record('bld-003', { kind: 'provision-started', role: desired.role, digest: desired.digest, revision: desired.revision, nonce: 'n3' });
   await tracker.record('bld-003', { kind: 'phone-home', role: desired.role });
   assert.equal(tracker.get('bld-003').phase, 'Converged');
+  // "Boot from disk" carries nothing: it goes to any address.
   const text = await (await fetch(`${base}/v1/boot/9c:8e:99:4a:10:03`)).text();
   assert.match(text, /bld-003 is installed with role talos-worker; booting from local disk\nsanboot --no-describe --drive 0x80/);
   const off = [...gen.lab.hosts.values()].find((h) => gen.hosts.get(h.name)?.desired.boot === 'off');
@@ -70,36 +82,53 @@ test('a converged host is sent to its disk; a host declared off is told to exit'
   assert.match(offText, /is declared off/);
 });
 
-test('phone-home: a wrong token is refused and changes nothing; the right one converges the host', async () => {
+test('phone-home: only from the host\'s address with its attempt\'s token; anything else is refused and changes nothing', async () => {
   const desired = gen.hosts.get('bld-006')?.desired;
   assert.ok(desired);
-  await tracker.record('bld-006', { kind: 'provision-started', role: desired.role, digest: desired.digest, revision: desired.revision });
-  const wrong = await fetch(`${base}/v1/phone-home`, { method: 'POST', headers: { authorization: 'Bearer 00000000000000000000000000000000' }, body: `role=${desired.role}` });
-  assert.equal(wrong.status, 403);
-  assert.equal(tracker.get('bld-006').phase, 'Provisioning');
-  const right = await fetch(`${base}/v1/phone-home`, { method: 'POST', headers: { authorization: `Bearer ${hostToken(key, 'bld-006')}` }, body: `role=${desired.role}&mac=x&ip=y` });
+  await tracker.record('bld-006', { kind: 'provision-started', role: desired.role, digest: desired.digest, revision: desired.revision, nonce: 'n6' });
+  const { script, token } = await bootScriptFrom(base, macOf('bld-006'), ip('bld-006'));
+  assert.equal(token, tokenOf('bld-006'));
+  assert.ok(script.includes(`forseti.token=${token}`) && !script.includes(TOKEN_SLOT));
+  const body = `role=${desired.role}&mac=${macOf('bld-006')}`;
+  for (const [from, presented, form] of [
+    [ip('bld-006'), '0'.repeat(32), body],
+    [ip('bld-006'), tokenOf('bld-006').slice(1), body],
+    ['127.0.0.1', token, body],
+    [ip('bld-003'), token, body],
+    [ip('bld-006'), token, `role=made-up&mac=${macOf('bld-006')}`],
+    [ip('bld-006'), token, 'role='],
+    [ip('bld-006'), token, `role=${desired.role}&mac=02:00:00:00:00:99`],
+  ] as const) {
+    const reply = await phoneHomeFrom(base, from, presented, form);
+    assert.equal(reply.status, 403, `${from} ${form}`);
+    assert.equal(tracker.get('bld-006').phase, 'Provisioning', `${from} ${form}`);
+  }
+  const right = await phoneHomeFrom(base, ip('bld-006'), token, body);
   assert.equal(right.status, 200);
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(tracker.get('bld-006').phase, 'Converged');
   assert.equal(tracker.get('bld-006').appliedRevision, desired.revision);
 });
 
-test('a secret config is served only to its own host\'s address, with its own host token', async () => {
+test('a config is served only to its own host\'s address, with the token of its attempt', async () => {
   const cfg = gen.hosts.get('bld-003')?.config;
-  const ip = gen.lab.hosts.get('bld-003')?.ip;
-  assert.ok(cfg && ip);
+  assert.ok(cfg);
   const url = `${base}/v1/hosts/bld-003/config/${cfg.name}`;
-  assert.equal((await fetch(`${url}?token=${hostToken(key, 'bld-006')}`)).status, 403);
-  assert.equal((await fetch(url)).status, 403);
-  // The token travels in a script anyone who knows the MAC can fetch: from another address it is not enough.
-  const elsewhere = await fetch(`${url}?token=${hostToken(key, 'bld-003')}`);
+  const token = tokenOf('bld-003');
+  assert.equal((await httpFrom(ip('bld-003'), `${url}?token=${tokenOf('bld-006')}`)).status, 403);
+  assert.equal((await httpFrom(ip('bld-003'), url)).status, 403);
+  // Someone who learnt the token still cannot fetch the config from another address.
+  const elsewhere = await fetch(`${url}?token=${token}`);
   assert.equal(elsewhere.status, 403);
   assert.equal(await elsewhere.text(), 'forbidden\n');
+  const own = await httpFrom(ip('bld-003'), `${url}?token=${token}`);
+  assert.deepEqual(own, { status: 200, body: fillTokenSlot(cfg.content, token) });
   const backend = new AgentBootBackend(() => gen, tracker, images, key, log);
-  assert.deepEqual(backend.config('bld-003', cfg.name, hostToken(key, 'bld-003'), '127.0.0.1'), { status: 'forbidden', reason: `asked from 127.0.0.1, not from the host's address ${ip}` });
-  assert.deepEqual(backend.config('bld-003', cfg.name, hostToken(key, 'bld-006'), ip), { status: 'forbidden', reason: 'wrong token' });
-  assert.deepEqual(backend.config('bld-003', cfg.name, hostToken(key, 'bld-003'), ip), { status: 'ok', content: cfg.content });
-  assert.deepEqual(backend.config('bld-003', 'other.yaml', hostToken(key, 'bld-003'), ip), { status: 'missing' });
+  assert.deepEqual(backend.config('bld-003', cfg.name, token, '127.0.0.1'), { status: 'forbidden', reason: `asked from 127.0.0.1, not from the host's address ${ip('bld-003')}` });
+  assert.deepEqual(backend.config('bld-003', cfg.name, tokenOf('bld-006'), ip('bld-003')), { status: 'forbidden', reason: 'wrong token' });
+  assert.deepEqual(backend.config('bld-003', 'other.yaml', token, ip('bld-003')), { status: 'missing' });
+  const [never, rendered] = [...gen.hosts].find(([name, r]) => r.config && tracker.get(name).attemptNonce === undefined) ?? assert.fail();
+  assert.deepEqual(backend.config(never, rendered.config?.name ?? '', '', gen.lab.hosts.get(never)?.ip ?? ''), { status: 'forbidden', reason: 'no provisioning attempt has given this host a token' });
 });
 
 /** Puts a kernel into the image cache, addressed by the declared digest as a download would, and gives its URL. */

@@ -4,16 +4,16 @@
 // In-process against the real Git server (no QEMU).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { Agent } from '../src/agent/agent.ts';
 import { createLogger } from '../src/log.ts';
-import { hostToken } from '../src/render/token.ts';
 import type { StatusView } from '../src/status/status-view.ts';
 import { commitFiles, createBareRepo, readBranchFiles, startGitServer, type GitServer } from './fixtures/git-server.ts';
 import { readStatus, waitForStatus } from './e2e/status-branch.ts';
+import { convergeAs } from './fixtures/as-host.ts';
 import { fetchStatus, loopbackAgentConfig, loopbackLabFiles, waitForView, writeTree } from './fixtures/loopback-lab.ts';
 
 const PORT = 26_080;
@@ -92,9 +92,7 @@ test('a restarted agent continues the reconciles and actions on the status branc
     assert.deepEqual([carried?.action, carried?.revision, carried?.outcome, carried?.started], ['provision', a, 'running', started], 'the provisioning the journal resumes is still open');
 
     // Its phone-home ends it, across the restart.
-    await (await fetch(`${BASE}/v1/boot/02-00-00-00-07-01`)).text();
-    const key = Buffer.from((await readFile(join(config.stateDir, 'agent.key'), 'utf8')).trim(), 'hex');
-    assert.equal((await fetch(`${BASE}/v1/phone-home`, { method: 'POST', headers: { authorization: `Bearer ${hostToken(key, 'hand')}` }, body: 'role=worker' })).status, 200);
+    assert.equal((await convergeAs(BASE, { mac: '02:00:00:00:07:01', ip: '127.0.0.71', role: 'worker' })).status, 200);
     const converged = await waitFor((v) => v.hosts['hand']?.actions?.at(-1)?.outcome === 'ok', 'the provisioning of hand ends ok');
     const ended = converged.hosts['hand']?.actions?.at(-1);
     assert.equal(ended?.started, started);

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../src/agent/agent.ts';
 import { createLogger } from '../src/log.ts';
-import { hostToken } from '../src/render/token.ts';
 import type { StatusView } from '../src/status/status-view.ts';
 import { commitFiles, createBareRepo, startGitServer, type GitServer } from './fixtures/git-server.ts';
 import { waitForStatus } from './e2e/status-branch.ts';
+import { convergeAs } from './fixtures/as-host.ts';
 import { fetchStatus, loopbackAgentConfig, loopbackLabFiles, waitForView, writeTree } from './fixtures/loopback-lab.ts';
 
 const PORT = 25_080;
@@ -57,9 +57,7 @@ test('reconciles, actions, sync/health and push metrics from a running agent; si
     assert.equal(provisioning.hosts['hand']?.actions?.at(-1)?.outcome, 'running');
     assert.deepEqual([provisioning.hosts['hand']?.sync, provisioning.hosts['hand']?.health], ['OutOfSync', 'Progressing']);
 
-    await (await fetch(`${BASE}/v1/boot/02-00-00-00-06-01`)).text();
-    const key = Buffer.from((await readFile(join(config.stateDir, 'agent.key'), 'utf8')).trim(), 'hex');
-    assert.equal((await fetch(`${BASE}/v1/phone-home`, { method: 'POST', headers: { authorization: `Bearer ${hostToken(key, 'hand')}` }, body: 'role=worker' })).status, 200);
+    assert.equal((await convergeAs(BASE, { mac: '02:00:00:00:06:01', ip: '127.0.0.61', role: 'worker' })).status, 200);
     // The tracker shows the new phase as soon as it has it and tells its listeners once the journal holds it.
     const converged = await waitFor((v) => v.hosts['hand']?.phase === 'Converged' && v.hosts['hand'].actions?.at(-1)?.outcome !== 'running', 'hand Converged');
     const hand = converged.hosts['hand'];

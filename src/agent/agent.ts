@@ -16,7 +16,7 @@ import { MIN_SUBSTRING_SECRET_LENGTH, Redactor } from '../redact/redactor.ts';
 import { redactUrl } from '../redact/url.ts';
 import { GenerationWriter, type Generation } from '../render/generation.ts';
 import { ImageCache } from '../render/image-cache.ts';
-import { hostToken } from '../render/token.ts';
+import { attemptToken, TOKEN_SLOT } from '../render/token.ts';
 import { AgentUrls } from '../render/urls.ts';
 import { GitSource } from '../source/index.ts';
 import { StatusWriter } from '../status/index.ts';
@@ -71,6 +71,8 @@ export class Agent {
 
   /** Knows every secret the agent holds; the logger given here should write through it too (see agentCommand). */
   private readonly redactor: Redactor;
+  /** Each host's current attempt token, for the redactor. */
+  private readonly attemptTokens = new Map<string, string>();
   private readonly redactDeep = <T>(value: T): T => this.redactor.redactDeep(value);
 
   constructor(private readonly config: AgentConfig, private readonly log: Logger, options: { redactor?: Redactor } = {}) {
@@ -85,7 +87,7 @@ export class Agent {
     const { stateDir } = this.config;
     await mkdir(stateDir, { recursive: true });
     this.agentKey = await loadAgentKey(stateDir);
-    this.generations = new GenerationWriter(stateDir, (h) => hostToken(this.agentKey, h), {
+    this.generations = new GenerationWriter(stateDir, () => TOKEN_SLOT, {
       onPruneError: (err) => this.log.warn({ err }, 'old generations could not be removed; retried at the next commit'),
     });
     this.secrets = await Secrets.load(this.config.secretsFile, process.env, this.config.ageKeyFile ? { ageKeyFile: this.config.ageKeyFile } : {});
@@ -113,6 +115,7 @@ export class Agent {
     await this.status.restore((h) => this.tracker.get(h));
     this.alerts = new AgentAlerts(stateDir, (name) => this.labSecrets.resolve(name).password, this.log, this.redactDeep);
     this.tracker.onChange((host, state, event) => {
+      if (event.kind === 'provision-started' || event.kind === 'wipe-started') this.knowTokensOf([host], false);
       this.status.host(host, state, event);
       this.metrics.hostEvent(host, event.kind, state.phase);
       this.events.host(host, event);
@@ -253,11 +256,11 @@ export class Agent {
       const generation = await this.generations.write(lab, commit, new AgentUrls(lab.site));
       run?.mark('render');
       // The old generation's hosts and the new one's: either may be served when this is logged.
-      this.redactor.set('host-tokens', this.hostTokens([...(this.generation?.lab.hosts.keys() ?? []), ...lab.hosts.keys()]));
+      this.knowTokensOf([...(this.generation?.lab.hosts.keys() ?? []), ...lab.hosts.keys()], true);
       // Before anything switches: a port that cannot be bound rejects the commit and no host is acted on.
       await this.services.ensure(lab.site);
       this.generation = generation;
-      this.redactor.set('host-tokens', this.hostTokens(lab.hosts.keys()));
+      this.knowTokensOf(lab.hosts.keys(), true);
       await this.closeDrivers();
       retainBmcState(lab.hosts.values());
       const names = new Set(lab.hosts.keys());
@@ -293,8 +296,17 @@ export class Agent {
     }
   }
 
-  private hostTokens(hosts: Iterable<string>): string[] {
-    return [...new Set(hosts)].map((h) => hostToken(this.agentKey, h));
+  /**
+   * Tells the redactor the tokens of these hosts' current provisioning attempts (src/render/token.ts); `only`:
+   * these hosts are all there are (a commit switches), otherwise they are added to those known.
+   */
+  private knowTokensOf(hosts: Iterable<string>, only: boolean): void {
+    if (only) this.attemptTokens.clear();
+    for (const host of hosts) {
+      const nonce = this.tracker.get(host).attemptNonce;
+      if (nonce) this.attemptTokens.set(host, attemptToken(this.agentKey, host, nonce));
+    }
+    this.redactor.setTokens('attempt-tokens', this.attemptTokens.values());
   }
 
   private useLabSecrets(secrets: Secrets): void {

@@ -1,11 +1,11 @@
 import type { Logger } from '../log.ts';
 import type { Host } from '../model/types.ts';
 import { bootAnswer } from '../plan/decide.ts';
-import type { ProvisionStep } from '../plan/types.ts';
+import type { ObservedHost, ProvisionStep } from '../plan/types.ts';
 import type { Generation } from '../render/generation.ts';
 import { autoexecScript, chainEntryScript, diskScript, exitScript } from '../render/ipxe.ts';
-import { hostToken, tokenMatches } from '../render/token.ts';
-import type { BootBackend } from '../serve/boot-http.ts';
+import { attemptToken, fillTokenSlot, tokenMatches } from '../render/token.ts';
+import type { BootBackend, BootScript } from '../serve/boot-http.ts';
 import type { ImageCache } from '../render/image-cache.ts';
 import type { HostTracker } from './host-tracker.ts';
 import type { HostSightings } from '../observe/drift-sightings.ts';
@@ -107,26 +107,35 @@ export class AgentBootBackend implements BootBackend {
     return chainEntryScript(site ? `http://${site.agent.address}:${site.agent.httpPort}` : '');
   }
 
-  scriptFor(mac: string, _remoteIp: string): { script: string; host?: string; answer: string } {
+  /**
+   * The script a machine asking with this MAC gets. Its own script (install, chain, wipe), which carries the
+   * token of its provisioning attempt, goes only to the host's reserved address, and only that fetch is its
+   * `script` step; any other address is told to exit, with the reason for the log. "Boot from disk" and "exit"
+   * carry nothing and go to anyone.
+   */
+  scriptFor(mac: string, remoteIp: string): BootScript {
     const gen = this.current();
     const name = gen?.byMac.get(mac);
     const rendered = name ? gen?.hosts.get(name) : undefined;
     const host = name ? gen?.lab.hosts.get(name) : undefined;
     if (!gen || !name || !rendered || !host) return { script: exitScript(`no host is declared with MAC ${mac}`), answer: 'unknown' };
-    const answer = bootAnswer(rendered.desired, this.tracker.get(name));
-    switch (answer) {
-      case 'install':
-      case 'chain':
-        this.step(name, 'script');
-        return { script: rendered.script ?? exitScript(`nothing to boot for ${name}`), host: name, answer };
-      case 'wipe':
-        this.step(name, 'script');
-        return { script: rendered.wipeScript ?? exitScript(`no wipe role rendered for ${name}`), host: name, answer };
-      case 'disk':
-        return { script: diskScript(name, rendered.desired.role, host.hardware.firmware), host: name, answer };
-      case 'exit':
-        return { script: exitScript(`${name} is declared off (role ${rendered.desired.role})`), host: name, answer };
+    const state = this.tracker.get(name);
+    const answer = bootAnswer(rendered.desired, state);
+    if (answer === 'disk') return { script: diskScript(name, rendered.desired.role, host.hardware.firmware), host: name, answer };
+    if (answer === 'exit') return { script: exitScript(`${name} is declared off (role ${rendered.desired.role})`), host: name, answer };
+    if (remoteIp !== host.ip) {
+      return {
+        script: exitScript(`the boot script of ${name} is served only to its reserved address ${host.ip}, not to ${remoteIp}`),
+        host: name,
+        answer: 'refused',
+        refused: `asked from ${remoteIp}, not from the host's reserved address ${host.ip}: refused, not counted as a step`,
+      };
     }
+    const script = answer === 'wipe'
+      ? (rendered.wipeScript ?? exitScript(`no wipe role rendered for ${name}`))
+      : (rendered.script ?? exitScript(`nothing to boot for ${name}`));
+    this.step(name, 'script');
+    return { script: fillTokenSlot(script, this.tokenOf(name, state)), host: name, answer };
   }
 
   /**
@@ -153,44 +162,54 @@ export class AgentBootBackend implements BootBackend {
       if (image.kernel.sha256 === sha256 || image.initrds.some((f) => f.sha256 === sha256)) known = true;
     }
     if (!known) return null;
-    const host = this.hostAt(remoteIp);
-    if (host) {
-      const role = this.tracker.get(host.name).phase === 'Wiping' ? gen.lab.site.wipe.profile : host.role;
-      const profile = gen.lab.profiles.get(role);
-      const image = profile?.boot.kind === 'image' ? gen.lab.images.get(profile.boot.image) : undefined;
-      if (image?.kernel.sha256 === sha256) this.step(host.name, 'kernel');
-      else if (image?.initrds.some((f) => f.sha256 === sha256)) this.step(host.name, 'initrd');
-    }
+    const step = this.imageStep(sha256, remoteIp);
+    if (step) this.step(step.host, step.step);
+    else this.log.info({ remote: remoteIp, sha256 }, 'image file served; not a provisioning step of the host at this address');
     return this.images.pathOf(sha256);
   }
 
   /**
-   * The token travels on the host's kernel command line, in a script anyone who knows the MAC can fetch, so
-   * the token alone does not hand out the config's secrets (a Talos PKI, a join token): the request must also
-   * come from the host's own address, its reservation.
+   * A host's config (a Talos machine config with its PKI, cloud-init with a join token): with the token of its
+   * current attempt, from its reserved address, the only address its script (and so the token) was served to.
    */
   config(hostName: string, name: string, token: string, remoteIp: string): { status: 'ok'; content: string } | { status: 'forbidden'; reason: string } | { status: 'missing' } {
     const gen = this.current();
     const rendered = gen?.hosts.get(hostName);
     if (!rendered?.config || rendered.config.name !== name) return { status: 'missing' };
-    if (!tokenMatches(hostToken(this.agentKey, hostName), token)) return { status: 'forbidden', reason: 'wrong token' };
+    const expected = this.tokenOf(hostName, this.tracker.get(hostName));
+    if (expected === '') return { status: 'forbidden', reason: 'no provisioning attempt has given this host a token' };
+    if (!tokenMatches(expected, token)) return { status: 'forbidden', reason: 'wrong token' };
     const ip = gen?.lab.hosts.get(hostName)?.ip;
     if (remoteIp !== ip) return { status: 'forbidden', reason: `asked from ${remoteIp}, not from the host's address ${ip ?? '(none)'}` };
-    return { status: 'ok', content: rendered.config.content };
+    return { status: 'ok', content: fillTokenSlot(rendered.config.content, expected) };
   }
 
+  /**
+   * Counts only when it comes from a host's reserved address with the token of that host's provisioning (or wipe)
+   * under way, for the role being installed and one of the host's MACs. Anything else changes nothing: 403 and
+   * one warn line with the reason. The token dies with its attempt, so a replay after convergence changes nothing.
+   */
   phoneHome(token: string, fields: Record<string, string>, remoteIp: string): { status: number; message: string } {
     const gen = this.current();
-    const name = gen ? [...gen.hosts.keys()].find((h) => tokenMatches(hostToken(this.agentKey, h), token)) : undefined;
-    if (!name) {
-      this.log.warn({ remote: remoteIp, mac: fields['mac'] }, 'phone-home with an unknown token refused');
-      return { status: 403, message: 'unknown token' };
-    }
+    const host = this.hostAt(remoteIp);
     const role = fields['role'] ?? '';
-    this.log.info({ host: name, role, mac: fields['mac'], ip: fields['ip'] ?? remoteIp }, 'phone-home');
-    this.extras.sightings?.phoneHome(name, role);
-    void this.tracker.record(name, { kind: 'phone-home', role }).catch((err: unknown) => this.log.error({ err, host: name }, 'cannot record phone-home'));
-    return { status: 200, message: `ok ${name}` };
+    const mac = fields['mac'];
+    const refuse = (reason: string): { status: number; message: string } => {
+      this.log.warn({ remote: remoteIp, host: host?.name, role: clip(role), mac: mac === undefined ? undefined : clip(mac), reason }, 'phone-home refused; nothing changes');
+      return { status: 403, message: `refused: ${reason}` };
+    };
+    if (!gen || !host) return refuse(`${remoteIp} is no host's reserved address`);
+    const state = this.tracker.get(host.name);
+    const expected = this.tokenOf(host.name, state);
+    if (expected === '' || !tokenMatches(expected, token)) return refuse(`not the token of ${host.name}'s provisioning attempt`);
+    if (state.phase !== 'Provisioning' && state.phase !== 'Wiping') return refuse(`no provisioning of ${host.name} is under way (${state.phase}); its token ended with it`);
+    if (mac !== undefined && !host.macs.includes(mac.toLowerCase().replace(/-/g, ':'))) return refuse(`MAC ${clip(mac)} is not one of ${host.name}'s`);
+    const wanted = state.phase === 'Wiping' ? gen.lab.site.wipe.profile : (state.attemptRole ?? '');
+    if (role !== wanted && !(state.phase === 'Wiping' && role === '')) return refuse(`role ${clip(role) || '(none)'} is not the role being installed, ${wanted}`);
+    this.log.info({ host: host.name, role, mac, remote: remoteIp }, 'phone-home');
+    this.extras.sightings?.phoneHome(host.name, role);
+    void this.tracker.record(host.name, { kind: 'phone-home', role }).catch((err: unknown) => this.log.error({ err, host: host.name }, 'cannot record phone-home'));
+    return { status: 200, message: `ok ${host.name}` };
   }
 
   statusJson(): unknown {
@@ -198,7 +217,7 @@ export class AgentBootBackend implements BootBackend {
     return {
       revision: gen?.revision ?? null,
       generation: gen?.id ?? null,
-      hosts: Object.fromEntries([...(gen?.hosts.keys() ?? [])].map((h) => [h, { role: gen?.hosts.get(h)?.desired.role, ...this.tracker.get(h) }])),
+      hosts: Object.fromEntries([...(gen?.hosts.keys() ?? [])].map((h) => [h, { role: gen?.hosts.get(h)?.desired.role, ...withoutNonce(this.tracker.get(h)) }])),
     };
   }
 
@@ -216,7 +235,36 @@ export class AgentBootBackend implements BootBackend {
     return gen ? [...gen.lab.hosts.values()].find((h) => h.ip === ip) : undefined;
   }
 
+  /** The step an image file fetch is: a file of the image the host at this address boots now. */
+  private imageStep(sha256: string, remoteIp: string): { host: string; step: 'kernel' | 'initrd' } | null {
+    const gen = this.current();
+    const host = this.hostAt(remoteIp);
+    if (!gen || !host) return null;
+    const role = this.tracker.get(host.name).phase === 'Wiping' ? gen.lab.site.wipe.profile : host.role;
+    const profile = gen.lab.profiles.get(role);
+    const image = profile?.boot.kind === 'image' ? gen.lab.images.get(profile.boot.image) : undefined;
+    if (image?.kernel.sha256 === sha256) return { host: host.name, step: 'kernel' };
+    if (image?.initrds.some((f) => f.sha256 === sha256)) return { host: host.name, step: 'initrd' };
+    return null;
+  }
+
+  /** The token of the host's current (or last) attempt; '' before its first. */
+  private tokenOf(host: string, state: ObservedHost): string {
+    return state.attemptNonce ? attemptToken(this.agentKey, host, state.attemptNonce) : '';
+  }
+
   private step(host: string, step: ProvisionStep): void {
     void this.tracker.record(host, { kind: 'step', step }).catch((err: unknown) => this.log.error({ err, host }, 'cannot record step'));
   }
+}
+
+/** The observed state without the attempt nonce, which stays inside the agent. */
+function withoutNonce(state: ObservedHost): Omit<ObservedHost, 'attemptNonce'> {
+  const { attemptNonce: _nonce, ...rest } = state;
+  return rest;
+}
+
+/** A field a client sent, short enough for a log line and a reply. */
+function clip(text: string): string {
+  return text.length > 64 ? `${text.slice(0, 64)}…` : text;
 }

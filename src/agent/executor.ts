@@ -1,5 +1,6 @@
 import type { BmcDriver, Inventory } from '../bmc/driver.ts';
 import type { Logger } from '../log.ts';
+import { newAttemptNonce } from '../render/token.ts';
 import type { Action, DesiredHost, ObservedInventory } from '../plan/types.ts';
 import type { HostTracker } from './host-tracker.ts';
 
@@ -92,11 +93,11 @@ export class Executor {
         return;
       case 'provision':
         this.log.info({ host, reason: action.reason, revision: desired.revision }, 'provisioning');
-        await this.tracker.record(host, { kind: 'provision-started', role: desired.role, digest: desired.digest, revision: desired.revision });
+        await this.tracker.record(host, { kind: 'provision-started', role: desired.role, digest: desired.digest, revision: desired.revision, nonce: newAttemptNonce() });
         return this.netboot(host);
       case 'wipe':
         this.log.info({ host, reason: action.reason, revision: desired.revision }, 'wiping');
-        await this.tracker.record(host, { kind: 'wipe-started', token: desired.wipeToken ?? '', digest: desired.digest, revision: desired.revision });
+        await this.tracker.record(host, { kind: 'wipe-started', token: desired.wipeToken ?? '', digest: desired.digest, revision: desired.revision, nonce: newAttemptNonce() });
         return this.netboot(host);
       default:
         return;

@@ -5,8 +5,9 @@ import { PROVISION_STEPS } from '../plan/types.ts';
 export type HostEvent =
   | { kind: 'enrolled'; inventory: ObservedInventory }
   | { kind: 'enroll-failed'; message: string; retryAt: number }
-  | { kind: 'provision-started'; role: string; digest: string; revision: string }
-  | { kind: 'wipe-started'; token: string; digest: string; revision: string }
+  /** `nonce`: the new attempt's (src/render/token.ts); absent, the attempt has no token and cannot phone home. */
+  | { kind: 'provision-started'; role: string; digest: string; revision: string; nonce?: string }
+  | { kind: 'wipe-started'; token: string; digest: string; revision: string; nonce?: string }
   | { kind: 'step'; step: ProvisionStep }
   | { kind: 'phone-home'; role: string }
   /** `digest`: the attempt this failure ends, so the same change is not retried in a loop. */
@@ -31,12 +32,14 @@ export function applyEvent(state: ObservedHost, event: HostEvent, now: number): 
       return { ...withPhase(state, 'Enrolling', now), failures, retryAt: event.retryAt, lastError: { message: event.message, step: 'enroll' } };
     }
     case 'provision-started': {
-      const { lastError: _dropped, step: _step, ...rest } = state;
-      return { ...rest, phase: 'Provisioning', step: 'requested', stepSince: now, attemptRole: event.role, attemptDigest: event.digest, attemptRevision: event.revision, since: now };
+      const { lastError: _dropped, step: _step, attemptNonce: _nonce, ...rest } = state;
+      const nonce = event.nonce !== undefined ? { attemptNonce: event.nonce } : {};
+      return { ...rest, phase: 'Provisioning', step: 'requested', stepSince: now, attemptRole: event.role, attemptDigest: event.digest, attemptRevision: event.revision, ...nonce, since: now };
     }
     case 'wipe-started': {
-      const { lastError: _dropped, step: _step, ...rest } = state;
-      return { ...rest, phase: 'Wiping', step: 'requested', stepSince: now, attemptWipeToken: event.token, attemptDigest: event.digest, attemptRevision: event.revision, since: now };
+      const { lastError: _dropped, step: _step, attemptNonce: _nonce, ...rest } = state;
+      const nonce = event.nonce !== undefined ? { attemptNonce: event.nonce } : {};
+      return { ...rest, phase: 'Wiping', step: 'requested', stepSince: now, attemptWipeToken: event.token, attemptDigest: event.digest, attemptRevision: event.revision, ...nonce, since: now };
     }
     case 'step': {
       if (state.phase !== 'Provisioning' && state.phase !== 'Wiping') return state;

@@ -73,6 +73,11 @@ export interface ObservedHost {
   attemptRole?: string;
   attemptDigest?: string;
   attemptRevision?: string;
+  /**
+   * Nonce of the provisioning or wipe under way or last attempted: with the agent's key it gives the attempt's
+   * token (src/render/token.ts). Useless without that key; kept in the journal, never published.
+   */
+  attemptNonce?: string;
   /** Wipe token of the wipe under way or last attempted, and of the last wipe that completed. */
   attemptWipeToken?: string;
   wipedToken?: string;

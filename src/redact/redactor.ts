@@ -28,14 +28,29 @@ interface Compiled {
   inLine: RegExp | null;
 }
 
+/** A host's attempt token: 32 lower-case hex digits, never inside a longer run of hex digits. */
+const HEX_TOKEN = /(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])/g;
+
 export class Redactor {
   private readonly groups = new Map<string, SecretValue[]>();
   private compiled: Compiled | null = null;
+  /**
+   * Hosts' attempt tokens by group. Thousands of them change as provisionings start, so they are found by a
+   * scan for hex runs and a set lookup instead of joining the compiled pattern (hex is the same in every encoding).
+   */
+  private readonly tokenGroups = new Map<string, ReadonlySet<string>>();
+  private tokens: ReadonlySet<string> = new Set();
 
   /** Replaces the secrets of one group (e.g. `agent-secrets`, `lab-secrets`, `host-tokens`). */
   set(group: string, secrets: ReadonlyArray<SecretValue | string>): void {
     this.groups.set(group, secrets.map((s) => (typeof s === 'string' ? { password: s } : s)).filter((s) => s.password !== ''));
     this.compiled = null;
+  }
+
+  /** Replaces one group of hex attempt tokens (`HEX_TOKEN`); any other value is ignored. */
+  setTokens(group: string, tokens: Iterable<string>): void {
+    this.tokenGroups.set(group, new Set([...tokens].filter((t) => /^[0-9a-f]{32}$/.test(t))));
+    this.tokens = new Set([...this.tokenGroups.values()].flatMap((g) => [...g]));
   }
 
   /** The secrets too short for substring redaction, for a warning at start (`MIN_SUBSTRING_SECRET_LENGTH`). */
@@ -47,13 +62,20 @@ export class Redactor {
   redact(text: string): string {
     const { anywhere, whole } = this.compile();
     if (whole?.test(text)) return REDACTED;
-    return anywhere ? text.replace(anywhere, REDACTED) : text;
+    const scrubbed = anywhere ? text.replace(anywhere, REDACTED) : text;
+    return this.tokens.size > 0 ? scrubbed.replace(HEX_TOKEN, (m) => (this.tokens.has(m) ? REDACTED : m)) : scrubbed;
+  }
+
+  private holdsToken(text: string): boolean {
+    if (this.tokens.size === 0) return false;
+    for (const [m] of text.matchAll(HEX_TOKEN)) if (this.tokens.has(m)) return true;
+    return false;
   }
 
   /** A copy of `value` with every string in it (keys too) redacted; other values as they are. */
   redactDeep<T>(value: T): T {
     const { anywhere, whole } = this.compile();
-    return anywhere || whole ? (this.deep(value) as T) : value;
+    return anywhere || whole || this.tokens.size > 0 ? (this.deep(value) as T) : value;
   }
 
   /**
@@ -62,7 +84,7 @@ export class Redactor {
    */
   redactLine(line: string): string {
     const { inLine } = this.compile();
-    if (!inLine?.test(line)) return line;
+    if (!inLine?.test(line) && !this.holdsToken(line)) return line;
     const newline = line.endsWith('\n') ? '\n' : '';
     let parsed: unknown;
     try {

@@ -150,7 +150,7 @@ export class GenerationWriter {
             // the previous generation was removed meanwhile: write the shard
           }
         }
-        // Host tokens are on kernel command lines, hence mode 0600.
+        // Rendered configs may carry secrets (a Talos PKI, a join token), hence mode 0600; tokens are never here.
         await writeFile(join(tmp, file), JSON.stringify(Object.fromEntries(names.map((name) => [name, hosts.get(name)]))), { mode: 0o600 });
       }),
     );

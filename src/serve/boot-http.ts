@@ -7,17 +7,26 @@ import { parseStatusView, withSyncHealth, type StatusView } from '../status/stat
 import { isDashboardPath, sendDashboard } from './dashboard/dashboard-route.ts';
 import { StatusStream } from './dashboard/status-stream.ts';
 import { createHttpServer, type HttpLimits } from './http/http-server.ts';
-import { readBody, sendFile, sendText } from './http/send-file.ts';
+import { sendFile, sendText } from './http/send-file.ts';
+
+/** What a machine asking for its iPXE script gets; `host`, `answer` and `refused` (why it got no script of its own) are for the log. */
+export interface BootScript {
+  script: string;
+  host?: string;
+  answer: string;
+  refused?: string;
+}
 
 /** What the boot HTTP service asks of the agent. Small on purpose: the HTTP layer knows no lab model. */
 export interface BootBackend {
   entryScript(): string;
-  /** The iPXE script for a machine asking with this MAC (lower-case, colon form). */
-  scriptFor(mac: string, remoteIp: string): { script: string; host?: string; answer: string };
+  /** The iPXE script for a machine asking with this MAC (lower-case, colon form), from this address. */
+  scriptFor(mac: string, remoteIp: string): BootScript;
   /** Disk path of a cached image file, or null if not in the current generation. */
   imagePath(sha256: string, remoteIp: string): string | null;
-  /** A host's secret-bearing config: only to that host's own address, with its token. */
+  /** A host's config: only to that host's own address, with the token of its provisioning attempt. */
   config(host: string, name: string, token: string, remoteIp: string): { status: 'ok'; content: string } | { status: 'forbidden'; reason: string } | { status: 'missing' };
+  /** The booted OS reports in: `token` from its kernel command line, `fields` from the form body. */
   phoneHome(token: string, fields: Record<string, string>, remoteIp: string): { status: number; message: string };
   statusJson(): unknown;
   /**
@@ -52,6 +61,9 @@ export interface BootHttpOptions {
 const MAC_IN_PATH = /^\/v1\/boot\/([0-9a-fA-F]{2}(?:[-:][0-9a-fA-F]{2}){5})$/;
 const IMAGE_PATH = /^\/images\/([0-9a-f]{64})\/[^/]+$/;
 const CONFIG_PATH = /^\/v1\/hosts\/([a-z0-9-]+)\/config\/([^/]+)$/;
+const PHONE_HOME_PATH = '/v1/phone-home';
+/** A phone-home is a few form fields; anything bigger is refused (413) before it is read whole. */
+export const PHONE_HOME_MAX_BYTES = 64 * 1024;
 
 export function createBootHttpServer(backend: BootBackend, log: Logger, options: BootHttpOptions = {}): Server {
   let warned = false;
@@ -119,8 +131,9 @@ function statusDocument(backend: BootBackend, onMalformed: (err: unknown) => voi
 
 async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): Promise<void> {
   const { backend, log } = ctx;
-  const url = new URL(req.url ?? '/', 'http://agent');
   const remote = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+  const url = requestUrl(req);
+  if (!url) return refuse(res, log, 400, { remote, url: redactUrl(req.url ?? '') }, 'malformed request target');
   const path = url.pathname;
   const isRead = req.method === 'GET' || req.method === 'HEAD';
 
@@ -130,7 +143,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
   const mac = MAC_IN_PATH.exec(path);
   if (isRead && mac?.[1]) {
     const answer = backend.scriptFor(mac[1].replace(/-/g, ':').toLowerCase(), remote);
-    log.info({ mac: mac[1], host: answer.host, answer: answer.answer, remote }, 'ipxe script served');
+    const fields = { mac: mac[1], host: answer.host, answer: answer.answer, remote };
+    if (answer.refused) log.warn({ ...fields, reason: answer.refused }, 'ipxe script refused');
+    else log.info(fields, 'ipxe script served');
     return sendText(res, 200, answer.script);
   }
 
@@ -145,19 +160,34 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
 
   const config = CONFIG_PATH.exec(path);
   if (isRead && config?.[1] && config[2]) {
-    const result = backend.config(config[1], decodeURIComponent(config[2]), url.searchParams.get('token') ?? '', remote);
+    const name = decodedName(config[2]);
+    if (name === null) return refuse(res, log, 400, { host: config[1], remote }, 'config request refused: the name is not valid percent-encoding');
+    const result = backend.config(config[1], name, url.searchParams.get('token') ?? '', remote);
     if (result.status === 'ok') return sendText(res, 200, result.content, 'application/yaml');
     log.warn({ host: config[1], remote, status: result.status }, `config request refused: ${result.status === 'forbidden' ? result.reason : 'no such config'}`);
     return sendText(res, result.status === 'forbidden' ? 403 : 404, `${result.status}\n`);
   }
 
-  if (req.method === 'POST' && path === '/v1/phone-home') {
+  if (req.method === 'POST' && path === PHONE_HOME_PATH) {
     const auth = req.headers.authorization ?? '';
     const token = auth.startsWith('Bearer ') ? auth.slice(7).trim() : (url.searchParams.get('token') ?? '');
-    const body = await readBody(req);
-    const fields = Object.fromEntries(new URLSearchParams(body));
-    const result = backend.phoneHome(token, fields, remote);
+    const body = await bodyUpTo(req, PHONE_HOME_MAX_BYTES);
+    if (body === 'aborted') {
+      log.info({ remote }, 'phone-home ended by the client before its body was complete');
+      return;
+    }
+    if (body === 'too-large') {
+      res.setHeader('Connection', 'close');
+      return refuse(res, log, 413, { remote, limit: PHONE_HOME_MAX_BYTES }, 'phone-home refused: body over the limit');
+    }
+    const result = backend.phoneHome(token, Object.fromEntries(new URLSearchParams(body)), remote);
     return sendText(res, result.status, `${result.message}\n`);
+  }
+
+  const allowed = bootRouteMethods(path);
+  if (allowed && !allowed.includes(req.method ?? '')) {
+    res.setHeader('Allow', allowed.join(', '));
+    return refuse(res, log, 405, { remote, method: req.method, route: routeOf(path) }, 'boot request refused: method not allowed');
   }
 
   if (isRead && path === '/v1/status') return sendText(res, 200, `${JSON.stringify(ctx.status(), null, 2)}\n`, 'application/json');
@@ -208,8 +238,73 @@ const ROUTES: Array<[RegExp, string]> = [
 
 /** A bounded label for metrics: the route, never the path (MACs, hashes and host names would each be a series). */
 function routeName(req: IncomingMessage): string {
-  const path = new URL(req.url ?? '/', 'http://agent').pathname;
+  return routeOf(requestUrl(req)?.pathname ?? '');
+}
+
+function routeOf(path: string): string {
   return ROUTES.find(([re]) => re.test(path))?.[1] ?? 'other';
+}
+
+/** The methods a boot route answers; undefined for paths that are not boot routes. */
+function bootRouteMethods(path: string): readonly string[] | undefined {
+  if (path === PHONE_HOME_PATH) return ['POST'];
+  return [MAC_IN_PATH, IMAGE_PATH, CONFIG_PATH].some((re) => re.test(path)) ? ['GET', 'HEAD'] : undefined;
+}
+
+/** The request target as a URL; null when it is not one (an absolute-form target with a bad host, say). */
+function requestUrl(req: IncomingMessage): URL | null {
+  try {
+    return new URL(req.url ?? '/', 'http://agent');
+  } catch {
+    return null;
+  }
+}
+
+/** A config name from the path; null when its %-escapes are not valid UTF-8 (`%E0%A4%A`). */
+function decodedName(raw: string): string | null {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return null;
+  }
+}
+
+/** A client error: one warn line with the reason (never a stack trace), and the status with the reason as body. */
+function refuse(res: ServerResponse, log: Logger, status: number, fields: Record<string, unknown>, reason: string): void {
+  log.warn({ ...fields, status }, reason);
+  sendText(res, status, `${reason}\n`);
+}
+
+/**
+ * The request body as text, at most `limit` bytes: 'too-large' as soon as it (or its declared Content-Length)
+ * passes the limit, the rest then read and dropped; 'aborted' when the client goes away first.
+ */
+function bodyUpTo(req: IncomingMessage, limit: number): Promise<string | 'too-large' | 'aborted'> {
+  if (Number(req.headers['content-length']) > limit) {
+    req.resume();
+    return Promise.resolve('too-large');
+  }
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (result: string | 'too-large' | 'aborted'): void => {
+      req.off('data', onData);
+      resolve(result);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) done('too-large');
+      else chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => done(Buffer.concat(chunks).toString('utf8')));
+    req.once('error', () => done('aborted'));
+    req.once('close', () => done(req.complete ? Buffer.concat(chunks).toString('utf8') : 'aborted'));
+  });
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/token=[^&]*/g, 'token=[redacted]');
 }
 
 export async function listen(server: Server, address: string, port: number): Promise<AddressInfo> {

@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
 import { formatProblem, loadLab } from '../../model/load.ts';
 import { RenderError, renderHost } from '../../render/host.ts';
-import { hostToken } from '../../render/token.ts';
 import { AgentUrls } from '../../render/urls.ts';
 import { renderDnsmasqConfig } from '../../render/dnsmasq.ts';
 import { flag, parseArgs, UsageError } from '../args.ts';

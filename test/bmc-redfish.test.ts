@@ -62,8 +62,8 @@ describe('Redfish driver: sessions and authentication', () => {
     const { driver } = driverFor(bmc);
     assert.equal(await driver.powerState(), 'on');
     assert.equal(await driver.powerState(), 'on');
-    assert.deepEqual(calls(bmc), ['POST /redfish/v1/SessionService/Sessions', 'GET /redfish/v1/Systems', 'GET /redfish/v1/Systems/1', 'GET /redfish/v1/Systems/1']);
-    assert.ok(bmc.requests.slice(1).every((r) => r.auth === 'session'));
+    assert.deepEqual(calls(bmc), ['GET /redfish/v1', 'POST /redfish/v1/SessionService/Sessions', 'GET /redfish/v1/Systems', 'GET /redfish/v1/Systems/1', 'GET /redfish/v1/Systems/1']);
+    assert.ok(bmc.requests.slice(2).every((r) => r.auth === 'session'));
     assert.equal(bmc.sessions.size, 1);
     const sessionId = [...bmc.sessions.values()][0]!.id;
     await driver.close();
@@ -78,7 +78,7 @@ describe('Redfish driver: sessions and authentication', () => {
       assert.equal(await driver.powerState(), 'on');
       assert.deepEqual(
         bmc.requests.map((r) => `${r.method} ${r.status} ${r.auth}`),
-        [`POST ${status} none`, 'GET 200 basic', 'GET 200 basic'],
+        ['GET 200 none', `POST ${status} none`, 'GET 200 basic', 'GET 200 basic'],
       );
       await driver.close(); // no session: nothing to log out
       assert.ok(!calls(bmc).some((c) => c.startsWith('DELETE')));
@@ -91,19 +91,60 @@ describe('Redfish driver: sessions and authentication', () => {
     await driver.powerState(); // Systems, Systems/1: the token's two uses
     assert.equal(await driver.powerState(), 'on');
     assert.deepEqual(
-      bmc.requests.map((r) => `${r.method} ${r.path} ${r.status}`).slice(3),
+      bmc.requests.map((r) => `${r.method} ${r.path} ${r.status}`).slice(4),
       ['GET /redfish/v1/Systems/1 401', 'POST /redfish/v1/SessionService/Sessions 201', 'GET /redfish/v1/Systems/1 200'],
     );
   });
 
-  it('wrong credentials: BmcAuthError naming host and BMC, never the password', async () => {
+  it('a service root without a session service: Basic auth at once, no login POSTed', async () => {
+    const bmc = await bmcWith({ sessions: 'none' });
+    const { driver } = driverFor(bmc);
+    assert.equal(await driver.powerState(), 'on');
+    assert.deepEqual(
+      bmc.requests.map((r) => `${r.method} ${r.path} ${r.status} ${r.auth}`),
+      ['GET /redfish/v1 200 none', 'GET /redfish/v1/Systems 200 basic', 'GET /redfish/v1/Systems/1 200 basic'],
+    );
+  });
+
+  it('a session login refused with 401 (WWW-Authenticate: Basic) falls back to Basic auth with the same password', async () => {
+    // The root names a session service that refuses logins (proxmox-redfish #42): Basic is the method that works.
+    const bmc = await bmcWith({ sessions: 'refused' });
+    const { driver } = driverFor(bmc);
+    assert.equal(await driver.powerState(), 'on');
+    assert.deepEqual(
+      bmc.requests.map((r) => `${r.method} ${r.path} ${r.status} ${r.auth}`),
+      ['GET /redfish/v1 200 none', 'POST /redfish/v1/SessionService/Sessions 401 none', 'GET /redfish/v1/Systems 200 basic', 'GET /redfish/v1/Systems/1 200 basic'],
+    );
+    await driver.close();
+    assert.ok(!calls(bmc).some((c) => c.startsWith('DELETE')), 'no session to log out');
+  });
+
+  it('logs in where Links.Sessions points, and logs out at the Location it was given (an absolute URL)', async () => {
+    const bmc = await bmcWith({ sessionLocation: 'url' });
+    const root = bmc.resource('/redfish/v1') as { Links: { Sessions: { '@odata.id': string } } };
+    root.Links.Sessions['@odata.id'] = '/redfish/v1/SessionService/Sessions/';
+    const { driver } = driverFor(bmc);
+    await driver.powerState();
+    assert.equal(calls(bmc)[1], 'POST /redfish/v1/SessionService/Sessions');
+    assert.equal(bmc.requests[1]?.rawPath, '/redfish/v1/SessionService/Sessions/');
+    await driver.close();
+    assert.match(bmc.requests.at(-1)?.rawPath ?? '', /^\/redfish\/v1\/SessionService\/Sessions\/[0-9a-f]+\/$/);
+    assert.equal(bmc.sessions.size, 0);
+  });
+
+  it('wrong credentials: BmcAuthError naming every method tried, host and BMC, never the password', async () => {
     const bmc = await bmcWith();
     const { driver } = driverFor(bmc, {}, { password: 'not-the-password' });
     const err = await driver.powerState().catch((e: unknown) => e);
     assert.ok(err instanceof BmcAuthError, String(err));
     assertNoSecret(err, bmc);
     assert.ok(!(err as Error).message.includes('not-the-password'));
-    assert.match((err as Error).message, /login refused for user admin/);
+    assert.match((err as Error).message, /login refused for user admin: tried session login \(HTTP 401\), then Basic auth \(HTTP 401\)/);
+    assert.deepEqual(calls(bmc), ['GET /redfish/v1', 'POST /redfish/v1/SessionService/Sessions', 'GET /redfish/v1/Systems']);
+    const basicOnly = await bmcWith({ sessions: 'none' });
+    const wrong = await driverFor(basicOnly, {}, { password: 'not-the-password' }).driver.powerState().catch((e: unknown) => e);
+    assert.ok(wrong instanceof BmcAuthError);
+    assert.match(wrong.message, /login refused for user admin: tried no session service in the service root, then Basic auth \(HTTP 401\)/);
   });
 
   it('a 401 right after a new login is BmcAuthError (no endless re-login)', async () => {
@@ -112,6 +153,7 @@ describe('Redfish driver: sessions and authentication', () => {
     const err = await driver.powerState().catch((e: unknown) => e);
     assert.ok(err instanceof BmcAuthError, String(err));
     assert.equal(bmc.requests.filter((r) => r.method === 'POST').length, 2);
+    assert.match((err as Error).message, /credentials refused \(HTTP 401 after a new login\)/);
     assertNoSecret(err, bmc);
   });
 });
@@ -284,7 +326,7 @@ describe('Redfish driver: busy and unreachable BMCs', () => {
     assert.deepEqual(sleeps, [7000, 7000, 7000]);
     assert.deepEqual(
       bmc.requests.map((r) => r.status),
-      [503, 503, 503, 201, 200, 200],
+      [503, 503, 503, 200, 201, 200, 200],
     );
   });
 
@@ -296,6 +338,7 @@ describe('Redfish driver: busy and unreachable BMCs', () => {
     assert.match(err.message, /HTTP 503/);
     assert.deepEqual(sleeps, [250, 500, 1000]);
     assert.equal(bmc.requests.length, 4);
+    assert.match(err.message, /GET \/redfish\/v1: HTTP 503/);
   });
 
   it('connection refused: BmcUnreachableError after bounded retries, naming host and BMC', async () => {
@@ -326,7 +369,7 @@ describe('Redfish driver: a BMC that accepts connections but never answers', () 
       open.push(driver);
       const err = await driver.powerState().catch((e: unknown) => e);
       assert.ok(err instanceof BmcUnreachableError, String(err));
-      assert.match(err.message, /POST \/redfish\/v1\/SessionService\/Sessions: unreachable after 2 attempt\(s\): UND_ERR_HEADERS_TIMEOUT/);
+      assert.match(err.message, /GET \/redfish\/v1: unreachable after 2 attempt\(s\): UND_ERR_HEADERS_TIMEOUT/);
       assert.ok(!err.message.includes('silent-pass-1'));
       assert.deepEqual(sleeps, [10]);
       assert.equal(sockets.length, 2);
@@ -346,9 +389,9 @@ describe('Redfish driver: a BMC that trickles its answers', () => {
     const { driver, sleeps } = driverFor(bmc, { gate, http: { timeoutMs: 300, retries: 1, retryDelayMs: 10 } });
     const err = await driver.powerState().catch((e: unknown) => e);
     assert.ok(err instanceof BmcUnreachableError, String(err));
-    assert.match(err.message, /POST \/redfish\/v1\/SessionService\/Sessions: unreachable after 2 attempt\(s\): no complete answer within 300 ms/);
+    assert.match(err.message, /GET \/redfish\/v1: unreachable after 2 attempt\(s\): no complete answer within 300 ms/);
     assertNoSecret(err, bmc);
-    assert.deepEqual(calls(bmc), ['POST /redfish/v1/SessionService/Sessions', 'POST /redfish/v1/SessionService/Sessions']);
+    assert.deepEqual(calls(bmc), ['GET /redfish/v1', 'GET /redfish/v1']);
     assert.deepEqual(sleeps, [10]);
     assert.equal(gate.limit.running, 0, 'the slot is free again');
     assert.equal(gate.backoff(`${bmc.address}:${bmc.port}`)?.failures, 1);

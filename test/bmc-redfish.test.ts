@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { CommandQueue } from '../src/bmc/command-queue.ts';
-import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOverrideNotAppliedError, PowerStateNotReachedError } from '../src/bmc/driver.ts';
+import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOnceNotKeptError, BootOverrideNotAppliedError, PowerStateNotReachedError } from '../src/bmc/driver.ts';
 import type { BmcTarget } from '../src/bmc/driver.ts';
 import { BmcGate } from '../src/bmc/gate.ts';
 import { createRedfishDriver } from '../src/bmc/redfish-driver.ts';
@@ -223,8 +223,17 @@ describe('Redfish driver: system and power', () => {
     const hard = await bmcWith({}, { resetTypes: ['On', 'ForceOff'] });
     const err = await driverFor(hard).driver.softOff().catch((e: unknown) => e);
     assert.ok(err instanceof BmcCommandError);
-    assert.match(err.message, /allows none of GracefulShutdown \(it allows On, ForceOff\)/);
+    assert.match(err.message, /allows none of GracefulShutdown, PushPowerButton \(it allows On, ForceOff\)/);
     assert.deepEqual(resets(hard), []);
+  });
+
+  it('soft off presses the power button where GracefulShutdown is not offered (iLO 4), never on a system already off', async () => {
+    const bmc = await bmcWith({}, { resetTypes: ['On', 'ForceOff', 'ForceRestart', 'Nmi', 'PushPowerButton'] });
+    const { driver } = driverFor(bmc);
+    await driver.softOff();
+    await driver.softOff();
+    assert.deepEqual(resets(bmc), ['PushPowerButton']);
+    assert.equal(system(bmc).PowerState, 'Off');
   });
 
   it('"already on" refusals (409) of a reset are success when the state is already right', async () => {
@@ -308,6 +317,78 @@ describe('Redfish driver: boot override', () => {
         [200, 'W/"2"'],
       ],
     );
+  });
+
+  it('a service that demands If-Match (428) gets the PATCH again with the fresh ETag, or * when it gives none', async () => {
+    const tagged = await bmcWith({ ifMatch: 'required' });
+    await driverFor(tagged).driver.setBootOverride({ device: 'pxe', persistent: false });
+    assert.deepEqual(patches(tagged).map((p) => [p.status, p.ifMatch]), [[200, 'W/"1"']], 'the ETag of the read goes with the first PATCH');
+    const untagged = await bmcWith({ ifMatch: 'required', etag: false });
+    await driverFor(untagged).driver.setBootOverride({ device: 'pxe', persistent: false });
+    assert.deepEqual(patches(untagged).map((p) => [p.status, p.ifMatch]), [[428, undefined], [200, '*']]);
+    assert.equal(system(untagged).Boot['BootSourceOverrideTarget'], 'Pxe');
+  });
+
+  it('a PATCH refused during POST (HPE iLO) is sent again once the system has finished POST', async () => {
+    const bmc = await bmcWith({ postState: 'Hp', postReads: 3 }, { resetTypes: ['On', 'ForceOff', 'ForceRestart', 'Nmi', 'PushPowerButton'] });
+    const { driver, sleeps } = driverFor(bmc, { postPoll: { attempts: 10, intervalMs: 2000 } });
+    await driver.powerCycle(); // ForceRestart: the system is in POST now
+    sleeps.length = 0;
+    await driver.setBootOverride({ device: 'pxe', persistent: false });
+    assert.deepEqual(patches(bmc).map((p) => p.status), [400, 200]);
+    assert.match(JSON.stringify(bmc.requests.find((r) => r.status === 400)?.body ?? ''), /Boot/);
+    assert.ok(sleeps.length >= 1 && sleeps.every((ms) => ms === 2000), String(sleeps));
+    assert.equal(system(bmc).Boot['BootSourceOverrideTarget'], 'Pxe');
+    const stuck = await bmcWith({ postState: 'Hpe', postReads: 1000 }, { resetTypes: ['On', 'ForceOff', 'ForceRestart'] });
+    const { driver: waiting } = driverFor(stuck, { postPoll: { attempts: 3, intervalMs: 10 } });
+    await waiting.powerCycle();
+    const err = await waiting.setBootOverride({ device: 'pxe', persistent: false }).catch((e: unknown) => e);
+    assert.ok(err instanceof BmcCommandError, String(err));
+    assert.match(err.message, /stayed in POST \(PostState InPost\) for 3 polls/);
+  });
+
+  it('a Mode put back to the default by a PATCH without it (Supermicro) is sent along again', async () => {
+    const bmc = await bmcWith({ bootModeDefault: 'reset-unless-sent' });
+    const { driver } = driverFor(bmc); // firmware unknown: forseti leaves the Mode alone
+    await driver.setBootOverride({ device: 'pxe', persistent: false });
+    assert.deepEqual(patches(bmc).map((p) => p.body), [
+      { Boot: { BootSourceOverrideEnabled: 'Once', BootSourceOverrideTarget: 'Pxe' } },
+      { Boot: { BootSourceOverrideEnabled: 'Once', BootSourceOverrideTarget: 'Pxe', BootSourceOverrideMode: 'UEFI' } },
+    ]);
+    assert.equal(system(bmc).Boot['BootSourceOverrideMode'], 'UEFI');
+  });
+
+  it('Once read back as Continuous is BootOnceNotKeptError saying what the BMC holds; nothing is undone', async () => {
+    const bmc = await bmcWith({ bootOverride: 'once-as-continuous' });
+    const { driver } = driverFor(bmc, {}, { firmware: 'bios' });
+    const err = await driver.setBootOverride({ device: 'pxe', persistent: false }).catch((e: unknown) => e);
+    assert.ok(err instanceof BootOnceNotKeptError, String(err));
+    assert.ok(err instanceof BootOverrideNotAppliedError, 'a kind of override not applied');
+    assert.deepEqual(err.holds, { device: 'pxe', persistent: true, mode: 'bios' });
+    assert.match(err.message, /wrote Pxe\/Once\/Legacy, read back Pxe\/Continuous\/Legacy: this BMC keeps no one-time boot override; it holds Pxe\/Continuous\/Legacy for every boot now/);
+    assert.equal(patches(bmc).length, 1, 'no undo: the caller decides (the agent provisions with it and sets the disk afterwards)');
+    await driver.setBootOverride({ device: 'disk', persistent: true, mode: 'bios' });
+    assert.deepEqual(await driver.getBootOverride(), { device: 'disk', persistent: true, mode: 'bios' });
+  });
+
+  it('a write kept only in part is undone, and the error says what the BMC holds again', async () => {
+    const bmc = await bmcWith({ bootOverride: 'mode-only' });
+    const { driver } = driverFor(bmc, {}, { firmware: 'bios' });
+    const err = await driver.setBootOverride({ device: 'pxe', persistent: false }).catch((e: unknown) => e);
+    assert.ok(err instanceof BootOverrideNotAppliedError && !(err instanceof BootOnceNotKeptError), String(err));
+    assert.match(err.message, /wrote Pxe\/Once\/Legacy, read back None\/Disabled\/Legacy \(the BMC answered the PATCH with success\); undone: the BMC holds None\/Disabled\/UEFI again/);
+    assert.equal(err.holds, null);
+    assert.deepEqual(patches(bmc).at(-1)?.body, { Boot: { BootSourceOverrideEnabled: 'Disabled', BootSourceOverrideTarget: 'None', BootSourceOverrideMode: 'UEFI' } });
+    assert.equal(system(bmc).Boot['BootSourceOverrideMode'], 'UEFI');
+  });
+
+  it('an undo the BMC refuses: the error says exactly what it holds now', async () => {
+    const bmc = await bmcWith({ bootOverride: 'frozen-after-first' });
+    const { driver } = driverFor(bmc, {}, { firmware: 'bios' });
+    const err = await driver.setBootOverride({ device: 'pxe', persistent: true }).catch((e: unknown) => e);
+    assert.ok(err instanceof BootOverrideNotAppliedError, String(err));
+    assert.match(err.message, /could not undo it: the BMC holds None\/Disabled\/Legacy now \(it held None\/Disabled\/UEFI\)/);
+    assert.equal(err.holds, null);
   });
 
   it('no If-Match when the system has no ETag', async () => {

@@ -173,6 +173,11 @@ export class RedfishDriver implements BmcDriver {
     return this.op('powerDraw', async () => readPowerDraw(this.client, await this.readSystem()));
   }
 
+  /** How the driver logs in (`session`, or `basic` with what was tried first); undefined before the first request. */
+  loginMethod(): Promise<{ kind: 'session' | 'basic'; tried: string[] } | undefined> {
+    return this.client.loginMethod();
+  }
+
   async close(): Promise<void> {
     await this.client.close().catch(() => undefined);
     if (this.ownsDispatcher) await this.dispatcher.close().catch(() => undefined);
@@ -251,21 +256,18 @@ export class RedfishDriver implements BmcDriver {
         }
       }
     };
-    try {
-      await write(full);
-      return { sent: full };
-    } catch (err) {
-      if (!(err instanceof RedfishHttpError)) throw err;
-      const fallback = err.status === 400 ? fallbackPatch(full, before) : undefined;
-      if (fallback === undefined) return { rejection: err };
+    let rejection: RedfishHttpError | undefined;
+    for (const patch of [full, ...fallbackPatches(full, before)]) {
       try {
-        await write(fallback);
-        return { sent: fallback };
-      } catch (second) {
-        if (!(second instanceof RedfishHttpError)) throw second;
-        return { rejection: second };
+        await write(patch);
+        return { sent: patch };
+      } catch (err) {
+        if (!(err instanceof RedfishHttpError)) throw err;
+        rejection = err;
+        if (err.status !== 400) break;
       }
     }
+    return rejection ? { rejection } : {};
   }
 
   /** Writes back what the BMC held before a write it did not keep as written; says what it holds now. */
@@ -332,7 +334,7 @@ function powerOf(system: SystemRead): PowerState {
   return state === 'On' ? 'on' : state === 'Off' ? 'off' : 'unknown';
 }
 
-/** The full payload: Enabled, Target, and Mode when forseti knows the firmware. */
+/** The full payload: Enabled, Target, and Mode when forseti knows the firmware and the service has a Mode. */
 function bootPatch(o: BootOverride, firmware: 'bios' | 'uefi' | undefined, current: BootSettings): BootPatch {
   if (o.device === 'none') {
     const patch: BootPatch = { BootSourceOverrideEnabled: 'Disabled' };
@@ -341,21 +343,28 @@ function bootPatch(o: BootOverride, firmware: 'bios' | 'uefi' | undefined, curre
   }
   const patch: BootPatch = { BootSourceOverrideEnabled: o.persistent ? 'Continuous' : 'Once', BootSourceOverrideTarget: REDFISH_TARGET[o.device] };
   const mode = o.mode ?? firmware;
-  if (mode) patch.BootSourceOverrideMode = REDFISH_MODE[mode];
+  // A service that reports no BootSourceOverrideMode has none to set (iLO 4 on BIOS-only Gen8 ProLiants).
+  const hasMode = current.mode !== undefined || current.allowedModes !== undefined;
+  if (mode && hasMode) patch.BootSourceOverrideMode = REDFISH_MODE[mode];
   return patch;
 }
 
 /**
- * After a 400: without Mode if we sent one (BMCs that refuse to change the mode, bmclib #318), or with the
- * current Mode if we sent none (BMCs that demand all three properties together).
+ * What to send after a 400, in order: without Mode if we sent one (BMCs that refuse to change the mode: HPE ProLiant,
+ * ansible community.general #3509, bmclib #318); with the current Mode if we sent none (BMCs that demand all three
+ * properties together, community.general #11542); and a disable without the target (HPE iLO refuses None with it,
+ * ironcore metal-operator #998).
  */
-function fallbackPatch(full: BootPatch, current: BootSettings): BootPatch | undefined {
+function fallbackPatches(full: BootPatch, current: BootSettings): BootPatch[] {
+  const out: BootPatch[] = [];
   if (full.BootSourceOverrideMode !== undefined) {
     const { BootSourceOverrideMode: _dropped, ...minimal } = full;
-    return minimal;
+    out.push(minimal);
+  } else if (current.mode !== undefined) {
+    out.push({ ...full, BootSourceOverrideMode: current.mode });
   }
-  if (current.mode !== undefined && full.BootSourceOverrideEnabled !== 'Disabled') return { ...full, BootSourceOverrideMode: current.mode };
-  return undefined;
+  if (full.BootSourceOverrideEnabled === 'Disabled' && full.BootSourceOverrideTarget !== undefined) out.push({ BootSourceOverrideEnabled: 'Disabled' });
+  return out;
 }
 
 /** null when the read-back holds what was sent. */

@@ -76,7 +76,9 @@ after(async () => {
 
 test('a host whose BMC keeps no Once converges, its boot is set back to the disk, the status branch and forseti plan say so', { timeout: 180_000 }, async () => {
   const config = await loopbackAgentConfig(dir, git.repoUrl('lab'), { tftp: false });
-  await writeFile(config.secretsFile, `kv-bmc: {username: ${bmc.username}, password: ${bmc.password}}\n`, { mode: 0o600 });
+  const secretsFile = join(dir, 'kv-secrets.yaml');
+  config.secretsFile = secretsFile;
+  await writeFile(secretsFile, `kv-bmc: {username: ${bmc.username}, password: ${bmc.password}}\n`, { mode: 0o600 });
   const agent = new Agent(config, log);
   await agent.start();
   const boot = () => bmc.resource('/redfish/v1/Systems/1')['Boot'] as Record<string, string>;

@@ -2,7 +2,8 @@
 // ("address:port"); none ever carries a password.
 import type { BootOverride } from './driver.ts';
 
-abstract class BmcError extends Error {
+/** Every failure of a BMC operation: the command line exits 1 on any of them. */
+export abstract class BmcError extends Error {
   constructor(
     readonly host: string,
     readonly bmc: string,

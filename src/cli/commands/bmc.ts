@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { createDriver } from '../../agent/drivers.ts';
 import { CredentialMissingError, Secrets } from '../../agent/secrets.ts';
 import type { BmcDriver, BootOverride, Inventory, PowerState } from '../../bmc/driver.ts';
-import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOverrideNotAppliedError, PowerStateNotReachedError } from '../../bmc/errors.ts';
+import { BmcCommandError, BmcError } from '../../bmc/errors.ts';
 import { createLogger } from '../../log.ts';
 import { formatProblem, loadLab } from '../../model/load.ts';
 import type { Host } from '../../model/types.ts';
@@ -23,7 +23,7 @@ export interface BmcCommandIo {
   env?: NodeJS.ProcessEnv;
 }
 
-/** Exit 0 on success, 1 on a BMC (or credential, or lab) error, 2 on a usage error. */
+/** Exit 0 on success, 1 on a BMC (or credential, secrets file, or lab) error, 2 on a usage error. */
 export async function bmcCommand(argv: string[], io: BmcCommandIo = {}): Promise<number> {
   const out = io.stdout ?? ((t: string) => void process.stdout.write(t));
   const err = io.stderr ?? ((t: string) => void process.stderr.write(t));
@@ -46,7 +46,14 @@ export async function bmcCommand(argv: string[], io: BmcCommandIo = {}): Promise
   if (!host) throw new UsageError(`no host named ${hostName} in ${labDir} (hosts: ${[...lab.hosts.keys()].join(', ')})`);
 
   const ageKey = flag(args, 'age-key');
-  const secrets = await (await Secrets.load(flag(args, 'secrets') ?? env['FORSETI_SECRETS_FILE'], env, ageKey ? { ageKeyFile: ageKey } : {})).withLab(labDir);
+  const secretsFile = flag(args, 'secrets') ?? env['FORSETI_SECRETS_FILE'];
+  let secrets: Secrets;
+  try {
+    secrets = await (await Secrets.load(secretsFile, env, ageKey ? { ageKeyFile: ageKey } : {})).withLab(labDir);
+  } catch (e) {
+    err(`forseti bmc: cannot read the credentials (${secretsFile ?? 'no secrets file'}, ${labDir}/secrets.sops.yaml): ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
   const sink = new Writable({ write: (chunk, _encoding, done) => (err(String(chunk)), done()) });
   const log = createLogger({ level: env['FORSETI_LOG_LEVEL'] ?? 'warn', destination: sink });
   const instructions: string[] = [];
@@ -54,11 +61,8 @@ export async function bmcCommand(argv: string[], io: BmcCommandIo = {}): Promise
   try {
     driver = createDriver(host, secrets, { minIntervalMs: 0, timeoutMs: 20_000, retries: 1 }, log, { site: lab.site, onInstruction: (i) => instructions.push(i.text) });
   } catch (e) {
-    if (e instanceof CredentialMissingError) {
-      err(`forseti bmc: ${e.message}\n`);
-      return 1;
-    }
-    throw e;
+    err(`forseti bmc: ${e instanceof CredentialMissingError ? e.message : `host ${host.name}: ${e instanceof Error ? e.message : String(e)}`}\n`);
+    return 1;
   }
   try {
     const result = await run(driver, op as Operation, host);
@@ -66,11 +70,10 @@ export async function bmcCommand(argv: string[], io: BmcCommandIo = {}): Promise
     out(json ? `${JSON.stringify(report, null, 2)}\n` : human(report));
     return 0;
   } catch (e) {
-    if (isBmcError(e)) {
-      err(`forseti bmc: ${e.message}\n`);
-      return 1;
-    }
-    throw e;
+    // Whatever went wrong talking to the BMC is a BMC failure (exit 1), never a usage error (exit 2).
+    if (e instanceof UsageError) throw e;
+    err(`forseti bmc: ${isBmcError(e) ? e.message : `host ${host.name}: ${e instanceof Error ? e.message : String(e)}`}\n`);
+    return 1;
   } finally {
     await driver.close?.();
   }
@@ -135,13 +138,7 @@ function human(report: { host: string; bmc: { display: string }; operation: stri
   return `${lines.join('\n')}\n`;
 }
 
+/** Every BMC failure kind (unreachable, auth, TLS, command, read-back, power) and a missing credential. */
 function isBmcError(e: unknown): e is Error {
-  return (
-    e instanceof BmcAuthError ||
-    e instanceof BmcCommandError ||
-    e instanceof BmcUnreachableError ||
-    e instanceof BootOverrideNotAppliedError ||
-    e instanceof PowerStateNotReachedError ||
-    e instanceof CredentialMissingError
-  );
+  return e instanceof BmcError || e instanceof CredentialMissingError;
 }

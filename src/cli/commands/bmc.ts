@@ -15,7 +15,7 @@ import { flag, parseArgs, UsageError } from '../args.ts';
 const OPERATIONS = ['status', 'on', 'off', 'cycle', 'pxe', 'disk', 'inventory'] as const;
 type Operation = (typeof OPERATIONS)[number];
 
-const USAGE = 'forseti bmc HOST status|on|off|cycle|pxe|disk|inventory [--lab DIR] [--json] [--secrets FILE] [--age-key FILE]';
+const USAGE = 'forseti bmc HOST status|on|off|cycle|pxe|disk|inventory [--lab DIR] [--json] [--secrets FILE] [--age-key FILE]\n       forseti bmc probe ADDRESS [--type auto|redfish|ipmi|hp-oa] [--port N] [--credential NAME] [--check-boot] [--json]';
 
 export interface BmcCommandIo {
   stdout?: (text: string) => void;
@@ -28,6 +28,7 @@ export async function bmcCommand(argv: string[], io: BmcCommandIo = {}): Promise
   const out = io.stdout ?? ((t: string) => void process.stdout.write(t));
   const err = io.stderr ?? ((t: string) => void process.stderr.write(t));
   const env = io.env ?? process.env;
+  if (argv[0] === 'probe') return (await import('./bmc-probe.ts')).bmcProbeCommand(argv.slice(1), io);
   const args = parseArgs(argv, ['json']);
   const [hostName, op, ...extra] = args.positional;
   if (!hostName || !op) throw new UsageError(`usage: ${USAGE}`);

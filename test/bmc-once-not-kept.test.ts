@@ -83,6 +83,33 @@ describe('a BMC that keeps no one-time boot override', () => {
     }
   });
 
+  it('a boot write kept only in part fails the provisioning; the status says the write was undone and what the BMC holds', async () => {
+    const bmc = await startRedfishBmc({ resources: personality('bmcweb').resources(), behaviour: { bootOverride: 'mode-only', etag: false } });
+    const driver = createRedfishDriver(
+      { host: 'kv-2', address: bmc.address, port: bmc.port, username: bmc.username, password: bmc.password, firmware: 'bios' },
+      { scheme: 'http', queue: new CommandQueue({ minIntervalMs: 0 }), gate: new BmcGate(), sleep: async () => undefined },
+    );
+    const dir = await mkdtemp(join(tmpdir(), 'fbmc-undo-'));
+    dirs.push(dir);
+    try {
+      const tracker = new HostTracker(new Journal(join(dir, 'journal.json')), log);
+      const executor = new Executor(tracker, () => driver, () => 'bios', log);
+      const host2 = { ...host, name: 'kv-2', enrollable: false };
+      executor.run(host2, decide(host2, tracker.get('kv-2'), OPTIONS));
+      await executor.idle();
+      const state = tracker.get('kv-2');
+      assert.equal(state.phase, 'Failed');
+      assert.equal(state.lastError?.step, 'boot-override');
+      assert.match(state.lastError?.message ?? '', /wrote Pxe\/Once\/Legacy, read back None\/Disabled\/Legacy .*; undone: the BMC holds None\/Disabled\/UEFI again/);
+      assert.equal(bmc.requests.filter((r) => r.path.endsWith('ComputerSystem.Reset')).length, 0, 'no power cycle after a boot write that was not kept');
+      const status = nextHostStatus('kv-2', null, { role: 'worker', phase: state.phase, lastError: { message: state.lastError!.message, step: 'boot-override' } });
+      assert.match(renderHostStatus(status), /undone: the BMC holds None\/Disabled\/UEFI again/);
+    } finally {
+      await driver.close();
+      await bmc.close();
+    }
+  });
+
   it('a failed set-back is retried later; the host stays converged', () => {
     const converged = { phase: 'Converged' as const, since: 1, appliedRole: 'worker', appliedDigest: 'd1', bmc: { bootOnce: false as const, holds: 'pxe' as const } };
     const failed = applyEvent(converged, { kind: 'bmc-boot', retryAt: 5000, message: 'boot back to disk: unreachable' }, 2);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { CommandQueue } from '../src/bmc/command-queue.ts';
-import { BmcAuthError } from '../src/bmc/driver.ts';
+import { BmcAuthError, BootOnceNotKeptError } from '../src/bmc/driver.ts';
 import type { BmcTarget } from '../src/bmc/driver.ts';
 import { createIpmiDriver } from '../src/bmc/ipmi-driver.ts';
 import type { IpmiDriverOptions } from '../src/bmc/ipmi-driver.ts';
@@ -118,4 +118,18 @@ describe("the seed lab's IPMI BMCs by their IANA numbers", () => {
       assert.equal((await ipmitool.windows()).filter((w) => w.argv.includes('dcmi power reading')).length, 1);
     });
   }
+});
+
+describe('an IPMI BMC that keeps no one-time override', () => {
+  it('is BootOnceNotKeptError with what it holds, as on Redfish: the agent then provisions with PXE for every boot', async () => {
+    const bmc = await startFakeBmc('once-ipmi', { bootOptions: ['keep-flags', 'once-as-persistent'], manufacturerId: 11 });
+    running.push(bmc);
+    const driver = createIpmiDriver(targetOf(bmc, { cipherSuite: 3 }), { ...FAST, queue: new CommandQueue({ minIntervalMs: 0 }) });
+    const err = await driver.setBootOverride({ device: 'pxe', persistent: false, mode: 'bios' }).catch((e: unknown) => e);
+    assert.ok(err instanceof BootOnceNotKeptError, String(err));
+    assert.deepEqual(err.holds, { device: 'pxe', persistent: true, mode: 'bios' });
+    assert.match(err.message, /asked for pxe once bios, BMC reports "Force PXE", flag valid, all future boots, legacy: this BMC keeps no one-time boot override/);
+    await driver.setBootOverride({ device: 'disk', persistent: true, mode: 'bios' });
+    assert.deepEqual(await driver.getBootOverride(), { device: 'disk', persistent: true, mode: 'bios' });
+  });
 });

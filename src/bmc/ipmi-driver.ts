@@ -2,7 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CommandQueue, DEFAULT_MIN_INTERVAL_MS, sharedCommandQueue } from './command-queue.ts';
 import type { BmcDriver, BmcTarget, BootOverride, Inventory, PowerState } from './driver.ts';
-import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOverrideNotAppliedError, PowerStateNotReachedError } from './errors.ts';
+import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOnceNotKeptError, BootOverrideNotAppliedError, PowerStateNotReachedError } from './errors.ts';
 import { BmcBackingOffError, sharedBmcGate } from './gate.ts';
 import type { BmcGate } from './gate.ts';
 import { bootdevRequest, IPMI_SIM_MANUFACTURER_ID, overrideFromFlags, overrideMismatch } from './ipmi-boot-override.ts';
@@ -124,8 +124,13 @@ export class IpmiDriver implements BmcDriver {
     const flags = await this.readBootFlags();
     const mismatch = overrideMismatch(request, flags, support);
     if (mismatch === null) return;
+    const holds = overrideFromFlags(flags, support);
+    if (!rejection && holds && support === 'kept' && !request.persistent && holds.persistent && holds.device === request.device && (holds.mode === 'uefi') === request.efi) {
+      // The BMC took "next boot only" and keeps it for all future boots (boot flags byte 1 bit 6 read back set).
+      throw new BootOnceNotKeptError(this.target.host, this.bmc, `${mismatch}: this BMC keeps no one-time boot override; it holds ${holds.device} for every boot now`, holds);
+    }
     const why = rejection ? `${mismatch}; the BMC rejected the write: ${rejection.message}` : mismatch;
-    throw new BootOverrideNotAppliedError(this.target.host, this.bmc, why, { cause: rejection });
+    throw new BootOverrideNotAppliedError(this.target.host, this.bmc, why, { cause: rejection, holds });
   }
 
   async getBootOverride(): Promise<BootOverride | null> {

@@ -14,6 +14,10 @@ import { startFakeBmc } from './fixtures/ipmi/support.ts';
 import type { FakeBmc } from './fixtures/ipmi/support.ts';
 import { startFakeOa } from './fixtures/oa/oa-server.ts';
 import type { FakeOa } from './fixtures/oa/oa-server.ts';
+import { startRedfishBmc } from './fixtures/redfish/bmc.ts';
+import type { RedfishBmc } from './fixtures/redfish/bmc.ts';
+import { selfSignedCert } from './fixtures/redfish/certs.ts';
+import { personality } from './fixtures/redfish/personalities/index.ts';
 import { encryptSopsYaml } from './fixtures/sops-encrypt.ts';
 
 const MINIMAL_LAB = fileURLToPath(new URL('./fixtures/labs/minimal/', import.meta.url));
@@ -32,6 +36,7 @@ describe('forseti bmc', () => {
   let env: NodeJS.ProcessEnv;
   let ipmi: FakeBmc;
   let oa: FakeOa;
+  let redfish: RedfishBmc;
 
   const bmc = async (...argv: string[]): Promise<Run> => {
     let stdout = '';
@@ -45,6 +50,17 @@ describe('forseti bmc', () => {
     lab = join(dir, 'lab');
     await cp(MINIMAL_LAB, lab, { recursive: true });
     [ipmi, oa] = await Promise.all([startFakeBmc('cli-ipmi'), startFakeOa()]);
+    // A Redfish BMC that keeps no Once, over HTTPS with a self-signed certificate the lab pins (or pins wrongly).
+    const cert = selfSignedCert('IP:127.0.0.1');
+    const once = personality('once-not-kept');
+    redfish = await startRedfishBmc({ resources: once.resources(), behaviour: once.behaviour, tls: { key: cert.key, cert: cert.cert } });
+    const redfishHost = (name: string, n: number, bmc: string): string =>
+      `apiVersion: forseti/v1\nkind: Host\nname: ${name}\nmacs: [aa:bb:cc:00:00:3${n}]\nip: 10.9.0.3${n}\nbmc: ${bmc}\nhardware: {firmware: bios}\nrole: off\npower: off\n`;
+    const pin = (fp: string): string => `{fingerprint: 'sha256:${fp}'}`;
+    await writeFile(join(lab, 'hosts', 'rf-1.yaml'), redfishHost('rf-1', 1, `{type: redfish, address: 127.0.0.1, port: ${redfish.port}, credential: lab-redfish, tls: ${pin(cert.fingerprint256)}}`));
+    await writeFile(join(lab, 'hosts', 'rf-pin.yaml'), redfishHost('rf-pin', 2, `{type: redfish, address: 127.0.0.1, port: ${redfish.port}, credential: lab-redfish, tls: ${pin(selfSignedCert('IP:127.0.0.1').fingerprint256)}}`));
+    await writeFile(join(lab, 'hosts', 'rf-gone.yaml'), redfishHost('rf-gone', 3, `{type: redfish, address: 127.0.0.1, port: 9, credential: lab-redfish, tls: ${pin(cert.fingerprint256)}}`));
+    await writeFile(join(lab, 'hosts', 'rf-nocred.yaml'), redfishHost('rf-nocred', 4, `{type: redfish, address: 127.0.0.1, port: ${redfish.port}, credential: nobody-has-it, tls: ${pin(cert.fingerprint256)}}`));
     await writeFile(
       join(lab, 'hosts', 'ipmi-1.yaml'),
       `apiVersion: forseti/v1\nkind: Host\nname: ipmi-1\nmacs: [aa:bb:cc:00:00:21]\nip: 10.9.0.21\nbmc: {type: ipmi, address: 127.0.0.1, port: ${ipmi.sim.port}, credential: lab-ipmi}\nrole: off\npower: off\n`,
@@ -55,14 +71,14 @@ describe('forseti bmc', () => {
     );
     // The IPMI password from the agent's secrets file; the OA's from the lab's SOPS file.
     secretsFile = join(dir, 'secrets.yaml');
-    await writeFile(secretsFile, `lab-ipmi: {username: ${ipmi.sim.user}, password: ${ipmi.sim.password}}\n`, { mode: 0o600 });
+    await writeFile(secretsFile, `lab-ipmi: {username: ${ipmi.sim.user}, password: ${ipmi.sim.password}}\nlab-redfish: {username: ${redfish.username}, password: ${redfish.password}}\n`, { mode: 0o600 });
     const identity = await generateIdentity();
     await writeFile(join(dir, 'age.key'), `${identity}\n`, { mode: 0o600 });
     await writeFile(join(lab, 'secrets.sops.yaml'), await encryptSopsYaml({ 'asgard-oa': { username: oa.user, password: oa.password } }, [await identityToRecipient(identity)]));
     env = { FORSETI_AGE_KEY_FILE: join(dir, 'age.key') };
   });
   after(async () => {
-    await Promise.all([ipmi?.stop(), oa?.close()]);
+    await Promise.all([ipmi?.stop(), oa?.close(), redfish?.close()]);
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -108,6 +124,31 @@ describe('forseti bmc', () => {
     assert.ok(!stderr.includes('wrong-oa-password') && !stderr.includes(oa.password));
   });
 
+  it('every BMC failure exits 1, each saying what failed: TLS pin, unreachable, missing credential, secrets file, read-back', async () => {
+    const ok = await bmc('rf-1', 'status');
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /^rf-1 \(redfish 127\.0\.0\.1:\d+\): power on, boot override none$/m);
+    const pin = await bmc('rf-pin', 'status');
+    assert.equal(pin.code, 1, 'a refused TLS pin is a BMC error, not a usage error');
+    assert.match(pin.stderr, /host rf-pin \(BMC 127\.0\.0\.1:\d+\): powerState: GET \/redfish\/v1: TLS: .*is not the pinned/);
+    const gone = await bmc('rf-gone', 'status');
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /host rf-gone .*unreachable after 2 attempt\(s\).*ECONNREFUSED/);
+    const nocred = await bmc('rf-nocred', 'status');
+    assert.equal(nocred.code, 1);
+    assert.match(nocred.stderr, /nobody-has-it/);
+    let stderr = '';
+    const missing = await bmcCommand(['rf-1', 'status', '--lab', lab, '--secrets', join(dir, 'no-such-secrets.yaml')], { stdout: () => undefined, stderr: (t) => (stderr += t), env });
+    assert.equal(missing, 1);
+    assert.match(stderr, /cannot read the credentials \(.*no-such-secrets\.yaml.*ENOENT/);
+    // The BMC keeps no Once: it says what the BMC holds now.
+    const pxe = await bmc('rf-1', 'pxe');
+    assert.equal(pxe.code, 1);
+    assert.match(pxe.stderr, /this BMC keeps no one-time boot override; it holds Pxe\/Continuous\/Legacy for every boot now/);
+    assert.equal((await bmc('rf-1', 'status')).stdout.includes('boot override pxe (persistent, bios)'), true);
+    for (const r of [pin, gone, nocred, pxe]) assert.ok(!r.stderr.includes(redfish.password));
+  });
+
   it('WoL cannot power off: exit 1, saying so', async () => {
     const off = await bmc('node-1', 'off');
     assert.equal(off.code, 1);
@@ -119,7 +160,7 @@ describe('forseti bmc', () => {
     await assert.rejects(bmc('nope', 'status'), (err: Error) => err instanceof UsageError && /no host named nope/.test(err.message));
   });
 
-  it('through the forseti command: exit 2 on usage, 0 on success', async () => {
+  it('through the forseti command: exit 2 on usage, 1 on a refused TLS pin, 0 on success', async () => {
     // Not spawnSync: the stand-in OA lives in this process and must keep answering.
     const forseti = (...argv: string[]) =>
       new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
@@ -127,9 +168,11 @@ describe('forseti bmc', () => {
           resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
         });
       });
-    const [usage, ok] = await Promise.all([forseti('bld-003'), forseti('bld-003', 'status', '--json', '--lab', lab)]);
+    const [usage, ok, pinned] = await Promise.all([forseti('bld-003'), forseti('bld-003', 'status', '--json', '--lab', lab), forseti('rf-pin', 'status', '--lab', lab, '--secrets', secretsFile)]);
     assert.equal(usage.code, 2);
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(JSON.parse(ok.stdout).bmc.bay, 3);
+    assert.equal(pinned.code, 1, `a refused TLS pin exits 1: ${pinned.stderr}`);
+    assert.match(pinned.stderr, /is not the pinned/);
   });
 });

@@ -61,7 +61,8 @@ describe('Redfish driver against the DMTF public-rackmount1 mockup', { skip: mis
       macs: ['12:44:6a:3b:04:11', 'aa:bb:cc:dd:ee:00', 'aa:bb:cc:dd:ee:fe'],
     });
     assert.equal(await driver.powerDraw(), 374); // EnvironmentMetrics PowerWatts
-    assert.ok(bmc.requests.slice(1).every((r) => r.auth === 'session'), 'the mockup has a SessionService: every request carries the token');
+    assert.deepEqual(bmc.requests.slice(0, 2).map((r) => `${r.method} ${r.path}`), ['GET /redfish/v1', 'POST /redfish/v1/SessionService/Sessions']);
+    assert.ok(bmc.requests.slice(2).every((r) => r.auth === 'session'), 'the mockup names its sessions in Links.Sessions: every request after the login carries the token');
   });
 
   it('power draw falls back to the deprecated Power resource', async () => {

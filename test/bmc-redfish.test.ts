@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { CommandQueue } from '../src/bmc/command-queue.ts';
-import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOverrideNotAppliedError, PowerStateNotReachedError } from '../src/bmc/driver.ts';
+import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOnceNotKeptError, BootOverrideNotAppliedError, PowerStateNotReachedError } from '../src/bmc/driver.ts';
 import type { BmcTarget } from '../src/bmc/driver.ts';
 import { BmcGate } from '../src/bmc/gate.ts';
 import { createRedfishDriver } from '../src/bmc/redfish-driver.ts';
@@ -62,8 +62,8 @@ describe('Redfish driver: sessions and authentication', () => {
     const { driver } = driverFor(bmc);
     assert.equal(await driver.powerState(), 'on');
     assert.equal(await driver.powerState(), 'on');
-    assert.deepEqual(calls(bmc), ['POST /redfish/v1/SessionService/Sessions', 'GET /redfish/v1/Systems', 'GET /redfish/v1/Systems/1', 'GET /redfish/v1/Systems/1']);
-    assert.ok(bmc.requests.slice(1).every((r) => r.auth === 'session'));
+    assert.deepEqual(calls(bmc), ['GET /redfish/v1', 'POST /redfish/v1/SessionService/Sessions', 'GET /redfish/v1/Systems', 'GET /redfish/v1/Systems/1', 'GET /redfish/v1/Systems/1']);
+    assert.ok(bmc.requests.slice(2).every((r) => r.auth === 'session'));
     assert.equal(bmc.sessions.size, 1);
     const sessionId = [...bmc.sessions.values()][0]!.id;
     await driver.close();
@@ -78,7 +78,7 @@ describe('Redfish driver: sessions and authentication', () => {
       assert.equal(await driver.powerState(), 'on');
       assert.deepEqual(
         bmc.requests.map((r) => `${r.method} ${r.status} ${r.auth}`),
-        [`POST ${status} none`, 'GET 200 basic', 'GET 200 basic'],
+        ['GET 200 none', `POST ${status} none`, 'GET 200 basic', 'GET 200 basic'],
       );
       await driver.close(); // no session: nothing to log out
       assert.ok(!calls(bmc).some((c) => c.startsWith('DELETE')));
@@ -91,19 +91,60 @@ describe('Redfish driver: sessions and authentication', () => {
     await driver.powerState(); // Systems, Systems/1: the token's two uses
     assert.equal(await driver.powerState(), 'on');
     assert.deepEqual(
-      bmc.requests.map((r) => `${r.method} ${r.path} ${r.status}`).slice(3),
+      bmc.requests.map((r) => `${r.method} ${r.path} ${r.status}`).slice(4),
       ['GET /redfish/v1/Systems/1 401', 'POST /redfish/v1/SessionService/Sessions 201', 'GET /redfish/v1/Systems/1 200'],
     );
   });
 
-  it('wrong credentials: BmcAuthError naming host and BMC, never the password', async () => {
+  it('a service root without a session service: Basic auth at once, no login POSTed', async () => {
+    const bmc = await bmcWith({ sessions: 'none' });
+    const { driver } = driverFor(bmc);
+    assert.equal(await driver.powerState(), 'on');
+    assert.deepEqual(
+      bmc.requests.map((r) => `${r.method} ${r.path} ${r.status} ${r.auth}`),
+      ['GET /redfish/v1 200 none', 'GET /redfish/v1/Systems 200 basic', 'GET /redfish/v1/Systems/1 200 basic'],
+    );
+  });
+
+  it('a session login refused with 401 (WWW-Authenticate: Basic) falls back to Basic auth with the same password', async () => {
+    // The root names a session service that refuses logins (proxmox-redfish #42): Basic is the method that works.
+    const bmc = await bmcWith({ sessions: 'refused' });
+    const { driver } = driverFor(bmc);
+    assert.equal(await driver.powerState(), 'on');
+    assert.deepEqual(
+      bmc.requests.map((r) => `${r.method} ${r.path} ${r.status} ${r.auth}`),
+      ['GET /redfish/v1 200 none', 'POST /redfish/v1/SessionService/Sessions 401 none', 'GET /redfish/v1/Systems 200 basic', 'GET /redfish/v1/Systems/1 200 basic'],
+    );
+    await driver.close();
+    assert.ok(!calls(bmc).some((c) => c.startsWith('DELETE')), 'no session to log out');
+  });
+
+  it('logs in where Links.Sessions points, and logs out at the Location it was given (an absolute URL)', async () => {
+    const bmc = await bmcWith({ sessionLocation: 'url' });
+    const root = bmc.resource('/redfish/v1') as { Links: { Sessions: { '@odata.id': string } } };
+    root.Links.Sessions['@odata.id'] = '/redfish/v1/SessionService/Sessions/';
+    const { driver } = driverFor(bmc);
+    await driver.powerState();
+    assert.equal(calls(bmc)[1], 'POST /redfish/v1/SessionService/Sessions');
+    assert.equal(bmc.requests[1]?.rawPath, '/redfish/v1/SessionService/Sessions/');
+    await driver.close();
+    assert.match(bmc.requests.at(-1)?.rawPath ?? '', /^\/redfish\/v1\/SessionService\/Sessions\/[0-9a-f]+\/$/);
+    assert.equal(bmc.sessions.size, 0);
+  });
+
+  it('wrong credentials: BmcAuthError naming every method tried, host and BMC, never the password', async () => {
     const bmc = await bmcWith();
     const { driver } = driverFor(bmc, {}, { password: 'not-the-password' });
     const err = await driver.powerState().catch((e: unknown) => e);
     assert.ok(err instanceof BmcAuthError, String(err));
     assertNoSecret(err, bmc);
     assert.ok(!(err as Error).message.includes('not-the-password'));
-    assert.match((err as Error).message, /login refused for user admin/);
+    assert.match((err as Error).message, /login refused for user admin: tried session login \(HTTP 401\), then Basic auth \(HTTP 401\)/);
+    assert.deepEqual(calls(bmc), ['GET /redfish/v1', 'POST /redfish/v1/SessionService/Sessions', 'GET /redfish/v1/Systems']);
+    const basicOnly = await bmcWith({ sessions: 'none' });
+    const wrong = await driverFor(basicOnly, {}, { password: 'not-the-password' }).driver.powerState().catch((e: unknown) => e);
+    assert.ok(wrong instanceof BmcAuthError);
+    assert.match(wrong.message, /login refused for user admin: tried no session service in the service root, then Basic auth \(HTTP 401\)/);
   });
 
   it('a 401 right after a new login is BmcAuthError (no endless re-login)', async () => {
@@ -112,6 +153,7 @@ describe('Redfish driver: sessions and authentication', () => {
     const err = await driver.powerState().catch((e: unknown) => e);
     assert.ok(err instanceof BmcAuthError, String(err));
     assert.equal(bmc.requests.filter((r) => r.method === 'POST').length, 2);
+    assert.match((err as Error).message, /credentials refused \(HTTP 401 after a new login\)/);
     assertNoSecret(err, bmc);
   });
 });
@@ -181,8 +223,17 @@ describe('Redfish driver: system and power', () => {
     const hard = await bmcWith({}, { resetTypes: ['On', 'ForceOff'] });
     const err = await driverFor(hard).driver.softOff().catch((e: unknown) => e);
     assert.ok(err instanceof BmcCommandError);
-    assert.match(err.message, /allows none of GracefulShutdown \(it allows On, ForceOff\)/);
+    assert.match(err.message, /allows none of GracefulShutdown, PushPowerButton \(it allows On, ForceOff\)/);
     assert.deepEqual(resets(hard), []);
+  });
+
+  it('soft off presses the power button where GracefulShutdown is not offered (iLO 4), never on a system already off', async () => {
+    const bmc = await bmcWith({}, { resetTypes: ['On', 'ForceOff', 'ForceRestart', 'Nmi', 'PushPowerButton'] });
+    const { driver } = driverFor(bmc);
+    await driver.softOff();
+    await driver.softOff();
+    assert.deepEqual(resets(bmc), ['PushPowerButton']);
+    assert.equal(system(bmc).PowerState, 'Off');
   });
 
   it('"already on" refusals (409) of a reset are success when the state is already right', async () => {
@@ -268,6 +319,78 @@ describe('Redfish driver: boot override', () => {
     );
   });
 
+  it('a service that demands If-Match (428) gets the PATCH again with the fresh ETag, or * when it gives none', async () => {
+    const tagged = await bmcWith({ ifMatch: 'required' });
+    await driverFor(tagged).driver.setBootOverride({ device: 'pxe', persistent: false });
+    assert.deepEqual(patches(tagged).map((p) => [p.status, p.ifMatch]), [[200, 'W/"1"']], 'the ETag of the read goes with the first PATCH');
+    const untagged = await bmcWith({ ifMatch: 'required', etag: false });
+    await driverFor(untagged).driver.setBootOverride({ device: 'pxe', persistent: false });
+    assert.deepEqual(patches(untagged).map((p) => [p.status, p.ifMatch]), [[428, undefined], [200, '*']]);
+    assert.equal(system(untagged).Boot['BootSourceOverrideTarget'], 'Pxe');
+  });
+
+  it('a PATCH refused during POST (HPE iLO) is sent again once the system has finished POST', async () => {
+    const bmc = await bmcWith({ postState: 'Hp', postReads: 3 }, { resetTypes: ['On', 'ForceOff', 'ForceRestart', 'Nmi', 'PushPowerButton'] });
+    const { driver, sleeps } = driverFor(bmc, { postPoll: { attempts: 10, intervalMs: 2000 } });
+    await driver.powerCycle(); // ForceRestart: the system is in POST now
+    sleeps.length = 0;
+    await driver.setBootOverride({ device: 'pxe', persistent: false });
+    assert.deepEqual(patches(bmc).map((p) => p.status), [400, 200]);
+    assert.match(JSON.stringify(bmc.requests.find((r) => r.status === 400)?.body ?? ''), /Boot/);
+    assert.ok(sleeps.length >= 1 && sleeps.every((ms) => ms === 2000), String(sleeps));
+    assert.equal(system(bmc).Boot['BootSourceOverrideTarget'], 'Pxe');
+    const stuck = await bmcWith({ postState: 'Hpe', postReads: 1000 }, { resetTypes: ['On', 'ForceOff', 'ForceRestart'] });
+    const { driver: waiting } = driverFor(stuck, { postPoll: { attempts: 3, intervalMs: 10 } });
+    await waiting.powerCycle();
+    const err = await waiting.setBootOverride({ device: 'pxe', persistent: false }).catch((e: unknown) => e);
+    assert.ok(err instanceof BmcCommandError, String(err));
+    assert.match(err.message, /stayed in POST \(PostState InPost\) for 3 polls/);
+  });
+
+  it('a Mode put back to the default by a PATCH without it (Supermicro) is sent along again', async () => {
+    const bmc = await bmcWith({ bootModeDefault: 'reset-unless-sent' });
+    const { driver } = driverFor(bmc); // firmware unknown: forseti leaves the Mode alone
+    await driver.setBootOverride({ device: 'pxe', persistent: false });
+    assert.deepEqual(patches(bmc).map((p) => p.body), [
+      { Boot: { BootSourceOverrideEnabled: 'Once', BootSourceOverrideTarget: 'Pxe' } },
+      { Boot: { BootSourceOverrideEnabled: 'Once', BootSourceOverrideTarget: 'Pxe', BootSourceOverrideMode: 'UEFI' } },
+    ]);
+    assert.equal(system(bmc).Boot['BootSourceOverrideMode'], 'UEFI');
+  });
+
+  it('Once read back as Continuous is BootOnceNotKeptError saying what the BMC holds; nothing is undone', async () => {
+    const bmc = await bmcWith({ bootOverride: 'once-as-continuous' });
+    const { driver } = driverFor(bmc, {}, { firmware: 'bios' });
+    const err = await driver.setBootOverride({ device: 'pxe', persistent: false }).catch((e: unknown) => e);
+    assert.ok(err instanceof BootOnceNotKeptError, String(err));
+    assert.ok(err instanceof BootOverrideNotAppliedError, 'a kind of override not applied');
+    assert.deepEqual(err.holds, { device: 'pxe', persistent: true, mode: 'bios' });
+    assert.match(err.message, /wrote Pxe\/Once\/Legacy, read back Pxe\/Continuous\/Legacy: this BMC keeps no one-time boot override; it holds Pxe\/Continuous\/Legacy for every boot now/);
+    assert.equal(patches(bmc).length, 1, 'no undo: the caller decides (the agent provisions with it and sets the disk afterwards)');
+    await driver.setBootOverride({ device: 'disk', persistent: true, mode: 'bios' });
+    assert.deepEqual(await driver.getBootOverride(), { device: 'disk', persistent: true, mode: 'bios' });
+  });
+
+  it('a write kept only in part is undone, and the error says what the BMC holds again', async () => {
+    const bmc = await bmcWith({ bootOverride: 'mode-only' });
+    const { driver } = driverFor(bmc, {}, { firmware: 'bios' });
+    const err = await driver.setBootOverride({ device: 'pxe', persistent: false }).catch((e: unknown) => e);
+    assert.ok(err instanceof BootOverrideNotAppliedError && !(err instanceof BootOnceNotKeptError), String(err));
+    assert.match(err.message, /wrote Pxe\/Once\/Legacy, read back None\/Disabled\/Legacy \(the BMC answered the PATCH with success\); undone: the BMC holds None\/Disabled\/UEFI again/);
+    assert.equal(err.holds, null);
+    assert.deepEqual(patches(bmc).at(-1)?.body, { Boot: { BootSourceOverrideEnabled: 'Disabled', BootSourceOverrideTarget: 'None', BootSourceOverrideMode: 'UEFI' } });
+    assert.equal(system(bmc).Boot['BootSourceOverrideMode'], 'UEFI');
+  });
+
+  it('an undo the BMC refuses: the error says exactly what it holds now', async () => {
+    const bmc = await bmcWith({ bootOverride: 'frozen-after-first' });
+    const { driver } = driverFor(bmc, {}, { firmware: 'bios' });
+    const err = await driver.setBootOverride({ device: 'pxe', persistent: true }).catch((e: unknown) => e);
+    assert.ok(err instanceof BootOverrideNotAppliedError, String(err));
+    assert.match(err.message, /could not undo it: the BMC holds None\/Disabled\/Legacy now \(it held None\/Disabled\/UEFI\)/);
+    assert.equal(err.holds, null);
+  });
+
   it('no If-Match when the system has no ETag', async () => {
     const bmc = await bmcWith({ etag: false });
     const { driver } = driverFor(bmc);
@@ -284,7 +407,7 @@ describe('Redfish driver: busy and unreachable BMCs', () => {
     assert.deepEqual(sleeps, [7000, 7000, 7000]);
     assert.deepEqual(
       bmc.requests.map((r) => r.status),
-      [503, 503, 503, 201, 200, 200],
+      [503, 503, 503, 200, 201, 200, 200],
     );
   });
 
@@ -296,6 +419,7 @@ describe('Redfish driver: busy and unreachable BMCs', () => {
     assert.match(err.message, /HTTP 503/);
     assert.deepEqual(sleeps, [250, 500, 1000]);
     assert.equal(bmc.requests.length, 4);
+    assert.match(err.message, /GET \/redfish\/v1: HTTP 503/);
   });
 
   it('connection refused: BmcUnreachableError after bounded retries, naming host and BMC', async () => {
@@ -326,7 +450,7 @@ describe('Redfish driver: a BMC that accepts connections but never answers', () 
       open.push(driver);
       const err = await driver.powerState().catch((e: unknown) => e);
       assert.ok(err instanceof BmcUnreachableError, String(err));
-      assert.match(err.message, /POST \/redfish\/v1\/SessionService\/Sessions: unreachable after 2 attempt\(s\): UND_ERR_HEADERS_TIMEOUT/);
+      assert.match(err.message, /GET \/redfish\/v1: unreachable after 2 attempt\(s\): UND_ERR_HEADERS_TIMEOUT/);
       assert.ok(!err.message.includes('silent-pass-1'));
       assert.deepEqual(sleeps, [10]);
       assert.equal(sockets.length, 2);
@@ -346,9 +470,9 @@ describe('Redfish driver: a BMC that trickles its answers', () => {
     const { driver, sleeps } = driverFor(bmc, { gate, http: { timeoutMs: 300, retries: 1, retryDelayMs: 10 } });
     const err = await driver.powerState().catch((e: unknown) => e);
     assert.ok(err instanceof BmcUnreachableError, String(err));
-    assert.match(err.message, /POST \/redfish\/v1\/SessionService\/Sessions: unreachable after 2 attempt\(s\): no complete answer within 300 ms/);
+    assert.match(err.message, /GET \/redfish\/v1: unreachable after 2 attempt\(s\): no complete answer within 300 ms/);
     assertNoSecret(err, bmc);
-    assert.deepEqual(calls(bmc), ['POST /redfish/v1/SessionService/Sessions', 'POST /redfish/v1/SessionService/Sessions']);
+    assert.deepEqual(calls(bmc), ['GET /redfish/v1', 'GET /redfish/v1']);
     assert.deepEqual(sleeps, [10]);
     assert.equal(gate.limit.running, 0, 'the slot is free again');
     assert.equal(gate.backoff(`${bmc.address}:${bmc.port}`)?.failures, 1);

@@ -37,6 +37,10 @@ const cases: Array<{ name: string; desired: DesiredHost; observed: ObservedHost;
   { name: 'already off: nothing', desired: desired({ role: 'off', boot: 'off' }), observed: observed({ phase: 'Off' }), action: 'none', answer: 'exit' },
   { name: 'off host with its role installed is powered on from disk', desired: desired(), observed: observed({ phase: 'Off', appliedRole: 'talos-worker', appliedDigest: 'd2' }), action: 'power-on', answer: 'install' },
   { name: 'off host given another role is provisioned', desired: desired({ role: 'slurm-compute', digest: 'd5' }), observed: observed({ phase: 'Off', appliedRole: 'talos-worker', appliedDigest: 'd2' }), action: 'provision', answer: 'install' },
+  { name: 'installed, its BMC left at PXE for every boot: the boot is set back to the disk', desired: desired(), observed: converged({ bmc: { bootOnce: false, holds: 'pxe' } }), action: 'boot-disk', answer: 'disk' },
+  { name: 'installed, the BMC back at the disk: nothing', desired: desired(), observed: converged({ bmc: { bootOnce: false, holds: 'disk' } }), action: 'none', answer: 'disk' },
+  { name: 'a failed set-back waits for its retry time', desired: desired(), observed: converged({ bmc: { bootOnce: false, holds: 'pxe', retryAt: NOW + 5000 } }), action: 'wait', answer: 'disk' },
+  { name: 'a diskless role keeps PXE for every boot', desired: desired({ afterInstall: 'pxe' }), observed: converged({ bmc: { bootOnce: false, holds: 'pxe' } }), action: 'none', answer: 'install' },
   { name: 'chain role (netboot.xyz) chains', desired: desired({ role: 'netboot-xyz', boot: 'chain', afterInstall: 'pxe' }), observed: observed(), action: 'provision', answer: 'chain' },
   { name: 'revert to the previous role reprovisions', desired: desired({ role: 'slurm-compute', digest: 'd1' }), observed: converged(), action: 'provision', answer: 'install' },
   // Enrolment: the BMC is read before anything else happens to a new host.
@@ -110,4 +114,10 @@ test('decide: the Redfish/OA inventory facts refuse a role: cpus and disks as we
   assert.equal(decide(desired({ enrollable: true, requires: { cpus: 2 } }), ready, OPTIONS).reason, 'role talos-worker needs cpus >= 2 but the BMC of bld-003 reports 1');
   assert.equal(decide(desired({ enrollable: true, requires: { disks: 1 } }), ready, OPTIONS).reason, 'role talos-worker needs disks >= 1 but the BMC of bld-003 reports 0');
   assert.equal(decide(desired({ enrollable: true, requires: { memoryGiB: 64, cpus: 1 } }), ready, OPTIONS).kind, 'provision');
+});
+
+test('a provisioning of a host whose BMC keeps no Once says so, with what forseti does about it', () => {
+  const action = decide(desired({ role: 'slurm-compute', digest: 'd3' }), converged({ bmc: { bootOnce: false, holds: 'disk' } }), OPTIONS);
+  assert.equal(action.kind, 'provision');
+  assert.equal(action.reason, 'reprovision from role talos-worker to slurm-compute; its BMC keeps no one-time boot override: PXE for every boot until it is installed, then the disk');
 });

@@ -59,7 +59,7 @@ export function createDriver(host: Host, secrets: Secrets, options: AgentConfig[
       const t = target();
       if (!t) return manual('no BMC address or credential');
       return createIpmiDriver(
-        { ...t, cipherSuite: bmc.cipherSuite ?? 3 },
+        bmc.cipherSuite !== undefined ? { ...t, cipherSuite: bmc.cipherSuite } : t,
         { minIntervalMs: options.minIntervalMs, ipmitool: { timeoutMs: options.timeoutMs, retries: options.retries, ...context.ipmitool } },
       );
     }

@@ -1,4 +1,5 @@
-import type { BmcDriver, Inventory } from '../bmc/driver.ts';
+import { BootOnceNotKeptError } from '../bmc/driver.ts';
+import type { BmcDriver, BootOverride, Inventory } from '../bmc/driver.ts';
 import type { Logger } from '../log.ts';
 import { newAttemptNonce } from '../render/token.ts';
 import type { Action, DesiredHost, ObservedInventory } from '../plan/types.ts';
@@ -6,6 +7,8 @@ import type { HostTracker } from './host-tracker.ts';
 
 /** Enrolment retries back off from 10 s to 10 min, so a dead BMC costs little and holds up no other host. */
 const ENROLL_BACKOFF_MS = [10_000, 30_000, 60_000, 300_000, 600_000];
+/** Setting the boot back to the disk is tried again after this when it failed. */
+const BOOT_DISK_RETRY_MS = 60_000;
 
 /**
  * Carries out what `decide` chose for a host, through its BMC driver. One action per host at a time; the
@@ -87,10 +90,10 @@ export class Executor {
         return;
       case 'boot-override':
         this.log.info({ host, reason: action.reason }, 'setting the one-time PXE override again');
-        await this.driverFor(host).setBootOverride({ device: 'pxe', persistent: false, mode: this.firmwareOf(host) }).catch((err: unknown) =>
-          this.log.warn({ host, err: errorMessage(err) }, 'cannot set the boot override'),
-        );
+        await this.pxeOverride(host).catch((err: unknown) => this.log.warn({ host, err: errorMessage(err) }, 'cannot set the boot override'));
         return;
+      case 'boot-disk':
+        return this.bootDisk(host, action.reason);
       case 'provision':
         this.log.info({ host, reason: action.reason, revision: desired.revision }, 'provisioning');
         await this.tracker.record(host, { kind: 'provision-started', role: desired.role, digest: desired.digest, revision: desired.revision, nonce: newAttemptNonce() });
@@ -104,12 +107,46 @@ export class Executor {
     }
   }
 
-  /** One-time PXE, read back by the driver, then a power cycle (or power on). */
+  /**
+   * PXE for the next boot. A BMC found to keep no one-time override gets PXE for every boot instead, and the host's
+   * state says so (the boot is set back to the disk once the host is installed, see `decide`).
+   */
+  private async pxeOverride(host: string): Promise<void> {
+    const driver = this.driverFor(host);
+    const mode = this.firmwareOf(host);
+    if (this.tracker.get(host).bmc?.bootOnce === false) {
+      await driver.setBootOverride({ device: 'pxe', persistent: true, mode });
+      await this.tracker.record(host, { kind: 'bmc-boot', holds: 'pxe' });
+      return;
+    }
+    try {
+      await driver.setBootOverride({ device: 'pxe', persistent: false, mode });
+    } catch (err) {
+      if (!(err instanceof BootOnceNotKeptError) || !isPxe(err.holds)) throw err;
+      this.log.warn({ host, holds: err.holds }, 'the BMC keeps no one-time boot override: provisioning with PXE for every boot, the disk once installed');
+      await this.tracker.record(host, { kind: 'bmc-boot', holds: 'pxe', onceKept: false });
+    }
+  }
+
+  /** The disk for every boot, on a BMC left at PXE for every boot; a failure is retried later, the host stays as it is. */
+  private async bootDisk(host: string, reason: string): Promise<void> {
+    this.log.info({ host, reason }, 'setting the boot back to the disk');
+    try {
+      await this.driverFor(host).setBootOverride({ device: 'disk', persistent: true, mode: this.firmwareOf(host) });
+      await this.tracker.record(host, { kind: 'bmc-boot', holds: 'disk' });
+    } catch (err) {
+      const message = `boot back to disk: ${errorMessage(err)}`;
+      this.log.warn({ host, err: errorMessage(err) }, 'cannot set the boot back to the disk; retried later');
+      await this.tracker.record(host, { kind: 'bmc-boot', retryAt: this.clock() + BOOT_DISK_RETRY_MS, message });
+    }
+  }
+
+  /** PXE (see pxeOverride), then a power cycle (or power on). */
   private async netboot(host: string): Promise<void> {
     const driver = this.driverFor(host);
     let step = 'boot-override';
     try {
-      await driver.setBootOverride({ device: 'pxe', persistent: false, mode: this.firmwareOf(host) });
+      await this.pxeOverride(host);
       step = 'power-cycle';
       await driver.powerCycle();
       await this.tracker.record(host, { kind: 'step', step: 'power-cycled' });
@@ -163,6 +200,10 @@ export function toObservedInventory(inventory: Inventory): ObservedInventory {
 
 function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0;
+}
+
+function isPxe(o: BootOverride | null | undefined): boolean {
+  return o?.device === 'pxe';
 }
 
 function errorMessage(err: unknown): string {

@@ -90,6 +90,7 @@ export class StatusPublisher {
       lastError: state.lastError ? { message: state.lastError.message, ...(state.lastError.step ? { step: state.lastError.step } : {}) } : null,
       ...(state.step ? { step: state.step } : {}),
       ...(state.inventory ? { inventory: { ...state.inventory } } : {}),
+      bmc: state.bmc && (state.bmc.bootOnce === false || state.bmc.holds) ? { ...(state.bmc.bootOnce === false ? { bootOnce: false } : {}), ...(state.bmc.holds ? { holds: state.bmc.holds } : {}) } : null,
       ...(state.wipedToken !== undefined ? { wipedToken: state.wipedToken } : {}),
       message: state.lastError?.message ?? `${state.phase}${state.step ? ` (${state.step})` : ''}`,
       sync: condition.sync,
@@ -203,6 +204,7 @@ function sameStatus(previous: HostStatus, update: HostUpdate): boolean {
     previous.attemptedRevision === update.attemptedRevision &&
     JSON.stringify(previous.lastError) === JSON.stringify(update.lastError) &&
     JSON.stringify(previous.inventory) === JSON.stringify(update.inventory) &&
+    JSON.stringify(previous.bmc ?? null) === JSON.stringify(update.bmc ?? null) &&
     previous.wipedToken === update.wipedToken &&
     previous.sync === update.sync &&
     previous.health === update.health &&

@@ -1,7 +1,7 @@
 // What the reconciler asks of any machine's management controller. IPMI, Redfish, the HP Onboard
 // Administrator (per blade) and Wake-on-LAN implement it; "manual" (src/agent/manual-driver.ts) asks a human.
 
-export { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOverrideNotAppliedError, PowerStateNotReachedError } from './errors.ts';
+export { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOnceNotKeptError, BootOverrideNotAppliedError, PowerStateNotReachedError } from './errors.ts';
 
 export type PowerState = 'on' | 'off' | 'unknown';
 export type BootDevice = 'pxe' | 'disk' | 'none';
@@ -100,7 +100,11 @@ export interface BmcDriver {
   powerCycle(): Promise<void>;
   /** Asks the OS to shut down (ACPI power button) and waits for "off". */
   softOff?(): Promise<void>;
-  /** Writes, then reads back; throws BootOverrideNotAppliedError if the BMC did not keep it. */
+  /**
+   * Writes, then reads back. Throws BootOnceNotKeptError when the BMC took a one-time override but keeps it for every
+   * boot, else BootOverrideNotAppliedError when it kept something else (undone where possible; the error says what the
+   * BMC holds now).
+   */
   setBootOverride(o: BootOverride): Promise<void>;
   /** null: no override is active (or the BMC's is one forseti never sets, e.g. CD/DVD). */
   getBootOverride(): Promise<BootOverride | null>;

@@ -1,7 +1,9 @@
 // Product-facing BMC failures, one class per kind. Each names the host and its BMC
 // ("address:port"); none ever carries a password.
+import type { BootOverride } from './driver.ts';
 
-abstract class BmcError extends Error {
+/** Every failure of a BMC operation: the command line exits 1 on any of them. */
+export abstract class BmcError extends Error {
   constructor(
     readonly host: string,
     readonly bmc: string,
@@ -35,9 +37,29 @@ export class BmcCommandError extends BmcError {
   }
 }
 
-/** A boot override was written but reading it back showed something else. */
+/**
+ * A boot override was written but reading it back showed something else. The driver undoes what it can; `holds` is
+ * what the BMC holds now as read back last (null: no override; undefined: not known), and the message says it too.
+ */
 export class BootOverrideNotAppliedError extends BmcError {
-  override readonly name = 'BootOverrideNotAppliedError';
+  override readonly name: string = 'BootOverrideNotAppliedError';
+  readonly holds: BootOverride | null | undefined;
+  constructor(host: string, bmc: string, message: string, options?: { cause?: unknown; holds?: BootOverride | null }) {
+    super(host, bmc, message, options);
+    this.holds = options?.holds;
+  }
+}
+
+/**
+ * The BMC took a one-time override but keeps it for every boot (it read back `Continuous`): it holds `holds` now.
+ * Callers that can set the boot back afterwards use it as a persistent override (see src/agent/executor.ts).
+ */
+export class BootOnceNotKeptError extends BootOverrideNotAppliedError {
+  override readonly name = 'BootOnceNotKeptError';
+  declare readonly holds: BootOverride;
+  constructor(host: string, bmc: string, message: string, holds: BootOverride) {
+    super(host, bmc, message, { holds });
+  }
 }
 
 /** A power command was accepted but the chassis did not reach the state within the polling bound. */

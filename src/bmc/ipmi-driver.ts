@@ -2,12 +2,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CommandQueue, DEFAULT_MIN_INTERVAL_MS, sharedCommandQueue } from './command-queue.ts';
 import type { BmcDriver, BmcTarget, BootOverride, Inventory, PowerState } from './driver.ts';
-import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOverrideNotAppliedError, PowerStateNotReachedError } from './errors.ts';
+import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOnceNotKeptError, BootOverrideNotAppliedError, PowerStateNotReachedError } from './errors.ts';
 import { BmcBackingOffError, sharedBmcGate } from './gate.ts';
 import type { BmcGate } from './gate.ts';
 import { bootdevRequest, IPMI_SIM_MANUFACTURER_ID, overrideFromFlags, overrideMismatch } from './ipmi-boot-override.ts';
 import type { BootFlagsSupport } from './ipmi-boot-override.ts';
 import { IpmiAuthError, IpmiCommandError, IpmiUnreachableError } from './ipmi/errors.ts';
+import { cipherSuiteRefused } from './ipmi/run.ts';
 import * as ipmitool from './ipmi/ipmitool.ts';
 import type { BootFlags, IpmiConnection, IpmitoolRunOptions } from './ipmi/ipmitool.ts';
 
@@ -31,15 +32,32 @@ export interface IpmiDriverOptions {
   softOffPoll?: PollBound;
   /** Default `auto`: `device-only` for OpenIPMI's ipmi_sim (by manufacturer ID), else `kept`. */
   bootFlags?: BootFlagsSupport | 'auto';
+  /**
+   * Waiting for another party's "set in progress" on the boot options to end before a boot write; a claim that
+   * outlasts it is taken as left behind and cleared. Default 5 × 2000 ms.
+   */
+  setInProgressPoll?: PollBound;
 }
 
 const FRU_MANUFACTURER = ['Product Manufacturer', 'Board Mfg'];
 const FRU_MODEL = ['Product Name', 'Board Product'];
 const FRU_SERIAL = ['Product Serial', 'Board Serial', 'Chassis Serial'];
 
+/**
+ * Cipher suites tried in order when the lab names none: 17 (RAKP-HMAC-SHA256, HMAC-SHA256-128, AES-CBC-128) where the BMC
+ * has it, else 3 (RAKP-HMAC-SHA1, HMAC-SHA1-96, AES-CBC-128), whose algorithms IPMI v2.0 makes mandatory. "17 and 3 are
+ * the only cipher suites that implement any sort of confidentiality algorithm that is secure" (ipmitool commit
+ * 7772254, "lanplus: Auto-select 'best' cipher suite available"); forseti never falls back below 3 by itself.
+ */
+export const CIPHER_SUITES = [17, 3] as const;
+
 export class IpmiDriver implements BmcDriver {
   readonly kind = 'ipmi';
   private readonly conn: IpmiConnection;
+  /** The suites to try, best first: the lab's one, or CIPHER_SUITES. */
+  private readonly suites: readonly number[];
+  /** The suite the BMC took; undefined until a session was opened. */
+  private suite: number | undefined;
   private readonly bmc: string;
   private readonly queue: CommandQueue;
   private readonly gate: BmcGate;
@@ -47,12 +65,17 @@ export class IpmiDriver implements BmcDriver {
   private readonly key: string;
   private readonly runOptions: IpmitoolRunOptions;
   private bootFlagsSupport: Promise<BootFlagsSupport> | undefined;
+  /** The BMC does not implement boot option parameter 0 (ipmi_sim alone does not). */
+  private noSetInProgress = false;
+  /** The BMC has no DCMI power reading. */
+  private noPowerReading = false;
 
   constructor(
     private readonly target: BmcTarget,
     private readonly opts: IpmiDriverOptions = {},
   ) {
-    this.conn = { address: target.address, port: target.port ?? 623, username: target.username, password: target.password, cipherSuite: target.cipherSuite ?? 3 };
+    this.conn = { address: target.address, port: target.port ?? 623, username: target.username, password: target.password };
+    this.suites = target.cipherSuite !== undefined ? [target.cipherSuite] : CIPHER_SUITES;
     this.bmc = `${target.address}:${this.conn.port}`;
     this.key = ipmiBmcKey(target, opts.ipmitool?.prefix);
     this.queue = opts.queue ?? sharedCommandQueue(this.key, { minIntervalMs: opts.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS });
@@ -90,6 +113,7 @@ export class IpmiDriver implements BmcDriver {
   async setBootOverride(o: BootOverride): Promise<void> {
     const request = bootdevRequest(o, this.target.firmware);
     const support = await this.bootFlags();
+    await this.waitForSetComplete();
     let rejection: BmcCommandError | undefined;
     try {
       await this.call((c, opts) => ipmitool.setBootdev(c, request, opts));
@@ -100,8 +124,13 @@ export class IpmiDriver implements BmcDriver {
     const flags = await this.readBootFlags();
     const mismatch = overrideMismatch(request, flags, support);
     if (mismatch === null) return;
+    const holds = overrideFromFlags(flags, support);
+    if (!rejection && holds && support === 'kept' && !request.persistent && holds.persistent && holds.device === request.device && (holds.mode === 'uefi') === request.efi) {
+      // The BMC took "next boot only" and keeps it for all future boots (boot flags byte 1 bit 6 read back set).
+      throw new BootOnceNotKeptError(this.target.host, this.bmc, `${mismatch}: this BMC keeps no one-time boot override; it holds ${holds.device} for every boot now`, holds);
+    }
     const why = rejection ? `${mismatch}; the BMC rejected the write: ${rejection.message}` : mismatch;
-    throw new BootOverrideNotAppliedError(this.target.host, this.bmc, why, { cause: rejection });
+    throw new BootOverrideNotAppliedError(this.target.host, this.bmc, why, { cause: rejection, holds });
   }
 
   async getBootOverride(): Promise<BootOverride | null> {
@@ -128,11 +157,42 @@ export class IpmiDriver implements BmcDriver {
   }
 
   async powerDraw(): Promise<number | null> {
-    return this.call((c, o) => ipmitool.dcmiPowerReading(c, o));
+    // A BMC without DCMI power readings answers every time the same way: asked once per driver.
+    if (this.noPowerReading) return null;
+    const watts = await this.call((c, o) => ipmitool.dcmiPowerReading(c, o));
+    if (watts === null) this.noPowerReading = true;
+    return watts;
   }
 
   async close(): Promise<void> {
     // Every ipmitool run opens and closes its own session: nothing is held between calls.
+  }
+
+  /**
+   * Boot option parameter 0 (IPMI v2.0 Table 28-14): "set in progress" tells that another party is writing the boot
+   * options, "a notification flag only, not a resource lock". A BMC with rollback drops what is written meanwhile when
+   * the claim ends without a commit, and ipmitool's own claim is then refused (completion code 81h) while it reports
+   * success. So: wait for the other party to finish; a claim still there after the bound (a tool that died mid-write;
+   * the flag is volatile, only a reset clears it) is cleared with "set complete", as the specification allows.
+   * A BMC without parameter 0 is asked no more.
+   */
+  private async waitForSetComplete(): Promise<void> {
+    if (this.noSetInProgress) return;
+    const bound = this.opts.setInProgressPoll ?? { attempts: 5, intervalMs: 2000 };
+    for (let attempt = 0; ; attempt++) {
+      let state: string;
+      try {
+        state = await this.call((c, o) => ipmitool.getSetInProgress(c, o));
+      } catch (err) {
+        if (!(err instanceof BmcCommandError)) throw err;
+        this.noSetInProgress = true;
+        return;
+      }
+      if (state === 'set complete') return;
+      if (attempt >= bound.attempts) break;
+      await sleep(bound.intervalMs);
+    }
+    await this.call((c, o) => ipmitool.clearSetInProgress(c, o));
   }
 
   private async readBootFlags(): Promise<BootFlags> {
@@ -169,12 +229,38 @@ export class IpmiDriver implements BmcDriver {
       const run = (): Promise<T> =>
         this.queue.run(() => {
           this.gate.check(this.key);
-          return command(this.conn, this.runOptions);
+          return this.withCipherSuite(command);
         });
       return await this.gate.command(this.key, run, (err) => (err instanceof IpmiUnreachableError ? err.detail : undefined));
     } catch (err) {
       throw this.productError(err);
     }
+  }
+
+  /** The suite the BMC took, or each of `suites` in turn while the BMC refuses the cipher suite (not the password). */
+  private async withCipherSuite<T>(command: (conn: IpmiConnection, opts: IpmitoolRunOptions) => Promise<T>): Promise<T> {
+    const candidates = this.suite !== undefined ? [this.suite] : this.suites;
+    const refused: string[] = [];
+    for (const suite of candidates) {
+      try {
+        const result = await command({ ...this.conn, cipherSuite: suite }, this.runOptions);
+        this.suite = suite;
+        return result;
+      } catch (err) {
+        if (!(err instanceof IpmiAuthError) || !cipherSuiteRefused(err.detail) || suite === candidates.at(-1)) {
+          if (err instanceof IpmiAuthError && refused.length > 0) throw new IpmiAuthError(err.bmc, err.command, `${err.detail} (cipher suite ${suite}; refused before: ${refused.join(', ')})`);
+          if (err instanceof IpmiAuthError && cipherSuiteRefused(err.detail)) throw new IpmiAuthError(err.bmc, err.command, `${err.detail} (cipher suite ${suite})`);
+          throw err;
+        }
+        refused.push(`${suite}: ${err.detail}`);
+      }
+    }
+    throw new Error('unreachable: the loop returns or throws');
+  }
+
+  /** The cipher suite in use (after the first session), for `forseti bmc probe`. */
+  cipherSuite(): number | undefined {
+    return this.suite;
   }
 
   private productError(err: unknown): unknown {

@@ -4,7 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import { CommandQueue, DEFAULT_MIN_INTERVAL_MS, sharedCommandQueue } from './command-queue.ts';
 import type { BmcDriver, BmcTarget, BootOverride, Inventory, PowerState } from './driver.ts';
-import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOverrideNotAppliedError, PowerStateNotReachedError } from './errors.ts';
+import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOnceNotKeptError, BootOverrideNotAppliedError, PowerStateNotReachedError } from './errors.ts';
 import { BmcBackingOffError, sharedBmcGate } from './gate.ts';
 import type { BmcGate } from './gate.ts';
 import type { PollBound } from './ipmi-driver.ts';
@@ -12,7 +12,7 @@ import { RedfishClient } from './redfish/client.ts';
 import type { RedfishClientOptions } from './redfish/client.ts';
 import { RedfishAuthError, RedfishHttpError, RedfishServiceError, RedfishTlsError, RedfishUnreachableError } from './redfish/errors.ts';
 import { readInventory, readPowerDraw } from './redfish/inventory.ts';
-import { bootOf, findSystem, patchBoot, powerStateOf, readSystem, reset, resetAction } from './redfish/system.ts';
+import { bootOf, findSystem, inPost, patchBoot, postStateOf, powerStateOf, readSystem, reset, resetAction } from './redfish/system.ts';
 import type { BootPatch, BootSettings, ResetAction, SystemRead } from './redfish/system.ts';
 import { bmcDispatcher, BmcTlsError } from './tls.ts';
 
@@ -33,6 +33,8 @@ export interface RedfishDriverOptions {
   powerPoll?: PollBound;
   /** Waiting for the OS to shut down after softOff; default 90 × 2000 ms. */
   softOffPoll?: PollBound;
+  /** Waiting out POST on a service that refuses boot changes during POST (HPE iLO); default 90 × 2000 ms. */
+  postPoll?: PollBound;
   /** Pauses between polls and retries (tests pass a recorder). */
   sleep?: (ms: number) => Promise<void>;
   /** Timeouts and retry bounds of each request. */
@@ -89,7 +91,7 @@ export class RedfishDriver implements BmcDriver {
 
   powerOn(): Promise<void> {
     return this.op('powerOn', async () => {
-      await this.resetTo(['On', 'ForceOn'], 'on');
+      await this.resetTo(['On', 'ForceOn', 'PushPowerButton'], 'on');
       await this.waitForPower('on', this.opts.powerPoll);
     });
   }
@@ -113,50 +115,37 @@ export class RedfishDriver implements BmcDriver {
 
   softOff(): Promise<void> {
     return this.op('softOff', async () => {
-      await this.resetTo(['GracefulShutdown'], 'off');
+      // iLO 4 offers no GracefulShutdown; its PushPowerButton is the ACPI press (ComputerSystem schema, Reset action).
+      await this.resetTo(['GracefulShutdown', 'PushPowerButton'], 'off');
       await this.waitForPower('off', this.opts.softOffPoll ?? { attempts: 90, intervalMs: 2000 });
     });
   }
 
   setBootOverride(o: BootOverride): Promise<void> {
     return this.op('setBootOverride', async () => {
-      let system = await this.readSystem();
-      const current = bootOf(system.doc);
-      const full = bootPatch(o, this.target.firmware, current);
-      this.checkAllowed(full, current);
-      let sent: BootPatch | undefined;
-      let rejection: RedfishHttpError | undefined;
-      const write = async (patch: BootPatch): Promise<void> => {
-        try {
-          await patchBoot(this.client, system, patch);
-        } catch (err) {
-          if (!(err instanceof RedfishHttpError) || err.status !== 412) throw err;
-          system = await this.readSystem(); // our ETag is stale: someone changed the system since we read it
-          await patchBoot(this.client, system, patch);
-        }
-        sent = patch;
-      };
-      try {
-        await write(full);
-      } catch (err) {
-        if (!(err instanceof RedfishHttpError)) throw err;
-        rejection = err;
-        const fallback = err.status === 400 ? fallbackPatch(full, current) : undefined;
-        if (fallback !== undefined) {
-          try {
-            await write(fallback);
-            rejection = undefined;
-          } catch (second) {
-            if (!(second instanceof RedfishHttpError)) throw second;
-            rejection = second;
-          }
-        }
+      const system = await this.readSystem();
+      const before = bootOf(system.doc);
+      const full = bootPatch(o, this.target.firmware, before);
+      this.checkAllowed(full, before);
+      let written = await this.writeBoot(system, full, before);
+      let after = bootOf((await this.readSystem()).doc);
+      if (written.sent !== undefined && modeReset(written.sent, before, after)) {
+        // A PATCH without Mode put the Mode back to the service's default (Supermicro, DMTF Redfishtool #106): send it too.
+        written = await this.writeBoot(await this.readSystem(), { ...written.sent, BootSourceOverrideMode: before.mode! }, before);
+        after = bootOf((await this.readSystem()).doc);
       }
-      const after = bootOf((await this.readSystem()).doc);
-      const mismatch = bootMismatch(sent ?? full, after);
+      const sent = written.sent ?? full;
+      const mismatch = bootMismatch(sent, after);
       if (mismatch === null) return;
+      const holds = overrideOf(after);
+      if (holds !== null && onceNotKept(sent, after)) {
+        // The BMC keeps no one-time override (kubevirtbmc #165: Once reads back Continuous): it is one for every boot now.
+        throw new BootOnceNotKeptError(this.target.host, this.bmc, `${mismatch}: this BMC keeps no one-time boot override; it holds ${describeBoot(after)} for every boot now`, holds);
+      }
+      const rejection = written.rejection;
       const why = rejection ? `${mismatch}; the BMC rejected the write: ${rejection.request}: ${rejection.detail}` : `${mismatch} (the BMC answered the PATCH with success)`;
-      throw new BootOverrideNotAppliedError(this.target.host, this.bmc, why, { cause: rejection });
+      const undo = await this.undoBoot(before, after);
+      throw new BootOverrideNotAppliedError(this.target.host, this.bmc, `${why}; ${undo.note}`, { cause: rejection, holds: undo.holds });
     });
   }
 
@@ -182,6 +171,11 @@ export class RedfishDriver implements BmcDriver {
 
   powerDraw(): Promise<number | null> {
     return this.op('powerDraw', async () => readPowerDraw(this.client, await this.readSystem()));
+  }
+
+  /** How the driver logs in (`session`, or `basic` with what was tried first); undefined before the first request. */
+  loginMethod(): Promise<{ kind: 'session' | 'basic'; tried: string[] } | undefined> {
+    return this.client.loginMethod();
   }
 
   async close(): Promise<void> {
@@ -217,6 +211,8 @@ export class RedfishDriver implements BmcDriver {
     if (type === undefined) {
       throw new RedfishServiceError(this.client.bmc, `POST ${action.target}`, `the BMC allows none of ${preferred.join(', ')} (it allows ${action.allowed?.join(', ')})`);
     }
+    // The power button toggles: pressed on a system already there, it would undo the very state asked for.
+    if (type === 'PushPowerButton' && powerOf(known ?? (await this.readSystem())) === want) return;
     try {
       await reset(this.client, action, type);
     } catch (err) {
@@ -235,6 +231,67 @@ export class RedfishDriver implements BmcDriver {
       if (attempt < bound.attempts) await this.sleep(bound.intervalMs);
     }
     throw new PowerStateNotReachedError(this.target.host, this.bmc, want, last);
+  }
+
+  /**
+   * PATCHes the Boot object: once more with a fresh ETag after 412 (stale) or 428 (the service demands If-Match:
+   * Supermicro, Lenovo XCC, ansible #56050), once more after POST on a service that refuses boot changes during POST
+   * (HPE iLO), and with the fallback payload after a 400. `sent`: what the service took; `rejection`: its last refusal.
+   */
+  private async writeBoot(system: SystemRead, full: BootPatch, before: BootSettings): Promise<{ sent?: BootPatch; rejection?: RedfishHttpError }> {
+    let current = system;
+    const write = async (patch: BootPatch): Promise<void> => {
+      try {
+        await patchBoot(this.client, current, patch);
+      } catch (err) {
+        if (!(err instanceof RedfishHttpError)) throw err;
+        if (err.status === 412 || err.status === 428) {
+          current = await this.readSystem();
+          await patchBoot(this.client, current, patch, current.etag ?? '*');
+        } else if (err.status === 400 && (/UnableToModifyDuringSystemPOST/i.test(err.detail) || inPost(current.doc))) {
+          current = await this.waitOutPost();
+          await patchBoot(this.client, current, patch);
+        } else {
+          throw err;
+        }
+      }
+    };
+    let rejection: RedfishHttpError | undefined;
+    for (const patch of [full, ...fallbackPatches(full, before)]) {
+      try {
+        await write(patch);
+        return { sent: patch };
+      } catch (err) {
+        if (!(err instanceof RedfishHttpError)) throw err;
+        rejection = err;
+        if (err.status !== 400) break;
+      }
+    }
+    return rejection ? { rejection } : {};
+  }
+
+  /** Writes back what the BMC held before a write it did not keep as written; says what it holds now. */
+  private async undoBoot(before: BootSettings, after: BootSettings): Promise<{ holds: BootOverride | null; note: string }> {
+    if (sameBoot(before, after)) return { holds: overrideOf(after), note: `nothing was changed: the BMC holds ${describeBoot(after)}` };
+    const undo: BootPatch = { BootSourceOverrideEnabled: before.enabled ?? 'Disabled' };
+    if (before.target !== undefined) undo.BootSourceOverrideTarget = before.target;
+    if (before.mode !== undefined && before.mode !== after.mode) undo.BootSourceOverrideMode = before.mode;
+    await this.writeBoot(await this.readSystem(), undo, after);
+    const now = bootOf((await this.readSystem()).doc);
+    const note = sameBoot(before, now) ? `undone: the BMC holds ${describeBoot(now)} again` : `could not undo it: the BMC holds ${describeBoot(now)} now (it held ${describeBoot(before)})`;
+    return { holds: overrideOf(now), note };
+  }
+
+  /** Polls the system until it is out of POST (HPE PostState), within the POST bound; at least one pause. */
+  private async waitOutPost(): Promise<SystemRead> {
+    const bound = this.opts.postPoll ?? { attempts: 90, intervalMs: 2000 };
+    let system: SystemRead | undefined;
+    for (let attempt = 1; attempt <= bound.attempts; attempt++) {
+      await this.sleep(bound.intervalMs);
+      system = await this.readSystem();
+      if (!inPost(system.doc)) return system;
+    }
+    throw new RedfishServiceError(this.client.bmc, `GET ${system?.path ?? 'system'}`, `the system stayed in POST (PostState ${postStateOf(system?.doc ?? {}) ?? '?'}) for ${bound.attempts} polls; boot changes are refused during POST`);
   }
 
   private checkAllowed(patch: BootPatch, current: BootSettings): void {
@@ -277,7 +334,7 @@ function powerOf(system: SystemRead): PowerState {
   return state === 'On' ? 'on' : state === 'Off' ? 'off' : 'unknown';
 }
 
-/** The full payload: Enabled, Target, and Mode when forseti knows the firmware. */
+/** The full payload: Enabled, Target, and Mode when forseti knows the firmware and the service has a Mode. */
 function bootPatch(o: BootOverride, firmware: 'bios' | 'uefi' | undefined, current: BootSettings): BootPatch {
   if (o.device === 'none') {
     const patch: BootPatch = { BootSourceOverrideEnabled: 'Disabled' };
@@ -286,21 +343,28 @@ function bootPatch(o: BootOverride, firmware: 'bios' | 'uefi' | undefined, curre
   }
   const patch: BootPatch = { BootSourceOverrideEnabled: o.persistent ? 'Continuous' : 'Once', BootSourceOverrideTarget: REDFISH_TARGET[o.device] };
   const mode = o.mode ?? firmware;
-  if (mode) patch.BootSourceOverrideMode = REDFISH_MODE[mode];
+  // A service that reports no BootSourceOverrideMode has none to set (iLO 4 on BIOS-only Gen8 ProLiants).
+  const hasMode = current.mode !== undefined || current.allowedModes !== undefined;
+  if (mode && hasMode) patch.BootSourceOverrideMode = REDFISH_MODE[mode];
   return patch;
 }
 
 /**
- * After a 400: without Mode if we sent one (BMCs that refuse to change the mode, bmclib #318), or with the
- * current Mode if we sent none (BMCs that demand all three properties together).
+ * What to send after a 400, in order: without Mode if we sent one (BMCs that refuse to change the mode: HPE ProLiant,
+ * ansible community.general #3509, bmclib #318); with the current Mode if we sent none (BMCs that demand all three
+ * properties together, community.general #11542); and a disable without the target (HPE iLO refuses None with it,
+ * ironcore metal-operator #998).
  */
-function fallbackPatch(full: BootPatch, current: BootSettings): BootPatch | undefined {
+function fallbackPatches(full: BootPatch, current: BootSettings): BootPatch[] {
+  const out: BootPatch[] = [];
   if (full.BootSourceOverrideMode !== undefined) {
     const { BootSourceOverrideMode: _dropped, ...minimal } = full;
-    return minimal;
+    out.push(minimal);
+  } else if (current.mode !== undefined) {
+    out.push({ ...full, BootSourceOverrideMode: current.mode });
   }
-  if (current.mode !== undefined && full.BootSourceOverrideEnabled !== 'Disabled') return { ...full, BootSourceOverrideMode: current.mode };
-  return undefined;
+  if (full.BootSourceOverrideEnabled === 'Disabled' && full.BootSourceOverrideTarget !== undefined) out.push({ BootSourceOverrideEnabled: 'Disabled' });
+  return out;
 }
 
 /** null when the read-back holds what was sent. */
@@ -311,6 +375,26 @@ function bootMismatch(sent: BootPatch, after: BootSettings): string | null {
   const targetOk = sent.BootSourceOverrideEnabled === 'Disabled' || after.target === sent.BootSourceOverrideTarget;
   const modeOk = sent.BootSourceOverrideMode === undefined || after.mode === undefined || after.mode === sent.BootSourceOverrideMode;
   return enabledOk && targetOk && modeOk ? null : `wrote ${wanted}, read back ${got}`;
+}
+
+/** The Once the service took reads back Continuous, with the target (and mode) we sent. */
+function onceNotKept(sent: BootPatch, after: BootSettings): boolean {
+  const modeOk = sent.BootSourceOverrideMode === undefined || after.mode === undefined || after.mode === sent.BootSourceOverrideMode;
+  return sent.BootSourceOverrideEnabled === 'Once' && after.enabled === 'Continuous' && after.target === sent.BootSourceOverrideTarget && modeOk;
+}
+
+/** We left the Mode out, it was known before, and the write changed it. */
+function modeReset(sent: BootPatch, before: BootSettings, after: BootSettings): boolean {
+  return sent.BootSourceOverrideMode === undefined && sent.BootSourceOverrideEnabled !== 'Disabled' && before.mode !== undefined && after.mode !== before.mode;
+}
+
+function sameBoot(a: BootSettings, b: BootSettings): boolean {
+  return a.enabled === b.enabled && a.target === b.target && a.mode === b.mode;
+}
+
+/** "Pxe/Continuous/Legacy", as Redfish names them. */
+function describeBoot(b: BootSettings): string {
+  return `${b.target ?? '-'}/${b.enabled ?? '-'}${b.mode ? `/${b.mode}` : ''}`;
 }
 
 function overrideOf(boot: BootSettings): BootOverride | null {

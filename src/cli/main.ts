@@ -8,6 +8,7 @@ const USAGE = `usage: forseti <command> [options]
   plan --base REV --head REV [LAB_DIR]   what merging HEAD would do to each host
   status                           hosts, roles, phases, sync and health
   bmc HOST status|on|off|cycle|pxe|disk|inventory [--lab DIR]   one BMC operation
+  bmc probe ADDRESS [--type auto|redfish|ipmi|hp-oa] [--credential NAME]   what BMC answers there, and its bmc: block
   serve tftp|http|dhcp ...         run one boot service alone, for debugging
 `;
 

@@ -34,6 +34,9 @@ function ending(action: string, event: HostEvent, state: ObservedHost): Ending {
       return event.kind === 'powered-on' ? { outcome: 'ok' } : null;
     case 'boot-override':
       return event.kind === 'step' ? { outcome: 'ok' } : null;
+    case 'boot-disk':
+      if (event.kind !== 'bmc-boot') return null;
+      return event.retryAt === undefined ? { outcome: 'ok' } : { outcome: 'failed', ...(event.message ? { message: event.message } : {}) };
     default:
       return null;
   }

@@ -1,4 +1,4 @@
-import type { ObservedHost, ObservedInventory, Phase, ProvisionStep } from '../plan/types.ts';
+import type { ObservedBmc, ObservedHost, ObservedInventory, Phase, ProvisionStep } from '../plan/types.ts';
 import { PROVISION_STEPS } from '../plan/types.ts';
 
 /** Something forseti saw a machine do, or did to it. */
@@ -14,7 +14,12 @@ export type HostEvent =
   | { kind: 'failed'; message: string; step?: string; digest?: string; revision?: string }
   | { kind: 'powered-off' }
   | { kind: 'powered-on' }
-  | { kind: 'rerendered'; digest: string; revision: string };
+  | { kind: 'rerendered'; digest: string; revision: string }
+  /**
+   * What the BMC holds after forseti wrote a boot override it keeps for every boot (`holds`; absent: none of forseti's),
+   * whether it keeps one-time overrides (`onceKept: false` once found out), and when to retry a write that failed.
+   */
+  | { kind: 'bmc-boot'; holds?: 'pxe' | 'disk'; onceKept?: false; retryAt?: number; message?: string };
 
 /**
  * The next observed state of a host after an event. Pure. Steps only move forward within one provisioning,
@@ -67,6 +72,15 @@ export function applyEvent(state: ObservedHost, event: HostEvent, now: number): 
       return state.phase === 'Off' && state.appliedRole !== undefined ? withPhase(state, 'Converged', now) : state;
     case 'rerendered':
       return { ...state, appliedDigest: event.digest, appliedRevision: event.revision };
+    case 'bmc-boot': {
+      const bmc: ObservedBmc = {};
+      if (event.onceKept === false || state.bmc?.bootOnce === false) bmc.bootOnce = false;
+      const holds = event.retryAt !== undefined ? state.bmc?.holds : event.holds;
+      if (holds !== undefined) bmc.holds = holds;
+      if (event.retryAt !== undefined) bmc.retryAt = event.retryAt;
+      const { bmc: _previous, ...rest } = state;
+      return Object.keys(bmc).length > 0 ? { ...rest, bmc } : rest;
+    }
   }
 }
 

@@ -47,13 +47,31 @@ export function decide(desired: DesiredHost, observed: ObservedHost, options: De
   }
 
   if (observed.phase === 'Converged' && observed.appliedRole === desired.role) {
+    const disk = bootBackToDisk(desired, observed, options.now);
+    if (disk) return disk;
     if (observed.appliedDigest === desired.digest) return { kind: 'none', reason: 'converged' };
     return { kind: 'rerender', reason: `role ${desired.role} unchanged; new artifacts serve at the next boot` };
   }
 
   const fromRole = observed.appliedRole;
-  const reason = fromRole === undefined ? `provision role ${desired.role}` : `reprovision from role ${fromRole} to ${desired.role}`;
+  const what = fromRole === undefined ? `provision role ${desired.role}` : `reprovision from role ${fromRole} to ${desired.role}`;
+  const reason = observed.bmc?.bootOnce === false ? `${what}; ${NO_ONCE}: PXE for every boot until it is installed, then the disk` : what;
   return fromRole === undefined ? { kind: 'provision', reason } : { kind: 'provision', reason, fromRole };
+}
+
+/** How plans and logs say that a host's BMC keeps no one-time boot override (ObservedBmc.bootOnce false). */
+export const NO_ONCE = 'its BMC keeps no one-time boot override';
+
+/**
+ * An installed host whose BMC was left at PXE for every boot (it keeps no one-time override) gets its boot set to the
+ * disk; the iPXE "boot from disk" answer guards it meanwhile. A failed write waits for its retry time.
+ */
+function bootBackToDisk(desired: DesiredHost, observed: ObservedHost, now: number): Action | null {
+  if (observed.bmc?.holds !== 'pxe' || desired.afterInstall !== 'disk' || desired.boot !== 'image') return null;
+  if (observed.bmc.retryAt !== undefined && now < observed.bmc.retryAt) {
+    return { kind: 'wait', reason: `setting the boot back to the disk failed; retrying in ${Math.ceil((observed.bmc.retryAt - now) / 1000)} s` };
+  }
+  return { kind: 'boot-disk', reason: `${NO_ONCE} and holds PXE for every boot: set it to the disk now that role ${desired.role} is installed` };
 }
 
 /** A host whose driver cannot power it off: a human does, once; no failure and no retry loop. */

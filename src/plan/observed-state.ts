@@ -93,6 +93,7 @@ export function observedFromStatus(input: StatusInput): ObservedState {
     }
     if (s.lastError) state.lastError = s.lastError.step ? { message: s.lastError.message, step: s.lastError.step } : { message: s.lastError.message };
     if (file.inventory) state.inventory = file.inventory;
+    if (s.bmc) state.bmc = { ...s.bmc };
     hosts.set(name, state);
   }
   for (const revision of [...unknownRevisions].sort()) {

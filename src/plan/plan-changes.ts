@@ -1,6 +1,6 @@
 import type { RenderedHost } from '../render/host.ts';
 import { artifactDiffs } from './artifact-diff.ts';
-import { decide } from './decide.ts';
+import { decide, NO_ONCE } from './decide.ts';
 import { short } from './observed-state.ts';
 import { CHANGE_KINDS, type BaseSide, type ChangeKind, type HostPlan, type ObservedState, type Plan, type PlanSide } from './plan-types.ts';
 import { renderSide } from './render-side.ts';
@@ -32,8 +32,10 @@ export function planChanges(base: BaseSide, head: PlanSide, observed: ObservedSt
     }
     const state: ObservedHost = seen ?? { phase: 'Pending', since: observed.at };
     const action = decide(after.desired, state, options);
-    const { change, details } = describe(action, after.desired.role, before === undefined && base.lab !== null);
-    return { host: name, change, baseRole, headRole: after.desired.role, details, diffs };
+    const described = describe(action, after.desired.role, before === undefined && base.lab !== null);
+    // What the status branch recorded of the BMC is said with every plan of the host, not only with a provisioning.
+    const details = state.bmc?.bootOnce === false && !described.details.includes(NO_ONCE) ? `${described.details} (${NO_ONCE})` : described.details;
+    return { host: name, change: described.change, baseRole, headRole: after.desired.role, details, diffs };
   });
 
   const summary = Object.fromEntries(CHANGE_KINDS.map((k) => [k, 0])) as Record<ChangeKind, number>;
@@ -83,6 +85,9 @@ function describe(action: Action, role: string, isNew: boolean): { change: Chang
       return { change: 'refused', details: action.reason };
     case 'boot-override':
       // Only drift healing sets an override alone; decide never plans it for a commit.
+      return { change: 'none', details: action.reason };
+    case 'boot-disk':
+      // No change of the host: its BMC's PXE-for-every-boot override is set back to the disk, as after any install.
       return { change: 'none', details: action.reason };
     default:
       return unreachable(action);

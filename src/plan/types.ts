@@ -30,6 +30,17 @@ export interface ObservedInventory {
   managementAddress?: string;
 }
 
+/**
+ * What forseti found out about the host's BMC at run time and what it left on it. `bootOnce: false`: the BMC takes a
+ * one-time boot override but keeps it for every boot. `holds`: the persistent override forseti left (`pxe` until the
+ * host is installed, then `disk`). `retryAt`: a failed write is tried again after this (epoch ms).
+ */
+export interface ObservedBmc {
+  bootOnce?: false;
+  holds?: 'pxe' | 'disk';
+  retryAt?: number;
+}
+
 /** What the host's driver can do without a human (src/bmc/capabilities.ts). */
 export interface HostCapabilities {
   powerOff: boolean;
@@ -83,6 +94,8 @@ export interface ObservedHost {
   wipedToken?: string;
   /** Set once the BMC answered and its inventory was read. */
   inventory?: ObservedInventory;
+  /** What the BMC turned out to do, and the boot override forseti left on it. */
+  bmc?: ObservedBmc;
   /** Epoch ms before which a failed enrolment is not retried. */
   retryAt?: number;
   /** Consecutive enrolment failures (for back-off). */
@@ -121,7 +134,9 @@ export type Action =
   /** Power an installed host back on (after a power schedule or `power: off`); it boots its disk. */
   | { kind: 'power-on'; reason: string }
   /** Set the one-time PXE override again, no power action (healing a lost override). */
-  | { kind: 'boot-override'; reason: string };
+  | { kind: 'boot-override'; reason: string }
+  /** The BMC keeps no one-time override and holds PXE for every boot: set it to the disk now the host is installed. */
+  | { kind: 'boot-disk'; reason: string };
 
 /** Actions that take a host out of service; rollout limits and maintenance windows apply to them. */
 export const DISRUPTIVE: ReadonlySet<Action['kind']> = new Set(['provision', 'wipe']);

@@ -23,6 +23,13 @@ export interface HostStatusError {
   ref?: string;
 }
 
+export interface HostStatusBmc {
+  /** false: the BMC takes a one-time boot override but keeps it for every boot. */
+  bootOnce?: false;
+  /** The override forseti left on it for every boot. */
+  holds?: 'pxe' | 'disk';
+}
+
 export interface HostTransition {
   phase: HostPhase;
   step?: ProvisioningStep;
@@ -50,6 +57,8 @@ export interface HostStatus {
   updated: string;
   /** What the BMC reported at enrolment (model, memory, ...). */
   inventory?: Record<string, string | number>;
+  /** What the BMC turned out to do and the boot override forseti left on it (src/plan/types.ts ObservedBmc). */
+  bmc?: HostStatusBmc;
   /** The wipe token of the last wipe that completed. */
   wipedToken?: string;
   /** Last transitions, oldest first, at most HISTORY_LIMIT. */
@@ -80,6 +89,7 @@ export function renderHostStatus(status: HostStatus): string {
     since: status.since,
     updated: status.updated,
     inventory: status.inventory,
+    bmc: status.bmc ? stripUndefined({ bootOnce: status.bmc.bootOnce, holds: status.bmc.holds }) : undefined,
     wipedToken: status.wipedToken,
     history: status.history?.slice(-HISTORY_LIMIT).map((t) => stripUndefined({ phase: t.phase, step: t.step, at: t.at, revision: t.revision, message: t.message })),
     actions: status.actions?.map(actionForYaml),
@@ -127,6 +137,7 @@ export function parseHostStatus(text: string): HostStatus {
     since: str('host', obj, 'since'),
     updated: str('host', obj, 'updated'),
     inventory: parseInventory(obj.inventory),
+    bmc: parseBmc(obj.bmc),
     wipedToken: optStr('host', obj, 'wipedToken'),
     history,
     // Written by newer agents only; read leniently so one odd entry does not hide the host.
@@ -134,6 +145,16 @@ export function parseHostStatus(text: string): HostStatus {
     health: isHealthState(obj.health) ? obj.health : undefined,
     actions: parseActions(obj.actions),
   });
+}
+
+/** Read leniently: an unknown value is left out, never guessed. */
+function parseBmc(value: unknown): HostStatusBmc | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const raw = value as Record<string, unknown>;
+  const bmc: HostStatusBmc = {};
+  if (raw['bootOnce'] === false) bmc.bootOnce = false;
+  if (raw['holds'] === 'pxe' || raw['holds'] === 'disk') bmc.holds = raw['holds'];
+  return Object.keys(bmc).length > 0 ? bmc : undefined;
 }
 
 function parseInventory(value: unknown): Record<string, string | number> | undefined {
@@ -150,6 +171,8 @@ export interface HostUpdate {
   attemptedRevision?: string | null;
   lastError?: HostStatusError | null;
   inventory?: Record<string, string | number>;
+  /** null: nothing is known of the BMC any more (a new commit's driver, say); undefined: keep the previous. */
+  bmc?: HostStatusBmc | null;
   wipedToken?: string;
   message?: string;
   sync?: SyncState;
@@ -178,6 +201,7 @@ export function nextHostStatus(host: string, previous: HostStatus | null, update
     since: moved ? at : (previous?.since ?? at),
     updated: at,
     inventory: update.inventory ?? previous?.inventory,
+    bmc: update.bmc === null ? undefined : (update.bmc ?? previous?.bmc),
     wipedToken: update.wipedToken ?? previous?.wipedToken,
     sync: update.sync ?? previous?.sync,
     health: update.health ?? previous?.health,

@@ -1,12 +1,12 @@
 // Typed ipmitool commands. Plain parameters in, parsed values out; nothing product-specific.
 import { IpmiCommandError } from './errors.ts';
-import { parseBootFlags, parseKeyValues, parseMcInfo, parsePowerReading, parsePowerStatus } from './parse.ts';
-import type { BootFlags, ChassisPower, McInfo } from './parse.ts';
+import { parseBootFlags, parseKeyValues, parseMcInfo, parsePowerReading, parsePowerStatus, parseSetInProgress } from './parse.ts';
+import type { BootFlags, ChassisPower, McInfo, SetInProgress } from './parse.ts';
 import { bmcLabel, runIpmitool } from './run.ts';
 import type { IpmiConnection, IpmitoolRunOptions } from './run.ts';
 
 export type { IpmiConnection, IpmitoolRunOptions } from './run.ts';
-export type { BootFlags, BootSelector, ChassisPower, McInfo } from './parse.ts';
+export type { BootFlags, BootSelector, ChassisPower, McInfo, SetInProgress } from './parse.ts';
 
 export type PowerAction = 'on' | 'off' | 'cycle' | 'soft' | 'reset';
 export type BootdevTarget = 'pxe' | 'disk' | 'none';
@@ -46,6 +46,20 @@ export async function getBootFlags(conn: IpmiConnection, opts?: IpmitoolRunOptio
   const flags = parseBootFlags(out.stdout);
   if (flags === null) throw new IpmiCommandError(bmcLabel(conn), command.join(' '), 'no "Boot Device Selector" in the output');
   return flags;
+}
+
+/** Boot option parameter 0; throws IpmiCommandError where the BMC does not implement it. */
+export async function getSetInProgress(conn: IpmiConnection, opts?: IpmitoolRunOptions): Promise<SetInProgress> {
+  const command = ['chassis', 'bootparam', 'get', '0'];
+  const out = await runIpmitool(conn, { command, idempotent: true }, opts);
+  const state = parseSetInProgress(out.stdout);
+  if (state === null) throw new IpmiCommandError(bmcLabel(conn), command.join(' '), 'no "Set In Progress" in the output');
+  return state;
+}
+
+/** Set System Boot Options (NetFn chassis 00h, command 08h), parameter 0 = 00b "set complete". */
+export async function clearSetInProgress(conn: IpmiConnection, opts?: IpmitoolRunOptions): Promise<void> {
+  await runIpmitool(conn, { command: ['raw', '0x00', '0x08', '0x00', '0x00'], idempotent: true }, opts);
 }
 
 export async function mcInfo(conn: IpmiConnection, opts?: IpmitoolRunOptions): Promise<McInfo> {

@@ -80,3 +80,11 @@ export function parsePowerReading(text: string): number | null {
   const match = /Instantaneous power reading\s*:\s*(\d+(?:\.\d+)?)\s*Watts/i.exec(text);
   return match ? Number(match[1]) : null;
 }
+
+/** Boot option parameter 0 (IPMI v2.0 Table 28-14): `Set In Progress : set in progress`; null when absent. */
+export type SetInProgress = 'set complete' | 'set in progress' | 'commit write';
+
+export function parseSetInProgress(text: string): SetInProgress | null {
+  const match = /Set In Progress\s*:\s*(set complete|set in progress|commit write)/i.exec(text);
+  return match ? (match[1]!.toLowerCase() as SetInProgress) : null;
+}

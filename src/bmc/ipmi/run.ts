@@ -86,6 +86,15 @@ export function sessionRefused(verboseOutput: string): string | null {
   return match ? match[0] : null;
 }
 
+// The BMC has no such algorithm: the cipher suite, not the credentials, is what it refused (IPMI v2.0 §13.17, the
+// RMCP+ Open Session Response status codes 04h-06h and 11h "no Cipher Suite match").
+const CIPHER_REFUSED = /invalid (authentication|integrity|confidentiality) algorithm|no matching cipher suite|no cipher suite match/i;
+
+/** Whether a refusal (IpmiAuthError's detail) is about the cipher suite, so another suite may be tried. */
+export function cipherSuiteRefused(detail: string): boolean {
+  return CIPHER_REFUSED.test(detail);
+}
+
 function summarise(text: string): string {
   return text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0).join('; ').slice(0, 300);
 }
@@ -146,6 +155,9 @@ export async function runIpmitool(conn: IpmiConnection, call: IpmitoolCall, opts
     if (outcome.kind === 'ok') return res;
     if (outcome.kind === 'command-failed') throw new IpmiCommandError(bmc, name, outcome.detail);
     lastDetail = summarise(`${res.stdout}\n${res.stderr}`);
+    // ipmitool says some refusals without -v ("invalid authentication algorithm"): no second run needed to tell.
+    const said = sessionRefused(`${res.stdout}\n${res.stderr}`);
+    if (said !== null) throw new IpmiAuthError(bmc, name, said);
     if (!diagnosed) {
       diagnosed = true;
       const refusal = await diagnoseSession(conn, opts);

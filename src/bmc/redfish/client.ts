@@ -1,12 +1,15 @@
-// A Redfish HTTP client over undici: session login (X-Auth-Token) with a fallback to HTTP Basic auth, one new
-// login on a 401, bounded retries on an unreachable BMC and on busy answers (503/429, Retry-After honoured),
-// and every single HTTP exchange handed to `schedule` (the caller's per-BMC queue).
+// A Redfish HTTP client over undici: a session (X-Auth-Token) when the service root offers one, HTTP Basic auth
+// when it offers none or refuses the login, one new login on a 401, bounded retries on an unreachable BMC and on busy
+// answers (503/429, Retry-After honoured), and every single HTTP exchange handed to `schedule` (the caller's per-BMC
+// queue). DSP0266 (Redfish specification) §13.3: a service supports both Basic auth and sessions, the service root
+// is readable without authentication and names the session collection in Links.Sessions.
 import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, request as undiciRequest } from 'undici';
 import type { Dispatcher } from 'undici';
 import { RedfishAuthError, RedfishHttpError, RedfishTlsError, RedfishUnreachableError } from './errors.ts';
 
 export const SESSIONS_PATH = '/redfish/v1/SessionService/Sessions';
+export const SERVICE_ROOT = '/redfish/v1';
 
 export interface RedfishEndpoint {
   /** `https://10.0.0.5` or `https://10.0.0.5:8443`. */
@@ -20,7 +23,10 @@ export interface RedfishClientOptions {
   dispatcher?: Dispatcher;
   /** Runs each HTTP exchange; default: run it now. */
   schedule?: <T>(exchange: () => Promise<T>) => Promise<T>;
-  /** `auto`: session login, Basic if the service has no sessions (404/405). */
+  /**
+   * `auto`: a session if the service root offers one, else Basic; Basic too when the service refuses the session
+   * login (401/403, 404/405, no token). `session` and `basic`: that method only.
+   */
   auth?: 'auto' | 'session' | 'basic';
   /**
    * Per request, default 20 s: the connect, the headers (from the request's write), and the complete answer from the
@@ -49,7 +55,11 @@ export interface RedfishResponse<T = unknown> {
 }
 
 type Json = Record<string, unknown>;
-type Auth = { kind: 'session'; token: string; location: string | undefined } | { kind: 'basic' };
+/** `tried`: what was tried before Basic ("session login (HTTP 401)"), named when Basic is refused too. */
+type Auth = { kind: 'session'; token: string; location: string | undefined } | { kind: 'basic'; tried: string[] };
+
+/** Where the service takes session logins; null: it offers none. */
+type SessionOffer = { path: string } | null;
 
 export interface RequestOptions {
   body?: unknown;
@@ -76,6 +86,7 @@ export class RedfishClient {
   private readonly dispatcher: Dispatcher;
   private readonly ownsDispatcher: boolean;
   private auth: Promise<Auth> | undefined;
+  private root: Promise<Record<string, unknown> | undefined> | undefined;
 
   constructor(
     private readonly endpoint: RedfishEndpoint,
@@ -98,9 +109,11 @@ export class RedfishClient {
     this.dispatcher = options.dispatcher ?? new Agent({ connect: { timeout: this.opts.timeoutMs } });
   }
 
-  /** `session` or `basic` once logged in; undefined before the first request. */
-  async authKind(): Promise<Auth['kind'] | undefined> {
-    return this.auth ? (await this.auth).kind : undefined;
+  /** How this client logs in (`session` or `basic`, and what was tried before Basic); undefined before the first request. */
+  async loginMethod(): Promise<{ kind: Auth['kind']; tried: string[] } | undefined> {
+    const auth = this.auth ? await this.auth.catch(() => undefined) : undefined;
+    if (auth === undefined) return undefined;
+    return { kind: auth.kind, tried: auth.kind === 'basic' ? [...auth.tried] : [] };
   }
 
   async get<T = Json>(path: string): Promise<RedfishResponse<T>> {
@@ -124,8 +137,11 @@ export class RedfishClient {
       auth = await this.login(auth);
       response = await this.send(method, path, options, auth);
     }
+    if (response.status === 401 && auth.kind === 'basic') {
+      throw new RedfishAuthError(this.bmc, `${method} ${path}`, this.refused([...auth.tried, 'Basic auth (HTTP 401)']));
+    }
     if (response.status === 401) {
-      throw new RedfishAuthError(this.bmc, `${method} ${path}`, `credentials refused (HTTP 401${auth.kind === 'session' ? ' after a new login' : ', Basic auth'})`);
+      throw new RedfishAuthError(this.bmc, `${method} ${path}`, 'credentials refused (HTTP 401 after a new login)');
     }
     if (response.status < 200 || response.status > 299) {
       throw new RedfishHttpError(this.bmc, `${method} ${path}`, response.status, this.scrub(errorDetail(response.body)));
@@ -164,25 +180,59 @@ export class RedfishClient {
   }
 
   private async createSession(): Promise<Auth> {
-    if (this.opts.auth === 'basic') return { kind: 'basic' };
-    const request = `POST ${SESSIONS_PATH}`;
+    if (this.opts.auth === 'basic') return { kind: 'basic', tried: [] };
+    const offer = this.opts.auth === 'session' ? { path: SESSIONS_PATH } : await this.sessionOffer();
+    if (offer === null) return { kind: 'basic', tried: ['no session service in the service root'] };
+    const request = `POST ${offer.path}`;
     const body = { UserName: this.endpoint.username, Password: this.endpoint.password };
     // Repeating a login whose answer was lost costs at most one idle session on the BMC, which expires.
-    const response = await this.send('POST', SESSIONS_PATH, { body, idempotent: true }, undefined);
-    if ((response.status === 404 || response.status === 405) && this.opts.auth === 'auto') return { kind: 'basic' };
-    if (response.status === 401 || response.status === 403) {
-      throw new RedfishAuthError(this.bmc, request, `login refused for user ${this.endpoint.username} (HTTP ${response.status})`);
-    }
+    const response = await this.send('POST', offer.path, { body, idempotent: true }, undefined);
+    const fallback = (why: string): Auth => {
+      if (this.opts.auth === 'auto') return { kind: 'basic', tried: [why] };
+      throw new RedfishAuthError(this.bmc, request, this.refused([why]));
+    };
+    if (response.status === 401 || response.status === 403) return fallback(`session login (HTTP ${response.status}${basicChallenge(response) ? ', asks for Basic' : ''})`);
+    if (response.status === 404 || response.status === 405) return fallback(`session login (HTTP ${response.status}: no session service)`);
     if (response.status < 200 || response.status > 299) {
       throw new RedfishHttpError(this.bmc, request, response.status, this.scrub(errorDetail(response.body)));
     }
     const token = response.headers['x-auth-token'];
-    if (!token) {
-      if (this.opts.auth === 'auto') return { kind: 'basic' };
-      throw new RedfishAuthError(this.bmc, request, 'login answered without an X-Auth-Token');
-    }
+    if (!token) return fallback('session login (answered without an X-Auth-Token)');
     const location = response.headers['location'];
     return { kind: 'session', token, location: location ? new URL(location, this.endpoint.baseUrl).pathname : undefined };
+  }
+
+  /**
+   * The session collection the service root names (Links.Sessions, else its SessionService's Sessions); null when the
+   * root names neither; the standard path when the root cannot be read (a service that hides it still gets a login).
+   */
+  private async sessionOffer(): Promise<SessionOffer> {
+    const root = await this.serviceRoot();
+    if (root === undefined) return { path: SESSIONS_PATH };
+    const sessions = linkOf(isObject(root['Links']) ? root['Links']['Sessions'] : undefined);
+    if (sessions !== undefined) return { path: sessions };
+    const service = linkOf(root['SessionService']);
+    return service !== undefined ? { path: `${service.replace(/\/+$/, '')}/Sessions` } : null;
+  }
+
+  /** The service root, read once without credentials; undefined when it is not a JSON object or answers 4xx. */
+  serviceRoot(): Promise<Record<string, unknown> | undefined> {
+    if (this.root === undefined) {
+      const read = this.send('GET', SERVICE_ROOT, { idempotent: true }, undefined).then((r) => {
+        if (r.status >= 200 && r.status <= 299) return isObject(r.body) ? r.body : undefined;
+        if (r.status >= 400 && r.status <= 499) return undefined; // hidden or absent: the standard path is tried
+        throw new RedfishHttpError(this.bmc, `GET ${SERVICE_ROOT}`, r.status, this.scrub(errorDetail(r.body)));
+      });
+      this.root = read;
+      read.catch(() => {
+        if (this.root === read) this.root = undefined; // an unreachable BMC is asked again next time
+      });
+    }
+    return this.root;
+  }
+
+  private refused(tried: string[]): string {
+    return `login refused for user ${this.endpoint.username}: tried ${tried.join(', then ')}`;
   }
 
   /** One request with the unreachable and busy retries; any HTTP status is returned, not thrown. */
@@ -275,6 +325,16 @@ export class RedfishClient {
 
 function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function linkOf(v: unknown): string | undefined {
+  const id = isObject(v) ? v['@odata.id'] : undefined;
+  return typeof id === 'string' && id.startsWith('/') ? id : undefined;
+}
+
+/** RFC 7235: the 401 names the schemes the server takes; Basic there is a service telling us to use it. */
+function basicChallenge(response: RedfishResponse): boolean {
+  return /(^|,)\s*basic\b/i.test(response.headers['www-authenticate'] ?? '');
 }
 
 function parseJson(text: string): unknown {

@@ -67,13 +67,22 @@ export async function readInventory(client: RedfishClient, system: SystemRead): 
   if (drives !== undefined) inv.drives = drives;
 
   const nics = await members(client, link(field(doc, 'EthernetInterfaces')));
-  if (nics.length > 0) {
-    const macs = nics.map((n) => str(n, 'MACAddress') ?? str(n, 'PermanentMACAddress')).filter((m): m is string => m !== undefined);
-    inv.macs = [...new Set(macs.map((m) => m.toLowerCase().replace(/-/g, ':')))];
-  }
+  // iLO 4 has no EthernetInterfaces for the host; it reports the host's MACs in HostCorrelation, a pre-Redfish
+  // property iLO 5 removed (HPE iLO REST API docs, "iLO 5 data model changes: Host Correlation Removed").
+  const correlated = field(doc, 'HostCorrelation', 'HostMACAddress');
+  const macs =
+    nics.length > 0
+      ? nics.map((n) => str(n, 'MACAddress') ?? str(n, 'PermanentMACAddress'))
+      : Array.isArray(correlated)
+        ? correlated.map((m) => (typeof m === 'string' && m.trim() !== '' ? m : undefined))
+        : [];
+  const known = macs.filter((m): m is string => m !== undefined);
+  if (known.length > 0) inv.macs = [...new Set(known.map((m) => m.toLowerCase().replace(/-/g, ':')))];
 
   const managerPath = links(field(doc, 'Links', 'ManagedBy'))[0] ?? (await firstMember(client, '/redfish/v1/Managers'));
-  const firmware = str(await optional(client, managerPath), 'FirmwareVersion');
+  const manager = await optional(client, managerPath);
+  // iLO 4 names its firmware in Firmware.Current.VersionString; iLO 5 replaced it by FirmwareVersion (same document).
+  const firmware = str(manager, 'FirmwareVersion') ?? str(manager, 'Firmware', 'Current', 'VersionString');
   if (firmware) inv.managerFirmware = firmware;
   return inv;
 }

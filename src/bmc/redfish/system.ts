@@ -77,7 +77,9 @@ export function bootOf(system: Resource): BootSettings {
   const enabled = str(boot, 'BootSourceOverrideEnabled');
   const target = str(boot, 'BootSourceOverrideTarget');
   const mode = str(boot, 'BootSourceOverrideMode');
-  const allowedTargets = strings(field(boot, 'BootSourceOverrideTarget@Redfish.AllowableValues'));
+  // iLO 4 lists the targets in its own BootSourceOverrideSupported (HPE iLO 4 RESTful API reference; openstack/proliantutils'
+  // iLO 4 samples); Redfish services annotate them with @Redfish.AllowableValues.
+  const allowedTargets = strings(field(boot, 'BootSourceOverrideTarget@Redfish.AllowableValues')) ?? strings(field(boot, 'BootSourceOverrideSupported'));
   const allowedEnabled = strings(field(boot, 'BootSourceOverrideEnabled@Redfish.AllowableValues'));
   const allowedModes = strings(field(boot, 'BootSourceOverrideMode@Redfish.AllowableValues'));
   if (enabled) out.enabled = enabled;
@@ -96,6 +98,25 @@ export interface BootPatch {
   BootSourceOverrideMode?: string;
 }
 
-export async function patchBoot(client: RedfishClient, system: SystemRead, patch: BootPatch): Promise<void> {
-  await client.patch(system.path, { Boot: patch }, system.etag);
+/** `ifMatch` replaces the system's ETag (`*` for a service that demands If-Match but gives no ETag). */
+export async function patchBoot(client: RedfishClient, system: SystemRead, patch: BootPatch, ifMatch?: string): Promise<void> {
+  await client.patch(system.path, { Boot: patch }, ifMatch ?? system.etag);
+}
+
+/**
+ * HPE's POST state (Oem.Hpe.PostState from iLO 5 on, Oem.Hp.PostState on iLO 4: "Unknown, Reset, PowerOff, InPost,
+ * InPostDiscoveryComplete, FinishedPost", HPE iLO 4 API reference); undefined on other services.
+ */
+export function postStateOf(system: Resource): string | undefined {
+  return str(system, 'Oem', 'Hpe', 'PostState') ?? str(system, 'Oem', 'Hp', 'PostState');
+}
+
+/**
+ * The system is in POST, where HPE iLOs refuse boot changes ("iLO.x.UnableToModifyDuringSystemPOST ... retry after the
+ * computer system is either fully booted or powered off", iLO message registry; HPE blog "Master the Redfish Server
+ * States": the boot order can only be modified in the Off or FinishedPost states).
+ */
+export function inPost(system: Resource): boolean {
+  const state = postStateOf(system);
+  return state === 'InPost' || state === 'InPostDiscoveryStart' || state === 'InPostDiscoveryComplete' || state === 'Reset';
 }

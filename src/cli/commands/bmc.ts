@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { createDriver } from '../../agent/drivers.ts';
 import { CredentialMissingError, Secrets } from '../../agent/secrets.ts';
 import type { BmcDriver, BootOverride, Inventory, PowerState } from '../../bmc/driver.ts';
-import { BmcAuthError, BmcCommandError, BmcTlsError, BmcUnreachableError, BootOverrideNotAppliedError, PowerStateNotReachedError } from '../../bmc/errors.ts';
+import { BmcCommandError, BmcError } from '../../bmc/errors.ts';
 import { createLogger } from '../../log.ts';
 import { formatProblem, loadLab } from '../../model/load.ts';
 import { Redactor } from '../../redact/redactor.ts';
@@ -16,7 +16,7 @@ import { flag, parseArgs, UsageError } from '../args.ts';
 const OPERATIONS = ['status', 'on', 'off', 'cycle', 'pxe', 'disk', 'inventory'] as const;
 type Operation = (typeof OPERATIONS)[number];
 
-const USAGE = 'forseti bmc HOST status|on|off|cycle|pxe|disk|inventory [--lab DIR] [--json] [--secrets FILE] [--age-key FILE]';
+const USAGE = 'forseti bmc HOST status|on|off|cycle|pxe|disk|inventory [--lab DIR] [--json] [--secrets FILE] [--age-key FILE]\n       forseti bmc probe ADDRESS [--type auto|redfish|ipmi|hp-oa] [--port N] [--credential NAME] [--check-boot] [--json]';
 
 export interface BmcCommandIo {
   stdout?: (text: string) => void;
@@ -24,7 +24,7 @@ export interface BmcCommandIo {
   env?: NodeJS.ProcessEnv;
 }
 
-/** Exit 0 on success, 1 on a BMC (or credential, or lab) error, 2 on a usage error. */
+/** Exit 0 on success, 1 on a BMC (or credential, secrets file, or lab) error, 2 on a usage error. */
 export async function bmcCommand(argv: string[], io: BmcCommandIo = {}): Promise<number> {
   // Everything printed goes through the redactor once the secrets are known: a BMC may echo what it was sent.
   const redactor = new Redactor();
@@ -33,6 +33,7 @@ export async function bmcCommand(argv: string[], io: BmcCommandIo = {}): Promise
   const out = (t: string): void => rawOut(redactor.redact(t));
   const err = (t: string): void => rawErr(redactor.redact(t));
   const env = io.env ?? process.env;
+  if (argv[0] === 'probe') return (await import('./bmc-probe.ts')).bmcProbeCommand(argv.slice(1), io);
   const args = parseArgs(argv, ['json']);
   const [hostName, op, ...extra] = args.positional;
   if (!hostName || !op) throw new UsageError(`usage: ${USAGE}`);
@@ -51,7 +52,14 @@ export async function bmcCommand(argv: string[], io: BmcCommandIo = {}): Promise
   if (!host) throw new UsageError(`no host named ${hostName} in ${labDir} (hosts: ${[...lab.hosts.keys()].join(', ')})`);
 
   const ageKey = flag(args, 'age-key');
-  const secrets = await (await Secrets.load(flag(args, 'secrets') ?? env['FORSETI_SECRETS_FILE'], env, ageKey ? { ageKeyFile: ageKey } : {})).withLab(labDir);
+  const secretsFile = flag(args, 'secrets') ?? env['FORSETI_SECRETS_FILE'];
+  let secrets: Secrets;
+  try {
+    secrets = await (await Secrets.load(secretsFile, env, ageKey ? { ageKeyFile: ageKey } : {})).withLab(labDir);
+  } catch (e) {
+    err(`forseti bmc: cannot read the credentials (${secretsFile ?? 'no secrets file'}, ${labDir}/secrets.sops.yaml): ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
   redactor.set('secrets', secrets.values());
   const sink = new Writable({ write: (chunk, _encoding, done) => (rawErr(String(chunk)), done()) });
   const log = createLogger({ level: env['FORSETI_LOG_LEVEL'] ?? 'warn', destination: sink, redactor });
@@ -60,11 +68,8 @@ export async function bmcCommand(argv: string[], io: BmcCommandIo = {}): Promise
   try {
     driver = createDriver(host, secrets, { minIntervalMs: 0, timeoutMs: 20_000, retries: 1 }, log, { site: lab.site, onInstruction: (i) => instructions.push(i.text) });
   } catch (e) {
-    if (e instanceof CredentialMissingError) {
-      err(`forseti bmc: ${e.message}\n`);
-      return 1;
-    }
-    throw e;
+    err(`forseti bmc: ${e instanceof CredentialMissingError ? e.message : `host ${host.name}: ${e instanceof Error ? e.message : String(e)}`}\n`);
+    return 1;
   }
   try {
     const result = await run(driver, op as Operation, host);
@@ -72,13 +77,10 @@ export async function bmcCommand(argv: string[], io: BmcCommandIo = {}): Promise
     out(json ? `${JSON.stringify(report, null, 2)}\n` : human(report));
     return 0;
   } catch (e) {
-    if (isBmcError(e)) {
-      err(`forseti bmc: ${e.message}\n`);
-      return 1;
-    }
-    // Printed by main: scrubbed here, where the secrets are known.
-    if (e instanceof Error) e.message = redactor.redact(e.message);
-    throw e;
+    // Whatever went wrong talking to the BMC is a BMC failure (exit 1), never a usage error (exit 2).
+    if (e instanceof UsageError) throw e;
+    err(`forseti bmc: ${isBmcError(e) ? e.message : `host ${host.name}: ${e instanceof Error ? e.message : String(e)}`}\n`);
+    return 1;
   } finally {
     await driver.close?.();
   }
@@ -143,14 +145,7 @@ function human(report: { host: string; bmc: { display: string }; operation: stri
   return `${lines.join('\n')}\n`;
 }
 
+/** Every BMC failure kind (unreachable, auth, TLS, command, read-back, power) and a missing credential. */
 function isBmcError(e: unknown): e is Error {
-  return (
-    e instanceof BmcAuthError ||
-    e instanceof BmcCommandError ||
-    e instanceof BmcUnreachableError ||
-    e instanceof BmcTlsError ||
-    e instanceof BootOverrideNotAppliedError ||
-    e instanceof PowerStateNotReachedError ||
-    e instanceof CredentialMissingError
-  );
+  return e instanceof BmcError || e instanceof CredentialMissingError;
 }

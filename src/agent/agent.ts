@@ -79,7 +79,7 @@ export class Agent {
     });
     this.secrets = await Secrets.load(this.config.secretsFile, process.env, this.config.ageKeyFile ? { ageKeyFile: this.config.ageKeyFile } : {});
     this.labSecrets = this.secrets;
-    this.images = new ImageCache(join(stateDir, 'images'), this.log);
+    this.images = new ImageCache(join(stateDir, 'images'), this.log, this.config.images);
     this.tracker = new HostTracker(new Journal(join(stateDir, 'journal.json')), this.log);
     await this.tracker.load();
     await this.sightings.persistTo(join(stateDir, 'sightings.json'), this.log);

@@ -1,7 +1,7 @@
 // Runs the real forseti agent (bin/forseti.js) inside the virtual lab's namespace and keeps its JSON log.
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { GuestAssets, Vlab } from '../vlab/index.ts';
 
 export interface AgentProcess {
@@ -52,6 +52,8 @@ bmc:
   timeoutMs: 20000
   retries: 2
 reconcileIntervalMs: 500
+images:
+  fileRoots: [${dirname(setup.assets.kernel)}, ${dirname(setup.assets.initrd)}]
 ${setup.webhookSecret ? 'webhook: {credential: webhook}\n' : ''}`,
   );
   const child = setup.vlab.spawn(process.execPath, [resolve('bin/forseti.js'), 'agent', '--config', config], {

@@ -48,6 +48,15 @@ export class ImageCache {
     for (const file of [image.kernel, ...image.initrds]) await this.ensureFile(image.name, file, { limits, ...(signal ? { signal } : {}) });
   }
 
+  /** How long fetching every file of the image may take at most; 0 when its settings are refused (ensureImage says why). */
+  boundMs(image: Image): number {
+    try {
+      return (1 + image.initrds.length) * downloadLimits(this.policy, image.name, image.download).totalMs;
+    } catch {
+      return 0;
+    }
+  }
+
   /**
    * The URL is checked before the cache is looked at, so a commit naming a refused URL is refused even when a file
    * with its digest is cached already.

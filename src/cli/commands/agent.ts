@@ -2,6 +2,10 @@ import { Agent } from '../../agent/agent.ts';
 import { loadAgentConfig } from '../../agent/config.ts';
 import { createLogger } from '../../log.ts';
 import { flag, parseArgs, UsageError } from '../args.ts';
+import { StopSignals } from '../stop-signals.ts';
+
+/** SIGTERM or SIGINT ends the agent within this, whatever still runs; a second signal ends it at once. */
+export const STOP_DEADLINE_MS = 10_000;
 
 export async function agentCommand(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
@@ -10,15 +14,40 @@ export async function agentCommand(argv: string[]): Promise<number> {
   const config = await loadAgentConfig(file);
   const log = createLogger();
   const agent = new Agent(config, log);
-  await agent.start();
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      log.info({ signal }, 'stopping');
-      resolve();
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
-  });
-  await agent.stop();
+  // Listening before start: a signal while the first commit is fetched or applied stops the agent too.
+  const signals = new StopSignals();
+  let startError: unknown = null;
+  const started = agent.start().then(
+    () => true,
+    (err: unknown) => {
+      startError = err ?? new Error('the agent could not start');
+      return false;
+    },
+  );
+  if (await Promise.race([started, signals.first.then(() => false)])) await signals.first;
+  const signal = signals.signal;
+  log.info({ signal: signal ?? undefined }, 'stopping');
+  let deadline: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    agent.stop().then(() => 'stopped' as const),
+    new Promise<'deadline'>((resolve) => (deadline = setTimeout(() => resolve('deadline'), STOP_DEADLINE_MS))),
+    signals.second.then(() => 'second signal' as const),
+  ]);
+  clearTimeout(deadline);
+  const left = agent.running();
+  if (outcome !== 'stopped' || (signal && left.length > 0)) {
+    const why = outcome === 'deadline' ? `not stopped within ${STOP_DEADLINE_MS / 1000} s` : outcome === 'second signal' ? 'a second signal' : 'stopped with work left behind';
+    log.error({ stillRunning: left, signal }, `exiting now (${why}); still running: ${left.length > 0 ? left.join('; ') : 'nothing known'}`);
+    return signals.exitBy(signal ?? 'SIGTERM');
+  }
+  signals.dispose();
+  // Stopped: the process ends when its last handle closes. Should one that nobody tracks stay open, it ends anyway.
+  setTimeout(() => {
+    log.warn('stopped, but something still holds the process; exiting');
+    process.exit();
+  }, LINGER_MS).unref();
+  if (startError !== null) throw startError;
   return 0;
 }
+
+const LINGER_MS = 3000;

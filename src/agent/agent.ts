@@ -67,6 +67,8 @@ export class Agent {
   private applying: CommitApply | null = null;
   private stopped = false;
   private stopping: StopSteps | null = null;
+  /** Awaited work that running() names: what a stop during start() leaves behind. */
+  private readonly pending = new Set<string>();
   /** The newest commit that failed validation: not validated again until the branch moves. */
   private invalidRevision: string | null = null;
 
@@ -102,7 +104,7 @@ export class Agent {
       ...(auth ? { auth } : {}),
     });
     this.status = new StatusPublisher(writer, () => this.generation, { drifts: (h) => this.drift?.driftsOf(h) ?? [], metrics: this.metrics });
-    await this.status.restore((h) => this.tracker.get(h));
+    await this.during('reading the status branch', this.status.restore((h) => this.tracker.get(h)));
     this.alerts = new AgentAlerts(stateDir, (name) => this.labSecrets.resolve(name).password, this.log);
     this.tracker.onChange((host, state, event) => {
       this.status.host(host, state, event);
@@ -145,10 +147,10 @@ export class Agent {
     if (this.tickTimer) clearInterval(this.tickTimer);
     const steps = (this.stopping = new StopSteps(STOP_BUDGET_MS, this.log));
     this.applying?.abandon('the agent is stopping');
-    await steps.wait('applying a commit', this.applying?.done, 1000);
-    await steps.wait('fetching the lab branch', this.fetching?.done, 1000);
+    await steps.wait('applying a commit', this.applying?.done, 1000, true);
+    await steps.wait('fetching the lab branch', this.fetching?.done, 1000, true);
     await steps.wait('drift scan', this.drift?.stop(), 1000);
-    await steps.wait('BMC actions', this.executor?.idle(), 3000);
+    await steps.wait('BMC actions', this.executor?.idle(), 3000, true);
     await steps.wait('alert deliveries', this.alerts?.stop(), 1000);
     await steps.wait('status push', this.status?.stop(), 3000);
     await steps.wait('sightings', this.sightings.flush(), 500);
@@ -165,11 +167,21 @@ export class Agent {
     const busy = this.executor?.busyHosts() ?? [];
     return [
       ...(this.stopping?.running() ?? []),
+      ...this.pending,
       ...(this.applying ? [this.applying.describe()] : []),
       ...(this.fetching ? [`fetching the lab branch (${Math.round((Date.now() - this.fetching.since) / 1000)} s)`] : []),
       ...(this.images?.running() ?? []),
       ...(busy.length > 0 ? [`BMC actions on ${busy.join(', ')}`] : []),
     ];
+  }
+
+  private async during<T>(what: string, work: Promise<T>): Promise<T> {
+    this.pending.add(what);
+    try {
+      return await work;
+    } finally {
+      this.pending.delete(what);
+    }
   }
 
   /** Why the agent is wedged (/healthz answers 503 with it), or null. */

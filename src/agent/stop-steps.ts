@@ -14,7 +14,8 @@ export class StopSteps {
     this.deadline = Date.now() + budgetMs;
   }
 
-  async wait(name: string, work: Promise<unknown> | null | undefined, maxMs: number): Promise<void> {
+  /** `describedElsewhere`: what the step waits for says itself what still runs (a commit apply, a fetch, BMC actions). */
+  async wait(name: string, work: Promise<unknown> | null | undefined, maxMs: number, describedElsewhere = false): Promise<void> {
     if (!work) return;
     const ms = Math.max(0, Math.min(maxMs, this.deadline - Date.now()));
     let timer: NodeJS.Timeout | undefined;
@@ -31,7 +32,7 @@ export class StopSteps {
     ]);
     clearTimeout(timer);
     this.waiting = null;
-    if (!settled) this.left.push(name);
+    if (!settled && !describedElsewhere) this.left.push(name);
   }
 
   /** The step being waited for and the steps given up on. */

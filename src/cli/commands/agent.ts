@@ -1,3 +1,4 @@
+import { destination } from 'pino';
 import { Agent } from '../../agent/agent.ts';
 import { loadAgentConfig } from '../../agent/config.ts';
 import { createLogger } from '../../log.ts';
@@ -12,7 +13,10 @@ export async function agentCommand(argv: string[]): Promise<number> {
   const file = flag(args, 'config');
   if (!file) throw new UsageError('agent needs --config FILE');
   const config = await loadAgentConfig(file);
-  const log = createLogger();
+  // Written synchronously: the last lines before a forced exit must not wait in a queue of the thread pool that a
+  // hung read may hold, and the signal that ends the process would drop them.
+  // (pino takes its own SonicBoom stream; createLogger's option is typed for Node streams.)
+  const log = createLogger({ destination: destination({ dest: 1, sync: true }) as unknown as NodeJS.WritableStream });
   const agent = new Agent(config, log);
   // Listening before start: a signal while the first commit is fetched or applied stops the agent too.
   const signals = new StopSignals();

@@ -131,6 +131,7 @@ export class Agent {
     this.services = new BootServices(this.config, this.backend, () => this.generation, this.log, { metrics: this.metrics, ...this.webhookRoute() });
     writer.start();
     this.log.info({ lab: redact(this.config.lab.url), branch: this.config.lab.branch, stateDir }, 'agent starting');
+    if (this.stopped) return;
     // Polling starts before the first commit is applied, so a first commit stuck on an image cannot keep a fix out.
     this.schedulePoll();
     this.tickTimer = setInterval(() => this.tick(), this.config.reconcileIntervalMs);
@@ -151,6 +152,7 @@ export class Agent {
     await steps.wait('fetching the lab branch', this.fetching?.done, 1000, true);
     await steps.wait('drift scan', this.drift?.stop(), 1000);
     await steps.wait('BMC actions', this.executor?.idle(), 3000, true);
+    this.tracker?.close();
     await steps.wait('alert deliveries', this.alerts?.stop(), 1000);
     await steps.wait('status push', this.status?.stop(), 3000);
     await steps.wait('sightings', this.sightings.flush(), 500);

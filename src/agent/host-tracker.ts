@@ -13,6 +13,7 @@ export class HostTracker {
   private states = new Map<string, ObservedHost>();
   private listeners: HostChangeListener[] = [];
   private saving: Promise<void> = Promise.resolve();
+  private closed = false;
 
   constructor(private readonly journal: Journal, private readonly log: Logger, private readonly clock: () => number = Date.now) {}
 
@@ -32,9 +33,18 @@ export class HostTracker {
     return this.states;
   }
 
+  /**
+   * No event counts any more: an action a stop left behind must not write the journal of a stopped agent (a new one
+   * may own it by then). What it did not record is what a crash would not have recorded.
+   */
+  close(): void {
+    this.closed = true;
+  }
+
   /** Applies an event and waits until the journal holds the result. */
   async record(host: string, event: HostEvent): Promise<ObservedHost> {
     const before = this.get(host);
+    if (this.closed) return before;
     const after = applyEvent(before, event, this.clock());
     if (after === before && this.states.has(host)) return before;
     this.states.set(host, after);

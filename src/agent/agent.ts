@@ -19,8 +19,6 @@ import { AgentUrls } from '../render/urls.ts';
 import { GitSource } from '../source/index.ts';
 import { StatusWriter } from '../status/index.ts';
 import { AgentAlerts } from './agent-alerts.ts';
-import { CommitAbandonedError, CommitApply, APPLY_STAGE_BOUND_MS } from './commit-apply.ts';
-import { StopSteps } from './stop-steps.ts';
 import { loadAgentKey } from './agent-key.ts';
 import { AgentBootBackend } from './boot-backend.ts';
 import type { AgentConfig } from './config.ts';
@@ -31,6 +29,8 @@ import { Executor } from './executor.ts';
 import { HostTracker } from './host-tracker.ts';
 import { Secrets } from './secrets.ts';
 import { StatusPublisher } from './status-publisher.ts';
+import { APPLY_STAGE_BOUND_MS, CommitAbandonedError, CommitApply } from './commit-apply.ts';
+import { StopSteps } from './stop-steps.ts';
 
 /**
  * The long-running agent: polls the lab repository, applies each commit whole or not at all, serves boot

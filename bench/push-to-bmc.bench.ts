@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Agent } from '../src/agent/agent.ts';
 import { createLogger } from '../src/log.ts';
+import { DEFAULT_IMAGE_POLICY } from '../src/render/image-limits.ts';
 import { commitFiles, createBareRepo, startGitServer } from '../test/fixtures/git-server.ts';
-import { generateLab, hostYaml } from './lib/generate-lab.ts';
+import { generateLab, hostYaml, MIRROR_DIR } from './lib/generate-lab.ts';
 import { median } from './lib/proc.ts';
 
 const HOSTS = 1000;
@@ -54,6 +55,7 @@ export async function run(): Promise<void> {
         serve: { bindAddress: '127.0.0.1', dhcp: false, tftp: false, ipxeDir: '/usr/lib/ipxe' },
         bmc: { minIntervalMs: 0, timeoutMs: 5000, retries: 0 },
         reconcileIntervalMs: 200,
+        images: { ...DEFAULT_IMAGE_POLICY, fileRoots: [join(dir, 'lab', MIRROR_DIR)] },
       },
       createLogger({ level: 'info', destination: sink }),
     );

@@ -98,7 +98,8 @@ before(async () => {
   await writeFile(
     join(dir, 'agent.yaml'),
     `lab: {url: '${git.repoUrl('lab')}', pollSeconds: 1}\nstatus: {batchSeconds: 0.3}\nstateDir: ${join(dir, 'state')}\nsecretsFile: ${join(dir, 'secrets.yaml')}\n` +
-      `serve: {bindAddress: 127.0.0.1, dhcp: false, tftp: false}\nbmc: {minIntervalMs: 0, timeoutMs: 10000, retries: 1}\nreconcileIntervalMs: 200\n`,
+      `serve: {bindAddress: 127.0.0.1, dhcp: false, tftp: false}\nbmc: {minIntervalMs: 0, timeoutMs: 10000, retries: 1}\nreconcileIntervalMs: 200\n` +
+      `images: {fileRoots: [${mirror}]}\n`,
   );
 });
 

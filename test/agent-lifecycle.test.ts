@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { Agent } from '../src/agent/agent.ts';
 import type { AgentConfig } from '../src/agent/config.ts';
 import { createLogger } from '../src/log.ts';
+import { DEFAULT_IMAGE_POLICY } from '../src/render/image-limits.ts';
 import { commitFiles, createBareRepo, startGitServer, type GitServer } from './fixtures/git-server.ts';
 import { readStatus, waitForStatus } from './e2e/status-branch.ts';
 import { bootScriptFrom, phoneHomeFrom } from './fixtures/as-host.ts';
@@ -49,6 +50,7 @@ function agentConfig(): AgentConfig {
     serve: { bindAddress: '127.0.0.1', dhcp: false, tftp: false, ipxeDir: '/usr/lib/ipxe' },
     bmc: { minIntervalMs: 0, timeoutMs: 5000, retries: 0 },
     reconcileIntervalMs: 200,
+    images: { ...DEFAULT_IMAGE_POLICY, fileRoots: [join(dir, 'mirror')] },
   };
 }
 

@@ -301,7 +301,7 @@ describe('the real agent in a network namespace: the impostor at another address
     procs.push(forwarder);
     await forwarder.waitForLine((l) => l === 'ready', 'the git forwarder');
     await writeFile(join(dir, 'secrets.yaml'), '{}\n');
-    await writeFile(join(dir, 'agent.yaml'), `lab: {url: 'http://127.0.0.1:9418/lab.git', pollSeconds: 3600}\nstatus: {batchSeconds: 0.2}\nstateDir: ${join(dir, 'state')}\nsecretsFile: ${join(dir, 'secrets.yaml')}\nserve: {bindAddress: ${AGENT}, dhcp: false, tftp: false}\nbmc: {minIntervalMs: 0, timeoutMs: 5000, retries: 0}\nreconcileIntervalMs: 200\n`);
+    await writeFile(join(dir, 'agent.yaml'), `lab: {url: 'http://127.0.0.1:9418/lab.git', pollSeconds: 3600}\nstatus: {batchSeconds: 0.2}\nstateDir: ${join(dir, 'state')}\nsecretsFile: ${join(dir, 'secrets.yaml')}\nserve: {bindAddress: ${AGENT}, dhcp: false, tftp: false}\nbmc: {minIntervalMs: 0, timeoutMs: 5000, retries: 0}\nreconcileIntervalMs: 200\nimages: {fileRoots: [${mirror}]}\n`);
     agent = spawnInNs(ns.server, [process.execPath, resolve('bin/forseti.js'), 'agent', '--config', join(dir, 'agent.yaml')], { FORSETI_LOG_LEVEL: 'info' });
     procs.push(agent);
     await agent.waitForLine((l) => l.includes('"msg":"commit applied"'), 'the agent applies the lab', 60_000);

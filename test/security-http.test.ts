@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { DEFAULT_IMAGE_POLICY } from '../src/render/image-limits.ts';
 import { Agent } from '../src/agent/agent.ts';
 import { createLogger } from '../src/log.ts';
 import { Metrics } from '../src/observe/metrics.ts';
@@ -311,7 +312,7 @@ describe('ports the agent cannot bind', () => {
     await writeTree(seed, { ...(await loopbackLabFiles(dir, { http: held, tftp: await freeUdpPort() })), 'hosts/node-1.yaml': redfishHost('node-1', 2) });
     await createBareRepo(git, 'lab-process', seed);
     const workDir = join(dir, 'process');
-    const agent = await startAgent({ workDir, labUrl: git.repoUrl('lab-process'), extraConfig: 'serve: {bindAddress: 127.0.0.1, dhcp: false, tftp: false}\n' });
+    const agent = await startAgent({ workDir, labUrl: git.repoUrl('lab-process'), extraConfig: `serve: {bindAddress: 127.0.0.1, dhcp: false, tftp: false}\nimages: {fileRoots: [${join(dir, 'mirror')}]}\n` });
     try {
       const code = await new Promise<number | null>((resolve) => {
         if (agent.child.exitCode !== null) resolve(agent.child.exitCode);
@@ -337,6 +338,7 @@ describe('ports the agent cannot bind', () => {
     await createBareRepo(git, 'lab-later', seed);
     await mkdir(join(dir, 'later'));
     const config = await loopbackAgentConfig(join(dir, 'later'), git.repoUrl('lab-later'), { tftp: true });
+    config.images = { ...DEFAULT_IMAGE_POLICY, fileRoots: [join(dir, 'mirror')] };
     const lines: Array<Record<string, unknown>> = [];
     const agent = new Agent(config, capturingLog(lines));
     const baseA = `http://127.0.0.1:${httpA}`;

@@ -31,6 +31,8 @@ import { Executor } from './executor.ts';
 import { HostTracker } from './host-tracker.ts';
 import { Secrets } from './secrets.ts';
 import { StatusPublisher } from './status-publisher.ts';
+import { APPLY_STAGE_BOUND_MS, CommitAbandonedError, CommitApply } from './commit-apply.ts';
+import { StopSteps } from './stop-steps.ts';
 
 /**
  * The long-running agent: polls the lab repository, applies each commit whole or not at all, serves boot
@@ -61,11 +63,17 @@ export class Agent {
   private services!: BootServices;
   private pollTimer: NodeJS.Timeout | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
-  private polling: Promise<void> | null = null;
+  /** The fetch in flight and since when; one at a time. */
+  private fetching: { done: Promise<void>; since: number } | null = null;
+  /** The commit being applied; a newer head abandons it. */
+  private applying: CommitApply | null = null;
   private stopped = false;
   /** Set while start() runs: a service that cannot bind its port then stops the agent instead of rejecting the commit. */
   private starting = false;
   private startFailure: ServiceBindError | null = null;
+  private stopping: StopSteps | null = null;
+  /** Awaited work that running() names: what a stop during start() leaves behind. */
+  private readonly pending = new Set<string>();
   /** The newest commit that failed validation: not validated again until the branch moves. */
   private invalidRevision: string | null = null;
 
@@ -95,7 +103,7 @@ export class Agent {
     const short = this.redactor.shortSecrets('agent-secrets').length;
     if (short > 0) this.log.warn({ count: short, minLength: MIN_SUBSTRING_SECRET_LENGTH }, 'some secrets are too short to be redacted inside other text; only whole values equal to them are');
     this.labSecrets = this.secrets;
-    this.images = new ImageCache(join(stateDir, 'images'), this.log);
+    this.images = new ImageCache(join(stateDir, 'images'), this.log, this.config.images);
     this.tracker = new HostTracker(new Journal(join(stateDir, 'journal.json')), this.log, Date.now, this.redactDeep);
     await this.tracker.load();
     await this.sightings.persistTo(join(stateDir, 'sightings.json'), this.log);
@@ -112,7 +120,7 @@ export class Agent {
       ...(auth ? { auth } : {}),
     });
     this.status = new StatusPublisher(writer, () => this.generation, { drifts: (h) => this.drift?.driftsOf(h) ?? [], metrics: this.metrics, redact: this.redactDeep });
-    await this.status.restore((h) => this.tracker.get(h));
+    await this.during('reading the status branch', this.status.restore((h) => this.tracker.get(h)));
     this.alerts = new AgentAlerts(stateDir, (name) => this.labSecrets.resolve(name).password, this.log, this.redactDeep);
     this.tracker.onChange((host, state, event) => {
       if (event.kind === 'provision-started' || event.kind === 'wipe-started') this.knowTokensOf([host], false);
@@ -135,80 +143,168 @@ export class Agent {
       site: () => this.status.site(),
       drifts: (h) => this.redactDeep(this.drift.driftsOf(h)),
       actions: (h) => this.status.actionsOf(h),
+      health: () => this.health(),
     });
     this.services = new BootServices(this.config, this.backend, () => this.generation, this.log, { metrics: this.metrics, ...this.webhookRoute() });
     writer.start();
     this.log.info({ lab: redactUrl(this.config.lab.url), branch: this.config.lab.branch, stateDir }, 'agent starting');
+    if (this.stopped) return;
+    // Polling starts before the first commit is applied, so a first commit stuck on an image cannot keep a fix out.
+    this.schedulePoll();
+    this.tickTimer = setInterval(() => this.tick(), this.config.reconcileIntervalMs);
     this.starting = true;
     await this.poll();
     this.starting = false;
     if (this.startFailure) throw this.startFailure;
-    this.schedulePoll();
-    this.tickTimer = setInterval(() => this.tick(), this.config.reconcileIntervalMs);
   }
 
+  /**
+   * Stops within STOP_BUDGET_MS whatever hangs: the commit being applied is abandoned, and each step below is waited
+   * for at most its bound (a hung BMC exchange, a status push to a dead server are left behind and named by running()).
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.pollTimer) clearTimeout(this.pollTimer);
     if (this.tickTimer) clearInterval(this.tickTimer);
-    await this.polling;
-    await this.drift?.stop();
-    await this.executor?.idle();
-    await this.alerts?.stop();
-    await this.status?.stop();
-    await this.sightings.flush();
-    await this.services?.stop();
-    await this.closeDrivers();
+    const steps = (this.stopping = new StopSteps(STOP_BUDGET_MS, this.log));
+    this.applying?.abandon('the agent is stopping');
+    await steps.wait('applying a commit', this.applying?.done, 1000, true);
+    await steps.wait('fetching the lab branch', this.fetching?.done, 1000, true);
+    await steps.wait('drift scan', this.drift?.stop(), 1000);
+    await steps.wait('BMC actions', this.executor?.idle(), 3000, true);
+    this.tracker?.close();
+    await steps.wait('alert deliveries', this.alerts?.stop(), 1000);
+    await steps.wait('status push', this.status?.stop(), 3000);
+    await steps.wait('sightings', this.sightings.flush(), 500);
+    await steps.wait('boot services', this.services?.stop(), 1000);
+    await steps.wait('closing BMC sessions', this.closeDrivers(), 1000);
     retainBmcState([]);
-    this.log.info('agent stopped');
+    const left = this.running();
+    if (left.length > 0) this.log.warn({ stillRunning: left }, `agent stopped; left running: ${left.join('; ')}`);
+    else this.log.info('agent stopped');
   }
 
-  /** Fetches the lab repository now; a webhook calls this too. Concurrent calls share one fetch. */
+  /** What is still in flight: for a stop that must say what it leaves behind. */
+  running(): string[] {
+    const busy = this.executor?.busyHosts() ?? [];
+    return [
+      ...(this.stopping?.running() ?? []),
+      ...this.pending,
+      ...(this.applying ? [this.applying.describe()] : []),
+      ...(this.fetching ? [`fetching the lab branch (${Math.round((Date.now() - this.fetching.since) / 1000)} s)`] : []),
+      ...(this.images?.running() ?? []),
+      ...(busy.length > 0 ? [`BMC actions on ${busy.join(', ')}`] : []),
+    ];
+  }
+
+  private async during<T>(what: string, work: Promise<T>): Promise<T> {
+    this.pending.add(what);
+    try {
+      return await work;
+    } finally {
+      this.pending.delete(what);
+    }
+  }
+
+  /** Why the agent is wedged (/healthz answers 503 with it), or null. */
+  health(): string | null {
+    const overdue = this.applying?.overdue();
+    if (overdue) return overdue;
+    const fetching = this.fetching ? Date.now() - this.fetching.since : 0;
+    if (fetching > FETCH_BOUND_MS) return `the fetch of the lab branch has been running for ${Math.round(fetching / 1000)} s, past its bound of ${FETCH_BOUND_MS / 1000} s`;
+    return null;
+  }
+
+  /**
+   * Fetches the lab repository now and applies a new head; resolves once that head is applied, rejected or given up
+   * for a newer one. A webhook calls this too; concurrent calls share one fetch.
+   */
   poll(): Promise<void> {
-    this.polling ??= this.pollOnce().finally(() => (this.polling = null));
-    return this.polling;
+    return this.fetch().then(() => this.applying?.done);
   }
 
+  private fetch(): Promise<void> {
+    if (!this.fetching) {
+      const done = this.fetchOnce().finally(() => (this.fetching = null));
+      this.fetching = { done, since: Date.now() };
+    }
+    return this.fetching.done;
+  }
+
+  /** The next poll is scheduled when the fetch ends, not the apply: a newer commit is seen while an image still downloads. */
   private schedulePoll(): void {
     if (this.stopped) return;
-    this.pollTimer = setTimeout(() => void this.poll().finally(() => this.schedulePoll()), this.nextPoll());
+    this.pollTimer = setTimeout(() => void this.fetch().finally(() => this.schedulePoll()), this.nextPoll());
   }
 
   private readonly nextPoll = (): number => pollSchedule(this.config.lab.pollSeconds * 1000, 0.1)();
 
-  private async pollOnce(): Promise<void> {
+  private async fetchOnce(): Promise<void> {
     try {
+      // The working tree moves only once the apply in flight has read it.
+      await this.applying?.treeReleased;
+      if (this.stopped) return;
       const snapshot = await this.source.sync().catch((err: unknown) => {
         this.metrics.countGitFetch(false);
         throw err;
       });
       this.metrics.countGitFetch(true);
-      if (snapshot.commit === this.generation?.revision || snapshot.commit === this.invalidRevision) return;
-      await this.applyCommit(snapshot.commit, snapshot.tree);
+      if (!this.stopped) this.dispatch(snapshot.commit, snapshot.tree);
     } catch (err) {
       this.log.error({ err }, 'poll failed; the last good generation keeps serving');
     }
   }
 
-  /** One commit is one snapshot: valid and applied whole, or rejected whole while the last good one serves. */
-  private async applyCommit(commit: string, tree: string): Promise<void> {
-    if (this.generation?.revision === commit) return;
-    const run = this.status.reconciles.start(commit);
-    const { lab, problems } = await this.loadCommit(commit, tree);
-    run.mark('validate');
-    if (!lab) {
-      const errors = problems.map(formatProblem);
-      this.log.warn({ revision: commit, errors }, 'commit rejected; the last good generation keeps serving');
-      this.invalidRevision = commit;
-      if (!this.generation) await this.restoreLastGood(commit);
-      this.rejected(commit, errors);
-      run.finish('rejected', errors.length);
-      return;
+  /** Starts applying the head unless it is served, rejected or being applied; an apply of another commit is abandoned. */
+  private dispatch(commit: string, tree: string): void {
+    const current = this.applying;
+    if (current?.commit === commit) return;
+    if (current) {
+      this.log.warn({ revision: current.commit, head: commit }, 'a newer commit arrived; abandoning the apply in flight');
+      current.abandon(`commit ${commit.slice(0, 12)} arrived`);
     }
-    this.useLabSecrets(await this.secrets.withLab(tree));
-    run.mark('secrets');
-    await this.activate(commit, lab, run);
-    run.finish(this.generation?.revision === commit ? 'applied' : 'rejected', this.status.site().rejected?.errors.length ?? 0);
+    if (commit === this.generation?.revision || commit === this.invalidRevision) return;
+    const apply = new CommitApply(commit);
+    const previous = current?.done ?? Promise.resolve();
+    apply.done = previous
+      .then(() => this.applyCommit(apply, tree))
+      .catch((err: unknown) => this.log.error({ err, revision: commit }, 'applying the commit failed unexpectedly'))
+      .finally(() => {
+        apply.treeDone();
+        if (this.applying === apply) this.applying = null;
+      });
+    this.applying = apply;
+  }
+
+  /** One commit is one snapshot: valid and applied whole, or rejected whole while the last good one serves. */
+  private async applyCommit(apply: CommitApply, tree: string): Promise<void> {
+    const { commit, signal } = apply;
+    if (this.generation?.revision === commit || signal.aborted) return;
+    const run = this.status.reconciles.start(commit);
+    try {
+      const { lab, problems } = await this.loadCommit(commit, tree);
+      run.mark('validate');
+      if (!lab) {
+        const errors = problems.map(formatProblem);
+        this.log.warn({ revision: commit, errors }, 'commit rejected; the last good generation keeps serving');
+        this.invalidRevision = commit;
+        if (!this.generation) await this.restoreLastGood(commit, apply);
+        this.rejected(commit, errors);
+        run.finish('rejected', errors.length);
+        return;
+      }
+      const labSecrets = await this.secrets.withLab(tree);
+      // Known before anything of this commit can be logged; they replace the served commit's once it switches.
+      this.redactor.set('next-lab-secrets', labSecrets.values());
+      apply.treeDone();
+      run.mark('secrets');
+      await this.activate(commit, lab, labSecrets, run, apply);
+      run.finish(this.generation?.revision === commit ? 'applied' : 'rejected', this.status.site().rejected?.errors.length ?? 0);
+    } catch (err) {
+      if (!(err instanceof CommitAbandonedError)) throw err;
+      this.log.info({ revision: commit, reason: err.message }, 'commit apply abandoned; neither applied nor rejected');
+      run.finish('interrupted');
+    }
   }
 
   /**
@@ -231,7 +327,7 @@ export class Agent {
    * A restarted agent whose branch head is invalid serves the last commit it had applied, read again from its
    * own clone, rather than nothing.
    */
-  private async restoreLastGood(rejected: string): Promise<void> {
+  private async restoreLastGood(rejected: string, apply: CommitApply): Promise<void> {
     const lastGood = (await readFile(join(this.config.stateDir, 'last-good'), 'utf8').catch(() => '')).trim();
     if (!lastGood || lastGood === rejected) return;
     const dir = join(this.config.stateDir, 'last-good-tree');
@@ -240,27 +336,40 @@ export class Agent {
       await this.source.checkoutRevision(lastGood, dir);
       const { lab } = await loadLab(dir);
       if (lab) {
-        this.useLabSecrets(await this.secrets.withLab(dir));
+        const labSecrets = await this.secrets.withLab(dir);
+        this.redactor.set('next-lab-secrets', labSecrets.values());
         this.log.info({ revision: lastGood }, 'serving the last good commit from before the restart');
-        await this.activate(lastGood, lab);
+        await this.activate(lastGood, lab, labSecrets, undefined, apply);
       }
     } catch (err) {
       this.log.error({ err, revision: lastGood }, 'cannot restore the last good commit');
     }
   }
 
-  private async activate(commit: string, lab: Lab, run?: ReconcileRun): Promise<void> {
+  /**
+   * Fetches the images, renders and switches to the commit. Until the switch, `apply` may abandon it: the images stage
+   * carries its signal, the others check it.
+   */
+  private async activate(commit: string, lab: Lab, labSecrets: Secrets, run?: ReconcileRun, apply?: CommitApply): Promise<void> {
     try {
-      for (const image of lab.images.values()) if (isUsed(lab, image.name)) await this.images.ensureImage(image);
+      for (const image of lab.images.values()) {
+        if (!isUsed(lab, image.name)) continue;
+        apply?.enter(`images (${image.name})`, this.images.boundMs(image) + APPLY_STAGE_BOUND_MS);
+        await this.images.ensureImage(image, apply?.signal);
+      }
       run?.mark('images');
+      apply?.enter('render', APPLY_STAGE_BOUND_MS);
       const generation = await this.generations.write(lab, commit, new AgentUrls(lab.site));
       run?.mark('render');
+      apply?.enter('activate', APPLY_STAGE_BOUND_MS);
       // The old generation's hosts and the new one's: either may be served when this is logged.
       this.knowTokensOf([...(this.generation?.lab.hosts.keys() ?? []), ...lab.hosts.keys()], true);
       // Before anything switches: a port that cannot be bound rejects the commit and no host is acted on.
       await this.services.ensure(lab.site);
       this.generation = generation;
       this.knowTokensOf(lab.hosts.keys(), true);
+      this.labSecrets = labSecrets;
+      this.redactor.set('lab-secrets', labSecrets.values());
       await this.closeDrivers();
       retainBmcState(lab.hosts.values());
       const names = new Set(lab.hosts.keys());
@@ -280,6 +389,7 @@ export class Agent {
       this.tick();
       run?.mark('activate');
     } catch (err) {
+      if (apply?.signal.aborted && this.generation?.revision !== commit) throw apply.signal.reason as Error;
       const message = err instanceof Error ? err.message : String(err);
       if (err instanceof ServiceBindError && this.starting) {
         this.log.fatal({ revision: commit, service: err.service, address: err.address, port: err.port, code: err.code }, `${message}; the agent stops`);
@@ -307,11 +417,6 @@ export class Agent {
       if (nonce) this.attemptTokens.set(host, attemptToken(this.agentKey, host, nonce));
     }
     this.redactor.setTokens('attempt-tokens', this.attemptTokens.values());
-  }
-
-  private useLabSecrets(secrets: Secrets): void {
-    this.labSecrets = secrets;
-    this.redactor.set('lab-secrets', secrets.values());
   }
 
   private rejected(commit: string, given: string[]): void {
@@ -376,6 +481,11 @@ export class Agent {
     return { webhook: { path: settings.path, route } };
   }
 }
+
+/** The graceful part of a stop; the CLI's hard deadline (10 s) lies beyond it. */
+const STOP_BUDGET_MS = 8000;
+/** A fetch running longer than this (the source's idle timeout does not bound a server that trickles) is wedged. */
+const FETCH_BOUND_MS = 10 * 60_000;
 
 function isUsed(lab: Lab, image: string): boolean {
   for (const host of lab.hosts.values()) {

@@ -24,6 +24,8 @@ export interface BackendExtras {
   drifts?: (host: string) => readonly Drift[];
   /** The host's last actions with their timings. */
   actions?: (host: string) => HostAction[];
+  /** Why the agent is wedged (a commit apply or a fetch past its bound), or null. */
+  health?: () => string | null;
 }
 
 /**
@@ -55,6 +57,10 @@ export class AgentBootBackend implements BootBackend {
 
   ready(): boolean {
     return this.current() !== null;
+  }
+
+  health(): string | null {
+    return this.extras.health?.() ?? null;
   }
 
   /**

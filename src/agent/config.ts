@@ -4,6 +4,7 @@ import { parseDocument } from 'yaml';
 import { DEFAULT_BMC_MAX_CONCURRENT } from '../bmc/gate.ts';
 import { DEFAULT_MAX_EVENT_STREAMS } from '../serve/dashboard/status-stream.ts';
 import { DEFAULT_HTTP_LIMITS } from '../serve/http/http-server.ts';
+import { DEFAULT_CEILING, DEFAULT_DOWNLOAD, DOWNLOAD_KEYS, type DownloadSettings, type ImagePolicy } from '../render/image-limits.ts';
 import { parseWebhookSettings, type WebhookSettings } from '../source/webhook.ts';
 
 /** The agent's own configuration: where the lab repository is and where the agent keeps its state. */
@@ -30,6 +31,11 @@ export interface AgentConfig {
    */
   bmc: { minIntervalMs: number; timeoutMs: number; retries: number; maxConcurrent?: number };
   reconcileIntervalMs: number;
+  /**
+   * Image downloads: the directories file:// images may come from, default limits and the ceilings an image's own
+   * `download:` may not pass. The loader always sets it; without it no file:// image is read and the defaults hold.
+   */
+  images?: ImagePolicy;
   /** Push webhooks from GitHub, Gitea or GitLab trigger a fetch at once; polling stays as the safety net. */
   webhook?: WebhookSettings;
 }
@@ -130,6 +136,7 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
       maxConcurrent: positiveInt(bmc, 'maxConcurrent', 'bmc', DEFAULT_BMC_MAX_CONCURRENT),
     },
     reconcileIntervalMs: num(raw, 'reconcileIntervalMs', 'config', 1000),
+    images: imagePolicy(file, base, section('images')),
     ...webhookSettings(file, raw['webhook']),
   };
 }
@@ -141,4 +148,32 @@ function webhookSettings(file: string, raw: unknown): { webhook?: WebhookSetting
   } catch (err) {
     throw new AgentConfigError(file, err instanceof Error ? err.message : String(err));
   }
+}
+
+/**
+ * `images:` of the agent config. A ceiling left out is the built-in one, raised to the operator's default where that
+ * is higher, so a larger default alone never makes the agent refuse its own setting.
+ */
+function imagePolicy(file: string, base: string, raw: Raw): ImagePolicy {
+  const roots = raw['fileRoots'] ?? [];
+  if (!Array.isArray(roots) || roots.some((r) => typeof r !== 'string' || r === '')) throw new AgentConfigError(file, 'images.fileRoots must be a list of directories');
+  const settings = (name: 'download' | 'ceiling', fallback: Readonly<DownloadSettings>): DownloadSettings => {
+    const v = raw[name] ?? {};
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new AgentConfigError(file, `images.${name} must be a mapping`);
+    const out = { ...fallback };
+    for (const [key, value] of Object.entries(v)) {
+      if (!(DOWNLOAD_KEYS as readonly string[]).includes(key)) throw new AgentConfigError(file, `images.${name}.${key} is not a setting (${DOWNLOAD_KEYS.join(', ')})`);
+      if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new AgentConfigError(file, `images.${name}.${key} must be a positive number`);
+      out[key as keyof DownloadSettings] = value;
+    }
+    return out;
+  };
+  const download = settings('download', DEFAULT_DOWNLOAD);
+  const raised = { ...DEFAULT_CEILING };
+  for (const key of DOWNLOAD_KEYS) raised[key] = Math.max(DEFAULT_CEILING[key], download[key]);
+  const ceiling = settings('ceiling', raised);
+  for (const key of DOWNLOAD_KEYS) {
+    if (download[key] > ceiling[key]) throw new AgentConfigError(file, `images.download.${key} ${download[key]} is above images.ceiling.${key} ${ceiling[key]}`);
+  }
+  return { fileRoots: (roots as string[]).map((r) => resolve(base, r)), download, ceiling };
 }

@@ -39,6 +39,11 @@ export class Executor {
       .finally(() => this.busy.delete(desired.name));
   }
 
+  /** Hosts with an action running (a stop names those it leaves behind). */
+  busyHosts(): string[] {
+    return [...this.busy];
+  }
+
   /** Resolves once no action is running (for a clean stop). */
   async idle(): Promise<void> {
     while (this.busy.size > 0) await new Promise((r) => setTimeout(r, 50));

@@ -13,6 +13,7 @@ export class HostTracker {
   private states = new Map<string, ObservedHost>();
   private listeners: HostChangeListener[] = [];
   private saving: Promise<void> = Promise.resolve();
+  private closed = false;
 
   /**
    * `redact`: applied to every event before it is recorded: error texts and inventories come from BMCs and lower
@@ -41,10 +42,19 @@ export class HostTracker {
     return this.states;
   }
 
+  /**
+   * No event counts any more: an action a stop left behind must not write the journal of a stopped agent (a new one
+   * may own it by then). What it did not record is what a crash would not have recorded.
+   */
+  close(): void {
+    this.closed = true;
+  }
+
   /** Applies an event and waits until the journal holds the result. */
   async record(host: string, given: HostEvent): Promise<ObservedHost> {
     const event = this.redact(given);
     const before = this.get(host);
+    if (this.closed) return before;
     const after = applyEvent(before, event, this.clock());
     if (after === before && this.states.has(host)) return before;
     this.states.set(host, after);

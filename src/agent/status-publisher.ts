@@ -51,7 +51,9 @@ export class StatusPublisher {
     this.reconciles = new ReconcileLog(clock);
     this.actions = new HostActions(clock.wall);
     this.reconciles.onChange((finished) => {
-      if (finished) this.options.metrics?.observeReconcileRun(finished.seconds, finished.record.result === 'applied' ? 'applied' : 'rejected', finished.record.stages);
+      // An apply abandoned for a newer commit or a stop is neither applied nor rejected: it is not a commit apply's duration.
+      const result = finished?.record.result;
+      if (finished && (result === 'applied' || result === 'rejected')) this.options.metrics?.observeReconcileRun(finished.seconds, result, finished.record.stages);
       this.writeSite();
     });
   }

@@ -3,7 +3,7 @@
 
 import { parseAlertsConfig } from '../alerts/config.ts';
 import { parseDriftPolicy, type DriftMode } from '../observe/drift-policy.ts';
-import type { FieldRefs, Host, HostDisk, Image, ImageFile, Profile, ProfileBoot, ProfileRequirements, Site } from './types.ts';
+import type { FieldRefs, Host, HostDisk, Image, ImageDownload, ImageFile, Profile, ProfileBoot, ProfileRequirements, Site } from './types.ts';
 
 // Shapes as the schemas guarantee them (defaults not yet applied).
 interface SiteDoc {
@@ -54,6 +54,7 @@ interface ImageDoc {
   kernel: ImageFile;
   initrd?: ImageFile;
   initrds?: ImageFile[];
+  download?: ImageDownload;
 }
 
 export function normaliseMac(mac: string): string {
@@ -161,6 +162,7 @@ export function buildImage(value: unknown, refs: FieldRefs): Image {
     name: doc.name,
     kernel: file(doc.kernel),
     initrds: (doc.initrds ?? (doc.initrd ? [doc.initrd] : [])).map(file),
+    ...(doc.download && { download: { ...doc.download } }),
     refs,
   };
 }

@@ -179,7 +179,16 @@ export interface Image {
   name: string;
   kernel: ImageFile;
   initrds: ImageFile[];
+  /** The image's own download timeouts and size cap (agent defaults otherwise, never above the agent's ceilings). */
+  download?: ImageDownload;
   refs: FieldRefs;
+}
+
+export interface ImageDownload {
+  connectTimeoutSeconds?: number;
+  idleTimeoutSeconds?: number;
+  totalTimeoutSeconds?: number;
+  maxMiB?: number;
 }
 
 export interface Lab {

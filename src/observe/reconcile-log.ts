@@ -1,7 +1,7 @@
 import { ACTIVITY_LIMIT, type ReconcileRecord, type ReconcileResult, type ReconcileStage } from '../status/activity.ts';
 
-/** What a run that finishes may end as; `interrupted` is only found after a restart (ReconcileLog.restore). */
-type FinishResult = Exclude<ReconcileResult, 'running' | 'interrupted'>;
+/** What a run that finishes may end as; `interrupted`: abandoned for a newer commit or a stop, or found after a restart. */
+type FinishResult = Exclude<ReconcileResult, 'running'>;
 
 export interface ActivityClock {
   /** Epoch ms, for the times shown. */

@@ -38,6 +38,8 @@ export interface BootBackend {
   onStatusChange?(listener: () => void): void;
   /** /readyz: true once a generation is being served. Without it the server is ready when it listens. */
   ready?(): boolean;
+  /** /healthz: why the service is wedged (503), or null (200). */
+  health?(): string | null;
 }
 
 export interface BootHttpOptions {
@@ -200,7 +202,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
     if (!ctx.metrics) return sendText(res, 404, 'metrics are not enabled\n');
     return sendText(res, 200, await ctx.metrics.text(), ctx.metrics.contentType);
   }
-  if (isRead && path === '/healthz') return sendText(res, 200, 'ok\n');
+  if (isRead && path === '/healthz') {
+    const problem = backend.health?.() ?? null;
+    return sendText(res, problem ? 503 : 200, problem ? `unhealthy: ${problem}\n` : 'ok\n');
+  }
   if (isRead && path === '/readyz') {
     const ready = backend.ready?.() ?? true;
     return sendText(res, ready ? 200 : 503, ready ? 'ready\n' : 'not ready: no generation is being served yet\n');

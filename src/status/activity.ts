@@ -7,7 +7,10 @@ export const ACTIVITY_LIMIT = 5;
 export const RECONCILE_STAGES = ['validate', 'secrets', 'images', 'render', 'activate'] as const;
 export type ReconcileStage = (typeof RECONCILE_STAGES)[number];
 
-/** `interrupted`: the agent stopped while it ran (a restarted agent found it `running` on the status branch). */
+/**
+ * `interrupted`: abandoned for a newer commit or because the agent stopped, or found `running` on the status branch by
+ * a restarted agent.
+ */
 export type ReconcileResult = 'running' | 'applied' | 'rejected' | 'interrupted';
 
 /** One commit taken from the lab branch: validated, rendered and activated, or rejected. */

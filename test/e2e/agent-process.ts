@@ -2,7 +2,7 @@
 // machine's loopback) and keeps its JSON log.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { GuestAssets, Vlab } from '../vlab/index.ts';
 
 export interface AgentProcess {
@@ -56,7 +56,7 @@ bmc:
   timeoutMs: 20000
   retries: 2
 reconcileIntervalMs: 500
-${setup.webhookSecret ? 'webhook: {credential: webhook}\n' : ''}${setup.extraConfig ?? ''}`,
+${setup.assets ? `images:\n  fileRoots: [${dirname(setup.assets.kernel)}, ${dirname(setup.assets.initrd)}]\n` : ''}${setup.webhookSecret ? 'webhook: {credential: webhook}\n' : ''}${setup.extraConfig ?? ''}`,
   );
   const args = [resolve('bin/forseti.js'), 'agent', '--config', config];
   const options = { stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORSETI_LOG_LEVEL: 'debug', ...setup.env } };

@@ -1,6 +1,7 @@
 import type { Stats } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { openRegularFile } from './open-regular.ts';
 import { ifRangeHolds, noneMatchHits, notModifiedSince, validatorsOf } from './conditional.ts';
 import { parseRange } from './range.ts';
 
@@ -157,17 +158,13 @@ function drainOrClose(res: ServerResponse): Promise<void> {
 
 /**
  * Serves the file at `path` (see sendOpenFile); false when it is not a readable regular file, and
- * nothing has been sent then.
+ * nothing has been sent then. Symlinks are followed (Debian's ipxe.efi points into /boot); a FIFO or a
+ * device is refused without being opened (openRegularFile).
  */
 export async function sendFile(req: IncomingMessage, res: ServerResponse, path: string, contentType = 'application/octet-stream'): Promise<boolean> {
-  const handle = await open(path, 'r').catch(() => null);
-  if (!handle) return false;
-  const info = await handle.stat().catch(() => null);
-  if (!info?.isFile()) {
-    await handle.close().catch(() => undefined);
-    return false;
-  }
-  await sendOpenFile(req, res, { handle, info }, contentType);
+  const file = await openRegularFile(path, { followSymlinks: true }).catch(() => null);
+  if (!file) return false;
+  await sendOpenFile(req, res, file, contentType);
   return true;
 }
 

@@ -1,9 +1,10 @@
 // Maps a request path to a regular file inside a root directory and opens it. Root and file are
-// compared by real path, so a symlink may point anywhere inside the root but never out of it.
+// compared by real path, so a symlink may point anywhere inside the root but never out of it. A FIFO
+// or a device inside the root is refused without being opened, so it cannot hold a file-system thread.
 
-import { constants } from 'node:fs';
-import { open, realpath, type FileHandle } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import path from 'node:path';
+import { openRegularFile } from './open-regular.ts';
 import type { OpenFile } from './send-file.ts';
 
 /** Base of the refusals; `status` is what the client is told. */
@@ -59,21 +60,15 @@ export async function openUnderRoot(root: string, urlPath: string): Promise<Open
   if (real !== realRoot && !real.startsWith(realRoot.endsWith(path.sep) ? realRoot : realRoot + path.sep)) {
     throw new StaticForbiddenError(`${JSON.stringify(urlPath)} resolves outside the root`);
   }
-  let handle: FileHandle;
+  let file: OpenFile | null;
   try {
-    // O_NOFOLLOW: the real path has no symlinks; if one appeared since, refuse rather than follow.
-    handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
+    // Not following: the real path has no symlinks; if one appeared since, refuse rather than follow.
+    file = await openRegularFile(real, { followSymlinks: false });
   } catch (err) {
     throw fsError(err, urlPath);
   }
-  try {
-    const info = await handle.stat();
-    if (!info.isFile()) throw new StaticForbiddenError(`${JSON.stringify(urlPath)} is not a regular file`);
-    return { handle, info };
-  } catch (err) {
-    await handle.close();
-    throw err instanceof StaticPathError ? err : fsError(err, urlPath);
-  }
+  if (!file) throw new StaticForbiddenError(`${JSON.stringify(urlPath)} is not a regular file`);
+  return file;
 }
 
 function fsError(err: unknown, urlPath: string): StaticPathError {

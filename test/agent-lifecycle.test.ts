@@ -13,6 +13,7 @@ import { createLogger } from '../src/log.ts';
 import { hostToken } from '../src/render/token.ts';
 import { commitFiles, createBareRepo, startGitServer, type GitServer } from './fixtures/git-server.ts';
 import { readStatus, waitForStatus } from './e2e/status-branch.ts';
+import './fixtures/api-contract.ts';
 
 const PORT = 18_080;
 const BASE = `http://127.0.0.1:${PORT}`;

@@ -15,6 +15,7 @@ import { ImageCache } from '../src/render/image-cache.ts';
 import { hostToken } from '../src/render/token.ts';
 import { AgentUrls } from '../src/render/urls.ts';
 import { createBootHttpServer, listen } from '../src/serve/boot-http.ts';
+import './fixtures/api-contract.ts';
 
 const log = createLogger({ level: 'silent' });
 const key = Buffer.alloc(32, 3);

@@ -7,6 +7,7 @@ import { parseStatusView, withSyncHealth, type StatusView } from '../status/stat
 import { isDashboardPath, sendDashboard } from './dashboard/dashboard-route.ts';
 import { StatusStream } from './dashboard/status-stream.ts';
 import { readBody, sendFile, sendText } from './http/send-file.ts';
+import { OPENAPI_PATH, openApiDocument } from './openapi-route.ts';
 
 /** What the boot HTTP service asks of the agent. Small on purpose: the HTTP layer knows no lab model. */
 export interface BootBackend {
@@ -58,7 +59,7 @@ export function createBootHttpServer(backend: BootBackend, log: Logger, options:
   const stream = new StatusStream({ snapshot: () => JSON.stringify(status()), ...(options.eventsCheckMs ? { checkMs: options.eventsCheckMs } : {}) });
   backend.onStatusChange?.(() => stream.notify());
   const ipxe = options.ipxe ? { dir: options.ipxe.dir, names: new Set(options.ipxe.names.filter((n) => IPXE_NAME.test(n))) } : undefined;
-  const ctx: Context = { backend, log, metrics: options.metrics, status, stream, webhook: options.webhook, ipxe };
+  const ctx: Context = { backend, log, metrics: options.metrics, status, stream, webhook: options.webhook, ipxe, openapi: {} };
   const server = createServer((req, res) => {
     if (options.metrics) {
       const metrics = options.metrics;
@@ -89,6 +90,7 @@ interface Context {
   stream: StatusStream;
   webhook: BootHttpOptions['webhook'];
   ipxe: { dir: string; names: ReadonlySet<string> } | undefined;
+  openapi: { text?: string };
 }
 
 /**
@@ -153,6 +155,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
     return sendText(res, result.status, `${result.message}\n`);
   }
 
+  if (isRead && path === OPENAPI_PATH) return sendText(res, 200, openApiDocument(ctx.openapi), 'application/json');
   if (isRead && path === '/v1/status') return sendText(res, 200, `${JSON.stringify(ctx.status(), null, 2)}\n`, 'application/json');
   if (req.method === 'GET' && path === '/v1/events') return ctx.stream.handle(req, res);
   if (isRead && isDashboardPath(path)) {
@@ -192,6 +195,7 @@ const ROUTES: Array<[RegExp, string]> = [
   [CONFIG_PATH, 'config'],
   [/^\/v1\/phone-home$/, 'phone-home'],
   [/^\/v1\/webhook$/, 'webhook'],
+  [/^\/v1\/openapi\.json$/, 'openapi'],
   [/^\/v1\/status$/, 'status'],
   [/^\/v1\/events$/, 'events'],
   [/^\/dashboard(\/.*)?$/, 'dashboard'],

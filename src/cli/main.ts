@@ -45,4 +45,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// Not a top-level await: the release bundle is CommonJS (Node 20's single executables run CommonJS only).
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -1,4 +1,4 @@
-// Runs the real forseti agent (bin/forseti.js) inside the virtual lab's namespace and keeps its JSON log.
+// Runs the real forseti agent (bin/forseti.js, or the release executable) inside the virtual lab's namespace and keeps its JSON log.
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -23,6 +23,8 @@ export interface AgentSetup {
   alertsSecret?: string;
   /** Added to the agent's environment (e.g. PATH with a tracing ipmitool in front). */
   env?: NodeJS.ProcessEnv;
+  /** The forseti command; default the sources (node bin/forseti.js), or the release executable. */
+  command?: string[];
 }
 
 export async function startAgent(setup: AgentSetup): Promise<AgentProcess> {
@@ -54,7 +56,8 @@ bmc:
 reconcileIntervalMs: 500
 ${setup.webhookSecret ? 'webhook: {credential: webhook}\n' : ''}`,
   );
-  const child = setup.vlab.spawn(process.execPath, [resolve('bin/forseti.js'), 'agent', '--config', config], {
+  const [program, ...programArgs] = setup.command ?? [process.execPath, resolve('bin/forseti.js')];
+  const child = setup.vlab.spawn(program ?? process.execPath, [...programArgs, 'agent', '--config', config], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, FORSETI_LOG_LEVEL: 'debug', ...setup.env },
   });

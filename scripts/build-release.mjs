@@ -27,6 +27,7 @@ const RUNTIME_FILES = {
   'src/model/schemas.ts': () => listDir('schemas', (n) => n.endsWith('.json')),
   'src/serve/openapi-route.ts': () => ['schemas/openapi.json'],
   'src/serve/dashboard/dashboard-route.ts': () => ['src/serve/dashboard/index.html', 'src/serve/dashboard/app.js'],
+  'src/cli/commands/init-files.ts': () => ['lab-repo-template/.github/workflows/forseti.yml', 'lab-repo-template/.gitea/workflows/forseti.yml'],
   // Optional: without a C compiler it is not built, and TFTP uses the JavaScript pump.
   'src/serve/tftp/native-pump.ts': () => (existsSync(join(ROOT, 'build/Release/tftp_pump.node')) ? ['build/Release/tftp_pump.node'] : []),
 };

@@ -9,6 +9,9 @@ const USAGE = `usage: forseti <command> [options]
   status                           hosts, roles, phases, sync and health
   bmc HOST status|on|off|cycle|pxe|disk|inventory [--lab DIR]   one BMC operation
   serve tftp|http|dhcp ...         run one boot service alone, for debugging
+  init [DIR]                       a new lab repository for your network (flags or prompts)
+  image add NAME URL...            download kernel/initrd once, write images/NAME.yaml with their sha256
+  doctor --config FILE [--json]    check the agent's machine before the first start
 `;
 
 // Loaded on demand: `validate` in a pull request's CI should not pay for the agent's dependencies.
@@ -20,6 +23,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   status: async (argv) => (await import('./commands/status.ts')).statusCommand(argv),
   bmc: async (argv) => (await import('./commands/bmc.ts')).bmcCommand(argv),
   serve: async (argv) => (await import('./commands/serve.ts')).serveCommand(argv),
+  init: async (argv) => (await import('./commands/init.ts')).initCommand(argv),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -24,6 +24,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   bmc: async (argv) => (await import('./commands/bmc.ts')).bmcCommand(argv),
   serve: async (argv) => (await import('./commands/serve.ts')).serveCommand(argv),
   init: async (argv) => (await import('./commands/init.ts')).initCommand(argv),
+  image: async (argv) => (await import('./commands/image-add.ts')).imageCommand(argv),
 };
 
 async function main(argv: string[]): Promise<number> {

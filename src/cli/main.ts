@@ -25,6 +25,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   serve: async (argv) => (await import('./commands/serve.ts')).serveCommand(argv),
   init: async (argv) => (await import('./commands/init.ts')).initCommand(argv),
   image: async (argv) => (await import('./commands/image-add.ts')).imageCommand(argv),
+  doctor: async (argv) => (await import('./commands/doctor.ts')).doctorCommand(argv),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -3,36 +3,22 @@
 // judged against the site's DHCP mode.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createBareRepo, startGitServer, type GitServer } from './fixtures/git-server.ts';
 import { writeTree } from './fixtures/loopback-lab.ts';
+import { freePort, runCommand, SOURCE_CLI, type Run } from './fixtures/cli-run.ts';
 import { createSegmentLab, hasCommand, startAddressOnlyDnsmasq, stopNsProcess, type NsProcess, type SegmentLab } from './fixtures/dhcp/netns.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 let work = '';
 let git: GitServer;
 let holder: TcpServer;
 let heldPort = 0;
 let closedPort = 0;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-function run(command: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(command[0] ?? '', command.slice(1), { cwd: ROOT, timeout: 90_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
-    );
-  });
-}
-const doctor = (args: string[], prefix: string[] = []): Promise<Run> => run([...prefix, process.execPath, join(ROOT, 'bin/forseti.js'), 'doctor', ...args]);
+const doctor = (args: string[], prefix: string[] = []): Promise<Run> => runCommand([...prefix, ...SOURCE_CLI, 'doctor', ...args]);
 const line = (out: string, check: string): string => out.split('\n').find((l) => l.slice(6).startsWith(`${check}:`)) ?? `(no ${check} line)\n${out}`;
 
 function site(extra: { interface: string; subnet: string; address: string; mode: string; http: number; tftp: number }): string {
@@ -47,14 +33,6 @@ function agentConfig(dir: string, url: string, ipxeDir: string, extra = ''): str
   writeFileSync(join(dir, 'secrets.yaml'), 'ilo: {username: admin, password: not-a-real-one}\n');
   writeFileSync(file, `lab: {url: '${url}', branch: main}\nstateDir: ${join(dir, 'state')}\nsecretsFile: ${join(dir, 'secrets.yaml')}\nserve: {bindAddress: 127.0.0.1, dhcp: false, tftp: true, ipxeDir: ${ipxeDir}}\n${extra}`);
   return file;
-}
-
-async function freePort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 let ipxeDir = '';

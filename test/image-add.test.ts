@@ -2,16 +2,15 @@
 // sha256 of what was served, each URL fetched once, bounded downloads, a progress bar only on a terminal.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { forseti, runCommand, SOURCE_CLI } from './fixtures/cli-run.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 const kernel = randomBytes(300_000);
 const initrd = randomBytes(120_000);
@@ -72,19 +71,6 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-function forseti(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [join(ROOT, 'bin/forseti.js'), ...args], { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
-    );
-    child.stdin?.end();
-  });
-}
 const image = (name: string): string => readFileSync(join(lab, 'images', `${name}.yaml`), 'utf8');
 
 test('URLs: the real sha256 of each file, each URL fetched once, plain progress lines off a terminal', async () => {
@@ -154,10 +140,7 @@ test('an existing image file is kept unless --force', async () => {
 });
 
 test('on a terminal a progress bar is drawn in place', { skip: existsSync('/usr/bin/script') ? false : 'needs script(1) for a terminal' }, async () => {
-  const out = await new Promise<string>((resolve) => {
-    const child = execFile('script', ['-qec', `${process.execPath} ${join(ROOT, 'bin/forseti.js')} image add tty ${base}/vmlinuz --lab ${lab}`, '/dev/null'], { timeout: 60_000 }, (_e, stdout) => resolve(stdout));
-    child.stdin?.end();
-  });
+  const { stdout: out } = await runCommand(['script', '-qec', `${SOURCE_CLI.join(' ')} image add tty ${base}/vmlinuz --lab ${lab}`, '/dev/null']);
   assert.match(out, /\r\x1b\[2Kkernel \[#+\] 100% 0\.3\/0\.3 MiB/);
   assert.match(out, new RegExp(`kernel: 300000 bytes, sha256 ${sha(kernel)}`));
 });

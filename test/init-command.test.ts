@@ -2,12 +2,12 @@
 // points every YAML file at its schema; answers from flags, or from prompts on a terminal.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { git } from './fixtures/git/git-cli.ts';
+import { forseti, runCommand, SOURCE_CLI } from './fixtures/cli-run.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FLAGS = ['--subnet', '10.77.0.0/24', '--gateway', '10.77.0.1', '--agent-address', '10.77.0.5', '--interface', 'eno2'];
@@ -16,20 +16,6 @@ before(() => {
   work = mkdtempSync(join(tmpdir(), 'forseti-init-'));
 });
 after(() => rmSync(work, { recursive: true, force: true }));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-function forseti(args: string[], cwd = ROOT, input?: string): Promise<Run> {
-  return new Promise((resolvePromise) => {
-    const child = execFile(process.execPath, [join(ROOT, 'bin/forseti.js'), ...args], { cwd, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolvePromise({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
-    });
-    child.stdin?.end(input ?? '');
-  });
-}
 
 function walk(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -108,12 +94,7 @@ test('on a terminal it asks, offering defaults', { skip: existsSync('/usr/bin/sc
   const dir = join(work, 'asked');
   const answers = ['lab-two', '10.99.0.0/24', '', '10.99.0.5', 'off', 'eth9'].join('\n');
   // script(1) gives forseti a terminal; the answers are typed into it.
-  const run = await new Promise<Run>((resolvePromise) => {
-    const child = execFile('script', ['-qec', `stty -echo; ${process.execPath} ${join(ROOT, 'bin/forseti.js')} init ${dir}`, '/dev/null'], { timeout: 60_000 }, (err, stdout, stderr) =>
-      resolvePromise({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
-    );
-    child.stdin?.end(`${answers}\n`);
-  });
+  const run = await runCommand(['script', '-qec', `stty -echo; ${SOURCE_CLI.join(' ')} init ${dir}`, '/dev/null'], { input: `${answers}\n` });
   assert.equal(run.code, 0, run.stdout + run.stderr);
   assert.match(run.stdout, /Gateway \(the router\) \[10\.99\.0\.1\]: /, 'the gateway is offered from the subnet');
   const site = readFileSync(join(dir, 'site.yaml'), 'utf8');

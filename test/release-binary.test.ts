@@ -5,23 +5,17 @@
 // test/e2e-lab.test.ts, runs its agent from this executable too.)
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { git } from './fixtures/git/git-cli.ts';
 import { RELEASE, releaseBinary } from './fixtures/release-build.ts';
 import { fetchChecked } from './fixtures/api-contract.ts';
+import { forseti, freePort, runCommand, type Run } from './fixtures/cli-run.ts';
 import { commitFiles, createBareRepo, startGitServer, type GitServer } from './fixtures/git-server.ts';
 import { loopbackLabFiles, writeTree } from './fixtures/loopback-lab.ts';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 let binary = '';
 let work = '';
@@ -31,24 +25,17 @@ before(() => {
 }, { timeout: 300_000 });
 after(() => rmSync(work, { recursive: true, force: true }));
 
-function run(command: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(command[0] ?? '', command.slice(1), { cwd: options.cwd ?? RELEASE.root, env: options.env ?? process.env, timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
-    });
-  });
-}
-const built = (args: string[], cwd?: string): Promise<Run> => run([binary, ...args], cwd ? { cwd } : {});
-const source = (args: string[], cwd?: string): Promise<Run> => run([process.execPath, join(RELEASE.root, 'bin/forseti.js'), ...args], cwd ? { cwd } : {});
+const built = (args: string[], cwd?: string): Promise<Run> => runCommand([binary, ...args], cwd ? { cwd } : {});
+const source = (args: string[], cwd?: string): Promise<Run> => forseti(args, cwd ? { cwd } : {});
 const seaDirs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('forseti-sea-'));
 
 test('the executable carries its own runtime: no node_modules, no TypeScript loader, no files beside it', async () => {
   const alone = join(work, 'alone');
   cpSync(binary, join(alone, 'forseti'));
-  const help = await run([join(alone, 'forseti'), '--help'], { cwd: alone, env: { PATH: '/usr/bin:/bin' } });
+  const help = await runCommand([join(alone, 'forseti'), '--help'], { cwd: alone, env: { PATH: '/usr/bin:/bin' } });
   assert.equal(help.code, 0, help.stderr);
   assert.match(help.stdout, /^usage: forseti <command>/);
-  const valid = await run([join(alone, 'forseti'), 'validate', join(RELEASE.root, 'lab-repo-template')], { cwd: alone, env: { PATH: '/usr/bin:/bin' } });
+  const valid = await runCommand([join(alone, 'forseti'), 'validate', join(RELEASE.root, 'lab-repo-template')], { cwd: alone, env: { PATH: '/usr/bin:/bin' } });
   assert.equal(valid.code, 0, valid.stderr);
   assert.match(valid.stderr, /^lab is valid: 18 hosts/);
 });
@@ -101,14 +88,6 @@ test('init writes the same lab as the sources, schemas and CI workflows included
   };
   assert.deepEqual(tree(join(work, 'init-built')), tree(join(work, 'init-source')));
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 function waitForLine(child: ChildProcess, match: RegExp, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -202,7 +181,7 @@ test('the native TFTP pump is loaded from a private directory that is removed at
     const dir = join(tmpdir(), mine[0] ?? '');
     assert.equal(statSync(dir).mode & 0o777, 0o700);
     assert.equal(statSync(join(dir, 'build/Release/tftp_pump.node')).mode & 0o777, 0o400);
-    const got = await run(['curl', '-sS', '-o', join(work, 'got.bin'), `tftp://127.0.0.1:${port}/blob.bin`]);
+    const got = await runCommand(['curl', '-sS', '-o', join(work, 'got.bin'), `tftp://127.0.0.1:${port}/blob.bin`]);
     assert.equal(got.code, 0, got.stderr);
     assert.match(await pumpLine, /"pump":"native"/);
     assert.equal(statSync(join(work, 'got.bin')).size, BLOB_SIZE);
@@ -219,7 +198,7 @@ test('where the temporary directory cannot hold code (noexec), TFTP falls back t
   const wrap = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs -o noexec,mode=1777 tmpfs ${noexec} && exec "$@"`, 'sh'];
   const { child, port, pumpLine } = await tftpServe({ ...process.env, TMPDIR: noexec }, wrap);
   try {
-    const got = await run(['curl', '-sS', '-o', join(work, 'got-js.bin'), `tftp://127.0.0.1:${port}/blob.bin`]);
+    const got = await runCommand(['curl', '-sS', '-o', join(work, 'got-js.bin'), `tftp://127.0.0.1:${port}/blob.bin`]);
     assert.equal(got.code, 0, got.stderr);
     assert.match(await pumpLine, /"pump":"js"/);
     assert.equal(statSync(join(work, 'got-js.bin')).size, BLOB_SIZE);

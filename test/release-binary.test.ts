@@ -29,7 +29,7 @@ const built = (args: string[], cwd?: string): Promise<Run> => runCommand([binary
 const source = (args: string[], cwd?: string): Promise<Run> => forseti(args, cwd ? { cwd } : {});
 const seaDirs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('forseti-sea-'));
 
-test('the executable carries its own runtime: no node_modules, no TypeScript loader, no files beside it', async () => {
+test('the executable carries its own runtime (no node_modules, no TypeScript loader, no files beside it); the bundle needs only its assets', async () => {
   const alone = join(work, 'alone');
   cpSync(binary, join(alone, 'forseti'));
   const help = await runCommand([join(alone, 'forseti'), '--help'], { cwd: alone, env: { PATH: '/usr/bin:/bin' } });
@@ -38,6 +38,12 @@ test('the executable carries its own runtime: no node_modules, no TypeScript loa
   const valid = await runCommand([join(alone, 'forseti'), 'validate', join(RELEASE.root, 'lab-repo-template')], { cwd: alone, env: { PATH: '/usr/bin:/bin' } });
   assert.equal(valid.code, 0, valid.stderr);
   assert.match(valid.stderr, /^lab is valid: 18 hosts/);
+  // The bundle too, copied away from the repository and its node_modules with its assets.
+  cpSync(RELEASE.bundle, join(alone, 'js', 'forseti.cjs'));
+  cpSync(join(RELEASE.root, 'dist/assets'), join(alone, 'js', 'assets'), { recursive: true });
+  const bundled = await runCommand([process.execPath, join(alone, 'js', 'forseti.cjs'), 'validate', join(RELEASE.root, 'lab-repo-template')], { cwd: alone });
+  assert.equal(bundled.code, 0, bundled.stderr);
+  assert.match(bundled.stderr, /^lab is valid: 18 hosts/);
 });
 
 test('validate and render answer as the sources do, problems at file:line:col', async () => {

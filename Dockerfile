@@ -1,42 +1,27 @@
-# forseti agent: production image. Build: docker build -t forseti .
-# Run with host networking on the provisioning network (DHCP needs broadcasts):
-#   docker run --net=host -v forseti-state:/var/lib/forseti -v /etc/forseti:/etc/forseti:ro forseti agent --config /etc/forseti/agent.yaml
+# forseti agent image: a thin wrapper over the release build, so what runs here is what `npm run build` and
+# `npm run deb` make and test/release-*.test.ts check (no Docker engine runs in our CI).
+#   docker build -t forseti .
+#   docker run --net=host -v forseti-state:/var/lib/forseti -v /etc/forseti:/etc/forseti:ro forseti
+# Host networking: DHCP needs the provisioning network's broadcasts.
 
-# Build stage: the native TFTP data pump (src/serve/tftp/native/pump.c) needs a C toolchain; the
-# runtime image does not. N-API keeps the addon valid across Node versions.
-FROM node:22-bookworm-slim AS build
+# Build: node:20-bookworm carries python3, make and g++ for the native TFTP pump (scripts/build-native.mjs,
+# run by npm ci), and the Node binary the single executable is made from.
+FROM node:20-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN npm ci && npm run build && npm run deb
+
+# Run: the Debian package on plain Debian; nothing else but ipmitool (IPMI BMCs) and the iPXE binaries.
+FROM debian:bookworm-slim
+COPY --from=build /src/dist/forseti_*_amd64.deb /tmp/
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 make g++ \
- && rm -rf /var/lib/apt/lists/*
-# Node's own headers, instead of a download from nodejs.org
-ENV npm_config_nodedir=/usr/local
-WORKDIR /opt/forseti
-COPY package.json package-lock.json binding.gyp ./
-COPY scripts/build-native.mjs ./scripts/
-COPY src/serve/tftp/native ./src/serve/tftp/native
-RUN npm ci --omit=dev && test -f build/Release/tftp_pump.node
-
-FROM node:22-bookworm-slim
-
-RUN apt-get update \
- && apt-get install -y --no-install-recommends ipmitool ipxe libcap2-bin ca-certificates \
- && rm -rf /var/lib/apt/lists/* \
- # bind DHCP (67) and TFTP (69) without running as root
- && setcap cap_net_bind_service,cap_net_raw=+ep "$(readlink -f "$(command -v node)")"
-
-WORKDIR /opt/forseti
-COPY package.json package-lock.json ./
-COPY --from=build /opt/forseti/node_modules ./node_modules
-COPY --from=build /opt/forseti/build/Release/tftp_pump.node ./build/Release/tftp_pump.node
-COPY bin ./bin
-COPY src ./src
-COPY schemas ./schemas
-
-RUN useradd --system --home-dir /var/lib/forseti --create-home forseti \
- && mkdir -p /var/lib/forseti && chown forseti:forseti /var/lib/forseti
+ && apt-get install -y --no-install-recommends /tmp/forseti_*_amd64.deb ipmitool ipxe ca-certificates libcap2-bin \
+ # The unit's two capabilities, as file capabilities: DHCP (67) and TFTP (69) without root, SO_BINDTODEVICE.
+ && setcap cap_net_bind_service,cap_net_raw=+ep /usr/bin/forseti \
+ && apt-get purge -y libcap2-bin && apt-get autoremove -y \
+ && rm -rf /var/lib/apt/lists/* /tmp/forseti_*_amd64.deb
 USER forseti
 VOLUME ["/var/lib/forseti"]
-EXPOSE 67/udp 69/udp 8080/tcp
-
-ENTRYPOINT ["node", "/opt/forseti/bin/forseti.js"]
+EXPOSE 67/udp 69/udp 4011/udp 8080/tcp
+ENTRYPOINT ["/usr/bin/forseti"]
 CMD ["agent", "--config", "/etc/forseti/agent.yaml"]

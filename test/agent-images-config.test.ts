@@ -11,6 +11,8 @@ import { createLogger } from '../src/log.ts';
 import { DEFAULT_CEILING, DEFAULT_DOWNLOAD, downloadLimits, ImageLimitError } from '../src/render/image-limits.ts';
 import { createBootHttpServer, listen } from '../src/serve/boot-http.ts';
 import { statusOnlyBackend } from './fixtures/status-only-backend.ts';
+// Every agent response these tests see is checked against schemas/openapi.json.
+import './fixtures/api-contract.ts';
 
 async function withConfig(text: string, check: (file: string, dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'forseti-images-config-'));

@@ -14,6 +14,7 @@ import { DEFAULT_IMAGE_POLICY } from '../src/render/image-limits.ts';
 import { commitFiles, createBareRepo, startGitServer, type GitServer } from './fixtures/git-server.ts';
 import { readStatus, waitForStatus } from './e2e/status-branch.ts';
 import { bootScriptFrom, phoneHomeFrom } from './fixtures/as-host.ts';
+import './fixtures/api-contract.ts';
 
 const PORT = 18_080;
 const BASE = `http://127.0.0.1:${PORT}`;

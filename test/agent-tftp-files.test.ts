@@ -18,6 +18,7 @@ import { ImageCache } from '../src/render/image-cache.ts';
 import { fillTokenSlot, TOKEN_SLOT } from '../src/render/token.ts';
 import { AgentUrls } from '../src/render/urls.ts';
 import { download, startServer, type RunningServer } from './fixtures/tftp/harness.ts';
+import './fixtures/api-contract.ts';
 
 const log = createLogger({ level: 'silent' });
 const key = Buffer.alloc(32, 7);

@@ -13,6 +13,8 @@ import { createLogger } from '../src/log.ts';
 import { createBootHttpServer, listen } from '../src/serve/boot-http.ts';
 import { statusOnlyBackend } from './fixtures/status-only-backend.ts';
 import type { HostView, StatusView } from '../src/status/status-view.ts';
+// Every agent response these tests see is checked against schemas/openapi.json.
+import './fixtures/api-contract.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 // Without the background-networking flags Chromium keeps trying to reach Google's services.

@@ -13,6 +13,7 @@ import { BootServices, LEASE_FILE } from '../src/agent/boot-services.ts';
 import type { AgentConfig } from '../src/agent/config.ts';
 import { createLogger } from '../src/log.ts';
 import { createDhcpServer, LeasePool, LeaseStore, type DhcpServer, type Lease } from '../src/serve/dhcp/index.ts';
+import './fixtures/api-contract.ts';
 
 /** BootServices' private state, which ensure() fills from a site; stop() is what is tested. */
 interface Internals {

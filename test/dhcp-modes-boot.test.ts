@@ -19,6 +19,7 @@ import {
   createSegmentLab, OVMF, pxeGuest, QEMU, REPO_ROOT, startDnsmasq, stopNsProcess, type NsProcess, type SegmentLab, hasCommand,
 } from './fixtures/dhcp/netns.ts';
 import { startServe, type LogLine, type ServeProcess } from './fixtures/tftp/serve-process.ts';
+import './fixtures/api-contract.ts';
 
 const AGENT = '10.77.0.5'; // agent.address in lab-repo-template
 const ROUTER = '10.77.0.1/24'; // HEIMDAL in lab-repo-template; the site's DHCP server in `off`

@@ -1,5 +1,7 @@
 // The walking skeleton, end to end against real peers: a Git server (git http-backend), the forseti agent with
 // its own DHCP/TFTP/HTTP inside a network namespace, QEMU guests whose NIC ROM is iPXE, and ipmi_sim BMCs.
+// The agent is the release executable (dist/forseti, npm run build): the one place the whole lab runs on the
+// built form; every other test runs the sources.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -12,6 +14,7 @@ import { startAgent, type AgentProcess } from './e2e/agent-process.ts';
 import { hostFile, labFiles } from './e2e/lab-files.ts';
 import { readStatus, waitForStatus } from './e2e/status-branch.ts';
 import { AlertReceiver } from './e2e/alert-receiver.ts';
+import { releaseBinary } from './fixtures/release-build.ts';
 import { createHmac } from 'node:crypto';
 
 const canRun = process.getuid?.() === 0 && existsSync('/dev/net/tun');
@@ -71,7 +74,7 @@ before(async () => {
   }
   await createBareRepo(git, 'lab', seed);
   labUrl = 'http://127.0.0.1:9418/lab.git';
-  agent = await startAgent({ vlab, workDir, labUrl, assets, pollSeconds: 3600, webhookSecret: WEBHOOK_SECRET, alertsSecret: ALERTS_SECRET });
+  agent = await startAgent({ vlab, workDir, labUrl, assets, pollSeconds: 3600, webhookSecret: WEBHOOK_SECRET, alertsSecret: ALERTS_SECRET, command: [releaseBinary()] });
 }, { timeout: 10 * 60_000 });
 
 after(async () => {

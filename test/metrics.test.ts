@@ -12,6 +12,8 @@ import { instrumentBmcDriver } from '../src/observe/metrics-bmc.ts';
 import { createBootHttpServer, listen, type BootBackend } from '../src/serve/boot-http.ts';
 import { statusOnlyBackend } from './fixtures/status-only-backend.ts';
 import { startFakeBmc, type FakeBmc } from './fixtures/ipmi/support.ts';
+// Every agent response these tests see is checked against schemas/openapi.json.
+import './fixtures/api-contract.ts';
 
 const log = createLogger({ level: 'silent' });
 

@@ -33,6 +33,8 @@ import { fetchStatus, loopbackAgentConfig, loopbackLabFiles, waitForView, writeT
 import { startRedfishBmc, type RedfishBmc } from './fixtures/redfish/bmc.ts';
 import { syntheticBmc } from './fixtures/redfish/resources.ts';
 import { statusOnlyBackend } from './fixtures/status-only-backend.ts';
+// Every agent response these tests see is checked against schemas/openapi.json.
+import './fixtures/api-contract.ts';
 
 interface Answer {
   status: number;
@@ -104,7 +106,7 @@ describe('malformed requests to every agent route', () => {
       const lines: Array<Record<string, unknown>> = [];
       const log = capturingLog(lines);
       const webhook = createWebhookRoute(() => ({ status: 202, message: 'ok' }), { log });
-      const server = createBootHttpServer(statusOnlyBackend({ statusJson: () => ({ hosts: {} }) }), log, { metrics: new Metrics(), webhook: { path: '/v1/webhook', route: webhook } });
+      const server = createBootHttpServer(statusOnlyBackend({ statusJson: () => ({ revision: null, generation: null, hosts: {} }) }), log, { metrics: new Metrics(), webhook: { path: '/v1/webhook', route: webhook } });
       const { port } = await listen(server, '127.0.0.1', 0);
       try {
         for (const [what, text, want] of malformed) {
@@ -194,7 +196,7 @@ describe('caps and timeouts', () => {
 
   async function capped(limits: Partial<HttpLimits>, maxEventStreams?: number) {
     const lines: Array<Record<string, unknown>> = [];
-    const server = createBootHttpServer(statusOnlyBackend({ statusJson: () => ({ hosts: {} }) }), capturingLog(lines), { limits, ...(maxEventStreams ? { maxEventStreams } : {}) });
+    const server = createBootHttpServer(statusOnlyBackend({ statusJson: () => ({ revision: null, generation: null, hosts: {} }) }), capturingLog(lines), { limits, ...(maxEventStreams ? { maxEventStreams } : {}) });
     const { port } = await listen(server, '127.0.0.1', 0);
     return { lines, port, server, close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }) };
   }

@@ -16,6 +16,7 @@ import { attemptToken, fillTokenSlot, TOKEN_SLOT } from '../src/render/token.ts'
 import { AgentUrls } from '../src/render/urls.ts';
 import { createBootHttpServer, listen } from '../src/serve/boot-http.ts';
 import { bootScriptFrom, httpFrom, phoneHomeFrom, withHostsAt } from './fixtures/as-host.ts';
+import './fixtures/api-contract.ts';
 
 const log = createLogger({ level: 'silent' });
 const key = Buffer.alloc(32, 3);

@@ -16,6 +16,8 @@ import { nextHostStatus, renderHostStatus, renderSiteStatus } from '../src/statu
 import type { ReconcileRecord } from '../src/status/activity.ts';
 import { commitFiles, createBareRepo, startGitServer, type GitServer } from './fixtures/git-server.ts';
 import { git } from './fixtures/git/git-cli.ts';
+// Every agent response these tests see is checked against schemas/openapi.json.
+import './fixtures/api-contract.ts';
 
 const REV1 = 'a1'.repeat(20);
 const REV2 = 'b2'.repeat(20);

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { createLogger } from '../src/log.ts';
 import { createWebhookRoute, handleWebhook, hmacSha256Hex, parseWebhookSettings, pollSchedule, type WebhookConfig, type WebhookResult } from '../src/source/webhook.ts';
+import './fixtures/api-contract.ts';
 
 const SECRET = 'wh-s3cret-0f9a2c7d1e';
 const BRANCH = 'main';

@@ -10,6 +10,9 @@ const USAGE = `usage: forseti <command> [options]
   bmc HOST status|on|off|cycle|pxe|disk|inventory [--lab DIR]   one BMC operation
   bmc probe ADDRESS [--type auto|redfish|ipmi|hp-oa] [--credential NAME]   what BMC answers there, and its bmc: block
   serve tftp|http|dhcp ...         run one boot service alone, for debugging
+  init [DIR]                       a new lab repository for your network (flags or prompts)
+  image add NAME URL...            download kernel/initrd once, write images/NAME.yaml with their sha256
+  doctor --config FILE [--json]    check the agent's machine before the first start
 `;
 
 // Loaded on demand: `validate` in a pull request's CI should not pay for the agent's dependencies.
@@ -21,6 +24,9 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   status: async (argv) => (await import('./commands/status.ts')).statusCommand(argv),
   bmc: async (argv) => (await import('./commands/bmc.ts')).bmcCommand(argv),
   serve: async (argv) => (await import('./commands/serve.ts')).serveCommand(argv),
+  init: async (argv) => (await import('./commands/init.ts')).initCommand(argv),
+  image: async (argv) => (await import('./commands/image-add.ts')).imageCommand(argv),
+  doctor: async (argv) => (await import('./commands/doctor.ts')).doctorCommand(argv),
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -46,4 +52,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// Not a top-level await: the release bundle is CommonJS (Node 20's single executables run CommonJS only).
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

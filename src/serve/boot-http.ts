@@ -8,6 +8,7 @@ import { isDashboardPath, sendDashboard } from './dashboard/dashboard-route.ts';
 import { StatusStream } from './dashboard/status-stream.ts';
 import { createHttpServer, type HttpLimits } from './http/http-server.ts';
 import { sendFile, sendText } from './http/send-file.ts';
+import { OPENAPI_PATH, openApiDocument } from './openapi-route.ts';
 
 /** What a machine asking for its iPXE script gets; `host`, `answer` and `refused` (why it got no script of its own) are for the log. */
 export interface BootScript {
@@ -82,7 +83,7 @@ export function createBootHttpServer(backend: BootBackend, log: Logger, options:
   });
   backend.onStatusChange?.(() => stream.notify());
   const ipxe = options.ipxe ? { dir: options.ipxe.dir, names: new Set(options.ipxe.names.filter((n) => IPXE_NAME.test(n))) } : undefined;
-  const ctx: Context = { backend, log, metrics: options.metrics, status, stream, webhook: options.webhook, ipxe };
+  const ctx: Context = { backend, log, metrics: options.metrics, status, stream, webhook: options.webhook, ipxe, openapi: {} };
   const metrics = options.metrics;
   // Malformed requests, caps and a handler that throws are answered there, each in one log line.
   const server = createHttpServer((req, res) => handle(req, res, ctx), {
@@ -110,6 +111,7 @@ interface Context {
   stream: StatusStream;
   webhook: BootHttpOptions['webhook'];
   ipxe: { dir: string; names: ReadonlySet<string> } | undefined;
+  openapi: { text?: string };
 }
 
 /**
@@ -192,6 +194,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
     return refuse(res, log, 405, { remote, method: req.method, route: routeOf(path) }, 'boot request refused: method not allowed');
   }
 
+  if (isRead && path === OPENAPI_PATH) return sendText(res, 200, openApiDocument(ctx.openapi), 'application/json');
   if (isRead && path === '/v1/status') return sendText(res, 200, `${JSON.stringify(ctx.status(), null, 2)}\n`, 'application/json');
   if (req.method === 'GET' && path === '/v1/events') return ctx.stream.handle(req, res);
   if (isRead && isDashboardPath(path)) {
@@ -234,6 +237,7 @@ const ROUTES: Array<[RegExp, string]> = [
   [CONFIG_PATH, 'config'],
   [/^\/v1\/phone-home$/, 'phone-home'],
   [/^\/v1\/webhook$/, 'webhook'],
+  [/^\/v1\/openapi\.json$/, 'openapi'],
   [/^\/v1\/status$/, 'status'],
   [/^\/v1\/events$/, 'events'],
   [/^\/dashboard(\/.*)?$/, 'dashboard'],

@@ -1,5 +1,5 @@
-// Runs the real forseti agent (bin/forseti.js) inside the virtual lab's namespace (or, without one, on this
-// machine's loopback) and keeps its JSON log.
+// Runs the real forseti agent (bin/forseti.js, or the release executable) inside the virtual lab's namespace (or,
+// without one, on this machine's loopback) and keeps its JSON log.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -27,6 +27,8 @@ export interface AgentSetup {
   env?: NodeJS.ProcessEnv;
   /** Appended to agent.yaml (e.g. a `serve:` section). */
   extraConfig?: string;
+  /** The forseti command; default the sources (node bin/forseti.js), or the release executable. */
+  command?: string[];
 }
 
 export async function startAgent(setup: AgentSetup): Promise<AgentProcess> {
@@ -58,9 +60,10 @@ bmc:
 reconcileIntervalMs: 500
 ${setup.assets ? `images:\n  fileRoots: [${dirname(setup.assets.kernel)}, ${dirname(setup.assets.initrd)}]\n` : ''}${setup.webhookSecret ? 'webhook: {credential: webhook}\n' : ''}${setup.extraConfig ?? ''}`,
   );
-  const args = [resolve('bin/forseti.js'), 'agent', '--config', config];
+  const [program, ...programArgs] = setup.command ?? [process.execPath, resolve('bin/forseti.js')];
+  const args = [...programArgs, 'agent', '--config', config];
   const options = { stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORSETI_LOG_LEVEL: 'debug', ...setup.env } };
-  const child = setup.vlab ? setup.vlab.spawn(process.execPath, args, options) : spawn(process.execPath, args, options);
+  const child = setup.vlab ? setup.vlab.spawn(program ?? process.execPath, args, options) : spawn(program ?? process.execPath, args, options);
   const lines: Array<Record<string, unknown>> = [];
   let buffer = '';
   const waiters = new Set<() => void>();

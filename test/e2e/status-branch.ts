@@ -1,5 +1,6 @@
 import { parseHostStatus, parseSiteStatus, type HostStatus, type SiteStatus } from '../../src/status/index.ts';
 import { readBranchFiles, type GitServer } from '../fixtures/git-server.ts';
+import { assertStatusFiles } from '../fixtures/status-schema.ts';
 
 export interface StatusView {
   site: SiteStatus | null;
@@ -13,6 +14,7 @@ export async function readStatus(server: GitServer, repo: string): Promise<Statu
   } catch {
     return { site: null, hosts: new Map() };
   }
+  assertStatusFiles(files);
   const hosts = new Map<string, HostStatus>();
   for (const [path, text] of Object.entries(files)) {
     const m = /^hosts\/(.+)\.yaml$/.exec(path);

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileProblem } from '../../model/documents.ts';
 import { formatProblem, loadLab } from '../../model/load.ts';
 import type { Lab, LabProblem } from '../../model/types.ts';
 import { formatErrorJson, formatInvalidJson, formatPlanJson } from '../../plan/format-json.ts';
@@ -15,6 +16,7 @@ import { readStatusBranch, type StatusBranchFiles } from '../../plan/read-status
 import { renderSide } from '../../plan/render-side.ts';
 import { RenderFailedError } from '../../render/generation.ts';
 import type { RenderedHost } from '../../render/host.ts';
+import { RefusedTreeError } from '../../source/refused-tree-error.ts';
 import { findGitdir, writeRevisionTree } from '../../source/write-revision-tree.ts';
 import { resolveRevision } from '../../source/resolve-revision.ts';
 import { flag, parseArgs, UsageError } from '../args.ts';
@@ -69,7 +71,13 @@ async function plan(run: PlanRun): Promise<number> {
   const baseCommit = await resolveRevision(gitdir, run.baseRev);
   const loadAt = async (commit: string, name: string): Promise<{ lab: Lab | null; problems: LabProblem[] }> => {
     const tree = join(run.tmp, name);
-    await writeRevisionTree(gitdir, commit, tree);
+    try {
+      await writeRevisionTree(gitdir, commit, tree);
+    } catch (err) {
+      // a tree the Git layer refuses is an invalid side, like one that fails validation
+      if (err instanceof RefusedTreeError) return { lab: null, problems: [fileProblem(err.path, { code: 'unsafe-path', message: err.reason })] };
+      throw err;
+    }
     return loadLab(tree);
   };
 

@@ -2,6 +2,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BmcDriver } from '../bmc/driver.ts';
 import type { Logger } from '../log.ts';
+import { fileProblem } from '../model/documents.ts';
 import { formatProblem, LabLoader, loadLab, type LoadResult } from '../model/load.ts';
 import type { Lab } from '../model/types.ts';
 import { HostSightings } from '../observe/drift-sightings.ts';
@@ -16,7 +17,7 @@ import { GenerationWriter, type Generation } from '../render/generation.ts';
 import { ImageCache } from '../render/image-cache.ts';
 import { hostToken } from '../render/token.ts';
 import { AgentUrls } from '../render/urls.ts';
-import { GitSource } from '../source/index.ts';
+import { GitSource, RefusedTreeError } from '../source/index.ts';
 import { StatusWriter } from '../status/index.ts';
 import { AgentAlerts } from './agent-alerts.ts';
 import { loadAgentKey } from './agent-key.ts';
@@ -37,7 +38,7 @@ import { StatusPublisher } from './status-publisher.ts';
 export class Agent {
   private generation: Generation | null = null;
   /** Keeps the last commit's files parsed and checked: a commit re-reads only the files it changed. */
-  private readonly loader = new LabLoader();
+  private readonly loader: LabLoader;
   /** Renders only the hosts whose inputs changed and links unchanged shards from the previous generation. */
   private generations!: GenerationWriter;
   private readonly drivers = new Map<string, BmcDriver>();
@@ -64,7 +65,9 @@ export class Agent {
   /** The newest commit that failed validation: not validated again until the branch moves. */
   private invalidRevision: string | null = null;
 
-  constructor(private readonly config: AgentConfig, private readonly log: Logger) {}
+  constructor(private readonly config: AgentConfig, private readonly log: Logger) {
+    this.loader = new LabLoader({ limits: config.lab.limits });
+  }
 
   get current(): Generation | null {
     return this.generation;
@@ -159,15 +162,22 @@ export class Agent {
   private async pollOnce(): Promise<void> {
     try {
       const snapshot = await this.source.sync().catch((err: unknown) => {
-        this.metrics.countGitFetch(false);
+        if (!(err instanceof RefusedTreeError)) this.metrics.countGitFetch(false);
         throw err;
       });
       this.metrics.countGitFetch(true);
       if (snapshot.commit === this.generation?.revision || snapshot.commit === this.invalidRevision) return;
       await this.applyCommit(snapshot.commit, snapshot.tree);
     } catch (err) {
+      if (err instanceof RefusedTreeError) return this.refuseTree(err);
       this.log.error({ err }, 'poll failed; the last good generation keeps serving');
     }
+  }
+
+  /** A head whose tree the Git layer refuses is rejected once, like a commit that fails validation. */
+  private async refuseTree(err: RefusedTreeError): Promise<void> {
+    if (err.commit === this.invalidRevision) return;
+    await this.rejectCommit(err.commit, [formatProblem(fileProblem(err.path, { code: 'unsafe-path', message: err.reason }))]);
   }
 
   /** One commit is one snapshot: valid and applied whole, or rejected whole while the last good one serves. */
@@ -176,19 +186,19 @@ export class Agent {
     const run = this.status.reconciles.start(commit);
     const { lab, problems } = await this.loadCommit(commit, tree);
     run.mark('validate');
-    if (!lab) {
-      const errors = problems.map(formatProblem);
-      this.log.warn({ revision: commit, errors }, 'commit rejected; the last good generation keeps serving');
-      this.invalidRevision = commit;
-      if (!this.generation) await this.restoreLastGood(commit);
-      this.rejected(commit, errors);
-      run.finish('rejected', errors.length);
-      return;
-    }
-    this.labSecrets = await this.secrets.withLab(tree);
+    if (!lab) return this.rejectCommit(commit, problems.map(formatProblem), run);
+    this.labSecrets = await this.secrets.withLab(tree, this.config.lab.limits);
     run.mark('secrets');
     await this.activate(commit, lab, run);
     run.finish(this.generation?.revision === commit ? 'applied' : 'rejected', this.status.site().rejected?.errors.length ?? 0);
+  }
+
+  private async rejectCommit(commit: string, errors: string[], run: ReconcileRun = this.status.reconciles.start(commit)): Promise<void> {
+    this.log.warn({ revision: commit, errors }, 'commit rejected; the last good generation keeps serving');
+    this.invalidRevision = commit;
+    if (!this.generation) await this.restoreLastGood(commit);
+    this.rejected(commit, errors);
+    run.finish('rejected', errors.length);
   }
 
   /**
@@ -218,9 +228,9 @@ export class Agent {
     try {
       await rm(dir, { recursive: true, force: true });
       await this.source.checkoutRevision(lastGood, dir);
-      const { lab } = await loadLab(dir);
+      const { lab } = await loadLab(dir, { limits: this.config.lab.limits });
       if (lab) {
-        this.labSecrets = await this.secrets.withLab(dir);
+        this.labSecrets = await this.secrets.withLab(dir, this.config.lab.limits);
         this.log.info({ revision: lastGood }, 'serving the last good commit from before the restart');
         await this.activate(lastGood, lab);
       }

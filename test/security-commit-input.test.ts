@@ -266,6 +266,10 @@ test('parse bombs and oversize files or labs are problems at file:line:col, not 
   const run = await runForseti(['validate', huge]);
   assertRefused(run, 1, /^profiles\/filler-\d\d\.yaml:1:1: the lab is larger than 64 MiB \(the files forseti reads, together\)/m);
   assert.equal(run.stdout.trimEnd().split('\n').length, 1, 'one problem: the load stops there');
+  // CI can run with the caps an agent's lab.limits raised or lowered
+  assertRefused(await runForseti(['validate', MINIMAL, '--max-lab-bytes', '500']), 1, /^hosts\/node-2\.yaml:1:1: the lab is larger than 500 bytes/m);
+  const raised = await runForseti(['validate', big, '--max-file-bytes', String(32 * 1024 * 1024)]);
+  assert.doesNotMatch(raised.stdout, /larger than/, 'within a raised cap the 20 MiB file is read (and found to be no host)');
 });
 
 /** A TCP port nobody listens on right now (the kernel picks it). */

@@ -20,6 +20,8 @@ import { RefusedTreeError } from '../../source/refused-tree-error.ts';
 import { findGitdir, writeRevisionTree } from '../../source/write-revision-tree.ts';
 import { resolveRevision } from '../../source/resolve-revision.ts';
 import { flag, parseArgs, UsageError } from '../args.ts';
+import { labLimitsFromArgs } from '../lab-limit-flags.ts';
+import type { LabLimits } from '../../model/lab-limits.ts';
 
 const FORMATS = ['text', 'markdown', 'json'] as const;
 type Format = (typeof FORMATS)[number];
@@ -41,10 +43,11 @@ export async function planCommand(argv: string[]): Promise<number> {
   if (!FORMATS.includes(format)) throw new UsageError(`--format must be one of ${FORMATS.join(', ')}`);
   const statusBranch = flag(args, 'status-branch') ?? 'forseti-status';
   const dir = resolve(args.positional[0] ?? '.');
+  const limits = labLimitsFromArgs(args);
 
   const tmp = await mkdtemp(join(tmpdir(), 'forseti-plan-'));
   try {
-    return await plan({ dir, baseRev, headRev, format, statusBranch, tmp });
+    return await plan({ dir, baseRev, headRev, format, statusBranch, tmp, limits });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     if (format === 'json') process.stdout.write(formatErrorJson(message));
@@ -62,6 +65,7 @@ interface PlanRun {
   format: Format;
   statusBranch: string;
   tmp: string;
+  limits: LabLimits;
 }
 
 async function plan(run: PlanRun): Promise<number> {
@@ -78,7 +82,7 @@ async function plan(run: PlanRun): Promise<number> {
       if (err instanceof RefusedTreeError) return { lab: null, problems: [fileProblem(err.path, { code: 'unsafe-path', message: err.reason })] };
       throw err;
     }
-    return loadLab(tree);
+    return loadLab(tree, { limits: run.limits });
   };
 
   const headLoaded = await loadAt(headCommit, 'head');

@@ -13,8 +13,9 @@ import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { Agent } from '../src/agent/agent.ts';
+import { loadAgentConfig } from '../src/agent/config.ts';
 import { createLogger } from '../src/log.ts';
-import { labLimits } from '../src/model/lab-limits.ts';
+import { DEFAULT_LAB_LIMITS } from '../src/model/lab-limits.ts';
 import { loadLabOrThrow } from '../src/model/load.ts';
 import { renderHost } from '../src/render/host.ts';
 import { AgentUrls } from '../src/render/urls.ts';
@@ -351,7 +352,13 @@ test('the agent rejects every kind of refused commit on the status branch with a
     server = await startGitServer();
     await createBareRepo(server, 'lab', join(dir, 'seed'));
     const config = await loopbackAgentConfig(dir, server.repoUrl('lab'), { tftp: false });
-    config.lab.limits = labLimits({ maxLabBytes: 64 * 1024 });
+    // the caps come from the agent's configuration file
+    const configFile = join(dir, 'agent.yaml');
+    writeFileSync(configFile, lines('lab:', '  url: http://127.0.0.1:1/lab.git', '  limits: {maxLabBytes: 65536}'));
+    config.lab.limits = (await loadAgentConfig(configFile)).lab.limits;
+    assert.deepEqual(config.lab.limits, { ...DEFAULT_LAB_LIMITS, maxLabBytes: 65536 });
+    writeFileSync(configFile, lines('lab:', '  url: http://127.0.0.1:1/lab.git', '  limits: {maxLabBytes: 0}'));
+    await assert.rejects(loadAgentConfig(configFile), /lab\.limits: maxLabBytes must be a whole number of at least 1/);
     agent = new Agent(config, log);
     await agent.start();
     const base = `http://127.0.0.1:${port}`;

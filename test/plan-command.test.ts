@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { runForseti, type CliRun as Run } from './fixtures/forseti-cli.ts';
 import { git } from './fixtures/git/git-cli.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -16,19 +17,7 @@ let work: string;
 let repo: string;
 const sha: Record<string, string> = {};
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function forseti(args: string[], cwd = ROOT): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [join(ROOT, 'bin/forseti.js'), ...args], { cwd, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
-    });
-  });
-}
+const forseti = runForseti;
 
 function edit(file: string, from: string | RegExp, to: string): void {
   const path = join(repo, file);

@@ -2,6 +2,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BmcDriver } from '../bmc/driver.ts';
 import type { Logger } from '../log.ts';
+import { fileProblem } from '../model/documents.ts';
 import { formatProblem, LabLoader, loadLab, type LoadResult } from '../model/load.ts';
 import type { Lab } from '../model/types.ts';
 import { HostSightings } from '../observe/drift-sightings.ts';
@@ -18,7 +19,7 @@ import { GenerationWriter, type Generation } from '../render/generation.ts';
 import { ImageCache } from '../render/image-cache.ts';
 import { attemptToken, TOKEN_SLOT } from '../render/token.ts';
 import { AgentUrls } from '../render/urls.ts';
-import { GitSource } from '../source/index.ts';
+import { GitSource, RefusedTreeError } from '../source/index.ts';
 import { StatusWriter } from '../status/index.ts';
 import { AgentAlerts } from './agent-alerts.ts';
 import { loadAgentKey } from './agent-key.ts';
@@ -41,7 +42,7 @@ import { StopSteps } from './stop-steps.ts';
 export class Agent {
   private generation: Generation | null = null;
   /** Keeps the last commit's files parsed and checked: a commit re-reads only the files it changed. */
-  private readonly loader = new LabLoader();
+  private readonly loader: LabLoader;
   /** Renders only the hosts whose inputs changed and links unchanged shards from the previous generation. */
   private generations!: GenerationWriter;
   private readonly drivers = new Map<string, BmcDriver>();
@@ -85,6 +86,7 @@ export class Agent {
 
   constructor(private readonly config: AgentConfig, private readonly log: Logger, options: { redactor?: Redactor } = {}) {
     this.redactor = options.redactor ?? new Redactor();
+    this.loader = new LabLoader({ limits: config.lab.limits });
   }
 
   get current(): Generation | null {
@@ -245,14 +247,21 @@ export class Agent {
       await this.applying?.treeReleased;
       if (this.stopped) return;
       const snapshot = await this.source.sync().catch((err: unknown) => {
-        this.metrics.countGitFetch(false);
+        if (!(err instanceof RefusedTreeError)) this.metrics.countGitFetch(false);
         throw err;
       });
       this.metrics.countGitFetch(true);
       if (!this.stopped) this.dispatch(snapshot.commit, snapshot.tree);
     } catch (err) {
+      if (err instanceof RefusedTreeError) return this.refuseTree(err);
       this.log.error({ err }, 'poll failed; the last good generation keeps serving');
     }
+  }
+
+  /** A head whose tree the Git layer refuses is rejected once, like a commit that fails validation. */
+  private async refuseTree(err: RefusedTreeError): Promise<void> {
+    if (err.commit === this.invalidRevision) return;
+    await this.rejectCommit(err.commit, [formatProblem(fileProblem(err.path, { code: 'unsafe-path', message: err.reason }))]);
   }
 
   /** Starts applying the head unless it is served, rejected or being applied; an apply of another commit is abandoned. */
@@ -284,16 +293,8 @@ export class Agent {
     try {
       const { lab, problems } = await this.loadCommit(commit, tree);
       run.mark('validate');
-      if (!lab) {
-        const errors = problems.map(formatProblem);
-        this.log.warn({ revision: commit, errors }, 'commit rejected; the last good generation keeps serving');
-        this.invalidRevision = commit;
-        if (!this.generation) await this.restoreLastGood(commit, apply);
-        this.rejected(commit, errors);
-        run.finish('rejected', errors.length);
-        return;
-      }
-      const labSecrets = await this.secrets.withLab(tree);
+      if (!lab) return await this.rejectCommit(commit, problems.map(formatProblem), run, apply);
+      const labSecrets = await this.secrets.withLab(tree, this.config.lab.limits);
       // Known before anything of this commit can be logged; they replace the served commit's once it switches.
       this.redactor.set('next-lab-secrets', labSecrets.values());
       apply.treeDone();
@@ -305,6 +306,14 @@ export class Agent {
       this.log.info({ revision: commit, reason: err.message }, 'commit apply abandoned; neither applied nor rejected');
       run.finish('interrupted');
     }
+  }
+
+  private async rejectCommit(commit: string, errors: string[], run: ReconcileRun = this.status.reconciles.start(commit), apply?: CommitApply): Promise<void> {
+    this.log.warn({ revision: commit, errors }, 'commit rejected; the last good generation keeps serving');
+    this.invalidRevision = commit;
+    if (!this.generation) await this.restoreLastGood(commit, apply);
+    this.rejected(commit, errors);
+    run.finish('rejected', errors.length);
   }
 
   /**
@@ -327,16 +336,16 @@ export class Agent {
    * A restarted agent whose branch head is invalid serves the last commit it had applied, read again from its
    * own clone, rather than nothing.
    */
-  private async restoreLastGood(rejected: string, apply: CommitApply): Promise<void> {
+  private async restoreLastGood(rejected: string, apply?: CommitApply): Promise<void> {
     const lastGood = (await readFile(join(this.config.stateDir, 'last-good'), 'utf8').catch(() => '')).trim();
     if (!lastGood || lastGood === rejected) return;
     const dir = join(this.config.stateDir, 'last-good-tree');
     try {
       await rm(dir, { recursive: true, force: true });
       await this.source.checkoutRevision(lastGood, dir);
-      const { lab } = await loadLab(dir);
+      const { lab } = await loadLab(dir, { limits: this.config.lab.limits });
       if (lab) {
-        const labSecrets = await this.secrets.withLab(dir);
+        const labSecrets = await this.secrets.withLab(dir, this.config.lab.limits);
         this.redactor.set('next-lab-secrets', labSecrets.values());
         this.log.info({ revision: lastGood }, 'serving the last good commit from before the restart');
         await this.activate(lastGood, lab, labSecrets, undefined, apply);

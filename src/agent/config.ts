@@ -5,11 +5,13 @@ import { DEFAULT_BMC_MAX_CONCURRENT } from '../bmc/gate.ts';
 import { DEFAULT_MAX_EVENT_STREAMS } from '../serve/dashboard/status-stream.ts';
 import { DEFAULT_HTTP_LIMITS } from '../serve/http/http-server.ts';
 import { DEFAULT_CEILING, DEFAULT_DOWNLOAD, DOWNLOAD_KEYS, type DownloadSettings, type ImagePolicy } from '../render/image-limits.ts';
+import { labLimits, type LabLimits } from '../model/lab-limits.ts';
 import { parseWebhookSettings, type WebhookSettings } from '../source/webhook.ts';
 
 /** The agent's own configuration: where the lab repository is and where the agent keeps its state. */
 export interface AgentConfig {
-  lab: { url: string; branch: string; pollSeconds: number; credential?: string };
+  /** `limits`: what one commit may make the agent read and parse (src/model/lab-limits.ts); default DEFAULT_LAB_LIMITS. */
+  lab: { url: string; branch: string; pollSeconds: number; credential?: string; limits?: LabLimits };
   status: { branch: string; batchSeconds: number; author: { name: string; email: string } };
   stateDir: string;
   secretsFile?: string;
@@ -106,7 +108,7 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
   const credential = lab['credential'];
   if (credential !== undefined && typeof credential !== 'string') throw new AgentConfigError(file, 'lab.credential must be a credential name');
   return {
-    lab: { url: str(lab, 'url', 'lab'), branch: str(lab, 'branch', 'lab', 'main'), pollSeconds: num(lab, 'pollSeconds', 'lab', 60), ...(credential ? { credential } : {}) },
+    lab: { url: str(lab, 'url', 'lab'), branch: str(lab, 'branch', 'lab', 'main'), pollSeconds: num(lab, 'pollSeconds', 'lab', 60), ...(credential ? { credential } : {}), limits: limitsOf(file, lab['limits']) },
     status: {
       branch: str(status, 'branch', 'status', 'forseti-status'),
       batchSeconds: num(status, 'batchSeconds', 'status', 2),
@@ -139,6 +141,15 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
     images: imagePolicy(file, base, section('images')),
     ...webhookSettings(file, raw['webhook']),
   };
+}
+
+function limitsOf(file: string, raw: unknown): LabLimits {
+  if (raw !== undefined && (typeof raw !== 'object' || raw === null || Array.isArray(raw))) throw new AgentConfigError(file, 'lab.limits must be a mapping');
+  try {
+    return labLimits((raw ?? {}) as Record<string, unknown>);
+  } catch (err) {
+    throw new AgentConfigError(file, `lab.limits: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 function webhookSettings(file: string, raw: unknown): { webhook?: WebhookSettings } {

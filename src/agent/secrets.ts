@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { parse } from 'yaml';
+import { SOPS_FILE } from '../model/documents.ts';
+import type { LabLimits } from '../model/lab-limits.ts';
+import { LabTree } from '../model/lab-tree.ts';
 import { decryptSopsYaml, parseAgeIdentities, SopsError } from './sops.ts';
 
 export interface Credential {
@@ -9,7 +11,7 @@ export interface Credential {
 }
 
 /** The SOPS file the agent looks for at the root of the lab repository. */
-export const LAB_SOPS_FILE = 'secrets.sops.yaml';
+export const LAB_SOPS_FILE = SOPS_FILE;
 
 export class CredentialMissingError extends Error {
   constructor(readonly credential: string, readonly host?: string, sopsProblem?: string) {
@@ -56,14 +58,18 @@ export class Secrets {
   /**
    * These secrets plus the credentials of `<labDir>/secrets.sops.yaml`, if there is one. A SOPS file that
    * cannot be opened (no age key, not a recipient, MAC mismatch) adds nothing; `sopsProblem` says why, and so
-   * does the error of any credential that is then missing.
+   * does the error of any credential that is then missing. It is read like every file of the lab (a regular file
+   * inside the tree, within `limits`); validation refuses a commit whose SOPS file is not.
    */
-  async withLab(labDir: string): Promise<Secrets> {
-    const path = join(labDir, LAB_SOPS_FILE);
-    const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return undefined;
-      throw err;
-    });
+  async withLab(labDir: string, limits?: LabLimits): Promise<Secrets> {
+    let read;
+    try {
+      read = new LabTree(labDir, limits ? { limits } : {}).read(LAB_SOPS_FILE);
+    } catch (err) {
+      return new Secrets(this.fromFile, this.env, this.options, new Map(), err instanceof Error ? err.message : String(err));
+    }
+    if (read.refusal) return new Secrets(this.fromFile, this.env, this.options, new Map(), read.refusal.message);
+    const text = read.text;
     if (text === undefined) return new Secrets(this.fromFile, this.env, this.options);
     try {
       const tree = await decryptSopsYaml(text, await this.ageIdentities(), LAB_SOPS_FILE);

@@ -2,14 +2,16 @@
 // must hold certificates only; TLS settings on a BMC that speaks no TLS are a mistake worth naming.
 
 import { X509Certificate } from 'node:crypto';
+import { namedFileProblem } from './documents.ts';
+import type { FileRead } from './lab-tree.ts';
 import { problem } from './problems.ts';
 import type { FieldRefs, Host, LabProblem } from './types.ts';
 
 const CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 const PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
 
-/** Reads each `bmc.tls.ca` through `readFile` (undefined: no such file) into `bmc.tls.caPem`; returns the problems. */
-export function checkBmcTls(hosts: readonly Host[], readFile: (path: string) => string | undefined): LabProblem[] {
+/** Reads each `bmc.tls.ca` through `readFile` (the lab tree's reader) into `bmc.tls.caPem`; returns the problems. */
+export function checkBmcTls(hosts: readonly Host[], readFile: (path: string) => Pick<FileRead, 'text' | 'refusal'>): LabProblem[] {
   const problems: LabProblem[] = [];
   for (const host of hosts) {
     const { tls, type } = host.bmc;
@@ -20,7 +22,11 @@ export function checkBmcTls(hosts: readonly Host[], readFile: (path: string) => 
     }
     if (tls.ca === undefined) continue;
     const where = at(host.refs, 'bmc.tls.ca');
-    const text = readFile(tls.ca);
+    const { text, refusal } = readFile(tls.ca);
+    if (refusal) {
+      problems.push(namedFileProblem(where, 'bmc.tls.ca', tls.ca, refusal));
+      continue;
+    }
     if (text === undefined) {
       problems.push(problem(where, 'missing-file', `bmc.tls.ca "${tls.ca}" does not exist in the lab repository`));
       continue;

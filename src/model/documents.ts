@@ -1,16 +1,18 @@
 // One file of the lab repository at a time: read it, parse it, scan it for secrets, check it against its JSON
 // Schema and its file name. What spans files is left to the loader.
 
-import { lstatSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { checkBootText } from './check-boot-text.ts';
 import { checkYamlSecrets } from './check-secrets.ts';
+import { CONTROL_CHAR, printablePath, type LabTree, type Refusal } from './lab-tree.ts';
 import { problem } from './problems.ts';
 import { schemaProblems } from './schema-problems.ts';
 import { validatorFor, type DocumentKind } from './schemas.ts';
-import type { FieldRefs, LabProblem } from './types.ts';
-import { YamlFile } from './yaml-source.ts';
+import type { FieldRefs, LabProblem, SourceRef } from './types.ts';
+import { YamlFile, type YamlLimits } from './yaml-source.ts';
 
 export const SITE_FILE = 'site.yaml';
+/** The SOPS-encrypted credentials the agent looks for at the root of the lab repository. */
+export const SOPS_FILE = 'secrets.sops.yaml';
 export type EntityKind = 'Host' | 'Profile' | 'Image';
 export const KIND_DIRS: ReadonlyArray<{ dir: string; kind: EntityKind; noun: string }> = [
   { dir: 'hosts', kind: 'Host', noun: 'host' },
@@ -25,61 +27,50 @@ export interface LoadedDocument {
   valid: boolean;
 }
 
-/** A file's text; `problem` when it exists but cannot be read; neither when it does not exist. */
-export interface ReadResult {
-  text?: string;
-  problem?: LabProblem;
+/** A YAML file directly inside a kind directory; `link`: a symbolic link (read through it, inside the tree only). */
+export interface ListedFile {
+  file: string;
+  link: boolean;
 }
 
-export function readText(dir: string, file: string): ReadResult {
-  try {
-    return { text: readFileSync(join(dir, file), 'utf8') };
-  } catch (e) {
-    return isNotFound(e) ? {} : { problem: problem({ file, line: 1, col: 1 }, 'read-error', `cannot read: ${errorMessage(e)}`) };
-  }
+/**
+ * The YAML files directly inside `kindDir`, sorted: regular files, links and anything else that is not a directory
+ * (reading it says what it is). Names with control characters are left out: the tree is refused for them whole.
+ */
+export function listYamlFiles(tree: LabTree, kindDir: string): { files: ListedFile[]; problem?: LabProblem } {
+  const listed = tree.listDir(kindDir);
+  const files = listed.entries
+    .filter((e) => e.kind !== 'dir' && YAML_FILE.test(e.name) && !CONTROL_CHAR.test(e.name))
+    .map((e) => ({ file: `${kindDir}/${e.name}`, link: e.kind === 'link' }));
+  return listed.refusal ? { files, problem: fileProblem(kindDir, listed.refusal) } : { files };
 }
 
-/** The YAML files directly inside `kindDir` (regular files only), sorted. */
-export function listYamlFiles(dir: string, kindDir: string): { files: string[]; problem?: LabProblem } {
-  try {
-    const files = readdirSync(join(dir, kindDir), { withFileTypes: true })
-      .filter((entry) => entry.isFile() && YAML_FILE.test(entry.name))
-      .map((entry) => `${kindDir}/${entry.name}`)
-      .sort();
-    return { files };
-  } catch (e) {
-    if (isNotFound(e)) return { files: [] };
-    return { files: [], problem: problem({ file: kindDir, line: 1, col: 1 }, 'read-error', `cannot list: ${errorMessage(e)}`) };
-  }
+/** Whether `file` is something `listYamlFiles` lists, and whether it is a link; null if it lists nothing there. */
+export function listedKind(tree: LabTree, file: string): { link: boolean } | null {
+  const kind = tree.entryKind(file);
+  return kind === 'missing' || kind === 'dir' ? null : { link: kind === 'link' };
 }
 
-/** Whether `file` is a regular file now, as `listYamlFiles` would see it (symbolic links are not). */
-export function isRegularFile(dir: string, file: string): boolean {
-  try {
-    return lstatSync(join(dir, file)).isFile();
-  } catch (e) {
-    if (isNotFound(e) || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
-    throw e;
-  }
+/** A refusal to read a file, placed at the file itself. */
+export function fileProblem(file: string, refusal: Refusal): LabProblem {
+  return problem({ file: printablePath(file), line: 1, col: 1 }, refusal.code, refusal.message);
 }
 
-export function isSymbolicLink(dir: string, file: string): boolean {
-  try {
-    return lstatSync(join(dir, file)).isSymbolicLink();
-  } catch {
-    return false;
-  }
+/** A refusal to read a file, placed where the lab names it (`field "path": why`). */
+export function namedFileProblem(ref: SourceRef, field: string, path: string, refusal: Refusal): LabProblem {
+  return problem(ref, refusal.code, `${field} "${printablePath(path)}": ${refusal.message}`);
 }
 
 /** Parse, secret scan, schema check and file-name check of one document. */
-export function loadDocument(file: string, text: string, kind: DocumentKind): { document?: LoadedDocument; problems: LabProblem[] } {
-  const parsed = YamlFile.parse(file, text);
+export function loadDocument(file: string, text: string, kind: DocumentKind, limits?: YamlLimits): { document?: LoadedDocument; problems: LabProblem[] } {
+  const parsed = YamlFile.parse(file, text, limits ? { limits } : {});
   const yaml = parsed.yaml;
   if (!yaml) return { problems: parsed.problems };
   const problems = checkYamlSecrets(yaml);
   const validate = validatorFor(kind);
   const valid = validate(yaml.value);
   if (!valid) problems.push(...schemaProblems(yaml, validate.errors ?? []));
+  else problems.push(...checkBootText(kind, yaml));
   const name = (yaml.value as { name?: unknown } | null)?.name;
   if (kind !== 'Site' && typeof name === 'string' && name !== stem(file)) {
     problems.push(problem(refOf(yaml.refs, 'name'), 'name-mismatch', `name "${name}" must equal the file name without extension ("${stem(file)}")`));
@@ -93,12 +84,4 @@ export function refOf(refs: FieldRefs, path: string): FieldRefs[string] {
 
 export function stem(file: string): string {
   return (file.split('/').pop() ?? file).replace(YAML_FILE, '');
-}
-
-function isNotFound(e: unknown): boolean {
-  return (e as NodeJS.ErrnoException | null)?.code === 'ENOENT';
-}
-
-function errorMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

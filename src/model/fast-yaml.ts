@@ -16,6 +16,14 @@ export interface FastParse {
 /** Internal signal: the text is outside the subset; never escapes `fastParseYaml`. */
 class OutsideSubset extends Error {}
 
+/** The text nests deeper than allowed: a problem of the file, not a reason to try the full parser. */
+export class YamlDepthError extends Error {
+  override readonly name = 'YamlDepthError';
+  constructor(readonly line: number, readonly col: number, readonly maxDepth: number) {
+    super(`nesting deeper than ${maxDepth} levels at line ${line}`);
+  }
+}
+
 const outside = (): never => {
   throw new OutsideSubset();
 };
@@ -36,13 +44,16 @@ const FLOAT = /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$/;
 const EXOTIC_NUMBER = /^(?:0o[0-7]+|0x[0-9a-fA-F]+|[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/;
 const PLAIN_START_FORBIDDEN = new Set([',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', "'", '"', '%', '@', '`', '?', ':']);
 
-/** Parses `text` if it is inside the subset; returns null if the full parser is needed. */
-export function fastParseYaml(text: string, file: string): FastParse | null {
+/**
+ * Parses `text` if it is inside the subset; returns null if the full parser is needed. Throws YamlDepthError when
+ * collections nest deeper than `maxDepth` (the readers recurse once per level).
+ */
+export function fastParseYaml(text: string, file: string, maxDepth = Infinity): FastParse | null {
   if (/[\t\r\uFEFF]/.test(text)) return null;
   try {
     const lines = splitLines(text);
     if (lines.length === 0 || lines[0]!.indent !== 0) return null;
-    const reader = new BlockReader(lines, file);
+    const reader = new BlockReader(lines, file, maxDepth);
     const value = reader.block(0, '');
     if (reader.pos !== lines.length) return null;
     return { value, refs: reader.refs };
@@ -95,8 +106,18 @@ const isSeqEntry = (text: string): boolean => text === '-' || text.startsWith('-
 class BlockReader {
   pos = 0;
   readonly refs: FieldRefs = {};
+  private depth = 0;
 
-  constructor(private readonly lines: Line[], private readonly file: string) {}
+  constructor(private readonly lines: Line[], private readonly file: string, private readonly maxDepth: number) {}
+
+  /** A collection opens at line:col; `leave` when it is done. */
+  enter(line: number, col: number): void {
+    if (++this.depth > this.maxDepth) throw new YamlDepthError(line, col, this.maxDepth);
+  }
+
+  leave(): void {
+    this.depth--;
+  }
 
   block(indent: number, path: string): unknown {
     const line = this.lines[this.pos]!;
@@ -110,6 +131,7 @@ class BlockReader {
   private map(indent: number, path: string): Record<string, unknown> {
     const first = this.lines[this.pos]!;
     this.at(path, first.no, indent + 1);
+    this.enter(first.no, indent + 1);
     const map: Record<string, unknown> = {};
     while (this.pos < this.lines.length) {
       const line = this.lines[this.pos]!;
@@ -129,12 +151,14 @@ class BlockReader {
       else if (next && next.indent === indent && isSeqEntry(next.text)) map[key] = this.seq(indent, childPath);
       else outside(); // an empty value is null; leave that to the full parser
     }
+    this.leave();
     return map;
   }
 
   private seq(indent: number, path: string): unknown[] {
     const first = this.lines[this.pos]!;
     this.at(path, first.no, indent + 1);
+    this.enter(first.no, indent + 1);
     const items: unknown[] = [];
     while (this.pos < this.lines.length) {
       const line = this.lines[this.pos]!;
@@ -157,6 +181,7 @@ class BlockReader {
         items.push(inlineValue(rest, line.no, contentIndent + 1, itemPath, this));
       }
     }
+    this.leave();
     return items;
   }
 
@@ -242,6 +267,7 @@ class FlowReader {
   }
 
   private seq(path: string): unknown[] {
+    this.reader.enter(this.line, this.col + this.i);
     this.i++;
     const items: unknown[] = [];
     this.skipSpaces();
@@ -250,10 +276,12 @@ class FlowReader {
       this.separator(']');
     }
     this.i++;
+    this.reader.leave();
     return items;
   }
 
   private map(path: string): Record<string, unknown> {
+    this.reader.enter(this.line, this.col + this.i);
     this.i++;
     const map: Record<string, unknown> = {};
     this.skipSpaces();
@@ -265,6 +293,7 @@ class FlowReader {
       this.separator('}');
     }
     this.i++;
+    this.reader.leave();
     return map;
   }
 

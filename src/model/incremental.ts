@@ -7,7 +7,6 @@
 // Both produce exactly what a from-scratch load would (test/model-incremental.test.ts checks that on random edit
 // sequences): problems are gathered category by category in the same order and then sorted the same way.
 
-import { join } from 'node:path';
 import { buildHost, buildImage, buildProfile, buildSite } from './build.ts';
 import { checkBmcTls } from './check-bmc-tls.ts';
 import { checkHostAddress, checkSiteAddresses, duplicateIp, duplicateMac, ipUse, macUses, networkContext, type AddressUse, type NetworkContext } from './check-network.ts';
@@ -16,13 +15,16 @@ import { checkHostRole, checkProfileImage } from './check-references.ts';
 import { checkTextSecrets } from './check-secrets.ts';
 import { checkSiteSections } from './check-site-sections.ts';
 import { checkProfileTemplates } from './check-templates.ts';
-import { isRegularFile, isSymbolicLink, KIND_DIRS, listYamlFiles, loadDocument, readText, refOf, SITE_FILE, stem, YAML_FILE, type EntityKind, type ReadResult } from './documents.ts';
+import { fileProblem, KIND_DIRS, listedKind, listYamlFiles, loadDocument, namedFileProblem, refOf, SITE_FILE, SOPS_FILE, stem, YAML_FILE, type EntityKind } from './documents.ts';
+import { DEFAULT_LAB_LIMITS, type LabLimits } from './lab-limits.ts';
+import { CONTROL_CHAR, LabTooLargeError, LabTree, printablePath, type FileRead } from './lab-tree.ts';
 import { NothingLoadedError } from './nothing-loaded-error.ts';
 import { compareProblems, formatRef, problem } from './problems.ts';
 import { insertSorted, removeSorted } from './sorted-list.ts';
 import type { FieldRefs, Host, Image, Lab, LabProblem, Profile, Site } from './types.ts';
 import { UseIndex, type Use } from './use-index.ts';
-import type { YamlFile } from './yaml-source.ts';
+import { unprintableChar, yamlLimitHit } from './yaml-limits.ts';
+import { refInText, type YamlFile } from './yaml-source.ts';
 
 export interface LoadResult {
   /** Null when there is any problem (or no site). */
@@ -33,8 +35,16 @@ export interface LoadResult {
 /** A changed path as `git diff --name-only` gives it (relative to the lab root, forward slashes). */
 export type ChangedPathLike = string | { path: string };
 
+export interface LabLoaderOptions {
+  limits?: LabLimits;
+  /** Called with the real path of every file opened (tests check that reads stay in the tree). */
+  onOpen?: (realPath: string) => void;
+}
+
 interface DocState<T> {
   file: string;
+  /** Bytes read from the file (what it counts toward maxLabBytes). */
+  bytes: number;
   /** Parse, secret, schema and file-name problems of this file alone. */
   problems: readonly LabProblem[];
   readProblem?: LabProblem;
@@ -46,7 +56,7 @@ interface HostState extends DocState<Host> {
   /** Problems of `bmc.tls`. */
   tls: readonly LabProblem[];
   /** When `bmc.tls.ca` names a file: what was read, and the document to build the host again from if it changes. */
-  ca?: { path: string; read: ReadResult; value: unknown; refs: FieldRefs };
+  ca?: { path: string; read: FileRead; value: unknown; refs: FieldRefs };
   /** Address and role problems; null while an input changed since they were computed. */
   checks: readonly LabProblem[] | null;
 }
@@ -54,16 +64,22 @@ interface HostState extends DocState<Host> {
 interface ProfileState extends DocState<Profile> {
   yaml?: YamlFile;
   /** The config file the template was read from (`boot.config.file`), and what was read. */
-  config?: { path: string; read: ReadResult };
+  config?: { path: string; read: FileRead };
 }
 
 interface SiteState {
-  read: ReadResult;
+  read: FileRead;
   problems: LabProblem[];
   site?: Site;
   sections: LabProblem[];
   network?: NetworkContext;
   addresses: LabProblem[];
+}
+
+/** The lab's SOPS file, read (and checked against the YAML caps) like any lab file; the agent decrypts it. */
+interface SopsState {
+  read: FileRead;
+  problems: LabProblem[];
 }
 
 /** What is derived from all profiles and images together: small, so computed whole whenever one changes. */
@@ -77,7 +93,6 @@ interface Derived {
   templates: LabProblem[];
   /** Secrets in the config files read. */
   configSecrets: LabProblem[];
-  configReadProblems: LabProblem[];
   imageRefs: LabProblem[];
 }
 
@@ -95,7 +110,18 @@ export class LabLoader {
   /** Whether the state is what the last call finished (false while one runs and after one threw). */
   private complete = false;
   private dir: string | null = null;
+  private readonly limits: LabLimits;
+  private readonly onOpen: ((realPath: string) => void) | undefined;
+  /** The tree the current call reads through (it counts the bytes read against maxLabBytes). */
+  private tree: LabTree = new LabTree('.');
+  /** Bytes the lab of the last finished call holds, counted as a whole load counts them. */
+  private heldBytes = 0;
   private site: SiteState | null = null;
+  private sops: SopsState | null = null;
+  /** Paths anywhere in the tree with control characters in their names (the tree is refused for them). */
+  private pathProblems: LabProblem[] = [];
+  /** Documents that are symbolic links: read again on every update (their target may change unseen). */
+  private readonly linked = new Map<string, EntityKind>();
   private readonly hosts = new Map<string, HostState>();
   private readonly profiles = new Map<string, ProfileState>();
   private readonly images = new Map<string, DocState<Image>>();
@@ -112,19 +138,40 @@ export class LabLoader {
    * Each CA file as the last successful call read it, and as the current call reads it (once, however many hosts
    * name it). A read of the same text keeps the earlier object, so a host's CA compares by identity.
    */
-  private caReads = new Map<string, ReadResult>();
-  private caReadsNow = new Map<string, ReadResult>();
+  private caReads = new Map<string, FileRead>();
+  private caReadsNow = new Map<string, FileRead>();
   private derived: Derived | null = null;
 
-  /** Reads the whole lab in `dir`, forgetting anything loaded before. */
+  constructor(options: LabLoaderOptions = {}) {
+    this.limits = options.limits ?? DEFAULT_LAB_LIMITS;
+    this.onOpen = options.onOpen;
+  }
+
+  /**
+   * Reads the whole lab in `dir`, forgetting anything loaded before. A lab larger than maxLabBytes stops the load
+   * at the file that goes past it: that one problem is the result (and the next update loads whole again).
+   */
   load(dir: string, revision: string | null = null): LoadResult {
-    this.begin();
+    this.begin(dir);
+    try {
+      return this.loadWhole(dir, revision);
+    } catch (err) {
+      if (!(err instanceof LabTooLargeError)) throw err;
+      return { lab: null, problems: [problem({ file: printablePath(err.file), line: 1, col: 1 }, 'lab-too-large', err.message)] };
+    }
+  }
+
+  private loadWhole(dir: string, revision: string | null): LoadResult {
     this.reset(dir);
+    this.pathProblems = this.tree.pathsWithControlChars().map((path) =>
+      problem({ file: path, line: 1, col: 1 }, 'unsafe-path', 'this path has a control character in its name; forseti refuses a lab repository holding such a path (rename it)'),
+    );
     this.site = this.loadSite();
+    this.sops = this.loadSops();
     for (const { dir: kindDir, kind } of KIND_DIRS) {
-      const listed = listYamlFiles(dir, kindDir);
+      const listed = listYamlFiles(this.tree, kindDir);
       if (listed.problem) this.listProblems.push(listed.problem);
-      for (const file of listed.files) this.put(kind, file, readText(dir, file));
+      for (const { file, link } of listed.files) this.put(kind, file, this.tree.read(file), link);
     }
     this.derive();
     for (const state of this.hosts.values()) state.checks = this.hostChecks(state);
@@ -137,12 +184,24 @@ export class LabLoader {
    * to build on or the change is not one of files (a kind directory replaced, a symbolic link to a directory).
    */
   update(dir: string, changed: Iterable<ChangedPathLike>, revision: string | null = null): LoadResult {
-    const previousSite = this.complete && this.dir === dir && this.listProblems.length === 0 ? this.site : null;
-    this.begin();
-    if (!previousSite || KIND_DIRS.some((k) => isSymbolicLink(dir, k.dir))) return this.load(dir, revision);
+    const previousSite = this.complete && this.dir === dir && this.listProblems.length === 0 && this.pathProblems.length === 0 ? this.site : null;
+    this.begin(dir, this.heldBytes);
+    if (!previousSite || KIND_DIRS.some((k) => this.tree.entryKind(k.dir) === 'link')) return this.load(dir, revision);
+    try {
+      return this.updateFrom(previousSite, dir, changed, revision);
+    } catch (err) {
+      // The bytes counted from the last load on are an upper bound: a whole load counts exactly, and says where it stops.
+      if (err instanceof LabTooLargeError) return this.load(dir, revision);
+      throw err;
+    }
+  }
+
+  private updateFrom(previousSite: SiteState, dir: string, changed: Iterable<ChangedPathLike>, revision: string | null): LoadResult {
     const candidates: Record<EntityKind, Set<string>> = { Host: new Set(), Profile: new Set(), Image: new Set() };
+    for (const [file, kind] of this.linked) candidates[kind].add(file);
     for (const entry of changed) {
       const path = typeof entry === 'string' ? entry : entry.path;
+      if (CONTROL_CHAR.test(path)) return this.load(dir, revision);
       const [top, child] = path.split('/');
       const kind = KIND_DIRS.find((k) => k.dir === top)?.kind;
       if (!kind) continue; // site.yaml and the files profiles and hosts name are read again below in any case
@@ -153,10 +212,11 @@ export class LabLoader {
     const stale = new Set<string>();
     this.site = this.siteUnchanged(previousSite) ?? this.loadSite();
     const siteChanged = this.site !== previousSite;
+    this.sops = this.loadSops();
 
     for (const file of candidates.Host) {
       this.remove('Host', file);
-      if (isRegularFile(dir, file)) this.put('Host', file, readText(dir, file));
+      this.putListed('Host', file);
       stale.add(file);
     }
     // a copy: refreshCa takes a changed host out of caHosts and puts it back, which would visit it again
@@ -166,7 +226,7 @@ export class LabLoader {
     for (const kind of ['Profile', 'Image'] as const) {
       for (const file of candidates[kind]) {
         this.remove(kind, file);
-        if (isRegularFile(dir, file)) this.put(kind, file, readText(dir, file));
+        this.putListed(kind, file);
         profilesChanged = true;
       }
     }
@@ -187,20 +247,40 @@ export class LabLoader {
     return this.finish(revision);
   }
 
-  /** Marks the state unfinished until `finish`: a call that throws leaves it so, and the next one loads whole. */
-  private begin(): void {
+  /**
+   * Marks the state unfinished until `finish`: a call that throws leaves it so, and the next one loads whole. The
+   * call reads through a new tree that starts counting at `used` bytes.
+   */
+  private begin(dir: string, used = 0): void {
     this.revision = null;
     this.complete = false;
     this.caReadsNow = new Map();
+    this.tree = new LabTree(dir, { limits: this.limits, ...(this.onOpen && { onOpen: this.onOpen }) });
+    this.tree.used = used;
   }
 
   private finish(revision: string | null): LoadResult {
     const result = this.result();
     this.caReads = this.caReadsNow;
     this.caReadsNow = new Map();
+    this.heldBytes = this.bytesHeld();
     this.revision = revision;
     this.complete = true;
     return result;
+  }
+
+  /** The bytes a whole load of the same tree would count: every file once, a config file once per profile naming it. */
+  private bytesHeld(): number {
+    let bytes = (this.site?.read.bytes ?? 0) + (this.sops?.read.bytes ?? 0);
+    const cas = new Map<string, number>();
+    for (const state of this.hosts.values()) {
+      bytes += state.bytes;
+      if (state.ca) cas.set(state.ca.path, state.ca.read.bytes);
+    }
+    for (const ca of cas.values()) bytes += ca;
+    for (const state of this.profiles.values()) bytes += state.bytes + (state.config?.read.bytes ?? 0);
+    for (const state of this.images.values()) bytes += state.bytes;
+    return bytes;
   }
 
   private reset(dir: string): void {
@@ -214,6 +294,9 @@ export class LabLoader {
       this.names[kind].clear();
     }
     this.listProblems = [];
+    this.pathProblems = [];
+    this.sops = null;
+    this.linked.clear();
     this.macs.clear();
     this.ips.clear();
     this.roles.clear();
@@ -222,18 +305,18 @@ export class LabLoader {
     this.derived = null;
   }
 
-  private get root(): string {
-    return this.dir ?? '.';
-  }
-
   private loadSite(): SiteState {
-    const read = readText(this.root, SITE_FILE);
+    const read = this.tree.read(SITE_FILE);
     const state: SiteState = { read, problems: [], sections: [], addresses: [] };
-    if (read.text === undefined) {
-      state.problems.push(problem({ file: SITE_FILE, line: 1, col: 1 }, 'missing-site', `the lab repository has no ${SITE_FILE} (expected at ${join(this.root, SITE_FILE)})`));
+    if (read.refusal) {
+      state.problems.push(fileProblem(SITE_FILE, read.refusal));
       return state;
     }
-    const loaded = loadDocument(SITE_FILE, read.text, 'Site');
+    if (read.text === undefined) {
+      state.problems.push(problem({ file: SITE_FILE, line: 1, col: 1 }, 'missing-site', `the lab repository has no ${SITE_FILE} (expected at ${this.tree.root}/${SITE_FILE})`));
+      return state;
+    }
+    const loaded = loadDocument(SITE_FILE, read.text, 'Site', this.limits);
     state.problems.push(...loaded.problems);
     if (loaded.document?.valid) {
       const { value, refs } = loaded.document.yaml;
@@ -246,24 +329,42 @@ export class LabLoader {
     return state;
   }
 
-  /** site.yaml is read on every update (it may be a link to a file elsewhere); the same text keeps the same site. */
+  /** site.yaml is read on every update (it may be a link to another file of the tree); the same text keeps the same site. */
   private siteUnchanged(previous: SiteState): SiteState | undefined {
-    const read = readText(this.root, SITE_FILE);
+    const read = this.tree.read(SITE_FILE);
     return sameRead(read, previous.read) ? previous : undefined;
   }
 
+  /** secrets.sops.yaml is read on every load: it must be a file of the tree within the caps (the agent decrypts it). */
+  private loadSops(): SopsState {
+    const read = this.tree.read(SOPS_FILE);
+    if (read.refusal) return { read, problems: [fileProblem(SOPS_FILE, read.refusal)] };
+    const text = read.text;
+    if (text === undefined) return { read, problems: [] };
+    const unprintable = unprintableChar(text);
+    const hit = unprintable ?? yamlLimitHit(text, this.limits.maxYamlDepth, this.limits.maxYamlAliases);
+    return { read, problems: hit ? [problem(refInText(SOPS_FILE, text, hit.offset), unprintable ? 'yaml-syntax' : 'yaml-limit', hit.message)] : [] };
+  }
+
+  /** Puts `file` if it is something a listing of its directory would list. */
+  private putListed(kind: EntityKind, file: string): void {
+    const listed = listedKind(this.tree, file);
+    if (listed) this.put(kind, file, this.tree.read(file), listed.link);
+  }
+
   /** Reads and indexes one file of a kind directory (`read` of a file that vanished meanwhile: nothing). */
-  private put(kind: EntityKind, file: string, read: ReadResult): void {
-    if (read.text === undefined && !read.problem) return;
+  private put(kind: EntityKind, file: string, read: FileRead, link: boolean): void {
+    if (read.text === undefined && !read.refusal) return;
     insertSorted(this.files[kind], file);
+    if (link) this.linked.set(file, kind);
     if (kind === 'Host') {
-      const state: HostState = { file, problems: NO_PROBLEMS, tls: NO_PROBLEMS, checks: null };
+      const state: HostState = { file, bytes: read.bytes, problems: NO_PROBLEMS, tls: NO_PROBLEMS, checks: null };
       this.hosts.set(file, state);
       const yaml = this.document(state, read, 'Host');
       if (yaml) this.buildHostEntity(state, yaml.value, yaml.refs);
       this.indexHost(state);
     } else if (kind === 'Profile') {
-      const state: ProfileState = { file, problems: NO_PROBLEMS };
+      const state: ProfileState = { file, bytes: read.bytes, problems: NO_PROBLEMS };
       this.profiles.set(file, state);
       const yaml = this.document(state, read, 'Profile');
       if (yaml) {
@@ -272,7 +373,7 @@ export class LabLoader {
       }
       if (state.entity) this.names.Profile.add(state.entity.name, { file, i: 0, entity: state.entity });
     } else {
-      const state: DocState<Image> = { file, problems: NO_PROBLEMS };
+      const state: DocState<Image> = { file, bytes: read.bytes, problems: NO_PROBLEMS };
       this.images.set(file, state);
       const yaml = this.document(state, read, 'Image');
       if (yaml) state.entity = buildImage(yaml.value, yaml.refs);
@@ -281,18 +382,19 @@ export class LabLoader {
   }
 
   /** Parses a document into `state`; returns it when it passed its schema. */
-  private document(state: DocState<unknown>, read: ReadResult, kind: EntityKind): YamlFile | undefined {
-    if (read.problem) {
-      state.readProblem = read.problem;
+  private document(state: DocState<unknown>, read: FileRead, kind: EntityKind): YamlFile | undefined {
+    if (read.refusal) {
+      state.readProblem = fileProblem(state.file, read.refusal);
       return undefined;
     }
-    const loaded = loadDocument(state.file, read.text ?? '', kind);
+    const loaded = loadDocument(state.file, read.text ?? '', kind, this.limits);
     state.problems = loaded.problems.length > 0 ? loaded.problems : NO_PROBLEMS;
     return loaded.document?.valid ? loaded.document.yaml : undefined;
   }
 
   private remove(kind: EntityKind, file: string): void {
     removeSorted(this.files[kind], file);
+    this.linked.delete(file);
     if (kind === 'Host') {
       const state = this.hosts.get(file);
       if (state) this.unindexHost(state);
@@ -307,10 +409,10 @@ export class LabLoader {
 
   private buildHostEntity(state: HostState, value: unknown, refs: FieldRefs): void {
     const host = buildHost(value, refs);
-    let read: ReadResult | undefined;
+    let read: FileRead | undefined;
     const tls = checkBmcTls([host], (path) => {
       read = this.readCa(path);
-      return read.text;
+      return read;
     });
     state.entity = host;
     state.tls = tls.length > 0 ? tls : NO_PROBLEMS;
@@ -362,10 +464,10 @@ export class LabLoader {
     return true;
   }
 
-  private readCa(path: string): ReadResult {
+  private readCa(path: string): FileRead {
     const known = this.caReadsNow.get(path);
     if (known) return known;
-    const read = readText(this.root, path);
+    const read = this.tree.read(path);
     const before = this.caReads.get(path);
     const kept = before && sameRead(read, before) ? before : read;
     this.caReadsNow.set(path, kept);
@@ -377,7 +479,7 @@ export class LabLoader {
     if (!yaml) return;
     let config: ProfileState['config'];
     state.entity = buildProfile(yaml.value, yaml.refs, (path) => {
-      const read = readText(this.root, path);
+      const read = this.tree.read(path);
       config = { path, read };
       return read.text;
     });
@@ -390,7 +492,7 @@ export class LabLoader {
     for (const state of this.profiles.values()) {
       const config = state.config;
       if (!config || !state.entity) continue;
-      if (sameRead(readText(this.root, config.path), config.read)) continue;
+      if (sameRead(this.tree.read(config.path), config.read)) continue;
       this.names.Profile.remove(state.entity.name, state.file);
       this.buildProfileEntity(state);
       if (state.entity) this.names.Profile.add(state.entity.name, { file: state.file, i: 0, entity: state.entity });
@@ -402,7 +504,7 @@ export class LabLoader {
   private derive(): void {
     const profiles = new Map<string, Profile>();
     const brokenProfiles = new Set<string>();
-    const configs = new Map<string, ReadResult>();
+    const configs = new Map<string, FileRead>();
     const valid: ProfileState[] = [];
     for (const file of this.files.Profile) {
       const state = this.profiles.get(file);
@@ -427,21 +529,22 @@ export class LabLoader {
     for (const { entity: profile, yaml } of valid) {
       if (!profile || !yaml) continue;
       const config = profile.boot.kind === 'image' ? profile.boot.config : undefined;
-      if (config?.file !== undefined && configs.get(config.file)?.text === undefined) {
+      const read = config?.file !== undefined ? configs.get(config.file) : undefined;
+      if (config?.file !== undefined && read?.refusal) {
+        templates.push(namedFileProblem(refOf(profile.refs, 'boot.config.file'), 'boot.config.file', config.file, read.refusal));
+        continue;
+      }
+      if (config?.file !== undefined && read?.text === undefined) {
         templates.push(problem(refOf(profile.refs, 'boot.config.file'), 'missing-file', `boot.config.file "${config.file}" does not exist in the lab repository`));
         continue;
       }
       templates.push(...checkProfileTemplates(profile, yaml));
     }
     const configSecrets: LabProblem[] = [];
-    const configReadProblems: LabProblem[] = [];
-    for (const [file, read] of configs) {
-      if (read.text !== undefined) configSecrets.push(...checkTextSecrets(file, read.text));
-      if (read.problem) configReadProblems.push(read.problem);
-    }
+    for (const [file, read] of configs) if (read.text !== undefined) configSecrets.push(...checkTextSecrets(file, read.text));
     const imageRefs: LabProblem[] = [];
     for (const profile of profiles.values()) imageRefs.push(...checkProfileImage(profile, images, brokenImages));
-    this.derived = { profiles, images, brokenProfiles, brokenImages, known: [...profiles.keys()].sort().join(','), templates, configSecrets, configReadProblems, imageRefs };
+    this.derived = { profiles, images, brokenProfiles, brokenImages, known: [...profiles.keys()].sort().join(','), templates, configSecrets, imageRefs };
   }
 
   /** Roles whose profile (or its absence, or the list of known ones a message names) differs from `before`. */
@@ -471,7 +574,7 @@ export class LabLoader {
     const site = this.site;
     const derived = this.derived;
     if (!site || !derived) throw new NothingLoadedError(this.dir);
-    const problems: LabProblem[] = [...site.problems, ...site.sections];
+    const problems: LabProblem[] = [...this.pathProblems, ...site.problems, ...site.sections, ...(this.sops?.problems ?? [])];
     const hostStates = this.files.Host.map((file) => this.hosts.get(file)).filter((s): s is HostState => s !== undefined);
     for (const state of hostStates) if (state.problems.length > 0) problems.push(...state.problems);
     for (const file of this.files.Profile) problems.push(...(this.profiles.get(file)?.problems ?? []));
@@ -494,7 +597,6 @@ export class LabLoader {
       const names = this.names.Host;
       problems.push(...checkOperations(site.site, { wiping: [...this.wiping.values()], has: (name) => names.has(name) }, derived.profiles, derived.brokenProfiles));
     }
-    if (site.read.problem) problems.push(site.read.problem);
     problems.push(...this.listProblems);
     for (const { kind } of KIND_DIRS) {
       const states: Map<string, DocState<unknown>> = kind === 'Host' ? this.hosts : kind === 'Profile' ? this.profiles : this.images;
@@ -503,11 +605,6 @@ export class LabLoader {
         if (readProblem) problems.push(readProblem);
       }
     }
-    for (const file of this.caHosts) {
-      const readProblem = this.hosts.get(file)?.ca?.read.problem;
-      if (readProblem) problems.push(readProblem);
-    }
-    problems.push(...derived.configReadProblems);
     problems.sort(compareProblems);
 
     if (problems.length > 0 || !site.site) return { lab: null, problems };
@@ -533,6 +630,6 @@ export class LabLoader {
   }
 }
 
-function sameRead(a: ReadResult, b: ReadResult): boolean {
-  return a.text === b.text && a.problem?.message === b.problem?.message;
+function sameRead(a: FileRead, b: FileRead): boolean {
+  return a.text === b.text && a.refusal?.message === b.refusal?.message;
 }

@@ -3,19 +3,19 @@
 // One-shot callers (validate, plan, render) use `loadLab`; the agent keeps a `LabLoader` across commits.
 
 import { LabInvalidError } from './errors.ts';
-import { LabLoader, type LoadResult } from './incremental.ts';
+import { LabLoader, type LabLoaderOptions, type LoadResult } from './incremental.ts';
 import type { Lab } from './types.ts';
 
 export { formatProblem } from './problems.ts';
-export { LabLoader, type LoadResult } from './incremental.ts';
+export { LabLoader, type LabLoaderOptions, type LoadResult } from './incremental.ts';
 
-export async function loadLab(dir: string): Promise<LoadResult> {
-  return new LabLoader().load(dir);
+export async function loadLab(dir: string, options: LabLoaderOptions = {}): Promise<LoadResult> {
+  return new LabLoader(options).load(dir);
 }
 
 /** Like `loadLab`, but throws LabInvalidError listing every problem. */
-export async function loadLabOrThrow(dir: string): Promise<Lab> {
-  const { lab, problems } = await loadLab(dir);
+export async function loadLabOrThrow(dir: string, options: LabLoaderOptions = {}): Promise<Lab> {
+  const { lab, problems } = await loadLab(dir, options);
   if (!lab) throw new LabInvalidError(dir, problems);
   return lab;
 }

@@ -25,6 +25,15 @@ export const PROBLEM_CODES = [
   'drift-policy',
   'alerts',
   'bmc-tls',
+  /** A path that leaves the lab tree, names something that is not a regular file, or has control characters. */
+  'unsafe-path',
+  'file-too-large',
+  'lab-too-large',
+  /** YAML nesting depth or alias caps. */
+  'yaml-limit',
+  /** Text that would break out of its place in an iPXE script or kernel command line. */
+  'script-injection',
+  'image-url',
 ] as const;
 
 export type ProblemCode = (typeof PROBLEM_CODES)[number];

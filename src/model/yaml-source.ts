@@ -1,10 +1,14 @@
 // One YAML file of the lab: its value, where each field was written, and (parsed lazily with
 // `yaml`, only when an error needs it) the node tree for precise positions of keys and templates.
 
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Scalar, type Document, type Node, type Pair } from 'yaml';
-import { fastParseYaml } from './fast-yaml.ts';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Scalar, visit, type Document, type Node, type Pair } from 'yaml';
+import { fastParseYaml, YamlDepthError } from './fast-yaml.ts';
+import { DEFAULT_LAB_LIMITS, type LabLimits } from './lab-limits.ts';
 import { problem } from './problems.ts';
 import type { FieldRefs, LabProblem, SourceRef } from './types.ts';
+import { aliasMessage, depthMessage, unprintableChar, yamlLimitHit } from './yaml-limits.ts';
+
+export type YamlLimits = Pick<LabLimits, 'maxYamlDepth' | 'maxYamlAliases'>;
 
 export type YamlPath = ReadonlyArray<string | number>;
 
@@ -27,15 +31,37 @@ export class YamlFile {
     this.tree = tree;
   }
 
-  /** Parses a file; syntax errors come back as problems and no file. `fast: false` skips the fast reader (tests compare the two). */
-  static parse(file: string, text: string, options: { fast?: boolean } = {}): { yaml?: YamlFile; problems: LabProblem[] } {
-    const fast = options.fast === false ? null : fastParseYaml(text, file);
+  /**
+   * Parses a file; syntax errors and reached caps (nesting depth, aliases) come back as problems and no file.
+   * `fast: false` skips the fast reader (tests compare the two).
+   */
+  static parse(file: string, text: string, options: { fast?: boolean; limits?: YamlLimits } = {}): { yaml?: YamlFile; problems: LabProblem[] } {
+    const { maxYamlDepth, maxYamlAliases } = options.limits ?? DEFAULT_LAB_LIMITS;
+    const refused = (offset: number, code: 'yaml-syntax' | 'yaml-limit', message: string): { problems: LabProblem[] } => ({ problems: [problem(refInText(file, text, offset), code, message)] });
+    const unprintable = unprintableChar(text);
+    if (unprintable) return refused(unprintable.offset, 'yaml-syntax', unprintable.message);
+    let fast;
+    try {
+      fast = options.fast === false ? null : fastParseYaml(text, file, maxYamlDepth);
+    } catch (err) {
+      if (!(err instanceof YamlDepthError)) throw err;
+      return { problems: [problem({ file, line: err.line, col: err.col }, 'yaml-limit', depthMessage(maxYamlDepth))] };
+    }
     if (fast) return { yaml: new YamlFile(file, text, fast.value, fast.refs), problems: [] };
+    const hit = yamlLimitHit(text, maxYamlDepth, maxYamlAliases);
+    if (hit) return refused(hit.offset, 'yaml-limit', hit.message);
     const tree = parseTree(text);
     if (tree.doc.errors.length > 0) {
       return { problems: tree.doc.errors.map((e) => problem(refAt(file, tree.lines, e.pos[0]), 'yaml-syntax', e.message.split('\n')[0] ?? e.message)) };
     }
-    const value: unknown = tree.doc.toJS({ maxAliasCount: 1000 });
+    let value: unknown;
+    try {
+      value = tree.doc.toJS({ maxAliasCount: maxYamlAliases });
+    } catch (err) {
+      const at = firstAliasOffset(tree.doc);
+      const excessive = err instanceof ReferenceError && /excessive alias/i.test(err.message);
+      return refused(at, excessive ? 'yaml-limit' : 'yaml-syntax', excessive ? aliasMessage(maxYamlAliases) : String(err instanceof Error ? err.message : err).split('\n')[0] ?? '');
+    }
     return { yaml: new YamlFile(file, text, value, collectRefs(file, tree), tree), problems: [] };
   }
 
@@ -85,6 +111,17 @@ export class YamlFile {
     this.tree ??= parseTree(this.text);
     return this.tree;
   }
+}
+
+function firstAliasOffset(doc: Document): number {
+  let offset = 0;
+  visit(doc, {
+    Alias: (_key, node) => {
+      if (isAlias(node)) offset = node.range?.[0] ?? 0;
+      return visit.BREAK;
+    },
+  });
+  return offset;
 }
 
 function parseTree(text: string): ParsedTree {

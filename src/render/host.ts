@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { capabilitiesOfType } from '../bmc/capabilities.ts';
-import type { Host, Lab } from '../model/types.ts';
+import type { Host, ImageFile, Lab } from '../model/types.ts';
 import type { DesiredHost } from '../plan/types.ts';
 import { imageFileName, type AgentUrls } from './urls.ts';
 import { fillTemplate, TemplateError, type TemplateValues } from './template.ts';
-import { chainScript, installScript } from './ipxe.ts';
+import { chainScript, installScript, UnsafeScriptError } from './ipxe.ts';
 import { parseCidr, prefixToNetmask } from './net.ts';
 import type { SourceRef } from '../model/types.ts';
 
@@ -63,12 +63,25 @@ function renderRole(host: Host, role: string, ctx: RenderContext): RenderedHost 
   if (boot.kind === 'off') return { desired: { ...base, boot: 'off', digest: digestOf([host.role, 'off']) } };
 
   if (boot.kind === 'chain') {
-    const script = chainScript(host.name, host.role, boot.url);
+    const script = refuseUnsafe(host, profile.refs['boot.chain'], () => chainScript(host.name, host.role, boot.url));
     return { desired: { ...base, boot: 'chain', digest: digestOf([host.role, script]) }, script };
   }
 
   const image = ctx.lab.images.get(boot.image);
   if (!image) throw new RenderError(host.name, profile.refs['boot.image'], `unknown image ${boot.image}`);
+  // Validation refuses URLs whose file name does not decode; should one get here, it is this host's render error.
+  const imageFile = (file: ImageFile, field: string): string => {
+    try {
+      return ctx.urls.imageFile(file);
+    } catch (err) {
+      if (err instanceof URIError) throw new RenderError(host.name, image.refs[field] ?? image.refs['initrd.url'] ?? image.refs[''], `cannot name the file of ${file.url}: ${err.message}`);
+      throw err;
+    }
+  };
+  const imageName = (file: ImageFile, field: string): string => {
+    imageFile(file, field);
+    return imageFileName(file);
+  };
   const token = ctx.token(host.name);
   const site = ctx.lab.site;
   const { prefix } = parseCidr(site.network.subnet);
@@ -87,8 +100,8 @@ function renderRole(host: Host, role: string, ctx: RenderContext): RenderedHost 
     'site.prefix': String(prefix),
     'agent.url': ctx.urls.base,
     'image.name': image.name,
-    'urls.kernel': ctx.urls.imageFile(image.kernel),
-    'urls.initrd': firstInitrd ? ctx.urls.imageFile(firstInitrd) : '',
+    'urls.kernel': imageFile(image.kernel, 'kernel.url'),
+    'urls.initrd': firstInitrd ? imageFile(firstInitrd, 'initrds.0.url') : '',
     'urls.config': boot.config ? ctx.urls.config(host, boot.config.name, token) : '',
     'urls.phoneHome': ctx.urls.phoneHome(),
     token,
@@ -105,15 +118,20 @@ function renderRole(host: Host, role: string, ctx: RenderContext): RenderedHost 
   const config = boot.config
     ? { name: boot.config.name, content: fill(boot.config.template, 'boot.config.template'), secret: boot.config.secret }
     : undefined;
-  const script = installScript({
-    host: host.name,
-    role: host.role,
-    kernelUrl: ctx.urls.imageFile(image.kernel),
-    initrds: image.initrds.map((f) => ({ url: ctx.urls.imageFile(f), name: imageFileName(f) })),
-    cmdline,
-  });
+  const initrds = image.initrds.map((f, i) => ({ url: imageFile(f, `initrds.${i}.url`), name: imageName(f, `initrds.${i}.url`) }));
+  const script = refuseUnsafe(host, profile.refs['boot.cmdline'], () => installScript({ host: host.name, role: host.role, kernelUrl: imageFile(image.kernel, 'kernel.url'), initrds, cmdline }));
   const digest = digestOf([host.role, script, config?.name ?? '', config?.content ?? '']);
   return { desired: { ...base, boot: 'image', digest }, script, cmdline, ...(config ? { config } : {}) };
+}
+
+/** A script the builders refuse to write (a value would not stay in its place) is this host's render error. */
+function refuseUnsafe(host: Host, ref: SourceRef | undefined, build: () => string): string {
+  try {
+    return build();
+  } catch (err) {
+    if (err instanceof UnsafeScriptError) throw new RenderError(host.name, ref, err.message);
+    throw err;
+  }
 }
 
 function digestOf(parts: string[]): string {

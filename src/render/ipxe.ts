@@ -1,5 +1,31 @@
 // iPXE scripts. Each one starts with `#!ipxe` and says in an `echo` what forseti decided, so the
 // machine's console tells the operator why it boots what it boots.
+//
+// What a commit supplies is checked by validation (src/model/check-boot-text.ts); the scripts that carry it are
+// checked again here, so that a gap there still cannot put a command of the commit's choosing into a script.
+
+import { cmdlineProblems } from '../model/check-boot-text.ts';
+import { firstControlChar, printablePath } from '../model/lab-tree.ts';
+
+/** A script would carry a line break, a control character or an iPXE command separator where one value belongs. */
+export class UnsafeScriptError extends Error {
+  override readonly name = 'UnsafeScriptError';
+}
+
+/** The lines joined into a script; throws UnsafeScriptError if any line holds a control character. */
+function scriptOf(lines: string[]): string {
+  for (const line of lines) {
+    const control = firstControlChar(line);
+    if (control) throw new UnsafeScriptError(`refusing to write an iPXE script line with control character ${control.name}: "${printablePath(line)}"`);
+  }
+  return [...lines, ''].join('\n');
+}
+
+/** A value that must be exactly one word of a script line (a URL). */
+function oneWord(value: string, what: string): string {
+  if (value === '' || /\s/.test(value)) throw new UnsafeScriptError(`refusing to write an iPXE script: the ${what} "${printablePath(value)}" is not one word`);
+  return value;
+}
 
 export function chainEntryScript(base: string): string {
   return ['#!ipxe', `chain ${base}/v1/boot/\${mac:hexhyp} || goto failed`, ':failed', 'echo forseti: could not reach the agent; retrying in 10 s', 'sleep 10', 'reboot', ''].join('\n');
@@ -13,25 +39,28 @@ export interface InstallScriptInput {
   cmdline: string;
 }
 
+/** Throws UnsafeScriptError when a value would not stay in its place (see `scriptOf`, `oneWord`, `cmdlineProblems`). */
 export function installScript(input: InstallScriptInput): string {
-  const initrdArgs = input.initrds.map((i) => `initrd=${i.name}`).join(' ');
-  return [
+  const initrdArgs = input.initrds.map((i) => `initrd=${oneWord(i.name, 'initrd name')}`).join(' ');
+  const separator = cmdlineProblems(input.cmdline)[0];
+  if (separator) throw new UnsafeScriptError(`refusing to write the kernel line: ${separator.message}`);
+  return scriptOf([
     '#!ipxe',
     `# forseti: host ${input.host}, role ${input.role}`,
     `echo forseti: booting role ${input.role} on ${input.host}`,
-    `kernel ${input.kernelUrl} ${initrdArgs} ${input.cmdline}`.replace(/\s+$/, ''),
-    ...input.initrds.map((i) => `initrd ${i.url}`),
+    `kernel ${oneWord(input.kernelUrl, 'kernel URL')} ${initrdArgs} ${input.cmdline}`.replace(/\s+$/, ''),
+    ...input.initrds.map((i) => `initrd ${oneWord(i.url, 'initrd URL')}`),
     'boot || goto failed',
     ':failed',
     'echo forseti: boot failed; retrying in 10 s',
     'sleep 10',
     'reboot',
-    '',
-  ].join('\n');
+  ]);
 }
 
 export function chainScript(host: string, role: string, url: string): string {
-  return ['#!ipxe', `echo forseti: ${host} chains to ${url} (role ${role})`, `chain --autofree ${url}`, ''].join('\n');
+  oneWord(url, 'chain URL');
+  return scriptOf(['#!ipxe', `echo forseti: ${host} chains to ${url} (role ${role})`, `chain --autofree ${url}`]);
 }
 
 /** An installed host boots its disk: `sanboot` for BIOS, and for UEFI `exit` hands back to the firmware's boot order. */
@@ -58,6 +87,7 @@ export function autoexecScript(script: string): string {
   ].join('\n');
 }
 
+/** `reason` is printed on the console; a control character in it becomes a space rather than a new command. */
 export function exitScript(reason: string): string {
-  return ['#!ipxe', `echo forseti: ${reason}`, 'exit', ''].join('\n');
+  return ['#!ipxe', `echo forseti: ${reason.replace(/[\p{Cc}\p{Zl}\p{Zp}]/gu, ' ')}`, 'exit', ''].join('\n');
 }

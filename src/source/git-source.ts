@@ -16,6 +16,7 @@ import { SourceCheckoutError } from './source-checkout-error.ts';
 import { SourceFetchError } from './source-fetch-error.ts';
 import { TreeReader, type TreeChange } from './tree-diff.ts';
 import { TreeStamps } from './tree-stamps.ts';
+import { verifyCommitTree } from './verify-tree.ts';
 import { writeRevisionTree } from './write-revision-tree.ts';
 
 export interface GitSourceOptions {
@@ -52,6 +53,8 @@ export class GitSource {
   /** Commit the working tree is known to hold exactly; null until the first checkout of this process. */
   private checkedOut: string | null = null;
   private readonly trees: TreeReader;
+  /** Tree objects already checked by verifyCommitTree. */
+  private readonly verifiedTrees = new Set<string>();
   private readonly stamps = new TreeStamps();
   /** The last diff computed (by sync, usually asked for again at once by the agent's loader). */
   private lastDiff: { from: string; to: string; changes: TreeChange[] } | null = null;
@@ -70,7 +73,10 @@ export class GitSource {
     this.trees = new TreeReader(this.gitdir, this.cache);
   }
 
-  /** Fetches the branch and checks out its head. Calls are serialized; the tree changes only inside sync(). */
+  /**
+   * Fetches the branch and checks out its head. Calls are serialized; the tree changes only inside sync(). A head
+   * whose tree forseti refuses (RefusedTreeError, carrying the commit) leaves the working tree as it was.
+   */
   sync(): Promise<SyncResult> {
     const run = this.queue.then(() => this.syncNow());
     this.queue = run.catch(() => undefined);
@@ -81,6 +87,7 @@ export class GitSource {
     const commit = await this.fetchHead();
     const changed = commit !== this.checkedOut;
     if (changed) {
+      await verifyCommitTree(this.gitdir, commit, this.cache, this.verifiedTrees);
       const previous = this.checkedOut;
       this.checkedOut = null; // a checkout that dies halfway leaves an unknown tree: redo it next time
       const files = previous ? await this.checkoutChanges(previous, commit) : null;

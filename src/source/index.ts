@@ -10,3 +10,4 @@ export { SourceCheckoutError } from './source-checkout-error.ts';
 export { RevisionNotFoundError } from './revision-not-found-error.ts';
 export { TargetNotEmptyError } from './target-not-empty-error.ts';
 export { UnsafeTreePathError } from './unsafe-tree-path-error.ts';
+export { RefusedTreeError } from './refused-tree-error.ts';

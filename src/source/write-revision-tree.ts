@@ -4,6 +4,7 @@ import { join, dirname } from 'node:path';
 import git, { type WalkerEntry } from 'isomorphic-git';
 import { resolveRevision } from './resolve-revision.ts';
 import { TargetNotEmptyError } from './target-not-empty-error.ts';
+import { verifyCommitTree } from './verify-tree.ts';
 
 async function isEmptyOrAbsent(dir: string): Promise<boolean> {
   try {
@@ -16,11 +17,13 @@ async function isEmptyOrAbsent(dir: string): Promise<boolean> {
 
 /**
  * Writes the files of `rev` into `targetDir` (absent or empty), without touching any index or HEAD:
- * for `forseti plan --base --head`, which needs two trees side by side. Returns the resolved commit.
+ * for `forseti plan --base --head`, which needs two trees side by side. Returns the resolved commit. A tree forseti
+ * refuses (RefusedTreeError) writes nothing.
  */
 export async function writeRevisionTree(gitdir: string, rev: string, targetDir: string, cache: object = {}): Promise<string> {
   if (!(await isEmptyOrAbsent(targetDir))) throw new TargetNotEmptyError(targetDir);
   const commit = await resolveRevision(gitdir, rev, cache);
+  await verifyCommitTree(gitdir, commit, cache);
   await mkdir(targetDir, { recursive: true });
   await git.walk({
     fs,

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileProblem } from '../../model/documents.ts';
 import { formatProblem, loadLab } from '../../model/load.ts';
 import type { Lab, LabProblem } from '../../model/types.ts';
 import { formatErrorJson, formatInvalidJson, formatPlanJson } from '../../plan/format-json.ts';
@@ -15,9 +16,12 @@ import { readStatusBranch, type StatusBranchFiles } from '../../plan/read-status
 import { renderSide } from '../../plan/render-side.ts';
 import { RenderFailedError } from '../../render/generation.ts';
 import type { RenderedHost } from '../../render/host.ts';
+import { RefusedTreeError } from '../../source/refused-tree-error.ts';
 import { findGitdir, writeRevisionTree } from '../../source/write-revision-tree.ts';
 import { resolveRevision } from '../../source/resolve-revision.ts';
 import { flag, parseArgs, UsageError } from '../args.ts';
+import { labLimitsFromArgs } from '../lab-limit-flags.ts';
+import type { LabLimits } from '../../model/lab-limits.ts';
 
 const FORMATS = ['text', 'markdown', 'json'] as const;
 type Format = (typeof FORMATS)[number];
@@ -39,10 +43,11 @@ export async function planCommand(argv: string[]): Promise<number> {
   if (!FORMATS.includes(format)) throw new UsageError(`--format must be one of ${FORMATS.join(', ')}`);
   const statusBranch = flag(args, 'status-branch') ?? 'forseti-status';
   const dir = resolve(args.positional[0] ?? '.');
+  const limits = labLimitsFromArgs(args);
 
   const tmp = await mkdtemp(join(tmpdir(), 'forseti-plan-'));
   try {
-    return await plan({ dir, baseRev, headRev, format, statusBranch, tmp });
+    return await plan({ dir, baseRev, headRev, format, statusBranch, tmp, limits });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     if (format === 'json') process.stdout.write(formatErrorJson(message));
@@ -60,6 +65,7 @@ interface PlanRun {
   format: Format;
   statusBranch: string;
   tmp: string;
+  limits: LabLimits;
 }
 
 async function plan(run: PlanRun): Promise<number> {
@@ -69,8 +75,14 @@ async function plan(run: PlanRun): Promise<number> {
   const baseCommit = await resolveRevision(gitdir, run.baseRev);
   const loadAt = async (commit: string, name: string): Promise<{ lab: Lab | null; problems: LabProblem[] }> => {
     const tree = join(run.tmp, name);
-    await writeRevisionTree(gitdir, commit, tree);
-    return loadLab(tree);
+    try {
+      await writeRevisionTree(gitdir, commit, tree);
+    } catch (err) {
+      // a tree the Git layer refuses is an invalid side, like one that fails validation
+      if (err instanceof RefusedTreeError) return { lab: null, problems: [fileProblem(err.path, { code: 'unsafe-path', message: err.reason })] };
+      throw err;
+    }
+    return loadLab(tree, { limits: run.limits });
   };
 
   const headLoaded = await loadAt(headCommit, 'head');

@@ -1,0 +1,105 @@
+// Text a commit writes into an iPXE script: the kernel command line template and every URL. iPXE runs a script
+// line by line and splits each line into whitespace-separated words, where a word `||`, `&&` or `;` ends one
+// command and starts the next and a word starting with `#` ends the line (src/core/exec.c, split_command and
+// command_terminator): a line break, such a word, or a space hidden in a file name would let a profile or image run
+// iPXE commands of its choosing. Each is a problem at the character that would do it.
+
+import type { DocumentKind } from './schemas.ts';
+import { firstControlChar } from './lab-tree.ts';
+import { problem, type ProblemCode } from './problems.ts';
+import type { LabProblem } from './types.ts';
+import type { YamlFile, YamlPath } from './yaml-source.ts';
+
+interface TextProblem {
+  offset: number;
+  code: ProblemCode;
+  message: string;
+}
+
+/** Problems of a schema-valid document's boot text (profiles' cmdline and chain URL, images' URLs). */
+export function checkBootText(kind: DocumentKind, yaml: YamlFile): LabProblem[] {
+  const value = yaml.value as Record<string, unknown>;
+  const at = (path: YamlPath, p: TextProblem): LabProblem => problem(yaml.refInString(path, p.offset), p.code, `${path.join('.')}: ${p.message}`);
+  const problems: LabProblem[] = [];
+  if (kind === 'Profile') {
+    const boot = value['boot'] as { cmdline?: string; chain?: string };
+    if (boot.cmdline !== undefined) for (const p of cmdlineProblems(boot.cmdline)) problems.push(at(['boot', 'cmdline'], p));
+    if (boot.chain !== undefined) for (const p of urlProblems(boot.chain)) problems.push(at(['boot', 'chain'], p));
+  } else if (kind === 'Image') {
+    const files: Array<[YamlPath, unknown]> = [[['kernel'], value['kernel']], [['initrd'], value['initrd']]];
+    const initrds = value['initrds'];
+    if (Array.isArray(initrds)) initrds.forEach((f, i) => files.push([['initrds', i], f]));
+    for (const [path, file] of files) {
+      const url = (file as { url?: unknown } | undefined)?.url;
+      if (typeof url !== 'string') continue;
+      const found = urlProblems(url);
+      for (const p of found.length > 0 ? found : servedNameProblems(url)) problems.push(at([...path, 'url'], p));
+    }
+  }
+  return problems;
+}
+
+const IPXE_TERMINATORS = new Set(['||', '&&', ';']);
+
+/** A kernel command line template: one line of words, none of which iPXE reads as the end of the command. */
+export function cmdlineProblems(cmdline: string): TextProblem[] {
+  const control = firstControlChar(cmdline);
+  if (control) {
+    return [{ offset: control.offset, code: 'script-injection', message: `control character ${control.name} would break the kernel line of the iPXE script (a kernel command line is one line)` }];
+  }
+  const problems: TextProblem[] = [];
+  for (const word of cmdline.matchAll(/\S+/g)) {
+    if (IPXE_TERMINATORS.has(word[0]) || word[0].startsWith('#')) {
+      problems.push({ offset: word.index, code: 'script-injection', message: `the word "${word[0]}" would end the kernel command in the iPXE script (iPXE reads ||, && and ; as command separators and # as a comment)` });
+    }
+  }
+  return problems;
+}
+
+/**
+ * A URL put into a script: no control characters, none hidden in percent-escapes, and escapes that decode (a
+ * malformed one is where `decodeURIComponent` fails: "URI malformed").
+ */
+export function urlProblems(url: string): TextProblem[] {
+  const control = firstControlChar(url);
+  if (control) return [{ offset: control.offset, code: 'script-injection', message: `control character ${control.name} in a URL` }];
+  if (!URL.canParse(url)) return [{ offset: 0, code: 'image-url', message: 'not a valid URL' }];
+  for (const m of url.matchAll(/(?:%[0-9A-Fa-f]{2})*%(?![0-9A-Fa-f]{2})/g)) {
+    return [{ offset: m.index, code: 'image-url', message: `malformed percent-escape "${url.slice(m.index, m.index + m[0].length + 2)}" (% must be followed by two hex digits)` }];
+  }
+  for (const m of url.matchAll(/(?:%[0-9A-Fa-f]{2})+/g)) {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(m[0]);
+    } catch {
+      return [{ offset: m.index, code: 'image-url', message: `malformed percent-escape "${m[0]}" (not UTF-8)` }];
+    }
+    const hidden = firstControlChar(decoded);
+    if (hidden) return [{ offset: m.index, code: 'script-injection', message: `"${m[0]}" hides control character ${hidden.name} in the URL` }];
+  }
+  return [];
+}
+
+/**
+ * The name an image file is served under is the last segment of its URL, decoded (src/render/urls.ts); it becomes
+ * one word of the kernel line (`initrd=NAME`) and of a URL, so it may hold no space, slash or `$` (iPXE expands
+ * `${...}` in every word).
+ */
+function servedNameProblems(url: string): TextProblem[] {
+  if (!URL.canParse(url)) return [];
+  const { pathname } = new URL(url);
+  const raw = pathname.slice(pathname.lastIndexOf('/') + 1);
+  let name: string;
+  try {
+    name = decodeURIComponent(raw);
+  } catch {
+    return []; // reported by urlProblems
+  }
+  const bad = /[\s/\\$]/.exec(name);
+  if (bad || name === '.' || name === '..') {
+    const offset = Math.max(0, url.lastIndexOf(raw));
+    const why = bad ? `holds ${bad[0] === '$' ? '"$"' : bad[0] === '/' || bad[0] === '\\' ? 'a slash' : 'white space'}` : 'is a directory name';
+    return [{ offset, code: 'image-url', message: `the file name this URL is served under ("${name}") ${why}; it must be one word of the iPXE kernel line` }];
+  }
+  return [];
+}

@@ -365,10 +365,11 @@ describe('forseti discover redfish', () => {
     assert.equal(again.json().proposals[0]?.kind, 'declared');
   });
 
-  it('a service with two systems: two hosts, each with bmc.system, and forseti bmc drives each its own', async () => {
-    const bmc = await serve(syntheticBmc({ systems: ['Blade1', 'Blade2'] }));
-    const { hosts, lab } = await importInto(bmc, '--name-pattern', 'cm-{system}');
+  it('a service with several systems: a host each with bmc.system, forseti bmc drives each its own; an Id no host file can name is skipped', async () => {
+    const bmc = await serve(syntheticBmc({ systems: ['Blade1', 'Blade2', 'x\ny'] }));
+    const { hosts, lab, run } = await importInto(bmc, '--name-pattern', 'cm-{system}');
     assert.deepEqual(hosts.map((h) => [h.name, h.bmc['system']]), [['cm-blade1', 'Blade1'], ['cm-blade2', 'Blade2']]);
+    assert.match(run.stdout, /has an Id a host file cannot name \(bmc\.system\): skipped/);
     let stdout = '';
     const code = await bmcCommand(['cm-blade2', 'status', '--lab', lab, '--secrets', secretsFile, '--json'], { stdout: (t) => (stdout += t), stderr: () => undefined, env: {} });
     assert.equal(code, 0);

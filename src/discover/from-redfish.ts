@@ -25,6 +25,9 @@ export interface RedfishDiscoveryOptions {
   timeoutMs?: number;
 }
 
+/** What schemas/host.schema.json takes as `bmc.system`. */
+const SYSTEM_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
 /** A service listing more systems than this is answered with the first ones and a note. */
 export const MAX_SYSTEMS = 256;
 
@@ -46,6 +49,10 @@ export async function discoverRedfish(options: RedfishDiscoveryOptions): Promise
     const { type: _t, ...block } = report.bmc;
     const machines: MachineFacts[] = [];
     for (const path of members.slice(0, MAX_SYSTEMS)) {
+      if (members.length > 1 && !SYSTEM_ID.test(lastSegment(path))) {
+        notes.push(`${where}: the system at ${JSON.stringify(path.slice(0, 120))} has an Id a host file cannot name (bmc.system): skipped`);
+        continue;
+      }
       const bmc: HostBmc = { type: 'redfish', ...block, ...(members.length > 1 ? { system: lastSegment(path) } : {}) };
       machines.push(await systemFacts(client, where, path, bmc, members.length > 1));
     }

@@ -38,7 +38,6 @@ export function commentText(text: string): string {
 
 /** Control characters and line breaks out, whitespace collapsed, at most `max` characters. */
 export function oneLine(text: string, max: number): string {
-  // eslint-disable-next-line no-control-regex
   const clean = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').replace(/\s+/g, ' ').trim();
   return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
 }

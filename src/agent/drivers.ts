@@ -67,7 +67,8 @@ export function createDriver(host: Host, secrets: Secrets, options: AgentConfig[
       const t = target();
       if (!t) return manual('no BMC address or credential');
       const tls = bmcTls(bmc.tls);
-      return createRedfishDriver(tls ? { ...t, tls } : t, { minIntervalMs: options.minIntervalMs, http: { timeoutMs: options.timeoutMs, retries: options.retries }, log, ...context.redfish });
+      const system = bmc.system !== undefined ? { systemId: bmc.system } : {};
+      return createRedfishDriver(tls ? { ...t, tls } : t, { minIntervalMs: options.minIntervalMs, http: { timeoutMs: options.timeoutMs, retries: options.retries }, log, ...system, ...context.redfish });
     }
     case 'hp-oa': {
       const t = target();

@@ -163,7 +163,7 @@ export class RedfishDriver implements BmcDriver {
       if (raw.managerFirmware) inv.bmcFirmware = raw.managerFirmware;
       if (raw.processorCount !== undefined) inv.processors = { count: raw.processorCount, ...(raw.processorModel ? { model: raw.processorModel } : {}) };
       if (raw.memoryGiB !== undefined) inv.memoryGiB = raw.memoryGiB;
-      if (raw.drives) inv.storage = raw.drives;
+      if (raw.drives) inv.storage = raw.drives.map(({ mediaType: _m, protocol: _p, ...drive }) => drive);
       if (raw.macs) inv.macs = raw.macs;
       return inv;
     });

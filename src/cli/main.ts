@@ -9,6 +9,7 @@ const USAGE = `usage: forseti <command> [options]
   status                           hosts, roles, phases, sync and health
   bmc HOST status|on|off|cycle|pxe|disk|inventory [--lab DIR]   one BMC operation
   bmc probe ADDRESS [--type auto|redfish|ipmi|hp-oa] [--credential NAME]   what BMC answers there, and its bmc: block
+  discover oa|redfish|ipmi ADDRESS --credential NAME [--lab DIR] [--out DIR | --branch NAME]   propose host files
   serve tftp|http|dhcp ...         run one boot service alone, for debugging
   init [DIR]                       a new lab repository for your network (flags or prompts)
   image add NAME URL...            download kernel/initrd once, write images/NAME.yaml with their sha256
@@ -23,6 +24,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   plan: async (argv) => (await import('./commands/plan.ts')).planCommand(argv),
   status: async (argv) => (await import('./commands/status.ts')).statusCommand(argv),
   bmc: async (argv) => (await import('./commands/bmc.ts')).bmcCommand(argv),
+  discover: async (argv) => (await import('./commands/discover.ts')).discoverCommand(argv),
   serve: async (argv) => (await import('./commands/serve.ts')).serveCommand(argv),
   init: async (argv) => (await import('./commands/init.ts')).initCommand(argv),
   image: async (argv) => (await import('./commands/image-add.ts')).imageCommand(argv),

@@ -80,6 +80,8 @@ export interface HostBmc {
   port?: number;
   /** Name of a credential the agent resolves from its secrets file or environment; never a password. */
   credential?: string;
+  /** Redfish: the ComputerSystem's Id on a service with several (a chassis manager); unset: the first member. */
+  system?: string;
   /** IPMI cipher suite (ipmitool -C), default 3. */
   cipherSuite?: number;
   /** Redfish over HTTPS: how the BMC's certificate is trusted instead of through the system's CAs. */

@@ -1,7 +1,7 @@
 // The OA CLI commands forseti uses, one function each, over a shared session. Bays are 1-16 (c7000).
 import { OaCommandError } from './errors.ts';
-import { findOaError, parseServerBoot, parseServerInfo, parseServerStatus } from './parse.ts';
-import type { OaServerBoot, OaServerInfo, OaServerStatus } from './parse.ts';
+import { findOaError, parseServerBoot, parseServerInfo, parseServerList, parseServerStatus } from './parse.ts';
+import type { OaServerBoot, OaServerInfo, OaServerListEntry, OaServerStatus } from './parse.ts';
 import type { OaSession, RunOptions } from './session.ts';
 
 /** Devices `SET SERVER BOOT ONCE` takes; NORMAL clears a one-time boot. */
@@ -19,6 +19,11 @@ async function run(session: OaSession, command: string, options: RunOptions): Pr
 function bayArg(bay: number): string {
   if (!Number.isInteger(bay) || bay < 1 || bay > 64) throw new RangeError(`bay must be an integer 1-64, got ${bay}`);
   return String(bay);
+}
+
+/** Every bay of the enclosure in one command; null when the OA printed no table this parser knows. */
+export async function showServerList(session: OaSession): Promise<OaServerListEntry[] | null> {
+  return parseServerList(await run(session, 'SHOW SERVER LIST', { idempotent: true }));
 }
 
 export async function showServerStatus(session: OaSession, bay: number): Promise<OaServerStatus> {

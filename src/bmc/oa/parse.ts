@@ -1,5 +1,5 @@
 // Parsers for the Onboard Administrator's command line output (HP BladeSystem c7000/c3000, OA firmware 3.x-4.x):
-// `SHOW SERVER STATUS`, `SHOW SERVER INFO`, `SHOW SERVER BOOT`, and the OA's error lines. The OA prints
+// `SHOW SERVER STATUS`, `SHOW SERVER INFO`, `SHOW SERVER BOOT`, `SHOW SERVER LIST`, and the OA's error lines. The OA prints
 // "Label: value" lines indented with tabs under a section title such as "Blade #3 Status:".
 //
 // Checked against public code that drives real c7000 OAs (HP's CLI user guide itself was not available to us):
@@ -14,6 +14,10 @@
 //    firmware's "NIC 1: MAC" lines in SHOW SERVER INFO; SET SERVER BOOT FIRST answered "… Blade #N … boot order
 //    changed to PXE"; POWERON answered "Powering on blade 7."; the syntax
 //    `REBOOT SERVER {ALL | <bay>[{,|-}<bay>]} [FORCE] [{NORMAL|PXE|HDD|RBSU|CD|FLOPPY|USB}]`.
+//  - a public Java lab-automation library that reads blade MACs with `show SERVER INFO N`: NIC lines as "Ethernet
+//    FlexNIC LOM:1-a - MAC", "NIC 1 MAC Address: MAC", "Ethernet FlexNIC (NIC 1) LOM:1-a MAC" and "Ethernet FlexNIC
+//    (NIC 1) LOM1:1-a MAC"; the OS's eth0-eth3 are NIC 1-4 = LOM ports 1-a, 2-a, 1-b, 2-b; a standby OA answers "Not
+//    a valid request while running in standby mode".
 // Not confirmed by any source we found: the exact label of the one-time boot line in SHOW SERVER BOOT (we accept
 // "One time boot from" in either capitalisation) and the wording of REBOOT's reply (never parsed: only errors are).
 
@@ -76,7 +80,9 @@ export interface OaServerBoot {
   firstBootDevice?: OaBootDevice;
 }
 
-const MAC = /\b([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})\b/;
+// Six colon-separated bytes and no more: a Fibre Channel mezzanine's WWPN ("Port 1: 50:01:43:80:…", eight bytes) in
+// the same SHOW SERVER INFO output is no MAC.
+const MAC = /(?<![0-9A-Fa-f:])([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})(?![0-9A-Fa-f:])/;
 
 /**
  * The OA's own error report in a command's output, or null. The OA prints errors as text and keeps the
@@ -87,6 +93,7 @@ export function findOaError(output: string): string | null {
     const line = raw.trim();
     if (/^error\b/i.test(line) || /^invalid (arguments|command)/i.test(line) || /^bay \d+ is empty/i.test(line) || /\bis not a valid\b/i.test(line)) return line;
     if (/^there is no (server )?blade in (this )?bay/i.test(line) || /\bno server blade installed\b/i.test(line)) return line;
+    if (/^not a valid request while running in standby mode/i.test(line)) return line; // the standby OA of a pair
   }
   return null;
 }
@@ -176,6 +183,69 @@ export function parseServerInfo(output: string, bay: number): OaServerInfo {
   if (ip) mpInfo.ipAddress = ip;
   if (mpMac) mpInfo.mac = mpMac[1]!.toLowerCase();
   return info;
+}
+
+/** One row of SHOW SERVER LIST (or SHOW SERVER NAMES): a bay, and what its columns say. */
+export interface OaServerListEntry {
+  bay: number;
+  /** false: the row says "[Absent]" (no blade in the bay). */
+  present: boolean;
+  /** Every column but Bay, by its heading, as printed ("[Unknown]" and empty cells left out). */
+  columns: Record<string, string>;
+  iloName?: string;
+  /** The blade's iLO address ("iLO IP Address"). */
+  iloAddress?: string;
+  serverName?: string;
+  serialNumber?: string;
+  status?: string;
+  power?: OaPower;
+}
+
+/**
+ * SHOW SERVER LIST (and SHOW SERVER NAMES): a fixed-width table, a heading line over a rule of dashes, one row per
+ * bay, "[Absent]" for an empty one, then "Totals: N server blades installed, M powered on." The layout is that of
+ * SHOW SERVER NAMES in public code that reads real c7000 OAs (bmc-toolbox/bmclib's c7000 provider tests: "Bay Server
+ * Name … Serial Number Status Power UID Partner", "[Absent]", the Totals line; an OA report in a public Ericsson ENM
+ * expansion tool, with "[Unknown]" serials). SHOW SERVER LIST has the same layout with the iLO's name and address
+ * instead of the server name and serial (HP's OA CLI user guide); no sample of it was available to us, so columns are
+ * found by their heading and the rule under it, never by position. Null when the output holds no such table.
+ */
+export function parseServerList(output: string): OaServerListEntry[] | null {
+  const all = lines(output);
+  const rule = all.findIndex((l) => /^\s*-{3}(\s+-+)+\s*$/.test(l));
+  if (rule < 1) return null;
+  const heading = all[rule - 1]!;
+  const spans: Array<{ start: number; name: string }> = [];
+  for (const m of all[rule]!.matchAll(/-+/g)) spans.push({ start: m.index, name: '' });
+  spans.forEach((span, i) => (span.name = heading.slice(span.start, spans[i + 1]?.start ?? heading.length).trim()));
+  if (!/^bay$/i.test(spans[0]?.name ?? '')) return null;
+  const cell = (row: string, i: number): string => row.slice(spans[i]!.start, spans[i + 1]?.start ?? row.length).trim();
+  const entries: OaServerListEntry[] = [];
+  for (const row of all.slice(rule + 1)) {
+    if (row.trim() === '' || /^\s*totals:/i.test(row)) break;
+    const bayText = /^\s*(\S+)/.exec(row)?.[1] ?? '';
+    if (!/^\d{1,2}$/.test(bayText)) continue; // "1A"/"1B": the halves of a double-dense bay, not a c-Class bay number
+    const bay = Number(bayText);
+    if (/\[absent\]/i.test(row)) {
+      entries.push({ bay, present: false, columns: {} });
+      continue;
+    }
+    const entry: OaServerListEntry = { bay, present: true, columns: {} };
+    for (let i = 1; i < spans.length; i++) {
+      const value = cell(row, i);
+      if (value === '' || value === '[Unknown]') continue;
+      const name = spans[i]!.name;
+      entry.columns[name] = value;
+      if (/ip address/i.test(name)) entry.iloAddress = value;
+      else if (/^ilo name$/i.test(name)) entry.iloName = value;
+      else if (/^server name$/i.test(name)) entry.serverName = value;
+      else if (/^serial number$/i.test(name)) entry.serialNumber = value;
+      else if (/^status$/i.test(name)) entry.status = value;
+      else if (/^power$/i.test(name)) entry.power = /^on$/i.test(value) ? 'on' : /^off$/i.test(value) ? 'off' : 'unknown';
+    }
+    entries.push(entry);
+  }
+  return entries;
 }
 
 export function parseServerBoot(output: string, bay: number): OaServerBoot {

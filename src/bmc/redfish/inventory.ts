@@ -9,6 +9,10 @@ export interface RedfishDrive {
   name?: string;
   model?: string;
   capacityBytes: number;
+  /** Drive.MediaType: HDD, SSD, SMR. */
+  mediaType?: string;
+  /** Drive.Protocol: SAS, SATA, NVMe, … */
+  protocol?: string;
 }
 
 export interface RedfishInventory {
@@ -120,8 +124,12 @@ function driveOf(r: unknown, capacityBytes: number): RedfishDrive {
   const drive: RedfishDrive = { capacityBytes };
   const name = str(r, 'Name');
   const model = str(r, 'Model');
+  const mediaType = str(r, 'MediaType');
+  const protocol = str(r, 'Protocol');
   if (name) drive.name = name;
   if (model) drive.model = model;
+  if (mediaType) drive.mediaType = mediaType;
+  if (protocol) drive.protocol = protocol;
   return drive;
 }
 

@@ -139,7 +139,7 @@ inventory_bmc() {
     address "$(json_opt "$address")" addressSource "$(json_opt "$source")" \
     netmask "$(json_opt "$(printf '%s\n' "$lan" | lan_field 'Subnet Mask')")" \
     gateway "$(json_opt "$(printf '%s\n' "$lan" | lan_field 'Default Gateway IP')")" \
-    mac "$(json_opt "$(printf '%s\n' "$lan" | lan_field 'MAC Address')")"
+    mac "$(json_opt "$(printf '%s\n' "$lan" | lan_field 'MAC Address' | tr A-F a-f)")"
 }
 
 inventory_document() {

@@ -126,10 +126,15 @@ secure_nvme() {
   return 1
 }
 
+# ata_security < `hdparm -I` -> the lines of its Security section, blanks squeezed ("supported", "not frozen"...)
+ata_security() {
+  awk '/^Security:/ { on = 1; next } on && /^[^[:space:]]/ { on = 0 } on { gsub(/[[:space:]]+/, " "); sub(/^ /, ""); sub(/ $/, ""); if ($0 != "") print }'
+}
+
 secure_ata() {
   local disk=$1 info security erase=--security-erase
   info=$(hdparm -I "/dev/$disk" 2>>"$LOG") || { REASON='hdparm -I failed'; return 2; }
-  security=$(printf '%s\n' "$info" | awk '/^Security:/ { on = 1; next } on && /^[^[:space:]]/ { on = 0 } on { gsub(/[[:space:]]+/, " "); sub(/^ /, ""); print }')
+  security=$(printf '%s\n' "$info" | ata_security)
   printf '%s\n' "$security" | grep -qx 'supported' || { REASON='the drive has no ATA security feature set'; return 2; }
   printf '%s\n' "$security" | grep -qx 'frozen' && { REASON='ATA security is frozen (the BIOS froze it at boot; a suspend and resume or a hot-plug unfreezes it)'; return 2; }
   printf '%s\n' "$security" | grep -qx 'enabled' && { REASON='ATA security is already enabled (a user password is set)'; return 2; }

@@ -266,4 +266,21 @@ describe('forseti OS image in QEMU', { skip: skipReason, timeout: 1_500_000 }, (
     assert.equal(overall?.result, 'WARN');
     assert.ok(Array.isArray(overall?.files) && overall.files.length === 1, 'a run that is not SUCCESS carries its log');
   });
+
+  test('an unknown wipe method (forseti.wipe=all) touches no disk, reports FAIL and powers off', async () => {
+    const disk = partitionedDisk(dir, 'bad-args', 32);
+    const before = sha256(readFileSync(disk.file));
+    const serialLog = join(dir, 'bad-args-serial.log');
+    const seen = lab.requests.length;
+    const result = await lab.boot(image, {
+      mac: '52:54:00:77:04:04', serialLog,
+      disks: [{ file: disk.file, device: virtio('BAD-0') }],
+      append: `forseti.wipe=all forseti.report=${lab.reportBase}${REPORT_PATH} forseti.token=${TOKEN} forseti.callback=${lab.reportBase}/v1/phone-home`,
+    });
+    assert.equal(result.timedOut, false, 'the guest did not power off');
+    assert.equal(sha256(readFileSync(disk.file)), before);
+    const requests = lab.requests.slice(seen);
+    assert.deepEqual(events(requests).map((e) => [e.event_type, e.name, e.result, e.level]), [['finish', 'forseti-wipe', 'FAIL', 'ERROR']]);
+    assert.equal(requests.some((r) => r.path === '/v1/phone-home'), false, 'a failed wipe phoned home');
+  });
 });

@@ -230,16 +230,22 @@ describe('forseti OS image in QEMU', { skip: skipReason, timeout: 1_500_000 }, (
     assert.equal(report.bmc?.interface, 'ipmi', 'the BMC behind /dev/ipmi0 is missing');
   });
 
-  test('wipe secure: NVMe Format NVM on the NVMe disk, zeroing with progress on the virtio disk (WARN, named); a dead phone-home still powers off', async (t) => {
+  test('wipe secure: NVMe Format NVM on the NVMe disk; the virtio disk and a MegaRAID logical drive zeroed with progress (WARN, named); a dead phone-home still powers off', async (t) => {
     const virtioDisk = join(dir, 'secure-virtio.raw');
     const nvmeDisk = join(dir, 'secure-nvme.raw');
-    writeFileSync(virtioDisk, randomBytes(16 * MIB));
-    writeFileSync(nvmeDisk, randomBytes(16 * MIB));
+    const raidDisk = join(dir, 'secure-raid.raw');
+    for (const file of [virtioDisk, nvmeDisk, raidDisk]) writeFileSync(file, randomBytes(16 * MIB));
     const serialLog = join(dir, 'secure-serial.log');
     const seen = lab.requests.length;
     const result = await lab.boot(image, {
       mac: '52:54:00:77:03:03', serialLog,
-      disks: [{ file: virtioDisk, device: virtio('SEC-0') }, { file: nvmeDisk, device: (id) => `nvme,drive=${id},serial=NVME-SEC-1` }],
+      disks: [
+        { file: virtioDisk, device: virtio('SEC-0') },
+        { file: nvmeDisk, device: (id) => `nvme,drive=${id},serial=NVME-SEC-1` },
+        // QEMU's LSI MegaRAID SAS 1078 (driver megaraid_sas, as the x3550 M3's ServeRAID M5015) shows its disks as logical drives
+        { file: raidDisk, device: (id) => `scsi-hd,drive=${id},bus=raid0.0` },
+      ],
+      extraArgs: ['-device', 'megasas,id=raid0'],
       // nothing listens on port 9 of the agent's address: the phone-home fails, in bounded time
       append: `forseti.mode=wipe forseti.wipe=secure forseti.report=${lab.reportBase}${REPORT_PATH} forseti.token=${TOKEN} forseti.callback=http://10.77.0.1:9/v1/phone-home`,
     });
@@ -249,6 +255,7 @@ describe('forseti OS image in QEMU', { skip: skipReason, timeout: 1_500_000 }, (
     assert.match(serial, /FORSETI-MARKER: PHONE-HOME-FAILED/);
     assert.ok(isZero(readFileSync(virtioDisk)), 'the virtio disk is not all zero');
     assert.ok(isZero(readFileSync(nvmeDisk)), 'the NVMe disk is not all zero');
+    assert.ok(isZero(readFileSync(raidDisk)), 'the RAID logical drive is not all zero');
 
     const got = events(lab.requests.slice(seen));
     const finish = (name: string): WipeEvent | undefined => got.find((e) => e.event_type === 'finish' && e.name === name);
@@ -258,6 +265,9 @@ describe('forseti OS image in QEMU', { skip: skipReason, timeout: 1_500_000 }, (
     assert.equal(virtioFinish?.result, 'WARN');
     assert.equal(virtioFinish?.level, 'WARN');
     assert.match(String(virtioFinish?.forseti?.['method']), /secure erase unsupported \(a virtio disk has no secure erase command\): whole disk zeroed/);
+    const raidFinish = finish('forseti-wipe/disk/sda');
+    assert.equal(raidFinish?.result, 'WARN');
+    assert.match(String(raidFinish?.forseti?.['method']), /secure erase unsupported \(logical drive of a megaraid_sas RAID controller: no secure erase reaches the physical disks\): whole disk zeroed/);
     const progress = got.filter((e) => e.event_type === 'progress' && e.name === 'forseti-wipe/disk/vda').map((e) => Number(e.forseti?.['bytesDone']));
     assert.ok(progress.length >= 2, 'no periodic progress');
     assert.deepEqual(progress, [...progress].sort((a, b) => a - b));

@@ -92,8 +92,9 @@ export class ImageLab {
       '-no-reboot', '-monitor', 'none', '-serial', `file:${opts.serialLog}`,
       '-kernel', image.kernel, '-initrd', image.initrd, '-append', `console=ttyS0 panic=-1 ${opts.append}`,
       '-netdev', `tap,id=net0,ifname=${tapName(0)},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=net0,mac=${opts.mac}`,
-      ...opts.disks.flatMap((disk, index) => ['-drive', `file=${disk.file},if=none,id=disk${index},format=raw`, '-device', disk.device(`disk${index}`)]),
-      ...(opts.extraArgs ?? [])];
+      // before the disks: a disk's -device may name a controller given here
+      ...(opts.extraArgs ?? []),
+      ...opts.disks.flatMap((disk, index) => ['-drive', `file=${disk.file},if=none,id=disk${index},format=raw`, '-device', disk.device(`disk${index}`)])];
     const qemu = this.spawn('qemu-system-x86_64', args);
     let stderr = '';
     qemu.stderr?.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));

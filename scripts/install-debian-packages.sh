@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages forseti's tests, demo and (with --bench) benchmarks need: the virtual lab (QEMU with iPXE ROMs, OVMF,
-# OpenIPMI's ipmi_sim with the headers its test module builds against, ipmitool, iproute2), real protocol clients, and
-# systemd-analyze and adduser for the Debian package test. Idempotent: does nothing when all are there.
+# OpenIPMI's ipmi_sim with the headers its test module builds against, ipmitool, iproute2), real protocol clients,
+# systemd-analyze and adduser for the Debian package test, and sfdisk/mkfs for the disks the OS image test wipes.
+# Idempotent: does nothing when all are there.
 set -euo pipefail
-PACKAGES=(qemu-system-x86 qemu-utils ipxe-qemu ipxe ovmf openipmi libopenipmi-dev ipmitool iproute2 tftp-hpa atftp curl busybox udhcpc isc-dhcp-client radvd nftables dnsmasq-base openssl chromium systemd adduser)
+PACKAGES=(qemu-system-x86 qemu-utils ipxe-qemu ipxe ovmf openipmi libopenipmi-dev ipmitool iproute2 tftp-hpa atftp curl busybox udhcpc isc-dhcp-client radvd nftables dnsmasq-base openssl chromium systemd adduser fdisk e2fsprogs)
 # --bench: also the reference servers the benchmarks measure forseti against (never started as services).
 [ "${1:-}" = --bench ] && PACKAGES+=(tftpd-hpa nginx-light)
 missing=()

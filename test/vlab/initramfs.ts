@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { buildCpio, type CpioEntry } from './cpio.ts';
+import { buildCpio, type CpioEntry } from '../../src/os-image/cpio.ts';
 
 export const GUEST_INIT = new URL('./guest-init.sh', import.meta.url);
 export const GUEST_UDHCPC_SCRIPT = new URL('./guest-udhcpc.sh', import.meta.url);
+/** Modules the guest needs: both NIC models, plus the ACPI power button so `power soft` works. */
+export const GUEST_MODULES = ['virtio_pci', 'virtio_net', 'e1000', 'button', 'evdev'];
 
 export interface InitramfsInputs {
   busybox: string;

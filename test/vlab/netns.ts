@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { isAlive, killAndVerify, killNow } from './processes.ts';
-import { run, runChecked } from './run-command.ts';
+import { run, runChecked } from '../../src/os-image/run-command.ts';
 
 export const BRIDGE = 'br0';
 export const AGENT_ADDRESS = '10.77.0.1';

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runChecked } from './run-command.ts';
+import { runChecked } from '../../src/os-image/run-command.ts';
 import type { VlabNodeSpec } from './types.ts';
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';

@@ -8,7 +8,7 @@ import { MACHINE_RESET_TYPES, type BootChoice, type RedfishMachine } from '../fi
 import { syntheticBmc, type Json } from '../fixtures/redfish/resources.ts';
 import type { NodeMachine } from './node-machine.ts';
 import { isAlive } from './processes.ts';
-import { runChecked } from './run-command.ts';
+import { runChecked } from '../../src/os-image/run-command.ts';
 import { readText } from './serial.ts';
 
 export const REDFISH_PORT = 443;

@@ -1,4 +1,5 @@
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
+import type { ExecResult } from '../../src/os-image/run-command.ts';
 import type { RedfishBmc } from '../fixtures/redfish/bmc.ts';
 
 export interface GuestAssets {
@@ -41,11 +42,7 @@ export interface VlabNode extends Required<VlabNodeSpec> {
   serialLog: string;
 }
 
-export interface ExecResult {
-  stdout: string;
-  stderr: string;
-  code: number;
-}
+export type { ExecResult } from '../../src/os-image/run-command.ts';
 
 export interface Vlab {
   netns: string;

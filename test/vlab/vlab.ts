@@ -11,7 +11,7 @@ import { prepareNodeDir, withDefaults, writeSerconFile } from './node-machine.ts
 import { isAlive, killAndVerify, killNow, onProcessExit } from './processes.ts';
 import { REDFISH_PORT, startVlabRedfishBmc } from './redfish-bmc.ts';
 import { RADVD, radvdArgs, radvdWanted, writeRadvdConfig } from './router-advertisements.ts';
-import { run } from './run-command.ts';
+import { run } from '../../src/os-image/run-command.ts';
 import { waitForLine } from './child-output.ts';
 import { readText, waitForText } from './serial.ts';
 import type { BmcEndpoint, ExecResult, StartVlabOptions, Vlab, VlabNode } from './types.ts';

@@ -1,5 +1,10 @@
 import { execFile } from 'node:child_process';
-import type { ExecResult } from './types.ts';
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
 
 /** Runs a command to completion; never throws on a non-zero exit (the code is in the result). */
 export function run(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<ExecResult> {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TftpErrorCode } from '../src/serve/tftp/errors.ts';
 import type { TftpLogger } from '../src/serve/tftp/logger.ts';
-import { nativePumpUnavailable } from '../src/serve/tftp/native-pump.ts';
+import { nativeEngineUnavailable } from '../src/serve/tftp/native-engine.ts';
 import { Opcode, encodeAck, encodeError, encodeRequest } from '../src/serve/tftp/packet.ts';
 import {
   RawClient, download, expectData, expectError, fdTargets, makeTempDir, sha256, startServer, udpPortOpen, waitForEvent, waitForEvents, type Received,
@@ -50,7 +50,7 @@ function content(name: string): Buffer {
 
 describe('native TFTP pump: build', () => {
   it('was built by npm ci and loads', () => {
-    const unavailable = nativePumpUnavailable();
+    const unavailable = nativeEngineUnavailable();
     assert.equal(unavailable, undefined, `the native TFTP pump is unavailable: ${unavailable}`);
   });
 });

@@ -48,6 +48,7 @@ export class BootServices {
         port: site.agent.tftpPort,
         log: this.log,
         resolve: generatedTftpFiles(this.backend),
+        ...(this.config.serve.tftpLimits ? { limits: this.config.serve.tftpLimits } : {}),
         onTransfer: (e) => {
           logTftpTransfer(this.log, e);
           this.httpOptions.metrics?.countTftp(e.ok, e.bytes);

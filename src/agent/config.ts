@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve, dirname } from 'node:path';
 import { parseDocument } from 'yaml';
 import { DEFAULT_BMC_MAX_CONCURRENT } from '../bmc/gate.ts';
+import type { TftpLimits } from '../serve/tftp/limits.ts';
 import { parseWebhookSettings, type WebhookSettings } from '../source/webhook.ts';
 
 /** The agent's own configuration: where the lab repository is and where the agent keeps its state. */
@@ -17,6 +18,8 @@ export interface AgentConfig {
     bindAddress: string;
     dhcp: boolean;
     tftp: boolean;
+    /** Caps on concurrent TFTP transfers, from `serve.tftp: {maxTransfers, maxTransfersPerClient}`; unset ones default (serve/tftp/limits.ts). */
+    tftpLimits?: Partial<TftpLimits>;
     /** Where the iPXE binaries for non-iPXE firmware are found (Debian's `ipxe` package). */
     ipxeDir: string;
   };
@@ -95,7 +98,7 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
     serve: {
       bindAddress: str(serve, 'bindAddress', 'serve', '0.0.0.0'),
       dhcp: bool(serve, 'dhcp', 'serve', true),
-      tftp: bool(serve, 'tftp', 'serve', true),
+      ...tftpSettings(file, serve['tftp']),
       ipxeDir: resolve(base, str(serve, 'ipxeDir', 'serve', '/usr/lib/ipxe')),
     },
     bmc: {
@@ -107,6 +110,19 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
     reconcileIntervalMs: num(raw, 'reconcileIntervalMs', 'config', 1000),
     ...webhookSettings(file, raw['webhook']),
   };
+}
+
+/** `serve.tftp`: true, false, or a mapping of caps (which serves TFTP). */
+function tftpSettings(file: string, raw: unknown): { tftp: boolean; tftpLimits?: Partial<TftpLimits> } {
+  if (raw === undefined || typeof raw === 'boolean') return { tftp: raw ?? true };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new AgentConfigError(file, 'serve.tftp must be true, false or a mapping of maxTransfers, maxTransfersPerClient');
+  const limits: Partial<TftpLimits> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (key !== 'maxTransfers' && key !== 'maxTransfersPerClient') throw new AgentConfigError(file, `serve.tftp.${key} is not a setting (maxTransfers, maxTransfersPerClient)`);
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new AgentConfigError(file, `serve.tftp.${key} must be a whole number of at least 1`);
+    limits[key] = value;
+  }
+  return { tftp: true, tftpLimits: limits };
 }
 
 function webhookSettings(file: string, raw: unknown): { webhook?: WebhookSettings } {

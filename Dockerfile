@@ -2,8 +2,8 @@
 # Run with host networking on the provisioning network (DHCP needs broadcasts):
 #   docker run --net=host -v forseti-state:/var/lib/forseti -v /etc/forseti:/etc/forseti:ro forseti agent --config /etc/forseti/agent.yaml
 
-# Build stage: the native TFTP engine (src/serve/tftp/native/) needs a C toolchain; the
-# runtime image does not. N-API keeps the addon valid across Node versions.
+# Build stage: the native addons (the TFTP engine in src/serve/tftp/native/, HTTP sendfile in
+# src/serve/http/native/) need a C toolchain; the runtime image does not. N-API keeps the addon valid across Node versions.
 FROM node:22-bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
@@ -14,7 +14,8 @@ WORKDIR /opt/forseti
 COPY package.json package-lock.json binding.gyp ./
 COPY scripts/build-native.mjs ./scripts/
 COPY src/serve/tftp/native ./src/serve/tftp/native
-RUN npm ci --omit=dev && test -f build/Release/tftp_engine.node
+COPY src/serve/http/native ./src/serve/http/native
+RUN npm ci --omit=dev && test -f build/Release/tftp_engine.node && test -f build/Release/http_sendfile.node
 
 FROM node:22-bookworm-slim
 
@@ -27,7 +28,7 @@ RUN apt-get update \
 WORKDIR /opt/forseti
 COPY package.json package-lock.json ./
 COPY --from=build /opt/forseti/node_modules ./node_modules
-COPY --from=build /opt/forseti/build/Release/tftp_engine.node ./build/Release/tftp_engine.node
+COPY --from=build /opt/forseti/build/Release/tftp_engine.node /opt/forseti/build/Release/http_sendfile.node ./build/Release/
 COPY bin ./bin
 COPY src ./src
 COPY schemas ./schemas

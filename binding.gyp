@@ -1,4 +1,8 @@
 {
+  "target_defaults": {
+    "defines": ["_GNU_SOURCE"],
+    "cflags": ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+  },
   "targets": [
     {
       "target_name": "tftp_engine",
@@ -8,9 +12,11 @@
         "src/serve/tftp/native/transfer.c",
         "src/serve/tftp/native/worker.c"
       ],
-      "defines": ["_GNU_SOURCE"],
-      "cflags": ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "http_sendfile",
+      "sources": ["src/serve/http/native/sendfile.c"]
     }
   ]
 }

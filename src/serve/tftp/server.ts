@@ -306,7 +306,7 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
       await source.close();
       throw err;
     }
-    const transfer = new ReadTransfer({ ...shared, socket, peer: client, reader: new BlockReader(source, negotiated.blksize), log });
+    const transfer = new ReadTransfer({ ...shared, socket, peer: client, reader: new BlockReader(source, negotiated.blksize, negotiated.blksize * negotiated.windowsize), log });
     entry.transfer = transfer;
     // Cancelled (stop, or a new request from this port) while the socket was being bound.
     if (entry.cancelled) transfer.abort(entry.cancelled);

@@ -10,9 +10,11 @@
 // it to a worker through a locked queue; from then on only that worker touches its protocol state,
 // closes its socket when it ends, and passes it back to the main thread through the engine's
 // thread-safe function. The main thread frees it after delivering the outcome. The file descriptor
-// stays JS's throughout (it is only read with preadv). A transfer holds no data buffer of its own:
-// the window in flight is read from the file again when it must be sent again, so the memory a
-// transfer costs is this struct, whatever its block and window size.
+// stays JS's throughout (it is only read with pread). A wide window is read straight from the file
+// for each sending, into the worker's scratch buffer, and read again when it must be sent again; a
+// narrow one (lock-step, where a read per block would be a third of the system calls) is served from
+// a small read-ahead buffer of the transfer's own, made only once the client has acknowledged
+// something. So a transfer costs this struct, plus AHEAD_BYTES while a client is really downloading.
 
 #ifndef FORSETI_TFTP_ENGINE_H
 #define FORSETI_TFTP_ENGINE_H
@@ -32,6 +34,8 @@ enum outcome { DONE_OK = 0, DONE_TIMEOUT = 1, DONE_CLIENT_ABORT = 2, DONE_SOURCE
 #define MESSAGE_MAX 256
 #define WINDOW_MAX 64
 #define BLKSIZE_MAX 65464
+/* Read-ahead of a transfer whose window takes at most half of it. */
+#define AHEAD_BYTES (32 * 1024)
 
 typedef struct worker worker;
 typedef struct handle handle;
@@ -59,6 +63,9 @@ typedef struct transfer {
   uint64_t next_send;  /* the next block of the window still to hand to the kernel */
   uint32_t tries;
   uint64_t deadline;   /* ms, CLOCK_MONOTONIC: when the unanswered OACK or window is due again */
+  uint8_t *ahead;      /* read-ahead: file bytes [ahead_off, ahead_off + ahead_len) */
+  uint64_t ahead_off;
+  size_t ahead_len;
   uint64_t heap_key;   /* the deadline it sits in the heap with (<= deadline: refreshed lazily) */
   size_t heap_index;   /* position in the worker's heap, or HEAP_NONE */
   struct transfer *live_prev, *live_next;
@@ -123,8 +130,9 @@ struct worker {
   transfer *finished; /* ended during this turn of the loop; delivered at its end */
   timer_heap timers;
   uint64_t now;
-  uint8_t *scratch; /* one window of DATA packets, header and payload, laid out back to back */
+  uint8_t *scratch; /* the payload of one window read straight from the file */
   size_t scratch_cap;
+  uint8_t headers[WINDOW_MAX][4]; /* the DATA headers of the packets being sent */
 };
 
 /* worker.c */

@@ -89,37 +89,10 @@ static void arm(worker *w, transfer *t) {
   if (heap_push(&w->timers, t) < 0) fail(w, t, DONE_SOURCE, "out of memory");
 }
 
-/* Reads blocks [first, first + count) into the worker's scratch buffer as DATA packets; -1 with the message set. */
-static int read_blocks(worker *w, transfer *t, uint64_t first, uint32_t count, struct iovec *packets) {
-  size_t stride = 4 + (size_t)t->blksize;
-  if (w->scratch_cap < count * stride) {
-    uint8_t *grown = realloc(w->scratch, count * stride);
-    if (!grown) {
-      set_message(t, "out of memory");
-      return -1;
-    }
-    w->scratch = grown;
-    w->scratch_cap = count * stride;
-  }
-  struct iovec payload[WINDOW_MAX];
-  size_t total = 0;
-  for (uint32_t i = 0; i < count; i++) {
-    uint64_t block = first + i;
-    uint32_t len = block_len(t, block);
-    uint8_t *p = w->scratch + i * stride;
-    p[0] = 0;
-    p[1] = OP_DATA;
-    p[2] = (uint8_t)(block >> 8);
-    p[3] = (uint8_t)block;
-    payload[i] = (struct iovec){ .iov_base = p + 4, .iov_len = len };
-    packets[i] = (struct iovec){ .iov_base = p, .iov_len = 4 + (size_t)len };
-    total += len;
-  }
-  struct iovec *iov = payload;
-  int iovcnt = (int)count;
-  off_t offset = (off_t)((first - 1) * t->blksize);
-  for (size_t done = 0; done < total;) {
-    ssize_t r = preadv(t->file_fd, iov, iovcnt, offset + (off_t)done);
+/* Reads exactly `len` bytes at `offset`; -1 with the message set (a file that shrank included). */
+static int read_exact(transfer *t, uint8_t *buf, size_t len, uint64_t offset) {
+  for (size_t done = 0; done < len;) {
+    ssize_t r = pread(t->file_fd, buf + done, len - done, (off_t)(offset + done));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) {
       char text[MESSAGE_MAX];
@@ -129,17 +102,50 @@ static int read_blocks(worker *w, transfer *t, uint64_t first, uint32_t count, s
       return -1;
     }
     done += (size_t)r;
-    while (iovcnt > 0 && (size_t)r >= iov->iov_len) {
-      r -= (ssize_t)iov->iov_len;
-      iov++;
-      iovcnt--;
-    }
-    if (iovcnt > 0) {
-      iov->iov_base = (uint8_t *)iov->iov_base + r;
-      iov->iov_len -= (size_t)r;
-    }
   }
   return 0;
+}
+
+static uint8_t *grow(uint8_t **buf, size_t *cap, size_t want) {
+  if (*cap >= want) return *buf;
+  uint8_t *grown = realloc(*buf, want);
+  if (!grown) return NULL;
+  *buf = grown;
+  *cap = want;
+  return grown;
+}
+
+/*
+ * The payload of blocks [first, first + count), contiguous: from the transfer's read-ahead when its
+ * window is narrow and the client has shown up, else read into the worker's scratch buffer. NULL
+ * with the message set when the file fails.
+ */
+static const uint8_t *payload(worker *w, transfer *t, uint64_t first, uint32_t count) {
+  uint64_t start = (first - 1) * t->blksize;
+  uint64_t end = (first - 1 + count) * t->blksize;
+  if (end > t->size) end = t->size;
+  size_t len = (size_t)(end - start);
+  int narrow = (size_t)t->windowsize * t->blksize <= AHEAD_BYTES / 2;
+  if (narrow && (t->ahead || atomic_load(&t->progressed))) {
+    if (!t->ahead && !(t->ahead = malloc(AHEAD_BYTES))) {
+      set_message(t, "out of memory");
+      return NULL;
+    }
+    if (start < t->ahead_off || end > t->ahead_off + t->ahead_len) {
+      size_t fill = t->size - start < AHEAD_BYTES ? (size_t)(t->size - start) : AHEAD_BYTES;
+      t->ahead_len = 0;
+      if (read_exact(t, t->ahead, fill, start) < 0) return NULL;
+      t->ahead_off = start;
+      t->ahead_len = fill;
+    }
+    return t->ahead + (start - t->ahead_off);
+  }
+  uint8_t *buf = grow(&w->scratch, &w->scratch_cap, len ? len : 1);
+  if (!buf) {
+    set_message(t, "out of memory");
+    return NULL;
+  }
+  return read_exact(t, buf, len, start) < 0 ? NULL : buf;
 }
 
 /*
@@ -150,15 +156,24 @@ static int send_pending(worker *w, transfer *t) {
   uint64_t end = t->win_start + t->win_len;
   while (t->next_send < end) {
     uint32_t count = (uint32_t)(end - t->next_send);
-    struct iovec packets[WINDOW_MAX];
-    if (read_blocks(w, t, t->next_send, count, packets) < 0) return -1;
+    const uint8_t *data = payload(w, t, t->next_send, count);
+    if (!data) return -1;
+    struct iovec iov[WINDOW_MAX][2];
     struct mmsghdr msgs[WINDOW_MAX];
     for (uint32_t i = 0; i < count; i++) {
+      uint64_t block = t->next_send + i;
+      uint8_t *h = w->headers[i];
+      h[0] = 0;
+      h[1] = OP_DATA;
+      h[2] = (uint8_t)(block >> 8);
+      h[3] = (uint8_t)block;
+      iov[i][0] = (struct iovec){ .iov_base = h, .iov_len = 4 };
+      iov[i][1] = (struct iovec){ .iov_base = (void *)(data + (size_t)i * t->blksize), .iov_len = block_len(t, block) };
       memset(&msgs[i], 0, sizeof msgs[i]);
       msgs[i].msg_hdr.msg_name = &t->peer;
       msgs[i].msg_hdr.msg_namelen = t->peer_len;
-      msgs[i].msg_hdr.msg_iov = &packets[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_iov = iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 2;
     }
     uint32_t sent = 0;
     while (sent < count) {
@@ -324,6 +339,7 @@ void transfer_abort(worker *w, transfer *t, uint16_t code, const char *message) 
 
 void transfer_free(transfer *t) {
   if (t->sock >= 0) close(t->sock);
+  free(t->ahead);
   free(t->oack);
   free(t);
 }

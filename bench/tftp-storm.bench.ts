@@ -5,39 +5,17 @@
 // and until its last transfer has given up; prints the peaks and what is left after. Asserts
 // nothing: that the counts stay within the caps is tested in test/tftp-limits.test.ts.
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createNetns, type Netns } from '../test/fixtures/tftp/netns.ts';
+import { footprint, samplePeak } from './lib/footprint.ts';
 import { cell, FORSETI, installed, startDaemon, timed, waitUntil, type Daemon } from './lib/proc.ts';
 
 const COUNT = 2000;
 const SECONDS = 10;
 /** After the last request: the server's default 5 retransmissions at 1 s, and some. */
 const DRAIN_MS = 9000;
-
-interface Sample { threads: number; fds: number; rssMiB: number }
-
-/** The process and its descendants (in.tftpd-style servers fork), summed. */
-function sample(pid: number): Sample {
-  const pids = [pid];
-  for (let i = 0; i < pids.length; i++) {
-    try {
-      for (const c of readFileSync(`/proc/${pids[i]}/task/${pids[i]}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) pids.push(Number(c));
-    } catch { /* exited */ }
-  }
-  const total: Sample = { threads: 0, fds: 0, rssMiB: 0 };
-  for (const p of pids) {
-    try {
-      const status = readFileSync(`/proc/${p}/status`, 'utf8');
-      total.threads += Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? 0);
-      total.rssMiB += Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0) / 1024;
-      total.fds += readdirSync(`/proc/${p}/fd`).length;
-    } catch { /* exited meanwhile */ }
-  }
-  return total;
-}
 
 export async function run(): Promise<void> {
   const missing = ['dnsmasq', 'ip', 'curl'].filter((c) => !installed(c));
@@ -70,23 +48,12 @@ export async function run(): Promise<void> {
         daemon = startDaemon(s.name, s.cmd, nsName);
         const port = s.port;
         await waitUntil(async () => (await timed(['curl', '-s', '--max-time', '2', `tftp://127.0.0.1:${port}/big.bin`, '-o', '/dev/null'], nsName)).code === 0, `${s.name} to answer`);
-        const pid = daemon.pid ?? 0;
-        const before = sample(pid);
-        const peak: Sample = { ...before };
-        let sampling = true;
-        const sampler = (async () => {
-          while (sampling) {
-            const now = sample(pid);
-            peak.threads = Math.max(peak.threads, now.threads);
-            peak.fds = Math.max(peak.fds, now.fds);
-            peak.rssMiB = Math.max(peak.rssMiB, now.rssMiB);
-            await new Promise((r) => setTimeout(r, 100));
-          }
-        })();
+        const pids = [daemon.pid ?? 0];
+        const before = footprint(pids);
+        const sampler = samplePeak(pids);
         const r = await timed([process.execPath, '--import', 'tsx', 'bench/lib/tftp-storm.ts', JSON.stringify({ port, count: COUNT, seconds: SECONDS, file: 'big.bin', holdMs: DRAIN_MS })], nsName);
-        sampling = false;
-        await sampler;
-        const after = sample(pid);
+        const peak = await sampler.stop();
+        const after = footprint(pids);
         const result = JSON.parse(r.output.trim().split('\n').at(-1) ?? '{}') as { answered?: number };
         const three = (a: number, b: number, c: number, digits = 0): string => `${a.toFixed(digits)} / ${b.toFixed(digits)} / ${c.toFixed(digits)}`;
         process.stdout.write(`${cell(s.name, 12)}${cell(result.answered ?? 'n/a', 10, true)}${cell(three(before.threads, peak.threads, after.threads), 16, true)}${cell(three(before.fds, peak.fds, after.fds), 16, true)}${cell(three(before.rssMiB, peak.rssMiB, after.rssMiB), 18, true)}\n`);

@@ -44,7 +44,7 @@ export async function run(): Promise<void> {
     const files = await writeStormFiles(dir, MAX_MACHINES, SIZES);
     const generator = async (plan: Omit<StormPlan, 'httpPort' | 'blksize' | 'scriptPath' | 'expect'>): Promise<MachineResult[]> => {
       const full: StormPlan = { ...plan, httpPort: HTTP_PORT, blksize: 1428, scriptPath: SCRIPT_PATH, expect: files.expect };
-      const r = await timed([process.execPath, '--import', 'tsx', 'bench/lib/boot-storm-client.ts', JSON.stringify(full)], net.client);
+      const r = await timed([process.execPath, '--import', 'tsx', 'bench/lib/boot-storm-client.ts', JSON.stringify(full)], net.client, 64 * 1024 * 1024);
       if (r.code !== 0) throw new Error(`the storm generator failed:\n${r.output.slice(-2000)}`);
       return JSON.parse(r.output.trim().split('\n').at(-1) ?? '[]') as MachineResult[];
     };
@@ -80,6 +80,7 @@ export async function run(): Promise<void> {
           const name = system === 'forseti' ? 'forseti' : 'dnsmasq+nginx';
           process.stdout.write(`${cell(machines, 9)}${cell(name, 12)}${cell(`${(summary.lastMs / 1000).toFixed(2)} s`, 12, true)}${cell(`${(summary.p99Ms / 1000).toFixed(2)} s`, 10, true)}`
             + `${cell(summary.failed, 8, true)}${cell(summary.wrongAddress + summary.duplicateAddresses, 9, true)}${cell(`${peak.rssMiB.toFixed(0)} MiB`, 10, true)}${cell(peak.threads, 8, true)}${cell((cpuMs / 1000).toFixed(1), 8, true)}\n`);
+          process.stdout.write(`${cell('', 21)}steps, median/slowest s: ${Object.entries(summary.steps).map(([k, v]) => `${k} ${(v.p50 / 1000).toFixed(2)}/${(v.max / 1000).toFixed(2)}`).join(', ')}\n`);
           for (const e of summary.errors) process.stdout.write(`    ${e}\n`);
         } finally {
           for (const d of daemons) await d.stop();

@@ -9,7 +9,7 @@
 //
 //   ip netns exec NS node --import tsx bench/lib/boot-storm-client.ts '<StormPlan as JSON>'
 import { createHash } from 'node:crypto';
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { encodeAck, encodeError, encodeRequest, Opcode, parsePacket } from '../../src/serve/tftp/packet.ts';
 import { broadcastingMain, discover, parseReply, request } from './dhcp-load.ts';
@@ -71,36 +71,6 @@ export function stormScript(mac: string, server: string, httpPort: number): stri
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Datagrams a socket received, handed out in order; next() gives up after a timeout. */
-class Inbox {
-  readonly #queue: Array<{ msg: Buffer; rinfo: RemoteInfo }> = [];
-  #waiter: ((m: { msg: Buffer; rinfo: RemoteInfo } | undefined) => void) | undefined;
-
-  constructor(socket: Socket) {
-    socket.on('message', (msg, rinfo) => {
-      const waiter = this.#waiter;
-      this.#waiter = undefined;
-      if (waiter) waiter({ msg, rinfo });
-      else this.#queue.push({ msg, rinfo });
-    });
-  }
-
-  next(timeoutMs: number): Promise<{ msg: Buffer; rinfo: RemoteInfo } | undefined> {
-    const queued = this.#queue.shift();
-    if (queued) return Promise.resolve(queued);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#waiter = undefined;
-        resolve(undefined);
-      }, timeoutMs);
-      this.#waiter = (m) => {
-        clearTimeout(timer);
-        resolve(m);
-      };
-    });
-  }
-}
-
 /** DHCP for every machine through one socket on port 68: replies are told apart by xid. */
 class DhcpPort {
   readonly #socket = createSocket({ type: 'udp4', reuseAddr: true });
@@ -155,70 +125,85 @@ class DhcpPort {
   }
 }
 
-/** A PXE ROM's download: the tsize probe, then the file at `blksize`, lock-step, with retransmissions. */
-async function tftpGet(local: string, server: string, file: string, blksize: number): Promise<Buffer> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, local, () => resolve()));
-  const inbox = new Inbox(socket);
-  const send = (packet: Buffer, port: number): Promise<void> => new Promise((resolve) => socket.send(packet, port, server, () => resolve()));
-  try {
-    // The probe: OACK with tsize, which the ROM refuses with ERROR 8 before asking for real.
+/**
+ * A PXE ROM's download: the tsize probe (refused with ERROR 8 once its OACK is in), then the file at
+ * `blksize`, lock-step, with the ROM's retransmissions. Event-driven, one timer per download: the
+ * generator handles every datagram of hundreds of machines, and must not be what a benchmark measures.
+ */
+function tftpGet(local: string, server: string, file: string, blksize: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket('udp4');
+    const chunks: Buffer[] = [];
+    let phase: 'probe' | 'get' = 'probe';
     let probeTid: number | undefined;
-    const probe = encodeRequest(Opcode.RRQ, file, 'octet', [['tsize', '0']]);
-    for (let tries = 0; probeTid === undefined; tries++) {
-      if (tries === TFTP_TRIES) throw new Error('TFTP: no answer to the size probe');
-      void send(probe, 69);
-      const r = await inbox.next(TFTP_TIMEOUT_MS);
-      if (!r) continue;
-      const packet = parsePacket(r.msg);
-      if (packet.opcode === Opcode.ERROR) throw new Error(`TFTP: ${packet.message}`);
-      probeTid = r.rinfo.port;
-      void send(encodeError(8, 'tsize probe'), probeTid);
-    }
-    let last = encodeRequest(Opcode.RRQ, file, 'octet', [['blksize', String(blksize)], ['tsize', '0']]);
-    let lastPort = 69;
-    void send(last, lastPort);
     let tid: number | undefined;
     let size = 512;
     let expected = 1;
-    const chunks: Buffer[] = [];
-    for (let tries = 0; ;) {
-      const r = await inbox.next(TFTP_TIMEOUT_MS);
-      if (!r) {
-        if (++tries >= TFTP_TRIES) throw new Error(`TFTP: no DATA ${expected} after ${tries} tries`);
-        void send(last, lastPort);
-        continue;
+    let last = encodeRequest(Opcode.RRQ, file, 'octet', [['tsize', '0']]);
+    let lastPort = 69;
+    let tries = 0;
+    let deadline = 0;
+    let settled = false;
+    const send = (packet: Buffer, port: number, then?: () => void): void => {
+      [last, lastPort] = [packet, port];
+      deadline = performance.now() + TFTP_TIMEOUT_MS;
+      socket.send(packet, port, server, then);
+    };
+    const end = (err: Error | undefined): void => {
+      if (settled) return;
+      settled = true;
+      clearInterval(timer);
+      socket.close();
+      if (err) reject(err);
+      else resolve(Buffer.concat(chunks));
+    };
+    const timer = setInterval(() => {
+      if (performance.now() < deadline) return;
+      if (++tries >= TFTP_TRIES) end(new Error(`TFTP: no answer ${phase === 'probe' ? 'to the size probe' : `with DATA ${expected}`} after ${tries} tries`));
+      else send(last, lastPort);
+    }, TFTP_TIMEOUT_MS / 4);
+    socket.on('message', (msg, rinfo) => {
+      if (settled || msg.length < 4) return;
+      const op = msg.readUInt16BE(0);
+      if (op === Opcode.ERROR) {
+        if (phase === 'probe' || rinfo.port === tid) end(new Error(`TFTP: ${msg.toString('utf8', 4).replace(/\0.*$/s, '')}`));
+        return;
       }
-      if (r.rinfo.port === probeTid) continue; // the probe's late retransmissions
-      if (tid === undefined) tid = r.rinfo.port;
-      if (r.rinfo.port !== tid) continue;
-      const packet = parsePacket(r.msg);
-      if (packet.opcode === Opcode.ERROR) throw new Error(`TFTP: ${packet.message}`);
-      if (packet.opcode === Opcode.OACK && expected === 1) {
-        size = Number(packet.options.get('blksize') ?? 512);
-        [last, lastPort] = [encodeAck(0), tid];
-        void send(last, lastPort);
-        continue;
+      if (phase === 'probe') {
+        if (op !== Opcode.OACK) return;
+        probeTid = rinfo.port;
+        socket.send(encodeError(8, 'tsize probe'), probeTid, server);
+        phase = 'get';
+        tries = 0;
+        send(encodeRequest(Opcode.RRQ, file, 'octet', [['blksize', String(blksize)], ['tsize', '0']]), 69);
+        return;
       }
-      if (packet.opcode !== Opcode.DATA) continue;
-      if (packet.block === ((expected - 1) & 0xffff)) {
-        void send(last, lastPort); // our ACK was lost: the server sent the block again
-        continue;
+      if (rinfo.port === probeTid) return; // the probe's late retransmissions
+      tid ??= rinfo.port;
+      if (rinfo.port !== tid) return;
+      if (op === Opcode.OACK && expected === 1) {
+        const packet = parsePacket(msg);
+        if (packet.opcode === Opcode.OACK) size = Number(packet.options.get('blksize') ?? 512);
+        tries = 0;
+        send(encodeAck(0), tid);
+        return;
       }
-      if (packet.block !== (expected & 0xffff)) continue;
+      if (op !== Opcode.DATA) return;
+      const block = msg.readUInt16BE(2);
+      if (block === ((expected - 1) & 0xffff)) {
+        send(last, lastPort); // our ACK was lost: the server sent the block again
+        return;
+      }
+      if (block !== (expected & 0xffff)) return;
       tries = 0;
-      chunks.push(packet.data);
-      [last, lastPort] = [encodeAck(expected), tid];
-      const acked = send(last, lastPort);
+      chunks.push(msg.subarray(4));
+      const lastBlock = msg.length - 4 < size;
+      // The final ACK must leave before the socket closes, or the server waits for it in vain.
+      send(encodeAck(expected), tid, lastBlock ? () => end(undefined) : undefined);
       expected++;
-      if (packet.data.length < size) {
-        await acked; // the final ACK must leave before the socket closes, or the server waits for it in vain
-        return Buffer.concat(chunks);
-      }
-    }
-  } finally {
-    socket.close();
-  }
+    });
+    socket.bind(0, local, () => send(last, lastPort));
+  });
 }
 
 interface HttpBody {

@@ -130,6 +130,8 @@ export interface StormSummary {
   p99Ms: number;
   /** The first few failures, for the report. */
   errors: string[];
+  /** Per step of the machines that booted: median and slowest, ms. */
+  steps: Record<string, { p50: number; max: number }>;
 }
 
 export function summarize(results: MachineResult[]): StormSummary {
@@ -145,5 +147,9 @@ export function summarize(results: MachineResult[]): StormSummary {
     lastMs: Math.max(...results.map((r) => r.endMs)),
     p99Ms: durations[Math.min(durations.length - 1, Math.ceil(durations.length * 0.99) - 1)] ?? NaN,
     errors: failed.slice(0, 5).map((r) => `${r.mac}: ${r.error ?? 'failed'}`),
+    steps: Object.fromEntries(['dhcp', 'tftp', 'script', 'kernel', 'initrd'].map((step) => {
+      const ms = results.filter((r) => r.ok).map((r) => r.steps[step] ?? 0).sort((a, b) => a - b);
+      return [step, { p50: ms[Math.floor(ms.length / 2)] ?? NaN, max: ms.at(-1) ?? NaN }];
+    })),
   };
 }

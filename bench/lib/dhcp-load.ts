@@ -81,7 +81,7 @@ export function parseReply(msg: Buffer): { xid: number; type: number; ip: string
     const len = msg[i + 1] ?? 0;
     if (code === 53) type = msg[i + 2] ?? 0;
     if (code === 54 && len === 4) serverId = [2, 3, 4, 5].map((o) => msg[i + o]).join('.');
-    if (code === 67) file = msg.toString('latin1', i + 2, i + 2 + len);
+    if (code === 67) file = msg.toString('latin1', i + 2, i + 2 + len).replace(/\0.*$/s, ''); // dnsmasq sends the NUL too
     i += 2 + len;
   }
   return { xid: msg.readUInt32BE(4), type, ip: [16, 17, 18, 19].map((o) => msg[o]).join('.'), siaddr: [20, 21, 22, 23].map((o) => msg[o]).join('.'), serverId, file };

@@ -275,24 +275,18 @@ static void on_datagram(worker *w, transfer *t, const uint8_t *buf, size_t n, co
   if (buf[1] == OP_ACK) on_ack(w, t, (uint16_t)((buf[2] << 8) | buf[3]));
 }
 
-#define RECV_BATCH 8
 #define RECV_MAX (4 + MESSAGE_MAX + 1)
 
+/*
+ * One datagram per readiness event: a client sends one ACK per window, so there is almost never a
+ * second one queued, and recvmmsg would pay for looking (level-triggered epoll reports any that is).
+ */
 void transfer_readable(worker *w, transfer *t) {
-  uint8_t bufs[RECV_BATCH][RECV_MAX];
-  struct sockaddr_storage from[RECV_BATCH];
-  struct iovec iov[RECV_BATCH];
-  struct mmsghdr msgs[RECV_BATCH];
-  memset(msgs, 0, sizeof msgs);
-  for (int i = 0; i < RECV_BATCH; i++) {
-    iov[i] = (struct iovec){ .iov_base = bufs[i], .iov_len = RECV_MAX };
-    msgs[i].msg_hdr.msg_name = &from[i];
-    msgs[i].msg_hdr.msg_namelen = sizeof from[i];
-    msgs[i].msg_hdr.msg_iov = &iov[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-  }
-  /* Whatever is queued, up to a batch, in one call; level-triggered epoll reports the rest. */
-  int n = recvmmsg(t->sock, msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
+  uint8_t buf[RECV_MAX];
+  struct sockaddr_storage from;
+  struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf };
+  struct msghdr msg = { .msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1 };
+  ssize_t n = recvmsg(t->sock, &msg, MSG_DONTWAIT);
   if (n < 0) {
     /* ICMP errors for earlier sends: the missing ACK will tell. */
     if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH) return;
@@ -301,9 +295,7 @@ void transfer_readable(worker *w, transfer *t) {
     fail(w, t, DONE_SOCKET, text);
     return;
   }
-  for (int i = 0; i < n && !t->finished; i++) {
-    on_datagram(w, t, bufs[i], msgs[i].msg_len, &from[i], msgs[i].msg_hdr.msg_namelen);
-  }
+  on_datagram(w, t, buf, (size_t)n, &from, msg.msg_namelen);
 }
 
 void transfer_writable(worker *w, transfer *t) {

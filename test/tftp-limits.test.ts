@@ -6,7 +6,7 @@
 // it is asked for, and the files next to it are still served.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -17,7 +17,7 @@ import { TftpErrorCode } from '../src/serve/tftp/errors.ts';
 import type { TftpLogger } from '../src/serve/tftp/logger.ts';
 import { Opcode, encodeError, encodeRequest } from '../src/serve/tftp/packet.ts';
 import { RawClient, download, expectError, makeTempDir, sha256, startServer, waitForEvents, type Received, type RunningServer } from './fixtures/tftp/harness.ts';
-import { startServe } from './fixtures/tftp/serve-process.ts';
+import { REPO_ROOT, startServe } from './fixtures/tftp/serve-process.ts';
 
 const T = { timeout: 60_000 }; // safety net only
 const NO_RETRANSMIT_MS = 600_000;
@@ -218,6 +218,16 @@ describe('forseti serve tftp under a burst of unacknowledged requests', () => {
       }
     });
   }
+});
+
+describe('forseti serve tftp cap flags', () => {
+  it('refuses a cap that is not a whole number of at least 1, naming the flag', () => {
+    for (const [flag, value] of [['--max-transfers', '0'], ['--max-transfers-per-client', 'many']] as const) {
+      const r = spawnSync(process.execPath, ['bin/forseti.js', 'serve', 'tftp', '--root', root, '--listen', '127.0.0.1:0', flag, value], { cwd: REPO_ROOT, encoding: 'utf8' });
+      assert.equal(r.status, 2);
+      assert.match(r.stderr, new RegExp(`${flag} must be an integer from 1 to 1000000`));
+    }
+  });
 });
 
 describe('agent config serve.tftp', () => {

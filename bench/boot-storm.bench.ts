@@ -80,7 +80,8 @@ export async function run(): Promise<void> {
           const name = system === 'forseti' ? 'forseti' : 'dnsmasq+nginx';
           process.stdout.write(`${cell(machines, 9)}${cell(name, 12)}${cell(`${(summary.lastMs / 1000).toFixed(2)} s`, 12, true)}${cell(`${(summary.p99Ms / 1000).toFixed(2)} s`, 10, true)}`
             + `${cell(summary.failed, 8, true)}${cell(summary.wrongAddress + summary.duplicateAddresses, 9, true)}${cell(`${peak.rssMiB.toFixed(0)} MiB`, 10, true)}${cell(peak.threads, 8, true)}${cell((cpuMs / 1000).toFixed(1), 8, true)}\n`);
-          process.stdout.write(`${cell('', 21)}steps, median/slowest s: ${Object.entries(summary.steps).map(([k, v]) => `${k} ${(v.p50 / 1000).toFixed(2)}/${(v.max / 1000).toFixed(2)}`).join(', ')}\n`);
+          process.stdout.write(`${cell('', 21)}steps, median/slowest s: ${Object.entries(summary.steps).map(([k, v]) => `${k} ${(v.p50 / 1000).toFixed(2)}/${(v.max / 1000).toFixed(2)}`).join(', ')}; `
+            + `TFTP sent again by the server ${summary.resent.byServer}, by the machines ${summary.resent.byMachine}\n`);
           for (const e of summary.errors) process.stdout.write(`    ${e}\n`);
         } finally {
           for (const d of daemons) await d.stop();
@@ -90,7 +91,10 @@ export async function run(): Promise<void> {
       const p99s = (system: string): number[] => runs.filter((r) => r.system === system).map((r) => r.summary.p99Ms);
       const ratio = median(times('forseti')) / median(times('references'));
       const target = machines === 200 ? ' (target <= 1.0x, zero failed)' : ' (no target)';
-      process.stdout.write(`  ${machines} machines: forseti / dnsmasq+nginx, time until the last initrd ${ratio.toFixed(2)}x, p99 ${(median(p99s('forseti')) / median(p99s('references'))).toFixed(2)}x${target}\n`);
+      // The i-th run of each, paired: they ran next to each other, under the same load from elsewhere.
+      const pairs = times('forseti').map((t, i) => t / (times('references')[i] ?? NaN));
+      process.stdout.write(`  ${machines} machines: forseti / dnsmasq+nginx, time until the last initrd ${ratio.toFixed(2)}x (pairs ${pairs.map((p) => p.toFixed(2)).join(' ')}), `
+        + `p99 ${(median(p99s('forseti')) / median(p99s('references'))).toFixed(2)}x${target}\n`);
     }
   } finally {
     net.destroy();

@@ -47,6 +47,8 @@ export interface MachineResult {
   endMs: number;
   /** Milliseconds each step took. */
   steps: Record<string, number>;
+  /** DATA blocks the TFTP server sent again (it took an ACK for lost), and requests or ACKs this machine sent again. */
+  resent: { byServer: number; byMachine: number };
 }
 
 const DHCP_TIMEOUT_MS = 2000;
@@ -130,7 +132,7 @@ class DhcpPort {
  * `blksize`, lock-step, with the ROM's retransmissions. Event-driven, one timer per download: the
  * generator handles every datagram of hundreds of machines, and must not be what a benchmark measures.
  */
-function tftpGet(local: string, server: string, file: string, blksize: number): Promise<Buffer> {
+function tftpGet(local: string, server: string, file: string, blksize: number, resent: MachineResult['resent']): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const socket = createSocket('udp4');
     const chunks: Buffer[] = [];
@@ -160,7 +162,10 @@ function tftpGet(local: string, server: string, file: string, blksize: number): 
     const timer = setInterval(() => {
       if (performance.now() < deadline) return;
       if (++tries >= TFTP_TRIES) end(new Error(`TFTP: no answer ${phase === 'probe' ? 'to the size probe' : `with DATA ${expected}`} after ${tries} tries`));
-      else send(last, lastPort);
+      else {
+        resent.byMachine++;
+        send(last, lastPort);
+      }
     }, TFTP_TIMEOUT_MS / 4);
     socket.on('message', (msg, rinfo) => {
       if (settled || msg.length < 4) return;
@@ -191,6 +196,7 @@ function tftpGet(local: string, server: string, file: string, blksize: number): 
       if (op !== Opcode.DATA) return;
       const block = msg.readUInt16BE(2);
       if (block === ((expected - 1) & 0xffff)) {
+        resent.byServer++;
         send(last, lastPort); // our ACK was lost: the server sent the block again
         return;
       }
@@ -274,7 +280,7 @@ async function boot(plan: StormPlan, dhcp: DhcpPort, index: number, t0: number):
   const mac = stormMac(index);
   await sleep(t0 + ((index - (plan.first ?? 0)) * plan.spreadMs) / plan.machines - performance.now());
   const startMs = performance.now() - t0;
-  const result: MachineResult = { index, mac, ok: false, startMs, endMs: startMs, steps: {} };
+  const result: MachineResult = { index, mac, ok: false, startMs, endMs: startMs, steps: {}, resent: { byServer: 0, byMachine: 0 } };
   let stepStart = performance.now();
   const step = (name: string): void => {
     const now = performance.now();
@@ -286,7 +292,7 @@ async function boot(plan: StormPlan, dhcp: DhcpPort, index: number, t0: number):
     result.ip = lease.ip;
     step('dhcp');
     if (!plan.dhcpOnly) {
-      const bootFile = await tftpGet(lease.ip, lease.server, lease.file, plan.blksize);
+      const bootFile = await tftpGet(lease.ip, lease.server, lease.file, plan.blksize, result.resent);
       if (bootFile.length !== plan.expect.bootFile.size || sha256(bootFile) !== plan.expect.bootFile.sha256) throw new Error(`TFTP ${lease.file}: wrong bytes (${bootFile.length})`);
       step('tftp');
       const script = await httpGet(lease.ip, lease.server, plan.httpPort, plan.scriptPath.replace('{mac}', mac.replaceAll(':', '-')), 'text');

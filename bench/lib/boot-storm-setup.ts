@@ -132,6 +132,8 @@ export interface StormSummary {
   errors: string[];
   /** Per step of the machines that booted: median and slowest, ms. */
   steps: Record<string, { p50: number; max: number }>;
+  /** TFTP blocks the server sent again, and requests or ACKs the machines sent again, over all machines. */
+  resent: { byServer: number; byMachine: number };
 }
 
 export function summarize(results: MachineResult[]): StormSummary {
@@ -147,6 +149,7 @@ export function summarize(results: MachineResult[]): StormSummary {
     lastMs: Math.max(...results.map((r) => r.endMs)),
     p99Ms: durations[Math.min(durations.length - 1, Math.ceil(durations.length * 0.99) - 1)] ?? NaN,
     errors: failed.slice(0, 5).map((r) => `${r.mac}: ${r.error ?? 'failed'}`),
+    resent: { byServer: results.reduce((n, r) => n + r.resent.byServer, 0), byMachine: results.reduce((n, r) => n + r.resent.byMachine, 0) },
     steps: Object.fromEntries(['dhcp', 'tftp', 'script', 'kernel', 'initrd'].map((step) => {
       const ms = results.filter((r) => r.ok).map((r) => r.steps[step] ?? 0).sort((a, b) => a - b);
       return [step, { p50: ms[Math.floor(ms.length / 2)] ?? NaN, max: ms.at(-1) ?? NaN }];

@@ -23,6 +23,7 @@ export class BlockReader {
   readonly #blockSize: number;
   readonly #packetBytes: number;
   #readAhead: number;
+  #widened = false;
   /** Complete packets, oldest first, from #head on (a queue without shifting). */
   #ready: Buffer[] = [];
   #head = 0;
@@ -49,9 +50,9 @@ export class BlockReader {
 
   /** The client is there: read ahead in earnest from now on. */
   widen(): void {
-    const wide = Math.max(READ_AHEAD_BYTES, 2 * this.#blockSize);
-    if (this.#readAhead >= wide) return;
-    this.#readAhead = wide;
+    if (this.#widened) return;
+    this.#widened = true;
+    this.#readAhead = Math.max(READ_AHEAD_BYTES, 2 * this.#blockSize);
     this.#readMore();
   }
 
@@ -99,7 +100,9 @@ export class BlockReader {
   /** Starts one source read unless one is running, enough is buffered, or the source is done. */
   #readMore(): void {
     if (this.#reading || this.#ended || this.#closed || this.#failure !== undefined || this.#readyBytes >= this.#readAhead) return;
-    this.#reading = this.#source.read(this.#readAhead - this.#readyBytes).then(
+    // Before widen(), just what the first window lacks; after it, whole chunks (the source's own size),
+    // not the few bytes the last packet taken left missing: a read per block would cost a thread-pool trip each.
+    this.#reading = this.#source.read(this.#widened ? undefined : this.#readAhead - this.#readyBytes).then(
       (chunk) => {
         this.#reading = undefined;
         if (this.#closed) return;

@@ -21,8 +21,6 @@
 #include <string.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <uv.h>
 
 #define NAPI_VERSION 8
@@ -67,24 +65,9 @@ static void closed(uv_handle_t *handle) {
   napi_close_handle_scope(env, scope);
 }
 
-/*
- * Corked while the body goes (nginx's `tcp_nopush`): Node sets TCP_NODELAY on its sockets, so without the
- * cork data leaves as it is queued, in more and smaller segments than the socket could send. Measured in a boot storm
- * of 200 machines, the cork took forseti's HTTP CPU from 3.5-4.0 s down to 2.8-2.9 s, nginx's figure.
- * Uncorking at the end sends what is left at once.
- */
-static void cork(job *j, int on) {
-  setsockopt(j->sock, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
-}
-
-static void uncork(job *j) {
-  cork(j, 0);
-}
-
 static void finish(job *j, const char *error) {
   if (j->finished) return;
   j->finished = 1;
-  uncork(j);
   if (error) snprintf(j->error, sizeof j->error, "%s", error);
   uv_close((uv_handle_t *)&j->poll, closed);
 }
@@ -176,7 +159,6 @@ static napi_value start(napi_env env, napi_callback_info info) {
     return NULL;
   }
   j->poll.data = j;
-  cork(j, 1);
   if (napi_create_reference(env, argv[4], 1, &j->callback) != napi_ok ||
       napi_create_string_utf8(env, "forseti http sendfile", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_async_init(env, external, name, &j->context) != napi_ok) {

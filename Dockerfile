@@ -4,8 +4,8 @@
 #   docker run --net=host -v forseti-state:/var/lib/forseti -v /etc/forseti:/etc/forseti:ro forseti
 # Host networking: DHCP needs the provisioning network's broadcasts.
 
-# Build: node:20-bookworm carries python3, make and g++ for the native TFTP pump (scripts/build-native.mjs,
-# run by npm ci), and the Node binary the single executable is made from.
+# Build: node:20-bookworm carries python3, make and g++ for the native addons (the TFTP engine, HTTP sendfile;
+# scripts/build-native.mjs, run by npm ci), and the Node binary the single executable is made from.
 FROM node:20-bookworm AS build
 WORKDIR /src
 COPY . .

@@ -8,11 +8,12 @@
 // run hits both alike. Reported: the median and the range of every round's rate, and the server's own
 // CPU time per offer (utime + stime from /proc), which depends much less on what else the machine runs.
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createLab, ip, type Lab } from '../test/fixtures/dhcp/netns.ts';
 import { macOf, type LoadConfig, type LoadResult } from './lib/dhcp-load.ts';
+import { dnsmasqHostsFile, writeReservationLab } from './lib/reservation-lab.ts';
 import { cell, FORSETI, installed, median, startDaemon, timed, waitUntil, type Daemon } from './lib/proc.ts';
 
 const HOSTS = 1000;
@@ -23,36 +24,7 @@ const WARM_UP = 5000;
 
 const ipOf = (i: number): string => `10.99.${10 + Math.floor(i / 250)}.${1 + (i % 250)}`;
 
-async function writeLab(dir: string): Promise<void> {
-  await mkdir(path.join(dir, 'hosts'), { recursive: true });
-  await mkdir(path.join(dir, 'profiles'));
-  await mkdir(path.join(dir, 'images'));
-  await writeFile(path.join(dir, 'site.yaml'), `apiVersion: forseti/v1
-kind: Site
-name: bench
-network:
-  interface: srv0
-  subnet: 10.99.0.0/16
-  gateway: 10.99.0.1
-dhcp:
-  mode: full
-agent:
-  address: 10.99.0.5
-`);
-  await writeFile(path.join(dir, 'profiles', 'off.yaml'), 'apiVersion: forseti/v1\nkind: Profile\nname: off\nboot: {off: true}\n');
-  for (let i = 0; i < HOSTS; i++) {
-    const name = `h${String(i).padStart(4, '0')}`;
-    await writeFile(path.join(dir, 'hosts', `${name}.yaml`), `apiVersion: forseti/v1
-kind: Host
-name: ${name}
-macs: [${macOf(i)}]
-ip: ${ipOf(i)}
-bmc: {type: wol}
-role: off
-power: off
-`);
-  }
-}
+const RESERVATIONS = Array.from({ length: HOSTS }, (_, i) => ({ mac: macOf(i), ip: ipOf(i) }));
 
 /** CPU seconds (user + system) used so far by every process in the namespace: the server alone. */
 function serverCpuSeconds(ns: string): number {
@@ -81,9 +53,9 @@ export async function run(): Promise<void> {
   let daemon: Daemon | undefined;
   try {
     const lab = path.join(dir, 'lab');
-    await writeLab(lab);
+    await writeReservationLab(lab, { interface: 'srv0', subnet: '10.99.0.0/16', gateway: '10.99.0.1', agent: '10.99.0.5' }, RESERVATIONS);
     const hostsFile = path.join(dir, 'dnsmasq.hosts');
-    await writeFile(hostsFile, Array.from({ length: HOSTS }, (_, i) => `${macOf(i)},${ipOf(i)}\n`).join(''));
+    await writeFile(hostsFile, dnsmasqHostsFile(RESERVATIONS));
     net = createLab({ serverCidr: '10.99.0.5/16', clientMac: '02:00:00:99:ff:fe' });
     // The generator's plain UDP socket needs an address to receive broadcast replies and a route for its DISCOVERs.
     ip('-n', net.client, 'addr', 'add', '10.99.255.250/16', 'dev', net.clientIf);

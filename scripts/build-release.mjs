@@ -28,9 +28,16 @@ const RUNTIME_FILES = {
   'src/serve/openapi-route.ts': () => ['schemas/openapi.json'],
   'src/serve/dashboard/dashboard-route.ts': () => ['src/serve/dashboard/index.html', 'src/serve/dashboard/app.js'],
   'src/cli/commands/init-files.ts': () => ['lab-repo-template/.github/workflows/forseti.yml', 'lab-repo-template/.gitea/workflows/forseti.yml'],
-  // Optional: without a C compiler it is not built, and TFTP uses the JavaScript pump.
-  'src/serve/tftp/native-pump.ts': () => (existsSync(join(ROOT, 'build/Release/tftp_pump.node')) ? ['build/Release/tftp_pump.node'] : []),
+  // Optional: without a C compiler they are not built; TFTP then uses the JavaScript pump, HTTP its read loop.
+  'src/serve/tftp/native-engine.ts': () => builtAddon('tftp_engine.node'),
+  'src/serve/http/native-sendfile.ts': () => builtAddon('http_sendfile.node'),
 };
+
+const ADDONS = ['tftp_engine.node', 'http_sendfile.node'];
+
+function builtAddon(name) {
+  return existsSync(join(ROOT, 'build/Release', name)) ? [`build/Release/${name}`] : [];
+}
 
 function listDir(dir, keep) {
   return readdirSync(join(ROOT, dir)).filter(keep).sort().map((n) => `${dir}/${n}`);
@@ -92,11 +99,12 @@ async function bundle() {
   return { code, assets };
 }
 
-/** The addon is built at `npm ci`; a checkout without it gets one attempt here (scripts/build-native.mjs). */
+/** The addons are built at `npm ci`; a checkout without them gets one attempt here (scripts/build-native.mjs). */
 function ensureNativePump() {
-  if (existsSync(join(ROOT, 'build/Release/tftp_pump.node'))) return;
+  if (ADDONS.every((a) => builtAddon(a).length > 0)) return;
   spawnSync(process.execPath, [join(ROOT, 'scripts/build-native.mjs')], { cwd: ROOT, stdio: 'inherit' });
-  if (!existsSync(join(ROOT, 'build/Release/tftp_pump.node'))) log('no native TFTP pump: the binary serves TFTP with the JavaScript pump');
+  if (builtAddon('tftp_engine.node').length === 0) log('no native TFTP engine: the binary serves TFTP with the JavaScript pump');
+  if (builtAddon('http_sendfile.node').length === 0) log('no native sendfile: the binary serves HTTP files with its read loop');
 }
 
 function writeJsForm(code, assets) {

@@ -180,7 +180,7 @@ async function tftpServe(env: NodeJS.ProcessEnv, wrap: string[] = []): Promise<{
   return { child, port, pumpLine };
 }
 
-test('the native TFTP pump is loaded from a private directory that is removed at exit', { skip: existsSync(join(RELEASE.root, 'build/Release/tftp_pump.node')) ? false : 'the native pump was not built here', timeout: 120_000 }, async () => {
+test('the native TFTP pump is loaded from a private directory that is removed at exit', { skip: existsSync(join(RELEASE.root, 'build/Release/tftp_engine.node')) ? false : 'the native pump was not built here', timeout: 120_000 }, async () => {
   const before = new Set(seaDirs());
   const { child, port, pumpLine } = await tftpServe(process.env);
   try {
@@ -188,7 +188,7 @@ test('the native TFTP pump is loaded from a private directory that is removed at
     assert.equal(mine.length, 1, `one private directory of pid ${child.pid}: ${seaDirs().join(' ')}`);
     const dir = join(tmpdir(), mine[0] ?? '');
     assert.equal(statSync(dir).mode & 0o777, 0o700);
-    assert.equal(statSync(join(dir, 'build/Release/tftp_pump.node')).mode & 0o777, 0o400);
+    assert.equal(statSync(join(dir, 'build/Release/tftp_engine.node')).mode & 0o777, 0o400);
     const got = await runCommand(['curl', '-sS', '-o', join(work, 'got.bin'), `tftp://127.0.0.1:${port}/blob.bin`]);
     assert.equal(got.code, 0, got.stderr);
     assert.match(await pumpLine, /"pump":"native"/);

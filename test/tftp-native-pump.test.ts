@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { appendFile, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TftpErrorCode } from '../src/serve/tftp/errors.ts';
 import type { TftpLogger } from '../src/serve/tftp/logger.ts';
-import { nativePumpUnavailable } from '../src/serve/tftp/native-pump.ts';
+import { nativeEngineUnavailable } from '../src/serve/tftp/native-engine.ts';
 import { Opcode, encodeAck, encodeError, encodeRequest } from '../src/serve/tftp/packet.ts';
 import {
   RawClient, download, expectData, expectError, fdTargets, makeTempDir, sha256, startServer, udpPortOpen, waitForEvent, waitForEvents, type Received,
@@ -50,7 +50,7 @@ function content(name: string): Buffer {
 
 describe('native TFTP pump: build', () => {
   it('was built by npm ci and loads', () => {
-    const unavailable = nativePumpUnavailable();
+    const unavailable = nativeEngineUnavailable();
     assert.equal(unavailable, undefined, `the native TFTP pump is unavailable: ${unavailable}`);
   });
 });
@@ -150,6 +150,59 @@ describe('native TFTP pump: data phase edges', () => {
       await srv.stop();
     }
   });
+});
+
+describe('native TFTP engine: a file that changes under a transfer', () => {
+  /** Downloads `name` with ACKs, calling `change` once block 2 has arrived; the DATA bytes and the ERROR, if one came. */
+  async function downloadChanging(port: number, name: string, windowsize: number, change: () => Promise<void>): Promise<{ data: Buffer; error?: string; tsize?: string }> {
+    const client = await RawClient.open();
+    try {
+      await client.send(encodeRequest(Opcode.RRQ, name, 'octet', [['blksize', '1024'], ['windowsize', String(windowsize)], ['tsize', '0']]), port);
+      const oack = await client.recv();
+      const tsize = oack.packet.opcode === Opcode.OACK ? oack.packet.options.get('tsize') : undefined;
+      const tid = oack.rinfo.port;
+      await client.send(encodeAck(0), tid);
+      const chunks: Buffer[] = [];
+      for (let block = 1; ; block++) {
+        const r = await client.recv();
+        if (r.packet.opcode === Opcode.ERROR) return { data: Buffer.concat(chunks), error: r.packet.message, ...(tsize ? { tsize } : {}) };
+        const data = expectData(r, block);
+        chunks.push(data);
+        if (block === 2) await change();
+        const last = data.length < 1024;
+        if (last || block % windowsize === 0) await client.send(encodeAck(block), tid);
+        if (last) return { data: Buffer.concat(chunks), ...(tsize ? { tsize } : {}) };
+      }
+    } finally {
+      await client.close();
+    }
+  }
+
+  for (const windowsize of [1, 8]) {
+    it(`sends exactly the tsize it announced when the file grows, and an ERROR when it shrinks (windowsize ${windowsize})`, T, async () => {
+      const srv = await startServer({ pump: 'native', root, timeoutMs: NO_RETRANSMIT_MS });
+      try {
+        const original = randomBytes(300_000);
+        const grows = `grows-${windowsize}.bin`;
+        await writeFile(path.join(root, grows), original);
+        const grown = await downloadChanging(srv.port, grows, windowsize, () => appendFile(path.join(root, grows), randomBytes(50_000)));
+        assert.equal(grown.tsize, String(original.length));
+        assert.equal(grown.error, undefined);
+        assert.equal(sha256(grown.data), sha256(original));
+
+        const shrinks = `shrinks-${windowsize}.bin`;
+        await writeFile(path.join(root, shrinks), original);
+        const shrunk = await downloadChanging(srv.port, shrinks, windowsize, () => truncate(path.join(root, shrinks), 100_000));
+        assert.match(shrunk.error ?? '', /shorter than when the transfer started/);
+        assert.ok(shrunk.data.length < original.length);
+        assert.deepEqual(shrunk.data, original.subarray(0, shrunk.data.length), 'what was sent is the file as it was');
+        const events = await Promise.all([waitForEvent(srv, 0, grows), waitForEvent(srv, 0, shrinks)]);
+        assert.deepEqual(events.map((e) => [e.ok, e.failure, e.pump]), [[true, undefined, 'native'], [false, 'source', 'native']]);
+      } finally {
+        await srv.stop();
+      }
+    });
+  }
 });
 
 describe('native TFTP pump: abort while its thread waits', () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -38,6 +39,9 @@ describe('tftp openInRoot', () => {
     await symlink('../outdir', path.join(root, 'escapedir'));
     await symlink('sub/file', path.join(root, 'inlink'));
     await symlink('root', path.join(base, 'current'));
+    // Opening a FIFO for reading waits for a writer: none ever comes here.
+    execFileSync('mkfifo', [path.join(root, 'fifo')]);
+    await symlink('fifo', path.join(root, 'fifolink'));
   });
   after(() => cleanup());
 
@@ -65,5 +69,19 @@ describe('tftp openInRoot', () => {
     await assert.rejects(openInRoot(root, '.'), TftpAccessViolationError);
     await assert.rejects(openInRoot(root, 'missing'), TftpFileNotFoundError);
     await assert.rejects(openInRoot(root, 'sub/file/deeper'), TftpFileNotFoundError);
+  });
+
+  it('refuses a FIFO, and a symlink to one, without waiting for a writer', async () => {
+    // More than libuv's four file-system threads: a blocking open would hang the fifth call for good.
+    for (let i = 0; i < 12; i++) {
+      await assert.rejects(openInRoot(root, i % 2 ? 'fifo' : 'fifolink'), (err: unknown) => err instanceof TftpAccessViolationError && /not a regular file/.test(err.message));
+    }
+    const { handle } = await openInRoot(root, 'sub/file');
+    await handle.close();
+  });
+
+  it('refuses a device node reached through a symlink inside the root', async () => {
+    await symlink('/dev/zero', path.join(root, 'zero'));
+    await assert.rejects(openInRoot(root, 'zero'), TftpAccessViolationError);
   });
 });

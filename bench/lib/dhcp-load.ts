@@ -40,6 +40,16 @@ export function macOf(i: number): string {
 }
 
 export function discover(xid: number, mac: string, pxe: boolean): Buffer {
+  return clientMessage(1, xid, mac, pxe, []);
+}
+
+/** A REQUEST for the address `ip` offered by `serverId` (RFC 2131 4.3.2, SELECTING), broadcast like the DISCOVER. */
+export function request(xid: number, mac: string, pxe: boolean, ip: string, serverId: string): Buffer {
+  const addr = (a: string): number[] => a.split('.').map(Number);
+  return clientMessage(3, xid, mac, pxe, [50, 4, ...addr(ip), 54, 4, ...addr(serverId)]);
+}
+
+function clientMessage(type: number, xid: number, mac: string, pxe: boolean, extra: number[]): Buffer {
   const buf = Buffer.alloc(240);
   buf[0] = 1; // BOOTREQUEST
   buf[1] = 1; // Ethernet
@@ -48,7 +58,7 @@ export function discover(xid: number, mac: string, pxe: boolean): Buffer {
   buf.writeUInt16BE(0x8000, 10); // broadcast flag: we have no address to receive a unicast on
   Buffer.from(mac.replace(/:/g, ''), 'hex').copy(buf, 28);
   buf.writeUInt32BE(0x63825363, 236);
-  const opts: number[] = [53, 1, 1, 55, 6, 1, 3, 6, 15, 66, 67];
+  const opts: number[] = [53, 1, type, ...extra, 55, 6, 1, 3, 6, 15, 66, 67];
   if (pxe) {
     const vc = Buffer.from('PXEClient:Arch:00000:UNDI:002001');
     opts.push(60, vc.length, ...vc, 93, 2, 0, 0, 94, 3, 1, 2, 1);
@@ -58,10 +68,11 @@ export function discover(xid: number, mac: string, pxe: boolean): Buffer {
   return out.length >= 300 ? out : Buffer.concat([out, Buffer.alloc(300 - out.length)]);
 }
 
-/** xid, message type, offered address and boot file of a reply, or undefined if it is not one. */
-export function parseReply(msg: Buffer): { xid: number; type: number; ip: string; file: string } | undefined {
+/** xid, message type, offered address, next server, server identifier and boot file of a reply, or undefined if it is not one. */
+export function parseReply(msg: Buffer): { xid: number; type: number; ip: string; siaddr: string; serverId: string; file: string } | undefined {
   if (msg.length < 241 || msg[0] !== 2 || msg.readUInt32BE(236) !== 0x63825363) return undefined;
   let type = 0;
+  let serverId = '';
   let file = msg.toString('latin1', 108, 236).replace(/\0.*$/s, '');
   for (let i = 240; i < msg.length;) {
     const code = msg[i] ?? 255;
@@ -69,10 +80,11 @@ export function parseReply(msg: Buffer): { xid: number; type: number; ip: string
     if (code === 0) { i++; continue; }
     const len = msg[i + 1] ?? 0;
     if (code === 53) type = msg[i + 2] ?? 0;
-    if (code === 67) file = msg.toString('latin1', i + 2, i + 2 + len);
+    if (code === 54 && len === 4) serverId = [2, 3, 4, 5].map((o) => msg[i + o]).join('.');
+    if (code === 67) file = msg.toString('latin1', i + 2, i + 2 + len).replace(/\0.*$/s, ''); // dnsmasq sends the NUL too
     i += 2 + len;
   }
-  return { xid: msg.readUInt32BE(4), type, ip: [16, 17, 18, 19].map((o) => msg[o]).join('.'), file };
+  return { xid: msg.readUInt32BE(4), type, ip: [16, 17, 18, 19].map((o) => msg[o]).join('.'), siaddr: [20, 21, 22, 23].map((o) => msg[o]).join('.'), serverId, file };
 }
 
 export function runLoad(config: LoadConfig): Promise<LoadResult> {
@@ -140,12 +152,16 @@ function inNamedNetns(): boolean {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  // It broadcasts DHCP: never onto a real network, only inside a namespace a test or benchmark made.
+/**
+ * The main of a tool that broadcasts DHCP: never onto a real network, only inside a namespace a test or
+ * benchmark made. Runs `main` on the JSON argument and prints its result as one JSON line.
+ */
+export async function broadcastingMain<C>(tool: string, main: (config: C) => Promise<unknown>): Promise<void> {
   if (!inNamedNetns()) {
-    process.stderr.write('dhcp-load: refusing to broadcast DHCP outside a network namespace (run it with ip netns exec)\n');
+    process.stderr.write(`${tool}: refusing to broadcast DHCP outside a network namespace (run it with ip netns exec)\n`);
     process.exit(2);
   }
-  const result = await runLoad(JSON.parse(process.argv[2] ?? '{}') as LoadConfig);
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.stdout.write(`${JSON.stringify(await main(JSON.parse(process.argv[2] ?? '{}') as C))}\n`);
 }
+
+if (import.meta.url === `file://${process.argv[1]}`) await broadcastingMain('dhcp-load', runLoad);

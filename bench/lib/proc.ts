@@ -62,16 +62,16 @@ export interface Run {
   output: string;
 }
 
-/** Runs a command to completion and times it (wall clock, from spawn to exit). */
-export function timed(cmd: string[], ns?: string): Promise<Run> {
+/** Runs a command to completion and times it (wall clock, from spawn to exit); keeps the last `keep` characters of its output. */
+export function timed(cmd: string[], ns?: string, keep = 65536): Promise<Run> {
   const [file, args] = inNs(ns, cmd);
   return new Promise((resolve) => {
     const started = performance.now();
     const child = spawn(file, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
     let out = '';
-    child.stdout.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-65536)));
-    child.stderr.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-65536)));
+    child.stdout.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-keep)));
+    child.stderr.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-keep)));
     child.once('exit', (code) => {
       children.delete(child);
       resolve({ code, seconds: (performance.now() - started) / 1000, output: out });

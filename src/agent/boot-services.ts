@@ -121,6 +121,7 @@ export class BootServices {
       port,
       log: this.log,
       resolve: generatedTftpFiles(this.backend),
+      ...(this.config.serve.tftpLimits ? { limits: this.config.serve.tftpLimits } : {}),
       onTransfer: (e) => {
         logTftpTransfer(this.log, e);
         this.httpOptions.metrics?.countTftp(e.ok, e.bytes);

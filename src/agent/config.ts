@@ -6,6 +6,7 @@ import { DEFAULT_MAX_EVENT_STREAMS } from '../serve/dashboard/status-stream.ts';
 import { DEFAULT_HTTP_LIMITS } from '../serve/http/http-server.ts';
 import { DEFAULT_CEILING, DEFAULT_DOWNLOAD, DOWNLOAD_KEYS, type DownloadSettings, type ImagePolicy } from '../render/image-limits.ts';
 import { labLimits, type LabLimits } from '../model/lab-limits.ts';
+import type { TftpLimits } from '../serve/tftp/limits.ts';
 import { parseWebhookSettings, type WebhookSettings } from '../source/webhook.ts';
 
 /** The agent's own configuration: where the lab repository is and where the agent keeps its state. */
@@ -22,6 +23,8 @@ export interface AgentConfig {
     bindAddress: string;
     dhcp: boolean;
     tftp: boolean;
+    /** Caps on concurrent TFTP transfers, from `serve.tftp: {maxTransfers, maxTransfersPerClient}`; unset ones default (serve/tftp/limits.ts). */
+    tftpLimits?: Partial<TftpLimits>;
     /** Where the iPXE binaries for non-iPXE firmware are found (Debian's `ipxe` package). */
     ipxeDir: string;
     /** Caps and timeouts of the agent's HTTP server; the loader always sets them, other builders may leave defaults. */
@@ -120,7 +123,7 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
     serve: {
       bindAddress: str(serve, 'bindAddress', 'serve', '0.0.0.0'),
       dhcp: bool(serve, 'dhcp', 'serve', true),
-      tftp: bool(serve, 'tftp', 'serve', true),
+      ...tftpSettings(file, serve['tftp']),
       ipxeDir: resolve(base, str(serve, 'ipxeDir', 'serve', '/usr/lib/ipxe')),
       http: {
         maxConnections: positiveInt(http as Raw, 'maxConnections', 'serve.http', DEFAULT_HTTP_LIMITS.maxConnections),
@@ -150,6 +153,19 @@ function limitsOf(file: string, raw: unknown): LabLimits {
   } catch (err) {
     throw new AgentConfigError(file, `lab.limits: ${err instanceof Error ? err.message : String(err)}`);
   }
+}
+
+/** `serve.tftp`: true, false, or a mapping of caps (which serves TFTP). */
+function tftpSettings(file: string, raw: unknown): { tftp: boolean; tftpLimits?: Partial<TftpLimits> } {
+  if (raw === undefined || typeof raw === 'boolean') return { tftp: raw ?? true };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new AgentConfigError(file, 'serve.tftp must be true, false or a mapping of maxTransfers, maxTransfersPerClient');
+  const limits: Partial<TftpLimits> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (key !== 'maxTransfers' && key !== 'maxTransfersPerClient') throw new AgentConfigError(file, `serve.tftp.${key} is not a setting (maxTransfers, maxTransfersPerClient)`);
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new AgentConfigError(file, `serve.tftp.${key} must be a whole number of at least 1`);
+    limits[key] = value;
+  }
+  return { tftp: true, tftpLimits: limits };
 }
 
 function webhookSettings(file: string, raw: unknown): { webhook?: WebhookSettings } {

@@ -15,6 +15,7 @@ import { createTftpServer, type TftpServerOptions, type TftpTransferEvent } from
 import { flag, parseArgs, UsageError, type ParsedArgs } from '../args.ts';
 
 const USAGE = `forseti serve tftp --root DIR [--listen ADDR:PORT] [--timeout-ms N] [--retries N] [--pump auto|native|js]
+                   [--max-transfers N] [--max-transfers-per-client N]
 forseti serve http --root DIR [--listen ADDR:PORT]
 forseti serve dhcp --lab DIR --interface IF [--mode full|proxy]`;
 
@@ -40,18 +41,21 @@ async function serveTftp(args: ParsedArgs, log: Logger): Promise<number> {
   const timeoutMs = optionalInt(args, 'timeout-ms', 1, 60_000);
   const retries = optionalInt(args, 'retries', 0, 100);
   const pump = tftpPump(flag(args, 'pump'));
+  const maxTransfers = optionalInt(args, 'max-transfers', 1, 1_000_000);
+  const maxTransfersPerClient = optionalInt(args, 'max-transfers-per-client', 1, 1_000_000);
   const server = createTftpServer({
     root,
     address,
     port,
     pump,
+    limits: { ...(maxTransfers !== undefined ? { maxTransfers } : {}), ...(maxTransfersPerClient !== undefined ? { maxTransfersPerClient } : {}) },
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     ...(retries !== undefined ? { retries } : {}),
     log: quietOutcomes(log),
     onTransfer: (e) => (e.ok ? log.info(e, describeTftp(e)) : log.warn(e, describeTftp(e))),
   });
   const bound = await server.start();
-  log.info({ root, address: bound.address, port: bound.port }, `tftp serving ${root} on ${bound.address}:${bound.port}`);
+  log.info({ root, address: bound.address, port: bound.port, ...server.limits }, `tftp serving ${root} on ${bound.address}:${bound.port}`);
   const signal = await untilSignal();
   await server.stop();
   log.info({ signal }, `tftp stopped on ${signal}`);

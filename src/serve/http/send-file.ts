@@ -3,6 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { openRegularFile } from './open-regular.ts';
 import { ifRangeHolds, noneMatchHits, notModifiedSince, validatorsOf } from './conditional.ts';
+import { sendfileBody, sendfileSocket } from './native-sendfile.ts';
 import { parseRange } from './range.ts';
 
 /**
@@ -14,8 +15,8 @@ export const CHUNK_BYTES = 1024 * 1024;
 
 /**
  * Full-size chunk buffers given back by finished writes. Reusing them spares a fresh 1 MiB allocation
- * per chunk, which glibc serves with mmap: 256 page faults and an munmap each. Node has no sendfile(2),
- * so every byte is copied once into user space and once into the socket either way (nginx copies once).
+ * per chunk, which glibc serves with mmap: 256 page faults and an munmap each. On this path (TLS, or no
+ * sendfile addon) every byte is copied once into user space and once into the socket.
  */
 const pool: Buffer[] = [];
 const POOL_MAX = 4;
@@ -34,12 +35,19 @@ export interface OpenFile {
   info: Stats;
 }
 
+export interface SendOptions {
+  /** Body by sendfile(2) where the socket allows it (native-sendfile.ts). Default true. */
+  sendfile?: boolean;
+}
+
 export interface SendOutcome {
   status: number;
   /** Body bytes read from the file and handed to the socket. */
   bytes: number;
   /** False when the client went away (or the read failed) before the body was complete. */
   complete: boolean;
+  /** The body went by sendfile(2) rather than through the read-and-write path. */
+  sendfile?: boolean;
 }
 
 /**
@@ -48,7 +56,7 @@ export interface SendOutcome {
  * If-Modified-Since. Owns `file.handle` and closes it on every path, including a client that
  * disconnects mid-body.
  */
-export async function sendOpenFile(req: IncomingMessage, res: ServerResponse, file: OpenFile, contentType = 'application/octet-stream'): Promise<SendOutcome> {
+export async function sendOpenFile(req: IncomingMessage, res: ServerResponse, file: OpenFile, contentType = 'application/octet-stream', options: SendOptions = {}): Promise<SendOutcome> {
   const { handle, info } = file;
   try {
     const size = info.size;
@@ -75,8 +83,9 @@ export async function sendOpenFile(req: IncomingMessage, res: ServerResponse, fi
       res.end();
       return { status: res.statusCode, bytes: 0, complete: true };
     }
-    const { bytes, complete } = await streamBody(handle, res, start, length);
-    return { status: res.statusCode, bytes, complete };
+    const socketFd = options.sendfile === false ? undefined : sendfileSocket(res);
+    const { bytes, complete } = socketFd !== undefined ? await sendfileBody(res, socketFd, handle.fd, start, length) : await streamBody(handle, res, start, length);
+    return { status: res.statusCode, bytes, complete, sendfile: socketFd !== undefined };
   } finally {
     await handle.close().catch(() => undefined);
   }

@@ -5,7 +5,9 @@
 // Two things keep the disk off the per-block path. Packets are carved out of shared slabs, so a block
 // costs neither an allocation nor a header buffer of its own, and goes out as one buffer. And the next
 // chunk of the source is read while the packets already buffered are being sent, so a lock-step
-// transfer almost never waits for the thread pool between an ACK and the DATA it releases.
+// transfer almost never waits for the thread pool between an ACK and the DATA it releases. That
+// read-ahead starts once the client has acknowledged something (widen()): until then only the first
+// window is read, so a storm of requests nobody acknowledges costs a window each, not 128 KiB.
 
 import type { ByteSource } from './byte-source.ts';
 import { Opcode } from './packet.ts';
@@ -20,7 +22,8 @@ export class BlockReader {
   readonly #source: ByteSource;
   readonly #blockSize: number;
   readonly #packetBytes: number;
-  readonly #readAhead: number;
+  #readAhead: number;
+  #widened = false;
   /** Complete packets, oldest first, from #head on (a queue without shifting). */
   #ready: Buffer[] = [];
   #head = 0;
@@ -36,11 +39,20 @@ export class BlockReader {
   #reading: Promise<void> | undefined;
   #closed = false;
 
-  constructor(source: ByteSource, blockSize: number) {
+  /** `firstWindow`: payload bytes read before widen(); default one block. */
+  constructor(source: ByteSource, blockSize: number, firstWindow = blockSize) {
     this.#source = source;
     this.#blockSize = blockSize;
     this.#packetBytes = DATA_HEADER_BYTES + blockSize;
-    this.#readAhead = Math.max(READ_AHEAD_BYTES, 2 * blockSize);
+    this.#readAhead = Math.max(1, firstWindow);
+    this.#readMore();
+  }
+
+  /** The client is there: read ahead in earnest from now on. */
+  widen(): void {
+    if (this.#widened) return;
+    this.#widened = true;
+    this.#readAhead = Math.max(READ_AHEAD_BYTES, 2 * this.#blockSize);
     this.#readMore();
   }
 
@@ -88,7 +100,9 @@ export class BlockReader {
   /** Starts one source read unless one is running, enough is buffered, or the source is done. */
   #readMore(): void {
     if (this.#reading || this.#ended || this.#closed || this.#failure !== undefined || this.#readyBytes >= this.#readAhead) return;
-    this.#reading = this.#source.read().then(
+    // Before widen(), just what the first window lacks; after it, whole chunks (the source's own size),
+    // not the few bytes the last packet taken left missing: a read per block would cost a thread-pool trip each.
+    this.#reading = this.#source.read(this.#widened ? undefined : this.#readAhead - this.#readyBytes).then(
       (chunk) => {
         this.#reading = undefined;
         if (this.#closed) return;
@@ -131,7 +145,9 @@ export class BlockReader {
 
   #newPacket(): Buffer {
     if (!this.#slab || this.#slabUsed + this.#packetBytes > this.#slab.length) {
-      this.#slab = Buffer.allocUnsafeSlow(Math.max(1, Math.floor(SLAB_BYTES / this.#packetBytes)) * this.#packetBytes);
+      // Slabs no bigger than the read-ahead: before widen(), a block or a window.
+      const bytes = Math.min(SLAB_BYTES, Math.max(this.#readAhead, this.#blockSize));
+      this.#slab = Buffer.allocUnsafeSlow(Math.max(1, Math.floor(bytes / this.#packetBytes)) * this.#packetBytes);
       this.#slabUsed = 0;
     }
     const packet = this.#slab.subarray(this.#slabUsed, this.#slabUsed + this.#packetBytes);

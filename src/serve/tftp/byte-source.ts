@@ -10,8 +10,9 @@ export interface ByteSource {
   /**
    * Next chunk; `undefined` at the end. Never called again after it returns undefined, and never while a
    * read is pending. A chunk is only valid until the next read(): a source may reuse its memory.
+   * `max`: the most bytes the caller wants now; a file reads no more, other sources may ignore it.
    */
-  read(): Promise<Buffer | undefined>;
+  read(max?: number): Promise<Buffer | undefined>;
   /** Releases the file or stream. Safe to call more than once and before any read. */
   close(): Promise<void>;
 }
@@ -22,15 +23,18 @@ const FILE_CHUNK = 128 * 1024;
 export function fileSource(handle: fsp.FileHandle, size: number): ByteSource {
   let closed: Promise<void> | undefined;
   let position = 0;
-  // One buffer for the whole transfer: the reader copies each chunk into packets before it reads again.
-  const buf = Buffer.allocUnsafeSlow(Math.min(FILE_CHUNK, Math.max(size, 4096)));
+  // One buffer, reused: the reader copies each chunk into packets before it reads again. It grows to
+  // what is asked for, so a transfer the client never acknowledges costs a block, not FILE_CHUNK.
+  let buf: Buffer | undefined;
   return {
     size,
-    async read() {
+    async read(max = FILE_CHUNK) {
       if (position === size) return undefined;
+      const want = Math.max(1, Math.min(max, FILE_CHUNK, size - position));
+      if (!buf || buf.length < want) buf = Buffer.allocUnsafeSlow(want);
       let bytesRead: number;
       try {
-        ({ bytesRead } = await handle.read(buf, 0, Math.min(buf.length, size - position), position));
+        ({ bytesRead } = await handle.read(buf, 0, want, position));
       } catch (err) {
         throw new TftpSourceError(`reading file failed: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -98,8 +102,8 @@ export function streamSource(stream: NodeJS.ReadableStream, size: number | undef
 export function netasciiSource(inner: ByteSource): ByteSource {
   return {
     size: undefined,
-    async read() {
-      const chunk = await inner.read();
+    async read(max) {
+      const chunk = await inner.read(max);
       if (chunk === undefined) return undefined;
       const out = Buffer.allocUnsafe(chunk.length * 2);
       let n = 0;

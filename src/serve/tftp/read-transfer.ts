@@ -111,7 +111,7 @@ export class ReadTransfer {
   #onAck(block: number): void {
     if (this.#phase === 'oack') {
       if (block !== 0) return;
-      this.#acked = true;
+      this.#progress();
       this.#phase = 'data';
       this.#tries = 0;
       this.#deadline = undefined;
@@ -123,7 +123,7 @@ export class ReadTransfer {
     const window = this.#window;
     const index = (block - this.#windowStart) & 0xffff;
     if (index >= window.length) return;
-    this.#acked = true;
+    this.#progress();
     for (let i = 0; i <= index; i++) this.#bytes += (window[i] as Buffer).length - DATA_HEADER_BYTES;
     if (index + 1 === window.length) window.length = 0;
     else window.splice(0, index + 1);
@@ -138,6 +138,13 @@ export class ReadTransfer {
     // (RFC 7440 section 4), then top the window up.
     for (const packet of window) this.#send(packet);
     this.#fill();
+  }
+
+  /** The client acknowledged something: it is there, so the file is read ahead from now on. */
+  #progress(): void {
+    if (this.#acked) return;
+    this.#acked = true;
+    this.#p.reader.widen();
   }
 
   /**

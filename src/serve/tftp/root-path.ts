@@ -1,8 +1,10 @@
 // Maps a requested name to a regular file inside the root and opens it. The root and the file
 // are compared by real path, so a symlink may point anywhere inside the root but never out.
+// Only regular files are opened, and never in a way that can block: opening a FIFO for reading
+// waits for a writer, and each such open held one of libuv's four file-system threads for good.
 
 import { constants, type promises as fsp } from 'node:fs';
-import { open, realpath } from 'node:fs/promises';
+import { lstat, open, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { TftpAccessViolationError, TftpFileNotFoundError, TftpSourceError } from './errors.ts';
 
@@ -37,21 +39,33 @@ export async function openInRoot(root: string, name: string): Promise<OpenedFile
   }
   const inside = realRoot.endsWith(path.sep) ? realRoot : realRoot + path.sep;
   if (!real.startsWith(inside)) throw new TftpAccessViolationError(`${JSON.stringify(name)} resolves outside the root`);
+  // A FIFO, socket or device is refused before it is opened. The real path has no symlinks, so
+  // lstat sees what open would.
+  const before = await lstat(real).catch((err: unknown) => {
+    throw fsError(err, name);
+  });
+  if (!before.isFile()) throw notRegular(name);
   let handle: fsp.FileHandle;
   try {
-    // O_NOFOLLOW: the real path has no symlinks; if one appeared since, refuse rather than follow.
-    handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
+    // O_NOFOLLOW: if a symlink appeared since, refuse rather than follow. O_NONBLOCK: if a FIFO
+    // replaced the file since, the open returns at once and fstat below refuses it (on a regular
+    // file O_NONBLOCK changes nothing).
+    handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     throw fsError(err, name);
   }
   try {
     const stat = await handle.stat();
-    if (!stat.isFile()) throw new TftpAccessViolationError(`${JSON.stringify(name)} is not a regular file`);
+    if (!stat.isFile()) throw notRegular(name);
     return { handle, size: stat.size };
   } catch (err) {
     await handle.close();
     throw err instanceof TftpAccessViolationError ? err : fsError(err, name);
   }
+}
+
+function notRegular(name: string): TftpAccessViolationError {
+  return new TftpAccessViolationError(`${JSON.stringify(name)} is not a regular file`);
 }
 
 function fsError(err: unknown, name: string): Error {

@@ -1,18 +1,21 @@
 // The read-only TFTP server: a listening socket that only accepts requests, and one transfer
-// (NativeTransfer or ReadTransfer) on a fresh ephemeral socket (a new TID) per request, as RFC 1350 prescribes.
+// (NativeTransfer or ReadTransfer) on a fresh ephemeral socket (a new TID) per request, as RFC 1350
+// prescribes, within the caps of limits.ts.
 
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { BlockReader } from './block-reader.ts';
 import { bufferSource, fileSource, netasciiSource, streamSource, type ByteSource } from './byte-source.ts';
 import {
   TftpAccessViolationError, TftpClientAbortError, TftpErrorCode, TftpFileNotFoundError, TftpIllegalOperationError, TftpParseError,
   TftpShutdownError, TftpSourceError, TftpSupersededError, TftpTransferError, type TftpFailureKind,
 } from './errors.ts';
+import { checkLimits, RefusalLog, type TftpLimits } from './limits.ts';
 import { silentLogger, type TftpLogger } from './logger.ts';
 import { negotiate } from './options.ts';
 import { Opcode, encodeError, encodeOack, parsePacket, type RequestPacket } from './packet.ts';
-import { NativeTransfer, nativePumpUnavailable } from './native-pump.ts';
+import { NativeEngine, nativeEngineUnavailable, type NativeTransfer } from './native-engine.ts';
 import { ReadTransfer } from './read-transfer.ts';
 import { confineName, openInRoot } from './root-path.ts';
 
@@ -61,11 +64,15 @@ export interface TftpServerOptions {
   /** Retransmission timeout; a client's `timeout` option overrides it. Default 1000. */
   timeoutMs?: number;
   /**
-   * Who moves the data of files under the root: `native` (the C pump, see native-pump.ts; start()
+   * Who moves the data of files under the root: `native` (the C engine, see native-engine.ts; start()
    * fails without it), `js` (ReadTransfer) or `auto` (native when it was built). Default auto.
    * Generated content and netascii always use ReadTransfer.
    */
   pump?: TftpPump;
+  /** Worker threads of the native engine, each running many transfers. Default: 2, or 1 on one core. */
+  engineThreads?: number;
+  /** Concurrent transfers over all clients and per client address (defaults in limits.ts); a request past either is dropped unanswered. */
+  limits?: Partial<TftpLimits>;
 }
 
 export type TftpPump = 'auto' | 'native' | 'js';
@@ -74,6 +81,10 @@ export interface TftpServer {
   start(): Promise<TftpClientAddress>;
   /** Closes the listening socket, aborts running transfers and resolves once every socket and file is closed. */
   stop(): Promise<void>;
+  /** Requests being served now, and requests dropped by a cap since start. */
+  stats(): { transfers: number; dropped: number };
+  /** The caps in force. */
+  readonly limits: TftpLimits;
 }
 
 /** What the server needs of a running transfer, whichever pump moves it. */
@@ -98,15 +109,21 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
   const log = options.log ?? silentLogger;
   const retries = options.retries ?? 5;
   const defaultTimeoutMs = options.timeoutMs ?? 1000;
+  const limits = checkLimits(options.limits ?? {});
+  const refusals = new RefusalLog(log);
   /** The latest request per client address:port. */
   const active = new Map<string, ActiveRequest>();
-  /** Every request still running, for stop(). */
+  /** Every request still running, for stop() and the global cap. */
   const entries = new Set<ActiveRequest>();
+  /** Requests running per client address, for the per-client cap. */
+  const perClient = new Map<string, number>();
+  let dropped = 0;
   const running = new Set<Promise<void>>();
   let listener: Socket | undefined;
   let stopping = false;
   const pump = options.pump ?? 'auto';
-  let useNative = false;
+  const engineThreads = options.engineThreads ?? Math.min(2, availableParallelism());
+  let engine: NativeEngine | undefined;
 
   async function bindSocket(port: number): Promise<Socket> {
     // Peers are always IP literals: a lookup that answers at once spares dns.lookup's deferral on every send.
@@ -141,7 +158,13 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
     const existing = active.get(key);
     // `ended`: the transfer is over though its outcome is still being reported, e.g. a client that
     // aborted a size probe and asks again from the same port: the new request is simply served.
-    if (existing && !existing.transfer?.ended) {
+    const busy = existing !== undefined && !existing.transfer?.ended;
+    // Within the caps, except a request that takes the place of the one from its port (one that
+    // ended but is still being reported, or one it ends below) and a repeat that is held (it starts nothing).
+    const replaces = existing !== undefined && (!busy || existing.file !== packet.filename);
+    const held = busy && !replaces && !existing.transfer?.progressed;
+    if (!replaces && !held && !withinCaps(rinfo.address)) return;
+    if (existing && busy) {
       if (existing.file === packet.filename) {
         // A client repeats its request when our first reply is slow: until it has acknowledged
         // something, the first transfer answers it. After that, a copy that arrives late (or a
@@ -165,6 +188,7 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
     const entry: ActiveRequest = { file: packet.filename, transfer: undefined, cancelled: undefined, repeat: undefined };
     active.set(key, entry);
     entries.add(entry);
+    perClient.set(rinfo.address, (perClient.get(rinfo.address) ?? 0) + 1);
     const job = serve(packet, { address: rinfo.address, port: rinfo.port }, entry)
       .catch((err: unknown) => {
         log.warn({ client: key, err: String(err) }, 'tftp: request failed unexpectedly');
@@ -174,12 +198,30 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
         const latest = active.get(key) === entry;
         if (latest) active.delete(key);
         entries.delete(entry);
+        const left = (perClient.get(rinfo.address) ?? 1) - 1;
+        if (left > 0) perClient.set(rinfo.address, left);
+        else perClient.delete(rinfo.address);
         running.delete(job);
         if (!entry.repeat) return;
         if (latest && error instanceof TftpClientAbortError && !entry.transfer?.progressed) onDatagram(entry.repeat.msg, entry.repeat.rinfo);
         else log.debug({ client: key, file: entry.file }, 'tftp: ignoring repeated request: the first transfer answered it');
       });
     running.add(job);
+  }
+
+  /** Whether a new request from `address` may start now; counts and reports the drop when not. */
+  function withinCaps(address: string): boolean {
+    if (entries.size >= limits.maxTransfers) {
+      dropped++;
+      refusals.dropped('global', limits.maxTransfers, address);
+      return false;
+    }
+    if ((perClient.get(address) ?? 0) >= limits.maxTransfersPerClient) {
+      dropped++;
+      refusals.dropped('per-client', limits.maxTransfersPerClient, address);
+      return false;
+    }
+    return true;
   }
 
   /** Resolves with what ended the request, once it is reported. */
@@ -240,12 +282,12 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
     };
     log.debug({ client: clientId, file: request.filename, blksize: negotiated.blksize, windowsize: negotiated.windowsize }, 'tftp: transfer started');
     // The pump takes IP literals only: a scoped IPv6 address (fe80::1%eth0) goes through ReadTransfer.
-    if (useNative && fd !== undefined && source.size !== undefined && !client.address.includes('%')) {
+    if (engine && fd !== undefined && source.size !== undefined && !client.address.includes('%')) {
       let transfer: NativeTransfer | undefined;
       try {
-        transfer = new NativeTransfer({ ...shared, local: address, peer: client.address, peerPort: client.port, fd, size: source.size });
+        transfer = engine.start({ ...shared, local: address, peer: client.address, peerPort: client.port, fd, size: source.size });
       } catch (err) {
-        log.warn({ client: clientId, err: err instanceof Error ? err.message : String(err) }, 'tftp: native pump refused the transfer; using the JavaScript pump');
+        log.warn({ client: clientId, err: err instanceof Error ? err.message : String(err) }, 'tftp: native engine refused the transfer; using the JavaScript pump');
       }
       if (transfer) {
         shape.pump = 'native';
@@ -264,7 +306,7 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
       await source.close();
       throw err;
     }
-    const transfer = new ReadTransfer({ ...shared, socket, peer: client, reader: new BlockReader(source, negotiated.blksize), log });
+    const transfer = new ReadTransfer({ ...shared, socket, peer: client, reader: new BlockReader(source, negotiated.blksize, negotiated.blksize * negotiated.windowsize), log });
     entry.transfer = transfer;
     // Cancelled (stop, or a new request from this port) while the socket was being bound.
     if (entry.cancelled) transfer.abort(entry.cancelled);
@@ -292,17 +334,25 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
   return {
     async start() {
       if (listener) throw new Error('TFTP server already started');
-      const unavailable = pump === 'js' ? undefined : nativePumpUnavailable();
-      if (pump === 'native' && unavailable) throw new Error(`native TFTP pump unavailable: ${unavailable}`);
-      useNative = pump !== 'js' && !unavailable;
-      if (unavailable && pump === 'auto') log.warn({ reason: unavailable }, 'tftp: native pump unavailable; lock-step transfers will be slower on fast links');
+      const unavailable = pump === 'js' ? undefined : nativeEngineUnavailable();
+      if (pump === 'native' && unavailable) throw new Error(`native TFTP engine unavailable: ${unavailable}`);
+      if (unavailable && pump === 'auto') log.warn({ reason: unavailable }, 'tftp: native engine unavailable; lock-step transfers will be slower on fast links');
       stopping = false;
-      const socket = await bindSocket(options.port ?? 69);
+      dropped = 0;
+      let socket: Socket;
+      engine = pump !== 'js' && !unavailable ? new NativeEngine(engineThreads) : undefined;
+      try {
+        socket = await bindSocket(options.port ?? 69);
+      } catch (err) {
+        engine?.close();
+        engine = undefined;
+        throw err;
+      }
       socket.on('message', onDatagram);
       socket.on('error', (err) => log.warn({ err: err.message }, 'tftp: listening socket error'));
       listener = socket;
       const bound = socket.address();
-      log.info({ address: bound.address, port: bound.port, pump: useNative ? 'native' : 'js' }, 'tftp: listening');
+      log.info({ address: bound.address, port: bound.port, pump: engine ? 'native' : 'js', ...(engine ? { engineThreads } : {}), ...limits }, 'tftp: listening');
       return { address: bound.address, port: bound.port };
     },
     async stop() {
@@ -316,7 +366,11 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
         entry.transfer?.abort(shutdown);
       }
       await Promise.all(running);
+      engine?.close();
+      engine = undefined;
     },
+    stats: () => ({ transfers: entries.size, dropped }),
+    limits,
   };
 }
 

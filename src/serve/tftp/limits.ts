@@ -1,0 +1,63 @@
+// Caps on concurrent transfers, over all clients and per client address. A request past a cap is
+// dropped unanswered before anything is opened: no socket, no file, no thread, no timer. Silence
+// rather than an ERROR because a PXE ROM that gets an ERROR gives up on network boot (the machine
+// falls through to its next boot device), while one that hears nothing sends its request again after
+// its own timeout, by when a transfer has usually ended (README "TFTP limits").
+
+import type { TftpLogger } from './logger.ts';
+
+export interface TftpLimits {
+  /** Transfers at once over all clients. */
+  maxTransfers: number;
+  /** Transfers at once for one client address (all its ports). */
+  maxTransfersPerClient: number;
+}
+
+/**
+ * A PXE ROM runs one transfer at a time (two for a moment, when it aborts a size probe and asks
+ * again), so 8 per address is plenty. 1000 at once is five times the boot storm the benchmarks
+ * measure (200 machines within a second), and costs the native engine about 2 file descriptors
+ * and under 1 KiB each.
+ */
+export const DEFAULT_TFTP_LIMITS: TftpLimits = { maxTransfers: 1000, maxTransfersPerClient: 8 };
+
+/** A warning when a cap is reached, at most once per interval however many requests it drops. */
+export class RefusalLog {
+  readonly #log: TftpLogger;
+  readonly #intervalMs: number;
+  readonly #last = new Map<string, { at: number; dropped: number }>();
+
+  constructor(log: TftpLogger, intervalMs = 10_000) {
+    this.#log = log;
+    this.#intervalMs = intervalMs;
+  }
+
+  /** One request dropped by `cap` (its limit `limit`) from `client`. */
+  dropped(cap: 'global' | 'per-client', limit: number, client: string): void {
+    const now = performance.now();
+    const seen = this.#last.get(cap);
+    if (seen && now - seen.at < this.#intervalMs) {
+      seen.dropped++;
+      return;
+    }
+    // The first drop is reported at once; the ones suppressed since the last line are counted in it.
+    const dropped = (seen?.dropped ?? 0) + 1;
+    this.#last.set(cap, { at: now, dropped: 0 });
+    const what = cap === 'global'
+      ? `${limit} transfers are running, the most allowed at once`
+      : `client ${client} has ${limit} transfers running, the most allowed for one address`;
+    this.#log.warn(
+      { cap, limit, client, dropped, intervalMs: this.#intervalMs },
+      `tftp: ${what}; requests past it are dropped unanswered until one ends (${dropped} dropped since the last such line; at most one line per ${this.#intervalMs / 1000} s)`,
+    );
+  }
+}
+
+/** A positive whole number, or a RangeError naming the setting. */
+export function checkLimits(limits: Partial<TftpLimits>): TftpLimits {
+  const out = { ...DEFAULT_TFTP_LIMITS, ...limits };
+  for (const [name, value] of Object.entries(out)) {
+    if (!Number.isInteger(value) || value < 1) throw new RangeError(`TFTP ${name} must be a whole number of at least 1, not ${value}`);
+  }
+  return out;
+}

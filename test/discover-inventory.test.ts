@@ -18,88 +18,12 @@ import { proposeHosts } from '../src/discover/propose-host.ts';
 import type { Proposal } from '../src/discover/propose-host.ts';
 import { loadLab } from '../src/model/load.ts';
 import type { Lab } from '../src/model/types.ts';
+import { bl460cGen8, qemuGuest, whitebox, withValue } from './fixtures/inventory-reports.ts';
+import type { Json } from './fixtures/inventory-reports.ts';
 
 const TEMPLATE = fileURLToPath(new URL('../lab-repo-template/', import.meta.url));
-const GIB = 1024 ** 3;
-const MIB = 1024 ** 2;
 const work = mkdtempSync(join(tmpdir(), 'forseti-discover-inventory-'));
 after(() => rm(work, { recursive: true, force: true }));
-
-type Json = Record<string, unknown>;
-
-/** The QEMU guest of test/os-image.test.ts as the image reports it: virtio NIC and disks, SMBIOS identity, QEMU's IPMI BMC. */
-function qemuGuest(): Json {
-  return {
-    format: 'forseti-inventory/v1',
-    timestamp: 1767225600.125,
-    image: 'forseti-os linux 6.1.0-57-amd64',
-    boot: { interface: 'eth0', mac: '52:54:00:77:02:02', ip: '10.77.0.201' },
-    dmi: {
-      system: { vendor: 'HP', product: 'ProLiant BL460c Gen8', version: 'pc-i440fx-7.2', serial: 'CZJ3110ABC', uuid: '4c4c4544-0042-3510-8050-b4c04f564433' },
-      bios: { vendor: 'SeaBIOS', version: '1.16.2-debian-1.16.2-1', date: '04/01/2014' },
-      chassis: { vendor: 'QEMU' },
-    },
-    cpus: { model: 'QEMU Virtual CPU version 2.5+', sockets: 1, cores: 1, threads: 1 },
-    memory: { totalBytes: 384 * MIB, source: 'dmi', usableBytes: 353 * MIB, dimms: [{ locator: 'DIMM 0', sizeBytes: 384 * MIB, type: 'RAM', manufacturer: 'QEMU' }] },
-    disks: [
-      { name: 'vda', serial: 'INV-0', sizeBytes: 64 * MIB, type: 'hdd', rotational: true, transport: 'virtio', removable: false, logicalDrive: false },
-      { name: 'vdb', serial: 'INV-1', sizeBytes: 40 * MIB, type: 'hdd', rotational: true, transport: 'virtio', removable: false, logicalDrive: false },
-    ],
-    nics: [{ name: 'eth0', mac: '52:54:00:77:02:02', driver: 'virtio_net', link: true, boot: true, ipv4: '10.77.0.201' }],
-    bmc: { interface: 'ipmi', manufacturerId: 0, firmware: '0.00', ipmiVersion: '2.0' },
-  };
-}
-
-/** A BL460c Gen8 of ASGARD: Smart Array P220i logical drive, two FlexNICs (the second PXE-boots), iLO 4 by DHCP. */
-function bl460cGen8(): Json {
-  return {
-    format: 'forseti-inventory/v1',
-    timestamp: 1767225601.5,
-    image: 'forseti-os linux 6.1.0-57-amd64',
-    boot: { interface: 'eno2', mac: '9c:8e:99:4a:20:02', ip: '10.77.0.203' },
-    dmi: {
-      system: { vendor: 'HP', product: 'ProLiant BL460c Gen8', serial: 'CZ3401XY17', uuid: '31333337-3539-435a-3334-303158593137', sku: '666157-B21', family: 'ProLiant' },
-      board: { vendor: 'HP', product: 'ProLiant BL460c Gen8' },
-      bios: { vendor: 'HP', version: 'I31', date: '05/21/2018' },
-      chassis: { vendor: 'HP', serial: 'CZ3401XY17' },
-    },
-    cpus: { model: 'Intel(R) Xeon(R) CPU E5-2670 0 @ 2.60GHz', sockets: 2, cores: 16, threads: 32 },
-    memory: {
-      totalBytes: 128 * GIB,
-      source: 'dmi',
-      usableBytes: 126 * GIB,
-      dimms: Array.from({ length: 16 }, (_, i) => ({ locator: `PROC ${i < 8 ? 1 : 2} DIMM ${(i % 8) + 1}`, sizeBytes: 8 * GIB, type: 'DDR3', speedMTs: 1333, manufacturer: 'HP', partNumber: '647650-071' })),
-    },
-    disks: [{ name: 'sda', model: 'LOGICAL VOLUME', vendor: 'HP', serial: '600508b1001c5e3c', sizeBytes: 299966445568, type: 'hdd', rotational: true, transport: 'scsi', removable: false, controller: 'hpsa', logicalDrive: true }],
-    nics: [
-      { name: 'eno1', mac: '9c:8e:99:4a:20:01', driver: 'be2net', link: true, speedMbps: 10000, boot: false },
-      { name: 'eno2', mac: '9c:8e:99:4a:20:02', driver: 'be2net', link: true, speedMbps: 10000, boot: true, ipv4: '10.77.0.203' },
-    ],
-    bmc: { interface: 'ipmi', manufacturerId: 11, firmware: '2.78', ipmiVersion: '2.0', address: '10.77.1.117', addressSource: 'dhcp', netmask: '255.255.255.0', gateway: '10.77.1.1', mac: '9c:8e:99:4a:20:ff' },
-  };
-}
-
-/** A whitebox: no serial (the board's filler), kernel memory, an NVMe and a SATA SSD, a USB stick, an unplugged NIC. */
-function whitebox(): Json {
-  return {
-    format: 'forseti-inventory/v1',
-    timestamp: 1767225602,
-    image: 'forseti-os linux 6.1.0-57-amd64',
-    boot: { interface: 'enp1s0', mac: 'a8:a1:59:00:00:01', ip: '10.77.0.204' },
-    dmi: { system: { vendor: 'To Be Filled By O.E.M.', product: 'To Be Filled By O.E.M.', serial: 'To Be Filled By O.E.M.' }, board: { vendor: 'ASRock', product: 'B450M Pro4', serial: 'M80-C4009100123' } },
-    cpus: { model: 'AMD Ryzen 5 3600 6-Core Processor', sockets: 1, cores: 6, threads: 12 },
-    memory: { totalBytes: 33554432000, source: 'kernel', usableBytes: 33554432000, dimms: [] },
-    disks: [
-      { name: 'nvme0n1', model: 'Samsung SSD 970 EVO 500GB', serial: 'S466NX0M123456', sizeBytes: 500107862016, type: 'nvme', rotational: false, transport: 'nvme', removable: false, logicalDrive: false },
-      { name: 'sda', model: 'KINGSTON SA400S3', vendor: 'ATA', sizeBytes: 120034123776, type: 'ssd', rotational: false, transport: 'sata', removable: false, controller: 'ahci', logicalDrive: false },
-      { name: 'sdb', model: 'Cruzer Blade', vendor: 'SanDisk', sizeBytes: 15631122432, type: 'hdd', rotational: true, transport: 'usb', removable: true, logicalDrive: false },
-    ],
-    nics: [
-      { name: 'enp1s0', mac: 'a8:a1:59:00:00:01', driver: 'r8169', link: true, speedMbps: 1000, boot: true, ipv4: '10.77.0.204' },
-      { name: 'enp2s0', mac: 'a8:a1:59:00:00:02', driver: 'igb', link: false, boot: false },
-    ],
-  };
-}
 
 const reader = new InventoryReader();
 const read = (doc: unknown, bootedMac?: string): InventoryReport => reader.read(JSON.stringify(doc), { from: '10.77.0.201', ...(bootedMac ? { bootedMac } : {}) });
@@ -112,16 +36,6 @@ function refusal(doc: unknown, options: { bootedMac?: string; raw?: string | Uin
     return err;
   }
   assert.fail('the report was accepted');
-}
-
-/** `doc` with `value` set at a JSON path like `/dmi/system/vendor` or `/disks/0/model`. */
-function withValue(doc: Json, path: string, value: unknown): Json {
-  const copy = structuredClone(doc);
-  const keys = path.split('/').slice(1);
-  let at = copy as Record<string, unknown>;
-  for (const key of keys.slice(0, -1)) at = at[key] as Record<string, unknown>;
-  at[keys.at(-1)!] = value;
-  return copy;
 }
 
 describe('InventoryReader: what is refused', () => {

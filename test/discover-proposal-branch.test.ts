@@ -121,6 +121,36 @@ describe('ProposalBranchPublisher', () => {
     assert.equal(pushes, 0);
   });
 
+  it('open proposals are taken as used: a second machine (even from a restarted publisher) gets the next address, and both merged validate', async () => {
+    const repo = await newLab();
+    const first = await publisher(repo).propose(factsOf(qemuGuest()), naming);
+    const second = await publisher(repo).propose(factsOf(bl460cGen8()), naming);
+    assert.equal(first.kind, 'pushed');
+    assert.equal(second.kind, 'pushed');
+    if (first.kind !== 'pushed' || second.kind !== 'pushed') return;
+    assert.notEqual(first.document.ip, second.document.ip);
+    assert.equal(second.base, first.base, 'both on main, not one on the other');
+    const dir = join(scratch, `both-${++counter}`);
+    await cp(TEMPLATE, dir, { recursive: true });
+    await writeFile(join(dir, first.file), first.yaml);
+    await writeFile(join(dir, second.file), second.yaml);
+    const { problems } = await loadLab(dir);
+    assert.deepEqual(problems.map((p) => `${p.ref.file}:${p.ref.line}: ${p.message}`), []);
+  });
+
+  it('the same machine booting from its other NIC is not proposed twice: its MAC is on an open proposal', async () => {
+    const repo = await newLab();
+    assert.equal((await publisher(repo).propose(factsOf(bl460cGen8()), naming)).kind, 'pushed');
+    const otherNic = withValue(withValue(withValue(bl460cGen8(), '/nics/1/boot', false), '/nics/0/boot', true), '/boot/mac', '9c:8e:99:4a:20:01');
+    const result = await publisher(repo).propose(factsOf(otherNic), naming);
+    assert.deepEqual(result.kind === 'declared' && [result.branch, result.host, result.why], [
+      'forseti/discovered/9c-8e-99-4a-20-01',
+      'cz3401xy17 (proposed on forseti/discovered/9c-8e-99-4a-20-02)',
+      'its MAC 9c:8e:99:4a:20:01 is declared by host cz3401xy17 (proposed on forseti/discovered/9c-8e-99-4a-20-02)',
+    ]);
+    assert.deepEqual([...(await remoteHeads(server, repo)).keys()].sort(), ['refs/heads/forseti/discovered/9c-8e-99-4a-20-02', 'refs/heads/main']);
+  });
+
   it('a machine main declares (its boot MAC is bld-007\'s) is not pushed', async () => {
     const repo = await newLab();
     const doc = withValue(withValue(qemuGuest(), '/nics/0/mac', '9c:8e:99:4a:11:07'), '/boot/mac', '9c:8e:99:4a:11:07');

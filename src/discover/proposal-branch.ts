@@ -3,7 +3,8 @@
 // attempt asks the remote first: a branch that exists there was proposed already (by this agent before a restart,
 // by another, or kept by a human after closing the pull request) and is never pushed again. Otherwise the base
 // branch is fetched, the proposal made against the lab at that commit (the machine may have been declared since:
-// then nothing is pushed) and validated there with the whole lab, committed on top of it and pushed without force.
+// then nothing is pushed), clear of what the other open proposal branches take (src/discover/pending-proposals.ts),
+// validated there with the whole lab, committed on top of it and pushed without force.
 // A push refused because the branch appeared meanwhile, or any ref race, starts the attempt again from the
 // remote's refs, as the status writer does.
 import * as fs from 'node:fs';
@@ -20,6 +21,7 @@ import { isPushRace } from '../status/is-push-race.ts';
 import type { MachineFacts } from './facts.ts';
 import type { HostDocument } from './host-yaml.ts';
 import { indexLab } from './lab-index.ts';
+import { readPendingProposals, reservePending } from './pending-proposals.ts';
 import { bootMacOf, proposeHosts } from './propose-host.ts';
 import { loadStage, openStage, publish, stageProposals } from './publish.ts';
 
@@ -126,10 +128,13 @@ export class ProposalBranchPublisher {
   private async attempt(branch: string, facts: MachineFacts, options: ProposeOnBranchOptions): Promise<BranchProposal> {
     await this.ensureRepo();
     const ref = `refs/heads/${branch}`;
-    const remote = (await git.listServerRefs({ http: this.http, url: this.url, prefix: ref, ...authCallbacks(this.auth) })).find((r) => r.ref === ref);
+    const proposals = await git.listServerRefs({ http: this.http, url: this.url, prefix: `refs/heads/${DISCOVERED_BRANCH_PREFIX}`, ...authCallbacks(this.auth) });
+    const remote = proposals.find((r) => r.ref === ref);
     if (remote) return { kind: 'exists', branch, commit: remote.oid };
-    const base = await fetchBranch({ gitdir: this.gitdir, http: this.http, url: this.url, branch: this.baseBranch, ...(this.auth ? { auth: this.auth } : {}), cache: this.cache });
+    const source = { gitdir: this.gitdir, http: this.http, url: this.url, ...(this.auth ? { auth: this.auth } : {}), cache: this.cache };
+    const base = await fetchBranch({ ...source, branch: this.baseBranch });
     if (base === null) throw new Error(`the base branch ${this.baseBranch} does not exist`);
+    const pending = await readPendingProposals(source, proposals.map((r) => ({ branch: r.ref.slice('refs/heads/'.length), oid: r.oid })), base);
     await git.writeRef({ fs, gitdir: this.gitdir, ref: `refs/heads/${this.baseBranch}`, value: base, force: true });
     // A proposal of an earlier attempt that was not pushed: made again on the current base.
     await git.deleteRef({ fs, gitdir: this.gitdir, ref }).catch(() => undefined);
@@ -139,6 +144,7 @@ export class ProposalBranchPublisher {
       const before = await loadStage(stage);
       if (!before.lab) return { kind: 'refused', branch, base, why: `the lab at ${this.baseBranch} (${base.slice(0, 12)}) is not valid`, problems: texts(before.problems) };
       const index = indexLab(before.lab, stage.hostFiles, stage.schemaComment);
+      reservePending(index, pending);
       const [proposal] = proposeHosts([facts], index, { namePattern: options.namePattern, ...(options.fallbackPattern !== undefined ? { fallbackPattern: options.fallbackPattern } : {}), command: options.command });
       if (!proposal || proposal.kind === 'refused') return { kind: 'refused', branch, base, why: proposal?.why ?? 'nothing proposed', problems: [] };
       if (proposal.kind === 'declared') return { kind: 'declared', branch, base, host: proposal.host, why: proposal.why };
@@ -157,7 +163,7 @@ export class ProposalBranchPublisher {
     await git.init({ fs, gitdir: this.gitdir, bare: true, defaultBranch: this.baseBranch });
     // The stored URL never carries credentials; the author is whom the proposal commits name.
     await git.setConfig({ fs, gitdir: this.gitdir, path: 'remote.origin.url', value: this.safeUrl });
-    await git.setConfig({ fs, gitdir: this.gitdir, path: 'remote.origin.fetch', value: `+refs/heads/${this.baseBranch}:refs/remotes/origin/${this.baseBranch}` });
+    await git.setConfig({ fs, gitdir: this.gitdir, path: 'remote.origin.fetch', value: '+refs/heads/*:refs/remotes/origin/*' });
     await git.setConfig({ fs, gitdir: this.gitdir, path: 'user.name', value: this.author.name });
     await git.setConfig({ fs, gitdir: this.gitdir, path: 'user.email', value: this.author.email });
   }

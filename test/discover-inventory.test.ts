@@ -44,6 +44,7 @@ describe('InventoryReader: what is refused', () => {
     { what: 'not UTF-8', raw: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), path: '', reason: /^not UTF-8 text$/ },
     { what: 'not JSON', raw: '{"format": "forseti-inventory/v1",', path: '', reason: /^not JSON/ },
     { what: 'a JSON array', raw: '[1,2]', path: '', reason: /^not a JSON object$/ },
+    { what: 'half a million nested arrays (a parse bomb within the cap)', raw: `{"format":"forseti-inventory/v1","image":${'['.repeat(500_000)}${']'.repeat(500_000)}}`, path: '', reason: /must have required property 'timestamp'/ },
     { what: 'another format', doc: { ...qemuGuest(), format: 'forseti-inventory/v2' }, path: '/format', reason: /^"forseti-inventory\/v2", not "forseti-inventory\/v1"$/ },
     { what: 'a key the schema does not know', doc: { ...qemuGuest(), role: 'talos-worker' }, path: '', reason: /must NOT have additional properties/ },
     { what: 'a MAC that is no MAC', doc: withValue(qemuGuest(), '/nics/0/mac', '52:54:00:77:02:02\nrole: x'), path: '/nics/0/mac', reason: /must match pattern/ },

@@ -6,7 +6,13 @@ import { describe, it } from 'node:test';
 import { Ajv } from 'ajv';
 import { LineCounter, parseDocument, isMap, isSeq } from 'yaml';
 import type { Node } from 'yaml';
-import { DEFAULT_DISCOVERY, parseDiscoverySettings } from '../src/discover/discovery-settings.ts';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CredentialMissingError, Secrets } from '../src/agent/secrets.ts';
+import { DEFAULT_DISCOVERY, forgeConfigOf, parseDiscoverySettings } from '../src/discover/discovery-settings.ts';
+import { createForgeClient } from '../src/source/forge/index.ts';
+import { startFakeForge } from './fixtures/forge/forge-server.ts';
 
 const schema = JSON.parse(readFileSync(new URL('../schemas/site-discovery.schema.json', import.meta.url), 'utf8')) as object;
 const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false });
@@ -114,5 +120,25 @@ describe('parseDiscoverySettings', () => {
       return `site.yaml:${lines.linePos(node?.range?.[0] ?? 0).line}`;
     };
     assert.deepEqual(problems.map((p) => `${at(p.path)}: ${p.path}`), ['site.yaml:8: discovery.rateLimit.proposals', 'site.yaml:11: discovery.forge.api', 'site.yaml:14: discovery.forge.labels.1']);
+  });
+
+  it('the forge token is a credential the agent resolves (its secrets file, the environment), never a value in site.yaml', async () => {
+    const fake = await startFakeForge('gitea');
+    const dir = await mkdtemp(join(tmpdir(), 'forseti-discovery-secrets-'));
+    try {
+      const file = join(dir, 'secrets.yaml');
+      await writeFile(file, `gitea-token: {username: forseti, password: ${fake.token}}\n`);
+      const { settings } = parseDiscoverySettings({ forge: { type: 'gitea', api: fake.api, repository: 'lab-admins/lab', credential: 'gitea-token' } });
+      const config = forgeConfigOf(settings.forge!, await Secrets.load(file, {}));
+      assert.equal(config.token, fake.token);
+      const result = await createForgeClient(config).openPullRequest({ head: 'forseti/discovered/52-54-00-77-02-02', base: 'main', title: 't', body: 'b' });
+      assert.equal(result.kind, 'opened');
+      const fromEnv = forgeConfigOf(settings.forge!, await Secrets.load(undefined, { FORSETI_CREDENTIAL_GITEA_TOKEN_USERNAME: 'x', FORSETI_CREDENTIAL_GITEA_TOKEN_PASSWORD: 'env-token' }));
+      assert.equal(fromEnv.token, 'env-token');
+      assert.throws(() => forgeConfigOf(settings.forge!, { resolve: (name) => { throw new CredentialMissingError(name); } }), /credential "gitea-token" is not in the secrets file/);
+    } finally {
+      await fake.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

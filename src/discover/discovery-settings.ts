@@ -2,7 +2,7 @@
 // the property `discovery`): defaults applied, and the checks a schema cannot make, each a problem at a dotted path
 // under site.yaml (`discovery.forge.api`) that the model turns into file:line:col as it does for `drift` and
 // `alerts` (src/model/check-site-sections.ts). Pure; it imports nothing of the model.
-import type { ForgeType } from '../source/forge/types.ts';
+import type { ForgeConfig, ForgeType } from '../source/forge/types.ts';
 import { NamePatternError, placeholdersOf } from './name-pattern.ts';
 
 export interface DiscoveryForgeSettings {
@@ -190,4 +190,14 @@ function isObject(v: unknown): v is Raw {
 
 function isInt(v: unknown, min: number, max: number): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+}
+
+/** Resolves credentials by name, as the agent's secrets do (its file, the environment, the lab's SOPS file). */
+export interface CredentialResolver {
+  resolve(name: string): { password: string };
+}
+
+/** The forge client's configuration: the token is the password of the credential `forge.credential` names. */
+export function forgeConfigOf(forge: DiscoveryForgeSettings, credentials: CredentialResolver): ForgeConfig {
+  return { type: forge.type, api: forge.api, repository: forge.repository, token: credentials.resolve(forge.credential).password };
 }

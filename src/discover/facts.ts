@@ -17,6 +17,8 @@ export interface DiskFact {
   type?: 'sas' | 'sata' | 'ssd' | 'nvme' | 'hdd';
   name?: string;
   model?: string;
+  /** The kernel's name for it (sda, nvme0n1) when an OS reported it: written as the disk's `name` in the host file. */
+  device?: string;
 }
 
 export interface MachineFacts {

@@ -34,6 +34,8 @@ export type Proposal =
 export const MAX_NICS = 32;
 export const MAX_DISKS = 64;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+/** A kernel block device name, as the inventory schema takes it. */
+const DEVICE = /^[a-z][a-z0-9]{0,31}$/;
 /** What firmware writes where it has no serial number (DMI defaults, vendor fillers). */
 const NO_SERIAL = /^(?:\[?unknown\]?|not specified|not applicable|n\/?a|none|default string|to be filled by o\.e\.m\.?|system serial number|0+|1234567890|0123456789|x+)$/i;
 
@@ -149,8 +151,8 @@ function hostComments(facts: MachineFacts, nics: NicFact[], index: LabIndex, opt
       : `role ${offRole} is a placeholder: the machine is kept off and never network-booted until you set its role.`,
     ...facts.notes,
   ];
-  const named = (facts.disks ?? []).slice(0, MAX_DISKS).map((d) => [d.name, d.model].filter(Boolean).join(' ')).filter(Boolean);
-  const hardware = facts.disks === undefined ? ['disks: not reported; declare them if a role requires disks'] : named.length > 0 ? [`disks as the BMC names them: ${named.join('; ')}`] : [];
+  const named = (facts.disks ?? []).slice(0, MAX_DISKS).map((d) => [d.device, d.name, d.model].filter(Boolean).join(' ')).filter(Boolean);
+  const hardware = facts.disks === undefined ? ['disks: not reported; declare them if a role requires disks'] : named.length > 0 ? [`disks as reported: ${named.join('; ')}`] : [];
   return {
     header,
     macs: nics.map((n, i) => [n.label, i === 0 ? (n.pxe ? 'boot NIC (network boot enabled)' : 'boot NIC: check it is the one that network-boots') : undefined].filter(Boolean).join(', ')),
@@ -158,6 +160,11 @@ function hostComments(facts: MachineFacts, nics: NicFact[], index: LabIndex, opt
     role: 'set the role to adopt this machine',
     hardware,
   };
+}
+
+/** The MAC a proposal for these facts starts its host's `macs` with (the network-booting NIC's), if any is valid. */
+export function bootMacOf(facts: Pick<MachineFacts, 'nics'>): string | undefined {
+  return cleanNics(facts.nics)[0]?.mac;
 }
 
 /** Valid unicast MACs, lower case, once each, the network-booting NIC first, at most MAX_NICS. */
@@ -181,7 +188,10 @@ function cleanDisks(disks: readonly DiskFact[] | undefined): NonNullable<NonNull
   for (const d of (disks ?? []).slice(0, MAX_DISKS)) {
     if (!Number.isFinite(d.sizeGB) || d.sizeGB <= 0 || d.sizeGB > 1e7) continue;
     // A BMC's drive name ("SATA Bay 1") is no OS device name (sda): the comments carry it, the document does not.
-    out.push({ sizeGB: Math.round(d.sizeGB * 10) / 10, ...(d.type ? { type: d.type } : {}) });
+    const device = d.device !== undefined && DEVICE.test(d.device) ? d.device : undefined;
+    // Tenths of a GB, and a small disk (a virtual one, a SATA DOM) to the MB rather than rounded away to 0.
+    const sizeGB = d.sizeGB >= 1 ? Math.round(d.sizeGB * 10) / 10 : Math.max(0.001, Math.round(d.sizeGB * 1000) / 1000);
+    out.push({ ...(device ? { name: device } : {}), sizeGB, ...(d.type ? { type: d.type } : {}) });
   }
   return out;
 }

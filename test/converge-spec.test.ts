@@ -7,6 +7,7 @@ import { Ajv } from 'ajv';
 import { CONVERGE_DEFINITIONS, CONVERGE_SCHEMA, DEFAULT_CONVERGE, hostConvergence, parseConvergeSpec, signalKey, type ConvergeClock, type ConvergeSpec, type HostConvergence } from '../src/converge/converge-spec.ts';
 import { dhcpAfterInstallSignal, isFirmwareDhcp, observedSignal, tcpProbeSignal } from '../src/converge/simple-signals.ts';
 import { converge, enterStep, fail, waitingSignal, type SignalState } from '../src/converge/signal.ts';
+import { importsUnder } from './fixtures/module-imports.ts';
 
 const json = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
 
@@ -180,4 +181,13 @@ test('signals without OS help: phone-home, DHCP after the disk answer, TCP probe
   const closed = tcpProbeSignal(22, probes.slice(0, 2), at(40));
   assert.equal(closed.status, 'in-progress');
   assert.equal(closed.progressAt, at(50));
+});
+
+test('src/converge is pure: node built-ins, its own files, and types of the event sink only', () => {
+  const imports = importsUnder(new URL('../src/converge/', import.meta.url));
+  assert.ok(imports.length > 3, 'the scan sees the imports');
+  for (const i of imports) {
+    const ok = i.specifier.startsWith('node:') || i.specifier.startsWith('./') || (i.typeOnly && i.specifier.startsWith('../serve/talos-events/'));
+    assert.ok(ok, `${i.file} imports ${i.specifier}`);
+  }
 });

@@ -12,6 +12,7 @@ import {
   type ReceivedTalosEvent, type TalosEventSink, type TalosEventSinkLimits, type TalosEventsLogger,
 } from '../src/serve/talos-events/index.ts';
 import { diskFirstBoot, pxeInstallBoot, talosNode, type TalosNode } from './fixtures/talos-node.ts';
+import { importsUnder } from './fixtures/module-imports.ts';
 
 interface LogLine { level: string; msg: string; obj: object }
 function recordingLogger(): TalosEventsLogger & { lines: LogLine[] } {
@@ -279,5 +280,14 @@ test('bad options are refused before anything listens', async () => {
     await assert.rejects(startTalosEventSink({ host: '127.0.0.1', port: first.address.port, onEvent() {} }), { name: 'TalosEventSinkBindError' });
   } finally {
     await first.close();
+  }
+});
+
+test('the event sink imports nothing of the product: node built-ins, @grpc/grpc-js, protobufjs and its own files', () => {
+  const imports = importsUnder(new URL('../src/serve/talos-events/', import.meta.url));
+  assert.ok(imports.length > 3, 'the scan sees the imports');
+  for (const i of imports) {
+    const ok = i.specifier.startsWith('node:') || i.specifier.startsWith('./') || i.specifier === '@grpc/grpc-js' || i.specifier.startsWith('protobufjs');
+    assert.ok(ok, `${i.file} imports ${i.specifier}`);
   }
 });

@@ -4,6 +4,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
 import protobuf from 'protobufjs';
 import { descriptorFile, descriptorSource } from '../src/serve/talos-events/generate-descriptor.ts';
 import { TALOS_EVENTS_DESCRIPTOR } from '../src/serve/talos-events/descriptor.ts';
@@ -289,5 +294,32 @@ test('the event sink imports nothing of the product: node built-ins, @grpc/grpc-
   for (const i of imports) {
     const ok = i.specifier.startsWith('node:') || i.specifier.startsWith('./') || i.specifier === '@grpc/grpc-js' || i.specifier.startsWith('protobufjs');
     assert.ok(ok, `${i.file} imports ${i.specifier}`);
+  }
+});
+
+test('bundled into one CommonJS file (as scripts/build-release.mjs bundles), the sink reads no file at run time and serves', async () => {
+  const result = await build({
+    entryPoints: [new URL('../src/serve/talos-events/index.ts', import.meta.url).pathname],
+    bundle: true, platform: 'node', target: 'node20', format: 'cjs', write: false, logLevel: 'error',
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'forseti-sink-bundle-'));
+  try {
+    // Outside the repository: no node_modules and no .proto file to find.
+    const file = join(dir, 'sink.cjs');
+    writeFileSync(file, result.outputFiles[0]?.contents ?? new Uint8Array());
+    const bundled = createRequire(file)(file) as typeof import('../src/serve/talos-events/index.ts');
+    const events: ReceivedTalosEvent[] = [];
+    const sink = await bundled.startTalosEventSink({ host: '127.0.0.1', port: 0, onEvent: (e) => events.push(e) });
+    const node = talosNode({ target: `127.0.0.1:${sink.address.port}` });
+    try {
+      await node.publish(pxeInstallBoot().slice(-3));
+      assert.deepEqual(events.map((e) => e.payload.type), ['PhaseEvent', 'SequenceEvent', 'SequenceEvent']);
+      assert.deepEqual(events[2]?.payload, { type: 'SequenceEvent', sequence: 'install', action: 'NOOP', error: { code: 'FATAL', message: 'sequence failed: error running phase 9 in install sequence: task 1/1: failed, unix.Reboot(45584543)' } });
+    } finally {
+      node.close();
+      await sink.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

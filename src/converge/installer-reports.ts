@@ -13,6 +13,7 @@
 // init-network, modules-config and modules-final (cloudinit/cmd/main.py): modules-final finishing is the end of
 // the installed system's first boot.
 
+import { createHash } from 'node:crypto';
 import { clip, converge, enterStep, fail, type ConvergeStep, type SignalState } from './signal.ts';
 
 export type ReportEventType = 'start' | 'finish' | 'progress';
@@ -118,7 +119,7 @@ export interface InstallerReportIn {
 }
 
 export interface InstallerState extends SignalState {
-  /** Keys of reports already applied (at most SEEN_REPORTS): a resent report changes nothing. */
+  /** Digests of reports already applied (at most SEEN_REPORTS): a resent report changes nothing. */
   seen: string[];
   /** Started and not yet finished, outermost first. */
   open: Array<{ name: string; description: string; at: number }>;
@@ -159,7 +160,7 @@ const OS_IMAGE_RUN = /^forseti-(wipe|image)$/;
 
 export function reduceInstallerReport(state: InstallerState, input: InstallerReportIn, options: InstallerOptions): InstallerState {
   const { report: r, receivedAt: at } = input;
-  const key = `${r.eventType}\u0000${r.name}\u0000${r.timestamp ?? ''}\u0000${r.result ?? ''}\u0000${r.description}`;
+  const key = reportKey(r);
   if (state.seen.includes(key)) return state;
   const seen = [...state.seen, key];
   let s: InstallerState = { ...state, seen: seen.length > SEEN_REPORTS ? seen.slice(seen.length - SEEN_REPORTS) : seen };
@@ -233,6 +234,12 @@ function parentOf(s: InstallerState, name: string): string | undefined {
     if (name.startsWith(`${o.name}/`) && (best === undefined || o.name.length > best.length)) best = o.name;
   }
   return best;
+}
+
+/** A short digest of everything a report says: the same report sent again has the same key. */
+function reportKey(r: InstallerReport): string {
+  const text = JSON.stringify([r.eventType, r.name, r.timestamp ?? null, r.result ?? null, r.description, r.origin]);
+  return createHash('sha256').update(text).digest('base64url').slice(0, 22);
 }
 
 function lastSegment(name: string): string {

@@ -77,8 +77,7 @@ export function talosStateOf(events: Iterable<TalosEventIn>, from: TalosState = 
 export function reduceTalos(state: TalosState, event: TalosEventIn): TalosState {
   if (state.seenIds.includes(event.id)) return state;
   const seenIds = [...state.seenIds, event.id];
-  const next = apply({ ...state, seenIds: seenIds.length > SEEN_IDS ? seenIds.slice(seenIds.length - SEEN_IDS) : seenIds }, event.payload, event.receivedAt);
-  return next;
+  return apply({ ...state, seenIds: seenIds.length > SEEN_IDS ? seenIds.slice(seenIds.length - SEEN_IDS) : seenIds }, event.payload, event.receivedAt);
 }
 
 function apply(s: TalosState, p: TalosEventPayload, at: number): TalosState {

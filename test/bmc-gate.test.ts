@@ -7,7 +7,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { bmcStateKey, retainBmcState } from '../src/agent/drivers.ts';
+import { bmcStateKey, retainBmcState } from '../src/bmc/driver-factory.ts';
 import { CommandQueue, sharedCommandQueue } from '../src/bmc/command-queue.ts';
 import { ConcurrencyLimit } from '../src/bmc/concurrency.ts';
 import { BmcUnreachableError } from '../src/bmc/driver.ts';

@@ -3,7 +3,7 @@
 // for unknown machines.
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { IPXE_BINARIES, ReservationPolicy } from '../src/agent/dhcp-policy.ts';
+import { IPXE_BINARIES, ReservationPolicy } from '../src/serve/dhcp-policy.ts';
 import type { Lab } from '../src/model/types.ts';
 import { classifyClient, type ClientInfo } from '../src/serve/dhcp/client-info.ts';
 import { decide, decideProxy } from '../src/serve/dhcp/decide.ts';

@@ -5,12 +5,12 @@ import { loadLabOrThrow } from '../src/model/load.ts';
 import type { Lab } from '../src/model/types.ts';
 import { formatPlanMarkdown } from '../src/plan/format-markdown.ts';
 import { formatPlanText } from '../src/plan/format-text.ts';
-import { emptyObserved, observedAtBase, observedFromStatus, type StatusHostFile } from '../src/plan/observed-state.ts';
+import { emptyObserved, observedAtBase } from '../src/plan/observed-state.ts';
 import { planChanges } from '../src/plan/plan-changes.ts';
 import type { ChangeKind, ObservedState, Plan, PlanSide } from '../src/plan/plan-types.ts';
 import { renderSide } from '../src/plan/render-side.ts';
-import { inventoryOf } from '../src/plan/status-inventory.ts';
-import type { HostStatus } from '../src/status/host-status.ts';
+import { parseInventory, type HostStatus } from '../src/status/host-status.ts';
+import { observedFromStatus } from '../src/status/observed-from-status.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/plan/lab/', import.meta.url));
 const LAB = await loadLabOrThrow(FIXTURE);
@@ -30,17 +30,15 @@ function setRole(lab: Lab, host: string, role: string): void {
   h.role = role;
 }
 
-function status(host: string, over: Partial<HostStatus>): StatusHostFile {
-  return {
-    status: { host, role: 'worker', phase: 'Converged', revision: BASE_REV, attemptedRevision: BASE_REV, lastError: null, since: '2026-11-22T11:59:00Z', updated: '2026-11-22T11:59:00Z', ...over },
-  };
+function status(host: string, over: Partial<HostStatus>): HostStatus {
+  return { host, role: 'worker', phase: 'Converged', revision: BASE_REV, attemptedRevision: BASE_REV, lastError: null, since: '2026-11-22T11:59:00Z', updated: '2026-11-22T11:59:00Z', ...over };
 }
 
-function fromStatus(base: PlanSide, files: Record<string, StatusHostFile>): ObservedState {
+function fromStatus(base: PlanSide, files: Record<string, HostStatus>): ObservedState {
   return observedFromStatus({
     description: 'status branch forseti-status at 0123456789ab',
     at: AT,
-    files: new Map(Object.entries(files)),
+    hosts: new Map(Object.entries(files)),
     renderedAt: (rev) => (rev === base.revision ? renderSide(base) : undefined),
     base,
   });
@@ -200,10 +198,10 @@ test('observedFromStatus: a revision that cannot be loaded takes BASE artifacts,
   deepEqual(observed.notes, [`revision dddddddddddd named on the status branch cannot be loaded here: its artifacts are taken as BASE's`]);
 });
 
-test('inventoryOf: reads known fields, ignores wrong types', () => {
-  deepEqual(inventoryOf({ inventory: { memoryGiB: 8, cpus: 'x', disks: [{}, {}], model: 'BL460c' } }), { model: 'BL460c', memoryGiB: 8, disks: 2 });
-  equal(inventoryOf({ inventory: null }), undefined);
-  equal(inventoryOf('text'), undefined);
+test('parseInventory: reads known fields, ignores wrong types', () => {
+  deepEqual(parseInventory({ memoryGiB: 8, cpus: 'x', disks: [{}, {}], model: 'BL460c' }), { model: 'BL460c', memoryGiB: 8, disks: 2 });
+  equal(parseInventory(null), undefined);
+  equal(parseInventory('text'), undefined);
 });
 
 test('formatPlanText and formatPlanMarkdown: nothing changes', () => {

@@ -2,7 +2,7 @@
 // failures that are part of a normal boot (a PXE ROM's size probe) or of the agent's own shutdown.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { logTftpTransfer } from '../src/agent/boot-services.ts';
+import { logTftpTransfer } from '../src/serve/boot-services.ts';
 import type { TftpTransferEvent } from '../src/serve/tftp/index.ts';
 import { encodeAck, encodeError, encodeRequest, Opcode } from '../src/serve/tftp/packet.ts';
 import { makeTempDir, RawClient, startServer, writeRandomFile, type RunningServer } from './fixtures/tftp/harness.ts';

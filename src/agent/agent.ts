@@ -1,4 +1,5 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { writeFileAtomic } from '../core/atomic-file.ts';
 import { join } from 'node:path';
 import type { BmcDriver } from '../bmc/driver.ts';
 import type { Logger } from '../log.ts';
@@ -7,7 +8,7 @@ import { formatProblem, LabLoader, loadLab, type LoadResult } from '../model/loa
 import type { Lab } from '../model/types.ts';
 import { HostSightings } from '../observe/drift-sightings.ts';
 import { Journal } from '../observe/journal.ts';
-import { instrumentBmcDriver } from '../observe/metrics-bmc.ts';
+import { instrumentBmcDriver } from '../bmc/instrumented-driver.ts';
 import { Metrics } from '../observe/metrics.ts';
 import type { ReconcileRun } from '../observe/reconcile-log.ts';
 import { RecentEvents } from '../serve/dashboard/recent-events.ts';
@@ -21,19 +22,20 @@ import { attemptToken, TOKEN_SLOT } from '../render/token.ts';
 import { AgentUrls } from '../render/urls.ts';
 import { GitSource, RefusedTreeError } from '../source/index.ts';
 import { StatusWriter } from '../status/index.ts';
-import { AgentAlerts } from './agent-alerts.ts';
-import { loadAgentKey } from './agent-key.ts';
-import { AgentBootBackend } from './boot-backend.ts';
+import { AgentAlerts } from '../alerts/agent-alerts.ts';
+import { loadAgentKey } from '../secrets/agent-key.ts';
+import { AgentBootBackend } from '../serve/boot-backend.ts';
 import type { AgentConfig } from './config.ts';
-import { BootServices, ServiceBindError } from './boot-services.ts';
-import { createDriver, retainBmcState } from './drivers.ts';
-import { DriftLoop } from './drift-loop.ts';
-import { Executor } from './executor.ts';
-import { HostTracker } from './host-tracker.ts';
-import { Secrets } from './secrets.ts';
-import { StatusPublisher } from './status-publisher.ts';
+import { BootServices, ServiceBindError } from '../serve/boot-services.ts';
+import { createDriver, retainBmcState } from '../bmc/driver-factory.ts';
+import { DriftLoop } from '../observe/drift-loop.ts';
+import { Executor } from '../bmc/executor.ts';
+import { HostTracker } from '../observe/host-tracker.ts';
+import { Secrets } from '../secrets/secrets.ts';
+import { StatusPublisher } from '../status/status-publisher.ts';
 import { APPLY_STAGE_BOUND_MS, CommitAbandonedError, CommitApply } from './commit-apply.ts';
 import { StopSteps } from './stop-steps.ts';
+import { errorMessage } from '../core/errors.ts';
 
 /**
  * The long-running agent: polls the lab repository, applies each commit whole or not at all, serves boot
@@ -386,7 +388,7 @@ export class Agent {
       this.sightings.retain(names);
       this.events.retain(names);
       this.log.info({ revision: commit, generation: generation.id, hosts: lab.hosts.size }, 'commit applied');
-      await writeFile(join(this.config.stateDir, 'last-good'), `${commit}\n`);
+      await writeFileAtomic(join(this.config.stateDir, 'last-good'), `${commit}\n`);
       this.status.applied(commit);
       this.metrics.setAppliedRevision(commit, generation.id);
       this.events.site('commit-applied', `commit ${commit.slice(0, 12)} applied`);
@@ -399,7 +401,7 @@ export class Agent {
       run?.mark('activate');
     } catch (err) {
       if (apply?.signal.aborted && this.generation?.revision !== commit) throw apply.signal.reason as Error;
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorMessage(err);
       if (err instanceof ServiceBindError && this.starting) {
         this.log.fatal({ revision: commit, service: err.service, address: err.address, port: err.port, code: err.code }, `${message}; the agent stops`);
         this.startFailure = err;

@@ -1,7 +1,8 @@
 // BmcDriver over IPMI v2 (ipmitool -I lanplus). Every write is checked by reading the BMC back.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CommandQueue, DEFAULT_MIN_INTERVAL_MS, sharedCommandQueue } from './command-queue.ts';
-import type { BmcDriver, BmcTarget, BootOverride, Inventory, PowerState } from './driver.ts';
+import type { BmcDriver, BmcTarget, Inventory } from './driver.ts';
+import type { BootOverride, PowerState } from '../core/power.ts';
 import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOnceNotKeptError, BootOverrideNotAppliedError, PowerStateNotReachedError } from './errors.ts';
 import { BmcBackingOffError, sharedBmcGate } from './gate.ts';
 import type { BmcGate } from './gate.ts';

@@ -1,7 +1,8 @@
 // BmcDriver for a blade behind an HP Onboard Administrator: the target's address is the OA's, its bay the blade's.
 // All blades of an enclosure share one SSH session (src/bmc/oa/pool.ts); every write is read back.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BmcDriver, BmcTarget, BootOverride, Inventory, PowerState } from './driver.ts';
+import type { BmcDriver, BmcTarget, Inventory } from './driver.ts';
+import type { BootOverride, PowerState } from '../core/power.ts';
 import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOverrideNotAppliedError, PowerStateNotReachedError } from './errors.ts';
 import { BmcBackingOffError, sharedBmcGate } from './gate.ts';
 import type { BmcGate } from './gate.ts';

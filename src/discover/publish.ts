@@ -13,7 +13,7 @@ import { loadLab } from '../model/load.ts';
 import type { LoadResult } from '../model/load.ts';
 import { resolveRevision } from '../source/resolve-revision.ts';
 import { findGitdir, writeRevisionTree } from '../source/write-revision-tree.ts';
-import { applyFiles } from '../status/apply-files.ts';
+import { applyFiles } from '../source/tree-with-files.ts';
 import { BranchRefusedError, FileExistsError } from './errors.ts';
 
 export type Destination = { kind: 'lab' } | { kind: 'out'; dir: string } | { kind: 'branch'; name: string };

@@ -3,7 +3,8 @@
 
 import { ipv4ToNumber, numberToIpv4, parseSubnet, subnetContains, type Ipv4Subnet } from './ipv4.ts';
 import { formatRef, problem } from './problems.ts';
-import type { Host, LabProblem, Site, SourceRef } from './types.ts';
+import type { Host, LabProblem, Site } from './types.ts';
+import type { SourceRef } from '../core/source-ref.ts';
 
 export interface Pool {
   start: number;

@@ -2,7 +2,8 @@
 // and the profile's requirements must hold for the hardware the host declares.
 
 import { problem } from './problems.ts';
-import type { Host, Image, LabProblem, Profile, SourceRef } from './types.ts';
+import type { Host, Image, LabProblem, Profile } from './types.ts';
+import type { SourceRef } from '../core/source-ref.ts';
 
 export interface ReferenceContext {
   hosts: readonly Host[];

@@ -7,7 +7,8 @@ import { CONTROL_CHAR, printablePath, type LabTree, type Refusal } from './lab-t
 import { problem } from './problems.ts';
 import { schemaProblems } from './schema-problems.ts';
 import { validatorFor, type DocumentKind } from './schemas.ts';
-import type { FieldRefs, LabProblem, SourceRef } from './types.ts';
+import type { LabProblem } from './types.ts';
+import type { FieldRefs, SourceRef } from '../core/source-ref.ts';
 import { YamlFile, type YamlLimits } from './yaml-source.ts';
 
 export const SITE_FILE = 'site.yaml';

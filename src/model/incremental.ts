@@ -21,7 +21,8 @@ import { CONTROL_CHAR, LabTooLargeError, LabTree, printablePath, type FileRead }
 import { NothingLoadedError } from './nothing-loaded-error.ts';
 import { compareProblems, formatRef, problem } from './problems.ts';
 import { insertSorted, removeSorted } from './sorted-list.ts';
-import type { FieldRefs, Host, Image, Lab, LabProblem, Profile, Site } from './types.ts';
+import type { Host, Image, Lab, LabProblem, Profile, Site } from './types.ts';
+import type { FieldRefs } from '../core/source-ref.ts';
 import { UseIndex, type Use } from './use-index.ts';
 import { unprintableChar, yamlLimitHit } from './yaml-limits.ts';
 import { refInText, type YamlFile } from './yaml-source.ts';

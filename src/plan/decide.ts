@@ -1,4 +1,5 @@
-import type { Action, BootAnswer, DesiredHost, ObservedHost, ObservedInventory } from './types.ts';
+import type { Action, BootAnswer } from './types.ts';
+import type { DesiredHost, ObservedHost, ObservedInventory } from '../core/host-state.ts';
 
 export interface DecideOptions {
   now: number;

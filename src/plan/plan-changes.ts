@@ -4,7 +4,8 @@ import { decide, NO_ONCE } from './decide.ts';
 import { short } from './observed-state.ts';
 import { CHANGE_KINDS, type BaseSide, type ChangeKind, type HostPlan, type ObservedState, type Plan, type PlanSide } from './plan-types.ts';
 import { renderSide } from './render-side.ts';
-import type { Action, ObservedHost } from './types.ts';
+import type { Action } from './types.ts';
+import type { ObservedHost } from '../core/host-state.ts';
 
 /**
  * What merging HEAD would do to every host of BASE and HEAD, given what is observed. Pure: the agent's own

@@ -1,6 +1,6 @@
 // What `forseti plan` computes: per host, what merging HEAD would do. Plain data, so the JSON output is this shape.
 import type { Lab } from '../model/types.ts';
-import type { ObservedHost } from './types.ts';
+import type { ObservedHost } from '../core/host-state.ts';
 
 /** One side of the comparison: a valid lab at a commit. */
 export interface PlanSide {

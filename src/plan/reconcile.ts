@@ -2,7 +2,8 @@ import type { Site } from '../model/types.ts';
 import { decide } from './decide.ts';
 import { gateRollout } from './rollout.ts';
 import { inMaintenanceWindow, scheduledPowerSince, selects, type SelectableHost } from './schedules.ts';
-import type { Action, DesiredHost, ObservedHost } from './types.ts';
+import type { Action } from './types.ts';
+import type { DesiredHost, ObservedHost } from '../core/host-state.ts';
 
 export interface ReconcileInput {
   desired: DesiredHost;

@@ -5,6 +5,7 @@ import { renderHost, RenderError, type RenderContext, type RenderedHost } from '
 import { RenderFailedError } from './render-failed-error.ts';
 import { LabRenderer } from './renderer.ts';
 import type { AgentUrls } from './urls.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export { RenderFailedError } from './render-failed-error.ts';
 
@@ -213,7 +214,7 @@ function generationTime(id: string): number {
 }
 
 function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }
 
 export async function currentGenerationDir(stateDir: string): Promise<string | null> {

@@ -2,8 +2,9 @@
 import { parse, stringify } from 'yaml';
 import { StatusParseError } from './status-parse-error.ts';
 import { asRecord, nullableStr, str } from './yaml-fields.ts';
-import { parseReconciles, reconcileForYaml, type ReconcileRecord } from './activity.ts';
-import { isHealthState, isSyncState, type HealthState, type SyncState } from './sync-health.ts';
+import { parseReconciles, reconcileForYaml, type ReconcileRecord } from '../observe/activity.ts';
+import { isHealthState, isSyncState, type HealthState, type SyncState } from '../observe/sync-health.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export interface RejectedRevision {
   revision: string;
@@ -18,7 +19,7 @@ export interface SiteStatus {
   rejected: RejectedRevision | null;
   /** ISO time */
   updated: string;
-  /** The site from its hosts and the rejection (src/status/sync-health.ts siteSyncHealth). */
+  /** The site from its hosts and the rejection (src/observe/sync-health.ts siteSyncHealth). */
   sync?: SyncState;
   health?: HealthState;
   /** The last commit applies, oldest first, with their timings. */
@@ -42,7 +43,7 @@ export function parseSiteStatus(text: string): SiteStatus {
   try {
     raw = parse(text);
   } catch (err) {
-    throw new StatusParseError('site', err instanceof Error ? err.message : String(err));
+    throw new StatusParseError('site', errorMessage(err));
   }
   const obj = asRecord('site', raw, 'document');
   let rejected: RejectedRevision | null = null;

@@ -1,8 +1,9 @@
 // The agent's status document, as served at GET /v1/status and pushed on /v1/events: what the CLI and the
 // dashboard read. Everything beyond revision/generation/hosts{role, phase} is optional, so older agents and
 // partial backends still produce a valid document.
-import { parseActions, parseReconciles, type HostAction, type ReconcileRecord } from './activity.ts';
-import { isHealthState, isSyncState, siteSyncHealth, syncAndHealth, type HealthState, type SiteSyncHealth, type SyncState } from './sync-health.ts';
+import { parseActions, parseReconciles, type HostAction, type ReconcileRecord } from '../observe/activity.ts';
+import { isHealthState, isSyncState, siteSyncHealth, syncAndHealth, type HealthState, type SiteSyncHealth, type SyncState } from '../observe/sync-health.ts';
+import { isRecord } from '../core/objects.ts';
 
 export interface StatusEvent {
   /** Epoch ms or ISO time. */
@@ -39,7 +40,7 @@ export interface HostView {
 export interface SiteView {
   revision: string | null;
   rejected: { revision: string; errors: string[] } | null;
-  /** Aggregated from the hosts (src/status/sync-health.ts siteSyncHealth). */
+  /** Aggregated from the hosts (src/observe/sync-health.ts siteSyncHealth). */
   sync?: SyncState;
   health?: HealthState;
   counts?: SiteSyncHealth['counts'];
@@ -63,9 +64,6 @@ export class StatusViewError extends Error {
   }
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 const optString = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const timeValue = (v: unknown): number | string | undefined => (typeof v === 'number' || typeof v === 'string' ? v : undefined);
 

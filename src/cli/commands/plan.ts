@@ -9,12 +9,12 @@ import { formatErrorJson, formatInvalidJson, formatPlanJson } from '../../plan/f
 import { formatInvalidMarkdown, formatPlanMarkdown } from '../../plan/format-markdown.ts';
 import { formatInvalidText, formatPlanText } from '../../plan/format-text.ts';
 import { NotAGitRepositoryError } from '../../plan/not-a-repository-error.ts';
-import { emptyObserved, observedAtBase, observedFromStatus, short } from '../../plan/observed-state.ts';
+import { emptyObserved, observedAtBase, short } from '../../plan/observed-state.ts';
 import { planChanges } from '../../plan/plan-changes.ts';
 import type { ObservedState, PlanSide } from '../../plan/plan-types.ts';
-import { readStatusBranch, type StatusBranchFiles } from '../../plan/read-status-branch.ts';
 import { renderSide } from '../../plan/render-side.ts';
 import { RenderFailedError } from '../../render/generation.ts';
+import { observedFromStatus, readStatusBranchHosts, type StatusBranchHosts } from '../../status/observed-from-status.ts';
 import type { RenderedHost } from '../../render/host.ts';
 import { RefusedTreeError } from '../../source/refused-tree-error.ts';
 import { findGitdir, writeRevisionTree } from '../../source/write-revision-tree.ts';
@@ -22,6 +22,7 @@ import { resolveRevision } from '../../source/resolve-revision.ts';
 import { flag, parseArgs, UsageError } from '../args.ts';
 import { labLimitsFromArgs } from '../lab-limit-flags.ts';
 import type { LabLimits } from '../../model/lab-limits.ts';
+import { errorMessage } from '../../core/errors.ts';
 
 const FORMATS = ['text', 'markdown', 'json'] as const;
 type Format = (typeof FORMATS)[number];
@@ -49,7 +50,7 @@ export async function planCommand(argv: string[]): Promise<number> {
   try {
     return await plan({ dir, baseRev, headRev, format, statusBranch, tmp, limits });
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     if (format === 'json') process.stdout.write(formatErrorJson(message));
     process.stderr.write(`forseti plan: ${message}\n`);
     return 2;
@@ -130,7 +131,7 @@ async function observe(
   loadAt: (commit: string, name: string) => Promise<{ lab: Lab | null }>,
 ): Promise<ObservedState> {
   const at = Date.now();
-  const status = await readStatusBranch(gitdir, run.statusBranch);
+  const status = await readStatusBranchHosts(gitdir, run.statusBranch);
   if (!status) {
     if (base) return observedAtBase(base, at);
     return emptyObserved(at, `no status branch ${run.statusBranch} and BASE is invalid: every host is taken as new`);
@@ -139,7 +140,7 @@ async function observe(
   return observedFromStatus({
     description: `status branch ${status.ref} at ${short(status.commit)}`,
     at,
-    files: status.files,
+    hosts: status.hosts,
     renderedAt: (revision) => rendered.get(revision),
     base,
     notes: status.notes,
@@ -148,14 +149,14 @@ async function observe(
 
 /** Renders the lab at the revisions the status branch names (most named first), so observed digests are real. */
 async function renderStatusRevisions(
-  status: StatusBranchFiles,
+  status: StatusBranchHosts,
   gitdir: string,
   base: PlanSide | null,
   head: PlanSide,
   loadAt: (commit: string, name: string) => Promise<{ lab: Lab | null }>,
 ): Promise<Map<string, Map<string, RenderedHost>>> {
   const counts = new Map<string, number>();
-  for (const { status: s } of status.files.values()) {
+  for (const s of status.hosts.values()) {
     for (const rev of [s.revision, s.attemptedRevision]) if (rev) counts.set(rev, (counts.get(rev) ?? 0) + 1);
   }
   const out = new Map<string, Map<string, RenderedHost>>();

@@ -5,7 +5,7 @@
 // multi-line scalars, escapes, odd keys, empty values, errors) makes it give up, and the caller
 // parses the file with `yaml` instead.
 
-import type { FieldRefs } from './types.ts';
+import type { FieldRefs } from './source-ref.ts';
 
 export interface FastParse {
   value: unknown;

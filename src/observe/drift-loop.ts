@@ -1,15 +1,20 @@
 import type { BmcDriver } from '../bmc/driver.ts';
 import type { Logger } from '../log.ts';
 import type { Site } from '../model/types.ts';
-import { resolveHostDrift } from '../observe/drift-policy.ts';
-import { DriftScanner, type DriftTarget } from '../observe/drift-scanner.ts';
-import type { Correction, Drift } from '../observe/drift.ts';
-import type { HostSightings } from '../observe/drift-sightings.ts';
+import { resolveHostDrift } from './drift-policy.ts';
+import { DriftScanner, type DriftTarget } from './drift-scanner.ts';
+import type { Correction, Drift } from './drift.ts';
+import type { HostSightings } from './drift-sightings.ts';
 import type { Action } from '../plan/types.ts';
 import type { Generation } from '../render/generation.ts';
-import type { AgentAlerts } from './agent-alerts.ts';
-import type { Executor } from './executor.ts';
+import type { Executor } from '../bmc/executor.ts';
 import type { HostTracker } from './host-tracker.ts';
+
+/** Who is told of drift found and drift gone (the agent's alerts). */
+export interface DriftAlerts {
+  drift(drift: Drift, first: boolean): void;
+  cleared(drift: Drift): void;
+}
 
 export interface DriftLoopHooks {
   /** The drift found on `host` changed (detected, cleared, or another kind): its sync and health may have moved. */
@@ -34,7 +39,7 @@ export class DriftLoop {
     private readonly executor: Executor,
     private readonly sightings: HostSightings,
     private readonly driverFor: (host: string) => BmcDriver,
-    private readonly alerts: AgentAlerts,
+    private readonly alerts: DriftAlerts,
     private readonly log: Logger,
     private readonly hooks: DriftLoopHooks = {},
   ) {}

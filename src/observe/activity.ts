@@ -1,4 +1,5 @@
 // What the agent did lately, as status shows it: per site the last commit applies (reconciles) with their
+import { isRecord } from '../core/objects.ts';
 // timings, per host the last actions with theirs. Same shape on /v1/status and on the status branch.
 
 export const ACTIVITY_LIMIT = 5;
@@ -51,9 +52,6 @@ export interface HostAction {
 const OUTCOMES: readonly string[] = ['running', 'ok', 'failed', 'superseded', 'interrupted'];
 const RESULTS: readonly string[] = ['running', 'applied', 'rejected', 'interrupted'];
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 

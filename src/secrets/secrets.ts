@@ -4,6 +4,7 @@ import { SOPS_FILE } from '../model/documents.ts';
 import type { LabLimits } from '../model/lab-limits.ts';
 import { LabTree } from '../model/lab-tree.ts';
 import { decryptSopsYaml, parseAgeIdentities, SopsError } from './sops.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export interface Credential {
   username: string;
@@ -66,7 +67,7 @@ export class Secrets {
     try {
       read = new LabTree(labDir, limits ? { limits } : {}).read(LAB_SOPS_FILE);
     } catch (err) {
-      return new Secrets(this.fromFile, this.env, this.options, new Map(), err instanceof Error ? err.message : String(err));
+      return new Secrets(this.fromFile, this.env, this.options, new Map(), errorMessage(err));
     }
     if (read.refusal) return new Secrets(this.fromFile, this.env, this.options, new Map(), read.refusal.message);
     const text = read.text;

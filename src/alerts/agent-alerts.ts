@@ -1,9 +1,10 @@
-import { Alerter, alertForDrift, alerterTiming, recoveryForDrift, resolveSinks, type AlertEvent } from '../alerts/index.ts';
+import { Alerter, alertForDrift, alerterTiming, recoveryForDrift, resolveSinks, type AlertEvent } from './index.ts';
 import type { Logger } from '../log.ts';
 import type { Site } from '../model/types.ts';
-import type { HostEvent } from '../observe/lifecycle.ts';
+import type { HostEvent } from '../core/host-lifecycle.ts';
 import type { Drift } from '../observe/drift.ts';
-import type { ObservedHost } from '../plan/types.ts';
+import type { ObservedHost } from '../core/host-state.ts';
+import { errorMessage } from '../core/errors.ts';
 
 /**
  * Turns what the agent sees into alerts: failed provisionings, hosts that converge, rejected commits, BMCs
@@ -31,7 +32,7 @@ export class AgentAlerts {
     try {
       sinks = resolveSinks(site.alerts, this.secret);
     } catch (err) {
-      this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'alert sinks cannot be set up; keeping the previous ones');
+      this.log.error({ err: errorMessage(err) }, 'alert sinks cannot be set up; keeping the previous ones');
       return;
     }
     await this.alerter?.stop();

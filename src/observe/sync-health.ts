@@ -1,6 +1,6 @@
 // Argo CD-style sync and health, decided in this one place for every reader: the agent's /v1/status and
 // status branch (with the drift it measured), the dashboard, and `forseti status` on files from older agents.
-import type { DesiredHost, ObservedHost } from '../plan/types.ts';
+import type { DesiredHost, ObservedHost } from '../core/host-state.ts';
 
 export const SYNC_STATES = ['Synced', 'OutOfSync', 'Unknown'] as const;
 export type SyncState = (typeof SYNC_STATES)[number];

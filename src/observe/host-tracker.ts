@@ -1,7 +1,7 @@
 import type { Logger } from '../log.ts';
-import { Journal } from '../observe/journal.ts';
-import { applyEvent, initialState, type HostEvent } from '../observe/lifecycle.ts';
-import type { ObservedHost } from '../plan/types.ts';
+import { Journal } from './journal.ts';
+import { applyEvent, initialState, type HostEvent } from '../core/host-lifecycle.ts';
+import type { ObservedHost } from '../core/host-state.ts';
 
 export type HostChangeListener = (host: string, state: ObservedHost, event: HostEvent) => void;
 

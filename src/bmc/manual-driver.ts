@@ -1,5 +1,7 @@
-import { MANUAL_CAPABILITIES } from '../bmc/capabilities.ts';
-import type { BmcCapabilities, BmcDriver, BootOverride, PowerState } from '../bmc/driver.ts';
+import { MANUAL_CAPABILITIES } from '../core/capabilities.ts';
+import type { BmcDriver } from './driver.ts';
+import type { Capabilities } from '../core/capabilities.ts';
+import type { BootOverride, PowerState } from '../core/power.ts';
 import type { Logger } from '../log.ts';
 
 /** What the operator was last asked to do for a host. */
@@ -24,7 +26,7 @@ export interface ManualDriverOptions {
 export class ManualDriver implements BmcDriver {
   readonly kind = 'manual';
   /** Nothing by itself: every action is an instruction to the operator. */
-  readonly capabilities: BmcCapabilities = MANUAL_CAPABILITIES;
+  readonly capabilities: Capabilities = MANUAL_CAPABILITIES;
   private last: ManualInstruction | null = null;
 
   constructor(

@@ -1,14 +1,15 @@
 import type { Drift } from '../observe/drift.ts';
 import { HostActions } from '../observe/host-actions.ts';
-import type { HostEvent } from '../observe/lifecycle.ts';
+import type { HostEvent } from '../core/host-lifecycle.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { ReconcileLog, SYSTEM_CLOCK, type ActivityClock } from '../observe/reconcile-log.ts';
-import type { Action, ObservedHost } from '../plan/types.ts';
+import type { Action } from '../plan/types.ts';
+import type { ObservedHost } from '../core/host-state.ts';
 import type { Generation } from '../render/generation.ts';
-import type { HostAction, ReconcileRecord } from '../status/activity.ts';
-import { nextHostStatus, renderHostStatus, renderSiteStatus, type HostStatus, type HostUpdate, type SiteStatus, type StatusWriter } from '../status/index.ts';
-import { parsePreviousStatus } from '../status/previous-status.ts';
-import { siteSyncHealth, syncAndHealth, syncHealthInput, type SyncHealth } from '../status/sync-health.ts';
+import type { HostAction, ReconcileRecord } from '../observe/activity.ts';
+import { nextHostStatus, renderHostStatus, renderSiteStatus, type HostStatus, type HostUpdate, type SiteStatus, type StatusWriter } from './index.ts';
+import { parsePreviousStatus } from './previous-status.ts';
+import { siteSyncHealth, syncAndHealth, syncHealthInput, type SyncHealth } from '../observe/sync-health.ts';
 
 export interface StatusPublisherOptions {
   /** The drift measured now per host: a host with drift is OutOfSync, one that cannot be seen Missing. */
@@ -33,7 +34,7 @@ export interface PublishedSite {
 /**
  * Turns observed host states, drift and commit outcomes into files on the status branch. Only real changes are
  * queued (phase, step, revisions, error, sync, health, actions), so a steady lab produces no status commits.
- * Sync and health come from the one function that decides them (src/status/sync-health.ts), with the drift.
+ * Sync and health come from the one function that decides them (src/observe/sync-health.ts), with the drift.
  */
 export class StatusPublisher {
   readonly reconciles: ReconcileLog;

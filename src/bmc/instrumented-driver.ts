@@ -1,5 +1,9 @@
-import type { BmcDriver } from '../bmc/driver.ts';
-import type { Metrics } from './metrics.ts';
+import type { BmcDriver } from './driver.ts';
+
+/** What counts BMC calls (src/observe/metrics.ts Metrics is one). */
+export interface BmcCallObserver {
+  observeBmcCall(kind: string, op: string, seconds: number, ok: boolean): void;
+}
 
 /** Not BMC round trips: closing a session is bookkeeping. */
 const UNTIMED = new Set(['close', 'constructor']);
@@ -9,7 +13,7 @@ const UNTIMED = new Set(['close', 'constructor']);
  * name). A proxy rather than a list of methods: operations added to BmcDriver later are timed too, and
  * optional methods a driver lacks stay absent, so feature checks (`driver.softOff?.()`) keep working.
  */
-export function instrumentBmcDriver<D extends BmcDriver>(driver: D, metrics: Metrics, now: () => number = () => performance.now()): D {
+export function instrumentBmcDriver<D extends BmcDriver>(driver: D, metrics: BmcCallObserver, now: () => number = () => performance.now()): D {
   const wrappers = new Map<string, (...args: unknown[]) => Promise<unknown>>();
   return new Proxy(driver, {
     get(target, prop) {

@@ -5,12 +5,40 @@ import type { Logger } from '../log.ts';
 import type { Site } from '../model/types.ts';
 import type { Generation } from '../render/generation.ts';
 import { parseCidr } from '../render/net.ts';
-import { createBootHttpServer, listen, type BootHttpOptions } from '../serve/boot-http.ts';
-import { createDhcpServer, LeasePool, LeaseStore, type DhcpExchange, type DhcpServer, type LeasePoolRange } from '../serve/dhcp/index.ts';
-import { createTftpServer, type TftpServer, type TftpServerOptions, type TftpTransferEvent } from '../serve/tftp/index.ts';
+import { createBootHttpServer, listen, type BootHttpOptions } from './boot-http.ts';
+import { createDhcpServer, LeasePool, LeaseStore, type DhcpExchange, type DhcpServer, type LeasePoolRange } from './dhcp/index.ts';
+import { createTftpServer, type TftpServer, type TftpServerOptions, type TftpTransferEvent } from './tftp/index.ts';
 import type { AgentBootBackend } from './boot-backend.ts';
-import type { AgentConfig } from './config.ts';
 import { IPXE_BINARIES, ReservationPolicy } from './dhcp-policy.ts';
+import { errorMessage } from '../core/errors.ts';
+
+/** agent.yaml's `serve:` section. */
+export interface ServeSettings {
+    /** Address the HTTP and TFTP services bind; default all addresses. */
+  bindAddress: string;
+  dhcp: boolean;
+  tftp: boolean;
+  /** Where the iPXE binaries for non-iPXE firmware are found (Debian's `ipxe` package). */
+  ipxeDir: string;
+  /** Caps and timeouts of the agent's HTTP server; the loader always sets them, other builders may leave defaults. */
+  http?: HttpServiceSettings;
+}
+
+/** `serve.http` of agent.yaml. */
+export interface HttpServiceSettings {
+  maxConnections: number;
+  maxConnectionsPerClient: number;
+  maxEventStreams: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  idleTimeoutMs: number;
+}
+
+/** What the boot services need of the agent's configuration. */
+export interface BootServicesConfig {
+  stateDir: string;
+  serve: ServeSettings;
+}
 
 /** A service the agent runs could not take its port: the commit that needs it cannot be served. */
 export class ServiceBindError extends Error {
@@ -29,7 +57,7 @@ export class ServiceBindError extends Error {
       errno.code === 'EADDRINUSE' ? `the port is in use by another program (EADDRINUSE); stop that program or change ${key}`
       : errno.code === 'EACCES' ? 'permission denied (EACCES): ports below 1024 need root or CAP_NET_BIND_SERVICE'
       : errno.code === 'EADDRNOTAVAIL' ? 'the address is not on this machine (EADDRNOTAVAIL); check serve.bindAddress in the agent configuration'
-      : err instanceof Error ? err.message : String(err);
+      : errorMessage(err);
     return new ServiceBindError(service, where, at, errno.code, detail, { cause: err });
   }
 }
@@ -45,7 +73,7 @@ export class BootServices {
   private tftp: { server: TftpServer; port: number } | null = null;
 
   constructor(
-    private readonly config: AgentConfig,
+    private readonly config: BootServicesConfig,
     private readonly backend: AgentBootBackend,
     private readonly current: () => Generation | null,
     private readonly log: Logger,

@@ -1,9 +1,12 @@
-import { BootOnceNotKeptError } from '../bmc/driver.ts';
-import type { BmcDriver, BootOverride, Inventory } from '../bmc/driver.ts';
+import { BootOnceNotKeptError } from './driver.ts';
+import type { BmcDriver, Inventory } from './driver.ts';
+import type { BootOverride } from '../core/power.ts';
 import type { Logger } from '../log.ts';
 import { newAttemptNonce } from '../render/token.ts';
-import type { Action, DesiredHost, ObservedInventory } from '../plan/types.ts';
-import type { HostTracker } from './host-tracker.ts';
+import type { Action } from '../plan/types.ts';
+import type { DesiredHost, ObservedInventory } from '../core/host-state.ts';
+import type { HostRecorder } from '../core/host-lifecycle.ts';
+import { errorMessage } from '../core/errors.ts';
 
 /** Enrolment retries back off from 10 s to 10 min, so a dead BMC costs little and holds up no other host. */
 const ENROLL_BACKOFF_MS = [10_000, 30_000, 60_000, 300_000, 600_000];
@@ -19,7 +22,7 @@ export class Executor {
   private readonly busy = new Set<string>();
 
   constructor(
-    private readonly tracker: HostTracker,
+    private readonly tracker: HostRecorder,
     private readonly driverFor: (host: string) => BmcDriver,
     private readonly firmwareOf: (host: string) => 'bios' | 'uefi',
     private readonly log: Logger,
@@ -209,8 +212,4 @@ function isCount(v: unknown): v is number {
 
 function isPxe(o: BootOverride | null | undefined): boolean {
   return o?.device === 'pxe';
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

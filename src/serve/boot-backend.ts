@@ -1,19 +1,19 @@
 import type { Logger } from '../log.ts';
 import type { Host } from '../model/types.ts';
 import { bootAnswer } from '../plan/decide.ts';
-import type { ObservedHost, ProvisionStep } from '../plan/types.ts';
+import type { ObservedHost, ProvisionStep } from '../core/host-state.ts';
 import type { Generation } from '../render/generation.ts';
 import { autoexecScript, chainEntryScript, diskScript, exitScript } from '../render/ipxe.ts';
 import { attemptToken, fillTokenSlot, tokenMatches } from '../render/token.ts';
-import type { BootBackend, BootScript } from '../serve/boot-http.ts';
+import type { BootBackend, BootScript } from './boot-http.ts';
 import type { ImageCache } from '../render/image-cache.ts';
-import type { HostTracker } from './host-tracker.ts';
+import type { HostTracker } from '../observe/host-tracker.ts';
 import type { HostSightings } from '../observe/drift-sightings.ts';
-import type { RecentEvents } from '../serve/dashboard/recent-events.ts';
+import type { RecentEvents } from './dashboard/recent-events.ts';
 import type { Drift } from '../observe/drift.ts';
-import type { HostAction, ReconcileRecord } from '../status/activity.ts';
+import type { HostAction, ReconcileRecord } from '../observe/activity.ts';
 import type { StatusView } from '../status/status-view.ts';
-import { siteSyncHealth, syncAndHealth, syncHealthInput } from '../status/sync-health.ts';
+import { siteSyncHealth, syncAndHealth, syncHealthInput } from '../observe/sync-health.ts';
 
 /** What the status document shows beyond the hosts' phases; all optional so the backend stands alone in tests. */
 export interface BackendExtras {
@@ -64,7 +64,7 @@ export class AgentBootBackend implements BootBackend {
   }
 
   /**
-   * The status document: per host its phase, sync and health (decided by src/status/sync-health.ts from the
+   * The status document: per host its phase, sync and health (decided by src/observe/sync-health.ts from the
    * desired state, the observed one and the drift, exactly as on the status branch), last events and actions;
    * for the site the revisions, the aggregate and the last commit applies.
    */

@@ -1,4 +1,4 @@
-import { directedBroadcast, type BootAnswer, type ClientInfo, type DhcpAnswer, type DhcpLogger, type DhcpPolicy, type LeasePool, type ProxyDhcpPolicy } from '../serve/dhcp/index.ts';
+import { directedBroadcast, type BootAnswer, type ClientInfo, type DhcpAnswer, type DhcpLogger, type DhcpPolicy, type LeasePool, type ProxyDhcpPolicy } from './dhcp/index.ts';
 import type { Site } from '../model/types.ts';
 import type { Generation } from '../render/generation.ts';
 import { parseCidr } from '../render/net.ts';

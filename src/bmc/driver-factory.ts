@@ -1,20 +1,28 @@
-import type { BmcDriver, BmcTls } from '../bmc/driver.ts';
-import { sharedBmcGate } from '../bmc/gate.ts';
-import { createIpmiDriver, ipmiBmcKey } from '../bmc/ipmi-driver.ts';
-import type { IpmitoolRunOptions } from '../bmc/ipmi/ipmitool.ts';
-import { createOaDriver, oaBmcKey } from '../bmc/oa-driver.ts';
-import type { OaDriverOptions } from '../bmc/oa-driver.ts';
-import { createRedfishDriver, redfishBmcKey } from '../bmc/redfish-driver.ts';
-import type { RedfishDriverOptions } from '../bmc/redfish-driver.ts';
-import { retainSharedBmcState } from '../bmc/shared-state.ts';
-import { createWolDriver } from '../bmc/wol-driver.ts';
+import type { BmcDriver, BmcTls } from './driver.ts';
+import { sharedBmcGate } from './gate.ts';
+import { createIpmiDriver, ipmiBmcKey } from './ipmi-driver.ts';
+import type { IpmitoolRunOptions } from './ipmi/ipmitool.ts';
+import { createOaDriver, oaBmcKey } from './oa-driver.ts';
+import type { OaDriverOptions } from './oa-driver.ts';
+import { createRedfishDriver, redfishBmcKey } from './redfish-driver.ts';
+import type { RedfishDriverOptions } from './redfish-driver.ts';
+import { retainSharedBmcState } from './shared-state.ts';
+import { createWolDriver } from './wol-driver.ts';
 import type { Logger } from '../log.ts';
 import { numberToIpv4, parseSubnet } from '../model/ipv4.ts';
 import type { Host, HostBmcTls, Site } from '../model/types.ts';
-import type { AgentConfig } from './config.ts';
 import { ManualDriver } from './manual-driver.ts';
 import type { ManualInstruction } from './manual-driver.ts';
-import type { Secrets } from './secrets.ts';
+import type { Secrets } from '../secrets/secrets.ts';
+
+/** agent.yaml's `bmc:` section: pacing, time limits and retries of every driver, and the exchanges in flight at once. */
+export interface BmcSettings {
+  minIntervalMs: number;
+  timeoutMs: number;
+  retries: number;
+  /** BMC exchanges in flight at once over all BMCs (src/bmc/gate.ts); default DEFAULT_BMC_MAX_CONCURRENT. */
+  maxConcurrent?: number;
+}
 
 /** What the factory may need beyond the host: all optional, so `createDriver(host, secrets, options, log)` still works. */
 export interface DriverContext {
@@ -33,7 +41,7 @@ export interface DriverContext {
 }
 
 /** The driver for a host's BMC as declared in the lab, with its credential resolved on the agent's box. */
-export function createDriver(host: Host, secrets: Secrets, options: AgentConfig['bmc'], log: Logger, context: DriverContext = {}): BmcDriver {
+export function createDriver(host: Host, secrets: Secrets, options: BmcSettings, log: Logger, context: DriverContext = {}): BmcDriver {
   const bmc = host.bmc;
   // Every driver's exchanges go through the process-wide gate; the agent's bmc.maxConcurrent sizes it.
   sharedBmcGate(options.maxConcurrent);

@@ -1,5 +1,5 @@
-import type { ObservedBmc, ObservedHost, ObservedInventory, Phase, ProvisionStep } from '../plan/types.ts';
-import { PROVISION_STEPS } from '../plan/types.ts';
+import type { ObservedBmc, ObservedHost, ObservedInventory, Phase, ProvisionStep } from './host-state.ts';
+import { PROVISION_STEPS } from './host-state.ts';
 
 /** Something forseti saw a machine do, or did to it. */
 export type HostEvent =
@@ -20,6 +20,16 @@ export type HostEvent =
    * whether it keeps one-time overrides (`onceKept: false` once found out), and when to retry a write that failed.
    */
   | { kind: 'bmc-boot'; holds?: 'pxe' | 'disk'; onceKept?: false; retryAt?: number; message?: string };
+
+/**
+ * Where events of a host are recorded and its state read back (src/observe/host-tracker.ts HostTracker): what acts
+ * on hosts (src/bmc/executor.ts) needs no more of it.
+ */
+export interface HostRecorder {
+  get(host: string): ObservedHost;
+  /** Applies the event; resolves once the journal holds the result. */
+  record(host: string, event: HostEvent): Promise<ObservedHost>;
+}
 
 /**
  * The next observed state of a host after an event. Pure. Steps only move forward within one provisioning,

@@ -21,7 +21,7 @@ const HEAD_REV = 'c'.repeat(40);
 function side(revision: string, edit?: (lab: Lab) => void): PlanSide {
   const lab = structuredClone(LAB);
   edit?.(lab);
-  return { revision, lab };
+  return renderSide(revision, lab);
 }
 
 function setRole(lab: Lab, host: string, role: string): void {
@@ -39,7 +39,7 @@ function fromStatus(base: PlanSide, files: Record<string, HostStatus>): Observed
     description: 'status branch forseti-status at 0123456789ab',
     at: AT,
     hosts: new Map(Object.entries(files)),
-    renderedAt: (rev) => (rev === base.revision ? renderSide(base) : undefined),
+    renderedAt: (rev) => (rev === base.revision ? base.hosts : undefined),
     base,
   });
 }
@@ -194,7 +194,7 @@ test('planChanges: an invalid BASE diffs against nothing and says so', () => {
 test('observedFromStatus: a revision that cannot be loaded takes BASE artifacts, and says so', () => {
   const base = side(BASE_REV);
   const observed = fromStatus(base, { 'node-1': status('node-1', { revision: 'd'.repeat(40) }) });
-  equal(observed.hosts.get('node-1')?.appliedDigest, renderSide(base).get('node-1')?.desired.digest);
+  equal(observed.hosts.get('node-1')?.appliedDigest, base.hosts.get('node-1')?.desired.digest);
   deepEqual(observed.notes, [`revision dddddddddddd named on the status branch cannot be loaded here: its artifacts are taken as BASE's`]);
 });
 

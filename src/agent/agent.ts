@@ -27,6 +27,7 @@ import { loadAgentKey } from '../secrets/agent-key.ts';
 import { AgentBootBackend } from '../serve/boot-backend.ts';
 import type { AgentConfig } from './config.ts';
 import { BootServices, ServiceBindError } from '../serve/boot-services.ts';
+import { BmcState } from '../bmc/bmc-state.ts';
 import { createDriver, retainBmcState } from '../bmc/driver-factory.ts';
 import { DriftLoop } from '../observe/drift-loop.ts';
 import { Executor } from '../bmc/executor.ts';
@@ -48,6 +49,8 @@ export class Agent {
   /** Renders only the hosts whose inputs changed and links unchanged shards from the previous generation. */
   private generations!: GenerationWriter;
   private readonly drivers = new Map<string, BmcDriver>();
+  /** The gate, queues and OA sessions of every BMC this agent drives: they outlive the drivers, rebuilt per commit. */
+  private readonly bmcState: BmcState;
   private tracker!: HostTracker;
   private executor!: Executor;
   private source!: GitSource;
@@ -89,6 +92,7 @@ export class Agent {
   constructor(private readonly config: AgentConfig, private readonly log: Logger, options: { redactor?: Redactor } = {}) {
     this.redactor = options.redactor ?? new Redactor();
     this.loader = new LabLoader({ limits: config.lab.limits });
+    this.bmcState = new BmcState(config.bmc.maxConcurrent !== undefined ? { maxConcurrent: config.bmc.maxConcurrent } : {});
   }
 
   get current(): Generation | null {
@@ -182,7 +186,6 @@ export class Agent {
     await steps.wait('sightings', this.sightings.flush(), 500);
     await steps.wait('boot services', this.services?.stop(), 1000);
     await steps.wait('closing BMC sessions', this.closeDrivers(), 1000);
-    retainBmcState([]);
     const left = this.running();
     if (left.length > 0) this.log.warn({ stillRunning: left }, `agent stopped; left running: ${left.join('; ')}`);
     else this.log.info('agent stopped');
@@ -382,7 +385,7 @@ export class Agent {
       this.labSecrets = labSecrets;
       this.redactor.set('lab-secrets', labSecrets.values());
       await this.closeDrivers();
-      retainBmcState(lab.hosts.values());
+      retainBmcState(this.bmcState, lab.hosts.values());
       const names = new Set(lab.hosts.keys());
       await this.tracker.retain(names);
       this.sightings.retain(names);
@@ -464,7 +467,7 @@ export class Agent {
       const declared = this.generation?.lab.hosts.get(host);
       if (!declared) throw new Error(`host ${host} is not declared`);
       const site = this.generation?.lab.site;
-      driver = instrumentBmcDriver(createDriver(declared, this.labSecrets, this.config.bmc, this.log, site ? { site } : {}), this.metrics);
+      driver = instrumentBmcDriver(createDriver(declared, this.labSecrets, this.config.bmc, this.log, { state: this.bmcState, ...(site ? { site } : {}) }), this.metrics);
       this.drivers.set(host, driver);
     }
     return driver;

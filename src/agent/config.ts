@@ -35,9 +35,9 @@ export interface AgentConfig {
 
 
 export class AgentConfigError extends Error {
+  override readonly name = 'AgentConfigError';
   constructor(readonly file: string, message: string) {
     super(`${file}: ${message}`);
-    this.name = 'AgentConfigError';
   }
 }
 

@@ -1,12 +1,11 @@
 import type { BmcDriver, BmcTls } from './driver.ts';
-import { sharedBmcGate } from './gate.ts';
+import { BmcState } from './bmc-state.ts';
 import { createIpmiDriver, ipmiBmcKey } from './ipmi-driver.ts';
 import type { IpmitoolRunOptions } from './ipmi/ipmitool.ts';
 import { createOaDriver, oaBmcKey } from './oa-driver.ts';
 import type { OaDriverOptions } from './oa-driver.ts';
 import { createRedfishDriver, redfishBmcKey } from './redfish-driver.ts';
 import type { RedfishDriverOptions } from './redfish-driver.ts';
-import { retainSharedBmcState } from './shared-state.ts';
 import { createWolDriver } from './wol-driver.ts';
 import type { Logger } from '../log.ts';
 import { numberToIpv4, parseSubnet } from '../model/ipv4.ts';
@@ -26,6 +25,11 @@ export interface BmcSettings {
 
 /** What the factory may need beyond the host: all optional, so `createDriver(host, secrets, options, log)` still works. */
 export interface DriverContext {
+  /**
+   * The BMC state of whoever makes the drivers (src/bmc/bmc-state.ts): its gate, queues and OA sessions. The agent
+   * and each command pass theirs; without one, the driver gets a state of its own.
+   */
+  state?: BmcState;
   /** The lab's site: Wake-on-LAN sends to its provisioning subnet's directed broadcast. */
   site?: Site;
   /** Manual hosts: every instruction to the operator (for the host's status). */
@@ -43,8 +47,8 @@ export interface DriverContext {
 /** The driver for a host's BMC as declared in the lab, with its credential resolved on the agent's box. */
 export function createDriver(host: Host, secrets: Secrets, options: BmcSettings, log: Logger, context: DriverContext = {}): BmcDriver {
   const bmc = host.bmc;
-  // Every driver's exchanges go through the process-wide gate; the agent's bmc.maxConcurrent sizes it.
-  sharedBmcGate(options.maxConcurrent);
+  // Every driver's exchanges go through its owner's gate, which the agent's bmc.maxConcurrent sized.
+  const state = context.state ?? new BmcState(options.maxConcurrent !== undefined ? { maxConcurrent: options.maxConcurrent } : {});
   const manual = (why?: string): ManualDriver => {
     if (why) log.warn({ host: host.name, bmc: bmc.type }, `${host.name}: ${why}; the operator acts instead`);
     return new ManualDriver(host.name, log, context.onInstruction ? { onInstruction: context.onInstruction } : {});
@@ -68,7 +72,7 @@ export function createDriver(host: Host, secrets: Secrets, options: BmcSettings,
       if (!t) return manual('no BMC address or credential');
       return createIpmiDriver(
         bmc.cipherSuite !== undefined ? { ...t, cipherSuite: bmc.cipherSuite } : t,
-        { minIntervalMs: options.minIntervalMs, ipmitool: { timeoutMs: options.timeoutMs, retries: options.retries, ...context.ipmitool } },
+        { state, minIntervalMs: options.minIntervalMs, ipmitool: { timeoutMs: options.timeoutMs, retries: options.retries, ...context.ipmitool } },
       );
     }
     case 'redfish': {
@@ -76,13 +80,13 @@ export function createDriver(host: Host, secrets: Secrets, options: BmcSettings,
       if (!t) return manual('no BMC address or credential');
       const tls = bmcTls(bmc.tls);
       const system = bmc.system !== undefined ? { systemId: bmc.system } : {};
-      return createRedfishDriver(tls ? { ...t, tls } : t, { minIntervalMs: options.minIntervalMs, http: { timeoutMs: options.timeoutMs, retries: options.retries }, log, ...system, ...context.redfish });
+      return createRedfishDriver(tls ? { ...t, tls } : t, { state, minIntervalMs: options.minIntervalMs, http: { timeoutMs: options.timeoutMs, retries: options.retries }, log, ...system, ...context.redfish });
     }
     case 'hp-oa': {
       const t = target();
       if (!t) return manual('no Onboard Administrator address or credential');
       if (!host.enclosure) return manual('an hp-oa host needs enclosure.bay');
-      return createOaDriver({ ...t, bay: host.enclosure.bay }, { commandTimeoutMs: Math.max(options.timeoutMs, 60_000), retries: options.retries, ...context.oa });
+      return createOaDriver({ ...t, bay: host.enclosure.bay }, { state, commandTimeoutMs: Math.max(options.timeoutMs, 60_000), retries: options.retries, ...context.oa });
     }
     case 'wol': {
       const mac = host.macs[0];
@@ -101,8 +105,8 @@ export function createDriver(host: Host, secrets: Secrets, options: BmcSettings,
 }
 
 /**
- * The key under which the BMC layer keeps this host's BMC state across drivers (its back-off in the process-wide
- * gate, its command queue); undefined for BMCs that keep none (Wake-on-LAN, manual, no address).
+ * The key under which the BMC layer keeps this host's BMC state across drivers (its back-off in the gate, its
+ * command queue); undefined for BMCs that keep none (Wake-on-LAN, manual, no address).
  */
 export function bmcStateKey(host: Host, context: DriverContext = {}): string | undefined {
   const { type, address, port } = host.bmc;
@@ -121,17 +125,17 @@ export function bmcStateKey(host: Host, context: DriverContext = {}): string | u
 }
 
 /**
- * Forgets the process-wide state (back-off, command queue) of every BMC the given hosts do not declare: call it
- * with the lab's hosts once a commit is applied (a BMC removed or moved to another address), and with none when the
- * agent stops. Pass the context the drivers are made with.
+ * Forgets the state (back-off, command queue) of every BMC the given hosts do not declare: call it with the lab's
+ * hosts once a commit is applied (a BMC removed or moved to another address). Pass the context the drivers are made
+ * with.
  */
-export function retainBmcState(hosts: Iterable<Host>, context: DriverContext = {}): void {
+export function retainBmcState(state: BmcState, hosts: Iterable<Host>, context: DriverContext = {}): void {
   const keys: string[] = [];
   for (const host of hosts) {
     const key = bmcStateKey(host, context);
     if (key !== undefined) keys.push(key);
   }
-  retainSharedBmcState(keys);
+  state.retain(keys);
 }
 
 /** The lab's `bmc.tls` as the driver takes it; the loader has read the CA file (`caPem`) from the commit. */

@@ -6,7 +6,7 @@ export interface BmcCallObserver {
 }
 
 /** Not BMC round trips: closing a session is bookkeeping. */
-const UNTIMED = new Set(['close', 'constructor']);
+const UNTIMED: ReadonlySet<string> = new Set(['close', 'constructor']);
 
 /**
  * The same driver, with the latency and failure of every method call counted under (driver kind, method

@@ -14,7 +14,9 @@ export interface FastParse {
 }
 
 /** Internal signal: the text is outside the subset; never escapes `fastParseYaml`. */
-class OutsideSubset extends Error {}
+class OutsideSubset extends Error {
+  override readonly name = 'OutsideSubset';
+}
 
 /** The text nests deeper than allowed: a problem of the file, not a reason to try the full parser. */
 export class YamlDepthError extends Error {
@@ -42,7 +44,7 @@ const BOOL = /^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/;
 const INT = /^[-+]?[0-9]+$/;
 const FLOAT = /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$/;
 const EXOTIC_NUMBER = /^(?:0o[0-7]+|0x[0-9a-fA-F]+|[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/;
-const PLAIN_START_FORBIDDEN = new Set([',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', "'", '"', '%', '@', '`', '?', ':']);
+const PLAIN_START_FORBIDDEN: ReadonlySet<string> = new Set([',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', "'", '"', '%', '@', '`', '?', ':']);
 
 /**
  * Parses `text` if it is inside the subset; returns null if the full parser is needed. Throws YamlDepthError when

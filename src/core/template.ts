@@ -50,9 +50,9 @@ export function checkTemplate(text: string): TemplateProblem[] {
 }
 
 export class TemplateError extends Error {
+  override readonly name = 'TemplateError';
   constructor(message: string, readonly offset: number) {
     super(message);
-    this.name = 'TemplateError';
   }
 }
 

@@ -32,7 +32,7 @@ export interface Stage {
   close(): Promise<void>;
 }
 
-const PROTECTED = new Set(['main', 'master', 'HEAD']);
+const PROTECTED: ReadonlySet<string> = new Set(['main', 'master', 'HEAD']);
 
 /** Copies the lab (the working tree, or HEAD's tree for a branch) into a temporary directory. */
 export async function openStage(labDir: string, destination: Destination): Promise<Stage> {

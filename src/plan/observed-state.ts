@@ -1,7 +1,6 @@
 // The observed side of the plan without a status branch: an assumption said out loud. With one, the status branch
 // says it (src/status/observed-from-status.ts).
 import type { ObservedState, PlanSide } from './plan-types.ts';
-import { renderSide } from './render-side.ts';
 import type { ObservedHost } from '../core/host-state.ts';
 
 export function emptyObserved(at: number, note: string): ObservedState {
@@ -11,7 +10,7 @@ export function emptyObserved(at: number, note: string): ObservedState {
 /** Every host of BASE converged in its BASE role with BASE's artifacts; hosts kept off are Off. */
 export function observedAtBase(base: PlanSide, at: number): ObservedState {
   const hosts = new Map<string, ObservedHost>();
-  for (const [name, r] of renderSide(base)) {
+  for (const [name, r] of base.hosts) {
     const d = r.desired;
     const state: ObservedHost =
       d.boot === 'off' || d.power === 'off'

@@ -3,7 +3,6 @@ import { artifactDiffs } from './artifact-diff.ts';
 import { decide, NO_ONCE } from './decide.ts';
 import { short } from './observed-state.ts';
 import { CHANGE_KINDS, type BaseSide, type ChangeKind, type HostPlan, type ObservedState, type Plan, type PlanSide } from './plan-types.ts';
-import { renderSide } from './render-side.ts';
 import type { Action } from './types.ts';
 import type { ObservedHost } from '../core/host-state.ts';
 
@@ -13,8 +12,8 @@ import type { ObservedHost } from '../core/host-state.ts';
  * when HEAD cannot be rendered (the agent would reject that commit).
  */
 export function planChanges(base: BaseSide, head: PlanSide, observed: ObservedState): Plan {
-  const headHosts = renderSide(head);
-  const baseHosts = base.lab ? renderSide({ revision: base.revision, lab: base.lab }) : new Map<string, RenderedHost>();
+  const headHosts = head.hosts;
+  const baseHosts: ReadonlyMap<string, RenderedHost> = base.lab ? base.hosts : new Map();
   const names = [...new Set([...baseHosts.keys(), ...headHosts.keys()])].sort();
   const { policies } = head.lab.site;
   const options = { now: observed.at, provisionTimeoutMs: policies.provisionTimeoutSeconds * 1000, stepTimeoutMs: policies.stepTimeoutSeconds * 1000 };

@@ -1,19 +1,17 @@
 // What `forseti plan` computes: per host, what merging HEAD would do. Plain data, so the JSON output is this shape.
 import type { Lab } from '../model/types.ts';
+import type { RenderedHost } from '../render/host.ts';
 import type { ObservedHost } from '../core/host-state.ts';
 
-/** One side of the comparison: a valid lab at a commit. */
+/** One side of the comparison: a valid lab at a commit, every host rendered (src/plan/render-side.ts renderSide). */
 export interface PlanSide {
   revision: string;
   lab: Lab;
+  hosts: ReadonlyMap<string, RenderedHost>;
 }
 
 /** BASE may be invalid: then `lab` is null and `problems` holds its `file:line:col: message` lines. */
-export interface BaseSide {
-  revision: string;
-  lab: Lab | null;
-  problems?: string[];
-}
+export type BaseSide = PlanSide | { revision: string; lab: null; problems: string[] };
 
 export type ObservedSource =
   /** Read from the status branch the agent writes. */

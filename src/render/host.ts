@@ -19,9 +19,9 @@ export interface RenderedHost {
 }
 
 export class RenderError extends Error {
+  override readonly name = 'RenderError';
   constructor(readonly host: string, readonly ref: SourceRef | undefined, message: string) {
     super(`${ref ? `${ref.file}:${ref.line}:${ref.col}: ` : ''}host ${host}: ${message}`);
-    this.name = 'RenderError';
   }
 }
 

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
-import { SOPS_FILE } from '../model/documents.ts';
+import { SOPS_FILE } from '../model/lab-files.ts';
 import type { LabLimits } from '../model/lab-limits.ts';
 import { LabTree } from '../model/lab-tree.ts';
 import { decryptSopsYaml, parseAgeIdentities, SopsError } from './sops.ts';
@@ -15,12 +15,12 @@ export interface Credential {
 export const LAB_SOPS_FILE = SOPS_FILE;
 
 export class CredentialMissingError extends Error {
+  override readonly name = 'CredentialMissingError';
   constructor(readonly credential: string, readonly host?: string, sopsProblem?: string) {
     super(
       `credential "${credential}"${host ? ` (for host ${host})` : ''} is not in the secrets file, in FORSETI_CREDENTIAL_${envName(credential)}_USERNAME/_PASSWORD` +
         ` nor in the lab's ${LAB_SOPS_FILE}${sopsProblem ? ` (${sopsProblem})` : ''}`,
     );
-    this.name = 'CredentialMissingError';
   }
 }
 

@@ -11,9 +11,9 @@ import type { Document, YAMLMap } from 'yaml';
 
 /** Anything wrong with a SOPS file; names the file, never a decrypted value. */
 export class SopsError extends Error {
+  override readonly name = 'SopsError';
   constructor(readonly file: string, message: string, options?: { cause?: unknown }) {
     super(`${file}: ${message}`, options);
-    this.name = 'SopsError';
   }
 }
 

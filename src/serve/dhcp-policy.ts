@@ -43,6 +43,8 @@ export interface ReservationPolicyOptions {
  */
 export class ReservationPolicy implements DhcpPolicy, ProxyDhcpPolicy {
   private exhausted = false;
+  /** The addresses the pool never hands out, worked out once per generation, not per packet. */
+  private taken: { generation: Generation; addresses: ReadonlySet<string> } | null = null;
 
   constructor(private readonly current: () => Generation | null, private readonly options: ReservationPolicyOptions = {}) {}
 
@@ -96,7 +98,8 @@ export class ReservationPolicy implements DhcpPolicy, ProxyDhcpPolicy {
   private fromPool(client: ClientInfo, gen: Generation): string | null {
     const pool = this.options.pool;
     if (!pool) return null;
-    const taken = takenAddresses(gen);
+    if (this.taken?.generation !== gen) this.taken = { generation: gen, addresses: takenAddresses(gen) };
+    const taken = this.taken.addresses;
     const excluded = (ip: string): boolean => taken.has(ip);
     let ip: string | null;
     switch (client.messageType) {
@@ -125,17 +128,8 @@ export class ReservationPolicy implements DhcpPolicy, ProxyDhcpPolicy {
   }
 }
 
-/** Built once per generation, not per packet. */
-const takenByGeneration = new WeakMap<Generation, Set<string>>();
-
 /** Addresses the pool never hands out: every reservation in Git, the agent, the gateway, network and broadcast. */
 function takenAddresses(gen: Generation): Set<string> {
-  let taken = takenByGeneration.get(gen);
-  if (taken === undefined) takenByGeneration.set(gen, (taken = collectTaken(gen)));
-  return taken;
-}
-
-function collectTaken(gen: Generation): Set<string> {
   const site = gen.lab.site;
   const taken = new Set<string>([site.agent.address]);
   if (site.network.gateway) taken.add(site.network.gateway);

@@ -4,7 +4,6 @@ import type { ObservedHost } from '../core/host-state.ts';
 import { errorMessage } from '../core/errors.ts';
 import { short } from '../plan/observed-state.ts';
 import type { ObservedState, PlanSide } from '../plan/plan-types.ts';
-import { renderSide } from '../plan/render-side.ts';
 import type { RenderedHost } from '../render/host.ts';
 import { parseHostStatus, type HostStatus } from './host-status.ts';
 import { hostOfStatusFile, readStatusFiles, resolveStatusBranch } from './status-branch.ts';
@@ -45,7 +44,7 @@ export interface StatusInput {
   /** Each host's status file, by host name. */
   hosts: Map<string, HostStatus>;
   /** Hosts rendered at a revision the status names; undefined when that revision cannot be loaded here. */
-  renderedAt: (revision: string) => Map<string, RenderedHost> | undefined;
+  renderedAt: (revision: string) => ReadonlyMap<string, RenderedHost> | undefined;
   /** Valid BASE, for artifacts of revisions that cannot be loaded. */
   base: PlanSide | null;
   /** Notes gathered while reading (unreadable files, ...). */
@@ -60,7 +59,7 @@ export interface StatusInput {
 export function observedFromStatus(input: StatusInput): ObservedState {
   const notes = [...(input.notes ?? [])];
   const unknownRevisions = new Set<string>();
-  const baseHosts = input.base ? renderSide(input.base) : undefined;
+  const baseHosts = input.base?.hosts;
   const artifactsAt = (revision: string | null, host: string, role: string): { role: string; digest?: string; wipeToken?: string } => {
     if (revision === null) return { role };
     const at = input.renderedAt(revision)?.get(host)?.desired;

@@ -3,6 +3,7 @@
 // before the agent drives it.
 import { resolve } from 'node:path';
 import { Writable } from 'node:stream';
+import { BmcState } from '../../bmc/bmc-state.ts';
 import { createDriver } from '../../bmc/driver-factory.ts';
 import { CredentialMissingError, Secrets } from '../../secrets/secrets.ts';
 import type { BmcDriver, Inventory } from '../../bmc/driver.ts';
@@ -68,7 +69,8 @@ export async function bmcCommand(argv: string[], io: BmcCommandIo = {}): Promise
   const instructions: string[] = [];
   let driver: BmcDriver;
   try {
-    driver = createDriver(host, secrets, { minIntervalMs: 0, timeoutMs: 20_000, retries: 1 }, log, { site: lab.site, onInstruction: (i) => instructions.push(i.text) });
+    // This command's own BMC state: nothing is shared with an agent or another command in this process.
+    driver = createDriver(host, secrets, { minIntervalMs: 0, timeoutMs: 20_000, retries: 1 }, log, { state: new BmcState(), site: lab.site, onInstruction: (i) => instructions.push(i.text) });
   } catch (e) {
     err(`forseti bmc: ${e instanceof CredentialMissingError ? e.message : `host ${host.name}: ${errorMessage(e)}`}\n`);
     return 1;

@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import git, { type HttpClient } from 'isomorphic-git';
+import { BmcState } from '../../bmc/bmc-state.ts';
 import { createDriver } from '../../bmc/driver-factory.ts';
 import { AgentConfigError, loadAgentConfig, type AgentConfig } from '../../agent/config.ts';
 import { IPXE_BINARIES } from '../../serve/dhcp-policy.ts';
@@ -180,6 +181,8 @@ async function bmcChecks(lab: Lab, secrets: Secrets, config: AgentConfig): Promi
   if (byBmc.size === 0) return [result('bmc', 'skip', 'no host has a BMC forseti logs in to (wol and manual hosts need none)')];
   const log = createLogger({ level: 'silent' });
   const options = { ...config.bmc, timeoutMs: Math.min(config.bmc.timeoutMs, BMC_TIMEOUT_MS), retries: 0, minIntervalMs: 0 };
+  // This run's own gate and sessions, as the agent's would be: at most bmc.maxConcurrent exchanges at once.
+  const state = new BmcState(config.bmc.maxConcurrent !== undefined ? { maxConcurrent: config.bmc.maxConcurrent } : {});
   return Promise.all(
     [...byBmc.entries()].map(async ([key, host]): Promise<CheckResult> => {
       const name = `bmc ${key}`;
@@ -187,13 +190,13 @@ async function bmcChecks(lab: Lab, secrets: Secrets, config: AgentConfig): Promi
       const serves = others > 1 ? ` (${others} hosts)` : ` (${host.name})`;
       let driver;
       try {
-        driver = createDriver(host, secrets, options, log, { site: lab.site });
+        driver = createDriver(host, secrets, options, log, { state, site: lab.site });
       } catch (err) {
         return result(name, 'fail', `${host.name}: ${errorMessage(err)}`);
       }
       try {
-        const state = await withTimeout(driver.powerState(), options.timeoutMs * 2, `no answer within ${(options.timeoutMs * 2) / 1000} s`);
-        return result(name, 'ok', `logged in as ${host.bmc.credential}, power ${state}${serves}`);
+        const power = await withTimeout(driver.powerState(), options.timeoutMs * 2, `no answer within ${(options.timeoutMs * 2) / 1000} s`);
+        return result(name, 'ok', `logged in as ${host.bmc.credential}, power ${power}${serves}`);
       } catch (err) {
         return result(name, 'fail', `${bmcFailure(err)}${serves}`);
       } finally {

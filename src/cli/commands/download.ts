@@ -18,9 +18,9 @@ export interface Progress {
 }
 
 export class DownloadError extends Error {
+  override readonly name = 'DownloadError';
   constructor(readonly url: string, reason: string) {
     super(`${url}: ${reason}`);
-    this.name = 'DownloadError';
   }
 }
 

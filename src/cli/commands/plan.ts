@@ -88,17 +88,15 @@ async function plan(run: PlanRun): Promise<number> {
 
   const headLoaded = await loadAt(headCommit, 'head');
   if (!headLoaded.lab) return invalidHead(run.format, headCommit, headLoaded.problems);
-  const head: PlanSide = { revision: headCommit, lab: headLoaded.lab };
   const baseLoaded = baseCommit === headCommit ? headLoaded : await loadAt(baseCommit, 'base');
-  const base: PlanSide | null = baseLoaded.lab ? { revision: baseCommit, lab: baseLoaded.lab } : null;
 
   let observed: ObservedState;
   try {
-    renderSide(head);
-    const validBase = base && renders(base) ? base : null;
+    const head = renderSide(headCommit, headLoaded.lab);
+    const validBase = baseLoaded.lab ? rendered(baseCommit, baseLoaded.lab) : null;
     observed = await observe(run, gitdir, validBase, head, loadAt);
     const result = planChanges(
-      validBase ? validBase : { revision: baseCommit, lab: null, problems: base ? ['BASE cannot be rendered'] : baseLoaded.problems.map(formatProblem) },
+      validBase ? validBase : { revision: baseCommit, lab: null, problems: baseLoaded.lab ? ['BASE cannot be rendered'] : baseLoaded.problems.map(formatProblem) },
       head,
       observed,
     );
@@ -112,12 +110,12 @@ async function plan(run: PlanRun): Promise<number> {
   }
 }
 
-function renders(side: PlanSide): boolean {
+/** The side rendered, or null when it cannot be. */
+function rendered(revision: string, lab: Lab): PlanSide | null {
   try {
-    renderSide(side);
-    return true;
+    return renderSide(revision, lab);
   } catch (err) {
-    if (err instanceof RenderFailedError) return false;
+    if (err instanceof RenderFailedError) return null;
     throw err;
   }
 }
@@ -154,19 +152,19 @@ async function renderStatusRevisions(
   base: PlanSide | null,
   head: PlanSide,
   loadAt: (commit: string, name: string) => Promise<{ lab: Lab | null }>,
-): Promise<Map<string, Map<string, RenderedHost>>> {
+): Promise<Map<string, ReadonlyMap<string, RenderedHost>>> {
   const counts = new Map<string, number>();
   for (const s of status.hosts.values()) {
     for (const rev of [s.revision, s.attemptedRevision]) if (rev) counts.set(rev, (counts.get(rev) ?? 0) + 1);
   }
-  const out = new Map<string, Map<string, RenderedHost>>();
+  const out = new Map<string, ReadonlyMap<string, RenderedHost>>();
   const known = [base, head].filter((s): s is PlanSide => s !== null);
   const wanted = [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([rev]) => rev);
   let loaded = 0;
   for (const rev of wanted) {
     const same = known.find((s) => s.revision === rev);
     if (same) {
-      out.set(rev, renderSide(same));
+      out.set(rev, same.hosts);
       continue;
     }
     if (loaded >= MAX_STATUS_REVISIONS) continue;
@@ -174,7 +172,7 @@ async function renderStatusRevisions(
     try {
       const commit = await resolveRevision(gitdir, rev);
       const { lab } = await loadAt(commit, `status-${loaded}`);
-      if (lab) out.set(rev, renderSide({ revision: commit, lab }));
+      if (lab) out.set(rev, renderSide(commit, lab).hosts);
     } catch {
       // not in this clone, invalid or not renderable: observedFromStatus falls back to BASE's artifacts and says so
     }

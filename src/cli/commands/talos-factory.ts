@@ -16,9 +16,9 @@ const EXTENSION = /^[a-z0-9][a-z0-9._-]*\/[a-z0-9][a-z0-9._-]*$/;
 const ANSWER_LIMIT = 64 * 1024;
 
 export class TalosFactoryError extends Error {
+  override readonly name = 'TalosFactoryError';
   constructor(message: string) {
     super(message);
-    this.name = 'TalosFactoryError';
   }
 }
 

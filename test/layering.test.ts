@@ -144,6 +144,11 @@ test("README.md states the same order", () => {
   const line = /^Each folder imports only the folders before it: (.+)\.$/m.exec(readme)?.[1];
   assert.ok(line, 'README.md has the line "Each folder imports only the folders before it: core → … ."');
   assert.deepEqual(line.split(' → ').map((s) => s.replace(/`/g, '').trim()), [...ORDER]);
+  // The pipeline under the diagram names the main folders in the same order.
+  const pipeline = /\(`test\/layering\.test\.ts`; see\s+\[Layout\]\(#layout\)\): ([^,]+),/.exec(readme)?.[1];
+  assert.ok(pipeline, 'README.md names the pipeline under its diagram');
+  const named = pipeline.split(' → ').map((s) => s.replace(/`/g, '').trim());
+  assert.deepEqual(named, ORDER.filter((u) => named.includes(u)), 'the pipeline is in the order');
   const contained = /^Self-contained \(import nothing of the product\): (.+)\.$/m.exec(readme)?.[1];
   assert.ok(contained, 'README.md has the line "Self-contained (import nothing of the product): … ."');
   assert.deepEqual(contained.split(', ').map((s) => s.replace(/`/g, '').trim()).sort(), [...SELF_CONTAINED].sort());

@@ -1,4 +1,4 @@
-import { link, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Lab } from '../model/types.ts';
 import { renderHost, RenderError, type RenderContext, type RenderedHost } from './host.ts';
@@ -121,6 +121,26 @@ export class GenerationWriter {
     return { id, revision, dir, lab, hosts, byMac };
   }
 
+  /**
+   * Points `current` back at `generation` (null: no generation), after a later step of the commit whose generation
+   * was written last failed: `current` names what is served. The written generation stays until pruned.
+   */
+  async restoreCurrent(generation: Pick<Generation, 'id' | 'dir'> | null): Promise<void> {
+    const current = join(this.stateDir, 'current');
+    if (!generation) {
+      await rm(current, { force: true });
+      return;
+    }
+    const linkPath = join(this.stateDir, `${LINK_PREFIX}${generation.id}`);
+    try {
+      await symlink(join('generations', generation.id), linkPath);
+      await rename(linkPath, current);
+    } catch (err) {
+      await rm(linkPath, { force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
   /** Writes each shard of hosts into `tmp`, or links it from the previous generation when its hosts did not change. */
   private async writeShards(tmp: string, hosts: Map<string, RenderedHost>): Promise<Map<number, string>> {
     await rm(tmp, { recursive: true, force: true });
@@ -215,12 +235,4 @@ function generationTime(id: string): number {
 
 function describe(err: unknown): string {
   return errorMessage(err);
-}
-
-export async function currentGenerationDir(stateDir: string): Promise<string | null> {
-  try {
-    return join(stateDir, await readlink(join(stateDir, 'current')));
-  } catch {
-    return null;
-  }
 }

@@ -12,6 +12,7 @@ import type { HostSightings } from '../observe/drift-sightings.ts';
 import type { RecentEvents } from './dashboard/recent-events.ts';
 import type { Drift } from '../observe/drift.ts';
 import type { HostAction, ReconcileRecord } from '../observe/activity.ts';
+import type { RejectedRevision } from '../status/site-status.ts';
 import type { StatusView } from '../status/status-view.ts';
 import { siteSyncHealth, syncAndHealth, syncHealthInput } from '../observe/sync-health.ts';
 
@@ -19,7 +20,7 @@ import { siteSyncHealth, syncAndHealth, syncHealthInput } from '../observe/sync-
 export interface BackendExtras {
   sightings?: HostSightings;
   events?: RecentEvents;
-  site?: () => { revision: string | null; rejected: { revision: string; errors: string[] } | null; reconciles?: ReconcileRecord[] };
+  site?: () => { revision: string | null; rejected: RejectedRevision | null; reconciles?: ReconcileRecord[] };
   /** The drift measured now: shown one line each, and it decides sync and health with the phase. */
   drifts?: (host: string) => readonly Drift[];
   /** The host's last actions with their timings. */

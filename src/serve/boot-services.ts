@@ -63,6 +63,15 @@ export class ServiceBindError extends Error {
 }
 
 /**
+ * What `ensure` changed, not final yet: `commit` retires the servers the new commit replaced, `rollback` brings the
+ * services back to what they were (a later step of the commit failed), the replaced servers still running.
+ */
+export interface ServicesChange {
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
+}
+
+/**
  * The agent's DHCP, TFTP and HTTP services, started once the first good commit says where to serve. `ensure` is
  * all or nothing: a service that cannot take its port leaves the running ones as they were (ServiceBindError).
  */
@@ -81,10 +90,11 @@ export class BootServices {
   ) {}
 
   /**
-   * Brings the services to what `site` asks: a new HTTP or TFTP port starts a server there before the old one
-   * closes; a new DHCP setup replaces the server, and the old one is started again if the new one cannot bind.
+   * Brings the services to what `site` asks: a new HTTP or TFTP port starts a server there, the old one keeps
+   * running until the change is committed; a new DHCP setup replaces the server, and the old one is started again
+   * if the new one cannot bind or the change is rolled back.
    */
-  async ensure(site: Site): Promise<void> {
+  async ensure(site: Site): Promise<ServicesChange> {
     const undo: Array<() => Promise<void>> = [];
     const retire: Array<() => Promise<void>> = [];
     try {
@@ -108,12 +118,28 @@ export class BootServices {
         });
         if (old) retire.push(() => old.server.stop());
       }
-      await this.ensureDhcp(site);
+      undo.push(await this.ensureDhcp(site));
     } catch (err) {
-      for (const step of undo.reverse()) await step().catch((e: unknown) => this.log.warn({ err: e }, 'a service started for the refused commit did not stop cleanly'));
+      await this.undo(undo);
       throw err;
     }
-    for (const step of retire) await step().catch((err: unknown) => this.log.warn({ err }, 'a service replaced by the new commit did not stop cleanly'));
+    let settled = false;
+    return {
+      commit: async () => {
+        if (settled) return;
+        settled = true;
+        for (const step of retire) await step().catch((err: unknown) => this.log.warn({ err }, 'a service replaced by the new commit did not stop cleanly'));
+      },
+      rollback: async () => {
+        if (settled) return;
+        settled = true;
+        await this.undo(undo);
+      },
+    };
+  }
+
+  private async undo(steps: Array<() => Promise<void>>): Promise<void> {
+    for (const step of [...steps].reverse()) await step().catch((e: unknown) => this.log.warn({ err: e }, 'a service started for the refused commit did not stop cleanly'));
   }
 
   private async startHttp(port: number): Promise<Server> {
@@ -166,31 +192,46 @@ export class BootServices {
    * for PXE clients next to another DHCP server, off serves no DHCP. A commit that changes the mode,
    * the agent's address, the subnet, the interface, whether there is a pool or (in proxy mode)
    * dhcp.proxyBootFileIn restarts the server; if the new one cannot bind, the old one is started again.
-   * A new pool range or lease time applies to the running one.
+   * A new pool range or lease time applies to the running one. Returns what undoes it.
    */
-  private async ensureDhcp(site: Site): Promise<void> {
+  private async ensureDhcp(site: Site): Promise<() => Promise<void>> {
     const key = this.config.serve.dhcp && site.dhcp.mode !== 'off' ? dhcpKey(site) : null;
     const pool = site.dhcp.mode === 'full' ? site.dhcp.pool : undefined;
-    if (this.dhcp && this.dhcp.key === key) {
-      if (pool) await this.leasePool(pool, site.dhcp.leaseSeconds);
-      this.dhcp.site = site;
-      return;
-    }
     const old = this.dhcp;
+    if (old && old.key === key) {
+      const before = old.site;
+      const beforePool = before.dhcp.mode === 'full' ? before.dhcp.pool : undefined;
+      if (pool) await this.leasePool(pool, site.dhcp.leaseSeconds);
+      old.site = site;
+      return async () => {
+        if (beforePool) await this.leasePool(beforePool, before.dhcp.leaseSeconds);
+        old.site = before;
+      };
+    }
     if (old) {
       await old.server.stop();
       this.dhcp = null;
       this.log.info({ mode: site.dhcp.mode }, 'dhcp stopped');
     }
-    if (key === null) return;
-    try {
-      await this.startDhcp(site, key);
-    } catch (err) {
-      if (old) {
-        await this.startDhcp(old.site, old.key).catch((e: unknown) => this.log.error({ err: e }, 'the previous DHCP server could not be started again; no DHCP is served'));
+    const restoreOld = async (): Promise<void> => {
+      if (old) await this.startDhcp(old.site, old.key).catch((e: unknown) => this.log.error({ err: e }, 'the previous DHCP server could not be started again; no DHCP is served'));
+    };
+    if (key !== null) {
+      try {
+        await this.startDhcp(site, key);
+      } catch (err) {
+        await restoreOld();
+        throw ServiceBindError.from('dhcp', site.agent.address, undefined, err);
       }
-      throw ServiceBindError.from('dhcp', site.agent.address, undefined, err);
     }
+    return async () => {
+      const started = this.dhcp;
+      if (started) {
+        await started.server.stop();
+        this.dhcp = null;
+      }
+      await restoreOld();
+    };
   }
 
   private async startDhcp(site: Site, key: string): Promise<void> {

@@ -10,6 +10,8 @@ export interface RejectedRevision {
   revision: string;
   /** `file:line:col: message` */
   errors: string[];
+  /** The step of applying the commit that failed (src/agent/commit-steps.ts): `load` for an invalid lab. */
+  step?: string;
 }
 
 export interface SiteStatus {
@@ -29,7 +31,7 @@ export interface SiteStatus {
 export function renderSiteStatus(status: SiteStatus): string {
   const doc: Record<string, unknown> = {
     revision: status.revision,
-    rejected: status.rejected ? { revision: status.rejected.revision, errors: [...status.rejected.errors] } : null,
+    rejected: status.rejected ? { revision: status.rejected.revision, errors: [...status.rejected.errors], ...(status.rejected.step ? { step: status.rejected.step } : {}) } : null,
     updated: status.updated,
   };
   if (status.sync) doc.sync = status.sync;
@@ -52,7 +54,8 @@ export function parseSiteStatus(text: string): SiteStatus {
     if (!Array.isArray(r.errors) || !r.errors.every((e): e is string => typeof e === 'string')) {
       throw new StatusParseError('site', 'rejected.errors must be a list of strings');
     }
-    rejected = { revision: str('site', r, 'revision'), errors: r.errors };
+    const step = typeof r.step === 'string' ? r.step : undefined;
+    rejected = { revision: str('site', r, 'revision'), errors: r.errors, ...(step ? { step } : {}) };
   }
   const site: SiteStatus = { revision: nullableStr('site', obj, 'revision'), rejected, updated: str('site', obj, 'updated') };
   const reconciles = parseReconciles(obj.reconciles);

@@ -7,7 +7,7 @@ import type { Action } from '../plan/types.ts';
 import type { ObservedHost } from '../core/host-state.ts';
 import type { Generation } from '../render/generation.ts';
 import type { HostAction, ReconcileRecord } from '../observe/activity.ts';
-import { nextHostStatus, renderHostStatus, renderSiteStatus, type HostStatus, type HostUpdate, type SiteStatus, type StatusWriter } from './index.ts';
+import { nextHostStatus, renderHostStatus, renderSiteStatus, type HostStatus, type HostUpdate, type RejectedRevision, type SiteStatus, type StatusWriter } from './index.ts';
 import { parsePreviousStatus } from './previous-status.ts';
 import { siteSyncHealth, syncAndHealth, syncHealthInput, type SyncHealth } from '../observe/sync-health.ts';
 
@@ -27,7 +27,7 @@ export type StatusSink = Pick<StatusWriter, 'set' | 'remove' | 'stop' | 'readBra
 /** What the dashboard and /v1/status show of the site beyond the hosts. */
 export interface PublishedSite {
   revision: string | null;
-  rejected: { revision: string; errors: string[] } | null;
+  rejected: RejectedRevision | null;
   reconciles: ReconcileRecord[];
 }
 
@@ -127,10 +127,11 @@ export class StatusPublisher {
     this.writeSite();
   }
 
-  rejected(revision: string, errors: string[]): void {
+  /** `step`: the step of applying it that failed (src/agent/commit-steps.ts). */
+  rejected(revision: string, errors: string[], step?: string): void {
     const previous = this.siteStatus.rejected;
-    if (previous?.revision === revision && previous.errors.join('\n') === errors.join('\n')) return;
-    this.siteStatus = { ...this.siteStatus, rejected: { revision, errors } };
+    if (previous?.revision === revision && previous.errors.join('\n') === errors.join('\n') && previous.step === step) return;
+    this.siteStatus = { ...this.siteStatus, rejected: { revision, errors, ...(step ? { step } : {}) } };
     this.writeSite();
   }
 

@@ -3,6 +3,7 @@
 // partial backends still produce a valid document.
 import { parseActions, parseReconciles, type HostAction, type ReconcileRecord } from '../observe/activity.ts';
 import { isHealthState, isSyncState, siteSyncHealth, syncAndHealth, type HealthState, type SiteSyncHealth, type SyncState } from '../observe/sync-health.ts';
+import type { RejectedRevision } from './site-status.ts';
 import { isRecord } from '../core/objects.ts';
 
 export interface StatusEvent {
@@ -39,7 +40,7 @@ export interface HostView {
 
 export interface SiteView {
   revision: string | null;
-  rejected: { revision: string; errors: string[] } | null;
+  rejected: RejectedRevision | null;
   /** Aggregated from the hosts (src/observe/sync-health.ts siteSyncHealth). */
   sync?: SyncState;
   health?: HealthState;
@@ -120,7 +121,8 @@ export function parseStatusView(raw: unknown, where: string): StatusView {
   const view: StatusView = { revision: optString(raw.revision) ?? null, generation: optString(raw.generation) ?? null, hosts };
   if (isRecord(raw.site)) {
     const r = raw.site.rejected;
-    const rejected = isRecord(r) && typeof r.revision === 'string' ? { revision: r.revision, errors: Array.isArray(r.errors) ? r.errors.filter((e): e is string => typeof e === 'string') : [] } : null;
+    const step = isRecord(r) ? optString(r.step) : undefined;
+    const rejected = isRecord(r) && typeof r.revision === 'string' ? { revision: r.revision, errors: Array.isArray(r.errors) ? r.errors.filter((e): e is string => typeof e === 'string') : [], ...(step ? { step } : {}) } : null;
     view.site = { revision: optString(raw.site.revision) ?? null, rejected };
     if (isSyncState(raw.site.sync)) view.site.sync = raw.site.sync;
     if (isHealthState(raw.site.health)) view.site.health = raw.site.health;

@@ -30,7 +30,7 @@ const log = createLogger({ level: 'silent' });
 const OPTIONS = { now: Date.now(), provisionTimeoutMs: 600_000, stepTimeoutMs: 120_000 };
 
 async function setup(driver: BmcDriver): Promise<{ tracker: HostTracker; executor: Executor }> {
-  const dir = await mkdtemp(join(tmpdir(), 'h4-executor-'));
+  const dir = await mkdtemp(join(tmpdir(), 'forseti-executor-'));
   dirs.push(dir);
   const tracker = new HostTracker(new Journal(join(dir, 'journal.json')), log);
   const executor = new Executor(tracker, () => driver, () => 'uefi', log);

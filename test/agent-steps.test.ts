@@ -42,13 +42,9 @@ const applied = (lines: Line[], revision: string): boolean => lines.some((l) => 
 let dir = '';
 let git: GitServer;
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'forseti-agent-steps-'));
-  git = await startGitServer();
+  [dir, git] = await Promise.all([mkdtemp(join(tmpdir(), 'forseti-agent-steps-')), startGitServer()]);
 });
-after(async () => {
-  await git?.close();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => Promise.all([git?.close(), rm(dir, { recursive: true, force: true })]));
 
 describe('a step that fails: the previous generation serves and the commit is rejected once, with its step', () => {
   let agent: Agent;

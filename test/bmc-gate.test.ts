@@ -169,7 +169,7 @@ describe('ConcurrencyLimit.resize and the gate\'s back-off', () => {
     assert.equal(bmcStateKey(redfish), '10.0.0.5:443');
     assert.equal(bmcStateKey(redfish, { redfish: { scheme: 'http' } }), '10.0.0.5:80');
     assert.equal(bmcStateKey(blade), '10.0.0.6:22');
-    assert.equal(bmcStateKey(ipmi, { ipmitool: { prefix: ['ip', 'netns', 'exec', 'h10-lab'] } }), 'ip netns exec h10-lab 127.0.0.1:9');
+    assert.equal(bmcStateKey(ipmi, { ipmitool: { prefix: ['ip', 'netns', 'exec', 'vlab-1'] } }), 'ip netns exec vlab-1 127.0.0.1:9');
     assert.equal(bmcStateKey(host('w', { type: 'wol' })), undefined);
     const state = new BmcState();
     const gate = state.gate;
@@ -200,7 +200,7 @@ describe('every driver exchange goes through the gate', () => {
   });
 
   it('IPMI: each ipmitool run takes a slot; an unreachable BMC backs off and its calls run no ipmitool at all', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'h4-gate-'));
+    const dir = await mkdtemp(join(tmpdir(), 'forseti-bmc-gate-'));
     cleanup.push(() => rm(dir, { recursive: true, force: true }));
     const log = join(dir, 'runs');
     const mode = join(dir, 'mode');

@@ -7,7 +7,7 @@ import { formatPlanMarkdown } from '../src/plan/format-markdown.ts';
 import { formatPlanText } from '../src/plan/format-text.ts';
 import { emptyObserved, observedAtBase } from '../src/plan/observed-state.ts';
 import { planChanges } from '../src/plan/plan-changes.ts';
-import type { ChangeKind, ObservedState, Plan, PlanSide } from '../src/plan/plan-types.ts';
+import type { HostChangeKind, ObservedState, Plan, PlanSide } from '../src/plan/plan-types.ts';
 import { renderSide } from '../src/plan/render-side.ts';
 import { parseInventory, type HostStatus } from '../src/status/host-status.ts';
 import { observedFromStatus } from '../src/status/observed-from-status.ts';
@@ -44,7 +44,7 @@ function fromStatus(base: PlanSide, files: Record<string, HostStatus>): Observed
   });
 }
 
-function changes(plan: Plan): Record<string, ChangeKind> {
+function changes(plan: Plan): Record<string, HostChangeKind> {
   return Object.fromEntries(plan.hosts.map((h) => [h.host, h.change]));
 }
 
@@ -54,7 +54,7 @@ interface Case {
   name: string;
   head: (lab: Lab) => void;
   observed?: (base: PlanSide) => ObservedState;
-  expect: Record<string, ChangeKind>;
+  expect: Record<string, HostChangeKind>;
   /** Host → the details it must say. */
   details?: Record<string, RegExp>;
   /** Host → the artifact files diffed. */

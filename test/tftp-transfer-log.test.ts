@@ -19,7 +19,7 @@ describe('agent log line per TFTP transfer, from real transfer events', () => {
   let srv: RunningServer;
   let cleanup: () => Promise<void>;
   before(async () => {
-    const tmp = await makeTempDir('h2-tftplog-');
+    const tmp = await makeTempDir('forseti-tftp-log-');
     cleanup = tmp.cleanup;
     await writeRandomFile(path.join(tmp.dir, 'ipxe.efi'), 3000);
     srv = await startServer({ root: tmp.dir, retries: 0, timeoutMs: 200 });

@@ -23,7 +23,7 @@ import type { RefusedTreeError } from '../source/index.ts';
 import type { AgentParts } from './agent-parts.ts';
 import type { AttemptTokens } from './attempt-tokens.ts';
 import { APPLY_STAGE_BOUND_MS, CommitAbandonedError, type CommitApply } from './commit-apply.ts';
-import { CommitStepError, FetchStepError, LoadStepError, stepError, type CommitStep } from './commit-steps.ts';
+import { AgentStepError, CommitStepError, FetchStepError, LoadStepError, RenderStepError, ServicesStepError, SwitchStepError, type CommitStep } from './commit-steps.ts';
 import type { AgentConfig } from './config.ts';
 import type { HostDrivers } from './host-drivers.ts';
 
@@ -92,7 +92,7 @@ export class CommitSteps {
   /** A head whose tree the Git layer refuses is rejected once at the fetch step, like a commit that fails validation. */
   async refuseTree(err: RefusedTreeError): Promise<void> {
     if (err.commit === this.invalidRevision) return;
-    const refused = new FetchStepError(err.commit, [formatProblem(fileProblem(err.path, { code: 'unsafe-path', message: err.reason }))], { cause: err });
+    const refused = new FetchStepError(err.commit, err.path, formatProblem(fileProblem(err.path, { code: 'unsafe-path', message: err.reason })), { cause: err });
     await this.rejectInvalid(err.commit, refused, this.ctx.parts.status.reconciles.start(err.commit));
   }
 
@@ -105,10 +105,8 @@ export class CommitSteps {
     const { commit } = apply;
     const { lab, problems } = await this.validate(commit, tree);
     run.mark('validate');
-    if (!lab) throw new LoadStepError(commit, problems.map(formatProblem));
-    const labSecrets = await this.ctx.parts.secrets.withLab(tree, this.ctx.config.lab.limits).catch((err: unknown) => {
-      throw stepError('load', commit, err);
-    });
+    if (!lab) throw new LoadStepError(commit, problems);
+    const labSecrets = await this.ctx.parts.secrets.withLab(tree, this.ctx.config.lab.limits);
     // Known before anything of this commit can be logged; they replace the served commit's once it switches.
     this.ctx.redactor.set('next-lab-secrets', labSecrets.values());
     apply.treeDone();
@@ -177,7 +175,7 @@ export class CommitSteps {
         ctx.failStart(err);
         return;
       }
-      throw stepError(step, commit, err);
+      throw failedStep(step, commit, err);
     }
     // Recorded applied: nothing is undone any more. The replaced servers retire, and the hosts are acted on.
     await services?.commit();
@@ -185,7 +183,7 @@ export class CommitSteps {
       ctx.act(decisions);
     } catch (err) {
       // The commit stays applied; each reconcile pass decides and acts again.
-      ctx.log.error({ err: stepError('act', commit, err), revision: commit }, 'the decided actions could not all be handed to the executor; the next reconcile pass tries again');
+      ctx.log.error({ err: new AgentStepError('act', commit, err), revision: commit }, 'the decided actions could not all be handed to the executor; the next reconcile pass tries again');
     }
   }
 
@@ -269,8 +267,9 @@ export class CommitSteps {
     const { commit, step } = err;
     const errors = err.reasons.map((e) => ctx.redactor.redact(e));
     const cause = err.cause;
-    if (cause instanceof ServiceBindError) {
-      ctx.log.error({ revision: commit, step, service: cause.service, address: cause.address, port: cause.port, code: cause.code }, `commit rejected: ${ctx.redactor.redact(cause.message)}; the last good generation keeps serving`);
+    const bind = err instanceof ServicesStepError ? err.bind : undefined;
+    if (bind) {
+      ctx.log.error({ revision: commit, step, service: bind.service, address: bind.address, port: bind.port, code: bind.code }, `commit rejected: ${ctx.redactor.redact(bind.message)}; the last good generation keeps serving`);
     } else if (step === 'load' || step === 'fetch') {
       ctx.log.warn({ revision: commit, step, errors }, 'commit rejected; the last good generation keeps serving');
     } else if (step === 'render') {
@@ -316,6 +315,24 @@ export class CommitSteps {
       if (err instanceof CommitAbandonedError) throw err;
       ctx.log.error({ err: err instanceof CommitStepError ? errorMessage(err) : err, revision: lastGood }, 'cannot restore the last good commit');
     }
+  }
+}
+
+/** What failing at `step` is, as that step's error type. */
+function failedStep(step: CommitStep, commit: string, err: unknown): CommitStepError {
+  switch (step) {
+    case 'render':
+      return new RenderStepError(commit, err);
+    case 'services':
+      return new ServicesStepError(commit, err instanceof ServiceBindError ? err : undefined, err);
+    case 'switch':
+      return new SwitchStepError(commit, LAST_GOOD, err);
+    case 'decide':
+    case 'publish':
+    case 'act':
+      return new AgentStepError(step, commit, err);
+    default:
+      throw new Error(`the ${step} step has no failure of this kind`, { cause: err });
   }
 }
 

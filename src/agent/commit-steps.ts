@@ -11,8 +11,15 @@
 //   decide    the reconcile decision for every host                  (src/plan)       rollback: none (pure)
 //   publish   record it applied: status branch, metrics, alerts      (src/status)     rollback: none needed (in memory)
 //   act       hand the decided actions to the executor               (src/bmc)        rollback: none possible
+//
+// Each failure kind has its error type, carrying what it concerns: FetchStepError (the refused path), LoadStepError
+// (the problems), RenderStepError (the image), ServicesStepError (the service and port), SwitchStepError (the state
+// file); decide, publish and act can fail only by a fault of forseti itself, AgentStepError with the step.
 
 import { errorMessage } from '../core/errors.ts';
+import { formatProblem } from '../model/problems.ts';
+import type { LabProblem } from '../model/types.ts';
+import type { ServiceBindError } from '../serve/boot-services.ts';
 
 export const COMMIT_STEPS = ['fetch', 'load', 'render', 'services', 'switch', 'decide', 'publish', 'act'] as const;
 export type CommitStep = (typeof COMMIT_STEPS)[number];
@@ -25,68 +32,66 @@ export abstract class CommitStepError extends Error {
   }
 }
 
-/** The lab branch could not be fetched, or its head's tree is refused (a path forseti will not write). */
+/** The lines of what went wrong, for the status branch: a multi-line message (every host that failed) one each. */
+function linesOf(err: unknown): string[] {
+  return errorMessage(err).split('\n').filter((line) => line !== '');
+}
+
+/** The head's tree holds a path forseti will not write (`..`, `.git`, a control character): refused as it is fetched. */
 export class FetchStepError extends CommitStepError {
   override readonly name = 'FetchStepError';
   readonly step = 'fetch';
+  constructor(commit: string, readonly path: string, problem: string, options?: { cause?: unknown }) {
+    super(commit, [problem], options);
+  }
 }
 
-/** The commit is not a valid lab, or its secrets cannot be opened. */
+/** The commit is not a valid lab: every problem, at its `file:line:col`. */
 export class LoadStepError extends CommitStepError {
   override readonly name = 'LoadStepError';
   readonly step = 'load';
+  constructor(commit: string, readonly problems: readonly LabProblem[]) {
+    super(commit, problems.map(formatProblem));
+  }
 }
 
-/** An image could not be downloaded or verified, a host could not be rendered, or the generation not written. */
+/** An image could not be downloaded or verified (`image` names it), a host not rendered, or the generation not written. */
 export class RenderStepError extends CommitStepError {
   override readonly name = 'RenderStepError';
   readonly step = 'render';
+  readonly image: string | undefined;
+  constructor(commit: string, cause: unknown) {
+    super(commit, linesOf(cause), { cause });
+    const image = (cause as { image?: unknown } | null)?.image;
+    this.image = typeof image === 'string' ? image : undefined;
+  }
 }
 
-/** A boot service could not take its port or address. */
+/** A boot service could not take its port or address (`service`, `port` from the bind error). */
 export class ServicesStepError extends CommitStepError {
   override readonly name = 'ServicesStepError';
   readonly step = 'services';
+  constructor(commit: string, readonly bind: ServiceBindError | undefined, cause: unknown) {
+    super(commit, linesOf(cause), { cause });
+  }
 }
 
-/** The switch to the new generation could not be made durable (last-good not written: a full disk, say). */
+/** The switch could not be made durable: `file` (last-good) not written, a full disk say; nothing switched. */
 export class SwitchStepError extends CommitStepError {
   override readonly name = 'SwitchStepError';
   readonly step = 'switch';
+  constructor(commit: string, readonly file: string, cause: unknown) {
+    super(commit, [`${file}: ${errorMessage(cause)}`], { cause });
+  }
 }
 
-/** The reconcile decision failed for the new generation. */
-export class DecideStepError extends CommitStepError {
-  override readonly name = 'DecideStepError';
-  readonly step = 'decide';
-}
-
-/** The commit could not be recorded applied. */
-export class PublishStepError extends CommitStepError {
-  override readonly name = 'PublishStepError';
-  readonly step = 'publish';
-}
-
-/** A decided action could not be handed to the executor; the commit stays applied, the host's state says the rest. */
-export class ActStepError extends CommitStepError {
-  override readonly name = 'ActStepError';
-  readonly step = 'act';
-}
-
-const ERRORS: Readonly<Record<CommitStep, new (commit: string, reasons: readonly string[], options?: { cause?: unknown }) => CommitStepError>> = Object.freeze({
-  fetch: FetchStepError,
-  load: LoadStepError,
-  render: RenderStepError,
-  services: ServicesStepError,
-  switch: SwitchStepError,
-  decide: DecideStepError,
-  publish: PublishStepError,
-  act: ActStepError,
-});
-
-/** The error of `step` for a failure that is not one yet; one of them already is passed through. */
-export function stepError(step: CommitStep, commit: string, err: unknown): CommitStepError {
-  if (err instanceof CommitStepError) return err;
-  const message = errorMessage(err);
-  return new ERRORS[step](commit, message.split('\n').filter((line) => line !== ''), { cause: err });
+/**
+ * The reconcile decision, the record of the commit or the hand-over of its actions failed: a fault of forseti
+ * itself rather than of the commit, named by its step (decide, publish, act).
+ */
+export class AgentStepError extends CommitStepError {
+  override readonly name = 'AgentStepError';
+  constructor(readonly step: 'decide' | 'publish' | 'act', commit: string, cause: unknown) {
+    super(commit, linesOf(cause), { cause });
+  }
 }

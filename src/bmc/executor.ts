@@ -70,13 +70,7 @@ export class Executor {
         return;
       case 'power-off':
         this.log.info({ host, reason: action.reason }, 'powering off');
-        try {
-          await this.driverFor(host).powerOff();
-          await this.tracker.record(host, { kind: 'powered-off' });
-        } catch (err) {
-          await this.tracker.record(host, { kind: 'failed', message: `power off: ${errorMessage(err)}`, step: 'power-off', ...closeAttempt });
-        }
-        return;
+        return this.power(host, 'off', closeAttempt);
       case 'power-off-by-hand':
         // The driver cannot do it: manual tells the operator (log and status); Wake-on-LAN has nobody to tell but the log.
         if (action.by === 'operator') {
@@ -88,14 +82,8 @@ export class Executor {
         return;
       case 'power-on':
         this.log.info({ host, reason: action.reason }, 'powering on');
-        try {
-          // No boot override: a PXE-first machine is answered "boot from disk" by its iPXE script.
-          await this.driverFor(host).powerOn();
-          await this.tracker.record(host, { kind: 'powered-on' });
-        } catch (err) {
-          await this.tracker.record(host, { kind: 'failed', message: `power on: ${errorMessage(err)}`, step: 'power-on', ...closeAttempt });
-        }
-        return;
+        // No boot override: a PXE-first machine is answered "boot from disk" by its iPXE script.
+        return this.power(host, 'on', closeAttempt);
       case 'boot-override':
         this.log.info({ host, reason: action.reason }, 'setting the one-time PXE override again');
         await this.pxeOverride(host).catch((err: unknown) => this.log.warn({ host, err: errorMessage(err) }, 'cannot set the boot override'));
@@ -112,6 +100,17 @@ export class Executor {
         return this.netboot(host);
       default:
         return;
+    }
+  }
+
+  /** Power on or off; a failure fails the host at that step and closes the attempt, so it is not retried in a loop. */
+  private async power(host: string, to: 'on' | 'off', closeAttempt: { digest: string; revision: string }): Promise<void> {
+    try {
+      const driver = this.driverFor(host);
+      await (to === 'on' ? driver.powerOn() : driver.powerOff());
+      await this.tracker.record(host, { kind: to === 'on' ? 'powered-on' : 'powered-off' });
+    } catch (err) {
+      await this.tracker.record(host, { kind: 'failed', message: `power ${to}: ${errorMessage(err)}`, step: `power-${to}`, ...closeAttempt });
     }
   }
 

@@ -52,6 +52,11 @@ export interface DesiredHost {
   /** `image`/`chain`: the host boots something from the network; `off`: the host is kept off. */
   boot: 'image' | 'chain' | 'off';
   power: 'on' | 'off';
+  /**
+   * What turned `power` off beyond the host's own file, named in every reason the decision gives for it: `power
+   * schedule nightly` (set by the reconcile pass, src/plan/reconcile.ts).
+   */
+  keptOffBy?: string;
   /** After the OS phoned home, later PXE boots go to the local disk (`disk`) or boot the role again (`pxe`). */
   afterInstall: 'disk' | 'pxe';
   /** Digest of everything rendered for this host (script, cmdline, config, image digests). */

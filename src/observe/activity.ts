@@ -1,5 +1,5 @@
 // What the agent did lately, as status shows it: per site the last commit applies (reconciles) with their
-import { isRecord } from '../core/objects.ts';
+import { isRecord, stripUndefined } from '../core/objects.ts';
 // timings, per host the last actions with theirs. Same shape on /v1/status and on the status branch.
 
 export const ACTIVITY_LIMIT = 5;
@@ -55,10 +55,6 @@ const RESULTS: readonly string[] = ['running', 'applied', 'rejected', 'interrupt
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
-function strip<T extends object>(obj: T): T {
-  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as T;
-}
-
 /** Reads a list of reconciles leniently (status branch or API): malformed entries are dropped, not fatal. */
 export function parseReconciles(raw: unknown): ReconcileRecord[] | undefined {
   if (!Array.isArray(raw)) return undefined;
@@ -75,7 +71,7 @@ export function parseReconciles(raw: unknown): ReconcileRecord[] | undefined {
       }
     }
     return [
-      strip({
+      stripUndefined({
         revision,
         started,
         finished: str(r.finished),
@@ -99,18 +95,18 @@ export function parseActions(raw: unknown): HostAction[] | undefined {
     const started = str(a.started);
     const outcome = str(a.outcome);
     if (!action || revision === undefined || !started || !outcome || !OUTCOMES.includes(outcome)) return [];
-    return [strip({ action, reason: str(a.reason), revision, started, finished: str(a.finished), durationMs: num(a.durationMs), outcome: outcome as ActionOutcome, message: str(a.message) })];
+    return [stripUndefined({ action, reason: str(a.reason), revision, started, finished: str(a.finished), durationMs: num(a.durationMs), outcome: outcome as ActionOutcome, message: str(a.message) })];
   });
 }
 
 /** Fixed key order, so the status branch's diffs stay small. */
 export function reconcileForYaml(r: ReconcileRecord): ReconcileRecord {
   const stages = Object.fromEntries(RECONCILE_STAGES.filter((s) => r.stages[s] !== undefined).map((s) => [s, r.stages[s]]));
-  return strip({ revision: r.revision, result: r.result, started: r.started, finished: r.finished, durationMs: r.durationMs, stages, problems: r.problems, hostsActedOn: r.hostsActedOn, actions: r.actions && Object.keys(r.actions).length > 0 ? { ...r.actions } : undefined });
+  return stripUndefined({ revision: r.revision, result: r.result, started: r.started, finished: r.finished, durationMs: r.durationMs, stages, problems: r.problems, hostsActedOn: r.hostsActedOn, actions: r.actions && Object.keys(r.actions).length > 0 ? { ...r.actions } : undefined });
 }
 
 export function actionForYaml(a: HostAction): HostAction {
-  return strip({ action: a.action, outcome: a.outcome, revision: a.revision, started: a.started, finished: a.finished, durationMs: a.durationMs, reason: a.reason, message: a.message });
+  return stripUndefined({ action: a.action, outcome: a.outcome, revision: a.revision, started: a.started, finished: a.finished, durationMs: a.durationMs, reason: a.reason, message: a.message });
 }
 
 /** `1.2 s`, `340 ms`, `2 min 5 s`: for the CLI. */

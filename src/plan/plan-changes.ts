@@ -2,7 +2,7 @@ import type { RenderedHost } from '../render/host.ts';
 import { artifactDiffs } from './artifact-diff.ts';
 import { decide, NO_ONCE } from './decide.ts';
 import { short } from './observed-state.ts';
-import { CHANGE_KINDS, type BaseSide, type ChangeKind, type HostPlan, type ObservedState, type Plan, type PlanSide } from './plan-types.ts';
+import { CHANGE_KINDS, type BaseSide, type HostChangeKind, type HostPlan, type ObservedState, type Plan, type PlanSide } from './plan-types.ts';
 import type { Action } from './types.ts';
 import type { ObservedHost } from '../core/host-state.ts';
 
@@ -38,7 +38,7 @@ export function planChanges(base: BaseSide, head: PlanSide, observed: ObservedSt
     return { host: name, change: described.change, baseRole, headRole: after.desired.role, details, diffs };
   });
 
-  const summary = Object.fromEntries(CHANGE_KINDS.map((k) => [k, 0])) as Record<ChangeKind, number>;
+  const summary = Object.fromEntries(CHANGE_KINDS.map((k) => [k, 0])) as Record<HostChangeKind, number>;
   for (const h of hosts) summary[h.change]++;
   const notes = [...observed.notes];
   const { rollout, maintenance } = head.lab.site;
@@ -57,7 +57,7 @@ export function planChanges(base: BaseSide, head: PlanSide, observed: ObservedSt
   };
 }
 
-function describe(action: Action, role: string, isNew: boolean): { change: ChangeKind; details: string } {
+function describe(action: Action, role: string, isNew: boolean): { change: HostChangeKind; details: string } {
   const fresh = (text: string): string => (isNew ? `new host: ${text}` : text);
   switch (action.kind) {
     case 'none':

@@ -34,7 +34,7 @@ export interface ObservedState {
 }
 
 export const CHANGE_KINDS = ['none', 'rerender', 'provision', 'reprovision', 'wipe', 'power-on', 'power-off', 'power-off-by-hand', 'refused', 'removed'] as const;
-export type ChangeKind = (typeof CHANGE_KINDS)[number];
+export type HostChangeKind = (typeof CHANGE_KINDS)[number];
 
 export type ArtifactKind = 'script' | 'wipe-script' | 'cmdline' | 'config';
 
@@ -51,7 +51,7 @@ export interface ArtifactDiff {
 
 export interface HostPlan {
   host: string;
-  change: ChangeKind;
+  change: HostChangeKind;
   /** Role at BASE; null when the host is new at HEAD (or BASE is invalid). */
   baseRole: string | null;
   /** Role at HEAD; null when the host is removed. */
@@ -71,7 +71,7 @@ export interface Plan {
   /** Every host of BASE and HEAD, by name. */
   hosts: HostPlan[];
   /** Hosts per change kind; every kind present, zeros included. */
-  summary: Record<ChangeKind, number>;
+  summary: Record<HostChangeKind, number>;
   /** True when any host's change is not `none`. */
   changed: boolean;
 }

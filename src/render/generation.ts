@@ -78,7 +78,7 @@ export class GenerationWriter {
 
   constructor(private readonly stateDir: string, token: (host: string) => string, options: GenerationWriterOptions = {}) {
     this.renderer = new LabRenderer(token);
-    this.onPruneError = options.onPruneError ?? ((err) => process.emitWarning(`forseti: old generations could not be removed: ${describe(err)}`));
+    this.onPruneError = options.onPruneError ?? ((err) => process.emitWarning(`forseti: old generations could not be removed: ${errorMessage(err)}`));
   }
 
   /**
@@ -231,8 +231,4 @@ function shardOf(name: string): number {
 
 function generationTime(id: string): number {
   return parseInt(id.slice(id.lastIndexOf('-') + 1), 36) || 0;
-}
-
-function describe(err: unknown): string {
-  return errorMessage(err);
 }

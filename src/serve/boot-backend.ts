@@ -13,8 +13,8 @@ import type { RecentEvents } from './dashboard/recent-events.ts';
 import type { Drift } from '../observe/drift.ts';
 import type { HostAction, ReconcileRecord } from '../observe/activity.ts';
 import type { RejectedRevision } from '../status/site-status.ts';
-import type { StatusView } from '../status/status-view.ts';
-import { siteSyncHealth, syncAndHealth, syncHealthInput } from '../observe/sync-health.ts';
+import { hostView, type StatusView } from '../status/status-view.ts';
+import { siteSyncHealth } from '../observe/sync-health.ts';
 
 /** What the status document shows beyond the hosts' phases; all optional so the backend stands alone in tests. */
 export interface BackendExtras {
@@ -77,22 +77,7 @@ export class AgentBootBackend implements BootBackend {
       const state = this.tracker.get(name);
       const drifts = this.extras.drifts?.(name) ?? [];
       const actions = this.extras.actions?.(name) ?? [];
-      hosts[name] = {
-        ...syncAndHealth(syncHealthInput(rendered.desired, state, drifts)),
-        role: rendered.desired.role,
-        phase: state.phase,
-        ...(state.step ? { step: state.step } : {}),
-        ...(state.appliedRole ? { appliedRole: state.appliedRole } : {}),
-        ...(state.appliedRevision ? { appliedRevision: state.appliedRevision } : {}),
-        ...(state.attemptRevision ? { attemptRevision: state.attemptRevision } : {}),
-        since: state.since,
-        ...(state.lastError ? { lastError: state.lastError } : {}),
-        ...(host?.enclosure ? { enclosure: host.enclosure } : {}),
-        labels: host?.labels ?? {},
-        drift: drifts.map((d) => d.message),
-        events: this.extras.events?.forHost(name) ?? [],
-        ...(actions.length > 0 ? { actions } : {}),
-      };
+      hosts[name] = hostView({ desired: rendered.desired, state, ...(host ? { host } : {}), drifts, events: this.extras.events?.forHost(name) ?? [], actions });
     }
     const site = this.extras.site?.() ?? { revision: gen?.revision ?? null, rejected: null };
     const aggregate = siteSyncHealth(

@@ -7,7 +7,7 @@ import { asRecord, nullableStr, oneOf, optStr, str } from './yaml-fields.ts';
 import { actionForYaml, parseActions, type HostAction } from '../observe/activity.ts';
 import { isHealthState, isSyncState, type HealthState, type SyncState } from '../observe/sync-health.ts';
 
-import { PHASES, PROVISION_STEPS, type ObservedInventory, type Phase, type ProvisionStep } from '../core/host-state.ts';
+import { PHASES, PROVISION_STEPS, type ObservedHost, type ObservedInventory, type Phase, type ProvisionStep } from '../core/host-state.ts';
 import { errorMessage } from '../core/errors.ts';
 import { isRecord, stripUndefined } from '../core/objects.ts';
 
@@ -191,6 +191,26 @@ export interface HostUpdate {
   sync?: SyncState;
   health?: HealthState;
   actions?: HostAction[];
+}
+
+/** The update a host's state makes to its status file: the file is a view of the state (secrets and nonces stay out). */
+export function statusUpdate(state: ObservedHost, role: string, condition: { sync: SyncState; health: HealthState }, actions: HostAction[]): HostUpdate {
+  const bmc = state.bmc;
+  return {
+    role,
+    phase: state.phase,
+    revision: state.appliedRevision ?? null,
+    attemptedRevision: state.attemptRevision ?? null,
+    lastError: state.lastError ? { message: state.lastError.message, ...(state.lastError.step ? { step: state.lastError.step } : {}) } : null,
+    ...(state.step ? { step: state.step } : {}),
+    ...(state.inventory ? { inventory: { ...state.inventory } } : {}),
+    bmc: bmc && (bmc.bootOnce === false || bmc.holds) ? { ...(bmc.bootOnce === false ? { bootOnce: false } : {}), ...(bmc.holds ? { holds: bmc.holds } : {}) } : null,
+    ...(state.wipedToken !== undefined ? { wipedToken: state.wipedToken } : {}),
+    message: state.lastError?.message ?? `${state.phase}${state.step ? ` (${state.step})` : ''}`,
+    sync: condition.sync,
+    health: condition.health,
+    ...(actions.length > 0 ? { actions } : {}),
+  };
 }
 
 /**

@@ -3,6 +3,7 @@ export {
   renderHostStatus,
   parseHostStatus,
   nextHostStatus,
+  statusUpdate,
   HISTORY_LIMIT,
   type HostStatus,
   type HostStatusError,

@@ -7,7 +7,7 @@ import type { Action } from '../plan/types.ts';
 import type { ObservedHost } from '../core/host-state.ts';
 import type { Generation } from '../render/generation.ts';
 import type { HostAction, ReconcileRecord } from '../observe/activity.ts';
-import { nextHostStatus, renderHostStatus, renderSiteStatus, type HostStatus, type HostUpdate, type RejectedRevision, type SiteStatus, type StatusWriter } from './index.ts';
+import { nextHostStatus, renderHostStatus, statusUpdate, renderSiteStatus, type HostStatus, type HostUpdate, type RejectedRevision, type SiteStatus, type StatusWriter } from './index.ts';
 import { parsePreviousStatus } from './previous-status.ts';
 import { siteSyncHealth, syncAndHealth, syncHealthInput, type SyncHealth } from '../observe/sync-health.ts';
 
@@ -84,22 +84,7 @@ export class StatusPublisher {
     const desired = this.current()?.hosts.get(name)?.desired;
     const role = desired?.role ?? state.attemptRole ?? state.appliedRole ?? '';
     const condition = desired ? syncAndHealth(syncHealthInput(desired, state, this.options.drifts?.(name) ?? [])) : syncAndHealth({ phase: state.phase, role });
-    const actions = this.actions.of(name);
-    const update: HostUpdate = {
-      role,
-      phase: state.phase,
-      revision: state.appliedRevision ?? null,
-      attemptedRevision: state.attemptRevision ?? null,
-      lastError: state.lastError ? { message: state.lastError.message, ...(state.lastError.step ? { step: state.lastError.step } : {}) } : null,
-      ...(state.step ? { step: state.step } : {}),
-      ...(state.inventory ? { inventory: { ...state.inventory } } : {}),
-      bmc: state.bmc && (state.bmc.bootOnce === false || state.bmc.holds) ? { ...(state.bmc.bootOnce === false ? { bootOnce: false } : {}), ...(state.bmc.holds ? { holds: state.bmc.holds } : {}) } : null,
-      ...(state.wipedToken !== undefined ? { wipedToken: state.wipedToken } : {}),
-      message: state.lastError?.message ?? `${state.phase}${state.step ? ` (${state.step})` : ''}`,
-      sync: condition.sync,
-      health: condition.health,
-      ...(actions.length > 0 ? { actions } : {}),
-    };
+    const update = statusUpdate(state, role, condition, this.actions.of(name));
     this.setCondition(name, condition);
     const previous = this.hosts.get(name) ?? null;
     if (previous && sameStatus(previous, update)) return;

@@ -63,9 +63,6 @@ function moduleUrlPlugin(seen) {
       // Optional native parts of dependencies (ssh2's crypto binding, cpu-features) stay outside: their require
       // sits in a try block and the pure-JavaScript path is taken when it fails.
       b.onResolve({ filter: /\.node$/ }, (a) => ({ path: a.path, external: true }));
-      // node-cron's ES module computes a path from its own module URL at load; its CommonJS build does the same
-      // with __filename, which a bundle has.
-      b.onResolve({ filter: /^node-cron$/ }, () => ({ path: join(ROOT, 'node_modules/node-cron/dist/node-cron.cjs') }));
     },
   };
 }

@@ -1,7 +1,11 @@
 import { destination as pinoDestination, pino, type DestinationStream, type Logger } from 'pino';
-import type { Redactor } from './redact/redactor.ts';
 
 export type { Logger };
+
+/** What scrubs a finished log line of secrets (src/redact/redactor.ts Redactor is one). */
+export interface LineRedactor {
+  redactLine(line: string): string;
+}
 
 /** Keys whose values never reach a log line, wherever they appear in a logged object, whatever their length. */
 const SECRET_KEYS = ['password', 'token', 'secret', 'authorization', '*.password', '*.token', '*.secret', '*.authorization'];
@@ -14,7 +18,7 @@ export interface LoggerOptions {
    * Scrubs every finished line (message, fields, error messages and stacks, nested causes) of the secrets it knows,
    * in every encoding, before the line is written.
    */
-  redactor?: Redactor;
+  redactor?: LineRedactor;
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {

@@ -13,8 +13,10 @@ import { commitFiles, createBareRepo, startGitServer, type GitServer } from './f
 import { startFakeBmc, type FakeBmc } from './fixtures/ipmi/support.ts';
 import { readStatus, waitForStatus } from './e2e/status-branch.ts';
 import { bootScriptFrom, phoneHomeFrom } from './fixtures/as-host.ts';
+import { freeTcpPort } from './fixtures/free-port.ts';
 
-const PORT = 18_090;
+/** The agent's HTTP port: one the kernel chose, so two runs side by side never meet. */
+const PORT = await freeTcpPort();
 const HOSTS = ['c1', 'c2', 'c3'];
 const KILLS = 6;
 let dir = '';

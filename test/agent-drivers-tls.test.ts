@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { createDriver } from '../src/agent/drivers.ts';
-import type { Secrets } from '../src/agent/secrets.ts';
+import { BmcState } from '../src/bmc/bmc-state.ts';
+import { createDriver } from '../src/bmc/driver-factory.ts';
+import type { Secrets } from '../src/secrets/secrets.ts';
 import type { BmcDriver } from '../src/bmc/driver.ts';
 import { BmcTlsError } from '../src/bmc/tls.ts';
 import { createLogger } from '../src/log.ts';
@@ -56,11 +57,14 @@ role: off
     rmSync(dir, { recursive: true, force: true });
   });
 
+  // One BMC state for every driver of the suite, as the agent keeps one across the drivers it rebuilds per commit.
+  const state = new BmcState();
+
   async function driverFor(name: string): Promise<BmcDriver> {
     const lab = await loadLabOrThrow(dir);
     const host = lab.hosts.get(name) as Host;
     const secrets = { resolve: () => ({ username: bmc.username, password: bmc.password }) } as unknown as Secrets; // a stub: no file, no env
-    const driver = createDriver(host, secrets, { minIntervalMs: 0, timeoutMs: 5000, retries: 0 }, log);
+    const driver = createDriver(host, secrets, { minIntervalMs: 0, timeoutMs: 5000, retries: 0 }, log, { state });
     drivers.push(driver);
     return driver;
   }

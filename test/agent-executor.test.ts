@@ -5,10 +5,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Executor, toObservedInventory } from '../src/agent/executor.ts';
-import { HostTracker } from '../src/agent/host-tracker.ts';
-import { ManualDriver } from '../src/agent/manual-driver.ts';
-import { capabilitiesOfType } from '../src/bmc/capabilities.ts';
+import { Executor, toObservedInventory } from '../src/bmc/executor.ts';
+import { HostTracker } from '../src/observe/host-tracker.ts';
+import { ManualDriver } from '../src/bmc/manual-driver.ts';
+import { capabilitiesOfType } from '../src/core/capabilities.ts';
 import { CommandQueue } from '../src/bmc/command-queue.ts';
 import type { BmcDriver } from '../src/bmc/driver.ts';
 import { BmcGate } from '../src/bmc/gate.ts';
@@ -17,7 +17,7 @@ import { createWolDriver } from '../src/bmc/wol-driver.ts';
 import { createLogger } from '../src/log.ts';
 import { Journal } from '../src/observe/journal.ts';
 import { decide } from '../src/plan/decide.ts';
-import type { DesiredHost } from '../src/plan/types.ts';
+import type { DesiredHost } from '../src/core/host-state.ts';
 import { startRedfishBmc } from './fixtures/redfish/bmc.ts';
 import { syntheticBmc } from './fixtures/redfish/resources.ts';
 
@@ -30,7 +30,7 @@ const log = createLogger({ level: 'silent' });
 const OPTIONS = { now: Date.now(), provisionTimeoutMs: 600_000, stepTimeoutMs: 120_000 };
 
 async function setup(driver: BmcDriver): Promise<{ tracker: HostTracker; executor: Executor }> {
-  const dir = await mkdtemp(join(tmpdir(), 'h4-executor-'));
+  const dir = await mkdtemp(join(tmpdir(), 'forseti-executor-'));
   dirs.push(dir);
   const tracker = new HostTracker(new Journal(join(dir, 'journal.json')), log);
   const executor = new Executor(tracker, () => driver, () => 'uefi', log);

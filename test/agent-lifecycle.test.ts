@@ -15,8 +15,10 @@ import { commitFiles, createBareRepo, startGitServer, type GitServer } from './f
 import { readStatus, waitForStatus } from './e2e/status-branch.ts';
 import { bootScriptFrom, phoneHomeFrom } from './fixtures/as-host.ts';
 import './fixtures/api-contract.ts';
+import { freeTcpPort } from './fixtures/free-port.ts';
 
-const PORT = 18_080;
+/** The agent's HTTP port: one the kernel chose, so two runs side by side never meet. */
+const PORT = await freeTcpPort();
 const BASE = `http://127.0.0.1:${PORT}`;
 const log = createLogger({ level: process.env.FORSETI_TEST_LOG ?? 'silent' });
 let dir = '';
@@ -80,7 +82,7 @@ test('lifecycle: a manual host converges by phone-home; an unreachable BMC holds
     first = agent.current?.revision ?? '';
     assert.match(first, /^[0-9a-f]{40}$/);
     const { script: install, token } = await bootScriptFrom(BASE, '02:00:00:00:00:01', '127.0.0.11');
-    assert.match(install, /kernel http:\/\/127\.0\.0\.1:18080\/images\/[0-9a-f]{64}\/vmlinuz initrd=initrd\.img console=ttyS0 role=worker forseti\.callback=/);
+    assert.match(install, new RegExp(`kernel http://127\\.0\\.0\\.1:${PORT}/images/[0-9a-f]{64}/vmlinuz initrd=initrd\\.img console=ttyS0 role=worker forseti\\.callback=`));
     assert.match(token, /^[0-9a-f]{32}$/);
     const home = await phoneHomeFrom(BASE, '127.0.0.11', token, 'role=worker');
     assert.equal(home.status, 200);

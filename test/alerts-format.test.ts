@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Ajv } from 'ajv';
-import { ALERTS_SCHEMA, AlertCredentialMissingError, alerterTiming, alertForDrift, backoffMs, parseAlertsConfig, recoveryForDrift, requestFor, resolveSinks, slackEscape, summaryLine, type Alert, type AlertEvent, type ResolvedSink } from '../src/alerts/index.ts';
+import { AlertCredentialMissingError, alerterTiming, alertForDrift, backoffMs, recoveryForDrift, requestFor, resolveSinks, slackEscape, summaryLine, type Alert, type AlertEvent, type ResolvedSink } from '../src/alerts/index.ts';
+import { ALERTS_SCHEMA, parseAlertsConfig } from '../src/model/site-alerts.ts';
 import { isRetriableStatus } from '../src/alerts/backoff.ts';
 import { keyOf, keyString } from '../src/alerts/format.ts';
 import { defaultEvents, sinkWants } from '../src/alerts/sinks.ts';

@@ -4,7 +4,8 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { Alerter, backoffMs, resolveSinks, parseAlertsConfig, verifyBody, type AlertEvent, type ResolvedSink, type RetryPolicy } from '../src/alerts/index.ts';
+import { Alerter, backoffMs, resolveSinks, verifyBody, type AlertEvent, type ResolvedSink, type RetryPolicy } from '../src/alerts/index.ts';
+import { parseAlertsConfig } from '../src/model/site-alerts.ts';
 import { createLogger } from '../src/log.ts';
 import { Receiver } from './fixtures/alerts/receiver.ts';
 

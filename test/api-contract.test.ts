@@ -11,9 +11,9 @@ import { checkAgentResponse, contractViolations, fetchChecked } from './fixtures
 import { statusOnlyBackend } from './fixtures/status-only-backend.ts';
 import { createBootHttpServer, listen } from '../src/serve/boot-http.ts';
 import { createLogger } from '../src/log.ts';
-import { PHASES, PROVISION_STEPS } from '../src/plan/types.ts';
-import { HEALTH_STATES, SYNC_STATES } from '../src/status/sync-health.ts';
-import { RECONCILE_STAGES } from '../src/status/activity.ts';
+import { PHASES, PROVISION_STEPS } from '../src/core/host-state.ts';
+import { HEALTH_STATES, SYNC_STATES } from '../src/observe/sync-health.ts';
+import { RECONCILE_STAGES } from '../src/observe/activity.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- walking a JSON document
 const doc = JSON.parse(readFileSync(new URL('../schemas/openapi.json', import.meta.url), 'utf8')) as Json;

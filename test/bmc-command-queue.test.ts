@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CommandQueue, sharedCommandQueue } from '../src/bmc/command-queue.ts';
+import { BmcState } from '../src/bmc/bmc-state.ts';
+import { CommandQueue } from '../src/bmc/command-queue.ts';
 
 /** A clock that only moves when the queue sleeps or a command "takes" time. */
 function fakeClock(): { now: () => number; sleep: (ms: number) => Promise<void>; advance: (ms: number) => void; sleeps: number[] } {
@@ -71,8 +72,10 @@ describe('CommandQueue', () => {
     assert.equal(await next, 'ok');
   });
 
-  it('hands out one shared queue per BMC key', () => {
-    assert.equal(sharedCommandQueue('192.0.2.10:623'), sharedCommandQueue('192.0.2.10:623'));
-    assert.notEqual(sharedCommandQueue('192.0.2.10:623'), sharedCommandQueue('192.0.2.11:623'));
+  it('one queue per BMC key within one owner\'s BMC state, none shared between owners', () => {
+    const state = new BmcState();
+    assert.equal(state.queue('192.0.2.10:623'), state.queue('192.0.2.10:623'));
+    assert.notEqual(state.queue('192.0.2.10:623'), state.queue('192.0.2.11:623'));
+    assert.notEqual(new BmcState().queue('192.0.2.10:623'), state.queue('192.0.2.10:623'));
   });
 });

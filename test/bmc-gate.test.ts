@@ -1,4 +1,4 @@
-// The global BMC gate (src/bmc/gate.ts): every exchange of every driver takes one of `maxConcurrent` slots, and a
+// The BMC gate (src/bmc/gate.ts, one per owner in src/bmc/bmc-state.ts): every exchange of every driver takes one of `maxConcurrent` slots, and a
 // BMC that stops answering backs off outside the slots, so it cannot hold the other BMCs' work hostage.
 import assert from 'node:assert/strict';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -7,15 +7,15 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { bmcStateKey, retainBmcState } from '../src/agent/drivers.ts';
-import { CommandQueue, sharedCommandQueue } from '../src/bmc/command-queue.ts';
+import { bmcStateKey, retainBmcState } from '../src/bmc/driver-factory.ts';
+import { BmcState } from '../src/bmc/bmc-state.ts';
+import { CommandQueue } from '../src/bmc/command-queue.ts';
 import { ConcurrencyLimit } from '../src/bmc/concurrency.ts';
 import { BmcUnreachableError } from '../src/bmc/driver.ts';
-import { BmcBackingOffError, BmcGate, sharedBmcGate, UNREACHABLE_BACKOFF_MS } from '../src/bmc/gate.ts';
-import { createIpmiDriver } from '../src/bmc/ipmi-driver.ts';
+import { BmcBackingOffError, BmcGate, UNREACHABLE_BACKOFF_MS } from '../src/bmc/gate.ts';
+import { createIpmiDriver, ipmiBmcKey } from '../src/bmc/ipmi-driver.ts';
 import { createRedfishDriver } from '../src/bmc/redfish-driver.ts';
 import type { RedfishDriverOptions } from '../src/bmc/redfish-driver.ts';
-import { resetSharedBmcState, retainSharedBmcState } from '../src/bmc/shared-state.ts';
 import type { Host } from '../src/model/types.ts';
 import { startRedfishBmc } from './fixtures/redfish/bmc.ts';
 import type { RedfishBmc } from './fixtures/redfish/bmc.ts';
@@ -105,21 +105,28 @@ describe('ConcurrencyLimit.resize and the gate\'s back-off', () => {
     assert.equal(gate.backoff('10.0.0.1:623'), undefined);
   });
 
-  it('the process-wide gate is resized by the agent\'s bmc.maxConcurrent; a reset for tests leaves none of it behind', () => {
-    try {
-      const gate = sharedBmcGate(7);
-      assert.equal(gate.limit.limit, 7);
-      assert.equal(sharedBmcGate(), gate);
-      sharedBmcGate(3);
-      assert.equal(gate.limit.limit, 3);
-      gate.settle('10.0.0.1:623', { unreachable: 'no answer' });
-      resetSharedBmcState();
-      assert.notEqual(sharedBmcGate(), gate);
-      assert.equal(sharedBmcGate().limit.limit, 16);
-      assert.equal(sharedBmcGate().backoff('10.0.0.1:623'), undefined);
-    } finally {
-      resetSharedBmcState();
-    }
+  it('each owner\'s BMC state has its own gate, sized by its bmc.maxConcurrent: two agents in one process share no back-off', () => {
+    const one = new BmcState({ maxConcurrent: 7 });
+    const two = new BmcState();
+    assert.equal(one.gate.limit.limit, 7);
+    assert.equal(two.gate.limit.limit, 16);
+    one.gate.settle('10.0.0.1:623', { unreachable: 'no answer' });
+    assert.ok(one.gate.backoff('10.0.0.1:623'));
+    assert.equal(two.gate.backoff('10.0.0.1:623'), undefined);
+    assert.doesNotThrow(() => two.gate.check('10.0.0.1:623'));
+  });
+
+  it('drivers made by two owners keep their back-off apart', async () => {
+    const one = new BmcState();
+    const two = new BmcState();
+    const target = { host: 'h', address: '127.0.0.1', port: 9, username: 'u', password: 'p' };
+    const a = createIpmiDriver(target, { state: one, minIntervalMs: 0 });
+    const b = createIpmiDriver(target, { state: two, minIntervalMs: 0 });
+    one.gate.settle(ipmiBmcKey(target), { unreachable: 'no answer' });
+    await assert.rejects(a.powerState(), BmcUnreachableError);
+    assert.equal(two.gate.backoff(ipmiBmcKey(target)), undefined);
+    assert.equal(one.queue(ipmiBmcKey(target)), one.queue(ipmiBmcKey(target)));
+    void b;
   });
 
   it('command(): success and answers end the back-off, unreachable errors start it, a refused call settles nothing', async () => {
@@ -137,23 +144,20 @@ describe('ConcurrencyLimit.resize and the gate\'s back-off', () => {
   });
 
   it('state of BMCs no longer declared is dropped: back-off marks and command queues', () => {
-    try {
-      const gate = sharedBmcGate();
-      for (const bmc of ['10.0.0.1:623', '10.0.0.2:443', '10.0.0.3:22']) gate.settle(bmc, { unreachable: 'no answer' });
-      const kept = sharedCommandQueue('10.0.0.1:623');
-      const dropped = sharedCommandQueue('10.0.0.2:443');
-      retainSharedBmcState(['10.0.0.1:623']);
-      assert.ok(gate.backoff('10.0.0.1:623'));
-      assert.equal(gate.backoff('10.0.0.2:443'), undefined);
-      assert.equal(gate.backoff('10.0.0.3:22'), undefined);
-      assert.equal(sharedCommandQueue('10.0.0.1:623'), kept);
-      assert.notEqual(sharedCommandQueue('10.0.0.2:443'), dropped);
-      retainSharedBmcState([]);
-      assert.equal(gate.backoff('10.0.0.1:623'), undefined, 'none declared (the agent stops): nothing is kept');
-      assert.notEqual(sharedCommandQueue('10.0.0.1:623'), kept);
-    } finally {
-      resetSharedBmcState();
-    }
+    const state = new BmcState();
+    const gate = state.gate;
+    for (const bmc of ['10.0.0.1:623', '10.0.0.2:443', '10.0.0.3:22']) gate.settle(bmc, { unreachable: 'no answer' });
+    const kept = state.queue('10.0.0.1:623');
+    const dropped = state.queue('10.0.0.2:443');
+    state.retain(['10.0.0.1:623']);
+    assert.ok(gate.backoff('10.0.0.1:623'));
+    assert.equal(gate.backoff('10.0.0.2:443'), undefined);
+    assert.equal(gate.backoff('10.0.0.3:22'), undefined);
+    assert.equal(state.queue('10.0.0.1:623'), kept);
+    assert.notEqual(state.queue('10.0.0.2:443'), dropped);
+    state.retain([]);
+    assert.equal(gate.backoff('10.0.0.1:623'), undefined, 'none declared: nothing is kept');
+    assert.notEqual(state.queue('10.0.0.1:623'), kept);
   });
 
   it('the agent\'s retainBmcState keys hosts as the drivers do, so a host\'s back-off survives a commit that keeps its BMC', () => {
@@ -165,20 +169,17 @@ describe('ConcurrencyLimit.resize and the gate\'s back-off', () => {
     assert.equal(bmcStateKey(redfish), '10.0.0.5:443');
     assert.equal(bmcStateKey(redfish, { redfish: { scheme: 'http' } }), '10.0.0.5:80');
     assert.equal(bmcStateKey(blade), '10.0.0.6:22');
-    assert.equal(bmcStateKey(ipmi, { ipmitool: { prefix: ['ip', 'netns', 'exec', 'h10-lab'] } }), 'ip netns exec h10-lab 127.0.0.1:9');
+    assert.equal(bmcStateKey(ipmi, { ipmitool: { prefix: ['ip', 'netns', 'exec', 'vlab-1'] } }), 'ip netns exec vlab-1 127.0.0.1:9');
     assert.equal(bmcStateKey(host('w', { type: 'wol' })), undefined);
-    try {
-      const gate = sharedBmcGate();
-      for (const h of [ipmi, redfish, blade]) gate.settle(bmcStateKey(h)!, { unreachable: 'no answer' });
-      retainBmcState([ipmi, blade, host('w', { type: 'wol' })]);
-      assert.ok(gate.backoff('127.0.0.1:9'));
-      assert.ok(gate.backoff('10.0.0.6:22'));
-      assert.equal(gate.backoff('10.0.0.5:443'), undefined, 'the Redfish host left the lab');
-      retainBmcState([]);
-      assert.equal(gate.backoff('127.0.0.1:9'), undefined, 'a restarted agent in the same process starts afresh');
-    } finally {
-      resetSharedBmcState();
-    }
+    const state = new BmcState();
+    const gate = state.gate;
+    for (const h of [ipmi, redfish, blade]) gate.settle(bmcStateKey(h)!, { unreachable: 'no answer' });
+    retainBmcState(state, [ipmi, blade, host('w', { type: 'wol' })]);
+    assert.ok(gate.backoff('127.0.0.1:9'));
+    assert.ok(gate.backoff('10.0.0.6:22'));
+    assert.equal(gate.backoff('10.0.0.5:443'), undefined, 'the Redfish host left the lab');
+    retainBmcState(state, []);
+    assert.equal(gate.backoff('127.0.0.1:9'), undefined, 'none declared: nothing is kept');
   });
 });
 
@@ -199,7 +200,7 @@ describe('every driver exchange goes through the gate', () => {
   });
 
   it('IPMI: each ipmitool run takes a slot; an unreachable BMC backs off and its calls run no ipmitool at all', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'h4-gate-'));
+    const dir = await mkdtemp(join(tmpdir(), 'forseti-bmc-gate-'));
     cleanup.push(() => rm(dir, { recursive: true, force: true }));
     const log = join(dir, 'runs');
     const mode = join(dir, 'mode');

@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { CommandQueue } from '../src/bmc/command-queue.ts';
 import { BmcAuthError, BmcUnreachableError, BootOverrideNotAppliedError } from '../src/bmc/driver.ts';
 import type { BmcTarget } from '../src/bmc/driver.ts';
+import { BmcState } from '../src/bmc/bmc-state.ts';
 import { createIpmiDriver } from '../src/bmc/ipmi-driver.ts';
 import type { IpmiDriverOptions } from '../src/bmc/ipmi-driver.ts';
 import { startIpmiSim } from './fixtures/ipmi-sim.ts';
@@ -172,8 +173,8 @@ describe('IPMI driver against ipmi_sim', () => {
 
   it('never has two commands in flight to one BMC, also across driver instances', async () => {
     const ipmitool = await recordingIpmitool(bmc.workDir);
-    // No explicit queue: both drivers get the process-wide queue of this BMC.
-    const opts: IpmiDriverOptions = { ...FAST, minIntervalMs: 0, ipmitool: { ...FAST.ipmitool, binary: ipmitool.binary } };
+    // No explicit queue: both drivers get this BMC's queue in their owner's BMC state, as the agent's drivers do.
+    const opts: IpmiDriverOptions = { ...FAST, state: new BmcState(), minIntervalMs: 0, ipmitool: { ...FAST.ipmitool, binary: ipmitool.binary } };
     const a = createIpmiDriver(targetOf(bmc), opts);
     const b = createIpmiDriver(targetOf(bmc), opts);
     const before = (await ipmitool.windows()).length;

@@ -1,5 +1,6 @@
 // The HP Onboard Administrator driver against a stand-in OA (an SSH server playing the OA's command line).
 import assert from 'node:assert/strict';
+import { BmcState } from '../src/bmc/bmc-state.ts';
 import { createServer } from 'node:net';
 import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -12,7 +13,9 @@ import { findOaError, parseServerBoot, parseServerInfo, parseServerStatus } from
 import { startFakeOa } from './fixtures/oa/oa-server.ts';
 import type { FakeOa } from './fixtures/oa/oa-server.ts';
 
-const FAST: OaDriverOptions = { powerPoll: { attempts: 20, intervalMs: 50 }, retries: 0, retryDelayMs: 0, connectTimeoutMs: 10_000, commandTimeoutMs: 10_000 };
+// One BMC state for the suite's drivers, as the agent has one: the blades of an enclosure share its OA session.
+const STATE = new BmcState();
+const FAST: OaDriverOptions = { state: STATE, powerPoll: { attempts: 20, intervalMs: 50 }, retries: 0, retryDelayMs: 0, connectTimeoutMs: 10_000, commandTimeoutMs: 10_000 };
 
 function target(oa: FakeOa, bay: number, extra: Partial<BmcTarget> = {}): BmcTarget {
   return { host: `bld-${String(bay).padStart(3, '0')}`, address: oa.address, port: oa.port, username: oa.user, password: oa.password, bay, ...extra };

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CommandQueue } from '../src/bmc/command-queue.ts';
 import type { BmcTarget } from '../src/bmc/driver.ts';
+import { BmcState } from '../src/bmc/bmc-state.ts';
 import { createRedfishDriver } from '../src/bmc/redfish-driver.ts';
 import type { RedfishDriver } from '../src/bmc/redfish-driver.ts';
 import { BmcTlsError } from '../src/bmc/tls.ts';
@@ -35,10 +36,14 @@ describe('Redfish driver over HTTPS', () => {
     return bmc;
   }
 
+  // One owner's BMC state for the drivers of this suite, as the agent has one for its drivers.
+  const state = new BmcState();
+
   function driverFor(bmc: RedfishBmc, tls?: BmcTarget['tls'], retries = 0): RedfishDriver {
     const driver = createRedfishDriver(
       { host: 'secure1', address: bmc.address, port: bmc.port, username: bmc.username, password: bmc.password, ...(tls ? { tls } : {}) },
       {
+        state,
         queue: new CommandQueue({ minIntervalMs: 0 }),
         http: { retries, retryDelayMs: 0, timeoutMs: 5000 },
         log: { warn: (fields, message) => void warnings.push({ fields, message }) },

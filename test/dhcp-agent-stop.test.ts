@@ -1,5 +1,5 @@
 // The agent's boot services on shutdown: every pool lease reaches stateDir/dhcp-leases.json even when the
-// DHCP server's sockets misbehaved or its stop() fails. The DHCP server here binds loopback (port 27069),
+// DHCP server's sockets misbehaved or its stop() fails. The DHCP server here binds loopback (a port the kernel chose),
 // not port 67 on the site's interface as ensure() would, so the test puts it and the pool in place itself.
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:dgram';
@@ -8,12 +8,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { AgentBootBackend } from '../src/agent/boot-backend.ts';
-import { BootServices, LEASE_FILE } from '../src/agent/boot-services.ts';
+import type { AgentBootBackend } from '../src/serve/boot-backend.ts';
+import { BootServices, LEASE_FILE } from '../src/serve/boot-services.ts';
 import type { AgentConfig } from '../src/agent/config.ts';
 import { createLogger } from '../src/log.ts';
 import { createDhcpServer, LeasePool, LeaseStore, type DhcpServer, type Lease } from '../src/serve/dhcp/index.ts';
 import './fixtures/api-contract.ts';
+import { freeUdpPort } from './fixtures/free-port.ts';
 
 /** BootServices' private state, which ensure() fills from a site; stop() is what is tested. */
 interface Internals {
@@ -24,7 +25,7 @@ interface Internals {
 const CLIENT = { leaseKey: 'id:ff0102', mac: '02:00:00:27:00:02' };
 
 describe('BootServices.stop', () => {
-  const root = mkdtempSync(join(tmpdir(), 'fdhcp-h9-stop-'));
+  const root = mkdtempSync(join(tmpdir(), 'fdhcp-stop-'));
   after(() => rmSync(root, { recursive: true, force: true }));
 
   /** Services whose pool has just bound one lease (saved, not yet on disk) and whose DHCP server is `server`. */
@@ -61,7 +62,7 @@ describe('BootServices.stop', () => {
     const sockets: Socket[] = [];
     const onSocket = (m: unknown): void => { sockets.push((m as { socket: Socket }).socket); };
     const server = createDhcpServer({
-      serverIp: '127.0.0.1', subnet: { network: '127.0.0.0', prefix: 8 }, bindAddress: '127.0.0.1', port: 27069, policy: { answer: () => null },
+      serverIp: '127.0.0.1', subnet: { network: '127.0.0.0', prefix: 8 }, bindAddress: '127.0.0.1', port: await freeUdpPort(), policy: { answer: () => null },
     });
     subscribe('udp.socket', onSocket);
     try {

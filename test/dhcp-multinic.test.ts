@@ -10,6 +10,7 @@ import { createDhcpServer } from '../src/serve/dhcp/server.ts';
 import { DhcpBindError } from '../src/serve/dhcp/errors.ts';
 import { hasCommand, createTwoNicLab, spawnInNs, tsxCommand, type NsProcess, type TwoNicLab, stopNsProcess } from './fixtures/dhcp/netns.ts';
 import type { RunnerConfig } from './fixtures/dhcp/server-runner.ts';
+import { freeUdpPort } from './fixtures/free-port.ts';
 
 const PROV_MAC = '02:00:00:95:00:10';
 const OTHER_MAC = '02:00:00:94:00:10';
@@ -113,11 +114,12 @@ describe('multi-NIC: only the provisioning interface is served', { skip }, () =>
   });
 
   it('an interface that does not exist fails start() with DhcpBindError naming it', async () => {
-    const s = createDhcpServer({ serverIp: '127.0.0.1', subnet: { network: '127.0.0.0', prefix: 8 }, bindAddress: '127.0.0.1', port: 40167, interface: 'fdhcp-nope0', policy: { answer: () => null } });
+    const port = await freeUdpPort();
+    const s = createDhcpServer({ serverIp: '127.0.0.1', subnet: { network: '127.0.0.0', prefix: 8 }, bindAddress: '127.0.0.1', port, interface: 'fdhcp-nope0', policy: { answer: () => null } });
     await assert.rejects(s.start(), (err: Error) => err instanceof DhcpBindError && err.message.includes('fdhcp-nope0'));
     // The port is free again: nothing half-started stays bound.
     const probe = createSocket('udp4');
-    await new Promise<void>((resolve, reject) => { probe.once('error', reject); probe.bind(40167, '127.0.0.1', () => resolve()); });
+    await new Promise<void>((resolve, reject) => { probe.once('error', reject); probe.bind(port, '127.0.0.1', () => resolve()); });
     probe.close();
   });
 });

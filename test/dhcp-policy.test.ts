@@ -3,10 +3,10 @@
 // for unknown machines.
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { IPXE_BINARIES, ReservationPolicy } from '../src/agent/dhcp-policy.ts';
+import { IPXE_BINARIES, ReservationPolicy } from '../src/serve/dhcp-policy.ts';
 import type { Lab } from '../src/model/types.ts';
 import { classifyClient, type ClientInfo } from '../src/serve/dhcp/client-info.ts';
-import { decide, decideProxy } from '../src/serve/dhcp/decide.ts';
+import { decideReply, decideProxyReply } from '../src/serve/dhcp/decide.ts';
 import { LeasePool } from '../src/serve/dhcp/lease-pool.ts';
 import * as O from '../src/serve/dhcp/options.ts';
 import { Opt } from '../src/serve/dhcp/options.ts';
@@ -89,7 +89,7 @@ describe('proxyDHCP decisions (PXE 2.1)', () => {
   ];
   for (const [name, spec, onPxePort, action, reason] of cases) {
     it(`${name}: ${action}${reason ? ` (${reason})` : ''}`, () => {
-      const d = decideProxy(info(spec), AGENT, policy(), onPxePort);
+      const d = decideProxyReply(info(spec), AGENT, policy(), onPxePort);
       assert.equal(d.action, action);
       if (reason) assert.equal(d.action === 'ignored' ? d.reason : undefined, reason);
     });
@@ -135,7 +135,7 @@ describe('the pool for machines not in hosts/', () => {
     assert.equal(offer?.router, '10.77.0.1');
     assert.equal(offer?.bootFile, undefined);
     const request = info({ mac: UNKNOWN_MAC, type: 'request', serverId: AGENT, requestedIp: '10.77.0.200' });
-    assert.equal(decide(request, AGENT, policy).action, 'ack');
+    assert.equal(decideReply(request, AGENT, policy).action, 'ack');
     assert.equal(pool.leaseOf(UNKNOWN_MAC)?.state, 'bound');
   });
 
@@ -163,7 +163,7 @@ describe('the pool for machines not in hosts/', () => {
     assert.equal(policy.answer(os)?.ip, '10.77.0.201', 'same NIC, another client identifier: another client');
     assert.equal(policy.answer(info({ mac: '02:00:00:77:00:99', clientId: 'ff00000001000100012b4c5d6e020000770001' }))?.ip, '10.77.0.200', 'the identifier, not the NIC, holds the lease');
     const request = info({ mac: UNKNOWN_MAC, type: 'request', serverId: AGENT, requestedIp: '10.77.0.201', clientId: 'ff000000020001000130405060020000770001' });
-    assert.equal(decide(request, AGENT, policy).action, 'ack');
+    assert.equal(decideReply(request, AGENT, policy).action, 'ack');
     assert.equal(pool.leaseOf('id:ff000000020001000130405060020000770001')?.state, 'bound');
     const host = info({ mac: HOST_MAC, clientId: 'ff00000001000100012b4c5d6e9c8e994a1001' });
     assert.equal(policy.answer(host)?.ip, '10.77.0.101', 'bld-001 keeps its reservation');

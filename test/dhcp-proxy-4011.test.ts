@@ -52,7 +52,7 @@ describe('a proxy offer without the boot file', () => {
 
 describe('site.yaml dhcp.proxyBootFileIn', () => {
   async function siteWith(line: string): Promise<Awaited<ReturnType<typeof loadLab>>> {
-    const dir = mkdtempSync(join(tmpdir(), 'h4011-site-'));
+    const dir = mkdtempSync(join(tmpdir(), 'forseti-proxy-4011-site-'));
     try {
       cpSync(TEMPLATE_DIR, dir, { recursive: true });
       const site = join(dir, 'site.yaml');
@@ -147,7 +147,7 @@ describe('proxyDHCP on port 4011 with real firmware, next to dnsmasq', { skip },
   };
 
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'h4011-'));
+    tmp = mkdtempSync(join(tmpdir(), 'forseti-proxy-4011-'));
     lab = createSegmentLab({ agentCidr: `${AGENT}/24`, dhcpCidr: `${ROUTER}/24` });
     assert.equal(lab.bridge, config.interface);
     dnsmasq = await startAddressOnlyDnsmasq(lab, '10.92.0.150,10.92.0.199,255.255.255.0,10m', join(tmp, 'dnsmasq.leases'));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { classifyClient, type ClientInfo } from '../src/serve/dhcp/client-info.ts';
-import { decide } from '../src/serve/dhcp/decide.ts';
+import { decideReply } from '../src/serve/dhcp/decide.ts';
 import { DhcpEncodeError } from '../src/serve/dhcp/errors.ts';
 import * as O from '../src/serve/dhcp/options.ts';
 import { Opt } from '../src/serve/dhcp/options.ts';
@@ -32,7 +32,7 @@ function request(type: O.MessageTypeName, extra: { requestedIp?: string; serverI
 }
 const info = (p: DhcpPacket): ClientInfo => classifyClient(p) ?? assert.fail('not a DHCP packet');
 
-describe('decide (RFC 2131 4.3)', () => {
+describe('decideReply (RFC 2131 4.3)', () => {
   const cases: Array<[string, DhcpPacket, string, string?]> = [
     ['DISCOVER of a known host', request('discover'), 'offer'],
     ['DISCOVER of an unknown host', request('discover', { mac: '02:00:00:00:00:99' }), 'ignored', 'policy-refused'],
@@ -53,14 +53,14 @@ describe('decide (RFC 2131 4.3)', () => {
   ];
   for (const [name, packet, action, reason] of cases) {
     it(name, () => {
-      const d = decide(info(packet), SERVER, policy);
+      const d = decideReply(info(packet), SERVER, policy);
       assert.equal(d.action, action);
       assert.equal('reason' in d ? d.reason : undefined, reason);
     });
   }
 
   it('does not consult the policy for a REQUEST to another server', () => {
-    const d = decide(info(request('request', { serverId: '10.77.0.2', requestedIp: '10.77.0.20' })), SERVER, { answer: () => assert.fail('policy called') });
+    const d = decideReply(info(request('request', { serverId: '10.77.0.2', requestedIp: '10.77.0.20' })), SERVER, { answer: () => assert.fail('policy called') });
     assert.equal(d.action, 'ignored');
   });
 });

@@ -19,6 +19,10 @@ import { DhcpBindError, DhcpConfigError } from '../src/serve/dhcp/errors.ts';
 import { createLab, ip, spawnInNs, tsxCommand, type Lab, type NsProcess, stopNsProcess, startDhcpRunner } from './fixtures/dhcp/netns.ts';
 import type { ProbeConfig } from './fixtures/dhcp/probe.ts';
 import type { RunnerConfig } from './fixtures/dhcp/server-runner.ts';
+import { freeUdpPort } from './fixtures/free-port.ts';
+
+/** Loopback ports for the runtime-error tests' server and client, chosen by the kernel. */
+const [SERVER_PORT, CLIENT_PORT] = [await freeUdpPort(), await freeUdpPort()];
 
 const SERVER_IP = '10.99.0.1';
 const CLIENT_MAC = '02:00:00:99:00:10';
@@ -59,13 +63,13 @@ describe('server setup errors', () => {
   });
   it('an address the host does not have fails start() with DhcpBindError', async () => {
     // 192.0.2.1 is TEST-NET-1: binding fails with EADDRNOTAVAIL; nothing is ever sent.
-    const server = createDhcpServer({ serverIp: '127.0.0.1', subnet: { network: '127.0.0.0', prefix: 8 }, bindAddress: '192.0.2.1', port: 40067, policy });
+    const server = createDhcpServer({ serverIp: '127.0.0.1', subnet: { network: '127.0.0.0', prefix: 8 }, bindAddress: '192.0.2.1', port: await freeUdpPort(), policy });
     await assert.rejects(server.start(), DhcpBindError);
     await server.stop();
   });
 });
 
-describe('runtime socket errors (loopback, ports 27067/27068)', () => {
+describe('runtime socket errors (loopback, ports the kernel chose)', () => {
   const MAC = '02:00:00:27:00:01';
   /** The server's sockets, as created: a runtime error cannot be provoked on demand, so the test emits one as libuv would. */
   async function started(): Promise<{ server: ReturnType<typeof createDhcpServer>; sockets: Socket[]; warnings: string[] }> {
@@ -73,7 +77,7 @@ describe('runtime socket errors (loopback, ports 27067/27068)', () => {
     const onSocket = (m: unknown): void => { sockets.push((m as { socket: Socket }).socket); };
     const warnings: string[] = [];
     const server = createDhcpServer({
-      serverIp: '127.0.0.1', subnet: { network: '127.0.0.0', prefix: 8 }, bindAddress: '127.0.0.1', port: 27067, clientPort: 27068,
+      serverIp: '127.0.0.1', subnet: { network: '127.0.0.0', prefix: 8 }, bindAddress: '127.0.0.1', port: SERVER_PORT, clientPort: CLIENT_PORT,
       policy: { answer: (c) => (c.mac === MAC ? { ip: '127.0.0.1', leaseSeconds: 600 } : null) },
       log: { info() {}, debug() {}, warn: (_o, m) => warnings.push(m) },
     });
@@ -91,12 +95,12 @@ describe('runtime socket errors (loopback, ports 27067/27068)', () => {
     const { server, sockets, warnings } = await started();
     const client = createSocket('udp4');
     try {
-      client.bind(27068, '127.0.0.1');
+      client.bind(CLIENT_PORT, '127.0.0.1');
       await once(client, 'listening');
       sockets[0]?.emit('error', Object.assign(new Error('send EPERM 10.0.0.5:68'), { code: 'EPERM', errno: -1, syscall: 'send' }));
       assert.ok(warnings.includes('DHCP socket error'), `warnings: ${warnings.join('; ')}`);
       const replied = once(client, 'message', { signal: AbortSignal.timeout(5_000) }); // safety net only: the answer comes at once
-      client.send(Buffer.from(packet('inform', 0x7001, MAC, { ciaddr: '127.0.0.1' }), 'hex'), 27067, '127.0.0.1');
+      client.send(Buffer.from(packet('inform', 0x7001, MAC, { ciaddr: '127.0.0.1' }), 'hex'), SERVER_PORT, '127.0.0.1');
       const [reply] = (await replied) as [Buffer];
       assert.equal(reply.readUInt32BE(4), 0x7001, 'the INFORM is answered after the error');
     } finally {

@@ -9,7 +9,7 @@ import type { Node } from 'yaml';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CredentialMissingError, Secrets } from '../src/agent/secrets.ts';
+import { CredentialMissingError, Secrets } from '../src/secrets/secrets.ts';
 import { DEFAULT_DISCOVERY, forgeConfigOf, parseDiscoverySettings } from '../src/discover/discovery-settings.ts';
 import { createForgeClient } from '../src/source/forge/index.ts';
 import { startFakeForge } from './fixtures/forge/forge-server.ts';

@@ -3,17 +3,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import type { AgentAlerts } from '../src/agent/agent-alerts.ts';
-import { DriftLoop } from '../src/agent/drift-loop.ts';
-import type { Executor } from '../src/agent/executor.ts';
-import { HostTracker } from '../src/agent/host-tracker.ts';
-import type { BmcDriver, PowerState } from '../src/bmc/driver.ts';
+import type { AgentAlerts } from '../src/alerts/agent-alerts.ts';
+import { DriftLoop } from '../src/observe/drift-loop.ts';
+import type { Executor } from '../src/bmc/executor.ts';
+import { HostTracker } from '../src/observe/host-tracker.ts';
+import type { BmcDriver } from '../src/bmc/driver.ts';
+import type { PowerState } from '../src/core/power.ts';
 import { createLogger } from '../src/log.ts';
 import type { Site } from '../src/model/types.ts';
-import { DEFAULT_DRIFT_POLICY } from '../src/observe/drift-policy.ts';
+import { DEFAULT_DRIFT_POLICY } from '../src/model/site-drift.ts';
 import { HostSightings } from '../src/observe/drift-sightings.ts';
 import type { Journal } from '../src/observe/journal.ts';
-import type { Action, DesiredHost } from '../src/plan/types.ts';
+import type { Action } from '../src/plan/types.ts';
+import type { DesiredHost } from '../src/core/host-state.ts';
 import type { Generation } from '../src/render/generation.ts';
 
 const log = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });

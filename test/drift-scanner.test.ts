@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import type { BootOverride, PowerState } from '../src/bmc/driver.ts';
+import type { BootOverride, PowerState } from '../src/core/power.ts';
 import { BmcUnreachableError } from '../src/bmc/driver.ts';
 import { createLogger } from '../src/log.ts';
 import { DriftScanner, InvalidScanCronError, type CronScheduler, type DriftTarget } from '../src/observe/drift-scanner.ts';
@@ -22,8 +22,8 @@ function lab() {
   const calls: string[] = [];
   let tick: (() => void) | null = null;
   let stopped = false;
-  const scheduler: CronScheduler = (expression, run) => {
-    assert.equal(expression, '*/5 * * * *');
+  const scheduler: CronScheduler = (cron, run) => {
+    assert.equal(cron.expression, '*/5 * * * *');
     tick = run;
     return { stop: () => void (stopped = true) };
   };
@@ -133,7 +133,7 @@ test('DriftScanner: an invalid cron expression is refused at construction', () =
   assert.throws(() => new DriftScanner({ cron: 'every five minutes', targets: () => [], readPower: l.readPower, readBootOverride: l.readBootOverride, log }), InvalidScanCronError);
 });
 
-test('DriftScanner: runs on node-cron (every second)', async () => {
+test('DriftScanner: runs on its cron schedule, seconds included (every second)', async () => {
   const l = lab();
   l.power.set('bld-001', 'off');
   const scanner = new DriftScanner({ cron: '* * * * * *', targets: () => [{ desired: desired('bld-001'), observed: converged }], readPower: l.readPower, readBootOverride: l.readBootOverride, log });

@@ -10,7 +10,7 @@ import { HostSightings } from '../src/observe/drift-sightings.ts';
 
 let dir = '';
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'h6-sightings-'));
+  dir = await mkdtemp(join(tmpdir(), 'forseti-sightings-'));
 });
 after(async () => {
   await rm(dir, { recursive: true, force: true });

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { detectDrift, type BmcReading, type Drift, type DriftDesired, type DriftKind, type DriftObserved } from '../src/observe/drift.ts';
-import { DEFAULT_DRIFT_POLICY, parseDriftPolicy, parseHostDrift, resolveHostDrift, SITE_DRIFT_SCHEMA, type HostDriftPolicy } from '../src/observe/drift-policy.ts';
+import { resolveHostDrift, type HostDriftPolicy } from '../src/observe/drift-policy.ts';
+import { DEFAULT_DRIFT_POLICY, parseDriftPolicy, parseHostDrift, SITE_DRIFT_SCHEMA } from '../src/model/site-drift.ts';
 import { HostSightings } from '../src/observe/drift-sightings.ts';
 import { Ajv } from 'ajv';
 

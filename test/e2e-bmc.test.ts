@@ -15,6 +15,7 @@ import { ensureGuestAssets, startVlab, type GuestAssets, type Vlab, type VlabNod
 import { startAgent, type AgentProcess } from './e2e/agent-process.ts';
 import { hostFile, labFiles } from './e2e/lab-files.ts';
 import { readStatus, waitForStatus } from './e2e/status-branch.ts';
+import { orderedSteps } from './e2e/ordered-steps.ts';
 
 const canRun = process.getuid?.() === 0 && existsSync('/dev/net/tun') && existsSync('/usr/share/OVMF/OVMF_CODE_4M.fd');
 const skip = canRun ? false : 'needs root, /dev/net/tun and OVMF (Debian package ovmf) for network namespaces and QEMU guests';
@@ -30,7 +31,8 @@ let vlab: Vlab;
 let agent: AgentProcess;
 let assets: GuestAssets;
 let ipmitoolTrace = '';
-const revisions: Record<string, string> = {};
+/** The steps below run in order, each on the lab the one before left; what they hand on is written down here. */
+const steps = orderedSteps();
 
 /** An `ipmitool` in front of the real one on the agent's PATH: records the arguments (the password travels in the environment, never here). */
 async function tracingIpmitool(dir: string, trace: string): Promise<string> {
@@ -86,7 +88,7 @@ test('1. a UEFI guest over IPMI and a BIOS guest over Redfish (HTTPS, the lab\'s
     (s) => [UEFI, REDFISH].every((h) => s.hosts.get(h)?.phase === 'Converged' && s.hosts.get(h)?.revision === s.site?.revision),
     BOOT_TIMEOUT - 10_000, `${UEFI} and ${REDFISH} Converged at the applied revision`,
   );
-  revisions.first = status.site?.revision ?? '';
+  steps.made('first', status.site?.revision ?? '');
   assert.equal(status.hosts.get(UEFI)?.role, 'slurm-compute');
   assert.equal(status.hosts.get(REDFISH)?.role, 'talos-worker');
   await vlab.waitForSerial(UEFI, /PHONE-HOME-OK role=slurm-compute/, 5_000);
@@ -133,15 +135,16 @@ test('2. a role change reprovisions the Redfish guest only, and it phones home i
   const uefiBefore = powerOns(UEFI);
   const redfishBefore = powerOns(REDFISH);
   const from = redfishCalls().length;
-  revisions.change = await commitFiles(git, 'lab', 'main', { [`hosts/${REDFISH}.yaml`]: hostFile(node(REDFISH), 'slurm-compute') }, `${REDFISH} becomes a Slurm compute node`);
+  const first = steps.need<string>('first');
+  const change = await commitFiles(git, 'lab', 'main', { [`hosts/${REDFISH}.yaml`]: hostFile(node(REDFISH), 'slurm-compute') }, `${REDFISH} becomes a Slurm compute node`);
   await waitForStatus(
     git, 'lab',
-    (s) => s.hosts.get(REDFISH)?.phase === 'Converged' && s.hosts.get(REDFISH)?.revision === revisions.change,
+    (s) => s.hosts.get(REDFISH)?.phase === 'Converged' && s.hosts.get(REDFISH)?.revision === change,
     BOOT_TIMEOUT - 10_000, `${REDFISH} Converged at the role-change commit`,
   );
   const status = await readStatus(git, 'lab');
   assert.equal(status.hosts.get(REDFISH)?.role, 'slurm-compute');
-  assert.equal(status.hosts.get(UEFI)?.revision, revisions.first, `${UEFI} was not touched`);
+  assert.equal(status.hosts.get(UEFI)?.revision, first, `${UEFI} was not touched`);
   const serial = vlab.serial(REDFISH);
   assert.ok(serial.lastIndexOf('PHONE-HOME-OK role=slurm-compute') > serial.lastIndexOf('PHONE-HOME-OK role=talos-worker'), 'phoned home in the new role last');
   assert.equal(powerOns(UEFI), uefiBefore, `${UEFI} was not power-cycled`);

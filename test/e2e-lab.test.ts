@@ -15,6 +15,7 @@ import { hostFile, labFiles } from './e2e/lab-files.ts';
 import { readStatus, waitForStatus } from './e2e/status-branch.ts';
 import { AlertReceiver } from './e2e/alert-receiver.ts';
 import { releaseBinary } from './fixtures/release-build.ts';
+import { orderedSteps } from './e2e/ordered-steps.ts';
 import { createHmac } from 'node:crypto';
 
 const canRun = process.getuid?.() === 0 && existsSync('/dev/net/tun');
@@ -27,7 +28,8 @@ let vlab: Vlab;
 let agent: AgentProcess;
 let assets: GuestAssets;
 let labUrl = '';
-const revisions: Record<string, string> = {};
+/** The steps below run in order, each on the lab the one before left; what they hand on is written down here. */
+const steps = orderedSteps();
 const WEBHOOK_SECRET = 'e2e-webhook-secret';
 const ALERTS_SECRET = 'e2e-alerts-secret';
 let alerts: AlertReceiver;
@@ -98,8 +100,8 @@ test('1. two hosts with roles A and B converge and the status branch shows it', 
     (s) => ['node1', 'node2'].every((h) => s.hosts.get(h)?.phase === 'Converged' && s.hosts.get(h)?.revision === s.site?.revision),
     BOOT_TIMEOUT - 10_000, 'node1 and node2 Converged at the applied revision',
   );
-  revisions.first = status.site?.revision ?? '';
-  assert.match(revisions.first, /^[0-9a-f]{40}$/);
+  const first = steps.made('first', status.site?.revision ?? '');
+  assert.match(first, /^[0-9a-f]{40}$/);
   assert.equal(status.hosts.get('node1')?.role, 'slurm-compute');
   assert.equal(status.hosts.get('node2')?.role, 'talos-worker');
   await vlab.waitForSerial('node1', /PHONE-HOME-OK role=slurm-compute/, 5_000);
@@ -111,16 +113,17 @@ test('1. two hosts with roles A and B converge and the status branch shows it', 
 test('2. a role change reprovisions that host only', { skip, timeout: BOOT_TIMEOUT }, async () => {
   const node1Before = powerOns('node1');
   const node2Before = powerOns('node2');
-  revisions.change = await commitFiles(git, 'lab', 'main', { 'hosts/node2.yaml': hostFile(node('node2'), 'slurm-compute') }, 'node2 becomes a Slurm compute node');
-  await pushWebhook(revisions.change);
+  const first = steps.need<string>('first');
+  const change = steps.made('change', await commitFiles(git, 'lab', 'main', { 'hosts/node2.yaml': hostFile(node('node2'), 'slurm-compute') }, 'node2 becomes a Slurm compute node'));
+  await pushWebhook(change);
   await waitForStatus(
     git, 'lab',
-    (s) => s.hosts.get('node2')?.phase === 'Converged' && s.hosts.get('node2')?.revision === revisions.change,
+    (s) => s.hosts.get('node2')?.phase === 'Converged' && s.hosts.get('node2')?.revision === change,
     BOOT_TIMEOUT - 10_000, 'node2 Converged at the role-change commit',
   );
   const status = await readStatus(git, 'lab');
   assert.equal(status.hosts.get('node2')?.role, 'slurm-compute');
-  assert.equal(status.hosts.get('node1')?.revision, revisions.first, 'node1 was not touched');
+  assert.equal(status.hosts.get('node1')?.revision, first, 'node1 was not touched');
   assert.match(vlab.serial('node2'), /PHONE-HOME-OK role=slurm-compute/);
   assert.equal(powerOns('node1'), node1Before, 'node1 was not power-cycled');
   assert.ok(powerOns('node2') > node2Before, 'node2 was power-cycled');
@@ -128,11 +131,11 @@ test('2. a role change reprovisions that host only', { skip, timeout: BOOT_TIMEO
 
 test('3. git revert brings the host back to its first role', { skip, timeout: BOOT_TIMEOUT }, async () => {
   const node1Before = powerOns('node1');
-  revisions.revert = await revertCommit(git, 'lab', 'main', revisions.change ?? '');
-  await pushWebhook(revisions.revert);
+  const revert = steps.made('revert', await revertCommit(git, 'lab', 'main', steps.need<string>('change')));
+  await pushWebhook(revert);
   const status = await waitForStatus(
     git, 'lab',
-    (s) => s.hosts.get('node2')?.phase === 'Converged' && s.hosts.get('node2')?.revision === revisions.revert,
+    (s) => s.hosts.get('node2')?.phase === 'Converged' && s.hosts.get('node2')?.revision === revert,
     BOOT_TIMEOUT - 10_000, 'node2 Converged at the revert commit',
   );
   assert.equal(status.hosts.get('node2')?.role, 'talos-worker');
@@ -144,10 +147,11 @@ test('3. git revert brings the host back to its first role', { skip, timeout: BO
 test('4. an invalid commit is rejected whole: nothing power-cycled, the last generation serves, status names file:line', { skip, timeout: 120_000 }, async () => {
   const before = { node1: powerOns('node1'), node2: powerOns('node2') };
   const broken = hostFile(node('node1'), 'no-such-role').replace('ip: 10.77.0.11', 'ip: 10.77.0.11\nfavourite_colour: blue');
-  revisions.bad = await commitFiles(git, 'lab', 'main', { 'hosts/node1.yaml': broken }, 'a broken host file');
-  await pushWebhook(revisions.bad);
-  const status = await waitForStatus(git, 'lab', (s) => s.site?.rejected?.revision === revisions.bad, 60_000, 'the broken commit rejected');
-  assert.equal(status.site?.revision, revisions.revert, 'the last good revision keeps serving');
+  const serving = steps.need<string>('revert');
+  const bad = await commitFiles(git, 'lab', 'main', { 'hosts/node1.yaml': broken }, 'a broken host file');
+  await pushWebhook(bad);
+  const status = await waitForStatus(git, 'lab', (s) => s.site?.rejected?.revision === bad, 60_000, 'the broken commit rejected');
+  assert.equal(status.site?.revision, serving, 'the last good revision keeps serving');
   const errors = status.site?.rejected?.errors ?? [];
   assert.ok(errors.some((e) => /^hosts\/node1\.yaml:\d+:\d+: /.test(e)), errors.join('\n'));
   const script = await vlab.exec('curl', ['-sS', 'http://10.77.0.1:8080/v1/boot/52-54-00-00-00-01']);
@@ -155,9 +159,9 @@ test('4. an invalid commit is rejected whole: nothing power-cycled, the last gen
   assert.match(script.stdout, /booting from local disk/, 'node1 is still answered from the last good generation');
   assert.deepEqual({ node1: powerOns('node1'), node2: powerOns('node2') }, before);
   // Put the lab back in order for the next step.
-  revisions.fixed = await commitFiles(git, 'lab', 'main', { 'hosts/node1.yaml': hostFile(node('node1'), 'slurm-compute') }, 'fix node1');
-  await pushWebhook(revisions.fixed);
-  await waitForStatus(git, 'lab', (s) => s.site?.revision === revisions.fixed && s.site?.rejected === null, 60_000, 'the fixed commit applied');
+  const fixed = await commitFiles(git, 'lab', 'main', { 'hosts/node1.yaml': hostFile(node('node1'), 'slurm-compute') }, 'fix node1');
+  await pushWebhook(fixed);
+  await waitForStatus(git, 'lab', (s) => s.site?.revision === fixed && s.site?.rejected === null, 60_000, 'the fixed commit applied');
 });
 
 test('5. a converged host power-cycled by hand boots from disk instead of reinstalling', { skip, timeout: BOOT_TIMEOUT }, async () => {

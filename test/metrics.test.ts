@@ -8,7 +8,7 @@ import { CommandQueue } from '../src/bmc/command-queue.ts';
 import { createIpmiDriver } from '../src/bmc/ipmi-driver.ts';
 import { createLogger } from '../src/log.ts';
 import { Metrics } from '../src/observe/metrics.ts';
-import { instrumentBmcDriver } from '../src/observe/metrics-bmc.ts';
+import { instrumentBmcDriver } from '../src/bmc/instrumented-driver.ts';
 import { createBootHttpServer, listen, type BootBackend } from '../src/serve/boot-http.ts';
 import { statusOnlyBackend } from './fixtures/status-only-backend.ts';
 import { startFakeBmc, type FakeBmc } from './fixtures/ipmi/support.ts';

@@ -1,7 +1,7 @@
 import { deepStrictEqual, equal, ok } from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { fastParseYaml } from '../src/model/fast-yaml.ts';
+import { fastParseYaml } from '../src/core/fast-yaml.ts';
 import { YamlFile } from '../src/model/yaml-source.ts';
 
 const TEMPLATE = new URL('../lab-repo-template/', import.meta.url);

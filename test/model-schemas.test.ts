@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { ALERTS_SCHEMA } from '../src/alerts/config.ts';
-import { HOST_DRIFT_SCHEMA, SITE_DRIFT_SCHEMA } from '../src/observe/drift-policy.ts';
+import { ALERTS_SCHEMA } from '../src/model/site-alerts.ts';
+import { HOST_DRIFT_SCHEMA, SITE_DRIFT_SCHEMA } from '../src/model/site-drift.ts';
 
 const schema = (name: string): { properties: Record<string, unknown> } => JSON.parse(readFileSync(new URL(`../schemas/${name}.schema.json`, import.meta.url), 'utf8'));
 

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { formatProblem, loadLab } from '../src/model/load.ts';
 import { PROBLEM_CODES } from '../src/model/problems.ts';
-import { TEMPLATE_VARIABLES } from '../src/render/template.ts';
+import { TEMPLATE_VARIABLES } from '../src/core/template.ts';
 
 const MINIMAL = fileURLToPath(new URL('./fixtures/labs/minimal/', import.meta.url));
 const TEMPLATE = fileURLToPath(new URL('../lab-repo-template/', import.meta.url));

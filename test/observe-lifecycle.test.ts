@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyEvent, initialState, type HostEvent } from '../src/observe/lifecycle.ts';
-import type { ObservedHost } from '../src/plan/types.ts';
+import { applyEvent, initialState, type HostEvent } from '../src/core/host-lifecycle.ts';
+import type { ObservedHost } from '../src/core/host-state.ts';
 
 const run = (events: HostEvent[], start: ObservedHost = initialState(0)): ObservedHost => events.reduce((s, e, i) => applyEvent(s, e, i + 1), start);
 

@@ -5,12 +5,12 @@ import { loadLabOrThrow } from '../src/model/load.ts';
 import type { Lab } from '../src/model/types.ts';
 import { formatPlanMarkdown } from '../src/plan/format-markdown.ts';
 import { formatPlanText } from '../src/plan/format-text.ts';
-import { emptyObserved, observedAtBase, observedFromStatus, type StatusHostFile } from '../src/plan/observed-state.ts';
+import { emptyObserved, observedAtBase } from '../src/plan/observed-state.ts';
 import { planChanges } from '../src/plan/plan-changes.ts';
-import type { ChangeKind, ObservedState, Plan, PlanSide } from '../src/plan/plan-types.ts';
+import type { HostChangeKind, ObservedState, Plan, PlanSide } from '../src/plan/plan-types.ts';
 import { renderSide } from '../src/plan/render-side.ts';
-import { inventoryOf } from '../src/plan/status-inventory.ts';
-import type { HostStatus } from '../src/status/host-status.ts';
+import { parseInventory, type HostStatus } from '../src/status/host-status.ts';
+import { observedFromStatus } from '../src/status/observed-from-status.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/plan/lab/', import.meta.url));
 const LAB = await loadLabOrThrow(FIXTURE);
@@ -21,7 +21,7 @@ const HEAD_REV = 'c'.repeat(40);
 function side(revision: string, edit?: (lab: Lab) => void): PlanSide {
   const lab = structuredClone(LAB);
   edit?.(lab);
-  return { revision, lab };
+  return renderSide(revision, lab);
 }
 
 function setRole(lab: Lab, host: string, role: string): void {
@@ -30,23 +30,21 @@ function setRole(lab: Lab, host: string, role: string): void {
   h.role = role;
 }
 
-function status(host: string, over: Partial<HostStatus>): StatusHostFile {
-  return {
-    status: { host, role: 'worker', phase: 'Converged', revision: BASE_REV, attemptedRevision: BASE_REV, lastError: null, since: '2026-11-22T11:59:00Z', updated: '2026-11-22T11:59:00Z', ...over },
-  };
+function status(host: string, over: Partial<HostStatus>): HostStatus {
+  return { host, role: 'worker', phase: 'Converged', revision: BASE_REV, attemptedRevision: BASE_REV, lastError: null, since: '2026-11-22T11:59:00Z', updated: '2026-11-22T11:59:00Z', ...over };
 }
 
-function fromStatus(base: PlanSide, files: Record<string, StatusHostFile>): ObservedState {
+function fromStatus(base: PlanSide, files: Record<string, HostStatus>): ObservedState {
   return observedFromStatus({
     description: 'status branch forseti-status at 0123456789ab',
     at: AT,
-    files: new Map(Object.entries(files)),
-    renderedAt: (rev) => (rev === base.revision ? renderSide(base) : undefined),
+    hosts: new Map(Object.entries(files)),
+    renderedAt: (rev) => (rev === base.revision ? base.hosts : undefined),
     base,
   });
 }
 
-function changes(plan: Plan): Record<string, ChangeKind> {
+function changes(plan: Plan): Record<string, HostChangeKind> {
   return Object.fromEntries(plan.hosts.map((h) => [h.host, h.change]));
 }
 
@@ -56,7 +54,7 @@ interface Case {
   name: string;
   head: (lab: Lab) => void;
   observed?: (base: PlanSide) => ObservedState;
-  expect: Record<string, ChangeKind>;
+  expect: Record<string, HostChangeKind>;
   /** Host → the details it must say. */
   details?: Record<string, RegExp>;
   /** Host → the artifact files diffed. */
@@ -196,14 +194,14 @@ test('planChanges: an invalid BASE diffs against nothing and says so', () => {
 test('observedFromStatus: a revision that cannot be loaded takes BASE artifacts, and says so', () => {
   const base = side(BASE_REV);
   const observed = fromStatus(base, { 'node-1': status('node-1', { revision: 'd'.repeat(40) }) });
-  equal(observed.hosts.get('node-1')?.appliedDigest, renderSide(base).get('node-1')?.desired.digest);
+  equal(observed.hosts.get('node-1')?.appliedDigest, base.hosts.get('node-1')?.desired.digest);
   deepEqual(observed.notes, [`revision dddddddddddd named on the status branch cannot be loaded here: its artifacts are taken as BASE's`]);
 });
 
-test('inventoryOf: reads known fields, ignores wrong types', () => {
-  deepEqual(inventoryOf({ inventory: { memoryGiB: 8, cpus: 'x', disks: [{}, {}], model: 'BL460c' } }), { model: 'BL460c', memoryGiB: 8, disks: 2 });
-  equal(inventoryOf({ inventory: null }), undefined);
-  equal(inventoryOf('text'), undefined);
+test('parseInventory: reads known fields, ignores wrong types', () => {
+  deepEqual(parseInventory({ memoryGiB: 8, cpus: 'x', disks: [{}, {}], model: 'BL460c' }), { model: 'BL460c', memoryGiB: 8, disks: 2 });
+  equal(parseInventory(null), undefined);
+  equal(parseInventory('text'), undefined);
 });
 
 test('formatPlanText and formatPlanMarkdown: nothing changes', () => {

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bootAnswer, decide } from '../src/plan/decide.ts';
-import type { Action, BootAnswer, DesiredHost, ObservedHost } from '../src/plan/types.ts';
+import type { Action, BootAnswer } from '../src/plan/types.ts';
+import type { DesiredHost, ObservedHost } from '../src/core/host-state.ts';
 
 const NOW = 1_000_000;
 const TIMEOUT = 600_000;
@@ -50,7 +51,7 @@ const cases: Array<{ name: string; desired: DesiredHost; observed: ObservedHost;
   { name: 'unreachable BMC: retry after the back-off', desired: desired({ enrollable: true }), observed: observed({ phase: 'Enrolling', retryAt: NOW - 1 }), action: 'enroll', answer: 'install' },
   { name: 'inventory below the role requirement: refused', desired: desired({ enrollable: true, requires: { memoryGiB: 32 } }), observed: observed({ phase: 'Ready', inventory: { memoryGiB: 8 } }), action: 'refuse', answer: 'install' },
   { name: 'refused once, not refused again for the same digest', desired: desired({ requires: { memoryGiB: 32 } }), observed: observed({ phase: 'Failed', attemptDigest: 'd2', inventory: { memoryGiB: 8 }, lastError: { message: 'x', step: 'refused' } }), action: 'none', answer: 'install' },
-  // Drivers that cannot power off (src/bmc/capabilities.ts): a human does it, once; never a failure.
+  // Drivers that cannot power off (src/core/capabilities.ts): a human does it, once; never a failure.
   { name: 'Wake-on-LAN host given role off: power off by hand', desired: desired({ role: 'off', boot: 'off', capabilities: WOL }), observed: converged(), action: 'power-off-by-hand', answer: 'exit' },
   { name: 'Wake-on-LAN host under a power schedule: power off by hand', desired: desired({ power: 'off', capabilities: WOL }), observed: converged(), action: 'power-off-by-hand', answer: 'exit' },
   { name: 'Wake-on-LAN host recorded off: nothing more', desired: desired({ power: 'off', capabilities: WOL }), observed: observed({ phase: 'Off', appliedRole: 'talos-worker', appliedDigest: 'd2' }), action: 'none', answer: 'exit' },

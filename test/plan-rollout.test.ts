@@ -1,11 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cronMatches, CronSyntaxError, lastFiring, parseCron } from '../src/plan/cron.ts';
+import { cronMatches, CronSyntaxError, lastFiring, parseCron } from '../src/core/cron.ts';
 import { gateRollout, type RolloutGroup, type RolloutInput } from '../src/plan/rollout.ts';
 import type { Site } from '../src/model/types.ts';
 import { reconcile } from '../src/plan/reconcile.ts';
 import { inMaintenanceWindow, scheduledPower, selects } from '../src/plan/schedules.ts';
-import type { Action, DesiredHost, HostCapabilities, ObservedHost } from '../src/plan/types.ts';
+import type { Action } from '../src/plan/types.ts';
+import type { Capabilities } from '../src/core/capabilities.ts';
+import type { DesiredHost, ObservedHost } from '../src/core/host-state.ts';
 
 const at = (iso: string): number => new Date(iso).getTime();
 
@@ -92,9 +94,9 @@ test('reconcile: every power action a schedule causes names the schedule, whatev
   const night = new Date(2026, 10, 22, 23, 0).getTime();
   const morning = new Date(2026, 10, 23, 7, 30).getTime();
   const wentOff = new Date(2026, 10, 22, 22, 0, 5).getTime();
-  const bmc: HostCapabilities = { powerOff: true, powerState: true, bootOverride: true, operator: false };
-  const wol: HostCapabilities = { powerOff: false, powerState: false, bootOverride: false, operator: false };
-  const manual: HostCapabilities = { ...wol, operator: true };
+  const bmc: Capabilities = { powerOff: true, powerState: true, bootOverride: true, operator: false };
+  const wol: Capabilities = { powerOff: false, powerState: false, bootOverride: false, operator: false };
+  const manual: Capabilities = { ...wol, operator: true };
   const converged: ObservedHost = { phase: 'Converged', appliedRole: 'worker', appliedDigest: 'd', since: 0 };
   const off: ObservedHost = { phase: 'Off', appliedRole: 'worker', appliedDigest: 'd', since: wentOff };
   const failedOff: ObservedHost = { phase: 'Failed', attemptDigest: 'd', lastError: { message: 'BMC said no', step: 'power-off' }, since: wentOff };

@@ -18,7 +18,7 @@ async function templateLab(): Promise<Lab> {
 }
 
 async function withState(run: (state: string) => Promise<void>): Promise<void> {
-  const state = await mkdtemp(join(tmpdir(), 'forseti-h11-gen-'));
+  const state = await mkdtemp(join(tmpdir(), 'forseti-generation-'));
   try {
     await run(state);
   } finally {

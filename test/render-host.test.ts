@@ -9,7 +9,7 @@ import { renderHost } from '../src/render/host.ts';
 import { GenerationWriter, readGeneration, renderLab, writeGeneration } from '../src/render/generation.ts';
 import { LabRenderer } from '../src/render/renderer.ts';
 import { LabLoader } from '../src/model/incremental.ts';
-import { checkTemplate, fillTemplate, TEMPLATE_VARIABLES, TemplateError, type TemplateValues } from '../src/render/template.ts';
+import { checkTemplate, fillTemplate, TEMPLATE_VARIABLES, TemplateError, type TemplateValues } from '../src/core/template.ts';
 import { attemptToken, fillTokenSlot, newAttemptNonce, tokenMatches, TOKEN_SLOT } from '../src/render/token.ts';
 import { AgentUrls } from '../src/render/urls.ts';
 

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { armor, Decrypter, generateIdentity, identityToRecipient } from 'age-encryption';
-import { CredentialMissingError, Secrets } from '../src/agent/secrets.ts';
-import { decryptSopsYaml, goFormatFloat, SopsError } from '../src/agent/sops.ts';
+import { CredentialMissingError, Secrets } from '../src/secrets/secrets.ts';
+import { decryptSopsYaml, goFormatFloat, SopsError } from '../src/secrets/sops.ts';
 import { encryptSopsYaml } from './fixtures/sops-encrypt.ts';
 
 const VECTORS = fileURLToPath(new URL('./fixtures/sops/', import.meta.url));

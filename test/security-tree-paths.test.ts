@@ -11,7 +11,7 @@ import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { mock, test } from 'node:test';
-import { Secrets } from '../src/agent/secrets.ts';
+import { Secrets } from '../src/secrets/secrets.ts';
 import { LabLoader, type LoadResult } from '../src/model/incremental.ts';
 import { ROOT } from './fixtures/forseti-cli.ts';
 import { mulberry32 } from './fixtures/prng.ts';

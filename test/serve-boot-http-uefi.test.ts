@@ -44,8 +44,8 @@ describe('UEFI HTTP boot (OVMF) from forseti DHCP and HTTP', { skip }, () => {
   let guest: NsProcess | undefined;
 
   before(async () => {
-    tmp = mkdtempSync(path.join(tmpdir(), 'h2-uefihttp-'));
-    ns = createNetns('uefihttp', 'h2');
+    tmp = mkdtempSync(path.join(tmpdir(), 'forseti-uefi-http-'));
+    ns = createNetns('uefihttp');
     execFileSync('ip', ['-n', ns.name, 'tuntap', 'add', 'tap0', 'mode', 'tap']);
     execFileSync('ip', ['-n', ns.name, 'addr', 'add', `${config.agent.address}/24`, 'dev', 'tap0']);
     execFileSync('ip', ['-n', ns.name, 'link', 'set', 'tap0', 'up']);

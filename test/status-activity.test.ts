@@ -2,13 +2,13 @@
 // from decision to the event that ends them; recorded with a fake clock, published to the status branch files.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { StatusPublisher } from '../src/agent/status-publisher.ts';
+import { StatusPublisher } from '../src/status/status-publisher.ts';
 import { HostActions } from '../src/observe/host-actions.ts';
 import { Metrics } from '../src/observe/metrics.ts';
 import { ReconcileLog, type ActivityClock } from '../src/observe/reconcile-log.ts';
-import type { ObservedHost } from '../src/plan/types.ts';
+import type { ObservedHost } from '../src/core/host-state.ts';
 import type { Generation } from '../src/render/generation.ts';
-import { parseActions, parseReconciles } from '../src/status/activity.ts';
+import { parseActions, parseReconciles } from '../src/observe/activity.ts';
 import { parseHostStatus, parseSiteStatus, type StatusWriter } from '../src/status/index.ts';
 
 const T0 = Date.parse('2026-11-22T10:00:00Z');

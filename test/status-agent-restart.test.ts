@@ -15,8 +15,11 @@ import { commitFiles, createBareRepo, readBranchFiles, startGitServer, type GitS
 import { readStatus, waitForStatus } from './e2e/status-branch.ts';
 import { convergeAs } from './fixtures/as-host.ts';
 import { fetchStatus, loopbackAgentConfig, loopbackLabFiles, waitForView, writeTree } from './fixtures/loopback-lab.ts';
+import { freeTcpPort, freeUdpPort } from './fixtures/free-port.ts';
 
-const PORT = 26_080;
+/** The agent's ports: ones the kernel chose, so two runs side by side never meet. */
+const PORT = await freeTcpPort();
+const TFTP_PORT = await freeUdpPort();
 const BASE = `http://127.0.0.1:${PORT}`;
 const log = createLogger({ level: process.env.FORSETI_TEST_LOG ?? 'silent' });
 let dir = '';
@@ -27,9 +30,9 @@ function hostFile(name: string, n: number, role: string): string {
 }
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'h7-agent-restart-'));
+  dir = await mkdtemp(join(tmpdir(), 'forseti-agent-restart-'));
   const files: Record<string, string> = {
-    ...(await loopbackLabFiles(dir, { http: PORT, tftp: 26069 })),
+    ...(await loopbackLabFiles(dir, { http: PORT, tftp: TFTP_PORT })),
     'hosts/hand.yaml': hostFile('hand', 1, 'worker'),
     'hosts/gone.yaml': hostFile('gone', 2, 'worker'),
   };

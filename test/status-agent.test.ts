@@ -14,9 +14,11 @@ import { commitFiles, createBareRepo, startGitServer, type GitServer } from './f
 import { waitForStatus } from './e2e/status-branch.ts';
 import { convergeAs } from './fixtures/as-host.ts';
 import { fetchStatus, loopbackAgentConfig, loopbackLabFiles, waitForView, writeTree } from './fixtures/loopback-lab.ts';
+import { freeTcpPort, freeUdpPort } from './fixtures/free-port.ts';
 
-const PORT = 25_080;
-const TFTP_PORT = 25_069;
+/** The agent's ports: ones the kernel chose, so two runs side by side never meet. */
+const PORT = await freeTcpPort();
+const TFTP_PORT = await freeUdpPort();
 const CURL = '/usr/bin/curl';
 const BASE = `http://127.0.0.1:${PORT}`;
 const log = createLogger({ level: process.env.FORSETI_TEST_LOG ?? 'silent' });
@@ -28,7 +30,7 @@ function hostFile(role: string): string {
 }
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'h6-status-agent-'));
+  dir = await mkdtemp(join(tmpdir(), 'forseti-status-agent-'));
   const files: Record<string, string> = {
     ...(await loopbackLabFiles(dir, { http: PORT, tftp: TFTP_PORT })),
     'hosts/hand.yaml': hostFile('worker'),

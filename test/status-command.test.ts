@@ -13,7 +13,7 @@ import { createBootHttpServer, listen } from '../src/serve/boot-http.ts';
 import { statusOnlyBackend } from './fixtures/status-only-backend.ts';
 import { AgentStatusError, readStatusFromAgent, readStatusFromRepo, StatusBranchNotFoundError, StatusRepoError, type StatusSnapshot } from '../src/status/read-status.ts';
 import { nextHostStatus, renderHostStatus, renderSiteStatus } from '../src/status/index.ts';
-import type { ReconcileRecord } from '../src/status/activity.ts';
+import type { ReconcileRecord } from '../src/observe/activity.ts';
 import { commitFiles, createBareRepo, startGitServer, type GitServer } from './fixtures/git-server.ts';
 import { git } from './fixtures/git/git-cli.ts';
 // Every agent response these tests see is checked against schemas/openapi.json.

@@ -5,16 +5,17 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { StatusPublisher, type StatusSink } from '../src/agent/status-publisher.ts';
+import { StatusPublisher, type StatusSink } from '../src/status/status-publisher.ts';
 import { HostActions, INTERRUPTED_MESSAGE } from '../src/observe/host-actions.ts';
 import { ReconcileLog, type ActivityClock } from '../src/observe/reconcile-log.ts';
 import { createLogger } from '../src/log.ts';
-import type { ObservedHost } from '../src/plan/types.ts';
+import type { ObservedHost } from '../src/core/host-state.ts';
 import type { Generation } from '../src/render/generation.ts';
-import type { HostAction, ReconcileRecord } from '../src/status/activity.ts';
+import type { HostAction, ReconcileRecord } from '../src/observe/activity.ts';
 import { parseHostStatus, parseSiteStatus, renderHostStatus, renderSiteStatus, StatusWriter, type HostStatus } from '../src/status/index.ts';
 import { parsePreviousStatus } from '../src/status/previous-status.ts';
 import { commitFiles, createBareRepo, startGitServer, type GitServer } from './fixtures/git-server.ts';
+import { freeTcpPort } from './fixtures/free-port.ts';
 
 const T0 = Date.parse('2026-11-22T10:00:00Z');
 const iso = (ms: number): string => new Date(T0 + ms).toISOString();
@@ -141,7 +142,7 @@ const log = createLogger({ level: 'silent' });
 const author = { name: 'forseti', email: 'forseti@localhost' };
 
 before(async () => {
-  scratch = await mkdtemp(join(tmpdir(), 'h7-status-restore-'));
+  scratch = await mkdtemp(join(tmpdir(), 'forseti-status-restore-'));
   server = await startGitServer();
 });
 
@@ -167,8 +168,10 @@ test('StatusWriter.readBranch: the remote head with the queue on top; its own cl
   next.remove('hosts/b.yaml');
   assert.deepEqual(Object.fromEntries(await next.readBranch()), { 'site.yaml': 'revision: r1\n', 'hosts/a.yaml': 'host: a\nqueued: true\n', 'hosts/c.yaml': 'host: c\n' });
 
-  const offline = new StatusWriter({ url: 'http://127.0.0.1:26001/lab.git', dir, author, log, timeoutMs: 2000 });
+  // A remote nobody answers at: a port the kernel just handed out and took back.
+  const unreachable = `http://127.0.0.1:${await freeTcpPort()}/lab.git`;
+  const offline = new StatusWriter({ url: unreachable, dir, author, log, timeoutMs: 2000 });
   assert.deepEqual([...(await offline.readBranch()).keys()].sort(), ['hosts/a.yaml', 'hosts/b.yaml', 'hosts/c.yaml', 'site.yaml'], 'the newest head this clone has seen');
-  const nothing = new StatusWriter({ url: 'http://127.0.0.1:26001/lab.git', dir: join(scratch, 'empty'), author, log, timeoutMs: 2000 });
+  const nothing = new StatusWriter({ url: unreachable, dir: join(scratch, 'empty'), author, log, timeoutMs: 2000 });
   assert.equal((await nothing.readBranch()).size, 0);
 });

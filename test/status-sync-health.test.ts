@@ -1,19 +1,19 @@
-// Sync and health are decided in one place (src/status/sync-health.ts): per host from the desired state, the
+// Sync and health are decided in one place (src/observe/sync-health.ts): per host from the desired state, the
 // observed one and the drift; for the site from its hosts. The agent's /v1/status and its status branch agree.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { AgentBootBackend } from '../src/agent/boot-backend.ts';
-import { HostTracker } from '../src/agent/host-tracker.ts';
-import { StatusPublisher } from '../src/agent/status-publisher.ts';
+import { AgentBootBackend } from '../src/serve/boot-backend.ts';
+import { HostTracker } from '../src/observe/host-tracker.ts';
+import { StatusPublisher } from '../src/status/status-publisher.ts';
 import { createLogger } from '../src/log.ts';
 import type { Drift, DriftKind } from '../src/observe/drift.ts';
 import type { Journal } from '../src/observe/journal.ts';
-import type { DesiredHost, ObservedHost } from '../src/plan/types.ts';
+import type { DesiredHost, ObservedHost } from '../src/core/host-state.ts';
 import type { Generation } from '../src/render/generation.ts';
 import type { ImageCache } from '../src/render/image-cache.ts';
 import { parseHostStatus, parseSiteStatus, type StatusWriter } from '../src/status/index.ts';
-import { siteSyncHealth, syncAndHealth, syncHealthInput, type HealthState, type SyncHealthInput, type SyncState } from '../src/status/sync-health.ts';
+import { siteSyncHealth, syncAndHealth, syncHealthInput, type HealthState, type SyncHealthInput, type SyncState } from '../src/observe/sync-health.ts';
 
 const NOW = 10_000_000;
 const desired = (over: Partial<DesiredHost> = {}): DesiredHost => ({ name: 'bld-003', role: 'talos-worker', boot: 'image', power: 'on', afterInstall: 'disk', digest: 'd2', revision: 'a1b2c3d4e5f6', ...over });

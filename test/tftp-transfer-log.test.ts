@@ -2,7 +2,7 @@
 // failures that are part of a normal boot (a PXE ROM's size probe) or of the agent's own shutdown.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { logTftpTransfer } from '../src/agent/boot-services.ts';
+import { logTftpTransfer } from '../src/serve/boot-services.ts';
 import type { TftpTransferEvent } from '../src/serve/tftp/index.ts';
 import { encodeAck, encodeError, encodeRequest, Opcode } from '../src/serve/tftp/packet.ts';
 import { makeTempDir, RawClient, startServer, writeRandomFile, type RunningServer } from './fixtures/tftp/harness.ts';
@@ -19,7 +19,7 @@ describe('agent log line per TFTP transfer, from real transfer events', () => {
   let srv: RunningServer;
   let cleanup: () => Promise<void>;
   before(async () => {
-    const tmp = await makeTempDir('h2-tftplog-');
+    const tmp = await makeTempDir('forseti-tftp-log-');
     cleanup = tmp.cleanup;
     await writeRandomFile(path.join(tmp.dir, 'ipxe.efi'), 3000);
     srv = await startServer({ root: tmp.dir, retries: 0, timeoutMs: 200 });

@@ -53,8 +53,8 @@ export class CommitApply {
 
 /** A commit apply given up because a newer commit arrived or the agent stopped: neither applied nor rejected. */
 export class CommitAbandonedError extends Error {
+  override readonly name = 'CommitAbandonedError';
   constructor(readonly commit: string, reason: string) {
     super(`applying commit ${commit.slice(0, 12)} abandoned: ${reason}`);
-    this.name = 'CommitAbandonedError';
   }
 }

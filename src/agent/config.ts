@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { resolve, dirname } from 'node:path';
 import { parseDocument } from 'yaml';
+import type { BmcSettings } from '../bmc/driver-factory.ts';
+import type { ServeSettings } from '../serve/boot-services.ts';
 import { DEFAULT_BMC_MAX_CONCURRENT } from '../bmc/gate.ts';
 import { DEFAULT_MAX_EVENT_STREAMS } from '../serve/dashboard/status-stream.ts';
 import { DEFAULT_HTTP_LIMITS } from '../serve/http/http-server.ts';
@@ -8,6 +10,7 @@ import { DEFAULT_CEILING, DEFAULT_DOWNLOAD, DOWNLOAD_KEYS, type DownloadSettings
 import { labLimits, type LabLimits } from '../model/lab-limits.ts';
 import type { TftpLimits } from '../serve/tftp/limits.ts';
 import { parseWebhookSettings, type WebhookSettings } from '../source/webhook.ts';
+import { errorMessage } from '../core/errors.ts';
 
 /** The agent's own configuration: where the lab repository is and where the agent keeps its state. */
 export interface AgentConfig {
@@ -18,23 +21,9 @@ export interface AgentConfig {
   secretsFile?: string;
   /** The age identity that opens the lab's `secrets.sops.yaml` (else env FORSETI_AGE_KEY_FILE). */
   ageKeyFile?: string;
-  serve: {
-    /** Address the HTTP and TFTP services bind; default all addresses. */
-    bindAddress: string;
-    dhcp: boolean;
-    tftp: boolean;
-    /** Caps on concurrent TFTP transfers, from `serve.tftp: {maxTransfers, maxTransfersPerClient}`; unset ones default (serve/tftp/limits.ts). */
-    tftpLimits?: Partial<TftpLimits>;
-    /** Where the iPXE binaries for non-iPXE firmware are found (Debian's `ipxe` package). */
-    ipxeDir: string;
-    /** Caps and timeouts of the agent's HTTP server; the loader always sets them, other builders may leave defaults. */
-    http?: AgentHttpSettings;
-  };
-  /**
-   * `maxConcurrent`: BMC exchanges in flight at once over all BMCs (src/bmc/gate.ts); the loader always sets it,
-   * other builders of this object may leave it to the default.
-   */
-  bmc: { minIntervalMs: number; timeoutMs: number; retries: number; maxConcurrent?: number };
+  serve: ServeSettings;
+  /** The loader always sets `maxConcurrent`; other builders of this object may leave it to the default. */
+  bmc: BmcSettings;
   reconcileIntervalMs: number;
   /**
    * Image downloads: the directories file:// images may come from, default limits and the ceilings an image's own
@@ -45,20 +34,11 @@ export interface AgentConfig {
   webhook?: WebhookSettings;
 }
 
-/** `serve.http` of agent.yaml. */
-export interface AgentHttpSettings {
-  maxConnections: number;
-  maxConnectionsPerClient: number;
-  maxEventStreams: number;
-  headersTimeoutMs: number;
-  requestTimeoutMs: number;
-  idleTimeoutMs: number;
-}
 
 export class AgentConfigError extends Error {
+  override readonly name = 'AgentConfigError';
   constructor(readonly file: string, message: string) {
     super(`${file}: ${message}`);
-    this.name = 'AgentConfigError';
   }
 }
 
@@ -151,7 +131,7 @@ function limitsOf(file: string, raw: unknown): LabLimits {
   try {
     return labLimits((raw ?? {}) as Record<string, unknown>);
   } catch (err) {
-    throw new AgentConfigError(file, `lab.limits: ${err instanceof Error ? err.message : String(err)}`);
+    throw new AgentConfigError(file, `lab.limits: ${errorMessage(err)}`);
   }
 }
 
@@ -173,7 +153,7 @@ function webhookSettings(file: string, raw: unknown): { webhook?: WebhookSetting
     const webhook = parseWebhookSettings(raw);
     return webhook ? { webhook } : {};
   } catch (err) {
-    throw new AgentConfigError(file, err instanceof Error ? err.message : String(err));
+    throw new AgentConfigError(file, errorMessage(err));
   }
 }
 

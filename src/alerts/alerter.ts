@@ -6,7 +6,8 @@ import { AlertStateCorruptError } from './errors.ts';
 import { isProblem, keyMatches, keyOf, keyString, resolvedLine, summaryLine } from './format.ts';
 import { describeSink, requestFor, sinkWants } from './sinks.ts';
 import { AlertStore, emptyState, type AlertState, type Delivery } from './store.ts';
-import type { Alert, AlertEvent, AlertKey, AlertKind, ResolvedSink } from './types.ts';
+import type { Alert, AlertEvent, AlertKey, ResolvedSink } from './types.ts';
+import type { AlertKind } from '../model/site-alerts.ts';
 
 export interface AlerterOptions {
   /** The site's name, at the start of every line. */

@@ -1,7 +1,8 @@
 // Pure: what an event means for deduplication and how it reads in one line.
 
 import type { Drift } from '../observe/drift.ts';
-import type { AlertEvent, AlertKey, AlertKind } from './types.ts';
+import type { AlertEvent, AlertKey } from './types.ts';
+import type { AlertKind } from '../model/site-alerts.ts';
 
 /** Events that report a problem; the others report that one cleared. */
 export const PROBLEM_KINDS: ReadonlySet<AlertKind> = new Set(['drift-detected', 'provisioning-failed', 'commit-rejected', 'bmc-unreachable']);

@@ -1,5 +1,5 @@
 export { Alerter, type AlerterOptions } from './alerter.ts';
-export { ALERTS_SCHEMA, DEFAULT_ALERTS, alerterTiming, parseAlertsConfig, resolveSinks, type AlertsProblem } from './config.ts';
+export { alerterTiming, resolveSinks } from './config.ts';
 export { alertForDrift, recoveryForDrift, summaryLine } from './format.ts';
 export { backoffMs, DEFAULT_RETRY, type RetryPolicy } from './backoff.ts';
 export { signBody, verifyBody, SIGNATURE_HEADER } from './signature.ts';

@@ -1,8 +1,9 @@
 // Pure: which sinks an alert goes to and the exact HTTP request each one gets.
 
 import { signBody } from './signature.ts';
-import type { Alert, AlertKind, ResolvedSink, SinkConfig } from './types.ts';
-import { ALERT_KINDS } from './types.ts';
+import type { Alert, ResolvedSink } from './types.ts';
+import type { AlertKind, SinkConfig } from '../model/site-alerts.ts';
+import { ALERT_KINDS } from '../model/site-alerts.ts';
 
 export interface SinkRequest {
   url: string;

@@ -1,7 +1,9 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile, rename } from 'node:fs/promises';
+import { writeJsonAtomic } from '../core/atomic-file.ts';
 import { AlertStateCorruptError } from './errors.ts';
-import type { Alert, AlertKey, AlertKind } from './types.ts';
+import type { Alert, AlertKey } from './types.ts';
+import type { AlertKind } from '../model/site-alerts.ts';
+import { errorMessage } from '../core/errors.ts';
 
 /** One alert on its way to one sink. The request itself (with its signature or token) is built at send time. */
 export interface Delivery {
@@ -56,7 +58,7 @@ export class AlertStore {
     try {
       data = JSON.parse(text) as Partial<AlertState>;
     } catch (err) {
-      throw new AlertStateCorruptError(this.file, err instanceof Error ? err.message : String(err));
+      throw new AlertStateCorruptError(this.file, errorMessage(err));
     }
     if (data.version !== 1 || !Array.isArray(data.queue)) throw new AlertStateCorruptError(this.file, 'not a version 1 alert state');
     return { ...emptyState(), ...data } as AlertState;
@@ -64,12 +66,7 @@ export class AlertStore {
 
   /** Writes are serialised; each writes the state as it is when its turn comes. */
   save(state: AlertState): Promise<void> {
-    this.writing = this.writing.catch(() => undefined).then(async () => {
-      await mkdir(dirname(this.file), { recursive: true });
-      const tmp = `${this.file}.tmp-${process.pid}`;
-      await writeFile(tmp, `${JSON.stringify(state, null, 1)}\n`);
-      await rename(tmp, this.file);
-    });
+    this.writing = this.writing.catch(() => undefined).then(() => writeJsonAtomic(this.file, state, { indent: 1 }));
     return this.writing;
   }
 

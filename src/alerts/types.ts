@@ -1,7 +1,5 @@
 // What the agent tells people about, and where. Plain data: alerts are persisted in the state dir as JSON.
-
-export const ALERT_KINDS = ['drift-detected', 'drift-healed', 'provisioning-failed', 'host-converged', 'commit-rejected', 'bmc-unreachable'] as const;
-export type AlertKind = (typeof ALERT_KINDS)[number];
+import type { AlertKind } from '../model/site-alerts.ts';
 
 export type AlertEvent =
   | {
@@ -52,46 +50,8 @@ export interface Alert {
   at: string;
 }
 
-export type SinkConfig =
-  | {
-      type: 'webhook';
-      name: string;
-      url: string;
-      /** Credential whose password is the HMAC key for X-Forseti-Signature. */
-      signingCredential?: string;
-      events?: AlertKind[];
-    }
-  | {
-      type: 'slack';
-      name: string;
-      /** Credential whose password is the incoming-webhook URL (the URL is the secret). */
-      urlCredential: string;
-      events?: AlertKind[];
-    }
-  | {
-      type: 'commit-status';
-      name: string;
-      /** `https://api.github.com`, `https://gitea.example.lan/api/v1`, `https://ghe.example/api/v3`. */
-      api: string;
-      /** `owner/name` of the lab repository. */
-      repository: string;
-      /** Credential whose password is the API token. */
-      credential: string;
-      /** Status context; hosts get `<context>/<host>`. */
-      context: string;
-      targetUrl?: string;
-      events?: AlertKind[];
-    };
-
 /** A sink with its credential resolved. Lives in memory only; never logged, never persisted. */
 export type ResolvedSink =
   | { type: 'webhook'; name: string; url: string; secret?: string; events: ReadonlySet<AlertKind> }
   | { type: 'slack'; name: string; url: string; events: ReadonlySet<AlertKind> }
   | { type: 'commit-status'; name: string; api: string; repository: string; token: string; context: string; targetUrl?: string; events: ReadonlySet<AlertKind> };
-
-export interface AlertsConfig {
-  /** The same (host, reason, revision) is not alerted again within this window. */
-  dedupSeconds: number;
-  retry: { maxAttempts: number; initialSeconds: number; maxSeconds: number };
-  sinks: SinkConfig[];
-}

@@ -41,20 +41,3 @@ export class CommandQueue {
     return result;
   }
 }
-
-const shared = new Map<string, CommandQueue>();
-
-/** The process-wide queue of one BMC (key: "address:port"); the first caller's options create it. */
-export function sharedCommandQueue(bmc: string, options?: CommandQueueOptions): CommandQueue {
-  let queue = shared.get(bmc);
-  if (queue === undefined) {
-    queue = new CommandQueue(options);
-    shared.set(bmc, queue);
-  }
-  return queue;
-}
-
-/** Drops the shared queue of every BMC not in `keep` (BMCs no longer declared; an empty set drops all). */
-export function retainSharedCommandQueues(keep: ReadonlySet<string>): void {
-  for (const bmc of shared.keys()) if (!keep.has(bmc)) shared.delete(bmc);
-}

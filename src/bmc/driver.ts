@@ -1,39 +1,9 @@
 // What the reconciler asks of any machine's management controller. IPMI, Redfish, the HP Onboard
-// Administrator (per blade) and Wake-on-LAN implement it; "manual" (src/agent/manual-driver.ts) asks a human.
+// Administrator (per blade) and Wake-on-LAN implement it; "manual" (src/bmc/manual-driver.ts) asks a human.
+import type { Capabilities } from '../core/capabilities.ts';
+import type { BootOverride, PowerState } from '../core/power.ts';
 
 export { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOnceNotKeptError, BootOverrideNotAppliedError, PowerStateNotReachedError } from './errors.ts';
-
-export type PowerState = 'on' | 'off' | 'unknown';
-export type BootDevice = 'pxe' | 'disk' | 'none';
-
-export interface BootOverride {
-  /** 'none' clears any override: the firmware's own boot order applies. */
-  device: BootDevice;
-  /** All future boots, or only the next one. */
-  persistent: boolean;
-  /** Unset: the target's `firmware`, if known. Unset in a read-back: the BMC does not report it. */
-  mode?: 'bios' | 'uefi';
-}
-
-/** What a driver can do; the reconcile decision plans around what it cannot (src/plan/decide.ts). */
-export interface BmcCapabilities {
-  /** Can switch the machine off by itself (Wake-on-LAN cannot; manual asks a human). */
-  powerOff: boolean;
-  /** Can read the power state back (enrolment, drift). */
-  powerState: boolean;
-  /** Can choose the device of the next boot. */
-  bootOverride: boolean;
-  /** Every action is an instruction to a human operator (manual). */
-  operator: boolean;
-}
-
-/** A BMC that can do everything: IPMI, Redfish, the Onboard Administrator. */
-export const FULL_CAPABILITIES: BmcCapabilities = Object.freeze({ powerOff: true, powerState: true, bootOverride: true, operator: false });
-
-/** A driver's capabilities; drivers that declare none can do everything. */
-export function capabilitiesOf(driver: Pick<BmcDriver, 'capabilities'>): BmcCapabilities {
-  return driver.capabilities ?? FULL_CAPABILITIES;
-}
 
 export interface InventoryDrive {
   name?: string;
@@ -44,7 +14,7 @@ export interface InventoryDrive {
 /**
  * What a BMC reports of its machine. Every driver fills what its protocol offers: Redfish all of it, the Onboard
  * Administrator all but storage, IPMI only the FRU identity. The executor flattens it for the lifecycle
- * (src/agent/executor.ts `toObservedInventory`), where role requirements are checked against it.
+ * (src/bmc/executor.ts `toObservedInventory`), where role requirements are checked against it.
  */
 export interface Inventory {
   manufacturer?: string;
@@ -89,8 +59,8 @@ export interface BmcTls {
 
 export interface BmcDriver {
   readonly kind: string;
-  /** Absent: everything (FULL_CAPABILITIES); read it through capabilitiesOf. */
-  readonly capabilities?: BmcCapabilities;
+  /** Absent: everything (FULL_CAPABILITIES). */
+  readonly capabilities?: Capabilities;
   powerState(): Promise<PowerState>;
   /** Each power write returns once the BMC reports the new state (bounded polling). */
   powerOn(): Promise<void>;

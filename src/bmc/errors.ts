@@ -1,6 +1,6 @@
 // Product-facing BMC failures, one class per kind. Each names the host and its BMC
 // ("address:port"); none ever carries a password.
-import type { BootOverride } from './driver.ts';
+import type { BootOverride } from '../core/power.ts';
 
 /** Every failure of a BMC operation: the command line exits 1 on any of them. */
 export abstract class BmcError extends Error {
@@ -52,7 +52,7 @@ export class BootOverrideNotAppliedError extends BmcError {
 
 /**
  * The BMC took a one-time override but keeps it for every boot (it read back `Continuous`): it holds `holds` now.
- * Callers that can set the boot back afterwards use it as a persistent override (see src/agent/executor.ts).
+ * Callers that can set the boot back afterwards use it as a persistent override (see src/bmc/executor.ts).
  */
 export class BootOnceNotKeptError extends BootOverrideNotAppliedError {
   override readonly name = 'BootOnceNotKeptError';

@@ -1,4 +1,4 @@
-// The one door every BMC exchange goes through, process-wide:
+// The one door every BMC exchange of one owner (src/bmc/bmc-state.ts) goes through:
 //  - a global bound on exchanges in flight (the agent's `bmc.maxConcurrent`). A slot is held for one exchange only
 //    (one ipmitool run, one HTTP request, one OA login attempt or command): its timeout runs inside the slot, while the
 //    waits between exchanges (a BMC's minimum interval, retry delays, power polls) run outside it;
@@ -114,21 +114,4 @@ export class BmcGate {
     const mark = this.marks.get(bmc);
     return mark ? { ...mark } : undefined;
   }
-}
-
-let shared: BmcGate | undefined;
-
-/** The process-wide gate every driver uses unless given another; `maxConcurrent` (the agent's config) resizes it. */
-export function sharedBmcGate(maxConcurrent?: number): BmcGate {
-  shared ??= new BmcGate(maxConcurrent !== undefined ? { maxConcurrent } : {});
-  if (maxConcurrent !== undefined && shared.limit.limit !== maxConcurrent) shared.limit.resize(maxConcurrent);
-  return shared;
-}
-
-/**
- * Tests: the next sharedBmcGate() is a new gate (default size, no back-off). Drivers made before keep the old
- * one, so call it only once they are closed.
- */
-export function resetSharedBmcGate(): void {
-  shared = undefined;
 }

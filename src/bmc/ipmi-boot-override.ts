@@ -1,5 +1,5 @@
 // Translation between the product's BootOverride and IPMI boot parameter 5.
-import type { BootOverride } from './driver.ts';
+import type { BootOverride } from '../core/power.ts';
 import type { BootdevRequest, BootFlags } from './ipmi/ipmitool.ts';
 
 /**

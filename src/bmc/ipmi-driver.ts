@@ -1,9 +1,11 @@
 // BmcDriver over IPMI v2 (ipmitool -I lanplus). Every write is checked by reading the BMC back.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CommandQueue, DEFAULT_MIN_INTERVAL_MS, sharedCommandQueue } from './command-queue.ts';
-import type { BmcDriver, BmcTarget, BootOverride, Inventory, PowerState } from './driver.ts';
+import { BmcState } from './bmc-state.ts';
+import { CommandQueue, DEFAULT_MIN_INTERVAL_MS } from './command-queue.ts';
+import type { BmcDriver, BmcTarget, Inventory } from './driver.ts';
+import type { BootOverride, PowerState } from '../core/power.ts';
 import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOnceNotKeptError, BootOverrideNotAppliedError, PowerStateNotReachedError } from './errors.ts';
-import { BmcBackingOffError, sharedBmcGate } from './gate.ts';
+import { BmcBackingOffError } from './gate.ts';
 import type { BmcGate } from './gate.ts';
 import { bootdevRequest, IPMI_SIM_MANUFACTURER_ID, overrideFromFlags, overrideMismatch } from './ipmi-boot-override.ts';
 import type { BootFlagsSupport } from './ipmi-boot-override.ts';
@@ -20,11 +22,13 @@ export interface PollBound {
 export interface IpmiDriverOptions {
   /** ipmitool binary, prefix (e.g. `ip netns exec`), timeout and retries. */
   ipmitool?: IpmitoolRunOptions;
-  /** Default: the process-wide queue of this BMC (see command-queue.ts). */
+  /** The BMC state of the driver's owner (its gate and this BMC's queue); default: one of the driver's own. */
+  state?: BmcState;
+  /** Default: this BMC's queue in `state` (see command-queue.ts). */
   queue?: CommandQueue;
   /** For the default queue, if this call creates it; default 2000 ms. */
   minIntervalMs?: number;
-  /** The global bound on BMC exchanges and the unreachable back-off; default the process-wide gate. */
+  /** The bound on BMC exchanges and the unreachable back-off; default the gate of `state`. */
   gate?: BmcGate;
   /** Reading power back after on/off/cycle; default 15 × 1000 ms. */
   powerPoll?: PollBound;
@@ -78,8 +82,9 @@ export class IpmiDriver implements BmcDriver {
     this.suites = target.cipherSuite !== undefined ? [target.cipherSuite] : CIPHER_SUITES;
     this.bmc = `${target.address}:${this.conn.port}`;
     this.key = ipmiBmcKey(target, opts.ipmitool?.prefix);
-    this.queue = opts.queue ?? sharedCommandQueue(this.key, { minIntervalMs: opts.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS });
-    this.gate = opts.gate ?? sharedBmcGate();
+    const state = opts.state ?? new BmcState();
+    this.queue = opts.queue ?? state.queue(this.key, { minIntervalMs: opts.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS });
+    this.gate = opts.gate ?? state.gate;
     // Each single ipmitool run takes a global slot; the pause between attempts does not.
     this.runOptions = { ...opts.ipmitool, schedule: (attempt) => this.gate.limit.run(attempt) };
   }

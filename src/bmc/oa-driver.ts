@@ -1,9 +1,11 @@
 // BmcDriver for a blade behind an HP Onboard Administrator: the target's address is the OA's, its bay the blade's.
 // All blades of an enclosure share one SSH session (src/bmc/oa/pool.ts); every write is read back.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BmcDriver, BmcTarget, BootOverride, Inventory, PowerState } from './driver.ts';
+import type { BmcDriver, BmcTarget, Inventory } from './driver.ts';
+import type { BootOverride, PowerState } from '../core/power.ts';
 import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOverrideNotAppliedError, PowerStateNotReachedError } from './errors.ts';
-import { BmcBackingOffError, sharedBmcGate } from './gate.ts';
+import { BmcState } from './bmc-state.ts';
+import { BmcBackingOffError } from './gate.ts';
 import type { BmcGate } from './gate.ts';
 import * as oa from './oa/index.ts';
 import type { OaBootDevice, OaBootFirstDevice, OaBootOnceDevice, OaOneTimeBoot, OaSession, OaSessionLease, OaSessionOptions } from './oa/index.ts';
@@ -19,7 +21,9 @@ export interface OaDriverOptions extends Pick<OaSessionOptions, 'prompt' | 'conn
   powerPoll?: PollBound;
   /** Waiting for the OS to shut down after softOff; default 90 × 2000 ms. */
   softOffPoll?: PollBound;
-  /** The global bound on BMC exchanges and the unreachable back-off; default the process-wide gate. */
+  /** The BMC state of the driver's owner (its gate and the OA sessions the enclosure's blades share); default: one of the driver's own. */
+  state?: BmcState;
+  /** The bound on BMC exchanges and the unreachable back-off; default the gate of `state`. */
   gate?: BmcGate;
 }
 
@@ -47,10 +51,11 @@ export class OaDriver implements BmcDriver {
     }
     this.bay = target.bay;
     this.bmc = `${target.address}:${target.port ?? 22} bay ${target.bay}`;
-    const { powerPoll: _p, softOffPoll: _s, gate: _g, ...sessionOptions } = opts;
-    const gate = (this.gate = opts.gate ?? sharedBmcGate());
+    const { powerPoll: _p, softOffPoll: _s, gate: _g, state: _state, ...sessionOptions } = opts;
+    const state = opts.state ?? new BmcState();
+    const gate = (this.gate = opts.gate ?? state.gate);
     const gateKey = (this.gateKey = oaBmcKey(target));
-    this.lease = oa.leaseOaSession({
+    this.lease = state.oaSessions.lease({
       ...sessionOptions,
       address: target.address,
       port: target.port ?? 22,

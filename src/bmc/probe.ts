@@ -16,6 +16,7 @@ import { RedfishClient } from './redfish/client.ts';
 import { probeServiceRoot, probeSystem } from './redfish/probe.ts';
 import type { RedfishFindings } from './redfish/probe.ts';
 import { bmcDispatcher } from './tls.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export type ProbeType = 'redfish' | 'ipmi' | 'hp-oa';
 export const PROBE_TYPES: readonly ProbeType[] = ['redfish', 'hp-oa', 'ipmi'];
@@ -79,7 +80,7 @@ function blockOf(type: ProbeType, address: string, port: number, options: ProbeO
 
 function errorText(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
 }
 

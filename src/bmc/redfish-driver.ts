@@ -2,10 +2,12 @@
 // boot overrides because some BMCs answer a PATCH with 200 and keep nothing (bmclib #459).
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
-import { CommandQueue, DEFAULT_MIN_INTERVAL_MS, sharedCommandQueue } from './command-queue.ts';
-import type { BmcDriver, BmcTarget, BootOverride, Inventory, PowerState } from './driver.ts';
+import { BmcState } from './bmc-state.ts';
+import { CommandQueue, DEFAULT_MIN_INTERVAL_MS } from './command-queue.ts';
+import type { BmcDriver, BmcTarget, Inventory } from './driver.ts';
+import type { BootOverride, PowerState } from '../core/power.ts';
 import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOnceNotKeptError, BootOverrideNotAppliedError, PowerStateNotReachedError } from './errors.ts';
-import { BmcBackingOffError, sharedBmcGate } from './gate.ts';
+import { BmcBackingOffError } from './gate.ts';
 import type { BmcGate } from './gate.ts';
 import type { PollBound } from './ipmi-driver.ts';
 import { RedfishClient } from './redfish/client.ts';
@@ -23,11 +25,13 @@ export interface RedfishDriverOptions {
   scheme?: 'https' | 'http';
   /** Default `auto`: a session, or Basic auth if the service has none. */
   auth?: RedfishClientOptions['auth'];
-  /** Default: the process-wide queue of this BMC (see command-queue.ts); every HTTP exchange goes through it. */
+  /** The BMC state of the driver's owner (its gate, this BMC's queue, warnings given); default: one of the driver's own. */
+  state?: BmcState;
+  /** Default: this BMC's queue in `state` (see command-queue.ts); every HTTP exchange goes through it. */
   queue?: CommandQueue;
   /** For the default queue, if this call creates it; default 2000 ms. */
   minIntervalMs?: number;
-  /** The global bound on BMC exchanges and the unreachable back-off; default the process-wide gate. */
+  /** The bound on BMC exchanges and the unreachable back-off; default the gate of `state`. */
   gate?: BmcGate;
   /** Reading PowerState back after a reset; default 30 × 1000 ms. */
   powerPoll?: PollBound;
@@ -65,8 +69,9 @@ export class RedfishDriver implements BmcDriver {
     const scheme = opts.scheme ?? 'https';
     const port = target.port ?? (scheme === 'https' ? 443 : 80);
     this.bmc = redfishBmcKey(target, scheme);
-    const queue = opts.queue ?? sharedCommandQueue(this.bmc, { minIntervalMs: opts.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS });
-    const gate = (this.gate = opts.gate ?? sharedBmcGate());
+    const state = opts.state ?? new BmcState();
+    const queue = opts.queue ?? state.queue(this.bmc, { minIntervalMs: opts.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS });
+    const gate = (this.gate = opts.gate ?? state.gate);
     this.sleep = opts.sleep ?? ((ms) => delay(ms));
     this.ownsDispatcher = opts.dispatcher === undefined;
     this.dispatcher =
@@ -76,7 +81,8 @@ export class RedfishDriver implements BmcDriver {
         host: target.host,
         ...(target.tls ? { tls: target.tls } : {}),
         ...(opts.http?.timeoutMs !== undefined ? { connectTimeoutMs: opts.http.timeoutMs } : {}),
-        ...(opts.log ? { warn: (fields, message) => opts.log?.warn(fields, message) } : {}),
+        // Said once per BMC for the owner's life, not once per driver (drivers are rebuilt per commit).
+        ...(opts.log ? { warn: (fields, message) => void (state.once(`insecure ${this.bmc}`) && opts.log?.warn(fields, message)) } : {}),
       });
     const host = target.address.includes(':') ? `[${target.address}]` : target.address;
     this.client = new RedfishClient(

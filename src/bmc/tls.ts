@@ -25,15 +25,13 @@ export function normalizeFingerprint(fp: string): string {
   return hex.match(/../g)!.join(':');
 }
 
-const warnedInsecure = new Set<string>();
-
 export interface BmcDispatcherOptions {
   /** "address:port", for the insecure warning. */
   bmc: string;
   host: string;
   tls?: BmcTls;
   connectTimeoutMs?: number;
-  /** Told once per BMC when verification is off. */
+  /** Told when verification is off (the caller says it once per BMC). */
   warn?: (fields: Record<string, unknown>, message: string) => void;
 }
 
@@ -42,10 +40,7 @@ export function bmcDispatcher(options: BmcDispatcherOptions): Dispatcher {
   const { tls } = options;
   const timeout = options.connectTimeoutMs ?? 10_000;
   if (tls?.insecure) {
-    if (!warnedInsecure.has(options.bmc)) {
-      warnedInsecure.add(options.bmc);
-      options.warn?.({ host: options.host, bmc: options.bmc }, 'TLS verification of this BMC is off (tls.insecure): its identity is not checked');
-    }
+    options.warn?.({ host: options.host, bmc: options.bmc }, 'TLS verification of this BMC is off (tls.insecure): its identity is not checked');
     return new Agent({ connect: { rejectUnauthorized: false, timeout } });
   }
   if (tls?.fingerprint256) {

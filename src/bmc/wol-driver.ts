@@ -2,11 +2,14 @@
 // subnet's directed broadcast. WoL cannot power off, cannot read the power state, and cannot set a boot device:
 // such a machine must boot from the network first (PXE-first boot order); forseti's boot script sends a
 // converged machine on to its disk.
-import { WOL_CAPABILITIES } from './capabilities.ts';
-import type { BmcCapabilities, BmcDriver, BootOverride, PowerState } from './driver.ts';
+import { WOL_CAPABILITIES } from '../core/capabilities.ts';
+import type { BmcDriver } from './driver.ts';
+import type { Capabilities } from '../core/capabilities.ts';
+import type { BootOverride, PowerState } from '../core/power.ts';
 import { BmcCommandError } from './errors.ts';
 import type { Logger } from '../log.ts';
 import { sendMagicPacket, WOL_PORT } from './wol/index.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export interface WolTarget {
   /** The host's name in the lab; named in every error. */
@@ -30,7 +33,7 @@ export interface WolDriverOptions {
 export class WolDriver implements BmcDriver {
   readonly kind = 'wol';
   /** What this driver can do; the lifecycle must not wait for power states it will never read. */
-  readonly capabilities: BmcCapabilities = WOL_CAPABILITIES;
+  readonly capabilities: Capabilities = WOL_CAPABILITIES;
   private readonly bmc: string;
 
   constructor(
@@ -49,7 +52,7 @@ export class WolDriver implements BmcDriver {
     try {
       await sendMagicPacket(mac, { address: broadcast, ...(port !== undefined && { port }), ...(bindAddress !== undefined && { bindAddress }), ...(this.opts.copies !== undefined && { copies: this.opts.copies }) });
     } catch (err) {
-      throw new BmcCommandError(this.target.host, this.bmc, `wake ${mac}`, err instanceof Error ? err.message : String(err), { cause: err });
+      throw new BmcCommandError(this.target.host, this.bmc, `wake ${mac}`, errorMessage(err), { cause: err });
     }
   }
 

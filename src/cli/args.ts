@@ -1,7 +1,7 @@
 export class UsageError extends Error {
+  override readonly name = 'UsageError';
   constructor(message: string) {
     super(message);
-    this.name = 'UsageError';
   }
 }
 

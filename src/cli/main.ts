@@ -1,4 +1,5 @@
 import { UsageError } from './args.ts';
+import { errorMessage } from '../core/errors.ts';
 
 const USAGE = `usage: forseti <command> [options]
 
@@ -49,7 +50,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`${err.message}\n${USAGE}`);
       return 2;
     }
-    process.stderr.write(`forseti ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`forseti ${name}: ${errorMessage(err)}\n`);
     return 2;
   }
 }

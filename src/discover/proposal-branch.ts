@@ -17,7 +17,7 @@ import { redactUrl } from '../redact/url.ts';
 import { authCallbacks, type GitCredentials } from '../source/auth.ts';
 import { fetchBranch } from '../source/fetch-branch.ts';
 import { httpClientWithTimeout } from '../source/http-client.ts';
-import { isPushRace } from '../status/is-push-race.ts';
+import { isPushRace } from '../source/is-push-race.ts';
 import type { MachineFacts } from './facts.ts';
 import type { HostDocument } from './host-yaml.ts';
 import { indexLab } from './lab-index.ts';

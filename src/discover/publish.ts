@@ -13,7 +13,7 @@ import { loadLab } from '../model/load.ts';
 import type { LoadResult } from '../model/load.ts';
 import { resolveRevision } from '../source/resolve-revision.ts';
 import { findGitdir, writeRevisionTree } from '../source/write-revision-tree.ts';
-import { applyFiles } from '../status/apply-files.ts';
+import { applyFiles } from '../source/tree-with-files.ts';
 import { BranchRefusedError, FileExistsError } from './errors.ts';
 
 export type Destination = { kind: 'lab' } | { kind: 'out'; dir: string } | { kind: 'branch'; name: string };
@@ -32,7 +32,7 @@ export interface Stage {
   close(): Promise<void>;
 }
 
-const PROTECTED = new Set(['main', 'master', 'HEAD']);
+const PROTECTED: ReadonlySet<string> = new Set(['main', 'master', 'HEAD']);
 
 /** Copies the lab (the working tree, or HEAD's tree for a branch) into a temporary directory. */
 export async function openStage(labDir: string, destination: Destination): Promise<Stage> {

@@ -1,9 +1,10 @@
 // Turns schema-valid document values into model entities, applying defaults and normalising
 // MACs and checksums. Input has passed the JSON Schema, so shapes are trusted here.
 
-import { parseAlertsConfig } from '../alerts/config.ts';
-import { parseDriftPolicy, type DriftMode } from '../observe/drift-policy.ts';
-import type { FieldRefs, Host, HostDisk, Image, ImageDownload, ImageFile, Profile, ProfileBoot, ProfileRequirements, Site } from './types.ts';
+import { parseAlertsConfig } from './site-alerts.ts';
+import { parseDriftPolicy, type DriftMode } from './site-drift.ts';
+import type { Host, HostDisk, Image, ImageDownload, ImageFile, Profile, ProfileBoot, ProfileRequirements, Site } from './types.ts';
+import type { FieldRefs } from '../core/source-ref.ts';
 
 // Shapes as the schemas guarantee them (defaults not yet applied).
 interface SiteDoc {

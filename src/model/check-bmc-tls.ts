@@ -5,7 +5,9 @@ import { X509Certificate } from 'node:crypto';
 import { namedFileProblem } from './documents.ts';
 import type { FileRead } from './lab-tree.ts';
 import { problem } from './problems.ts';
-import type { FieldRefs, Host, LabProblem } from './types.ts';
+import type { Host, LabProblem } from './types.ts';
+import type { FieldRefs } from '../core/source-ref.ts';
+import { errorMessage } from '../core/errors.ts';
 
 const CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 const PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
@@ -55,7 +57,7 @@ function unparsable(pem: string): string | undefined {
     new X509Certificate(pem);
     return undefined;
   } catch (e) {
-    return e instanceof Error ? e.message : String(e);
+    return errorMessage(e);
   }
 }
 

@@ -39,7 +39,7 @@ export function checkBootText(kind: DocumentKind, yaml: YamlFile): LabProblem[] 
   return problems;
 }
 
-const IPXE_TERMINATORS = new Set(['||', '&&', ';']);
+const IPXE_TERMINATORS: ReadonlySet<string> = new Set(['||', '&&', ';']);
 
 /** A kernel command line template: one line of words, none of which iPXE reads as the end of the command. */
 export function cmdlineProblems(cmdline: string): TextProblem[] {

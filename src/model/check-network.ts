@@ -3,7 +3,8 @@
 
 import { ipv4ToNumber, numberToIpv4, parseSubnet, subnetContains, type Ipv4Subnet } from './ipv4.ts';
 import { formatRef, problem } from './problems.ts';
-import type { Host, LabProblem, Site, SourceRef } from './types.ts';
+import type { Host, LabProblem, Site } from './types.ts';
+import type { SourceRef } from '../core/source-ref.ts';
 
 export interface Pool {
   start: number;
@@ -25,15 +26,6 @@ export interface NetworkContext {
   reserved: Reserved[];
   pool: Pool | undefined;
   siteRef: SourceRef;
-}
-
-export function checkNetwork(site: Site | undefined, hosts: readonly Host[]): LabProblem[] {
-  const problems = [...checkHostUniqueness(hosts)];
-  const ctx = site && networkContext(site);
-  if (!site || !ctx) return problems;
-  problems.push(...checkSiteAddresses(site, ctx));
-  for (const host of hosts) problems.push(...checkHostAddress(ctx, host));
-  return problems;
 }
 
 /** Undefined when the subnet does not parse (the schema's pattern already rejected it). */
@@ -128,23 +120,4 @@ export function duplicateMac(mac: string, use: AddressUse, first: AddressUse): L
 
 export function duplicateIp(use: AddressUse, first: AddressUse): LabProblem {
   return problem(use.ref, 'duplicate-ip', `ip ${use.host.ip} of host ${use.host.name} is already used by host ${first.host.name} (${formatRef(first.ref)})`);
-}
-
-function checkHostUniqueness(hosts: readonly Host[]): LabProblem[] {
-  const problems: LabProblem[] = [];
-  const macs = new Map<string, AddressUse>();
-  const ips = new Map<string, AddressUse>();
-  for (const host of hosts) {
-    for (const use of macUses(host)) {
-      const first = macs.get(use.mac);
-      if (first) problems.push(duplicateMac(use.mac, use, first));
-      else macs.set(use.mac, use);
-    }
-    const use = ipUse(host);
-    if (!use) continue;
-    const first = ips.get(host.ip);
-    if (first) problems.push(duplicateIp(use, first));
-    else ips.set(host.ip, use);
-  }
-  return problems;
 }

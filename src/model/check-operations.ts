@@ -1,9 +1,10 @@
 // The site's operational settings name roles, hosts and times: wipes, rollout groups, power schedules and
 // maintenance windows. Each name must exist and each cron expression must parse.
 
-import { validCron } from '../plan/schedules.ts';
+import { cronProblem } from '../core/cron.ts';
 import { problem } from './problems.ts';
-import type { Host, HostSelector, LabProblem, Profile, Site, SourceRef } from './types.ts';
+import type { Host, HostSelector, LabProblem, Profile, Site } from './types.ts';
+import type { SourceRef } from '../core/source-ref.ts';
 
 /** The hosts as the operational checks see them: which ask for a wipe, and whether a name is declared. */
 export interface OperationHosts {
@@ -34,7 +35,7 @@ export function checkOperations(site: Site, hosts: readonly Host[] | OperationHo
     });
   };
   const checkCron = (expression: string, path: string): void => {
-    const error = validCron(expression);
+    const error = cronProblem(expression);
     if (error) problems.push(problem(at(path), 'invalid-cron', error));
   };
 

@@ -2,28 +2,13 @@
 // and the profile's requirements must hold for the hardware the host declares.
 
 import { problem } from './problems.ts';
-import type { Host, Image, LabProblem, Profile, SourceRef } from './types.ts';
-
-export interface ReferenceContext {
-  hosts: readonly Host[];
-  profiles: ReadonlyMap<string, Profile>;
-  images: ReadonlyMap<string, Image>;
-  /** Names whose file exists but did not load: no "unknown" problem on top of that file's own. */
-  brokenProfiles: ReadonlySet<string>;
-  brokenImages: ReadonlySet<string>;
-}
+import type { Host, Image, LabProblem, Profile } from './types.ts';
+import type { SourceRef } from '../core/source-ref.ts';
 
 const known = (names: Iterable<string>): string => {
   const list = [...names].sort();
   return list.length ? list.join(', ') : 'none';
 };
-
-export function checkReferences(ctx: ReferenceContext): LabProblem[] {
-  const problems: LabProblem[] = [];
-  for (const profile of ctx.profiles.values()) problems.push(...checkProfileImage(profile, ctx.images, ctx.brokenImages));
-  for (const host of ctx.hosts) problems.push(...checkHostRole(host, ctx.profiles, ctx.brokenProfiles));
-  return problems;
-}
 
 /** The image a profile boots exists (or is a file that failed on its own). */
 export function checkProfileImage(profile: Profile, images: ReadonlyMap<string, Image>, brokenImages: ReadonlySet<string>): LabProblem[] {

@@ -5,7 +5,7 @@ import { problem } from './problems.ts';
 import type { LabProblem } from './types.ts';
 import { refInText, type YamlFile } from './yaml-source.ts';
 
-const SECRET_WORDS = new Set(['password', 'passwd', 'pwd', 'passphrase', 'secret', 'token', 'key', 'apikey', 'privatekey']);
+const SECRET_WORDS: ReadonlySet<string> = new Set(['password', 'passwd', 'pwd', 'passphrase', 'secret', 'token', 'key', 'apikey', 'privatekey']);
 const PUBLIC_KEY = /^\s*(ssh-(rsa|ed25519|dss)|ecdsa-sha2-|sk-(ssh|ecdsa))/;
 /** Cheap test that rules out nearly every value before the patterns below run. */
 const MIGHT_BE_SECRET = /-----BEGIN|@|pass|pwd|secret|token|key/i;
@@ -20,15 +20,21 @@ const VALUE_PATTERNS: ReadonlyArray<{ pattern: RegExp; describe: (m: RegExpExecA
   },
 ];
 
-const secretKeyCache = new Map<string, boolean>();
+/**
+ * Which keys name a secret (`password`, `apiKey`, `bmc_token`, …), remembered per key: a lab of 10,000 hosts asks
+ * about the same few keys again and again. One per loader.
+ */
+export class SecretKeys {
+  private readonly known = new Map<string, boolean>();
 
-function isSecretKey(key: string): boolean {
-  let secret = secretKeyCache.get(key);
-  if (secret === undefined) {
-    secret = splitWords(key).some((w) => SECRET_WORDS.has(w));
-    if (secretKeyCache.size < 10_000) secretKeyCache.set(key, secret);
+  has(key: string): boolean {
+    let secret = this.known.get(key);
+    if (secret === undefined) {
+      secret = splitWords(key).some((w) => SECRET_WORDS.has(w));
+      if (this.known.size < 10_000) this.known.set(key, secret);
+    }
+    return secret;
   }
-  return secret;
 }
 
 function splitWords(key: string): string[] {
@@ -51,7 +57,8 @@ function secretSpans(text: string): Array<{ offset: number; message: string }> {
 
 const ADVICE = 'name a credential the agent holds instead (e.g. bmc.credential)';
 
-export function checkYamlSecrets(yaml: YamlFile): LabProblem[] {
+export function checkYamlSecrets(yaml: YamlFile, secretKeys: SecretKeys = new SecretKeys()): LabProblem[] {
+  const isSecretKey = (key: string): boolean => secretKeys.has(key);
   const problems: LabProblem[] = [];
   const path: Array<string | number> = []; // a stack: visiting every node must not allocate a path each
   const visit = (value: unknown, key: string | undefined): void => {

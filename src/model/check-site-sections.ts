@@ -1,10 +1,11 @@
 // The `drift` and `alerts` sections of site.yaml carry rules a JSON Schema cannot express (cron syntax, sink
 // kinds and their credentials); their own parsers find those problems, placed here at the offending node.
 
-import { parseAlertsConfig } from '../alerts/config.ts';
-import { parseDriftPolicy } from '../observe/drift-policy.ts';
+import { parseAlertsConfig } from './site-alerts.ts';
+import { parseDriftPolicy } from './site-drift.ts';
 import { problem } from './problems.ts';
-import type { FieldRefs, LabProblem, SourceRef } from './types.ts';
+import type { LabProblem } from './types.ts';
+import type { FieldRefs, SourceRef } from '../core/source-ref.ts';
 
 export function checkSiteSections(value: unknown, refs: FieldRefs): LabProblem[] {
   const doc = (value ?? {}) as { drift?: unknown; alerts?: unknown };

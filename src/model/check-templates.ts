@@ -1,7 +1,7 @@
 // Template placeholders in boot command lines and config templates, each reported at the
 // placeholder's own line:col (in the profile YAML, or in the template file it names).
 
-import { checkTemplate, templateUses } from '../render/template.ts';
+import { checkTemplate, templateUses } from '../core/template.ts';
 import { problem } from './problems.ts';
 import type { LabProblem, Profile } from './types.ts';
 import { refInText, type YamlFile } from './yaml-source.ts';

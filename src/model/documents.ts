@@ -2,24 +2,16 @@
 // Schema and its file name. What spans files is left to the loader.
 
 import { checkBootText } from './check-boot-text.ts';
-import { checkYamlSecrets } from './check-secrets.ts';
+import { checkYamlSecrets, type SecretKeys } from './check-secrets.ts';
 import { CONTROL_CHAR, printablePath, type LabTree, type Refusal } from './lab-tree.ts';
 import { problem } from './problems.ts';
 import { schemaProblems } from './schema-problems.ts';
 import { validatorFor, type DocumentKind } from './schemas.ts';
-import type { FieldRefs, LabProblem, SourceRef } from './types.ts';
+import type { LabProblem } from './types.ts';
+import type { FieldRefs, SourceRef } from '../core/source-ref.ts';
 import { YamlFile, type YamlLimits } from './yaml-source.ts';
+import { YAML_FILE } from './lab-files.ts';
 
-export const SITE_FILE = 'site.yaml';
-/** The SOPS-encrypted credentials the agent looks for at the root of the lab repository. */
-export const SOPS_FILE = 'secrets.sops.yaml';
-export type EntityKind = 'Host' | 'Profile' | 'Image';
-export const KIND_DIRS: ReadonlyArray<{ dir: string; kind: EntityKind; noun: string }> = [
-  { dir: 'hosts', kind: 'Host', noun: 'host' },
-  { dir: 'profiles', kind: 'Profile', noun: 'profile' },
-  { dir: 'images', kind: 'Image', noun: 'image' },
-];
-export const YAML_FILE = /\.ya?ml$/;
 
 export interface LoadedDocument {
   yaml: YamlFile;
@@ -62,11 +54,11 @@ export function namedFileProblem(ref: SourceRef, field: string, path: string, re
 }
 
 /** Parse, secret scan, schema check and file-name check of one document. */
-export function loadDocument(file: string, text: string, kind: DocumentKind, limits?: YamlLimits): { document?: LoadedDocument; problems: LabProblem[] } {
+export function loadDocument(file: string, text: string, kind: DocumentKind, limits?: YamlLimits, secretKeys?: SecretKeys): { document?: LoadedDocument; problems: LabProblem[] } {
   const parsed = YamlFile.parse(file, text, limits ? { limits } : {});
   const yaml = parsed.yaml;
   if (!yaml) return { problems: parsed.problems };
-  const problems = checkYamlSecrets(yaml);
+  const problems = checkYamlSecrets(yaml, secretKeys);
   const validate = validatorFor(kind);
   const valid = validate(yaml.value);
   if (!valid) problems.push(...schemaProblems(yaml, validate.errors ?? []));

@@ -15,13 +15,16 @@ import { checkHostRole, checkProfileImage } from './check-references.ts';
 import { checkTextSecrets } from './check-secrets.ts';
 import { checkSiteSections } from './check-site-sections.ts';
 import { checkProfileTemplates } from './check-templates.ts';
-import { fileProblem, KIND_DIRS, listedKind, listYamlFiles, loadDocument, namedFileProblem, refOf, SITE_FILE, SOPS_FILE, stem, YAML_FILE, type EntityKind } from './documents.ts';
+import { fileProblem, listedKind, listYamlFiles, loadDocument, namedFileProblem, refOf, stem } from './documents.ts';
+import { KIND_DIRS, SITE_FILE, SOPS_FILE, YAML_FILE, type EntityKind } from './lab-files.ts';
 import { DEFAULT_LAB_LIMITS, type LabLimits } from './lab-limits.ts';
+import { SecretKeys } from './check-secrets.ts';
 import { CONTROL_CHAR, LabTooLargeError, LabTree, printablePath, type FileRead } from './lab-tree.ts';
 import { NothingLoadedError } from './nothing-loaded-error.ts';
 import { compareProblems, formatRef, problem } from './problems.ts';
 import { insertSorted, removeSorted } from './sorted-list.ts';
-import type { FieldRefs, Host, Image, Lab, LabProblem, Profile, Site } from './types.ts';
+import type { Host, Image, Lab, LabProblem, Profile, Site } from './types.ts';
+import type { FieldRefs } from '../core/source-ref.ts';
 import { UseIndex, type Use } from './use-index.ts';
 import { unprintableChar, yamlLimitHit } from './yaml-limits.ts';
 import { refInText, type YamlFile } from './yaml-source.ts';
@@ -111,6 +114,7 @@ export class LabLoader {
   private complete = false;
   private dir: string | null = null;
   private readonly limits: LabLimits;
+  private readonly secretKeys = new SecretKeys();
   private readonly onOpen: ((realPath: string) => void) | undefined;
   /** The tree the current call reads through (it counts the bytes read against maxLabBytes). */
   private tree: LabTree = new LabTree('.');
@@ -316,7 +320,7 @@ export class LabLoader {
       state.problems.push(problem({ file: SITE_FILE, line: 1, col: 1 }, 'missing-site', `the lab repository has no ${SITE_FILE} (expected at ${this.tree.root}/${SITE_FILE})`));
       return state;
     }
-    const loaded = loadDocument(SITE_FILE, read.text, 'Site', this.limits);
+    const loaded = loadDocument(SITE_FILE, read.text, 'Site', this.limits, this.secretKeys);
     state.problems.push(...loaded.problems);
     if (loaded.document?.valid) {
       const { value, refs } = loaded.document.yaml;
@@ -387,7 +391,7 @@ export class LabLoader {
       state.readProblem = fileProblem(state.file, read.refusal);
       return undefined;
     }
-    const loaded = loadDocument(state.file, read.text ?? '', kind, this.limits);
+    const loaded = loadDocument(state.file, read.text ?? '', kind, this.limits, this.secretKeys);
     state.problems = loaded.problems.length > 0 ? loaded.problems : NO_PROBLEMS;
     return loaded.document?.valid ? loaded.document.yaml : undefined;
   }

@@ -9,6 +9,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, read
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { DEFAULT_LAB_LIMITS, formatBytes, type LabLimits } from './lab-limits.ts';
 import type { ProblemCode } from './problems.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export interface Refusal {
   code: ProblemCode;
@@ -306,5 +307,5 @@ function tooLarge(size: number, limit: number): Refusal {
 
 function readError(err: unknown): Refusal {
   const code = (err as NodeJS.ErrnoException | null)?.code;
-  return { code: 'read-error', message: `cannot read it: ${code ?? (err instanceof Error ? err.message : String(err))}` };
+  return { code: 'read-error', message: `cannot read it: ${code ?? errorMessage(err)}` };
 }

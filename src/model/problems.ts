@@ -1,4 +1,5 @@
-import type { LabProblem, SourceRef } from './types.ts';
+import type { LabProblem } from './types.ts';
+import type { SourceRef } from '../core/source-ref.ts';
 
 /** Every kind of problem the loader reports; `LabProblem.code` is one of these. */
 export const PROBLEM_CODES = [

@@ -1,5 +1,6 @@
 // The JSON Schemas in `schemas/` (one copy, also used by editors through the
-// `# yaml-language-server: $schema=` line), compiled once per process.
+// `# yaml-language-server: $schema=` line), compiled when this module loads: immutable from then on, and only the
+// modules that validate documents import it.
 
 import { readFileSync } from 'node:fs';
 import { Ajv, type AnySchemaObject, type ValidateFunction } from 'ajv';
@@ -31,9 +32,8 @@ function compileAll(): Record<DocumentKind, ValidateFunction> {
   return compiled;
 }
 
-let validators: Record<DocumentKind, ValidateFunction> | undefined;
+const VALIDATORS: Readonly<Record<DocumentKind, ValidateFunction>> = Object.freeze(compileAll());
 
 export function validatorFor(kind: DocumentKind): ValidateFunction {
-  validators ??= compileAll();
-  return validators[kind];
+  return VALIDATORS[kind];
 }

@@ -1,18 +1,9 @@
 // The in-memory lab model: what one commit of the lab repository declares.
 // Every entity remembers where it was declared so that any later error can name file:line.
 
-export interface SourceRef {
-  /** Path relative to the lab root, with forward slashes, e.g. `hosts/bld-003.yaml`. */
-  file: string;
-  line: number;
-  col: number;
-}
-
-/** Locations of an entity's fields, keyed by dotted path (`boot.cmdline`, `macs.0`, `` for the document). */
-export type FieldRefs = Record<string, SourceRef>;
-
-import type { AlertsConfig } from '../alerts/types.ts';
-import type { DriftMode, SiteDriftPolicy } from '../observe/drift-policy.ts';
+import type { FieldRefs, SourceRef } from '../core/source-ref.ts';
+import type { AlertsConfig } from './site-alerts.ts';
+import type { DriftMode, SiteDriftPolicy } from './site-drift.ts';
 
 export type DhcpMode = 'full' | 'proxy' | 'off';
 export type ProxyBootFileIn = 'offer' | 'pxe-ack';

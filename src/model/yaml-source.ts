@@ -2,10 +2,11 @@
 // `yaml`, only when an error needs it) the node tree for precise positions of keys and templates.
 
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Scalar, visit, type Document, type Node, type Pair } from 'yaml';
-import { fastParseYaml, YamlDepthError } from './fast-yaml.ts';
+import { fastParseYaml, YamlDepthError } from '../core/fast-yaml.ts';
 import { DEFAULT_LAB_LIMITS, type LabLimits } from './lab-limits.ts';
 import { problem } from './problems.ts';
-import type { FieldRefs, LabProblem, SourceRef } from './types.ts';
+import type { LabProblem } from './types.ts';
+import type { FieldRefs, SourceRef } from '../core/source-ref.ts';
 import { aliasMessage, depthMessage, unprintableChar, yamlLimitHit } from './yaml-limits.ts';
 
 export type YamlLimits = Pick<LabLimits, 'maxYamlDepth' | 'maxYamlAliases'>;

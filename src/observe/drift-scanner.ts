@@ -1,8 +1,10 @@
 import { EventEmitter } from 'node:events';
-import { schedule as cronSchedule, validate as validCron } from 'node-cron';
-import type { BootOverride, PowerState } from '../bmc/driver.ts';
+import { CronSyntaxError, parseCron, scheduleCron, type Cron } from '../core/cron.ts';
+import type { BootOverride, PowerState } from '../core/power.ts';
 import type { Logger } from '../log.ts';
+import { SCAN_CRON } from '../model/site-drift.ts';
 import { detectDrift, NETWORK_BOOTING, type BmcReading, type Drift, type DriftDesired, type DriftObserved } from './drift.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export interface DriftTarget {
   desired: DriftDesired;
@@ -29,12 +31,7 @@ export type ScannerEvents = {
 };
 
 /** Runs `run` on the cron expression until stopped. Injectable so tests need no clock. */
-export type CronScheduler = (expression: string, run: () => void) => { stop(): void };
-
-export const nodeCronScheduler: CronScheduler = (expression, run) => {
-  const task = cronSchedule(expression, run, { name: 'forseti-drift-scan' });
-  return { stop: () => void task.stop() };
-};
+export type CronScheduler = (cron: Cron, run: () => void) => { stop(): void };
 
 export interface DriftScannerOptions {
   cron: string;
@@ -66,17 +63,23 @@ export class DriftScanner extends EventEmitter<ScannerEvents> {
   private task: { stop(): void } | null = null;
   private running: Promise<ScanResult> | null = null;
   private readonly clock: () => number;
+  private readonly cron: Cron;
 
   constructor(private readonly options: DriftScannerOptions) {
     super();
-    if (!validCron(options.cron)) throw new InvalidScanCronError(options.cron);
+    try {
+      this.cron = parseCron(options.cron, SCAN_CRON);
+    } catch (err) {
+      if (err instanceof CronSyntaxError) throw new InvalidScanCronError(options.cron);
+      throw err;
+    }
     this.clock = options.clock ?? Date.now;
   }
 
   start(): void {
     if (this.task) return;
-    const scheduler = this.options.scheduler ?? nodeCronScheduler;
-    this.task = scheduler(this.options.cron, () => {
+    const scheduler = this.options.scheduler ?? scheduleCron;
+    this.task = scheduler(this.cron, () => {
       if (this.running) {
         this.options.log.debug('drift scan still running; this run skipped');
         return;
@@ -150,7 +153,7 @@ export class DriftScanner extends EventEmitter<ScannerEvents> {
       }
       return reading;
     } catch (err) {
-      return { at: this.clock(), error: err instanceof Error ? err.message : String(err) };
+      return { at: this.clock(), error: errorMessage(err) };
     }
   }
 }

@@ -1,4 +1,5 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeJsonAtomic } from '../core/atomic-file.ts';
 import type { Logger } from '../log.ts';
 import type { HostSighting } from './drift.ts';
 
@@ -100,11 +101,7 @@ export class HostSightings {
     this.dirty = false;
     const body: SightingsFile = { version: 1, savedAt: this.clock(), hosts: Object.fromEntries(this.seen) };
     this.saving = this.saving
-      .then(async () => {
-        const tmp = `${file}.tmp-${process.pid}`;
-        await writeFile(tmp, `${JSON.stringify(body)}\n`);
-        await rename(tmp, file);
-      })
+      .then(() => writeJsonAtomic(file, body))
       .catch((err: unknown) => {
         this.dirty = true;
         this.log?.warn({ err, file }, 'cannot save host sightings; retried with the next change');

@@ -2,9 +2,10 @@
 // and by what hosts report. Always measured against the current desired state only, so a `git revert` simply
 // changes what is desired: forseti never defends the state the revert undid.
 
-import type { BootOverride, PowerState } from '../bmc/driver.ts';
-import type { DesiredHost, ObservedHost } from '../plan/types.ts';
-import type { DriftMode, HostDriftPolicy } from './drift-policy.ts';
+import type { BootOverride, PowerState } from '../core/power.ts';
+import type { DesiredHost, ObservedHost } from '../core/host-state.ts';
+import type { HostDriftPolicy } from './drift-policy.ts';
+import type { DriftMode } from '../model/site-drift.ts';
 
 export const DRIFT_KINDS = ['powered-off', 'powered-on', 'boot-override-lost', 'role-mismatch', 'bmc-unreachable', 'host-silent'] as const;
 export type DriftKind = (typeof DRIFT_KINDS)[number];
@@ -124,4 +125,4 @@ function short(revision: string): string {
 }
 
 // Sync and health (Argo CD's Synced/OutOfSync/Unknown, Healthy/Progressing/Degraded/Missing) are decided from
-// these drifts in one place for every reader: syncAndHealth in src/status/sync-health.ts.
+// these drifts in one place for every reader: syncAndHealth in src/observe/sync-health.ts.

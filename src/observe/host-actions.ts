@@ -1,6 +1,6 @@
-import type { ObservedHost } from '../plan/types.ts';
-import { ACTIVITY_LIMIT, type HostAction } from '../status/activity.ts';
-import type { HostEvent } from './lifecycle.ts';
+import type { ObservedHost } from '../core/host-state.ts';
+import { ACTIVITY_LIMIT, type HostAction } from './activity.ts';
+import type { HostEvent } from '../core/host-lifecycle.ts';
 
 /** Decisions that are not actions of their own: `fail` ends the provisioning under way (its `failed` event does). */
 const NOT_ACTIONS: ReadonlySet<string> = new Set(['none', 'wait', 'fail']);

@@ -1,8 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { PHASES, type Phase } from '../plan/types.ts';
-import type { ReconcileStage } from '../status/activity.ts';
-import type { StatusPushResult } from '../status/status-writer.ts';
-import { HEALTH_STATES, SYNC_STATES, type HealthState, type SyncState } from '../status/sync-health.ts';
+import { PHASES, type Phase } from '../core/host-state.ts';
+import type { ReconcileStage } from './activity.ts';
+import { HEALTH_STATES, SYNC_STATES, type HealthState, type SyncState } from './sync-health.ts';
 
 export interface MetricsOptions {
   /** Node process metrics (CPU, memory, event loop lag) with the `forseti_` prefix; default true. */
@@ -10,6 +9,13 @@ export interface MetricsOptions {
 }
 
 export type Outcome = 'ok' | 'error';
+
+/**
+ * What a flush of the status branch came to (src/status/status-writer.ts reports it): `ok` pushed at the first
+ * attempt; `retried` the branch moved under the push and the batch went again on top of it; `unchanged` the branch
+ * already held every queued file; `failed` not pushed, the files stay queued.
+ */
+export type StatusPushResult = 'ok' | 'retried' | 'unchanged' | 'failed';
 
 /**
  * The agent's Prometheus metrics, in a registry of its own (two agents in one process, as in tests, do not

@@ -1,4 +1,4 @@
-import { ACTIVITY_LIMIT, type ReconcileRecord, type ReconcileResult, type ReconcileStage } from '../status/activity.ts';
+import { ACTIVITY_LIMIT, type ReconcileRecord, type ReconcileResult, type ReconcileStage } from './activity.ts';
 
 /** What a run that finishes may end as; `interrupted`: abandoned for a newer commit or a stop, or found after a restart. */
 type FinishResult = Exclude<ReconcileResult, 'running'>;

@@ -13,9 +13,9 @@ export interface DebianPackage {
 }
 
 export class PackageUnavailableError extends Error {
+  override readonly name = 'PackageUnavailableError';
   constructor(readonly packageName: string, detail: string) {
     super(`Debian package ${packageName} is not available: ${detail}`);
-    this.name = 'PackageUnavailableError';
   }
 }
 

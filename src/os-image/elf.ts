@@ -13,9 +13,9 @@ export interface ElfDynamicInfo {
 }
 
 export class NotElfError extends Error {
+  override readonly name = 'NotElfError';
   constructor(readonly file: string, reason: string) {
     super(`${file}: ${reason}`);
-    this.name = 'NotElfError';
   }
 }
 

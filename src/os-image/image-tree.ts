@@ -5,9 +5,9 @@ import { gzipSync } from 'node:zlib';
 import { buildCpio, type CpioEntry } from './cpio.ts';
 
 export class ImagePathConflictError extends Error {
+  override readonly name = 'ImagePathConflictError';
   constructor(readonly path: string) {
     super(`the image gets two different files at /${path}`);
-    this.name = 'ImagePathConflictError';
   }
 }
 

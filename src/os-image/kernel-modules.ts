@@ -12,9 +12,9 @@ export interface KernelModule {
 }
 
 export class KernelModuleNotFoundError extends Error {
+  override readonly name = 'KernelModuleNotFoundError';
   constructor(readonly module: string, readonly kernelTree: string) {
     super(`kernel module ${module} not found under ${kernelTree}`);
-    this.name = 'KernelModuleNotFoundError';
   }
 }
 

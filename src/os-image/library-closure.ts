@@ -28,16 +28,16 @@ export interface Executable {
 }
 
 export class MissingFileError extends Error {
+  override readonly name = 'MissingFileError';
   constructor(readonly packageName: string, readonly paths: string[]) {
     super(`package ${packageName} has none of ${paths.join(', ')}`);
-    this.name = 'MissingFileError';
   }
 }
 
 export class MissingLibraryError extends Error {
+  override readonly name = 'MissingLibraryError';
   constructor(readonly soname: string, readonly neededBy: string, readonly searched: string[]) {
     super(`no package provides ${soname} (needed by ${neededBy}); searched ${searched.join(', ')}`);
-    this.name = 'MissingLibraryError';
   }
 }
 

@@ -1,4 +1,5 @@
-import type { Action, BootAnswer, DesiredHost, ObservedHost, ObservedInventory } from './types.ts';
+import type { Action, BootAnswer } from './types.ts';
+import type { DesiredHost, ObservedHost, ObservedInventory } from '../core/host-state.ts';
 
 export interface DecideOptions {
   now: number;
@@ -15,12 +16,13 @@ export interface DecideOptions {
  */
 export function decide(desired: DesiredHost, observed: ObservedHost, options: DecideOptions): Action {
   if (desired.boot === 'off' || desired.power === 'off') {
-    if (observed.phase === 'Off') return { kind: 'none', reason: 'off as declared' };
-    if (desired.capabilities?.powerOff === false) return powerOffByHand(desired);
+    const by = offBy(desired);
+    if (observed.phase === 'Off') return { kind: 'none', reason: by.note('off as declared') };
+    if (desired.capabilities?.powerOff === false) return powerOffByHand(desired, by.why);
     if (observed.phase === 'Failed' && observed.lastError?.step === 'power-off' && observed.attemptDigest === desired.digest) {
-      return { kind: 'none', reason: `power off failed: ${observed.lastError.message}; a new commit retries` };
+      return { kind: 'none', reason: by.note(`power off failed: ${observed.lastError.message}; a new commit retries`) };
     }
-    return { kind: 'power-off', reason: desired.boot === 'off' ? `role ${desired.role} keeps the host off` : 'power: off declared' };
+    return { kind: 'power-off', reason: by.why };
   }
 
   const enrolment = enrolmentAction(desired, observed, options.now);
@@ -74,9 +76,18 @@ function bootBackToDisk(desired: DesiredHost, observed: ObservedHost, now: numbe
   return { kind: 'boot-disk', reason: `${NO_ONCE} and holds PXE for every boot: set it to the disk now that role ${desired.role} is installed` };
 }
 
+/**
+ * Why a host is kept off, and how a reason that does not say it on its own names it: its role (boot off), what turned
+ * its power off (a power schedule, src/plan/reconcile.ts), or its own `power: off`.
+ */
+function offBy(desired: DesiredHost): { why: string; note: (reason: string) => string } {
+  if (desired.boot === 'off') return { why: `role ${desired.role} keeps the host off`, note: (reason) => reason };
+  const by = desired.keptOffBy;
+  return by === undefined ? { why: 'power: off declared', note: (reason) => reason } : { why: by, note: (reason) => `${by}: ${reason}` };
+}
+
 /** A host whose driver cannot power it off: a human does, once; no failure and no retry loop. */
-function powerOffByHand(desired: DesiredHost): Action {
-  const why = desired.boot === 'off' ? `role ${desired.role} keeps the host off` : 'power: off declared';
+function powerOffByHand(desired: DesiredHost, why: string): Action {
   if (desired.capabilities?.operator) {
     return { kind: 'power-off-by-hand', by: 'operator', reason: `${why}; the operator is asked to power ${desired.name} off` };
   }

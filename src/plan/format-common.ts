@@ -1,8 +1,8 @@
-import type { ChangeKind, HostPlan, Plan } from './plan-types.ts';
+import type { HostChangeKind, HostPlan, Plan } from './plan-types.ts';
 import { CHANGE_KINDS } from './plan-types.ts';
 import { short } from './observed-state.ts';
 
-export const CHANGE_LABELS: Record<ChangeKind, string> = {
+export const CHANGE_LABELS: Record<HostChangeKind, string> = {
   none: 'nothing',
   rerender: 're-render',
   provision: 'provision',

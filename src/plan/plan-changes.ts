@@ -2,9 +2,9 @@ import type { RenderedHost } from '../render/host.ts';
 import { artifactDiffs } from './artifact-diff.ts';
 import { decide, NO_ONCE } from './decide.ts';
 import { short } from './observed-state.ts';
-import { CHANGE_KINDS, type BaseSide, type ChangeKind, type HostPlan, type ObservedState, type Plan, type PlanSide } from './plan-types.ts';
-import { renderSide } from './render-side.ts';
-import type { Action, ObservedHost } from './types.ts';
+import { CHANGE_KINDS, type BaseSide, type HostChangeKind, type HostPlan, type ObservedState, type Plan, type PlanSide } from './plan-types.ts';
+import type { Action } from './types.ts';
+import type { ObservedHost } from '../core/host-state.ts';
 
 /**
  * What merging HEAD would do to every host of BASE and HEAD, given what is observed. Pure: the agent's own
@@ -12,8 +12,8 @@ import type { Action, ObservedHost } from './types.ts';
  * when HEAD cannot be rendered (the agent would reject that commit).
  */
 export function planChanges(base: BaseSide, head: PlanSide, observed: ObservedState): Plan {
-  const headHosts = renderSide(head);
-  const baseHosts = base.lab ? renderSide({ revision: base.revision, lab: base.lab }) : new Map<string, RenderedHost>();
+  const headHosts = head.hosts;
+  const baseHosts: ReadonlyMap<string, RenderedHost> = base.lab ? base.hosts : new Map();
   const names = [...new Set([...baseHosts.keys(), ...headHosts.keys()])].sort();
   const { policies } = head.lab.site;
   const options = { now: observed.at, provisionTimeoutMs: policies.provisionTimeoutSeconds * 1000, stepTimeoutMs: policies.stepTimeoutSeconds * 1000 };
@@ -38,7 +38,7 @@ export function planChanges(base: BaseSide, head: PlanSide, observed: ObservedSt
     return { host: name, change: described.change, baseRole, headRole: after.desired.role, details, diffs };
   });
 
-  const summary = Object.fromEntries(CHANGE_KINDS.map((k) => [k, 0])) as Record<ChangeKind, number>;
+  const summary = Object.fromEntries(CHANGE_KINDS.map((k) => [k, 0])) as Record<HostChangeKind, number>;
   for (const h of hosts) summary[h.change]++;
   const notes = [...observed.notes];
   const { rollout, maintenance } = head.lab.site;
@@ -57,7 +57,7 @@ export function planChanges(base: BaseSide, head: PlanSide, observed: ObservedSt
   };
 }
 
-function describe(action: Action, role: string, isNew: boolean): { change: ChangeKind; details: string } {
+function describe(action: Action, role: string, isNew: boolean): { change: HostChangeKind; details: string } {
   const fresh = (text: string): string => (isNew ? `new host: ${text}` : text);
   switch (action.kind) {
     case 'none':

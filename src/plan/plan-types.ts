@@ -1,19 +1,17 @@
 // What `forseti plan` computes: per host, what merging HEAD would do. Plain data, so the JSON output is this shape.
 import type { Lab } from '../model/types.ts';
-import type { ObservedHost } from './types.ts';
+import type { RenderedHost } from '../render/host.ts';
+import type { ObservedHost } from '../core/host-state.ts';
 
-/** One side of the comparison: a valid lab at a commit. */
+/** One side of the comparison: a valid lab at a commit, every host rendered (src/plan/render-side.ts renderSide). */
 export interface PlanSide {
   revision: string;
   lab: Lab;
+  hosts: ReadonlyMap<string, RenderedHost>;
 }
 
 /** BASE may be invalid: then `lab` is null and `problems` holds its `file:line:col: message` lines. */
-export interface BaseSide {
-  revision: string;
-  lab: Lab | null;
-  problems?: string[];
-}
+export type BaseSide = PlanSide | { revision: string; lab: null; problems: string[] };
 
 export type ObservedSource =
   /** Read from the status branch the agent writes. */
@@ -36,7 +34,7 @@ export interface ObservedState {
 }
 
 export const CHANGE_KINDS = ['none', 'rerender', 'provision', 'reprovision', 'wipe', 'power-on', 'power-off', 'power-off-by-hand', 'refused', 'removed'] as const;
-export type ChangeKind = (typeof CHANGE_KINDS)[number];
+export type HostChangeKind = (typeof CHANGE_KINDS)[number];
 
 export type ArtifactKind = 'script' | 'wipe-script' | 'cmdline' | 'config';
 
@@ -53,7 +51,7 @@ export interface ArtifactDiff {
 
 export interface HostPlan {
   host: string;
-  change: ChangeKind;
+  change: HostChangeKind;
   /** Role at BASE; null when the host is new at HEAD (or BASE is invalid). */
   baseRole: string | null;
   /** Role at HEAD; null when the host is removed. */
@@ -73,7 +71,7 @@ export interface Plan {
   /** Every host of BASE and HEAD, by name. */
   hosts: HostPlan[];
   /** Hosts per change kind; every kind present, zeros included. */
-  summary: Record<ChangeKind, number>;
+  summary: Record<HostChangeKind, number>;
   /** True when any host's change is not `none`. */
   changed: boolean;
 }

@@ -2,7 +2,8 @@ import type { Site } from '../model/types.ts';
 import { decide } from './decide.ts';
 import { gateRollout } from './rollout.ts';
 import { inMaintenanceWindow, scheduledPowerSince, selects, type SelectableHost } from './schedules.ts';
-import type { Action, DesiredHost, ObservedHost } from './types.ts';
+import type { Action } from './types.ts';
+import type { DesiredHost, ObservedHost } from '../core/host-state.ts';
 
 export interface ReconcileInput {
   desired: DesiredHost;
@@ -32,31 +33,21 @@ export function reconcile(site: Site, inputs: ReconcileInput[], now: number): Re
   const decided = inputs.map((input) => {
     const host = { name: input.desired.name, role: input.desired.role, labels: input.labels };
     const offBy = schedules.find((s) => s.power === 'off' && selects(s.selector, host));
-    const desired: DesiredHost = offBy && input.desired.power === 'on' ? { ...input.desired, power: 'off' } : input.desired;
-    const action = nameSchedule(decide(desired, input.observed, options), input, host, offBy, schedules);
+    const desired: DesiredHost = offBy && input.desired.power === 'on' ? { ...input.desired, power: 'off', keptOffBy: `power schedule ${offBy.name}` } : input.desired;
+    const action = offBy ? decide(desired, input.observed, options) : namePowerOn(decide(desired, input.observed, options), input, host, schedules);
     return { host, desired, observed: input.observed, action };
   });
   const gated = gateRollout(site.rollout.groups, decided, inMaintenanceWindow(site.maintenance.windows, now));
   return decided.map((d, i) => ({ host: d.host.name, desired: d.desired, action: gated[i] ?? d.action }));
 }
 
-const DECLARED_OFF = 'power: off declared';
-
 /**
- * A power action (or its absence) that a schedule causes names the schedule, whatever the driver can do: a
- * power-off, a power-off by hand (Wake-on-LAN, manual), a failed power-off not retried, a host kept off. A
- * power-on is the schedule's when its `powerOn` fired after the host went off; a host declared off by its role
- * or by `power: off` is not the schedule's doing.
+ * A power-on is the schedule's when its `powerOn` fired after the host went off; a host declared off by its role or
+ * by `power: off` is not the schedule's doing. (What a schedule turns off names it through `keptOffBy`.)
  */
-function nameSchedule(action: Action, input: ReconcileInput, host: SelectableHost, offBy: ScheduleState | undefined, schedules: ScheduleState[]): Action {
+function namePowerOn(action: Action, input: ReconcileInput, host: SelectableHost, schedules: ScheduleState[]): Action {
   const declared = input.desired;
   if (declared.boot === 'off' || declared.power === 'off') return action;
-  if (offBy) {
-    if (action.kind === 'power-off') return { kind: 'power-off', reason: `power schedule ${offBy.name}` };
-    if (action.kind !== 'power-off-by-hand' && action.kind !== 'none') return action;
-    const rest = action.reason.startsWith(DECLARED_OFF) ? action.reason.slice(DECLARED_OFF.length) : `: ${action.reason}`;
-    return { ...action, reason: `power schedule ${offBy.name}${rest}` };
-  }
   if (action.kind !== 'power-on') return action;
   const onBy = schedules.find((s) => s.power === 'on' && s.since > input.observed.since && selects(s.selector, host));
   return onBy ? { ...action, reason: `power schedule ${onBy.name}: ${action.reason}` } : action;

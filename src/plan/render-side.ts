@@ -10,16 +10,12 @@ import type { PlanSide } from './plan-types.ts';
  */
 export const PLACEHOLDER_TOKEN = '<token>';
 
-const rendered = new WeakMap<Lab, { revision: string; hosts: Map<string, RenderedHost> }>();
-
-/** Every host of one side rendered as the agent would, with the placeholder token. Throws RenderFailedError. */
-export function renderSide(side: PlanSide): Map<string, RenderedHost> {
-  const cached = rendered.get(side.lab);
-  if (cached?.revision === side.revision) return cached.hosts;
-  const ctx = { lab: side.lab, urls: new AgentUrls(side.lab.site), revision: side.revision, token: () => PLACEHOLDER_TOKEN };
+/** One side of the plan: the lab at `revision`, every host rendered as the agent would, with the placeholder token. Throws RenderFailedError. */
+export function renderSide(revision: string, lab: Lab): PlanSide {
+  const ctx = { lab, urls: new AgentUrls(lab.site), revision, token: () => PLACEHOLDER_TOKEN };
   const hosts = new Map<string, RenderedHost>();
   const errors: RenderError[] = [];
-  for (const host of side.lab.hosts.values()) {
+  for (const host of lab.hosts.values()) {
     try {
       hosts.set(host.name, renderHost(host, ctx));
     } catch (err) {
@@ -28,6 +24,5 @@ export function renderSide(side: PlanSide): Map<string, RenderedHost> {
     }
   }
   if (errors.length > 0) throw new RenderFailedError(errors);
-  rendered.set(side.lab, { revision: side.revision, hosts });
-  return hosts;
+  return { revision, lab, hosts };
 }

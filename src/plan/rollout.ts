@@ -1,5 +1,6 @@
 import { selects, type HostSelector, type SelectableHost } from './schedules.ts';
-import { DISRUPTIVE, type Action, type ObservedHost } from './types.ts';
+import { DISRUPTIVE, type Action } from './types.ts';
+import { type ObservedHost } from '../core/host-state.ts';
 
 export interface RolloutGroup {
   name: string;

@@ -1,4 +1,4 @@
-import { lastFiring, parseCron, type Cron } from './cron.ts';
+import { lastFiring, parseCron } from '../core/cron.ts';
 
 /** Which hosts a rollout group, power schedule or window applies to: all given criteria must hold. */
 export interface HostSelector {
@@ -56,14 +56,3 @@ export function inMaintenanceWindow(windows: MaintenanceWindow[], now: number): 
     return opened !== null && now < opened + w.durationMinutes * 60_000;
   });
 }
-
-export function validCron(expression: string): string | null {
-  try {
-    parseCron(expression);
-    return null;
-  } catch (err) {
-    return err instanceof Error ? err.message : String(err);
-  }
-}
-
-export type { Cron };

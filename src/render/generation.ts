@@ -1,10 +1,11 @@
-import { link, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Lab } from '../model/types.ts';
 import { renderHost, RenderError, type RenderContext, type RenderedHost } from './host.ts';
 import { RenderFailedError } from './render-failed-error.ts';
 import { LabRenderer } from './renderer.ts';
 import type { AgentUrls } from './urls.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export { RenderFailedError } from './render-failed-error.ts';
 
@@ -77,7 +78,7 @@ export class GenerationWriter {
 
   constructor(private readonly stateDir: string, token: (host: string) => string, options: GenerationWriterOptions = {}) {
     this.renderer = new LabRenderer(token);
-    this.onPruneError = options.onPruneError ?? ((err) => process.emitWarning(`forseti: old generations could not be removed: ${describe(err)}`));
+    this.onPruneError = options.onPruneError ?? ((err) => process.emitWarning(`forseti: old generations could not be removed: ${errorMessage(err)}`));
   }
 
   /**
@@ -118,6 +119,26 @@ export class GenerationWriter {
     await this.removeLeftovers(root);
     await this.pruneGenerations(root, id);
     return { id, revision, dir, lab, hosts, byMac };
+  }
+
+  /**
+   * Points `current` back at `generation` (null: no generation), after a later step of the commit whose generation
+   * was written last failed: `current` names what is served. The written generation stays until pruned.
+   */
+  async restoreCurrent(generation: Pick<Generation, 'id' | 'dir'> | null): Promise<void> {
+    const current = join(this.stateDir, 'current');
+    if (!generation) {
+      await rm(current, { force: true });
+      return;
+    }
+    const linkPath = join(this.stateDir, `${LINK_PREFIX}${generation.id}`);
+    try {
+      await symlink(join('generations', generation.id), linkPath);
+      await rename(linkPath, current);
+    } catch (err) {
+      await rm(linkPath, { force: true }).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** Writes each shard of hosts into `tmp`, or links it from the previous generation when its hosts did not change. */
@@ -210,16 +231,4 @@ function shardOf(name: string): number {
 
 function generationTime(id: string): number {
   return parseInt(id.slice(id.lastIndexOf('-') + 1), 36) || 0;
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-export async function currentGenerationDir(stateDir: string): Promise<string | null> {
-  try {
-    return join(stateDir, await readlink(join(stateDir, 'current')));
-  } catch {
-    return null;
-  }
 }

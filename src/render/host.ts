@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { capabilitiesOfType } from '../bmc/capabilities.ts';
+import { capabilitiesOfType } from '../core/capabilities.ts';
 import type { Host, ImageFile, Lab } from '../model/types.ts';
-import type { DesiredHost } from '../plan/types.ts';
+import type { DesiredHost } from '../core/host-state.ts';
 import { imageFileName, type AgentUrls } from './urls.ts';
-import { fillTemplate, TemplateError, type TemplateValues } from './template.ts';
+import { fillTemplate, TemplateError, type TemplateValues } from '../core/template.ts';
 import { chainScript, installScript, UnsafeScriptError } from './ipxe.ts';
 import { parseCidr, prefixToNetmask } from './net.ts';
-import type { SourceRef } from '../model/types.ts';
+import type { SourceRef } from '../core/source-ref.ts';
 
 export interface RenderedHost {
   desired: DesiredHost;
@@ -19,9 +19,9 @@ export interface RenderedHost {
 }
 
 export class RenderError extends Error {
+  override readonly name = 'RenderError';
   constructor(readonly host: string, readonly ref: SourceRef | undefined, message: string) {
     super(`${ref ? `${ref.file}:${ref.line}:${ref.col}: ` : ''}host ${host}: ${message}`);
-    this.name = 'RenderError';
   }
 }
 
@@ -31,9 +31,6 @@ export interface RenderContext {
   revision: string;
   token: (host: string) => string;
 }
-
-/** Drivers that can read a BMC back are enrolled (power state and inventory) before anything else. */
-const ENROLLABLE = new Set(['ipmi', 'redfish', 'hp-oa']);
 
 /** Renders everything one host needs at boot. Pure: same lab, same key, same output. */
 export function renderHost(host: Host, ctx: RenderContext): RenderedHost {
@@ -48,6 +45,7 @@ function renderRole(host: Host, role: string, ctx: RenderContext): RenderedHost 
   if (!profile) throw new RenderError(host.name, host.refs['role'], `unknown role ${role}`);
   const { memoryGiB, cpus, disks } = profile.requires;
   const requires = { ...(memoryGiB !== undefined ? { memoryGiB } : {}), ...(cpus !== undefined ? { cpus } : {}), ...(disks !== undefined ? { disks } : {}) };
+  const capabilities = { ...capabilitiesOfType(host.bmc.type) };
   const base = {
     name: host.name,
     role: host.role,
@@ -55,8 +53,9 @@ function renderRole(host: Host, role: string, ctx: RenderContext): RenderedHost 
     afterInstall: profile.afterInstall,
     revision: ctx.revision,
     requires,
-    enrollable: ENROLLABLE.has(host.bmc.type),
-    capabilities: { ...capabilitiesOfType(host.bmc.type) },
+    // A BMC that can read the machine back is enrolled (power state and inventory) before anything else.
+    enrollable: capabilities.powerState,
+    capabilities,
   };
   const boot = profile.boot;
 

@@ -10,6 +10,7 @@ import { DownloadGuard } from './download-guard.ts';
 import { ImageChecksumError, ImageFetchError, ImageUrlRefusedError } from './image-errors.ts';
 import { DEFAULT_IMAGE_POLICY, downloadLimits, ImageLimitError, type DownloadLimits, type ImagePolicy } from './image-limits.ts';
 import { imageTarget, openImageSource, type OpenedSource } from './image-source.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export { ImageChecksumError, ImageFetchError, ImageUrlRefusedError } from './image-errors.ts';
 export { ImageLimitError } from './image-limits.ts';
@@ -103,7 +104,7 @@ export class ImageCache {
     } catch (err) {
       const reason: unknown = guard.signal.aborted ? guard.signal.reason : err;
       if (isImageError(reason) || options.signal?.aborted) throw reason;
-      throw new ImageFetchError(imageName, file.url, reason instanceof Error ? reason.message : String(reason));
+      throw new ImageFetchError(imageName, file.url, errorMessage(reason));
     } finally {
       guard.dispose();
       transfer.abandoned = true;

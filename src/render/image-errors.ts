@@ -3,24 +3,24 @@
 
 /** The file could not be read or downloaded whole: a network or file error, a timeout, the size cap. */
 export class ImageFetchError extends Error {
+  override readonly name = 'ImageFetchError';
   constructor(readonly image: string, readonly url: string, reason: string) {
     super(`image ${image}: cannot fetch ${url}: ${reason}`);
-    this.name = 'ImageFetchError';
   }
 }
 
 /** What was read is not what the lab declares; it is dropped. */
 export class ImageChecksumError extends Error {
+  override readonly name = 'ImageChecksumError';
   constructor(readonly image: string, readonly url: string, expected: string) {
     super(`image ${image}: ${url} does not match the declared sha256 ${expected}; it was not kept`);
-    this.name = 'ImageChecksumError';
   }
 }
 
 /** The URL is one the agent does not read: another scheme, or a file:// path outside the operator's file roots. */
 export class ImageUrlRefusedError extends Error {
+  override readonly name = 'ImageUrlRefusedError';
   constructor(readonly image: string, readonly url: string, reason: string) {
     super(`image ${image}: ${url} refused: ${reason}`);
-    this.name = 'ImageUrlRefusedError';
   }
 }

@@ -49,9 +49,9 @@ export const DEFAULT_IMAGE_POLICY: Readonly<ImagePolicy> = { fileRoots: [], down
 
 /** An image asks for more than the agent allows. */
 export class ImageLimitError extends Error {
+  override readonly name = 'ImageLimitError';
   constructor(readonly image: string, key: keyof DownloadSettings, asked: number, ceiling: number) {
     super(`image ${image}: download.${key} ${asked} is above the agent's ceiling of ${ceiling} (images.ceiling.${key} in the agent config)`);
-    this.name = 'ImageLimitError';
   }
 }
 

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Agent, errors, interceptors, request } from 'undici';
 import { ImageFetchError, ImageUrlRefusedError } from './image-errors.ts';
 import type { DownloadLimits } from './image-limits.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export type ImageTarget = { kind: 'file'; url: string; path: string } | { kind: 'http'; url: string };
 
@@ -105,7 +106,7 @@ export function httpReason(err: unknown, limits: DownloadLimits): string {
   if (err instanceof errors.ConnectTimeoutError) return `no connection within ${limits.connectMs / 1000} s (download.connectTimeoutSeconds)`;
   if (err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError) return `no data for ${limits.idleMs / 1000} s (download.idleTimeoutSeconds)`;
   const code = (err as { code?: unknown } | null)?.code;
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
 }
 
@@ -114,7 +115,7 @@ function fsReason(err: unknown): string {
   if (code === 'ENOENT' || code === 'ENOTDIR') return 'no such file';
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
   if (code === 'ELOOP') return 'a symlink where none may be';
-  return code ?? (err instanceof Error ? err.message : String(err));
+  return code ?? errorMessage(err);
 }
 
 function isBelow(path: string, root: string): boolean {

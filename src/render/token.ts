@@ -3,7 +3,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 /**
  * What rendering writes where a host's token goes (kernel command line, config URL, `{{ token }}` in templates).
  * Generations never hold a token: the boot backend puts the token of the host's current provisioning attempt
- * in this slot when it serves the host, at its own address (src/agent/boot-backend.ts).
+ * in this slot when it serves the host, at its own address (src/serve/boot-backend.ts).
  */
 export const TOKEN_SLOT = '@@forseti-token@@';
 

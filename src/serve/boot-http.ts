@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { parseStatusView, withSyncHealth, type StatusView } from '../status/status-view.ts';
-import { isDashboardPath, sendDashboard } from './dashboard/dashboard-route.ts';
+import { DashboardAssets, isDashboardPath } from './dashboard/dashboard-route.ts';
 import { StatusStream } from './dashboard/status-stream.ts';
 import { createHttpServer, type HttpLimits } from './http/http-server.ts';
 import { sendFile, sendText } from './http/send-file.ts';
@@ -83,7 +83,7 @@ export function createBootHttpServer(backend: BootBackend, log: Logger, options:
   });
   backend.onStatusChange?.(() => stream.notify());
   const ipxe = options.ipxe ? { dir: options.ipxe.dir, names: new Set(options.ipxe.names.filter((n) => IPXE_NAME.test(n))) } : undefined;
-  const ctx: Context = { backend, log, metrics: options.metrics, status, stream, webhook: options.webhook, ipxe, openapi: {} };
+  const ctx: Context = { backend, log, metrics: options.metrics, status, stream, webhook: options.webhook, ipxe, openapi: {}, dashboard: new DashboardAssets() };
   const metrics = options.metrics;
   // Malformed requests, caps and a handler that throws are answered there, each in one log line.
   const server = createHttpServer((req, res) => handle(req, res, ctx), {
@@ -112,6 +112,7 @@ interface Context {
   webhook: BootHttpOptions['webhook'];
   ipxe: { dir: string; names: ReadonlySet<string> } | undefined;
   openapi: { text?: string };
+  dashboard: DashboardAssets;
 }
 
 /**
@@ -198,7 +199,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
   if (isRead && path === '/v1/status') return sendText(res, 200, `${JSON.stringify(ctx.status(), null, 2)}\n`, 'application/json');
   if (req.method === 'GET' && path === '/v1/events') return ctx.stream.handle(req, res);
   if (isRead && isDashboardPath(path)) {
-    sendDashboard(path, req.method ?? 'GET', res);
+    ctx.dashboard.send(path, req.method ?? 'GET', res);
     return;
   }
   if (isRead && path === '/metrics') {

@@ -1,14 +1,14 @@
 import * as fs from 'node:fs';
 import git from 'isomorphic-git';
 import { resolveRevision } from './resolve-revision.ts';
-import { TreeReader, type ChangeKind } from './tree-diff.ts';
+import { TreeReader, type PathChangeKind } from './tree-diff.ts';
 
-export type { ChangeKind } from './tree-diff.ts';
+export type { PathChangeKind } from './tree-diff.ts';
 
 export interface ChangedPath {
   /** Path relative to the repository root, forward slashes. */
   path: string;
-  kind: ChangeKind;
+  kind: PathChangeKind;
 }
 
 /**

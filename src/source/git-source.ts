@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { join, resolve } from 'node:path';
 import git, { type HttpClient } from 'isomorphic-git';
+import { describeGitError } from './describe-git-error.ts';
 import type { Logger } from '../log.ts';
 import type { GitCredentials } from './auth.ts';
 import { rm } from 'node:fs/promises';
@@ -18,6 +19,7 @@ import { TreeReader, type TreeChange } from './tree-diff.ts';
 import { TreeStamps } from './tree-stamps.ts';
 import { verifyCommitTree } from './verify-tree.ts';
 import { writeRevisionTree } from './write-revision-tree.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export interface GitSourceOptions {
   url: string;
@@ -97,7 +99,7 @@ export class GitSource {
           await checkoutExact(this.treeDir, this.gitdir, commit, this.cache);
           this.stamps.record(this.treeDir);
         } catch (err) {
-          throw new SourceCheckoutError(commit, err instanceof Error ? err.message : String(err));
+          throw new SourceCheckoutError(commit, errorMessage(err));
         }
       }
       this.checkedOut = commit;
@@ -147,7 +149,7 @@ export class GitSource {
       await git.setConfig({ fs, gitdir: this.gitdir, path: 'remote.origin.fetch', value: `+refs/heads/${this.branch}:refs/remotes/origin/${this.branch}` });
       oid = await fetchBranch({ gitdir: this.gitdir, http: this.http, url: this.url, branch: this.branch, auth: this.auth, cache: this.cache });
     } catch (err) {
-      throw this.fetchError(describeError(err));
+      throw this.fetchError(describeGitError(err));
     }
     if (!oid) throw this.fetchError(`branch ${this.branch} does not exist`);
     // A local branch makes the plain branch name usable as a revision (readCommitInfo, checkoutRevision).
@@ -179,10 +181,4 @@ export class GitSource {
   checkoutRevision(rev: string, targetDir: string): Promise<string> {
     return writeRevisionTree(this.gitdir, rev, targetDir, this.cache);
   }
-}
-
-function describeError(err: unknown): string {
-  if (err instanceof git.Errors.HttpError) return `HTTP ${err.data.statusCode} ${err.data.statusMessage}`;
-  if (err instanceof Error) return err.message;
-  return String(err);
 }

@@ -1,5 +1,5 @@
 export { GitSource, type GitSourceOptions, type SyncResult } from './git-source.ts';
-export { changedPaths, type ChangedPath, type ChangeKind } from './changed-paths.ts';
+export { changedPaths, type ChangedPath, type PathChangeKind } from './changed-paths.ts';
 export { readCommitInfo, type CommitInfo } from './read-commit-info.ts';
 export { resolveRevision } from './resolve-revision.ts';
 export { checkoutRevision, writeRevisionTree, findGitdir } from './write-revision-tree.ts';

@@ -1,13 +1,13 @@
 import * as fs from 'node:fs';
 import git, { type TreeEntry } from 'isomorphic-git';
 
-export type ChangeKind = 'added' | 'modified' | 'deleted';
+export type PathChangeKind = 'added' | 'modified' | 'deleted';
 
 /** One file that differs between two commits; for added and modified files, the blob the newer commit holds. */
 export interface TreeChange {
   /** Path relative to the repository root, forward slashes. */
   path: string;
-  kind: ChangeKind;
+  kind: PathChangeKind;
   /** The newer side (added, modified): its object, mode (`100644`, `100755`, `120000`, `160000`) and type. */
   oid?: string;
   mode?: string;

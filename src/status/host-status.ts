@@ -1,17 +1,16 @@
-// The status file of one host on the status branch, e.g. `hosts/bld-003.yaml`.
+// The status file of one host on the status branch, e.g. `hosts/bld-003.yaml`: the published view of its state
+// (src/core/host-state.ts ObservedHost) with the role, sync and health, history and actions around it.
 import { parse, stringify } from 'yaml';
-import { fastParseYaml } from '../model/fast-yaml.ts';
+import { fastParseYaml } from '../core/fast-yaml.ts';
 import { StatusParseError } from './status-parse-error.ts';
 import { asRecord, nullableStr, oneOf, optStr, str } from './yaml-fields.ts';
-import { actionForYaml, parseActions, type HostAction } from './activity.ts';
-import { isHealthState, isSyncState, type HealthState, type SyncState } from './sync-health.ts';
+import { actionForYaml, parseActions, type HostAction } from '../observe/activity.ts';
+import { isHealthState, isSyncState, type HealthState, type SyncState } from '../observe/sync-health.ts';
 
-import { PHASES, PROVISION_STEPS, type Phase, type ProvisionStep } from '../plan/types.ts';
+import { PHASES, PROVISION_STEPS, type ObservedHost, type ObservedInventory, type Phase, type ProvisionStep } from '../core/host-state.ts';
+import { errorMessage } from '../core/errors.ts';
+import { isRecord, stripUndefined } from '../core/objects.ts';
 
-export const HOST_PHASES = PHASES;
-export type HostPhase = Phase;
-export const PROVISIONING_STEPS = PROVISION_STEPS;
-export type ProvisioningStep = ProvisionStep;
 
 export const HISTORY_LIMIT = 5;
 
@@ -31,8 +30,8 @@ export interface HostStatusBmc {
 }
 
 export interface HostTransition {
-  phase: HostPhase;
-  step?: ProvisioningStep;
+  phase: Phase;
+  step?: ProvisionStep;
   /** ISO time */
   at: string;
   revision?: string;
@@ -43,9 +42,9 @@ export interface HostStatus {
   host: string;
   /** Desired role (profile name) at the attempted revision. */
   role: string;
-  phase: HostPhase;
+  phase: Phase;
   /** Last provisioning step reached, while Provisioning (or where a Failed host stopped). */
-  step?: ProvisioningStep;
+  step?: ProvisionStep;
   /** Revision the host is known to run (last converged), null before the first convergence. */
   revision: string | null;
   /** Revision the agent is (or was last) driving the host toward. */
@@ -55,24 +54,21 @@ export interface HostStatus {
   since: string;
   /** ISO time this file was last rendered. */
   updated: string;
-  /** What the BMC reported at enrolment (model, memory, ...). */
-  inventory?: Record<string, string | number>;
-  /** What the BMC turned out to do and the boot override forseti left on it (src/plan/types.ts ObservedBmc). */
+  /** What the BMC reported at enrolment (model, memory, ...), as the host's state holds it. */
+  inventory?: ObservedInventory;
+  /** What the BMC turned out to do and the boot override forseti left on it (src/core/host-state.ts ObservedBmc). */
   bmc?: HostStatusBmc;
   /** The wipe token of the last wipe that completed. */
   wipedToken?: string;
   /** Last transitions, oldest first, at most HISTORY_LIMIT. */
   history?: HostTransition[];
-  /** As the agent decided them with the drift it measured (src/status/sync-health.ts). */
+  /** As the agent decided them with the drift it measured (src/observe/sync-health.ts). */
   sync?: SyncState;
   health?: HealthState;
   /** Last actions with their timings, oldest first. */
   actions?: HostAction[];
 }
 
-function stripUndefined<T extends object>(obj: T): T {
-  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as T;
-}
 
 export function renderHostStatus(status: HostStatus): string {
   // Fixed key order keeps diffs on the status branch small and readable.
@@ -103,10 +99,10 @@ export function parseHostStatus(text: string): HostStatus {
     // The plain subset the agent writes takes microseconds (a restart reads every host's file); `yaml` the rest.
     raw = fastParseYaml(text, 'host')?.value ?? parse(text);
   } catch (err) {
-    throw new StatusParseError('host', err instanceof Error ? err.message : String(err));
+    throw new StatusParseError('host', errorMessage(err));
   }
   const obj = asRecord('host', raw, 'document');
-  const phase = oneOf('host', str('host', obj, 'phase'), HOST_PHASES, 'phase') as HostPhase;
+  const phase = oneOf('host', str('host', obj, 'phase'), PHASES, 'phase') as Phase;
   let lastError: HostStatusError | null = null;
   if (obj.lastError !== undefined && obj.lastError !== null) {
     const e = asRecord('host', obj.lastError, 'lastError');
@@ -118,8 +114,8 @@ export function parseHostStatus(text: string): HostStatus {
     history = obj.history.map((item: unknown, i) => {
       const t = asRecord('host', item, `history[${i}]`);
       return stripUndefined({
-        phase: oneOf('host', str('host', t, 'phase'), HOST_PHASES, `history[${i}].phase`) as HostPhase,
-        step: oneOf('host', optStr('host', t, 'step'), PROVISIONING_STEPS, `history[${i}].step`),
+        phase: oneOf('host', str('host', t, 'phase'), PHASES, `history[${i}].phase`) as Phase,
+        step: oneOf('host', optStr('host', t, 'step'), PROVISION_STEPS, `history[${i}].step`),
         at: str('host', t, 'at'),
         revision: optStr('host', t, 'revision'),
         message: optStr('host', t, 'message'),
@@ -130,7 +126,7 @@ export function parseHostStatus(text: string): HostStatus {
     host: str('host', obj, 'host'),
     role: str('host', obj, 'role'),
     phase,
-    step: oneOf('host', optStr('host', obj, 'step'), PROVISIONING_STEPS, 'step'),
+    step: oneOf('host', optStr('host', obj, 'step'), PROVISION_STEPS, 'step'),
     revision: nullableStr('host', obj, 'revision'),
     attemptedRevision: nullableStr('host', obj, 'attemptedRevision'),
     lastError,
@@ -157,20 +153,37 @@ function parseBmc(value: unknown): HostStatusBmc | undefined {
   return Object.keys(bmc).length > 0 ? bmc : undefined;
 }
 
-function parseInventory(value: unknown): Record<string, string | number> | undefined {
-  if (value === undefined || value === null) return undefined;
-  const record = asRecord('host', value, 'inventory');
-  return Object.fromEntries(Object.entries(record).filter((e): e is [string, string | number] => typeof e[1] === 'string' || typeof e[1] === 'number'));
+const INVENTORY_TEXT: ReadonlySet<string> = new Set(['manufacturer', 'model', 'serialNumber', 'bmcFirmware', 'cpuModel', 'macs', 'managementAddress'] satisfies Array<keyof ObservedInventory>);
+const INVENTORY_COUNTS: ReadonlySet<string> = new Set(['cpus', 'memoryGiB', 'disks', 'diskGB'] satisfies Array<keyof ObservedInventory>);
+
+/**
+ * A status file's `inventory:` as the host state holds it (src/core/host-state.ts ObservedInventory), in the file's
+ * order. Read leniently: an unknown field or one of the wrong type is left out, never guessed; `disks` written as a
+ * list counts its entries.
+ */
+export function parseInventory(value: unknown): ObservedInventory | undefined {
+  if (!isRecord(value)) return undefined;
+  const inventory: Record<string, string | number> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (INVENTORY_TEXT.has(key) && typeof v === 'string') inventory[key] = v;
+    else if (INVENTORY_COUNTS.has(key) && isCount(v)) inventory[key] = v;
+    else if (key === 'disks' && Array.isArray(v)) inventory[key] = v.length;
+  }
+  return Object.keys(inventory).length > 0 ? (inventory as ObservedInventory) : undefined;
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0;
 }
 
 export interface HostUpdate {
   role: string;
-  phase: HostPhase;
-  step?: ProvisioningStep;
+  phase: Phase;
+  step?: ProvisionStep;
   revision?: string | null;
   attemptedRevision?: string | null;
   lastError?: HostStatusError | null;
-  inventory?: Record<string, string | number>;
+  inventory?: ObservedInventory;
   /** null: nothing is known of the BMC any more (a new commit's driver, say); undefined: keep the previous. */
   bmc?: HostStatusBmc | null;
   wipedToken?: string;
@@ -178,6 +191,26 @@ export interface HostUpdate {
   sync?: SyncState;
   health?: HealthState;
   actions?: HostAction[];
+}
+
+/** The update a host's state makes to its status file: the file is a view of the state (secrets and nonces stay out). */
+export function statusUpdate(state: ObservedHost, role: string, condition: { sync: SyncState; health: HealthState }, actions: HostAction[]): HostUpdate {
+  const bmc = state.bmc;
+  return {
+    role,
+    phase: state.phase,
+    revision: state.appliedRevision ?? null,
+    attemptedRevision: state.attemptRevision ?? null,
+    lastError: state.lastError ? { message: state.lastError.message, ...(state.lastError.step ? { step: state.lastError.step } : {}) } : null,
+    ...(state.step ? { step: state.step } : {}),
+    ...(state.inventory ? { inventory: { ...state.inventory } } : {}),
+    bmc: bmc && (bmc.bootOnce === false || bmc.holds) ? { ...(bmc.bootOnce === false ? { bootOnce: false } : {}), ...(bmc.holds ? { holds: bmc.holds } : {}) } : null,
+    ...(state.wipedToken !== undefined ? { wipedToken: state.wipedToken } : {}),
+    message: state.lastError?.message ?? `${state.phase}${state.step ? ` (${state.step})` : ''}`,
+    sync: condition.sync,
+    health: condition.health,
+    ...(actions.length > 0 ? { actions } : {}),
+  };
 }
 
 /**

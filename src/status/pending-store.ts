@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { mkdir, rm, writeFile, rename } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { writeFileAtomic } from '../core/atomic-file.ts';
 
 /**
  * Queued status files that could not be pushed, kept on disk so an agent restart (state dir kept)
@@ -24,9 +24,6 @@ export class PendingStore {
       await rm(this.file, { force: true });
       return;
     }
-    await mkdir(dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.tmp`;
-    await writeFile(tmp, JSON.stringify(Object.fromEntries(files)));
-    await rename(tmp, this.file);
+    await writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(files)));
   }
 }

@@ -2,7 +2,7 @@
 // host file, the host's status and last actions. Lenient throughout: a damaged file, or one an older agent wrote
 // without these fields, gives an empty history, never an error.
 import { parse } from 'yaml';
-import { parseActions, parseReconciles, type HostAction, type ReconcileRecord } from './activity.ts';
+import { parseActions, parseReconciles, type HostAction, type ReconcileRecord } from '../observe/activity.ts';
 import { parseHostStatus, type HostStatus } from './host-status.ts';
 
 export interface PreviousHost {

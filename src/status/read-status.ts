@@ -11,10 +11,13 @@ import { httpClientWithTimeout } from '../source/http-client.ts';
 import { scrubSecrets } from '../redact/redactor.ts';
 import { redactUrl } from '../redact/url.ts';
 import { parseHostStatus, type HostStatus } from './host-status.ts';
+import { hostOfStatusFile, readStatusFiles, resolveStatusBranch, type StatusFiles } from './status-branch.ts';
 import { parseSiteStatus, type RejectedRevision, type SiteStatus } from './site-status.ts';
 import { parseStatusView, type HostView, type StatusView } from './status-view.ts';
-import type { HostAction, ReconcileRecord } from './activity.ts';
-import { siteSyncHealth, syncAndHealth, type HealthState, type SyncState } from './sync-health.ts';
+import type { HostAction, ReconcileRecord } from '../observe/activity.ts';
+import { siteSyncHealth, syncAndHealth, type HealthState, type SyncState } from '../observe/sync-health.ts';
+import { errorMessage } from '../core/errors.ts';
+import { stripUndefined } from '../core/objects.ts';
 
 export interface StatusRow {
   host: string;
@@ -153,12 +156,12 @@ export async function readStatusFromAgent(agentUrl: string, options: { timeoutMs
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     body = await res.json();
   } catch (err) {
-    throw new AgentStatusError(safe, err instanceof Error ? err.message : String(err));
+    throw new AgentStatusError(safe, errorMessage(err));
   }
   try {
     return snapshotFromView(parseStatusView(body, safe), `agent ${safe}`);
   } catch (err) {
-    throw new AgentStatusError(safe, err instanceof Error ? err.message : String(err));
+    throw new AgentStatusError(safe, errorMessage(err));
   }
 }
 
@@ -179,8 +182,9 @@ export async function readStatusFromRepo(repo: string, options: ReadRepoOptions 
   if (/^https?:\/\//i.test(repo)) return readRemote(repo, branch, options);
   const dir = resolve(repo);
   const gitdir = await findGitdir(dir);
-  const commit = await resolveBranch(gitdir, branch, dir);
-  return readCommit(gitdir, commit, `status branch ${branch} of ${dir}`, dir);
+  const head = await resolveStatusBranch(gitdir, branch);
+  if (!head) throw new StatusBranchNotFoundError(dir, branch);
+  return readCommit(gitdir, head.commit, `status branch ${branch} of ${dir}`, dir);
 }
 
 async function readRemote(url: string, branch: string, options: ReadRepoOptions): Promise<StatusSnapshot> {
@@ -194,7 +198,7 @@ async function readRemote(url: string, branch: string, options: ReadRepoOptions)
       await git.addRemote({ fs, gitdir, remote: 'origin', url: safe });
       commit = await fetchBranch({ gitdir, http: httpClientWithTimeout(options.timeoutMs ?? 30_000), url, branch, cache: {}, ...(options.auth ? { auth: options.auth } : {}) });
     } catch (err) {
-      throw new StatusRepoError(safe, scrubSecrets(err instanceof Error ? err.message : String(err), [options.auth?.password]));
+      throw new StatusRepoError(safe, scrubSecrets(errorMessage(err), [options.auth?.password]));
     }
     if (commit === null) throw new StatusBranchNotFoundError(safe, branch);
     return await readCommit(gitdir, commit, `status branch ${branch} of ${safe}`, safe);
@@ -213,59 +217,32 @@ async function findGitdir(dir: string): Promise<string> {
   throw new StatusRepoError(dir, 'not a git repository (neither a checkout with .git nor a bare repository)');
 }
 
-async function resolveBranch(gitdir: string, branch: string, where: string): Promise<string> {
-  for (const ref of [`refs/heads/${branch}`, `refs/remotes/origin/${branch}`]) {
-    const oid = await git.resolveRef({ fs, gitdir, ref }).catch(() => null);
-    if (oid) return oid;
-  }
-  throw new StatusBranchNotFoundError(where, branch);
-}
-
-async function readText(gitdir: string, commit: string, filepath: string, cache: object): Promise<string | null> {
-  try {
-    const { blob } = await git.readBlob({ fs, gitdir, oid: commit, filepath, cache });
-    return Buffer.from(blob).toString('utf8');
-  } catch (err) {
-    if (err instanceof git.Errors.NotFoundError) return null;
-    throw err;
-  }
-}
-
 async function readCommit(gitdir: string, commit: string, source: string, where: string): Promise<StatusSnapshot> {
-  const cache = {};
-  const rows: StatusRow[] = [];
-  let siteText: string | null = null;
-  let entries: Array<{ path: string; type: string }> = [];
+  let files: StatusFiles;
   try {
-    siteText = await readText(gitdir, commit, 'site.yaml', cache);
-    entries = (await git.readTree({ fs, gitdir, oid: commit, filepath: 'hosts', cache })).tree;
+    files = await readStatusFiles(gitdir, commit);
   } catch (err) {
-    // No hosts/ yet (only site.yaml was ever written) is an empty lab, not an error.
-    if (!(err instanceof git.Errors.NotFoundError)) throw new StatusRepoError(where, err instanceof Error ? err.message : String(err));
+    throw new StatusRepoError(where, errorMessage(err));
   }
-  for (const entry of entries) {
-    if (entry.type !== 'blob' || !entry.path.endsWith('.yaml')) continue;
-    const path = `hosts/${entry.path}`;
-    const text = (await readText(gitdir, commit, path, cache)) ?? '';
+  const rows: StatusRow[] = [];
+  for (const [path, text] of files) {
+    const host = hostOfStatusFile(path);
+    if (host === undefined) continue;
     try {
       rows.push(rowFromBranch(parseHostStatus(text)));
     } catch (err) {
       // One unreadable file must not hide the other hosts: it becomes a row that says what is wrong with it.
-      const host = entry.path.slice(0, -'.yaml'.length);
-      rows.push({ host, role: '', phase: 'Unknown', sync: 'Unknown', health: 'Missing', revision: null, attemptRevision: null, error: `${path}: ${err instanceof Error ? err.message : String(err)}` });
+      rows.push({ host, role: '', phase: 'Unknown', sync: 'Unknown', health: 'Missing', revision: null, attemptRevision: null, error: `${path}: ${errorMessage(err)}` });
     }
   }
+  const siteText = files.get('site.yaml');
   let site: SiteStatus | null = null;
-  if (siteText !== null) {
+  if (siteText !== undefined) {
     try {
       site = parseSiteStatus(siteText);
     } catch (err) {
-      throw new StatusRepoError(where, `site.yaml: ${err instanceof Error ? err.message : String(err)}`);
+      throw new StatusRepoError(where, `site.yaml: ${errorMessage(err)}`);
     }
   }
   return snapshot({ source, revision: site?.revision ?? null, rejected: site?.rejected ?? null, hosts: rows.sort((a, b) => a.host.localeCompare(b.host)) }, site ?? {});
-}
-
-function stripUndefined<T extends object>(obj: T): T {
-  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as T;
 }

@@ -2,13 +2,16 @@
 import { parse, stringify } from 'yaml';
 import { StatusParseError } from './status-parse-error.ts';
 import { asRecord, nullableStr, str } from './yaml-fields.ts';
-import { parseReconciles, reconcileForYaml, type ReconcileRecord } from './activity.ts';
-import { isHealthState, isSyncState, type HealthState, type SyncState } from './sync-health.ts';
+import { parseReconciles, reconcileForYaml, type ReconcileRecord } from '../observe/activity.ts';
+import { isHealthState, isSyncState, type HealthState, type SyncState } from '../observe/sync-health.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export interface RejectedRevision {
   revision: string;
   /** `file:line:col: message` */
   errors: string[];
+  /** The step of applying the commit that failed (src/agent/commit-steps.ts): `load` for an invalid lab. */
+  step?: string;
 }
 
 export interface SiteStatus {
@@ -18,7 +21,7 @@ export interface SiteStatus {
   rejected: RejectedRevision | null;
   /** ISO time */
   updated: string;
-  /** The site from its hosts and the rejection (src/status/sync-health.ts siteSyncHealth). */
+  /** The site from its hosts and the rejection (src/observe/sync-health.ts siteSyncHealth). */
   sync?: SyncState;
   health?: HealthState;
   /** The last commit applies, oldest first, with their timings. */
@@ -28,7 +31,7 @@ export interface SiteStatus {
 export function renderSiteStatus(status: SiteStatus): string {
   const doc: Record<string, unknown> = {
     revision: status.revision,
-    rejected: status.rejected ? { revision: status.rejected.revision, errors: [...status.rejected.errors] } : null,
+    rejected: status.rejected ? { revision: status.rejected.revision, errors: [...status.rejected.errors], ...(status.rejected.step ? { step: status.rejected.step } : {}) } : null,
     updated: status.updated,
   };
   if (status.sync) doc.sync = status.sync;
@@ -42,7 +45,7 @@ export function parseSiteStatus(text: string): SiteStatus {
   try {
     raw = parse(text);
   } catch (err) {
-    throw new StatusParseError('site', err instanceof Error ? err.message : String(err));
+    throw new StatusParseError('site', errorMessage(err));
   }
   const obj = asRecord('site', raw, 'document');
   let rejected: RejectedRevision | null = null;
@@ -51,7 +54,8 @@ export function parseSiteStatus(text: string): SiteStatus {
     if (!Array.isArray(r.errors) || !r.errors.every((e): e is string => typeof e === 'string')) {
       throw new StatusParseError('site', 'rejected.errors must be a list of strings');
     }
-    rejected = { revision: str('site', r, 'revision'), errors: r.errors };
+    const step = typeof r.step === 'string' ? r.step : undefined;
+    rejected = { revision: str('site', r, 'revision'), errors: r.errors, ...(step ? { step } : {}) };
   }
   const site: SiteStatus = { revision: nullableStr('site', obj, 'revision'), rejected, updated: str('site', obj, 'updated') };
   const reconciles = parseReconciles(obj.reconciles);

@@ -1,8 +1,13 @@
 // The agent's status document, as served at GET /v1/status and pushed on /v1/events: what the CLI and the
 // dashboard read. Everything beyond revision/generation/hosts{role, phase} is optional, so older agents and
 // partial backends still produce a valid document.
-import { parseActions, parseReconciles, type HostAction, type ReconcileRecord } from './activity.ts';
-import { isHealthState, isSyncState, siteSyncHealth, syncAndHealth, type HealthState, type SiteSyncHealth, type SyncState } from './sync-health.ts';
+import { parseActions, parseReconciles, type HostAction, type ReconcileRecord } from '../observe/activity.ts';
+import { isHealthState, isSyncState, siteSyncHealth, syncAndHealth, syncHealthInput, type HealthState, type SiteSyncHealth, type SyncState } from '../observe/sync-health.ts';
+import type { Drift } from '../observe/drift.ts';
+import type { DesiredHost, ObservedHost } from '../core/host-state.ts';
+import type { Host } from '../model/types.ts';
+import type { RejectedRevision } from './site-status.ts';
+import { isRecord } from '../core/objects.ts';
 
 export interface StatusEvent {
   /** Epoch ms or ISO time. */
@@ -14,6 +19,11 @@ export interface StatusEvent {
   message: string;
 }
 
+/**
+ * One host in the status document: a view of its state (src/core/host-state.ts ObservedHost, made by hostView) with
+ * the role, sync and health, drift, events and actions around it. Read leniently: `phase` and `step` may be names a
+ * newer agent knows.
+ */
 export interface HostView {
   role: string;
   phase: string;
@@ -36,10 +46,42 @@ export interface HostView {
   actions?: HostAction[];
 }
 
+/** What a host's view is made of: the one host state, what the commit wants of the host, and what happened around it. */
+export interface HostViewInput {
+  desired: DesiredHost;
+  state: ObservedHost;
+  host?: Pick<Host, 'enclosure' | 'labels'>;
+  /** The drift measured now: one line each, and it decides sync and health with the phase. */
+  drifts: readonly Pick<Drift, 'kind' | 'message'>[];
+  events: StatusEvent[];
+  actions: HostAction[];
+}
+
+/** The view of one host (the attempt's nonce stays inside the agent). */
+export function hostView(input: HostViewInput): HostView {
+  const { desired, state, host, drifts, actions } = input;
+  return {
+    ...syncAndHealth(syncHealthInput(desired, state, drifts)),
+    role: desired.role,
+    phase: state.phase,
+    ...(state.step ? { step: state.step } : {}),
+    ...(state.appliedRole ? { appliedRole: state.appliedRole } : {}),
+    ...(state.appliedRevision ? { appliedRevision: state.appliedRevision } : {}),
+    ...(state.attemptRevision ? { attemptRevision: state.attemptRevision } : {}),
+    since: state.since,
+    ...(state.lastError ? { lastError: state.lastError } : {}),
+    ...(host?.enclosure ? { enclosure: host.enclosure } : {}),
+    labels: host?.labels ?? {},
+    drift: drifts.map((d) => d.message),
+    events: input.events,
+    ...(actions.length > 0 ? { actions } : {}),
+  };
+}
+
 export interface SiteView {
   revision: string | null;
-  rejected: { revision: string; errors: string[] } | null;
-  /** Aggregated from the hosts (src/status/sync-health.ts siteSyncHealth). */
+  rejected: RejectedRevision | null;
+  /** Aggregated from the hosts (src/observe/sync-health.ts siteSyncHealth). */
   sync?: SyncState;
   health?: HealthState;
   counts?: SiteSyncHealth['counts'];
@@ -63,9 +105,6 @@ export class StatusViewError extends Error {
   }
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 const optString = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const timeValue = (v: unknown): number | string | undefined => (typeof v === 'number' || typeof v === 'string' ? v : undefined);
 
@@ -80,7 +119,7 @@ function events(v: unknown): StatusEvent[] | undefined {
   });
 }
 
-function hostView(name: string, where: string, raw: unknown): HostView {
+function parseHostView(name: string, where: string, raw: unknown): HostView {
   if (!isRecord(raw)) throw new StatusViewError(where, `hosts.${name} must be an object`);
   const role = optString(raw.role) ?? '';
   const phase = optString(raw.phase);
@@ -118,11 +157,12 @@ export function parseStatusView(raw: unknown, where: string): StatusView {
   if (!isRecord(raw)) throw new StatusViewError(where, 'not a JSON object');
   if (!isRecord(raw.hosts)) throw new StatusViewError(where, '"hosts" must be an object');
   const hosts: Record<string, HostView> = {};
-  for (const [name, host] of Object.entries(raw.hosts)) hosts[name] = hostView(name, where, host);
+  for (const [name, host] of Object.entries(raw.hosts)) hosts[name] = parseHostView(name, where, host);
   const view: StatusView = { revision: optString(raw.revision) ?? null, generation: optString(raw.generation) ?? null, hosts };
   if (isRecord(raw.site)) {
     const r = raw.site.rejected;
-    const rejected = isRecord(r) && typeof r.revision === 'string' ? { revision: r.revision, errors: Array.isArray(r.errors) ? r.errors.filter((e): e is string => typeof e === 'string') : [] } : null;
+    const step = isRecord(r) ? optString(r.step) : undefined;
+    const rejected = isRecord(r) && typeof r.revision === 'string' ? { revision: r.revision, errors: Array.isArray(r.errors) ? r.errors.filter((e): e is string => typeof e === 'string') : [], ...(step ? { step } : {}) } : null;
     view.site = { revision: optString(raw.site.revision) ?? null, rejected };
     if (isSyncState(raw.site.sync)) view.site.sync = raw.site.sync;
     if (isHealthState(raw.site.health)) view.site.health = raw.site.health;

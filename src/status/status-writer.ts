@@ -2,16 +2,19 @@ import * as fs from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import git, { type HttpClient } from 'isomorphic-git';
+import { describeGitError } from '../source/describe-git-error.ts';
 import type { Logger } from '../log.ts';
+import type { StatusPushResult } from '../observe/metrics.ts';
 import { authCallbacks, type GitCredentials } from '../source/auth.ts';
 import { fetchBranch } from '../source/fetch-branch.ts';
 import { httpClientWithTimeout } from '../source/http-client.ts';
 import { scrubSecrets } from '../redact/redactor.ts';
 import { redactUrl } from '../redact/url.ts';
-import { applyFiles } from './apply-files.ts';
-import { isPushRace } from './is-push-race.ts';
+import { applyFiles } from '../source/tree-with-files.ts';
+import { isPushRace } from '../source/is-push-race.ts';
 import { PendingStore } from './pending-store.ts';
 import { checkStatusPath } from './status-path.ts';
+import { isStatusFile, readStatusFiles } from './status-branch.ts';
 import { StatusPushError } from './status-push-error.ts';
 
 export interface StatusWriterOptions {
@@ -36,12 +39,6 @@ export interface StatusWriterOptions {
   onPush?: (result: StatusPushResult) => void;
 }
 
-/**
- * `ok`: pushed at the first attempt; `retried`: the branch moved under us (another writer, a person) and the
- * batch was pushed again on top of it; `unchanged`: the branch already held every queued file, nothing pushed;
- * `failed`: not pushed, the files stay queued.
- */
-export type StatusPushResult = 'ok' | 'retried' | 'unchanged' | 'failed';
 
 interface Queued {
   content: string | null;
@@ -113,10 +110,10 @@ export class StatusWriter {
     const files = new Map<string, string>();
     try {
       const head = await this.headForReading();
-      if (head) await this.readStatusFiles(head, files);
+      if (head) for (const [path, text] of await readStatusFiles(this.gitdir, head, this.cache)) files.set(path, text);
     } catch (err) {
       files.clear();
-      this.log.warn({ reason: scrubSecrets(describeError(err), [this.auth?.password]) }, 'cannot read the status branch; its history starts empty');
+      this.log.warn({ reason: scrubSecrets(describeGitError(err), [this.auth?.password]) }, 'cannot read the status branch; its history starts empty');
     }
     for (const [path, q] of this.queue) {
       if (!isStatusFile(path)) continue;
@@ -193,7 +190,7 @@ export class StatusWriter {
         await sleep(this.backoffMs * 2 ** (attempt - 1));
       }
     }
-    const error = new StatusPushError(this.safeUrl, this.branch, this.attempts, scrubSecrets(describeError(lastError), [this.auth?.password]));
+    const error = new StatusPushError(this.safeUrl, this.branch, this.attempts, scrubSecrets(describeGitError(lastError), [this.auth?.password]));
     await this.pendingStore.save(this.pendingChanges()).catch(() => undefined);
     this.log.warn({ err: error, queued: this.queue.size }, 'status push failed; files stay queued for the next flush');
     this.report('failed');
@@ -254,7 +251,7 @@ export class StatusWriter {
       await this.ensureRepo();
       return await this.fetchHead();
     } catch (err) {
-      this.log.warn({ reason: scrubSecrets(describeError(err), [this.auth?.password]) }, 'cannot fetch the status branch; reading the local copy');
+      this.log.warn({ reason: scrubSecrets(describeGitError(err), [this.auth?.password]) }, 'cannot fetch the status branch; reading the local copy');
     }
     const resolve = (ref: string): Promise<string | null> => git.resolveRef({ fs, gitdir: this.gitdir, ref }).catch(() => null);
     const pushed = await resolve(`refs/heads/${this.branch}`);
@@ -263,27 +260,6 @@ export class StatusWriter {
     // The newer of the two: a flush builds on what it fetched, a later read may fetch what others pushed since.
     const fetchedIsNewer = await git.isDescendent({ fs, gitdir: this.gitdir, oid: fetched, ancestor: pushed, depth: -1, cache: this.cache }).catch(() => false);
     return fetchedIsNewer ? fetched : pushed;
-  }
-
-  private async readStatusFiles(commit: string, into: Map<string, string>): Promise<void> {
-    const wanted: Array<{ path: string; oid: string }> = [];
-    for (const entry of (await git.readTree({ fs, gitdir: this.gitdir, oid: commit, cache: this.cache })).tree) {
-      if (entry.path === 'site.yaml' && entry.type === 'blob') wanted.push({ path: 'site.yaml', oid: entry.oid });
-      if (entry.path !== 'hosts' || entry.type !== 'tree') continue;
-      for (const host of (await git.readTree({ fs, gitdir: this.gitdir, oid: entry.oid, cache: this.cache })).tree) {
-        const path = `hosts/${host.path}`;
-        if (host.type === 'blob' && isStatusFile(path)) wanted.push({ path, oid: host.oid });
-      }
-    }
-    // isomorphic-git spends much of a blob read waiting on the file system: a few reads at once halve the time.
-    let next = 0;
-    const reader = async (): Promise<void> => {
-      for (let item = wanted[next++]; item; item = wanted[next++]) {
-        const { blob } = await git.readBlob({ fs, gitdir: this.gitdir, oid: item.oid, cache: this.cache });
-        into.set(item.path, Buffer.from(blob).toString('utf8'));
-      }
-    };
-    await Promise.all(Array.from({ length: READ_CONCURRENCY }, reader));
   }
 
   /** The remote branch head, or null if the branch does not exist there yet. */
@@ -310,30 +286,12 @@ export class StatusWriter {
   }
 }
 
-const READ_CONCURRENCY = 16;
-
-/** `site.yaml` or `hosts/<name>.yaml` with a name this writer can write back (or remove). */
-function isStatusFile(path: string): boolean {
-  if (path !== 'site.yaml' && !/^hosts\/[^/]+\.yaml$/.test(path)) return false;
-  try {
-    checkStatusPath(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function commitMessage(paths: string[]): string {
   const sorted = [...paths].sort();
   const subject = sorted.length <= 3 ? `status: ${sorted.join(', ')}` : `status: ${sorted.length} files`;
   return `${subject}\n\n${sorted.map((p) => `- ${p}`).join('\n')}\n`;
 }
 
-function describeError(err: unknown): string {
-  if (err instanceof git.Errors.HttpError) return `HTTP ${err.data.statusCode} ${err.data.statusMessage}`;
-  if (err instanceof Error) return err.message;
-  return String(err);
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -1,5 +1,5 @@
-// Process-wide OA sessions: one per enclosure (OA address, port and user), shared by the drivers of its
-// blades. A lease per driver; the session logs out when the last lease is released.
+// OA sessions shared by the drivers of one enclosure's blades: one per OA address, port and user. A lease per
+// driver; the session logs out when the last lease is released. Whoever owns the BMC state creates the pool.
 import { createHash } from 'node:crypto';
 import { OaSession } from './session.ts';
 import type { OaSessionOptions } from './session.ts';
@@ -8,8 +8,6 @@ interface Entry {
   session: OaSession;
   leases: number;
 }
-
-const sessions = new Map<string, Entry>();
 
 export interface OaSessionLease {
   readonly session: OaSession;
@@ -23,26 +21,30 @@ export function oaSessionKey(opts: Pick<OaSessionOptions, 'address' | 'port' | '
   return `${opts.address}:${opts.port ?? 22} ${opts.username} ${credential}`;
 }
 
-/** The shared session of this OA and user; the first lease's options create it. */
-export function leaseOaSession(opts: OaSessionOptions): OaSessionLease {
-  const key = oaSessionKey(opts);
-  let entry = sessions.get(key);
-  if (!entry) {
-    entry = { session: new OaSession(opts), leases: 0 };
-    sessions.set(key, entry);
+export class OaSessionPool {
+  private readonly sessions = new Map<string, Entry>();
+
+  /** The shared session of this OA and user; the first lease's options create it. */
+  lease(opts: OaSessionOptions): OaSessionLease {
+    const key = oaSessionKey(opts);
+    let entry = this.sessions.get(key);
+    if (!entry) {
+      entry = { session: new OaSession(opts), leases: 0 };
+      this.sessions.set(key, entry);
+    }
+    entry.leases++;
+    const held = entry;
+    let released = false;
+    return {
+      session: held.session,
+      release: async () => {
+        if (released) return;
+        released = true;
+        held.leases--;
+        if (held.leases > 0) return;
+        if (this.sessions.get(key) === held) this.sessions.delete(key);
+        await held.session.close();
+      },
+    };
   }
-  entry.leases++;
-  const held = entry;
-  let released = false;
-  return {
-    session: held.session,
-    release: async () => {
-      if (released) return;
-      released = true;
-      held.leases--;
-      if (held.leases > 0) return;
-      if (sessions.get(key) === held) sessions.delete(key);
-      await held.session.close();
-    },
-  };
 }

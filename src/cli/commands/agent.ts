@@ -1,6 +1,6 @@
 import { destination } from 'pino';
 import { Agent } from '../../agent/agent.ts';
-import { ServiceBindError } from '../../agent/boot-services.ts';
+import { ServiceBindError } from '../../serve/boot-services.ts';
 import { loadAgentConfig } from '../../agent/config.ts';
 import { createLogger } from '../../log.ts';
 import { Redactor } from '../../redact/redactor.ts';

@@ -3,12 +3,13 @@
 // resolved the way the agent resolves it (secrets file, environment, the lab's secrets.sops.yaml).
 import { resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { CredentialMissingError, Secrets } from '../../agent/secrets.ts';
+import { CredentialMissingError, Secrets } from '../../secrets/secrets.ts';
 import { CREDENTIAL_PLACEHOLDER, probeBmc, PROBE_TYPES } from '../../bmc/probe.ts';
 import type { ProbeOptions, ProbeReport, ProbeType } from '../../bmc/probe.ts';
 import { Redactor } from '../../redact/redactor.ts';
 import { flag, parseArgs, UsageError } from '../args.ts';
 import type { BmcCommandIo } from './bmc.ts';
+import { errorMessage } from '../../core/errors.ts';
 
 export const PROBE_USAGE =
   'forseti bmc probe ADDRESS [--type auto|redfish|ipmi|hp-oa] [--port N] [--credential NAME] [--check-boot] [--json] [--secrets FILE] [--lab DIR] [--age-key FILE]';
@@ -45,7 +46,7 @@ export async function bmcProbeCommand(argv: string[], io: BmcCommandIo = {}): Pr
       options.credential = { name, ...secrets.resolve(name) };
       redactor.set('secrets', [options.credential]);
     } catch (e) {
-      err(`forseti bmc probe: ${e instanceof CredentialMissingError ? e.message : `cannot read the credentials: ${e instanceof Error ? e.message : String(e)}`}\n`);
+      err(`forseti bmc probe: ${e instanceof CredentialMissingError ? e.message : `cannot read the credentials: ${errorMessage(e)}`}\n`);
       return 1;
     }
   }

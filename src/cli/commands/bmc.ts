@@ -3,15 +3,18 @@
 // before the agent drives it.
 import { resolve } from 'node:path';
 import { Writable } from 'node:stream';
-import { createDriver } from '../../agent/drivers.ts';
-import { CredentialMissingError, Secrets } from '../../agent/secrets.ts';
-import type { BmcDriver, BootOverride, Inventory, PowerState } from '../../bmc/driver.ts';
+import { BmcState } from '../../bmc/bmc-state.ts';
+import { createDriver } from '../../bmc/driver-factory.ts';
+import { CredentialMissingError, Secrets } from '../../secrets/secrets.ts';
+import type { BmcDriver, Inventory } from '../../bmc/driver.ts';
+import type { BootOverride, PowerState } from '../../core/power.ts';
 import { BmcCommandError, BmcError } from '../../bmc/errors.ts';
 import { createLogger } from '../../log.ts';
 import { formatProblem, loadLab } from '../../model/load.ts';
 import { Redactor } from '../../redact/redactor.ts';
 import type { Host } from '../../model/types.ts';
 import { flag, parseArgs, UsageError } from '../args.ts';
+import { errorMessage } from '../../core/errors.ts';
 
 const OPERATIONS = ['status', 'on', 'off', 'cycle', 'pxe', 'disk', 'inventory'] as const;
 type Operation = (typeof OPERATIONS)[number];
@@ -57,7 +60,7 @@ export async function bmcCommand(argv: string[], io: BmcCommandIo = {}): Promise
   try {
     secrets = await (await Secrets.load(secretsFile, env, ageKey ? { ageKeyFile: ageKey } : {})).withLab(labDir);
   } catch (e) {
-    err(`forseti bmc: cannot read the credentials (${secretsFile ?? 'no secrets file'}, ${labDir}/secrets.sops.yaml): ${e instanceof Error ? e.message : String(e)}\n`);
+    err(`forseti bmc: cannot read the credentials (${secretsFile ?? 'no secrets file'}, ${labDir}/secrets.sops.yaml): ${errorMessage(e)}\n`);
     return 1;
   }
   redactor.set('secrets', secrets.values());
@@ -66,9 +69,10 @@ export async function bmcCommand(argv: string[], io: BmcCommandIo = {}): Promise
   const instructions: string[] = [];
   let driver: BmcDriver;
   try {
-    driver = createDriver(host, secrets, { minIntervalMs: 0, timeoutMs: 20_000, retries: 1 }, log, { site: lab.site, onInstruction: (i) => instructions.push(i.text) });
+    // This command's own BMC state: nothing is shared with an agent or another command in this process.
+    driver = createDriver(host, secrets, { minIntervalMs: 0, timeoutMs: 20_000, retries: 1 }, log, { state: new BmcState(), site: lab.site, onInstruction: (i) => instructions.push(i.text) });
   } catch (e) {
-    err(`forseti bmc: ${e instanceof CredentialMissingError ? e.message : `host ${host.name}: ${e instanceof Error ? e.message : String(e)}`}\n`);
+    err(`forseti bmc: ${e instanceof CredentialMissingError ? e.message : `host ${host.name}: ${errorMessage(e)}`}\n`);
     return 1;
   }
   try {
@@ -79,7 +83,7 @@ export async function bmcCommand(argv: string[], io: BmcCommandIo = {}): Promise
   } catch (e) {
     // Whatever went wrong talking to the BMC is a BMC failure (exit 1), never a usage error (exit 2).
     if (e instanceof UsageError) throw e;
-    err(`forseti bmc: ${isBmcError(e) ? e.message : `host ${host.name}: ${e instanceof Error ? e.message : String(e)}`}\n`);
+    err(`forseti bmc: ${isBmcError(e) ? e.message : `host ${host.name}: ${errorMessage(e)}`}\n`);
     return 1;
   } finally {
     await driver.close?.();

@@ -3,7 +3,7 @@
 // directory, or committed on a new branch of the lab repository. Machines the lab declares already are skipped.
 // Credentials are resolved as `forseti bmc` resolves them; everything printed goes through the redactor.
 import { resolve } from 'node:path';
-import { CredentialMissingError, Secrets } from '../../agent/secrets.ts';
+import { CredentialMissingError, Secrets } from '../../secrets/secrets.ts';
 import { probeBmc } from '../../bmc/probe.ts';
 import { DiscoveryAnswerError, DiscoveryAuthError, DiscoveryUnreachableError, BranchRefusedError, FileExistsError } from '../../discover/errors.ts';
 import type { MachineFacts } from '../../discover/facts.ts';
@@ -23,6 +23,7 @@ import type { Lab } from '../../model/types.ts';
 import { Redactor } from '../../redact/redactor.ts';
 import { flag, parseArgs, UsageError } from '../args.ts';
 import type { BmcCommandIo } from './bmc.ts';
+import { errorMessage } from '../../core/errors.ts';
 
 export const DISCOVER_USAGE = `forseti discover oa|redfish|ipmi ADDRESS --credential NAME [--lab DIR] [--out DIR | --branch NAME] [--dry-run]
        [--name-pattern PATTERN] [--first-ip ADDR] [--port N] [--secrets FILE] [--age-key FILE] [--json]
@@ -87,7 +88,7 @@ export async function discoverCommand(argv: string[], io: BmcCommandIo = {}): Pr
     credential = { name: o.credential, ...secrets.resolve(o.credential) };
     if (o.iloCredential !== undefined) iloCredential = { name: o.iloCredential, ...secrets.resolve(o.iloCredential) };
   } catch (e) {
-    report.error = `${command}: ${e instanceof CredentialMissingError ? e.message : `cannot read the credentials: ${e instanceof Error ? e.message : String(e)}`}`;
+    report.error = `${command}: ${e instanceof CredentialMissingError ? e.message : `cannot read the credentials: ${errorMessage(e)}`}`;
     return finish(1);
   }
 
@@ -95,7 +96,7 @@ export async function discoverCommand(argv: string[], io: BmcCommandIo = {}): Pr
   try {
     stage = await openStage(o.labDir, o.destination);
   } catch (e) {
-    report.error = `${command}: ${e instanceof BranchRefusedError ? e.message : `cannot read the lab in ${o.labDir}: ${e instanceof Error ? e.message : String(e)}`}`;
+    report.error = `${command}: ${e instanceof BranchRefusedError ? e.message : `cannot read the lab in ${o.labDir}: ${errorMessage(e)}`}`;
     return finish(1);
   }
   try {

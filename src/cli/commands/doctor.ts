@@ -6,10 +6,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import git, { type HttpClient } from 'isomorphic-git';
-import { createDriver } from '../../agent/drivers.ts';
+import { BmcState } from '../../bmc/bmc-state.ts';
+import { createDriver } from '../../bmc/driver-factory.ts';
 import { AgentConfigError, loadAgentConfig, type AgentConfig } from '../../agent/config.ts';
-import { IPXE_BINARIES } from '../../agent/dhcp-policy.ts';
-import { Secrets } from '../../agent/secrets.ts';
+import { IPXE_BINARIES } from '../../serve/dhcp-policy.ts';
+import { Secrets } from '../../secrets/secrets.ts';
 import { Redactor } from '../../redact/redactor.ts';
 import { createLogger } from '../../log.ts';
 import { formatProblem, loadLab } from '../../model/load.ts';
@@ -20,6 +21,7 @@ import { redactUrl } from '../../redact/url.ts';
 import { flag, parseArgs } from '../args.ts';
 import { checkCapabilities, checkClock, checkInterface, checkIpxeBinaries, checkPort, result, type CheckResult, type PortSpec } from './doctor-checks.ts';
 import { judgeDhcp, probeDhcp } from './doctor-dhcp.ts';
+import { errorMessage } from '../../core/errors.ts';
 
 const DEFAULT_CONFIG = '/etc/forseti/agent.yaml';
 /** A BMC gets this long to answer in doctor, whatever the agent's own patience. */
@@ -62,7 +64,7 @@ async function runChecks(configFile: string, labDir: string | undefined, dhcpWai
     redactor.set('agent-secrets', secrets.values());
     report(result('secrets', 'ok', config.secretsFile ?? 'no secrets file; credentials from the environment'));
   } catch (err) {
-    report(result('secrets', 'fail', `${config.secretsFile ?? ''}: ${err instanceof Error ? err.message : String(err)}`));
+    report(result('secrets', 'fail', `${config.secretsFile ?? ''}: ${errorMessage(err)}`));
   }
   report(checkCapabilities());
   report(checkIpxeBinaries(config.serve.ipxeDir, Object.values(IPXE_BINARIES), ['snponly.efi']));
@@ -92,7 +94,7 @@ async function runChecks(configFile: string, labDir: string | undefined, dhcpWai
         const offers = await probeDhcp({ interface: site.network.interface, waitMs: dhcpWaitMs });
         report(judgeDhcp(site.dhcp.mode, offers, site.agent.address, site.network.interface, dhcpWaitMs));
       } catch (err) {
-        report(result('dhcp', 'fail', `cannot probe ${site.network.interface} for other DHCP servers: ${err instanceof Error ? err.message : String(err)}`));
+        report(result('dhcp', 'fail', `cannot probe ${site.network.interface} for other DHCP servers: ${errorMessage(err)}`));
       }
     }
   } finally {
@@ -113,7 +115,7 @@ async function gitChecks(config: AgentConfig, secrets: Secrets | undefined, labD
       if (!secrets) throw new Error('no secrets loaded');
       auth = secrets.resolve(config.lab.credential);
     } catch (err) {
-      report(result('git', 'fail', `lab.credential ${config.lab.credential}: ${err instanceof Error ? err.message : String(err)}`));
+      report(result('git', 'fail', `lab.credential ${config.lab.credential}: ${errorMessage(err)}`));
     }
   }
   const dates: string[] = [];
@@ -179,6 +181,8 @@ async function bmcChecks(lab: Lab, secrets: Secrets, config: AgentConfig): Promi
   if (byBmc.size === 0) return [result('bmc', 'skip', 'no host has a BMC forseti logs in to (wol and manual hosts need none)')];
   const log = createLogger({ level: 'silent' });
   const options = { ...config.bmc, timeoutMs: Math.min(config.bmc.timeoutMs, BMC_TIMEOUT_MS), retries: 0, minIntervalMs: 0 };
+  // This run's own gate and sessions, as the agent's would be: at most bmc.maxConcurrent exchanges at once.
+  const state = new BmcState(config.bmc.maxConcurrent !== undefined ? { maxConcurrent: config.bmc.maxConcurrent } : {});
   return Promise.all(
     [...byBmc.entries()].map(async ([key, host]): Promise<CheckResult> => {
       const name = `bmc ${key}`;
@@ -186,13 +190,13 @@ async function bmcChecks(lab: Lab, secrets: Secrets, config: AgentConfig): Promi
       const serves = others > 1 ? ` (${others} hosts)` : ` (${host.name})`;
       let driver;
       try {
-        driver = createDriver(host, secrets, options, log, { site: lab.site });
+        driver = createDriver(host, secrets, options, log, { state, site: lab.site });
       } catch (err) {
-        return result(name, 'fail', `${host.name}: ${err instanceof Error ? err.message : String(err)}`);
+        return result(name, 'fail', `${host.name}: ${errorMessage(err)}`);
       }
       try {
-        const state = await withTimeout(driver.powerState(), options.timeoutMs * 2, `no answer within ${(options.timeoutMs * 2) / 1000} s`);
-        return result(name, 'ok', `logged in as ${host.bmc.credential}, power ${state}${serves}`);
+        const power = await withTimeout(driver.powerState(), options.timeoutMs * 2, `no answer within ${(options.timeoutMs * 2) / 1000} s`);
+        return result(name, 'ok', `logged in as ${host.bmc.credential}, power ${power}${serves}`);
       } catch (err) {
         return result(name, 'fail', `${bmcFailure(err)}${serves}`);
       } finally {

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { errorMessage } from '../../core/errors.ts';
 
 export interface DownloadLimits {
   maxBytes: number;
@@ -17,9 +18,9 @@ export interface Progress {
 }
 
 export class DownloadError extends Error {
+  override readonly name = 'DownloadError';
   constructor(readonly url: string, reason: string) {
     super(`${url}: ${reason}`);
-    this.name = 'DownloadError';
   }
 }
 
@@ -60,7 +61,7 @@ export async function downloadSha256(url: string, limits: DownloadLimits, onProg
     if (err instanceof DownloadError) throw err;
     if (controller.signal.aborted) throw new DownloadError(url, reason);
     const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
-    throw new DownloadError(url, `${err instanceof Error ? err.message : String(err)}${cause}`);
+    throw new DownloadError(url, `${errorMessage(err)}${cause}`);
   } finally {
     clearTimeout(total);
     clearTimeout(idle);

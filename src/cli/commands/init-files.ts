@@ -20,9 +20,9 @@ export interface InitAnswers {
 }
 
 export class InitAnswerError extends Error {
+  override readonly name = 'InitAnswerError';
   constructor(readonly field: string, message: string) {
     super(`${field}: ${message}`);
-    this.name = 'InitAnswerError';
   }
 }
 

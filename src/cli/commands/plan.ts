@@ -9,12 +9,12 @@ import { formatErrorJson, formatInvalidJson, formatPlanJson } from '../../plan/f
 import { formatInvalidMarkdown, formatPlanMarkdown } from '../../plan/format-markdown.ts';
 import { formatInvalidText, formatPlanText } from '../../plan/format-text.ts';
 import { NotAGitRepositoryError } from '../../plan/not-a-repository-error.ts';
-import { emptyObserved, observedAtBase, observedFromStatus, short } from '../../plan/observed-state.ts';
+import { emptyObserved, observedAtBase, short } from '../../plan/observed-state.ts';
 import { planChanges } from '../../plan/plan-changes.ts';
 import type { ObservedState, PlanSide } from '../../plan/plan-types.ts';
-import { readStatusBranch, type StatusBranchFiles } from '../../plan/read-status-branch.ts';
 import { renderSide } from '../../plan/render-side.ts';
 import { RenderFailedError } from '../../render/generation.ts';
+import { observedFromStatus, readStatusBranchHosts, type StatusBranchHosts } from '../../status/observed-from-status.ts';
 import type { RenderedHost } from '../../render/host.ts';
 import { RefusedTreeError } from '../../source/refused-tree-error.ts';
 import { findGitdir, writeRevisionTree } from '../../source/write-revision-tree.ts';
@@ -22,6 +22,7 @@ import { resolveRevision } from '../../source/resolve-revision.ts';
 import { flag, parseArgs, UsageError } from '../args.ts';
 import { labLimitsFromArgs } from '../lab-limit-flags.ts';
 import type { LabLimits } from '../../model/lab-limits.ts';
+import { errorMessage } from '../../core/errors.ts';
 
 const FORMATS = ['text', 'markdown', 'json'] as const;
 type Format = (typeof FORMATS)[number];
@@ -49,7 +50,7 @@ export async function planCommand(argv: string[]): Promise<number> {
   try {
     return await plan({ dir, baseRev, headRev, format, statusBranch, tmp, limits });
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     if (format === 'json') process.stdout.write(formatErrorJson(message));
     process.stderr.write(`forseti plan: ${message}\n`);
     return 2;
@@ -87,17 +88,15 @@ async function plan(run: PlanRun): Promise<number> {
 
   const headLoaded = await loadAt(headCommit, 'head');
   if (!headLoaded.lab) return invalidHead(run.format, headCommit, headLoaded.problems);
-  const head: PlanSide = { revision: headCommit, lab: headLoaded.lab };
   const baseLoaded = baseCommit === headCommit ? headLoaded : await loadAt(baseCommit, 'base');
-  const base: PlanSide | null = baseLoaded.lab ? { revision: baseCommit, lab: baseLoaded.lab } : null;
 
   let observed: ObservedState;
   try {
-    renderSide(head);
-    const validBase = base && renders(base) ? base : null;
+    const head = renderSide(headCommit, headLoaded.lab);
+    const validBase = baseLoaded.lab ? rendered(baseCommit, baseLoaded.lab) : null;
     observed = await observe(run, gitdir, validBase, head, loadAt);
     const result = planChanges(
-      validBase ? validBase : { revision: baseCommit, lab: null, problems: base ? ['BASE cannot be rendered'] : baseLoaded.problems.map(formatProblem) },
+      validBase ? validBase : { revision: baseCommit, lab: null, problems: baseLoaded.lab ? ['BASE cannot be rendered'] : baseLoaded.problems.map(formatProblem) },
       head,
       observed,
     );
@@ -111,12 +110,12 @@ async function plan(run: PlanRun): Promise<number> {
   }
 }
 
-function renders(side: PlanSide): boolean {
+/** The side rendered, or null when it cannot be. */
+function rendered(revision: string, lab: Lab): PlanSide | null {
   try {
-    renderSide(side);
-    return true;
+    return renderSide(revision, lab);
   } catch (err) {
-    if (err instanceof RenderFailedError) return false;
+    if (err instanceof RenderFailedError) return null;
     throw err;
   }
 }
@@ -130,7 +129,7 @@ async function observe(
   loadAt: (commit: string, name: string) => Promise<{ lab: Lab | null }>,
 ): Promise<ObservedState> {
   const at = Date.now();
-  const status = await readStatusBranch(gitdir, run.statusBranch);
+  const status = await readStatusBranchHosts(gitdir, run.statusBranch);
   if (!status) {
     if (base) return observedAtBase(base, at);
     return emptyObserved(at, `no status branch ${run.statusBranch} and BASE is invalid: every host is taken as new`);
@@ -139,7 +138,7 @@ async function observe(
   return observedFromStatus({
     description: `status branch ${status.ref} at ${short(status.commit)}`,
     at,
-    files: status.files,
+    hosts: status.hosts,
     renderedAt: (revision) => rendered.get(revision),
     base,
     notes: status.notes,
@@ -148,24 +147,24 @@ async function observe(
 
 /** Renders the lab at the revisions the status branch names (most named first), so observed digests are real. */
 async function renderStatusRevisions(
-  status: StatusBranchFiles,
+  status: StatusBranchHosts,
   gitdir: string,
   base: PlanSide | null,
   head: PlanSide,
   loadAt: (commit: string, name: string) => Promise<{ lab: Lab | null }>,
-): Promise<Map<string, Map<string, RenderedHost>>> {
+): Promise<Map<string, ReadonlyMap<string, RenderedHost>>> {
   const counts = new Map<string, number>();
-  for (const { status: s } of status.files.values()) {
+  for (const s of status.hosts.values()) {
     for (const rev of [s.revision, s.attemptedRevision]) if (rev) counts.set(rev, (counts.get(rev) ?? 0) + 1);
   }
-  const out = new Map<string, Map<string, RenderedHost>>();
+  const out = new Map<string, ReadonlyMap<string, RenderedHost>>();
   const known = [base, head].filter((s): s is PlanSide => s !== null);
   const wanted = [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([rev]) => rev);
   let loaded = 0;
   for (const rev of wanted) {
     const same = known.find((s) => s.revision === rev);
     if (same) {
-      out.set(rev, renderSide(same));
+      out.set(rev, same.hosts);
       continue;
     }
     if (loaded >= MAX_STATUS_REVISIONS) continue;
@@ -173,7 +172,7 @@ async function renderStatusRevisions(
     try {
       const commit = await resolveRevision(gitdir, rev);
       const { lab } = await loadAt(commit, `status-${loaded}`);
-      if (lab) out.set(rev, renderSide({ revision: commit, lab }));
+      if (lab) out.set(rev, renderSide(commit, lab).hosts);
     } catch {
       // not in this clone, invalid or not renderable: observedFromStatus falls back to BASE's artifacts and says so
     }

@@ -81,7 +81,7 @@ async function serveHttp(args: ParsedArgs, log: Logger): Promise<number> {
 async function serveDhcp(args: ParsedArgs): Promise<number> {
   // Loaded here: serving TFTP or HTTP needs neither the lab model nor DHCP.
   const { formatProblem, loadLab } = await import('../../model/load.ts');
-  const { ReservationPolicy } = await import('../../agent/dhcp-policy.ts');
+  const { ReservationPolicy } = await import('../../serve/dhcp-policy.ts');
   const { createDhcpServer } = await import('../../serve/dhcp/index.ts');
   const { createDhcpServeLog } = await import('./serve-dhcp-log.ts');
   const out = createDhcpServeLog('forseti-serve-dhcp');

@@ -1,5 +1,5 @@
-import { Secrets } from '../../agent/secrets.ts';
-import { formatDuration, RECONCILE_STAGES, type ReconcileRecord } from '../../status/activity.ts';
+import { Secrets } from '../../secrets/secrets.ts';
+import { formatDuration, RECONCILE_STAGES, type ReconcileRecord } from '../../observe/activity.ts';
 import { readStatusFromAgent, readStatusFromRepo, type StatusRow, type StatusSnapshot } from '../../status/read-status.ts';
 import { flag, parseArgs, UsageError } from '../args.ts';
 

@@ -4,6 +4,7 @@
 //   GET  /image/:schematic/:version/:path  kernel-<arch>, initramfs-<arch>.xz, cmdline-metal-<arch>
 // A schematic is content-addressed: the same extensions always give the same id.
 import { DownloadError } from './download.ts';
+import { errorMessage } from '../../core/errors.ts';
 
 export const DEFAULT_FACTORY = 'https://factory.talos.dev';
 /** The factory's well-known id of the schematic without customization. */
@@ -15,9 +16,9 @@ const EXTENSION = /^[a-z0-9][a-z0-9._-]*\/[a-z0-9][a-z0-9._-]*$/;
 const ANSWER_LIMIT = 64 * 1024;
 
 export class TalosFactoryError extends Error {
+  override readonly name = 'TalosFactoryError';
   constructor(message: string) {
     super(message);
-    this.name = 'TalosFactoryError';
   }
 }
 
@@ -38,7 +39,7 @@ export function schematicYaml(extensions: string[]): string {
 export async function createSchematic(factory: string, extensions: string[], timeoutMs: number): Promise<string> {
   const url = new URL('schematics', withSlash(factory));
   const res = await fetch(url, { method: 'POST', body: schematicYaml(extensions), headers: { 'Content-Type': 'application/yaml' }, signal: AbortSignal.timeout(timeoutMs) }).catch((err: unknown) => {
-    throw new DownloadError(url.href, err instanceof Error ? err.message : String(err));
+    throw new DownloadError(url.href, errorMessage(err));
   });
   const text = await boundedText(res, url.href);
   if (res.status !== 200 && res.status !== 201) throw new TalosFactoryError(`${url.href}: HTTP ${res.status}: ${text.trim().slice(0, 200)}`);

@@ -6,7 +6,7 @@ interface Asset {
   type: string;
 }
 
-const FILES: Record<string, { file: string; type: string }> = {
+const FILES: Readonly<Record<string, { file: string; type: string }>> = {
   '/dashboard': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/dashboard/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
 };
@@ -21,37 +21,40 @@ const SECURITY_HEADERS = {
   'Referrer-Policy': 'no-referrer',
 };
 
-const cache = new Map<string, Asset>();
-
-function asset(path: string): Asset | null {
-  const entry = Object.hasOwn(FILES, path) ? FILES[path] : undefined;
-  if (!entry) return null;
-  let found = cache.get(entry.file);
-  if (!found) {
-    // Read once, next to this module: tsx runs the sources, so there is no build output to look for.
-    found = { body: readFileSync(new URL(entry.file, import.meta.url)), type: entry.type };
-    cache.set(entry.file, found);
-  }
-  return found;
-}
-
 export function isDashboardPath(path: string): boolean {
   return Object.hasOwn(FILES, path) || path === '/dashboard/';
 }
 
-/**
- * Sends the page or its script; false when `path` is not one of them. The page refers to its script and the
- * API relatively (`dashboard/app.js`, `v1/events`), so it also works behind a proxy under a path prefix;
- * `/dashboard/` would break those, hence the redirect.
- */
-export function sendDashboard(path: string, method: string, res: ServerResponse): boolean {
-  if (path === '/dashboard/') {
-    res.writeHead(308, { Location: '../dashboard', 'Content-Length': 0 }).end();
+/** The page and its script, each read once (next to this module) by the server that sends them. */
+export class DashboardAssets {
+  private readonly read = new Map<string, Asset>();
+
+  /**
+   * Sends the page or its script; false when `path` is not one of them. The page refers to its script and the
+   * API relatively (`dashboard/app.js`, `v1/events`), so it also works behind a proxy under a path prefix;
+   * `/dashboard/` would break those, hence the redirect.
+   */
+  send(path: string, method: string, res: ServerResponse): boolean {
+    if (path === '/dashboard/') {
+      res.writeHead(308, { Location: '../dashboard', 'Content-Length': 0 }).end();
+      return true;
+    }
+    const found = this.asset(path);
+    if (!found) return false;
+    res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': found.type, 'Content-Length': found.body.length, 'Cache-Control': 'no-cache' });
+    res.end(method === 'HEAD' ? undefined : found.body);
     return true;
   }
-  const found = asset(path);
-  if (!found) return false;
-  res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': found.type, 'Content-Length': found.body.length, 'Cache-Control': 'no-cache' });
-  res.end(method === 'HEAD' ? undefined : found.body);
-  return true;
+
+  private asset(path: string): Asset | null {
+    const entry = Object.hasOwn(FILES, path) ? FILES[path] : undefined;
+    if (!entry) return null;
+    let found = this.read.get(entry.file);
+    if (!found) {
+      // Next to this module: tsx runs the sources, so there is no build output to look for.
+      found = { body: readFileSync(new URL(entry.file, import.meta.url)), type: entry.type };
+      this.read.set(entry.file, found);
+    }
+    return found;
+  }
 }

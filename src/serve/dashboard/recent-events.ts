@@ -1,6 +1,6 @@
 import type { StatusEvent } from '../../status/status-view.ts';
 
-/** The shape of a lifecycle event (`HostEvent` in src/observe/lifecycle.ts), read loosely so new kinds still show. */
+/** The shape of a lifecycle event (`HostEvent` in src/core/host-lifecycle.ts), read loosely so new kinds still show. */
 export type EventLike = { kind: string } & Record<string, unknown>;
 
 const short = (rev: unknown): string => (typeof rev === 'string' ? rev.slice(0, 7) : '');

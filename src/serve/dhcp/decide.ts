@@ -9,7 +9,7 @@ export type Decision =
   | { action: 'ignored'; reason: IgnoreReason }
   | { action: 'released' | 'declined' };
 
-export function decide(client: ClientInfo, serverIp: string, policy: DhcpPolicy): Decision {
+export function decideReply(client: ClientInfo, serverIp: string, policy: DhcpPolicy): Decision {
   // A serverId naming someone else means the client picked (or talks to) another server.
   if (client.serverId !== undefined && client.serverId !== serverIp) return { action: 'ignored', reason: 'other-server' };
   switch (client.messageType) {
@@ -52,7 +52,7 @@ export type ProxyDecision =
  * with a boot offer (and a REQUEST that names it, which some ROMs send); on the PXE port 4011 the
  * client, now holding an address from the real server, REQUESTs (or INFORMs) the boot file directly.
  */
-export function decideProxy(client: ClientInfo, serverIp: string, policy: ProxyDhcpPolicy, onPxePort: boolean): ProxyDecision {
+export function decideProxyReply(client: ClientInfo, serverIp: string, policy: ProxyDhcpPolicy, onPxePort: boolean): ProxyDecision {
   if (!client.isPxeRom && !client.isHttpBoot) return { action: 'ignored', reason: 'not-a-boot-client' };
   if (client.serverId !== undefined && client.serverId !== serverIp) return { action: 'ignored', reason: 'other-server' };
   let action: 'offer' | 'ack';

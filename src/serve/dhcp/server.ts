@@ -3,7 +3,7 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { bindSocketToDevice } from './bind-device.ts';
 import { classifyClient, type ClientInfo } from './client-info.ts';
-import { decide, decideProxy, type Decision, type ProxyDecision } from './decide.ts';
+import { decideReply, decideProxyReply, type Decision, type ProxyDecision } from './decide.ts';
 import { DhcpBindError, DhcpConfigError, DhcpParseError } from './errors.ts';
 import { inSubnet, isIpv4, isValidPrefix } from './ipv4.ts';
 import { BootOp, encodeDhcpPacket, hardwareAddress, parseDhcpPacket, type DhcpPacket } from './packet.ts';
@@ -45,7 +45,7 @@ export function createDhcpServer(options: DhcpServerOptions): DhcpServer {
     if (options.mode === 'proxy') {
       let decision: ProxyDecision;
       try {
-        decision = decideProxy(client, ctx.serverIp, options.policy, port !== ctx.serverPort);
+        decision = decideProxyReply(client, ctx.serverIp, options.policy, port !== ctx.serverPort);
       } catch (err) {
         log.warn({ from: seen.from, mac: client.mac, err: errorText(err) }, 'DHCP policy failed; not answering');
         return;
@@ -55,7 +55,7 @@ export function createDhcpServer(options: DhcpServerOptions): DhcpServer {
     }
     let decision: Decision;
     try {
-      decision = decide(client, ctx.serverIp, options.policy);
+      decision = decideReply(client, ctx.serverIp, options.policy);
       if (decision.action === 'released') options.policy.release?.(client);
       if (decision.action === 'declined') options.policy.decline?.(client);
     } catch (err) {

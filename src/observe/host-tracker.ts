@@ -1,0 +1,85 @@
+import type { Logger } from '../log.ts';
+import { Journal } from './journal.ts';
+import { applyEvent, initialState, type HostEvent } from '../core/host-lifecycle.ts';
+import type { ObservedHost } from '../core/host-state.ts';
+
+export type HostChangeListener = (host: string, state: ObservedHost, event: HostEvent) => void;
+
+/**
+ * Owns the observed state of every host. Every event goes through here: the state moves by the pure
+ * `applyEvent`, the journal is written before the caller acts on the new state, and listeners publish status.
+ */
+export class HostTracker {
+  private states = new Map<string, ObservedHost>();
+  private listeners: HostChangeListener[] = [];
+  private saving: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  /**
+   * `redact`: applied to every event before it is recorded: error texts and inventories come from BMCs and lower
+   * layers, and whatever the state holds reaches the journal, the status branch, /v1/status and alerts.
+   */
+  constructor(
+    private readonly journal: Journal,
+    private readonly log: Logger,
+    private readonly clock: () => number = Date.now,
+    private readonly redact: <T>(value: T) => T = (value) => value,
+  ) {}
+
+  async load(): Promise<void> {
+    this.states = await this.journal.load();
+  }
+
+  onChange(listener: HostChangeListener): void {
+    this.listeners.push(listener);
+  }
+
+  get(host: string): ObservedHost {
+    return this.states.get(host) ?? initialState(this.clock());
+  }
+
+  all(): Map<string, ObservedHost> {
+    return this.states;
+  }
+
+  /**
+   * No event counts any more: an action a stop left behind must not write the journal of a stopped agent (a new one
+   * may own it by then). What it did not record is what a crash would not have recorded.
+   */
+  close(): void {
+    this.closed = true;
+  }
+
+  /** Applies an event and waits until the journal holds the result. */
+  async record(host: string, given: HostEvent): Promise<ObservedHost> {
+    const event = this.redact(given);
+    const before = this.get(host);
+    if (this.closed) return before;
+    const after = applyEvent(before, event, this.clock());
+    if (after === before && this.states.has(host)) return before;
+    this.states.set(host, after);
+    if (after.phase !== before.phase || after.step !== before.step) {
+      this.log.info({ host, phase: after.phase, step: after.step, from: before.phase, event: event.kind, error: after.lastError?.message }, 'host state changed');
+    }
+    await this.persist();
+    for (const listener of this.listeners) listener(host, after, event);
+    return after;
+  }
+
+  /** Hosts no longer declared are dropped from the journal. */
+  async retain(names: Set<string>): Promise<void> {
+    let changed = false;
+    for (const name of [...this.states.keys()]) {
+      if (!names.has(name)) {
+        this.states.delete(name);
+        changed = true;
+      }
+    }
+    if (changed) await this.persist();
+  }
+
+  private persist(): Promise<void> {
+    this.saving = this.saving.catch(() => undefined).then(() => this.journal.save(this.states));
+    return this.saving;
+  }
+}

@@ -320,7 +320,7 @@ test('files a commit names stay in the tree; caps and text that would leave its 
   const dir = mkdtempSync(join(tmpdir(), 'forseti-lab-'));
   try {
     cpSync(MINIMAL, dir, { recursive: true });
-    const { problems } = await loadLab(dir, { limits: { maxFileBytes: 1024, maxLabBytes: 500, maxYamlAliases: 100, maxYamlDepth: 64 } });
+    const { problems } = await loadLab(dir, { limits: { maxFileBytes: 1024, maxLabBytes: 500, maxYamlAliases: 100, maxYamlDepth: 64, maxYamlNodes: 20_000, maxProblems: 100 } });
     deepStrictEqual(problems.map((p) => `${p.code} ${formatProblem(p)}`), [
       'lab-too-large hosts/node-2.yaml:1:1: the lab is larger than 500 bytes (the files forseti reads, together); reading hosts/node-2.yaml would go past it',
     ]);

@@ -8,7 +8,7 @@
 // sequences): problems are gathered category by category in the same order and then sorted the same way.
 
 import { buildHost, buildImage, buildProfile, buildSite } from './build.ts';
-import { checkBmcTls } from './check-bmc-tls.ts';
+import { checkBmcTls, type CaVerdicts } from './check-bmc-tls.ts';
 import { checkHostAddress, checkSiteAddresses, duplicateIp, duplicateMac, ipUse, macUses, networkContext, type AddressUse, type NetworkContext } from './check-network.ts';
 import { checkOperations } from './check-operations.ts';
 import { checkHostRole, checkProfileImage } from './check-references.ts';
@@ -140,6 +140,8 @@ export class LabLoader {
    */
   private caReads = new Map<string, FileRead>();
   private caReadsNow = new Map<string, FileRead>();
+  /** What each CA text was found to be during the current call (10,000 hosts may name one file). */
+  private caVerdicts: CaVerdicts = new Map();
   private derived: Derived | null = null;
 
   constructor(options: LabLoaderOptions = {}) {
@@ -255,6 +257,7 @@ export class LabLoader {
     this.revision = null;
     this.complete = false;
     this.caReadsNow = new Map();
+    this.caVerdicts = new Map();
     this.tree = new LabTree(dir, { limits: this.limits, ...(this.onOpen && { onOpen: this.onOpen }) });
     this.tree.used = used;
   }
@@ -410,10 +413,14 @@ export class LabLoader {
   private buildHostEntity(state: HostState, value: unknown, refs: FieldRefs): void {
     const host = buildHost(value, refs);
     let read: FileRead | undefined;
-    const tls = checkBmcTls([host], (path) => {
-      read = this.readCa(path);
-      return read;
-    });
+    const tls = checkBmcTls(
+      [host],
+      (path) => {
+        read = this.readCa(path);
+        return read;
+      },
+      this.caVerdicts,
+    );
     state.entity = host;
     state.tls = tls.length > 0 ? tls : NO_PROBLEMS;
     const ca = host.bmc.tls?.ca;

@@ -48,7 +48,7 @@ export function installScript(input: InstallScriptInput): string {
     '#!ipxe',
     `# forseti: host ${input.host}, role ${input.role}`,
     `echo forseti: booting role ${input.role} on ${input.host}`,
-    `kernel ${oneWord(input.kernelUrl, 'kernel URL')} ${initrdArgs} ${input.cmdline}`.replace(/\s+$/, ''),
+    `kernel ${oneWord(input.kernelUrl, 'kernel URL')} ${initrdArgs} ${input.cmdline}`.trimEnd(),
     ...input.initrds.map((i) => `initrd ${oneWord(i.url, 'initrd URL')}`),
     'boot || goto failed',
     ':failed',

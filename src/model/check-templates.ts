@@ -2,9 +2,10 @@
 // placeholder's own line:col (in the profile YAML, or in the template file it names).
 
 import { checkTemplate, templateUses } from '../render/template.ts';
+import { firstInvisibleChar, INVISIBLE_MESSAGE } from './invisible-chars.ts';
 import { problem } from './problems.ts';
 import type { LabProblem, Profile } from './types.ts';
-import { refInText, type YamlFile } from './yaml-source.ts';
+import { textRefs, type YamlFile } from './yaml-source.ts';
 
 export function checkProfileTemplates(profile: Profile, yaml: YamlFile): LabProblem[] {
   const boot = profile.boot;
@@ -12,10 +13,14 @@ export function checkProfileTemplates(profile: Profile, yaml: YamlFile): LabProb
   const problems = checkTemplate(boot.cmdline).map((p) => problem(yaml.refInString(['boot', 'cmdline'], p.offset), 'template', `boot.cmdline: ${p.message}`));
   const config = boot.config;
   if (config) {
+    const inFile = config.file !== undefined ? textRefs(config.file, config.template) : undefined;
     for (const p of checkTemplate(config.template)) {
-      const ref = config.file !== undefined ? refInText(config.file, config.template, p.offset) : yaml.refInString(['boot', 'config', 'template'], p.offset);
+      const ref = inFile ? inFile(p.offset) : yaml.refInString(['boot', 'config', 'template'], p.offset);
       problems.push(problem(ref, 'template', config.file !== undefined ? p.message : `boot.config.template: ${p.message}`));
     }
+    // an inline template is a string of the profile, checked with every other string of it
+    const invisible = inFile ? firstInvisibleChar(config.template) : undefined;
+    if (invisible && inFile) problems.push(problem(inFile(invisible.offset), 'invisible-char', `${invisible.name} is ${INVISIBLE_MESSAGE}`));
   } else {
     for (const use of templateUses(boot.cmdline).filter((u) => u.name === 'urls.config')) {
       problems.push(problem(yaml.refInString(['boot', 'cmdline'], use.offset), 'template', `boot.cmdline uses urls.config but profile ${profile.name} has no boot.config to serve`));

@@ -19,12 +19,11 @@ import { fileProblem, KIND_DIRS, listedKind, listYamlFiles, loadDocument, namedF
 import { DEFAULT_LAB_LIMITS, type LabLimits } from './lab-limits.ts';
 import { CONTROL_CHAR, LabTooLargeError, LabTree, printablePath, type FileRead } from './lab-tree.ts';
 import { NothingLoadedError } from './nothing-loaded-error.ts';
-import { compareProblems, formatRef, problem } from './problems.ts';
+import { capProblems, compareProblems, formatRef, problem } from './problems.ts';
 import { insertSorted, removeSorted } from './sorted-list.ts';
 import type { FieldRefs, Host, Image, Lab, LabProblem, Profile, Site } from './types.ts';
 import { UseIndex, type Use } from './use-index.ts';
-import { unprintableChar, yamlLimitHit } from './yaml-limits.ts';
-import { refInText, type YamlFile } from './yaml-source.ts';
+import { YamlFile } from './yaml-source.ts';
 
 export interface LoadResult {
   /** Null when there is any problem (or no site). */
@@ -338,15 +337,16 @@ export class LabLoader {
     return sameRead(read, previous.read) ? previous : undefined;
   }
 
-  /** secrets.sops.yaml is read on every load: it must be a file of the tree within the caps (the agent decrypts it). */
+  /**
+   * secrets.sops.yaml is read on every load: it must be a file of the tree within the caps, and YAML without
+   * duplicate keys (the agent decrypts it; its parser leaves that check to this one).
+   */
   private loadSops(): SopsState {
     const read = this.tree.read(SOPS_FILE);
     if (read.refusal) return { read, problems: [fileProblem(SOPS_FILE, read.refusal)] };
     const text = read.text;
     if (text === undefined) return { read, problems: [] };
-    const unprintable = unprintableChar(text);
-    const hit = unprintable ?? yamlLimitHit(text, this.limits.maxYamlDepth, this.limits.maxYamlAliases);
-    return { read, problems: hit ? [problem(refInText(SOPS_FILE, text, hit.offset), unprintable ? 'yaml-syntax' : 'yaml-limit', hit.message)] : [] };
+    return { read, problems: capProblems(YamlFile.parse(SOPS_FILE, text, { limits: this.limits }).problems, this.limits.maxProblems, 'file') };
   }
 
   /** Puts `file` if it is something a listing of its directory would list. */
@@ -545,10 +545,10 @@ export class LabLoader {
         templates.push(problem(refOf(profile.refs, 'boot.config.file'), 'missing-file', `boot.config.file "${config.file}" does not exist in the lab repository`));
         continue;
       }
-      templates.push(...checkProfileTemplates(profile, yaml));
+      templates.push(...capProblems(checkProfileTemplates(profile, yaml), this.limits.maxProblems, 'file'));
     }
     const configSecrets: LabProblem[] = [];
-    for (const [file, read] of configs) if (read.text !== undefined) configSecrets.push(...checkTextSecrets(file, read.text));
+    for (const [file, read] of configs) if (read.text !== undefined) configSecrets.push(...capProblems(checkTextSecrets(file, read.text), this.limits.maxProblems, 'file'));
     const imageRefs: LabProblem[] = [];
     for (const profile of profiles.values()) imageRefs.push(...checkProfileImage(profile, images, brokenImages));
     this.derived = { profiles, images, brokenProfiles, brokenImages, known: [...profiles.keys()].sort().join(','), templates, configSecrets, imageRefs };
@@ -614,7 +614,7 @@ export class LabLoader {
     }
     problems.sort(compareProblems);
 
-    if (problems.length > 0 || !site.site) return { lab: null, problems };
+    if (problems.length > 0 || !site.site) return { lab: null, problems: capProblems(problems, this.limits.maxProblems, 'commit') };
     const hosts = new Map<string, Host>();
     for (const state of hostStates) {
       const host = state.entity;

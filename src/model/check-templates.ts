@@ -3,21 +3,23 @@
 
 import { checkTemplate, templateUses } from '../render/template.ts';
 import { firstInvisibleChar, INVISIBLE_MESSAGE } from './invisible-chars.ts';
-import { problem } from './problems.ts';
+import { firstProblems, problem } from './problems.ts';
 import type { LabProblem, Profile } from './types.ts';
 import { textRefs, type YamlFile } from './yaml-source.ts';
 
-export function checkProfileTemplates(profile: Profile, yaml: YamlFile): LabProblem[] {
+/** `maxProblems`: a template with more (a 1 MiB file of them) gets that many and one standing for the rest. */
+export function checkProfileTemplates(profile: Profile, yaml: YamlFile, maxProblems: number): LabProblem[] {
   const boot = profile.boot;
   if (boot.kind !== 'image') return [];
-  const problems = checkTemplate(boot.cmdline).map((p) => problem(yaml.refInString(['boot', 'cmdline'], p.offset), 'template', `boot.cmdline: ${p.message}`));
+  const problems = firstProblems(checkTemplate(boot.cmdline), maxProblems, (p) => problem(yaml.refInString(['boot', 'cmdline'], p.offset), 'template', `boot.cmdline: ${p.message}`));
   const config = boot.config;
   if (config) {
     const inFile = config.file !== undefined ? textRefs(config.file, config.template) : undefined;
-    for (const p of checkTemplate(config.template)) {
-      const ref = inFile ? inFile(p.offset) : yaml.refInString(['boot', 'config', 'template'], p.offset);
-      problems.push(problem(ref, 'template', config.file !== undefined ? p.message : `boot.config.template: ${p.message}`));
-    }
+    problems.push(
+      ...firstProblems(checkTemplate(config.template), maxProblems, (p) =>
+        inFile ? problem(inFile(p.offset), 'template', p.message) : problem(yaml.refInString(['boot', 'config', 'template'], p.offset), 'template', `boot.config.template: ${p.message}`),
+      ),
+    );
     // an inline template is a string of the profile, checked with every other string of it
     const invisible = inFile ? firstInvisibleChar(config.template) : undefined;
     if (invisible && inFile) problems.push(problem(inFile(invisible.offset), 'invisible-char', `${invisible.name} is ${INVISIBLE_MESSAGE}`));

@@ -545,7 +545,7 @@ export class LabLoader {
         templates.push(problem(refOf(profile.refs, 'boot.config.file'), 'missing-file', `boot.config.file "${config.file}" does not exist in the lab repository`));
         continue;
       }
-      templates.push(...capProblems(checkProfileTemplates(profile, yaml), this.limits.maxProblems, 'file'));
+      templates.push(...capProblems(checkProfileTemplates(profile, yaml, this.limits.maxProblems), this.limits.maxProblems, 'file'));
     }
     const configSecrets: LabProblem[] = [];
     for (const [file, read] of configs) if (read.text !== undefined) configSecrets.push(...capProblems(checkTextSecrets(file, read.text), this.limits.maxProblems, 'file'));

@@ -88,10 +88,24 @@ export function capProblems(problems: readonly LabProblem[], max: number, scope:
       firstLeft ??= p;
     }
   }
-  if (!firstLeft) return shown;
+  return firstLeft ? [...shown, moreProblems(firstLeft.ref, left, max, scope)] : shown;
+}
+
+/**
+ * The first `max` of `found` by offset as problems, and one for the rest: for checks that find thousands in one
+ * text, so that only what is shown is ever turned into a problem (message, line and column).
+ */
+export function firstProblems<T extends { offset: number }>(found: readonly T[], max: number, toProblem: (item: T) => LabProblem): LabProblem[] {
+  const sorted = [...found].sort((a, b) => a.offset - b.offset);
+  const shown = sorted.slice(0, max).map(toProblem);
+  const firstLeft = sorted[max];
+  return firstLeft ? [...shown, moreProblems(toProblem(firstLeft).ref, sorted.length - max, max, 'file')] : shown;
+}
+
+function moreProblems(ref: SourceRef, left: number, max: number, scope: 'file' | 'commit'): LabProblem {
   const message =
     scope === 'commit'
       ? `and ${left.toLocaleString('en-US')} more problem${left === 1 ? '' : 's'} (forseti reports the first ${max} of a commit; lab.limits.maxProblems or --max-problems raise that)`
       : `and ${left.toLocaleString('en-US')} more problem${left === 1 ? '' : 's'} in this file`;
-  return [...shown, { ...problem(firstLeft.ref, 'more-problems', message), more: left }];
+  return { ...problem(ref, 'more-problems', message), more: left };
 }

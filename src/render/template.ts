@@ -73,14 +73,17 @@ export interface TemplateProblem {
   message: string;
 }
 
+const KNOWN = new Set<string>(TEMPLATE_VARIABLES);
+const KNOWN_LIST = TEMPLATE_VARIABLES.join(', ');
+
 /** Problems with a template's placeholders: malformed names and unknown variables. */
 export function checkTemplate(text: string, meter?: ScanMeter): TemplateProblem[] {
-  const known = new Set<string>(TEMPLATE_VARIABLES);
+  const known = KNOWN;
   const problems: TemplateProblem[] = [];
   const found = placeholders(text, meter);
   for (const use of found) {
     if (!NAME.test(use.name)) problems.push({ offset: use.offset, message: `malformed template placeholder "{{ ${use.name} }}"` });
-    else if (!known.has(use.name)) problems.push({ offset: use.offset, message: `unknown template variable "${use.name}" (known: ${TEMPLATE_VARIABLES.join(', ')})` });
+    else if (!known.has(use.name)) problems.push({ offset: use.offset, message: `unknown template variable "${use.name}" (known: ${KNOWN_LIST})` });
   }
   const stray = strayBraces(text, found, meter);
   if (stray >= 0) problems.push({ offset: stray, message: 'unbalanced "{{" or "}}" in template' });

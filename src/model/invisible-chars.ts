@@ -9,6 +9,7 @@ const INVISIBLE = '\\p{Cf}\\p{Cs}\\p{Co}\\p{Zl}\\p{Zp}\\u00A0\\u1680\\u2000-\\u2
 const INVISIBLE_CHAR = new RegExp(`[${INVISIBLE}]`, 'u');
 /** Invisible characters and control characters (C0, DEL, C1): what `visible` escapes. */
 const UNSHOWABLE = new RegExp(`[${INVISIBLE}\\p{Cc}]`, 'gu');
+const INVISIBLE_CHARS = new RegExp(`[${INVISIBLE}]`, 'gu');
 /** Nothing but printable ASCII, tab and line breaks: no invisible character can be in it. */
 const PLAIN_ASCII = /^[\t\n\r\x20-\x7e]*$/;
 
@@ -27,6 +28,12 @@ export function firstInvisibleChar(text: string): { offset: number; name: string
 export function visible(text: string): string {
   if (!/[^\x20-\x7e]/.test(text)) return text;
   return text.replace(UNSHOWABLE, (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16).toUpperCase()}}`);
+}
+
+/** `text` with every invisible character (not line breaks or tabs) written as `\u{202E}`: for multi-line output. */
+export function showInvisible(text: string): string {
+  if (PLAIN_ASCII.test(text)) return text;
+  return text.replace(INVISIBLE_CHARS, (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16).toUpperCase()}}`);
 }
 
 export const INVISIBLE_MESSAGE = 'an invisible or format character (bidirectional override, zero-width, non-ASCII space); it changes what a reviewer sees without showing itself';

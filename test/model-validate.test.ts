@@ -328,6 +328,13 @@ test('files a commit names stay in the tree; caps and text that would leave its 
     `invisible-char hosts/node-2.yaml:9:20: description: U+2067 ${hidden}`,
   ]);
   await expectProblems({ 'hosts/node-2.yaml': `a: 1\nb: 2\na: 3\n` }, ['yaml-syntax hosts/node-2.yaml:3:1: Map keys must be unique']);
+  // the SOPS file's own patterns run on the agent: only names and one alternation of them (RE2 never backtracks, V8 does)
+  const sops = (regex: string): string => lines(`${'a'.repeat(40)}!: ENC[AES256_GCM,data:eA==,iv:aXY=,tag:dGFn,type:str]`, 'sops:', `  encrypted_regex: '${regex}'`, '  age: [{recipient: age1x, enc: x}]', '  lastmodified: "2026-01-01T00:00:00Z"');
+  await expectProblems({ 'secrets.sops.yaml': sops('^(data|stringData)$') }, []);
+  await expectProblems({ 'secrets.sops.yaml': sops('^(a+)+$') }, [
+    'schema secrets.sops.yaml:3:20: sops.encrypted_regex: forseti runs this pattern on every key when it decrypts the file, and takes names and one alternation of them, anchored or not, at most 256 characters, like ^(data|stringData)$ (no quantifiers, classes or nested groups; ".*password.*" matches as "password")',
+  ]);
+  await expectProblems({ 'secrets.sops.yaml': `a: 1\na: 2\n` }, ['yaml-syntax secrets.sops.yaml:2:1: Map keys must be unique']);
   // caps on nodes per file and on problems per commit: the first 100, then one line standing for the rest
   await expectProblems({ 'hosts/node-2.yaml': `{${Array.from({ length: 12_000 }, (_, i) => `k${i}: ${i}`).join(', ')}}\n` }, [
     'yaml-limit hosts/node-2.yaml:1:127776: more than 20,000 YAML nodes (keys, values and list items); a lab file needs a few hundred',

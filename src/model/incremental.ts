@@ -14,6 +14,7 @@ import { checkOperations } from './check-operations.ts';
 import { checkHostRole, checkProfileImage } from './check-references.ts';
 import { checkTextSecrets } from './check-secrets.ts';
 import { checkSiteSections } from './check-site-sections.ts';
+import { checkSopsRegexes } from './check-sops.ts';
 import { checkProfileTemplates } from './check-templates.ts';
 import { fileProblem, KIND_DIRS, listedKind, listYamlFiles, loadDocument, namedFileProblem, refOf, SITE_FILE, SOPS_FILE, stem, YAML_FILE, type EntityKind } from './documents.ts';
 import { DEFAULT_LAB_LIMITS, type LabLimits } from './lab-limits.ts';
@@ -346,7 +347,9 @@ export class LabLoader {
     if (read.refusal) return { read, problems: [fileProblem(SOPS_FILE, read.refusal)] };
     const text = read.text;
     if (text === undefined) return { read, problems: [] };
-    return { read, problems: capProblems(YamlFile.parse(SOPS_FILE, text, { limits: this.limits }).problems, this.limits.maxProblems, 'file') };
+    const parsed = YamlFile.parse(SOPS_FILE, text, { limits: this.limits });
+    const problems = parsed.yaml ? checkSopsRegexes(parsed.yaml) : parsed.problems;
+    return { read, problems: capProblems(problems, this.limits.maxProblems, 'file') };
   }
 
   /** Puts `file` if it is something a listing of its directory would list. */

@@ -175,7 +175,7 @@ function duplicateKeys(doc: Document): Array<{ offset: number; message: string }
         seen.add(key);
         pending.push(pair.key, pair.value);
       }
-    } else if (isSeq(node)) pending.push(...node.items);
+    } else if (isSeq(node)) for (const item of node.items) pending.push(item); // no spread: a sequence may be long
   }
   return found;
 }

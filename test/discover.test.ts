@@ -1,9 +1,9 @@
 // `forseti discover oa|redfish|ipmi`: an enclosure's blades or a BMC's systems become proposed host files that
 // validate with the lab, written into the lab, to a directory, or committed on a new branch (never on main).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
-import { cp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -19,6 +19,7 @@ import { proposeHosts } from '../src/discover/propose-host.ts';
 import type { Proposal } from '../src/discover/propose-host.ts';
 import { loadLab } from '../src/model/load.ts';
 import type { Lab } from '../src/model/types.ts';
+import { forseti } from './fixtures/cli-run.ts';
 import { startFakeBmc } from './fixtures/ipmi/support.ts';
 import type { FakeBmc } from './fixtures/ipmi/support.ts';
 import { ASGARD_BAYS, startFakeOa } from './fixtures/oa/oa-server.ts';
@@ -323,6 +324,29 @@ describe('forseti discover redfish', () => {
     await validLab(lab);
     return { run, hosts, lab };
   }
+
+  it('the real CLI reads the lab through the tree reader: a host file linked to /dev/zero is a problem of the lab, a FIFO is named; neither hangs it', async () => {
+    const bmc = await serve(personality('ilo4').resources(), personality('ilo4').behaviour);
+    const lab = await freshLab(`redfish-lab-${++labs}`);
+    await symlink('/dev/zero', join(lab, 'hosts/a-zero.yaml'));
+    // a FIFO outside the lab, through a link: read with readFile, it blocked the command for good
+    const outsideFifo = join(work, `fifo-${labs}`);
+    execFileSync('mkfifo', [outsideFifo]);
+    await symlink(outsideFifo, join(lab, 'hosts/a-fifo.yaml'));
+    const args = ['discover', 'redfish', '127.0.0.1', '--port', String(bmc.port), '--credential', 'lab-bmc', '--lab', lab, '--secrets', secretsFile, '--json'];
+    const zero = await forseti(args, { timeoutMs: 60_000 });
+    assert.equal(zero.code, 1, zero.stdout + zero.stderr);
+    const report = JSON.parse(zero.stdout) as RunJson;
+    const outsideLab = 'the path leads outside the lab repository (through a symbolic link, or into .git); forseti reads only files inside it';
+    assert.deepEqual(report.problems, [`hosts/a-fifo.yaml:1:1: ${outsideLab}`, `hosts/a-zero.yaml:1:1: ${outsideLab}`]);
+    await rm(join(lab, 'hosts/a-zero.yaml'));
+    await rm(join(lab, 'hosts/a-fifo.yaml'));
+    execFileSync('mkfifo', [join(lab, 'hosts/b-fifo.yaml')]);
+    const fifo = await forseti(args, { timeoutMs: 60_000 });
+    assert.equal(fifo.code, 1, fifo.stdout + fifo.stderr);
+    assert.match((JSON.parse(fifo.stdout) as RunJson).error ?? '', /hosts\/b-fifo\.yaml is a FIFO; forseti reads regular files only/);
+    assert.equal(existsSync(join(lab, 'hosts/cz3412asgd.yaml')), false, 'nothing written');
+  });
 
   it('HPE iLO 4: the MACs from HostCorrelation, model, serial, memory, the certificate pinned', async () => {
     const bmc = await serve(personality('ilo4').resources(), personality('ilo4').behaviour);

@@ -4,7 +4,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { forseti, runCommand, SOURCE_CLI } from './fixtures/cli-run.ts';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -137,6 +138,30 @@ test('an existing image file is kept unless --force', async () => {
   assert.equal(image('debian-12'), before);
   assert.equal((await forseti(['image', 'add', 'debian-12', `${base}/vmlinuz`, '--lab', lab, '--force'])).code, 0);
   assert.doesNotMatch(image('debian-12'), /initrd/);
+});
+
+test('lab files are read through the tree reader: a link to /dev/zero, a FIFO or a link out of the lab is neither read nor written through', async () => {
+  const dir = mkdtempSync(join(work, 'hostile-'));
+  const init = await forseti(['init', join(dir, 'lab'), '--subnet', '10.77.0.0/24', '--gateway', '10.77.0.1', '--agent-address', '10.77.0.5', '--interface', 'eno2', '--no-git']);
+  assert.equal(init.code, 0, init.stderr);
+  const hostile = join(dir, 'lab');
+  const outside = join(dir, 'outside.txt');
+  writeFileSync(outside, 'not the lab\n');
+  rmSync(join(hostile, 'images'), { recursive: true, force: true });
+  mkdirSync(join(hostile, 'images'));
+  // the first image file (by name) is what image add reads the $schema line from
+  symlinkSync('/dev/zero', join(hostile, 'images/a-zero.yaml'));
+  execFileSync('mkfifo', [join(hostile, 'images/b-fifo.yaml')]);
+  symlinkSync(outside, join(hostile, 'images/c-out.yaml'));
+  const run = await forseti(['image', 'add', 'debian-12', `${base}/vmlinuz`, '--lab', hostile], { timeoutMs: 30_000 });
+  assert.equal(run.code, 0, `image add finishes (it hung or bloated on /dev/zero and FIFOs before): ${run.stderr}`);
+  assert.match(readFileSync(join(hostile, 'images/debian-12.yaml'), 'utf8'), /kind: Image/);
+  // --force on a file that is a link out of the lab: refused, the outside file untouched
+  const forced = await forseti(['image', 'add', 'c-out', `${base}/vmlinuz`, '--lab', hostile, '--force'], { timeoutMs: 30_000 });
+  assert.equal(forced.code, 1);
+  assert.match(forced.stderr, /c-out\.yaml: not a regular file .* forseti writes regular files only; nothing written/);
+  assert.equal(readFileSync(outside, 'utf8'), 'not the lab\n');
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('on a terminal a progress bar is drawn in place', { skip: existsSync('/usr/bin/script') ? false : 'needs script(1) for a terminal' }, async () => {

@@ -313,6 +313,37 @@ test('files a commit names stay in the tree; caps and text that would leave its 
   await expectProblems({ 'hosts/node-2.yaml': lines(...HOST_HEAD, 'name: node-2', 'macs: [aa:bb:cc:00:00:02]', 'ip: 10.9.0.12', 'bmc: {type: wol}', 'role: off', `labels: {a: ${'['.repeat(80)}${']'.repeat(80)}}`) }, [
     'yaml-limit hosts/node-2.yaml:8:75: nesting deeper than 64 levels (mappings and sequences inside each other); a lab file needs a handful',
   ]);
+  await expectProblems({ 'profiles/worker.yaml': profile('  cmdline: console=ttyS0 root=${root-path} x=${a}') }, [
+    'script-injection profiles/worker.yaml:6:31: boot.cmdline: "${" would have iPXE expand one of its settings into the kernel command line, whatever the DHCP server or firmware put there; use a {{ }} placeholder',
+    'script-injection profiles/worker.yaml:6:46: boot.cmdline: "${" would have iPXE expand one of its settings into the kernel command line, whatever the DHCP server or firmware put there; use a {{ }} placeholder',
+  ]);
+  // what a reviewer cannot see: a bidirectional override, a zero-width space, a no-break space, also in keys
+  const hidden = 'is an invisible or format character (bidirectional override, zero-width, non-ASCII space); it changes what a reviewer sees without showing itself';
+  await expectProblems({ 'profiles/worker.yaml': profile('  cmdline: "console=ttyS0 \\u202Einit=/bin/sh\\u202C quiet"') }, [`invisible-char profiles/worker.yaml:6:12: boot.cmdline: U+202E ${hidden}`]);
+  await expectProblems({ 'hosts/node-2.yaml': host('node-2', 'aa:bb:cc:00:00:02', '10.9.0.12', 'role: off', 'labels: {rack: a\u200Bb, "ro\u00A0w": "1"}', 'description: "fine \u2067text"') }, [
+    'schema hosts/node-2.yaml:8:9: labels: property name must be valid',
+    `invisible-char hosts/node-2.yaml:8:17: labels.rack: U+200B ${hidden}`,
+    `invisible-char hosts/node-2.yaml:8:21: key "ro\\u{A0}w": U+00A0 ${hidden}`,
+    `schema hosts/node-2.yaml:8:21: labels.ro\\u{A0}w: key "ro\\u{A0}w" must be a label key (letters, digits, '.', '_', '/', '-')`,
+    `invisible-char hosts/node-2.yaml:9:20: description: U+2067 ${hidden}`,
+  ]);
+  await expectProblems({ 'hosts/node-2.yaml': `a: 1\nb: 2\na: 3\n` }, ['yaml-syntax hosts/node-2.yaml:3:1: Map keys must be unique']);
+  // the SOPS file's own patterns run on the agent: only names and one alternation of them (RE2 never backtracks, V8 does)
+  const sops = (regex: string): string => lines(`${'a'.repeat(40)}!: ENC[AES256_GCM,data:eA==,iv:aXY=,tag:dGFn,type:str]`, 'sops:', `  encrypted_regex: '${regex}'`, '  age: [{recipient: age1x, enc: x}]', '  lastmodified: "2026-01-01T00:00:00Z"');
+  await expectProblems({ 'secrets.sops.yaml': sops('^(data|stringData)$') }, []);
+  await expectProblems({ 'secrets.sops.yaml': sops('^(a+)+$') }, [
+    'schema secrets.sops.yaml:3:20: sops.encrypted_regex: forseti runs this pattern on every key when it decrypts the file, and takes names and one alternation of them, anchored or not, at most 256 characters, like ^(data|stringData)$ (no quantifiers, classes or nested groups; ".*password.*" matches as "password")',
+  ]);
+  await expectProblems({ 'secrets.sops.yaml': `a: 1\na: 2\n` }, ['yaml-syntax secrets.sops.yaml:2:1: Map keys must be unique']);
+  // caps on nodes per file and on problems per commit: the first 100, then one line standing for the rest
+  await expectProblems({ 'hosts/node-2.yaml': `{${Array.from({ length: 12_000 }, (_, i) => `k${i}: ${i}`).join(', ')}}\n` }, [
+    'yaml-limit hosts/node-2.yaml:1:127776: more than 20,000 YAML nodes (keys, values and list items); a lab file needs a few hundred',
+  ]);
+  const many = await problemsWith({ 'profiles/worker.yaml': profile(`  cmdline: "${'{{ nope }} '.repeat(300)}"`) });
+  for (const p of many) covered.add(p.split(' ')[0] ?? '');
+  deepStrictEqual(many.length, 101);
+  ok(many.slice(0, 100).every((p) => p.startsWith('template profiles/worker.yaml:6:')), many.join('\n'));
+  deepStrictEqual(many[100], 'more-problems profiles/worker.yaml:6:1113: and 200 more problems (forseti reports the first 100 of a commit; lab.limits.maxProblems or --max-problems raise that)');
   await expectProblems({ 'hosts/node-2.yaml': `# ${'x'.repeat(1024 * 1024)}\n` }, ['file-too-large hosts/node-2.yaml:1:1: the file is 1.0 MiB, larger than the 1 MiB a lab file may be']);
   await expectProblems({ 'hosts/node-\n9.yaml': 'x: 1\n' }, [
     'unsafe-path hosts/node-\\n9.yaml:1:1: this path has a control character in its name; forseti refuses a lab repository holding such a path (rename it)',
@@ -320,7 +351,7 @@ test('files a commit names stay in the tree; caps and text that would leave its 
   const dir = mkdtempSync(join(tmpdir(), 'forseti-lab-'));
   try {
     cpSync(MINIMAL, dir, { recursive: true });
-    const { problems } = await loadLab(dir, { limits: { maxFileBytes: 1024, maxLabBytes: 500, maxYamlAliases: 100, maxYamlDepth: 64 } });
+    const { problems } = await loadLab(dir, { limits: { maxFileBytes: 1024, maxLabBytes: 500, maxYamlAliases: 100, maxYamlDepth: 64, maxYamlNodes: 20_000, maxProblems: 100 } });
     deepStrictEqual(problems.map((p) => `${p.code} ${formatProblem(p)}`), [
       'lab-too-large hosts/node-2.yaml:1:1: the lab is larger than 500 bytes (the files forseti reads, together); reading hosts/node-2.yaml would go past it',
     ]);

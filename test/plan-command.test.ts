@@ -345,53 +345,132 @@ test('the lab repository template workflows are valid YAML that run validate and
   }
 });
 
-test('the Gitea comment step updates its own comment, or posts one (against a fake Gitea API on loopback)', async () => {
+interface ForgeComment {
+  id: number;
+  body: string;
+  user: { id: number; login: string };
+}
+
+/**
+ * A workflow's Comment step (its inline Node script) run against a fake forge API on loopback: `answer` plays the
+ * forge, `comments` are the pull request's comments. Returns the requests made, as `METHOD path auth`.
+ */
+async function runCommentStep(workflow: string, env: (base: string) => Record<string, string>, answer: (method: string, path: string, body: string) => unknown, plan: string): Promise<{ code: number; stderr: string; calls: string[] }> {
   const { parse } = await import('yaml');
-  const doc = parse(readFileSync(join(ROOT, 'lab-repo-template/.gitea/workflows/forseti.yml'), 'utf8')) as { jobs: { plan: { steps: Array<{ name?: string; run?: string }> } } };
+  const doc = parse(readFileSync(join(ROOT, workflow), 'utf8')) as { jobs: { plan: { steps: Array<{ name?: string; run?: string }> } } };
   const run = doc.jobs.plan.steps.find((s) => s.name === 'Comment')?.run ?? '';
   const script = /<<'SCRIPT'\n([\s\S]*?)\nSCRIPT/.exec(run)?.[1];
-  ok(script, 'the inline Node script');
-
-  // Like older Gitea: page/limit ignored, every comment returned each time.
-  const comments = [{ id: 7, body: 'LGTM' }];
+  ok(script, `${workflow}: the inline Node script`);
   const calls: string[] = [];
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
-      calls.push(`${req.method} ${req.url?.replace(/\?.*/, '')} ${req.headers.authorization}`);
+      const path = req.url?.replace(/\?.*/, '') ?? '';
+      calls.push(`${req.method} ${path} ${req.headers.authorization}`);
+      const reply = answer(req.method ?? '', path, body);
       res.setHeader('content-type', 'application/json');
-      if (req.method === 'GET') return res.end(JSON.stringify(comments));
-      const text = (JSON.parse(body) as { body: string }).body;
-      if (req.method === 'POST') comments.push({ id: 8, body: text });
-      else comments.forEach((c) => c.id === Number(req.url?.split('/').pop()) && (c.body = text));
-      res.statusCode = req.method === 'POST' ? 201 : 200;
-      res.end('{}');
+      res.statusCode = reply === undefined ? 404 : req.method === 'POST' && !path.endsWith('graphql') ? 201 : 200;
+      res.end(JSON.stringify(reply ?? { message: 'Not Found' }));
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/repos/lab/lab`;
   const dir = mkdtempSync(join(work, 'comment-'));
-  const step = (plan: string): Promise<Run> => {
-    writeFileSync(join(dir, 'plan.md'), plan);
-    return new Promise((resolve) => {
-      const child = execFile(process.execPath, ['--input-type=module'], { cwd: dir, env: { PATH: process.env.PATH, API: api, PR: '3', TOKEN: 'fake-token' }, timeout: 30_000 }, (err, stdout, stderr) =>
-        resolve({ code: err ? 1 : 0, stdout, stderr }),
+  writeFileSync(join(dir, 'plan.md'), plan);
+  try {
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return await new Promise((resolve) => {
+      const child = execFile(process.execPath, ['--input-type=module'], { cwd: dir, env: { PATH: process.env.PATH, ...env(base) }, timeout: 30_000 }, (err, _stdout, stderr) =>
+        resolve({ code: err ? 1 : 0, stderr, calls }),
       );
       child.stdin?.end(script);
     });
-  };
-  try {
-    equal((await step('<!-- forseti-plan -->\nfirst\n')).code, 0);
-    equal((await step('<!-- forseti-plan -->\nsecond\n')).code, 0);
   } finally {
     server.close();
   }
-  deepEqual(comments, [{ id: 7, body: 'LGTM' }, { id: 8, body: '<!-- forseti-plan -->\nsecond\n' }]);
-  deepEqual(calls, [
-    'GET /api/v1/repos/lab/lab/issues/3/comments token fake-token',
-    'POST /api/v1/repos/lab/lab/issues/3/comments token fake-token',
-    'GET /api/v1/repos/lab/lab/issues/3/comments token fake-token',
-    'PATCH /api/v1/repos/lab/lab/issues/comments/8 token fake-token',
+}
+
+/** Plays a forge's comment list: GET lists, POST appends as `me`, PATCH edits by id (any author, as GitHub lets a bot). */
+function commentThread(comments: ForgeComment[], me: ForgeComment['user'], list: RegExp, edit: RegExp): (method: string, path: string, body: string) => unknown {
+  return (method, path, body) => {
+    if (method === 'GET' && list.test(path)) return comments;
+    const text = body ? (JSON.parse(body) as { body?: string }).body : undefined;
+    if (method === 'POST' && list.test(path) && text !== undefined) {
+      const comment = { id: 100 + comments.length, body: text, user: me };
+      comments.push(comment);
+      return comment;
+    }
+    const id = edit.exec(path)?.[1];
+    const target = comments.find((c) => String(c.id) === id);
+    if (method === 'PATCH' && target && text !== undefined) {
+      target.body = text;
+      return target;
+    }
+    return undefined;
+  };
+}
+
+test("the Gitea comment step updates the comment its own user wrote, never one another user started with the marker (user.id against GET /user; a fake Gitea on loopback)", async () => {
+  const bot = { id: 9, login: 'forseti-ci' };
+  const author = { id: 5, login: 'pr-author' };
+  // Like older Gitea: page/limit ignored, every comment returned each time.
+  const comments: ForgeComment[] = [
+    { id: 7, body: 'LGTM', user: author },
+    { id: 8, body: '<!-- forseti-plan -->\n**no changes**', user: author },
+  ];
+  const thread = commentThread(comments, bot, /^\/api\/v1\/repos\/lab\/lab\/issues\/3\/comments$/, /^\/api\/v1\/repos\/lab\/lab\/issues\/comments\/(\d+)$/);
+  const gitea = (method: string, path: string, body: string): unknown => (method === 'GET' && path === '/api/v1/user' ? bot : thread(method, path, body));
+  const env = (base: string): Record<string, string> => ({ API: `${base}/api/v1`, REPO: 'lab/lab', PR: '3', TOKEN: 'fake-token' });
+  const workflow = 'lab-repo-template/.gitea/workflows/forseti.yml';
+  const first = await runCommentStep(workflow, env, gitea, '<!-- forseti-plan -->\nfirst\n');
+  equal(first.code, 0, first.stderr);
+  const second = await runCommentStep(workflow, env, gitea, '<!-- forseti-plan -->\nsecond\n');
+  equal(second.code, 0, second.stderr);
+  deepEqual(comments, [
+    { id: 7, body: 'LGTM', user: author },
+    { id: 8, body: '<!-- forseti-plan -->\n**no changes**', user: author },
+    { id: 102, body: '<!-- forseti-plan -->\nsecond\n', user: bot },
   ]);
+  deepEqual(second.calls, [
+    'GET /api/v1/user token fake-token',
+    'GET /api/v1/repos/lab/lab/issues/3/comments token fake-token',
+    'PATCH /api/v1/repos/lab/lab/issues/comments/102 token fake-token',
+  ]);
+  // The job's automatic token may not read /user: Gitea's Actions user (id -2) is who it posts as.
+  const actions = { id: -2, login: 'gitea-actions' };
+  comments.splice(2, 1, { id: 103, body: '<!-- forseti-plan -->\nold\n', user: actions });
+  const noUser = (method: string, path: string, body: string): unknown => (path === '/api/v1/user' ? undefined : thread(method, path, body));
+  equal((await runCommentStep(workflow, env, noUser, '<!-- forseti-plan -->\nthird\n')).code, 0);
+  deepEqual(comments.map((c) => [c.id, c.body]), [
+    [7, 'LGTM'],
+    [8, '<!-- forseti-plan -->\n**no changes**'],
+    [103, '<!-- forseti-plan -->\nthird\n'],
+  ]);
+});
+
+test("the GitHub comment step updates the comment its own user wrote, never one the PR author started with the marker (user.login against GraphQL's viewer; a fake GitHub on loopback)", async () => {
+  const bot = { id: 41898282, login: 'github-actions[bot]' };
+  const author = { id: 5, login: 'pr-author' };
+  const comments: ForgeComment[] = [{ id: 8, body: '<!-- forseti-plan -->\n**no changes**', user: author }];
+  const thread = commentThread(comments, bot, /^\/repos\/lab\/lab\/issues\/3\/comments$/, /^\/repos\/lab\/lab\/issues\/comments\/(\d+)$/);
+  const github = (method: string, path: string, body: string): unknown => {
+    if (method === 'POST' && path === '/graphql') return (JSON.parse(body) as { query: string }).query.includes('viewer') ? { data: { viewer: { login: bot.login } } } : undefined;
+    if (method === 'GET' && path === '/user') return undefined; // GitHub refuses GET /user to the job's token
+    return thread(method, path, body);
+  };
+  const env = (base: string): Record<string, string> => ({ API: `${base}/repos/lab/lab`, GRAPHQL: `${base}/graphql`, PR: '3', TOKEN: 'ghs_fake' });
+  const workflow = 'lab-repo-template/.github/workflows/forseti.yml';
+  for (const plan of ['first', 'second']) {
+    const run = await runCommentStep(workflow, env, github, `<!-- forseti-plan -->\n${plan}\n`);
+    equal(run.code, 0, run.stderr);
+  }
+  deepEqual(comments, [
+    { id: 8, body: '<!-- forseti-plan -->\n**no changes**', user: author },
+    { id: 101, body: '<!-- forseti-plan -->\nsecond\n', user: bot },
+  ]);
+  // a viewer that cannot be told: the step fails rather than guess whose comment to edit
+  const blind = (method: string, path: string, body: string): unknown => (path === '/graphql' ? { errors: [{ message: 'no' }] } : thread(method, path, body));
+  const failed = await runCommentStep(workflow, env, blind, '<!-- forseti-plan -->\nthird\n');
+  equal(failed.code, 1);
+  ok(!failed.calls.some((c) => c.startsWith('PATCH') || c.startsWith('POST /repos')), failed.calls.join('\n'));
 });

@@ -7,6 +7,8 @@ export const LAB_LIMIT_FLAGS: Readonly<Record<string, keyof LabLimits>> = {
   'max-lab-bytes': 'maxLabBytes',
   'max-yaml-aliases': 'maxYamlAliases',
   'max-yaml-depth': 'maxYamlDepth',
+  'max-yaml-nodes': 'maxYamlNodes',
+  'max-problems': 'maxProblems',
 };
 
 export function labLimitsFromArgs(args: ParsedArgs): LabLimits {

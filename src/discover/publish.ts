@@ -5,10 +5,11 @@
 // branch only where none exists, never the branch HEAD is on, never main or master; HEAD, the index and the working
 // tree of the repository are left as they were.
 import * as fs from 'node:fs';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import git from 'isomorphic-git';
+import { LabTooLargeError, LabTree, printablePath } from '../model/lab-tree.ts';
 import { loadLab } from '../model/load.ts';
 import type { LoadResult } from '../model/load.ts';
 import { resolveRevision } from '../source/resolve-revision.ts';
@@ -48,17 +49,26 @@ export async function openStage(labDir: string, destination: Destination): Promi
       await writeRevisionTree(gitdir, base, dir);
       gitInfo = { gitdir, base };
     } else {
-      await cp(labDir, dir, { recursive: true, filter: (src) => basename(src) !== '.git' });
+      // Links are copied as written (cp would make a relative one absolute, into the original: outside the copy).
+      await cp(labDir, dir, { recursive: true, verbatimSymlinks: true, filter: (src) => basename(src) !== '.git' && copyable(labDir, src) });
     }
-    const hostFiles = await readdir(join(dir, 'hosts')).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return [] as string[];
-      throw err;
-    });
-    return { dir, labDir, destination, ...(gitInfo ? { git: gitInfo } : {}), hostFiles, schemaComment: await schemaCommentOf(dir, hostFiles), close: () => rm(tmp, { recursive: true, force: true }) };
+    // Through the lab's tree reader, like every load: a hosts/ or host file that leads out of the lab, a FIFO or
+    // /dev/zero is neither listed nor read (the validation of the staged lab names it).
+    const tree = new LabTree(dir);
+    const hostFiles = tree.listDir('hosts').entries.map((e) => e.name);
+    return { dir, labDir, destination, ...(gitInfo ? { git: gitInfo } : {}), hostFiles, schemaComment: schemaCommentOf(tree, hostFiles), close: () => rm(tmp, { recursive: true, force: true }) };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** Files, directories and links are copied; a FIFO, socket or device in the lab stops the run, named. */
+function copyable(labDir: string, src: string): boolean {
+  const stats = fs.lstatSync(src);
+  if (stats.isFile() || stats.isDirectory() || stats.isSymbolicLink()) return true;
+  const what = stats.isFIFO() ? 'a FIFO' : stats.isSocket() ? 'a socket' : 'a device';
+  throw new Error(`${printablePath(relative(labDir, src))} is ${what}; forseti reads regular files only`);
 }
 
 /** A branch name git takes, that does not exist yet and is not the main line or the branch HEAD is on. */
@@ -79,12 +89,20 @@ async function checkNewBranch(gitdir: string, name: string): Promise<void> {
  * `# yaml-language-server: $schema=…host.schema.json` as the lab's host files start, else derived from site.yaml's
  * (one directory up); undefined when neither has one.
  */
-async function schemaCommentOf(dir: string, hostFiles: string[]): Promise<string | undefined> {
+function schemaCommentOf(tree: LabTree, hostFiles: string[]): string | undefined {
+  const firstLine = (path: string): string => {
+    try {
+      return (tree.read(path).text ?? '').split('\n', 1)[0] ?? '';
+    } catch (err) {
+      if (err instanceof LabTooLargeError) return '';
+      throw err;
+    }
+  };
   for (const file of hostFiles.filter((f) => /\.ya?ml$/.test(f)).sort()) {
-    const first = (await readFile(join(dir, 'hosts', file), 'utf8').catch(() => '')).split('\n', 1)[0] ?? '';
+    const first = firstLine(`hosts/${file}`);
     if (/^# yaml-language-server: \$schema=\S+$/.test(first)) return first;
   }
-  const site = (await readFile(join(dir, 'site.yaml'), 'utf8').catch(() => '')).split('\n', 1)[0] ?? '';
+  const site = firstLine('site.yaml');
   const m = /^# yaml-language-server: \$schema=(\S*?)site\.schema\.json$/.exec(site);
   if (!m) return undefined;
   const base = /^[a-z]+:\/\//i.test(m[1]!) || m[1]!.startsWith('/') ? m[1]! : `../${m[1]!}`;

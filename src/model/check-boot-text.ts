@@ -41,7 +41,14 @@ export function checkBootText(kind: DocumentKind, yaml: YamlFile): LabProblem[] 
 
 const IPXE_TERMINATORS: ReadonlySet<string> = new Set(['||', '&&', ';']);
 
-/** A kernel command line template: one line of words, none of which iPXE reads as the end of the command. */
+/**
+ * A kernel command line template: one line of words, none of which iPXE reads as the end of the command, and no
+ * iPXE setting. iPXE expands `${name}` in every word of a command before running it, and again in what a setting
+ * expanded to (src/core/exec.c: expand_tokens; src/core/settings.c: expand_settings), and `kernel` joins its words
+ * into the kernel's command line: a `${...}` there hands part of it to whatever holds that setting at boot (a DHCP
+ * option from whoever answers DHCP, an SMBIOS string; `${x:hex}`-style types turn it into any byte). The lab's own
+ * values come through `{{ }}` placeholders instead.
+ */
 export function cmdlineProblems(cmdline: string): TextProblem[] {
   const control = firstControlChar(cmdline);
   if (control) {
@@ -53,19 +60,25 @@ export function cmdlineProblems(cmdline: string): TextProblem[] {
       problems.push({ offset: word.index, code: 'script-injection', message: `the word "${word[0]}" would end the kernel command in the iPXE script (iPXE reads ||, && and ; as command separators and # as a comment)` });
     }
   }
-  return problems;
+  for (let at = cmdline.indexOf('${'); at >= 0; at = cmdline.indexOf('${', at + 2)) {
+    problems.push({ offset: at, code: 'script-injection', message: '"${" would have iPXE expand one of its settings into the kernel command line, whatever the DHCP server or firmware put there; use a {{ }} placeholder' });
+  }
+  return problems.sort((a, b) => a.offset - b.offset);
 }
 
 /**
  * A URL put into a script: no control characters, none hidden in percent-escapes, and escapes that decode (a
- * malformed one is where `decodeURIComponent` fails: "URI malformed").
+ * malformed one is where `decodeURIComponent` fails: "URI malformed"). Each pass looks at every character a
+ * bounded number of times.
  */
 export function urlProblems(url: string): TextProblem[] {
   const control = firstControlChar(url);
   if (control) return [{ offset: control.offset, code: 'script-injection', message: `control character ${control.name} in a URL` }];
   if (!URL.canParse(url)) return [{ offset: 0, code: 'image-url', message: 'not a valid URL' }];
-  for (const m of url.matchAll(/(?:%[0-9A-Fa-f]{2})*%(?![0-9A-Fa-f]{2})/g)) {
-    return [{ offset: m.index, code: 'image-url', message: `malformed percent-escape "${url.slice(m.index, m.index + m[0].length + 2)}" (% must be followed by two hex digits)` }];
+  const bad = /%(?![0-9A-Fa-f]{2})/.exec(url);
+  if (bad) {
+    const start = escapeRunBefore(url, bad.index);
+    return [{ offset: start, code: 'image-url', message: `malformed percent-escape "${url.slice(start, bad.index + 3)}" (% must be followed by two hex digits)` }];
   }
   for (const m of url.matchAll(/(?:%[0-9A-Fa-f]{2})+/g)) {
     let decoded: string;
@@ -78,6 +91,15 @@ export function urlProblems(url: string): TextProblem[] {
     if (hidden) return [{ offset: m.index, code: 'script-injection', message: `"${m[0]}" hides control character ${hidden.name} in the URL` }];
   }
   return [];
+}
+
+const HEX = /^[0-9A-Fa-f]{2}$/;
+
+/** Where the run of well-formed escapes (`%E0%A4`) that ends at `end` starts. */
+function escapeRunBefore(url: string, end: number): number {
+  let start = end;
+  while (start >= 3 && url[start - 3] === '%' && HEX.test(url.slice(start - 2, start))) start -= 3;
+  return start;
 }
 
 /**

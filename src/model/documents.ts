@@ -2,14 +2,16 @@
 // Schema and its file name. What spans files is left to the loader.
 
 import { checkBootText } from './check-boot-text.ts';
+import { checkInvisibleText } from './check-invisible.ts';
 import { checkYamlSecrets, type SecretKeys } from './check-secrets.ts';
 import { CONTROL_CHAR, printablePath, type LabTree, type Refusal } from './lab-tree.ts';
-import { problem } from './problems.ts';
+import { DEFAULT_LAB_LIMITS, type LabLimits } from './lab-limits.ts';
+import { capProblems, problem } from './problems.ts';
 import { schemaProblems } from './schema-problems.ts';
 import { validatorFor, type DocumentKind } from './schemas.ts';
 import type { LabProblem } from './types.ts';
 import type { FieldRefs, SourceRef } from '../core/source-ref.ts';
-import { YamlFile, type YamlLimits } from './yaml-source.ts';
+import { YamlFile } from './yaml-source.ts';
 import { YAML_FILE } from './lab-files.ts';
 
 
@@ -53,12 +55,12 @@ export function namedFileProblem(ref: SourceRef, field: string, path: string, re
   return problem(ref, refusal.code, `${field} "${printablePath(path)}": ${refusal.message}`);
 }
 
-/** Parse, secret scan, schema check and file-name check of one document. */
-export function loadDocument(file: string, text: string, kind: DocumentKind, limits?: YamlLimits, secretKeys?: SecretKeys): { document?: LoadedDocument; problems: LabProblem[] } {
-  const parsed = YamlFile.parse(file, text, limits ? { limits } : {});
+/** Parse, secret scan, schema check and file-name check of one document; at most `maxProblems` problems (and one more). */
+export function loadDocument(file: string, text: string, kind: DocumentKind, limits: LabLimits = DEFAULT_LAB_LIMITS, secretKeys?: SecretKeys): { document?: LoadedDocument; problems: LabProblem[] } {
+  const parsed = YamlFile.parse(file, text, { limits });
   const yaml = parsed.yaml;
   if (!yaml) return { problems: parsed.problems };
-  const problems = checkYamlSecrets(yaml, secretKeys);
+  const problems = [...checkYamlSecrets(yaml, secretKeys), ...checkInvisibleText(yaml)];
   const validate = validatorFor(kind);
   const valid = validate(yaml.value);
   if (!valid) problems.push(...schemaProblems(yaml, validate.errors ?? []));
@@ -67,7 +69,7 @@ export function loadDocument(file: string, text: string, kind: DocumentKind, lim
   if (kind !== 'Site' && typeof name === 'string' && name !== stem(file)) {
     problems.push(problem(refOf(yaml.refs, 'name'), 'name-mismatch', `name "${name}" must equal the file name without extension ("${stem(file)}")`));
   }
-  return { document: { yaml, valid }, problems };
+  return { document: { yaml, valid }, problems: capProblems(problems, limits.maxProblems, 'file') };
 }
 
 export function refOf(refs: FieldRefs, path: string): FieldRefs[string] {

@@ -8,12 +8,13 @@
 // sequences): problems are gathered category by category in the same order and then sorted the same way.
 
 import { buildHost, buildImage, buildProfile, buildSite } from './build.ts';
-import { checkBmcTls } from './check-bmc-tls.ts';
+import { checkBmcTls, type CaVerdicts } from './check-bmc-tls.ts';
 import { checkHostAddress, checkSiteAddresses, duplicateIp, duplicateMac, ipUse, macUses, networkContext, type AddressUse, type NetworkContext } from './check-network.ts';
 import { checkOperations } from './check-operations.ts';
 import { checkHostRole, checkProfileImage } from './check-references.ts';
 import { checkTextSecrets } from './check-secrets.ts';
 import { checkSiteSections } from './check-site-sections.ts';
+import { checkSopsRegexes } from './check-sops.ts';
 import { checkProfileTemplates } from './check-templates.ts';
 import { fileProblem, listedKind, listYamlFiles, loadDocument, namedFileProblem, refOf, stem } from './documents.ts';
 import { KIND_DIRS, SITE_FILE, SOPS_FILE, YAML_FILE, type EntityKind } from './lab-files.ts';
@@ -21,13 +22,12 @@ import { DEFAULT_LAB_LIMITS, type LabLimits } from './lab-limits.ts';
 import { SecretKeys } from './check-secrets.ts';
 import { CONTROL_CHAR, LabTooLargeError, LabTree, printablePath, type FileRead } from './lab-tree.ts';
 import { NothingLoadedError } from './nothing-loaded-error.ts';
-import { compareProblems, formatRef, problem } from './problems.ts';
+import { capProblems, compareProblems, formatRef, problem } from './problems.ts';
 import { insertSorted, removeSorted } from './sorted-list.ts';
 import type { Host, Image, Lab, LabProblem, Profile, Site } from './types.ts';
 import type { FieldRefs } from '../core/source-ref.ts';
 import { UseIndex, type Use } from './use-index.ts';
-import { unprintableChar, yamlLimitHit } from './yaml-limits.ts';
-import { refInText, type YamlFile } from './yaml-source.ts';
+import { YamlFile } from './yaml-source.ts';
 
 export interface LoadResult {
   /** Null when there is any problem (or no site). */
@@ -144,6 +144,8 @@ export class LabLoader {
    */
   private caReads = new Map<string, FileRead>();
   private caReadsNow = new Map<string, FileRead>();
+  /** What each CA text was found to be during the current call (10,000 hosts may name one file). */
+  private caVerdicts: CaVerdicts = new Map();
   private derived: Derived | null = null;
 
   constructor(options: LabLoaderOptions = {}) {
@@ -259,6 +261,7 @@ export class LabLoader {
     this.revision = null;
     this.complete = false;
     this.caReadsNow = new Map();
+    this.caVerdicts = new Map();
     this.tree = new LabTree(dir, { limits: this.limits, ...(this.onOpen && { onOpen: this.onOpen }) });
     this.tree.used = used;
   }
@@ -339,15 +342,18 @@ export class LabLoader {
     return sameRead(read, previous.read) ? previous : undefined;
   }
 
-  /** secrets.sops.yaml is read on every load: it must be a file of the tree within the caps (the agent decrypts it). */
+  /**
+   * secrets.sops.yaml is read on every load: it must be a file of the tree within the caps, and YAML without
+   * duplicate keys (the agent decrypts it; its parser leaves that check to this one).
+   */
   private loadSops(): SopsState {
     const read = this.tree.read(SOPS_FILE);
     if (read.refusal) return { read, problems: [fileProblem(SOPS_FILE, read.refusal)] };
     const text = read.text;
     if (text === undefined) return { read, problems: [] };
-    const unprintable = unprintableChar(text);
-    const hit = unprintable ?? yamlLimitHit(text, this.limits.maxYamlDepth, this.limits.maxYamlAliases);
-    return { read, problems: hit ? [problem(refInText(SOPS_FILE, text, hit.offset), unprintable ? 'yaml-syntax' : 'yaml-limit', hit.message)] : [] };
+    const parsed = YamlFile.parse(SOPS_FILE, text, { limits: this.limits });
+    const problems = parsed.yaml ? checkSopsRegexes(parsed.yaml) : parsed.problems;
+    return { read, problems: capProblems(problems, this.limits.maxProblems, 'file') };
   }
 
   /** Puts `file` if it is something a listing of its directory would list. */
@@ -414,10 +420,14 @@ export class LabLoader {
   private buildHostEntity(state: HostState, value: unknown, refs: FieldRefs): void {
     const host = buildHost(value, refs);
     let read: FileRead | undefined;
-    const tls = checkBmcTls([host], (path) => {
-      read = this.readCa(path);
-      return read;
-    });
+    const tls = checkBmcTls(
+      [host],
+      (path) => {
+        read = this.readCa(path);
+        return read;
+      },
+      this.caVerdicts,
+    );
     state.entity = host;
     state.tls = tls.length > 0 ? tls : NO_PROBLEMS;
     const ca = host.bmc.tls?.ca;
@@ -542,10 +552,10 @@ export class LabLoader {
         templates.push(problem(refOf(profile.refs, 'boot.config.file'), 'missing-file', `boot.config.file "${config.file}" does not exist in the lab repository`));
         continue;
       }
-      templates.push(...checkProfileTemplates(profile, yaml));
+      templates.push(...capProblems(checkProfileTemplates(profile, yaml, this.limits.maxProblems), this.limits.maxProblems, 'file'));
     }
     const configSecrets: LabProblem[] = [];
-    for (const [file, read] of configs) if (read.text !== undefined) configSecrets.push(...checkTextSecrets(file, read.text));
+    for (const [file, read] of configs) if (read.text !== undefined) configSecrets.push(...capProblems(checkTextSecrets(file, read.text), this.limits.maxProblems, 'file'));
     const imageRefs: LabProblem[] = [];
     for (const profile of profiles.values()) imageRefs.push(...checkProfileImage(profile, images, brokenImages));
     this.derived = { profiles, images, brokenProfiles, brokenImages, known: [...profiles.keys()].sort().join(','), templates, configSecrets, imageRefs };
@@ -611,7 +621,7 @@ export class LabLoader {
     }
     problems.sort(compareProblems);
 
-    if (problems.length > 0 || !site.site) return { lab: null, problems };
+    if (problems.length > 0 || !site.site) return { lab: null, problems: capProblems(problems, this.limits.maxProblems, 'commit') };
     const hosts = new Map<string, Host>();
     for (const state of hostStates) {
       const host = state.entity;

@@ -11,6 +11,10 @@ export interface LabLimits {
   maxYamlAliases: number;
   /** Nested collections (mappings, sequences) in one YAML file. */
   maxYamlDepth: number;
+  /** Nodes (keys, values, list items) in one YAML file. */
+  maxYamlNodes: number;
+  /** Problems reported for one load (a commit): the first ones, then one line saying how many more. */
+  maxProblems: number;
 }
 
 export const DEFAULT_LAB_LIMITS: Readonly<LabLimits> = Object.freeze({
@@ -18,6 +22,8 @@ export const DEFAULT_LAB_LIMITS: Readonly<LabLimits> = Object.freeze({
   maxLabBytes: 64 * 1024 * 1024,
   maxYamlAliases: 100,
   maxYamlDepth: 64,
+  maxYamlNodes: 20_000,
+  maxProblems: 100,
 });
 
 const KEYS = Object.keys(DEFAULT_LAB_LIMITS) as Array<keyof LabLimits>;

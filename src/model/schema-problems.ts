@@ -37,8 +37,13 @@ export function schemaProblems(yaml: YamlFile, errors: readonly ErrorObject[]): 
  * the `if` itself; the combinator's own message (or the `then` errors) say it better.
  */
 function withoutBranchNoise(errors: readonly ErrorObject[]): ErrorObject[] {
-  const combinators = errors.filter((e) => e.keyword === 'oneOf' || e.keyword === 'anyOf').map((e) => `${e.schemaPath}/`);
-  return errors.filter((e) => e.keyword !== 'if' && !combinators.some((prefix) => e.schemaPath.startsWith(prefix)));
+  const combinators = new Set(errors.filter((e) => e.keyword === 'oneOf' || e.keyword === 'anyOf').map((e) => e.schemaPath));
+  const underCombinator = (schemaPath: string): boolean => {
+    // each ancestor of the path, checked in a set: a scan of every combinator per error was quadratic in big files
+    for (let i = schemaPath.lastIndexOf('/'); i > 0; i = schemaPath.lastIndexOf('/', i - 1)) if (combinators.has(schemaPath.slice(0, i))) return true;
+    return false;
+  };
+  return errors.filter((e) => e.keyword !== 'if' && !(combinators.size > 0 && underCombinator(e.schemaPath)));
 }
 
 function pathOf(instancePath: string): string[] {

@@ -197,4 +197,6 @@ export interface LabProblem {
   /** Stable machine-readable kind, e.g. `schema`, `duplicate-mac`, `unknown-profile`. */
   code: string;
   message: string;
+  /** On a `more-problems` problem: how many problems past the cap it stands for. */
+  more?: number;
 }

@@ -1,3 +1,4 @@
+import { showInvisible } from '../model/invisible-chars.ts';
 import { CHANGE_LABELS, listedHosts, revisionsLine, secretNote, summaryLine } from './format-common.ts';
 import { short } from './observed-state.ts';
 import type { HostPlan, Plan } from './plan-types.ts';
@@ -52,19 +53,20 @@ export function formatPlanMarkdown(plan: Plan, maxChars = DEFAULT_MAX_CHARS): st
     budget -= size(block);
   }
   if (omitted > 0) blocks.push('', `The diffs of ${omitted} more host${omitted === 1 ? '' : 's'} do not fit in one comment: run \`forseti plan\` locally.`);
-  return `${[...head, ...table, ...blocks, ...tail].join('\n')}\n`;
+  // Validation refuses invisible characters in lab text; should one come from elsewhere, the reviewer sees it written out.
+  return showInvisible(`${[...head, ...table, ...blocks, ...tail].join('\n')}\n`);
 }
 
 /** HEAD does not validate: the comment lists every problem. */
 export function formatInvalidMarkdown(head: string, problems: string[]): string {
-  return `${[
+  return showInvisible(`${[
     COMMENT_MARKER,
     '### forseti plan',
     '',
     `**HEAD ${code(short(head))} is invalid: ${problems.length} problem${problems.length === 1 ? '' : 's'}.** Nothing can be planned; the agent would reject this commit whole.`,
     '',
     ...fenced(problems.join('\n'), ''),
-  ].join('\n')}\n`;
+  ].join('\n')}\n`);
 }
 
 function hostBlock(h: HostPlan): string[] {

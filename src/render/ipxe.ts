@@ -5,6 +5,7 @@
 // checked again here, so that a gap there still cannot put a command of the commit's choosing into a script.
 
 import { cmdlineProblems } from '../model/check-boot-text.ts';
+import { firstInvisibleChar, visible } from '../model/invisible-chars.ts';
 import { firstControlChar, printablePath } from '../model/lab-tree.ts';
 
 /** A script would carry a line break, a control character or an iPXE command separator where one value belongs. */
@@ -12,11 +13,13 @@ export class UnsafeScriptError extends Error {
   override readonly name = 'UnsafeScriptError';
 }
 
-/** The lines joined into a script; throws UnsafeScriptError if any line holds a control character. */
+/** The lines joined into a script; throws UnsafeScriptError if any line holds a control or invisible character. */
 function scriptOf(lines: string[]): string {
   for (const line of lines) {
     const control = firstControlChar(line);
     if (control) throw new UnsafeScriptError(`refusing to write an iPXE script line with control character ${control.name}: "${printablePath(line)}"`);
+    const invisible = firstInvisibleChar(line);
+    if (invisible) throw new UnsafeScriptError(`refusing to write an iPXE script line with invisible character ${invisible.name}: "${visible(line)}"`);
   }
   return [...lines, ''].join('\n');
 }
@@ -48,7 +51,7 @@ export function installScript(input: InstallScriptInput): string {
     '#!ipxe',
     `# forseti: host ${input.host}, role ${input.role}`,
     `echo forseti: booting role ${input.role} on ${input.host}`,
-    `kernel ${oneWord(input.kernelUrl, 'kernel URL')} ${initrdArgs} ${input.cmdline}`.replace(/\s+$/, ''),
+    `kernel ${oneWord(input.kernelUrl, 'kernel URL')} ${initrdArgs} ${input.cmdline}`.trimEnd(),
     ...input.initrds.map((i) => `initrd ${oneWord(i.url, 'initrd URL')}`),
     'boot || goto failed',
     ':failed',

@@ -46,7 +46,7 @@ export function parseAgeIdentities(text: string): string[] {
 
 /** The decrypted document of a SOPS YAML file, without its `sops` metadata. */
 export async function decryptSopsYaml(text: string, identities: string[], file = 'secrets.sops.yaml'): Promise<Record<string, SopsValue>> {
-  const docs = parseAllDocuments(text);
+  const docs = parseAllDocuments(text, { uniqueKeys: false }); // keys: checked in linear time by the lab loader before (yaml compares each with every earlier one)
   if (!Array.isArray(docs)) throw new SopsError(file, 'not a YAML stream');
   if (docs.length !== 1) throw new SopsError(file, `has ${docs.length} YAML documents; only single-document files are supported`);
   const doc = docs[0] as Document.Parsed;

@@ -1,8 +1,9 @@
 // `forseti image add NAME KERNEL-URL [INITRD-URL...]` and `forseti image add NAME --talos VERSION [--schematic ID |
 // --extension E ...]`: downloads each file once, hashing it as it streams, and writes images/NAME.yaml with the
 // real sha256 values. Every download is bounded (--max-size, --timeout without data, --max-time overall).
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { LabTree, printablePath } from '../../model/lab-tree.ts';
 import { validatorFor } from '../../model/schemas.ts';
 import { flag, parseArgs, UsageError } from '../args.ts';
 import { downloadSha256, DownloadError, type DownloadLimits } from './download.ts';
@@ -40,7 +41,13 @@ export async function imageCommand(argv: string[]): Promise<number> {
   };
   const lab = resolve(flag(args, 'lab') ?? '.');
   const file = join(lab, 'images', `${name}.yaml`);
-  if (existsSync(file) && !args.flags.has('force')) {
+  const tree = new LabTree(lab);
+  const imagesDir = tree.listDir('images').refusal;
+  const existing = tree.entryKind(`images/${name}.yaml`);
+  if (imagesDir || (existing !== 'missing' && existing !== 'file')) {
+    return fail(`${printablePath(file)}: ${imagesDir?.message ?? 'not a regular file (a link, a directory, a FIFO or a device); forseti writes regular files only'}`);
+  }
+  if (existing === 'file' && !args.flags.has('force')) {
     process.stderr.write(`forseti image add: ${file} exists; add --force to replace it\n`);
     return 2;
   }
@@ -70,7 +77,13 @@ export async function imageCommand(argv: string[]): Promise<number> {
   const validate = validatorFor('Image');
   if (!validate((await import('yaml')).parse(text))) return fail(`the image file would not validate: ${JSON.stringify(validate.errors)}`);
   mkdirSync(join(lab, 'images'), { recursive: true });
-  writeFileSync(file, text);
+  // O_NOFOLLOW: a link put there meanwhile is not written through
+  const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+  try {
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
   process.stdout.write(`wrote ${file}\n`);
   return 0;
 }
@@ -115,13 +128,16 @@ function imageYaml(lab: string, name: string, plan: Plan, sha: (url: string) => 
   return `${header}apiVersion: forseti/v1\nkind: Image\nname: ${name}\n${plan.notes.map((n) => `# ${n}\n`).join('')}# Checksums written by forseti image add on ${new Date().toISOString().slice(0, 10)}.\nkernel:\n${file(plan.kernel, '  ')}${initrds}`;
 }
 
-/** The $schema line other image files of this lab use, else one for the lab's own schemas/, else none. */
+/**
+ * The $schema line other image files of this lab use, else one for the lab's own schemas/, else none. Read through
+ * the lab's tree reader: an images/ file that is a link out of the lab, a FIFO or /dev/zero is not read.
+ */
 function schemaHeader(lab: string): string {
-  const dir = join(lab, 'images');
-  const sibling = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()[0] : undefined;
-  const first = sibling ? readFileSync(join(dir, sibling), 'utf8').split('\n')[0] ?? '' : '';
+  const tree = new LabTree(lab);
+  const sibling = tree.listDir('images').entries.find((e) => e.kind !== 'dir' && e.name.endsWith('.yaml'));
+  const first = sibling ? (tree.read(`images/${sibling.name}`).text ?? '').split('\n')[0] ?? '' : '';
   if (first.startsWith('# yaml-language-server: $schema=')) return `${first}\n`;
-  return existsSync(join(lab, 'schemas', 'image.schema.json')) ? schemaLine('images/x.yaml', 'image') : '';
+  return tree.entryKind('schemas/image.schema.json') === 'file' ? schemaLine('images/x.yaml', 'image') : '';
 }
 
 function number(args: ReturnType<typeof parseArgs>, name: string, fallback: number): number {

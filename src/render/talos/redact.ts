@@ -9,6 +9,7 @@
 //     TLS client keys, WireGuard `privateKey`, any field named key, token, secret or password;
 //   - the SideroLink join token in any URL (`jointoken=`), and a password inside a URL;
 //   - inline manifests that hold a Kubernetes Secret.
+import { urlCredentials } from '../../model/url-credentials.ts';
 import { REDACTED } from '../../redact/redactor.ts';
 import { isMap, parseConfigDocuments, serializeConfigDocuments, type Json, type JsonMap } from './documents.ts';
 
@@ -17,7 +18,8 @@ const SECRET_FIELD = /^(key|token|secret|password|privateKey|identityToken|auth|
 /** Exactly these paths of the v1alpha1 document, whatever their field names. */
 const SECRET_PATHS = new Set(['cluster.id', 'cluster.secret', 'cluster.token', 'machine.token']);
 const JOIN_TOKEN = /([?&]jointoken=)[^&#\s]+/gi;
-const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:)[^@\s/]+@/gi;
+/** An inline manifest holding a Kubernetes Secret (`[ \t]*`, not `\s*`, after `^`: that rescanned every blank line). */
+const SECRET_MANIFEST = /^[ \t]*kind:\s*Secret\b/m;
 
 export const TALOS_REDACTED = REDACTED;
 
@@ -40,7 +42,7 @@ function walk(v: Json, path: string, seen: (secret: string) => void): Json {
     const out: JsonMap = {};
     for (const [k, x] of Object.entries(v)) {
       const p = path === '' ? k : `${path}.${k}`;
-      out[k] = isSecret(k, p, x) ? hide(x as string, seen) : k === 'contents' && typeof x === 'string' && /^\s*kind:\s*Secret\b/m.test(x) ? hide(x, seen) : walk(x, p, seen);
+      out[k] = isSecret(k, p, x) ? hide(x as string, seen) : k === 'contents' && typeof x === 'string' && SECRET_MANIFEST.test(x) ? hide(x, seen) : walk(x, p, seen);
     }
     return out;
   }
@@ -58,14 +60,18 @@ function hide(secret: string, seen: (s: string) => void): string {
 }
 
 function scrubString(v: string, seen: (s: string) => void): string {
-  return v
-    .replace(JOIN_TOKEN, (_m, prefix: string) => {
-      const token = _m.slice(prefix.length);
-      seen(token);
-      return `${prefix}${TALOS_REDACTED}`;
-    })
-    .replace(URL_PASSWORD, (m, prefix: string) => {
-      seen(m.slice(prefix.length, -1));
-      return `${prefix}${TALOS_REDACTED}@`;
-    });
+  const joined = v.replace(JOIN_TOKEN, (_m, prefix: string) => {
+    const token = _m.slice(prefix.length);
+    seen(token);
+    return `${prefix}${TALOS_REDACTED}`;
+  });
+  const parts: string[] = [];
+  let start = 0;
+  for (const url of urlCredentials(joined)) {
+    seen(joined.slice(url.password, url.at));
+    parts.push(joined.slice(start, url.password), TALOS_REDACTED);
+    start = url.at;
+  }
+  parts.push(joined.slice(start));
+  return parts.join('');
 }

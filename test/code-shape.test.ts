@@ -9,13 +9,10 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 /**
- * Not checked here, with the reason. The TFTP engine and the HTTP file sender are being replaced in another change
- * (their module-level addon handle and buffer pool go with it). The release bundle's asset root is the process's own
- * directory of run-time files: made on first use (a `forseti --help` makes none), removed when the process exits.
+ * Not checked here, with the reason. The release bundle's asset root is the process's own directory of run-time
+ * files: made on first use (a `forseti --help` makes none), removed when the process exits.
  */
 const NOT_CHECKED: Readonly<Record<string, string>> = {
-  'src/serve/tftp/': 'the native TFTP engine is being replaced in another change',
-  'src/serve/http/send-file.ts': 'the HTTP file sender is being replaced in another change',
   'src/release/asset-root.ts': "the single executable's asset directory belongs to the process",
 };
 

@@ -73,7 +73,7 @@ export interface TemplateProblem {
   message: string;
 }
 
-const KNOWN = new Set<string>(TEMPLATE_VARIABLES);
+const KNOWN: ReadonlySet<string> = new Set<string>(TEMPLATE_VARIABLES);
 const KNOWN_LIST = TEMPLATE_VARIABLES.join(', ');
 
 /** Problems with a template's placeholders: malformed names and unknown variables. */

@@ -33,7 +33,7 @@ export function nodesMessage(maxNodes: number): string {
 }
 
 /** Tokens that make a node: plain (typed null), quoted and block scalars, aliases, flow collections, `-` items. */
-const NODE_TOKENS = new Set<string | null>([null, 'single-quoted-scalar', 'double-quoted-scalar', 'block-scalar-header', 'alias', 'flow-map-start', 'flow-seq-start', 'seq-item-ind']);
+const NODE_TOKENS: ReadonlySet<string | null> = new Set<string | null>([null, 'single-quoted-scalar', 'double-quoted-scalar', 'block-scalar-header', 'alias', 'flow-map-start', 'flow-seq-start', 'seq-item-ind']);
 
 export function aliasMessage(maxAliases: number): string {
   return `more than ${maxAliases} YAML aliases (*name) or what they expand to; a lab file needs few if any`;

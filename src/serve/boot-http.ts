@@ -7,7 +7,7 @@ import { parseStatusView, withSyncHealth, type StatusView } from '../status/stat
 import { DashboardAssets, isDashboardPath } from './dashboard/dashboard-route.ts';
 import { StatusStream } from './dashboard/status-stream.ts';
 import { createHttpServer, type HttpLimits } from './http/http-server.ts';
-import { sendFile, sendText } from './http/send-file.ts';
+import { ChunkPool, sendFile, sendText } from './http/send-file.ts';
 import { OPENAPI_PATH, openApiDocument } from './openapi-route.ts';
 
 /** What a machine asking for its iPXE script gets; `host`, `answer` and `refused` (why it got no script of its own) are for the log. */
@@ -83,7 +83,7 @@ export function createBootHttpServer(backend: BootBackend, log: Logger, options:
   });
   backend.onStatusChange?.(() => stream.notify());
   const ipxe = options.ipxe ? { dir: options.ipxe.dir, names: new Set(options.ipxe.names.filter((n) => IPXE_NAME.test(n))) } : undefined;
-  const ctx: Context = { backend, log, metrics: options.metrics, status, stream, webhook: options.webhook, ipxe, openapi: {}, dashboard: new DashboardAssets() };
+  const ctx: Context = { backend, log, metrics: options.metrics, status, stream, webhook: options.webhook, ipxe, openapi: {}, dashboard: new DashboardAssets(), chunks: new ChunkPool() };
   const metrics = options.metrics;
   // Malformed requests, caps and a handler that throws are answered there, each in one log line.
   const server = createHttpServer((req, res) => handle(req, res, ctx), {
@@ -104,6 +104,8 @@ export function createBootHttpServer(backend: BootBackend, log: Logger, options:
 }
 
 interface Context {
+  /** Spare read buffers of this server's file responses. */
+  chunks: ChunkPool;
   backend: BootBackend;
   log: Logger;
   metrics: Metrics | undefined;
@@ -154,12 +156,12 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
     return sendText(res, 200, answer.script);
   }
 
-  if (isRead && ctx.ipxe?.names.has(path.slice(1))) return sendIpxe(req, res, path.slice(1), ctx.ipxe.dir, remote, log);
+  if (isRead && ctx.ipxe?.names.has(path.slice(1))) return sendIpxe(req, res, path.slice(1), ctx.ipxe.dir, remote, log, ctx.chunks);
 
   const image = IMAGE_PATH.exec(path);
   if (isRead && image?.[1]) {
     const file = backend.imagePath(image[1], remote);
-    if (file && (await sendFile(req, res, file))) return;
+    if (file && (await sendFile(req, res, file, undefined, { chunks: ctx.chunks }))) return;
     return sendText(res, 404, 'no such image file\n');
   }
 
@@ -220,13 +222,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
 /** A plain file name: what an iPXE binary may be called (no separators, no leading dot). */
 const IPXE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 
-async function sendIpxe(req: IncomingMessage, res: ServerResponse, name: string, dir: string, remote: string, log: Logger): Promise<void> {
+async function sendIpxe(req: IncomingMessage, res: ServerResponse, name: string, dir: string, remote: string, log: Logger, chunks: ChunkPool): Promise<void> {
   res.once('close', () => {
     const fields = { file: name, remote, status: res.statusCode, complete: res.writableFinished };
     if (res.statusCode < 400) log.info(fields, 'ipxe binary served over http');
     else log.warn({ ...fields, dir }, 'ipxe binary requested but not found; UEFI HTTP boot cannot start iPXE');
   });
-  if (await sendFile(req, res, join(dir, name))) return;
+  if (await sendFile(req, res, join(dir, name), undefined, { chunks })) return;
   sendText(res, 404, 'no such iPXE binary\n');
 }
 

@@ -16,7 +16,7 @@ import { isMap, parseConfigDocuments, serializeConfigDocuments, type Json, type 
 /** Fields named like this hold a secret when their value is a non-empty string. */
 const SECRET_FIELD = /^(key|token|secret|password|privateKey|identityToken|auth|bootstraptoken|aescbcEncryptionSecret|secretboxEncryptionSecret|encryptionSecret)$/i;
 /** Exactly these paths of the v1alpha1 document, whatever their field names. */
-const SECRET_PATHS = new Set(['cluster.id', 'cluster.secret', 'cluster.token', 'machine.token']);
+const SECRET_PATHS: ReadonlySet<string> = new Set(['cluster.id', 'cluster.secret', 'cluster.token', 'machine.token']);
 const JOIN_TOKEN = /([?&]jointoken=)[^&#\s]+/gi;
 /** An inline manifest holding a Kubernetes Secret (`[ \t]*`, not `\s*`, after `^`: that rescanned every blank line). */
 const SECRET_MANIFEST = /^[ \t]*kind:\s*Secret\b/m;

@@ -17,7 +17,7 @@ import { MAIN_DOCUMENT, isMap, type ConfigDocument, type Json, type JsonMap } fr
 const DELETE = '$patch';
 
 /** Lists replaced as a whole, by path from the document root (v1alpha1). */
-const REPLACED = new Set(['cluster.network.podSubnets', 'cluster.network.serviceSubnets', 'cluster.apiServer.auditPolicy']);
+const REPLACED: ReadonlySet<string> = new Set(['cluster.network.podSubnets', 'cluster.network.serviceSubnets', 'cluster.apiServer.auditPolicy']);
 
 /** Lists whose items merge by identity, by path (`*` = every item of a list); the identity of an item, or undefined. */
 const KEYED: Array<{ path: RegExp; identity: (item: JsonMap) => string | undefined }> = [

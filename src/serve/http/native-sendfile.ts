@@ -20,21 +20,22 @@ interface SendfileBinding {
 
 const ADDON = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../build/Release/http_sendfile.node');
 
-let binding: SendfileBinding | undefined;
-let loadError: string | undefined;
-if (!isMainThread) {
-  loadError = 'sendfile runs on the main thread only'; // its jobs live on the main event loop
-} else {
+/** The addon, loaded once when this module is first imported and never changed after: the process's own, like its code. */
+const ADDON_LOAD: Readonly<{ binding?: SendfileBinding; error?: string }> = loadAddon();
+
+function loadAddon(): { binding?: SendfileBinding; error?: string } {
+  // Its jobs live on the main event loop.
+  if (!isMainThread) return { error: 'sendfile runs on the main thread only' };
   try {
-    binding = createRequire(import.meta.url)(ADDON) as SendfileBinding;
+    return { binding: createRequire(import.meta.url)(ADDON) as SendfileBinding };
   } catch (err) {
-    loadError = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    return { error: err instanceof Error ? err.message.split('\n')[0] : String(err) };
   }
 }
 
 /** Why responses cannot use sendfile here (the addon was not built, or failed to load); undefined when they can. */
 export function sendfileUnavailable(): string | undefined {
-  return binding ? undefined : `${loadError ?? 'not loaded'} (run npm ci with a C compiler to build it)`;
+  return ADDON_LOAD.binding ? undefined : `${ADDON_LOAD.error ?? 'not loaded'} (run npm ci with a C compiler to build it)`;
 }
 
 /** What Node keeps of a TCP socket's libuv handle: its descriptor (not in the typings). */
@@ -48,7 +49,7 @@ interface HandleWithFd {
  * before it; its writes are queued by Node, not the kernel).
  */
 export function sendfileSocket(res: ServerResponse): number | undefined {
-  if (!binding) return undefined;
+  if (!ADDON_LOAD.binding) return undefined;
   const socket = res.socket as (Socket & { encrypted?: boolean; _httpMessage?: unknown; _handle?: HandleWithFd }) | null;
   if (!socket || socket.encrypted || socket._httpMessage !== res || socket.destroyed) return undefined;
   const fd = socket._handle?.fd;
@@ -61,7 +62,7 @@ export function sendfileSocket(res: ServerResponse): number | undefined {
  * status line is gone by then, so a cut connection is the only honest signal).
  */
 export async function sendfileBody(res: ServerResponse, socketFd: number, fileFd: number, start: number, length: number): Promise<{ bytes: number; complete: boolean }> {
-  const sendfile = binding;
+  const sendfile = ADDON_LOAD.binding;
   if (!sendfile) throw new Error(`sendfile unavailable: ${sendfileUnavailable()}`);
   const socket = res.socket;
   // The headers must be in the kernel before the body: Node writes them, sendfile then follows them.

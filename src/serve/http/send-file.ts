@@ -14,20 +14,22 @@ import { parseRange } from './range.ts';
 export const CHUNK_BYTES = 1024 * 1024;
 
 /**
- * Full-size chunk buffers given back by finished writes. Reusing them spares a fresh 1 MiB allocation
- * per chunk, which glibc serves with mmap: 256 page faults and an munmap each. On this path (TLS, or no
+ * Full-size chunk buffers given back by finished writes, owned by one server. Reusing them spares a fresh 1 MiB
+ * allocation per chunk, which glibc serves with mmap: 256 page faults and an munmap each. On this path (TLS, or no
  * sendfile addon) every byte is copied once into user space and once into the socket.
  */
-const pool: Buffer[] = [];
-const POOL_MAX = 4;
+export class ChunkPool {
+  readonly #spare: Buffer[] = [];
+  constructor(private readonly max = 4) {}
 
-function takeBuffer(size: number): Buffer {
-  if (size === CHUNK_BYTES) return pool.pop() ?? Buffer.allocUnsafeSlow(CHUNK_BYTES);
-  return Buffer.allocUnsafeSlow(size);
-}
+  take(size: number): Buffer {
+    if (size === CHUNK_BYTES) return this.#spare.pop() ?? Buffer.allocUnsafeSlow(CHUNK_BYTES);
+    return Buffer.allocUnsafeSlow(size);
+  }
 
-function giveBack(buf: Buffer): void {
-  if (buf.length === CHUNK_BYTES && pool.length < POOL_MAX) pool.push(buf);
+  giveBack(buf: Buffer): void {
+    if (buf.length === CHUNK_BYTES && this.#spare.length < this.max) this.#spare.push(buf);
+  }
 }
 
 export interface OpenFile {
@@ -38,6 +40,8 @@ export interface OpenFile {
 export interface SendOptions {
   /** Body by sendfile(2) where the socket allows it (native-sendfile.ts). Default true. */
   sendfile?: boolean;
+  /** The server's spare read buffers; without it each chunk is a fresh allocation. */
+  chunks?: ChunkPool;
 }
 
 export interface SendOutcome {
@@ -84,7 +88,7 @@ export async function sendOpenFile(req: IncomingMessage, res: ServerResponse, fi
       return { status: res.statusCode, bytes: 0, complete: true };
     }
     const socketFd = options.sendfile === false ? undefined : sendfileSocket(res);
-    const { bytes, complete } = socketFd !== undefined ? await sendfileBody(res, socketFd, handle.fd, start, length) : await streamBody(handle, res, start, length);
+    const { bytes, complete } = socketFd !== undefined ? await sendfileBody(res, socketFd, handle.fd, start, length) : await streamBody(handle, res, start, length, options.chunks ?? new ChunkPool(0));
     return { status: res.statusCode, bytes, complete, sendfile: socketFd !== undefined };
   } finally {
     await handle.close().catch(() => undefined);
@@ -98,8 +102,8 @@ interface Chunk {
 }
 
 /** A positional read that never rejects (an abandoned read-ahead must not become an unhandled rejection). */
-function readChunk(handle: FileHandle, position: number, size: number): Promise<Chunk> {
-  const buf = takeBuffer(size);
+function readChunk(handle: FileHandle, position: number, size: number, pool: ChunkPool): Promise<Chunk> {
+  const buf = pool.take(size);
   return handle.read(buf, 0, size, position).then(
     ({ bytesRead }) => ({ buf, bytesRead }),
     (error: unknown) => ({ buf, bytesRead: 0, error }),
@@ -111,7 +115,7 @@ function readChunk(handle: FileHandle, position: number, size: number): Promise<
  * previous one drains. Ends the response when all is sent; destroys it when the file ends early or a
  * read fails (the status line is gone by then, so a cut connection is the only honest signal).
  */
-async function streamBody(handle: FileHandle, res: ServerResponse, start: number, length: number): Promise<{ bytes: number; complete: boolean }> {
+async function streamBody(handle: FileHandle, res: ServerResponse, start: number, length: number, pool: ChunkPool): Promise<{ bytes: number; complete: boolean }> {
   const end = start + length;
   let position = start;
   let bytes = 0;
@@ -120,23 +124,23 @@ async function streamBody(handle: FileHandle, res: ServerResponse, start: number
     closed = true;
   };
   res.once('close', onClose);
-  let next: Promise<Chunk> | undefined = readChunk(handle, position, Math.min(CHUNK_BYTES, end - position));
+  let next: Promise<Chunk> | undefined = readChunk(handle, position, Math.min(CHUNK_BYTES, end - position), pool);
   try {
     while (next) {
       const chunk: Chunk = await next;
       next = undefined;
       if (closed || res.destroyed || chunk.error !== undefined || chunk.bytesRead === 0) {
-        giveBack(chunk.buf);
+        pool.giveBack(chunk.buf);
         // The file shrank or could not be read: the client must not take a short body for the whole.
         if (!closed) res.destroy();
         break;
       }
       position += chunk.bytesRead;
-      if (position < end) next = readChunk(handle, position, Math.min(CHUNK_BYTES, end - position));
+      if (position < end) next = readChunk(handle, position, Math.min(CHUNK_BYTES, end - position), pool);
       const data = chunk.bytesRead === chunk.buf.length ? chunk.buf : chunk.buf.subarray(0, chunk.bytesRead);
       bytes += chunk.bytesRead;
       const drained = res.write(data, (err) => {
-        if (!err) giveBack(chunk.buf);
+        if (!err) pool.giveBack(chunk.buf);
       });
       if (!drained && position < end) await drainOrClose(res);
     }
@@ -170,10 +174,10 @@ function drainOrClose(res: ServerResponse): Promise<void> {
  * nothing has been sent then. Symlinks are followed (Debian's ipxe.efi points into /boot); a FIFO or a
  * device is refused without being opened (openRegularFile).
  */
-export async function sendFile(req: IncomingMessage, res: ServerResponse, path: string, contentType = 'application/octet-stream'): Promise<boolean> {
+export async function sendFile(req: IncomingMessage, res: ServerResponse, path: string, contentType = 'application/octet-stream', options: SendOptions = {}): Promise<boolean> {
   const file = await openRegularFile(path, { followSymlinks: true }).catch(() => null);
   if (!file) return false;
-  await sendOpenFile(req, res, file, contentType);
+  await sendOpenFile(req, res, file, contentType, options);
   return true;
 }
 

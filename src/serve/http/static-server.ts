@@ -4,7 +4,7 @@
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createHttpServer, type HttpLimits, type HttpLog } from './http-server.ts';
-import { sendOpenFile, sendText, type SendOutcome } from './send-file.ts';
+import { ChunkPool, sendOpenFile, sendText, type SendOutcome } from './send-file.ts';
 import { openUnderRoot, StaticPathError } from './static-root.ts';
 
 export interface HttpExchange {
@@ -31,6 +31,7 @@ export interface StaticServerOptions {
 const SILENT: HttpLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 export function createStaticServer(options: StaticServerOptions): Server {
+  const chunks = new ChunkPool();
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
     const remote = `${(req.socket.remoteAddress ?? '').replace(/^::ffff:/, '')}:${req.socket.remotePort ?? 0}`;
@@ -38,7 +39,7 @@ export function createStaticServer(options: StaticServerOptions): Server {
     let outcome: SendOutcome | undefined;
     let error: string | undefined;
     const closed = new Promise<void>((resolve) => res.once('close', () => resolve()));
-    const served = serve(req, res, rawPath, options.root).then(
+    const served = serve(req, res, rawPath, options.root, chunks).then(
       (o) => {
         if (typeof o === 'string') error = o;
         else outcome = o;
@@ -68,7 +69,7 @@ export function createStaticServer(options: StaticServerOptions): Server {
 }
 
 /** What was sent, or why the request was refused. */
-async function serve(req: IncomingMessage, res: ServerResponse, rawPath: string, root: string): Promise<SendOutcome | string> {
+async function serve(req: IncomingMessage, res: ServerResponse, rawPath: string, root: string, chunks: ChunkPool): Promise<SendOutcome | string> {
   let file;
   try {
     file = await openUnderRoot(root, rawPath);
@@ -77,5 +78,5 @@ async function serve(req: IncomingMessage, res: ServerResponse, rawPath: string,
     sendText(res, err.status, `${err.message}\n`);
     return err.message;
   }
-  return sendOpenFile(req, res, file);
+  return sendOpenFile(req, res, file, undefined, { chunks });
 }

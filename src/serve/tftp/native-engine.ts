@@ -55,22 +55,22 @@ export interface NativeTransferOutcome extends TransferOutcome {
 
 const ADDON = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../build/Release/tftp_engine.node');
 
-let binding: EngineBinding | undefined;
-let loadError: string | undefined;
-if (!isMainThread) {
+/** The addon, loaded once when this module is first imported and never changed after: the process's own, like its code. */
+const ADDON_LOAD: Readonly<{ binding?: EngineBinding; error?: string }> = loadAddon();
+
+function loadAddon(): { binding?: EngineBinding; error?: string } {
   // A worker's environment can be torn down under a running engine thread; the JS pump has no such edge.
-  loadError = 'the native engine runs on the main thread only';
-} else {
+  if (!isMainThread) return { error: 'the native engine runs on the main thread only' };
   try {
-    binding = createRequire(import.meta.url)(ADDON) as EngineBinding;
+    return { binding: createRequire(import.meta.url)(ADDON) as EngineBinding };
   } catch (err) {
-    loadError = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    return { error: err instanceof Error ? err.message.split('\n')[0] : String(err) };
   }
 }
 
 /** Why the native engine is not there (not built, or failed to load); undefined when it is. */
 export function nativeEngineUnavailable(): string | undefined {
-  return binding ? undefined : `${loadError ?? 'not loaded'} (run npm ci with a C compiler to build it)`;
+  return ADDON_LOAD.binding ? undefined : `${ADDON_LOAD.error ?? 'not loaded'} (run npm ci with a C compiler to build it)`;
 }
 
 /** A running engine: its worker threads exist from construction to close(). */
@@ -80,6 +80,7 @@ export class NativeEngine {
 
   /** Throws when the engine is unavailable or its threads cannot be started. */
   constructor(threads: number) {
+    const binding = ADDON_LOAD.binding;
     if (!binding) throw new Error(`native TFTP engine unavailable: ${nativeEngineUnavailable()}`);
     this.#binding = binding;
     this.#engine = binding.createEngine(threads);

@@ -22,7 +22,7 @@ export interface OackPacket { opcode: typeof Opcode.OACK; options: TftpOptions }
 
 export type TftpPacket = RequestPacket | DataPacket | AckPacket | ErrorPacket | OackPacket;
 
-const MODES = new Set(['netascii', 'octet', 'mail']);
+const MODES: ReadonlySet<string> = new Set(['netascii', 'octet', 'mail']);
 
 export function parsePacket(buf: Buffer): TftpPacket {
   if (buf.length < 2) throw new TftpParseError(`packet of ${buf.length} bytes is shorter than an opcode`);

@@ -44,8 +44,13 @@ export function parseAgeIdentities(text: string): string[] {
     .filter((line) => line !== '' && !line.startsWith('#'));
 }
 
+export interface DecryptOptions {
+  /** Told the path of every value the MAC does not cover (plain values of a `mac_only_encrypted` file): anyone could have written it. */
+  unauthenticated?: (path: readonly string[]) => void;
+}
+
 /** The decrypted document of a SOPS YAML file, without its `sops` metadata. */
-export async function decryptSopsYaml(text: string, identities: string[], file = 'secrets.sops.yaml'): Promise<Record<string, SopsValue>> {
+export async function decryptSopsYaml(text: string, identities: string[], file = 'secrets.sops.yaml', options: DecryptOptions = {}): Promise<Record<string, SopsValue>> {
   const docs = parseAllDocuments(text, { uniqueKeys: false }); // keys: checked in linear time by the lab loader before (yaml compares each with every earlier one)
   if (!Array.isArray(docs)) throw new SopsError(file, 'not a YAML stream');
   if (docs.length !== 1) throw new SopsError(file, `has ${docs.length} YAML documents; only single-document files are supported`);
@@ -71,6 +76,7 @@ export async function decryptSopsYaml(text: string, identities: string[], file =
     const encrypted = shouldBeEncrypted(path, meta.rules);
     const value = encrypted ? decryptLeaf(raw, dataKey, path, file) : (plainLeaf(raw, path, file) as SopsValue);
     if (!meta.rules.macOnlyEncrypted || encrypted) hash.update(macBytes(value));
+    else options.unauthenticated?.(path);
     return value;
   };
   const walkMap = (map: YAMLMap, path: string[]): { [key: string]: SopsValue } => {

@@ -96,7 +96,7 @@ before(async () => {
     await writeFile(join(seedDir, path), content);
   }
   await createBareRepo(git, 'lab', seedDir);
-  await writeFile(join(dir, 'secrets.yaml'), 'crash-bmc: {username: admin, password: crash-pass}\n');
+  await writeFile(join(dir, 'secrets.yaml'), 'crash-bmc: {username: admin, password: crash-pass, use: [bmc], addresses: [127.0.0.1]}\n');
   await writeFile(
     join(dir, 'agent.yaml'),
     `lab: {url: '${git.repoUrl('lab')}', pollSeconds: 1}\nstatus: {batchSeconds: 0.3}\nstateDir: ${join(dir, 'state')}\nsecretsFile: ${join(dir, 'secrets.yaml')}\n` +

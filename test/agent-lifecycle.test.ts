@@ -59,7 +59,7 @@ function agentConfig(): AgentConfig {
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'forseti-agent-'));
-  await writeFile(join(dir, 'secrets.yaml'), 'lost-bmc: {username: admin, password: s3cret-never-logged}\n');
+  await writeFile(join(dir, 'secrets.yaml'), 'lost-bmc: {username: admin, password: s3cret-never-logged, use: [bmc], addresses: [127.0.0.1]}\n');
   git = await startGitServer();
   const seed = join(dir, 'seed');
   for (const [path, content] of Object.entries(await labFiles())) {

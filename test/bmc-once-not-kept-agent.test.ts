@@ -78,7 +78,7 @@ test('a host whose BMC keeps no Once converges, its boot is set back to the disk
   const config = await loopbackAgentConfig(dir, git.repoUrl('lab'), { tftp: false });
   const secretsFile = join(dir, 'kv-secrets.yaml');
   config.secretsFile = secretsFile;
-  await writeFile(secretsFile, `kv-bmc: {username: ${bmc.username}, password: ${bmc.password}}\n`, { mode: 0o600 });
+  await writeFile(secretsFile, `kv-bmc: {username: ${bmc.username}, password: ${bmc.password}, use: [bmc], addresses: [127.0.0.1], allowInsecureTls: true}\n`, { mode: 0o600 });
   const agent = new Agent(config, log);
   await agent.start();
   const boot = () => bmc.resource('/redfish/v1/Systems/1')['Boot'] as Record<string, string>;

@@ -28,10 +28,11 @@ const HOST = (bmcPort: number): string =>
   `apiVersion: forseti/v1\nkind: Host\nname: bld-001\nmacs: ['02:00:00:00:0d:01']\nip: 127.0.0.81\nbmc: {type: redfish, address: 127.0.0.1, port: ${bmcPort}, credential: ilo, tls: {insecure: true}}\nrole: off\n`;
 const OFF = 'apiVersion: forseti/v1\nkind: Profile\nname: off\nboot: {off: true}\n';
 
-function agentConfig(dir: string, url: string, ipxeDir: string, extra = ''): string {
+function agentConfig(dir: string, url: string, ipxeDir: string, extra = '', iloAddresses = '127.0.0.1'): string {
   const file = join(dir, `agent-${Math.random().toString(36).slice(2)}.yaml`);
-  writeFileSync(join(dir, 'secrets.yaml'), 'ilo: {username: admin, password: not-a-real-one}\n');
-  writeFileSync(file, `lab: {url: '${url}', branch: main}\nstateDir: ${join(dir, 'state')}\nsecretsFile: ${join(dir, 'secrets.yaml')}\nserve: {bindAddress: 127.0.0.1, dhcp: false, tftp: true, ipxeDir: ${ipxeDir}}\n${extra}`);
+  const secrets = join(dir, `secrets-${Math.random().toString(36).slice(2)}.yaml`);
+  writeFileSync(secrets, `ilo: {username: admin, password: not-a-real-one, use: [bmc], addresses: [${iloAddresses}], allowInsecureTls: true}\n`);
+  writeFileSync(file, `lab: {url: '${url}', branch: main}\nstateDir: ${join(dir, 'state')}\nsecretsFile: ${secrets}\nserve: {bindAddress: 127.0.0.1, dhcp: false, tftp: true, ipxeDir: ${ipxeDir}}\n${extra}`);
   return file;
 }
 
@@ -73,6 +74,15 @@ test('a held port and an unreachable BMC fail, one line each; everything else pa
   assert.match(line(r.stdout, 'dhcp'), /^SKIP  dhcp: /);
   assert.match(r.stdout, /\n2 checks failed\n$/);
   assert.ok(!r.stdout.includes('not-a-real-one'), 'no secret in the output');
+});
+
+test('a commit the agent would reject (a BMC outside its credential\'s addresses) fails, and no BMC is contacted', { timeout: 120_000 }, async () => {
+  const config = agentConfig(work, git.repoUrl('lab'), ipxeDir, '', '10.77.1.0/24');
+  const r = await doctor(['--config', config, '--no-dhcp-probe']);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(line(r.stdout, 'agent policy'), /^FAIL  agent policy: the agent would reject this commit:$/);
+  assert.match(r.stdout, new RegExp(`^hosts/bld-001\\.yaml:6:\\d+: credential "ilo" may not be sent to 127\\.0\\.0\\.1 port ${closedPort}`, 'm'));
+  assert.match(line(r.stdout, 'bmc'), /^SKIP  bmc: no BMC is contacted/);
 });
 
 test('--json gives every check with its status', { timeout: 120_000 }, async () => {

@@ -8,6 +8,9 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { git } from './fixtures/git/git-cli.ts';
 import { forseti, runCommand, SOURCE_CLI } from './fixtures/cli-run.ts';
+import { loadAgentConfig } from '../src/agent/config.ts';
+import { dhcpPolicyProblems } from '../src/agent/dhcp-policy-check.ts';
+import { loadLab } from '../src/model/load.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FLAGS = ['--subnet', '10.77.0.0/24', '--gateway', '10.77.0.1', '--agent-address', '10.77.0.5', '--interface', 'eno2'];
@@ -49,6 +52,12 @@ test('flags make a lab that validates, is one clean commit, and names a schema i
     assert.equal(readFileSync(join(dir, workflow), 'utf8'), readFileSync(join(ROOT, 'lab-repo-template', workflow), 'utf8'));
   }
   assert.match(readFileSync(join(dir, 'agent/agent.yaml'), 'utf8'), /^  dhcp: true$/m);
+  // The agent config it writes allows what its site asks: DHCP on the site's NIC, in its mode.
+  const config = await loadAgentConfig(join(dir, 'agent/agent.yaml'));
+  assert.deepEqual([config.serve.interface, config.serve.dhcpModes], ['eno2', ['full']]);
+  const { lab } = await loadLab(dir);
+  assert.ok(lab);
+  assert.deepEqual(dhcpPolicyProblems(lab.site, config.serve), []);
 });
 
 test('a host added to the new lab plans as a provisioning', async () => {

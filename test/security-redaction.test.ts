@@ -152,7 +152,7 @@ describe('secrets echoed by a BMC never reach the output', () => {
     seed = join(dir, 'seed');
     await writeTree(seed, files);
     secretsFile = join(dir, 'secrets.yaml');
-    await writeFile(secretsFile, modes.map((m) => `echo-${m}: {username: ${USER}, password: ${JSON.stringify(passwords.get(m))}}\n`).join(''), { mode: 0o600 });
+    await writeFile(secretsFile, modes.map((m) => `echo-${m}: {username: ${USER}, password: ${JSON.stringify(passwords.get(m))}, use: [bmc], addresses: [127.0.0.1], allowInsecureTls: true}\n`).join(''), { mode: 0o600 });
     git = await startGitServer();
     await createBareRepo(git, 'lab', seed);
   });

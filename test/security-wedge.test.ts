@@ -64,7 +64,7 @@ interface AgentRun {
 async function runAgent(name: string, labUrl: string, extra = ''): Promise<AgentRun> {
   const work = join(dir, name);
   await mkdir(work, { recursive: true });
-  await writeFile(join(work, 'secrets.yaml'), 'stuck-bmc: {username: admin, password: never-answered}\n');
+  await writeFile(join(work, 'secrets.yaml'), 'stuck-bmc: {username: admin, password: never-answered, use: [bmc], addresses: [127.0.0.1], allowInsecureTls: true}\n');
   await writeFile(
     join(work, 'agent.yaml'),
     `lab: {url: '${labUrl}', pollSeconds: 1}\nstatus: {batchSeconds: 0.2}\nstateDir: ${join(work, 'state')}\nsecretsFile: ${join(work, 'secrets.yaml')}\n` +

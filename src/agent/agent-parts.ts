@@ -16,6 +16,8 @@ import { ImageCache } from '../render/image-cache.ts';
 import { TOKEN_SLOT } from '../render/token.ts';
 import { loadAgentKey } from '../secrets/agent-key.ts';
 import { Secrets } from '../secrets/secrets.ts';
+import { AgentConfigError, type AgentConfig } from './config.ts';
+import { ownCredentialProblem, reservedCredentials } from './credential-check.ts';
 import { AgentBootBackend } from '../serve/boot-backend.ts';
 import { BootServices } from '../serve/boot-services.ts';
 import type { RecentEvents } from '../serve/dashboard/recent-events.ts';
@@ -23,7 +25,6 @@ import { createWebhookRoute, handleWebhook } from '../source/webhook.ts';
 import { GitSource } from '../source/index.ts';
 import { StatusWriter } from '../status/index.ts';
 import { StatusPublisher } from '../status/status-publisher.ts';
-import type { AgentConfig } from './config.ts';
 
 /** What the agent made before start (nothing of it needs the disk). */
 export interface AgentOwnParts {
@@ -74,6 +75,10 @@ export async function assembleAgent(config: AgentConfig, log: Logger, own: Agent
   });
   const secrets = await Secrets.load(config.secretsFile, process.env, config.ageKeyFile ? { ageKeyFile: config.ageKeyFile } : {});
   redactor.set('agent-secrets', secrets.values());
+  const misbound = ownCredentialProblem(config, secrets);
+  if (misbound) throw new AgentConfigError(config.secretsFile ?? 'FORSETI_CREDENTIAL_*', misbound);
+  const unbound = secrets.unbound().filter((name) => !reservedCredentials(config).has(name));
+  if (unbound.length > 0) log.warn({ credentials: unbound }, 'these credentials say no use: a commit that names one is rejected (README, "Credentials and where they may go")');
   const short = redactor.shortSecrets('agent-secrets').length;
   if (short > 0) log.warn({ count: short, minLength: MIN_SUBSTRING_SECRET_LENGTH }, 'some secrets are too short to be redacted inside other text; only whole values equal to them are');
   const images = new ImageCache(join(stateDir, 'images'), log, config.images);

@@ -23,6 +23,7 @@ import type { RefusedTreeError } from '../source/index.ts';
 import type { AgentParts } from './agent-parts.ts';
 import type { AttemptTokens } from './attempt-tokens.ts';
 import { APPLY_STAGE_BOUND_MS, CommitAbandonedError, type CommitApply } from './commit-apply.ts';
+import { agentPolicyProblems } from './agent-policy.ts';
 import { AgentStepError, CommitStepError, FetchStepError, LoadStepError, RenderStepError, ServicesStepError, SwitchStepError, type CommitStep } from './commit-steps.ts';
 import type { AgentConfig } from './config.ts';
 import type { HostDrivers } from './host-drivers.ts';
@@ -109,6 +110,8 @@ export class CommitSteps {
     const labSecrets = await this.ctx.parts.secrets.withLab(tree, this.ctx.config.lab.limits);
     // Known before anything of this commit can be logged; they replace the served commit's once it switches.
     this.ctx.redactor.set('next-lab-secrets', labSecrets.values());
+    const refused = agentPolicyProblems(lab, labSecrets, this.ctx.config);
+    if (refused.length > 0) throw new LoadStepError(commit, refused);
     apply.treeDone();
     run.mark('secrets');
     return { lab, labSecrets };
@@ -309,6 +312,8 @@ export class CommitSteps {
       if (!lab) return;
       const labSecrets = await ctx.parts.secrets.withLab(dir, ctx.config.lab.limits);
       ctx.redactor.set('next-lab-secrets', labSecrets.values());
+      const refused = agentPolicyProblems(lab, labSecrets, ctx.config);
+      if (refused.length > 0) throw new LoadStepError(lastGood, refused);
       ctx.log.info({ revision: lastGood }, 'serving the last good commit from before the restart');
       await this.activate(lastGood, lab, labSecrets, apply, undefined);
     } catch (err) {

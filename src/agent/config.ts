@@ -11,6 +11,7 @@ import { labLimits, type LabLimits } from '../model/lab-limits.ts';
 import type { TftpLimits } from '../serve/tftp/limits.ts';
 import { parseWebhookSettings, type WebhookSettings } from '../source/webhook.ts';
 import { errorMessage } from '../core/errors.ts';
+import { DEFAULT_DHCP_MODES } from './dhcp-policy-check.ts';
 
 /** The agent's own configuration: where the lab repository is and where the agent keeps its state. */
 export interface AgentConfig {
@@ -103,6 +104,7 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
     serve: {
       bindAddress: str(serve, 'bindAddress', 'serve', '0.0.0.0'),
       dhcp: bool(serve, 'dhcp', 'serve', true),
+      ...dhcpPolicy(file, serve),
       ...tftpSettings(file, serve['tftp']),
       ipxeDir: resolve(base, str(serve, 'ipxeDir', 'serve', '/usr/lib/ipxe')),
       http: {
@@ -146,6 +148,15 @@ function tftpSettings(file: string, raw: unknown): { tftp: boolean; tftpLimits?:
     limits[key] = value;
   }
   return { tftp: true, tftpLimits: limits };
+}
+
+/** `serve.interface` (the only NIC DHCP is served on) and `serve.dhcpModes` (default [proxy]): see README, "Security model". */
+function dhcpPolicy(file: string, serve: Raw): Pick<ServeSettings, 'interface' | 'dhcpModes'> {
+  const nic = serve['interface'];
+  if (nic !== undefined && (typeof nic !== 'string' || !/^[A-Za-z0-9_.:@-]{1,15}$/.test(nic))) throw new AgentConfigError(file, 'serve.interface must be a network interface name (e.g. eno2)');
+  const modes = serve['dhcpModes'] ?? DEFAULT_DHCP_MODES;
+  if (!Array.isArray(modes) || modes.some((m) => m !== 'full' && m !== 'proxy')) throw new AgentConfigError(file, 'serve.dhcpModes must be a list of full, proxy');
+  return { ...(nic !== undefined ? { interface: nic } : {}), dhcpModes: modes as Array<'full' | 'proxy'> };
 }
 
 function webhookSettings(file: string, raw: unknown): { webhook?: WebhookSettings } {

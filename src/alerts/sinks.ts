@@ -79,11 +79,10 @@ function commitStatusRequest(sink: Extract<ResolvedSink, { type: 'commit-status'
     default:
       return null;
   }
-  const [owner = '', repo = ''] = sink.repository.split('/');
   const body: Record<string, string> = { state, context, description: truncate(description, MAX_DESCRIPTION) };
   if (sink.targetUrl) body['target_url'] = sink.targetUrl;
   return {
-    url: `${sink.api.replace(/\/+$/, '')}/repos/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}/statuses/${event.revision}`,
+    url: commitStatusUrl(sink, event.revision),
     method: 'POST',
     headers: {
       'content-type': 'application/json',
@@ -94,6 +93,12 @@ function commitStatusRequest(sink: Extract<ResolvedSink, { type: 'commit-status'
     },
     body: JSON.stringify(body),
   };
+}
+
+/** Where a commit-status sink posts the status of `revision` (the agent checks it against the credential's urls). */
+export function commitStatusUrl(sink: { api: string; repository: string }, revision: string): string {
+  const [owner = '', repo = ''] = sink.repository.split('/');
+  return `${sink.api.replace(/\/+$/, '')}/repos/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}/statuses/${revision}`;
 }
 
 function truncate(text: string, max: number): string {

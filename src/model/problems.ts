@@ -43,6 +43,11 @@ export const PROBLEM_CODES = [
 ] as const;
 
 export type ProblemCode = (typeof PROBLEM_CODES)[number];
+/**
+ * Problems only the agent finds, against its own settings (a credential sent where its binding does not allow, DHCP
+ * on a NIC it was not given): `validate` in CI cannot know them, so they are not among the loader's codes.
+ */
+export type AgentProblemCode = 'agent-policy';
 
 /** Messages quote what the lab wrote; past this many characters the rest is counted, not shown. */
 const MAX_MESSAGE = 1000;
@@ -51,7 +56,7 @@ const MAX_MESSAGE = 1000;
  * A problem. Invisible and control characters in the message are written out (`\u{202E}`), so it shows what is
  * there, and a message quoting a huge value (a 1 MiB key) is cut, so every problem stays one short line.
  */
-export function problem(ref: SourceRef, code: ProblemCode, message: string): LabProblem {
+export function problem(ref: SourceRef, code: ProblemCode | AgentProblemCode, message: string): LabProblem {
   const shown = message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}… (${message.length - MAX_MESSAGE} more characters)` : message;
   return { ref, code, message: visible(shown) };
 }

@@ -4,6 +4,7 @@ import { SOPS_FILE } from '../model/lab-files.ts';
 import type { LabLimits } from '../model/lab-limits.ts';
 import { LabTree } from '../model/lab-tree.ts';
 import { decryptSopsYaml, parseAgeIdentities, SopsError } from './sops.ts';
+import { BINDING_KEYS, CredentialBindingError, envBindingEntry, parseBinding, type CredentialBinding } from './credential-binding.ts';
 import { errorMessage } from '../core/errors.ts';
 
 export interface Credential {
@@ -23,6 +24,17 @@ export class CredentialMissingError extends Error {
     );
   }
 }
+
+/** Where a credential resolves from, and what its operator bound it to (src/secrets/credential-binding.ts). */
+export interface CredentialOrigin {
+  source: 'secrets file' | 'environment' | typeof LAB_SOPS_FILE;
+  /** Undefined: the entry says no `use`, so nothing a commit names may use it. */
+  binding?: CredentialBinding;
+  /** Why an entry of the lab's SOPS file has no binding forseti can trust, when it has one it cannot. */
+  problem?: string;
+}
+
+type Bindings = Map<string, { binding?: CredentialBinding; problem?: string }>;
 
 export interface SecretsOptions {
   /** age key file (`AGE-SECRET-KEY-1…` lines) that opens the lab's SOPS file. Default: env FORSETI_AGE_KEY_FILE. */
@@ -48,12 +60,22 @@ export class Secrets {
     readonly sopsProblem?: string,
     /** Every value the SOPS file decrypted to, credential or not (user names aside). */
     private readonly sopsValues: string[] = [],
+    /** The bindings of the secrets file's entries and of the environment's (by FORSETI_CREDENTIAL_ key). */
+    private readonly operatorBindings: { file: Bindings; env: Bindings } = { file: new Map(), env: new Map() },
+    private readonly sopsBindings: Bindings = new Map(),
   ) {}
 
+  /** A binding the operator wrote wrong (an unknown `use`, a bad CIDR) throws CredentialBindingError. */
   static async load(file: string | undefined, env: NodeJS.ProcessEnv = process.env, options: SecretsOptions = {}): Promise<Secrets> {
     const entries = new Map<string, Credential>();
-    if (file) collect((parse(await readFile(file, 'utf8')) ?? {}) as unknown, entries);
-    return new Secrets(entries, env, options);
+    const fileBindings: Bindings = new Map();
+    if (file) collect((parse(await readFile(file, 'utf8')) ?? {}) as unknown, entries, fileBindings, true);
+    const envBindings: Bindings = new Map();
+    for (const key of Object.keys(env)) {
+      const name = /^FORSETI_CREDENTIAL_(.+)_PASSWORD$/.exec(key)?.[1];
+      if (name) envBindings.set(name, bindingOf(name, envBindingEntry(env, name), true));
+    }
+    return new Secrets(entries, env, options, new Map(), undefined, [], { file: fileBindings, env: envBindings });
   }
 
   /**
@@ -67,20 +89,46 @@ export class Secrets {
     try {
       read = new LabTree(labDir, limits ? { limits } : {}).read(LAB_SOPS_FILE);
     } catch (err) {
-      return new Secrets(this.fromFile, this.env, this.options, new Map(), errorMessage(err));
+      return this.withSops(new Map(), errorMessage(err));
     }
-    if (read.refusal) return new Secrets(this.fromFile, this.env, this.options, new Map(), read.refusal.message);
+    if (read.refusal) return this.withSops(new Map(), read.refusal.message);
     const text = read.text;
-    if (text === undefined) return new Secrets(this.fromFile, this.env, this.options);
+    if (text === undefined) return this.withSops(new Map());
     try {
-      const tree = await decryptSopsYaml(text, await this.ageIdentities(), LAB_SOPS_FILE);
+      // A binding is taken from the SOPS file only where its MAC covers it: a file that decrypts and verifies was
+      // written whole by someone holding its data key, so its bindings are the author's of its values.
+      const unauthenticated = new Set<string>();
+      const tree = await decryptSopsYaml(text, await this.ageIdentities(), LAB_SOPS_FILE, { unauthenticated: (path) => unauthenticated.add(path.slice(0, 2).join(':')) });
       const entries = new Map<string, Credential>();
-      collect(tree, entries);
-      return new Secrets(this.fromFile, this.env, this.options, entries, undefined, decryptedValues(tree));
+      const bindings: Bindings = new Map();
+      collect(tree, entries, bindings, false, unauthenticated);
+      return this.withSops(entries, undefined, decryptedValues(tree), bindings);
     } catch (err) {
       if (!(err instanceof SopsError)) throw err;
-      return new Secrets(this.fromFile, this.env, this.options, new Map(), err.message);
+      return this.withSops(new Map(), err.message);
     }
+  }
+
+  private withSops(entries: Map<string, Credential>, problem?: string, values: string[] = [], bindings: Bindings = new Map()): Secrets {
+    return new Secrets(this.fromFile, this.env, this.options, entries, problem, values, this.operatorBindings, bindings);
+  }
+
+  /** Where `name` resolves from (the same order as `resolve`) and its binding; undefined when nothing holds it. */
+  origin(name: string): CredentialOrigin | undefined {
+    if (this.fromFile.has(name)) return { source: 'secrets file', ...this.operatorBindings.file.get(name) };
+    const key = envName(name);
+    if (this.env[`FORSETI_CREDENTIAL_${key}_USERNAME`] !== undefined && this.env[`FORSETI_CREDENTIAL_${key}_PASSWORD`] !== undefined) {
+      return { source: 'environment', ...(this.operatorBindings.env.get(key) ?? bindingOf(key, envBindingEntry(this.env, key), false)) };
+    }
+    if (this.fromSops.has(name)) return { source: LAB_SOPS_FILE, ...this.sopsBindings.get(name) };
+    return undefined;
+  }
+
+  /** The operator's entries (secrets file, environment) that say no `use`: nothing a commit names may use them. */
+  unbound(): string[] {
+    const names = [...this.fromFile.keys()].filter((n) => !this.operatorBindings.file.get(n)?.binding);
+    for (const [key, b] of this.operatorBindings.env) if (!b.binding) names.push(`FORSETI_CREDENTIAL_${key}`);
+    return names;
   }
 
   resolve(name: string, host?: string): Credential {
@@ -127,10 +175,28 @@ function decryptedValues(data: unknown, key = ''): string[] {
   return Object.entries(data as Record<string, unknown>).flatMap(([k, v]) => decryptedValues(v, Array.isArray(data) ? key : k));
 }
 
-function collect(data: unknown, into: Map<string, Credential>): void {
+/**
+ * `name: {username, password, use?, addresses?, urls?, allowInsecureTls?}` entries. A wrong binding throws when
+ * `strict` (the operator's file: the agent does not start), else it leaves the entry unbound with the reason; so does
+ * a binding key in `unauthenticated` (`name:key`, not covered by the SOPS MAC).
+ */
+function collect(data: unknown, into: Map<string, Credential>, bindings: Bindings, strict: boolean, unauthenticated: ReadonlySet<string> = new Set()): void {
   if (typeof data !== 'object' || data === null) return;
   for (const [name, value] of Object.entries(data as Record<string, unknown>)) {
     const v = value as Partial<Record<keyof Credential, unknown>> | null;
-    if (typeof v?.username === 'string' && typeof v.password === 'string') into.set(name, { username: v.username, password: v.password });
+    if (typeof v?.username !== 'string' || typeof v.password !== 'string') continue;
+    into.set(name, { username: v.username, password: v.password });
+    const forged = BINDING_KEYS.find((k) => unauthenticated.has(`${name}:${k}`));
+    bindings.set(name, forged ? { problem: `its ${forged} is not covered by the SOPS MAC (a plain value in a mac_only_encrypted file); encrypt it` } : bindingOf(name, v as Record<string, unknown>, strict));
+  }
+}
+
+function bindingOf(name: string, entry: Record<string, unknown>, strict: boolean): { binding?: CredentialBinding; problem?: string } {
+  try {
+    const binding = parseBinding(name, entry);
+    return binding ? { binding } : {};
+  } catch (err) {
+    if (strict || !(err instanceof CredentialBindingError)) throw err;
+    return { problem: err.message };
   }
 }

@@ -20,7 +20,7 @@ export class SopsError extends Error {
 /** sops's default when a file names no suffix or regex. */
 const DEFAULT_UNENCRYPTED_SUFFIX = '_unencrypted';
 /** sops.go: MACOnlyEncryptedInitialization, so a MAC over encrypted values only never equals one over all. */
-const MAC_ONLY_ENCRYPTED_INIT = Buffer.from([
+export const MAC_ONLY_ENCRYPTED_INIT = Buffer.from([
   0x8a, 0x3f, 0xd2, 0xad, 0x54, 0xce, 0x66, 0x52, 0x7b, 0x10, 0x34, 0xf3, 0xd1, 0x47, 0xbe, 0x0b, 0x0b, 0x97, 0x5b, 0x3b, 0xf4, 0x4f, 0x72, 0xc6, 0xfd, 0xad,
   0xec, 0x81, 0x76, 0xf2, 0x7d, 0x69,
 ]);
@@ -44,8 +44,13 @@ export function parseAgeIdentities(text: string): string[] {
     .filter((line) => line !== '' && !line.startsWith('#'));
 }
 
+export interface DecryptOptions {
+  /** Told the path of every value the MAC does not cover (plain values of a `mac_only_encrypted` file): anyone could have written it. */
+  unauthenticated?: (path: readonly string[]) => void;
+}
+
 /** The decrypted document of a SOPS YAML file, without its `sops` metadata. */
-export async function decryptSopsYaml(text: string, identities: string[], file = 'secrets.sops.yaml'): Promise<Record<string, SopsValue>> {
+export async function decryptSopsYaml(text: string, identities: string[], file = 'secrets.sops.yaml', options: DecryptOptions = {}): Promise<Record<string, SopsValue>> {
   const docs = parseAllDocuments(text, { uniqueKeys: false }); // keys: checked in linear time by the lab loader before (yaml compares each with every earlier one)
   if (!Array.isArray(docs)) throw new SopsError(file, 'not a YAML stream');
   if (docs.length !== 1) throw new SopsError(file, `has ${docs.length} YAML documents; only single-document files are supported`);
@@ -71,6 +76,7 @@ export async function decryptSopsYaml(text: string, identities: string[], file =
     const encrypted = shouldBeEncrypted(path, meta.rules);
     const value = encrypted ? decryptLeaf(raw, dataKey, path, file) : (plainLeaf(raw, path, file) as SopsValue);
     if (!meta.rules.macOnlyEncrypted || encrypted) hash.update(macBytes(value));
+    else options.unauthenticated?.(path);
     return value;
   };
   const walkMap = (map: YAMLMap, path: string[]): { [key: string]: SopsValue } => {

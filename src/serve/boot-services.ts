@@ -18,6 +18,12 @@ export interface ServeSettings {
   /** Address the HTTP and TFTP services bind; default all addresses. */
   bindAddress: string;
   dhcp: boolean;
+  /**
+   * The NIC DHCP is served on, and the site's dhcp.mode values it may be served in: the operator's, not the commit's
+   * (a site.yaml naming another NIC or mode is rejected, src/agent/dhcp-policy-check.ts). Unset: no DHCP is served.
+   */
+  interface?: string;
+  dhcpModes?: ReadonlyArray<'full' | 'proxy'>;
   tftp: boolean;
   /** Caps on concurrent TFTP transfers, from `serve.tftp: {maxTransfers, maxTransfersPerClient}`; unset ones default (serve/tftp/limits.ts). */
   tftpLimits?: Partial<TftpLimits>;
@@ -244,7 +250,7 @@ export class BootServices {
     const common = {
       serverIp: site.agent.address,
       subnet: parseCidr(site.network.subnet),
-      interface: site.network.interface,
+      interface: this.config.serve.interface ?? site.network.interface,
       log: dhcpLog,
       onExchange: (e: DhcpExchange) => {
         this.httpOptions.metrics?.countDhcp(e.action);

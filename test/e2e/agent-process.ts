@@ -38,9 +38,17 @@ export async function startAgent(setup: AgentSetup): Promise<AgentProcess> {
   const node = setup.vlab?.nodes[0];
   const extra = [
     setup.webhookSecret ? `webhook:\n  username: webhook\n  password: ${setup.webhookSecret}\n` : '',
-    setup.alertsSecret ? `alerts-hmac:\n  username: alerts\n  password: ${setup.alertsSecret}\n` : '',
+    setup.alertsSecret ? `alerts-hmac:\n  username: alerts\n  password: ${setup.alertsSecret}\n  use: [alerts]\n  urls: ['http://127.0.0.1:9419/alerts']\n` : '',
   ].join('');
-  await writeFile(secrets, `vlab-bmc:\n  username: ${node?.bmc.user ?? 'admin'}\n  password: ${node?.bmc.password ?? 'vlabpass'}\n${extra}`, { mode: 0o600 });
+  // Bound to the guests' BMCs (their CAs come from the lab repository, hence allowInsecureTls), or to loopback.
+  const bmcAddresses = setup.vlab ? [...new Set(setup.vlab.nodes.map((n) => n.bmc.address))] : ['127.0.0.1'];
+  await writeFile(
+    secrets,
+    `vlab-bmc:\n  username: ${node?.bmc.user ?? 'admin'}\n  password: ${node?.bmc.password ?? 'vlabpass'}\n  use: [bmc]\n  addresses: [${bmcAddresses.join(', ')}]\n  allowInsecureTls: true\n${extra}`,
+    { mode: 0o600 },
+  );
+  // The virtual lab's site (test/e2e/lab-files.ts) serves full DHCP on br0; a caller's own serve: section wins.
+  const serve = setup.extraConfig?.includes('serve:') ? '' : 'serve:\n  interface: br0\n  dhcpModes: [full]\n';
   const config = join(setup.workDir, 'agent.yaml');
   await writeFile(
     config,
@@ -58,7 +66,7 @@ bmc:
   timeoutMs: 20000
   retries: 2
 reconcileIntervalMs: 500
-${setup.assets ? `images:\n  fileRoots: [${dirname(setup.assets.kernel)}, ${dirname(setup.assets.initrd)}]\n` : ''}${setup.webhookSecret ? 'webhook: {credential: webhook}\n' : ''}${setup.extraConfig ?? ''}`,
+${serve}${setup.assets ? `images:\n  fileRoots: [${dirname(setup.assets.kernel)}, ${dirname(setup.assets.initrd)}]\n` : ''}${setup.webhookSecret ? 'webhook: {credential: webhook}\n' : ''}${setup.extraConfig ?? ''}`,
   );
   const [program, ...programArgs] = setup.command ?? [process.execPath, resolve('bin/forseti.js')];
   const args = [...programArgs, 'agent', '--config', config];

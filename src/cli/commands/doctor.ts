@@ -11,6 +11,7 @@ import { createDriver } from '../../bmc/driver-factory.ts';
 import { AgentConfigError, loadAgentConfig, type AgentConfig } from '../../agent/config.ts';
 import { IPXE_BINARIES } from '../../serve/dhcp-policy.ts';
 import { Secrets } from '../../secrets/secrets.ts';
+import { agentPolicyProblems } from '../../agent/agent-policy.ts';
 import { Redactor } from '../../redact/redactor.ts';
 import { createLogger } from '../../log.ts';
 import { formatProblem, loadLab } from '../../model/load.ts';
@@ -84,7 +85,12 @@ async function runChecks(configFile: string, labDir: string | undefined, dhcpWai
     if (secrets) {
       const labSecrets = await secrets.withLab(dir);
       redactor.set('lab-secrets', labSecrets.values());
-      for (const r of await bmcChecks(lab, labSecrets, config)) report(r);
+      // The commit comes from Git: the agent would reject it before logging in anywhere, and so does doctor.
+      const refused = agentPolicyProblems(lab, labSecrets, config);
+      if (refused.length > 0) {
+        report(result('agent policy', 'fail', `the agent would reject this commit:\n${refused.map(formatProblem).join('\n')}`));
+        report(result('bmc', 'skip', 'no BMC is contacted for a commit the agent would reject'));
+      } else for (const r of await bmcChecks(lab, labSecrets, config)) report(r);
     }
     if (!config.serve.dhcp && site.dhcp.mode !== 'off') report(result('dhcp service', 'warn', `site.yaml says dhcp.mode ${site.dhcp.mode} but serve.dhcp is false: this agent answers no DHCP`));
     if (dhcpWaitMs <= 0) report(result('dhcp', 'skip', 'no probe for other DHCP servers (--no-dhcp-probe)'));

@@ -172,7 +172,9 @@ Kernels and initrds by URL with their sha256. Let forseti download them once and
 
 function agentYaml(a: InitAnswers): string {
   return `# The agent's own configuration: copy to /etc/forseti/agent.yaml on the agent's machine (${a.agentAddress}).
-# Credentials go in /etc/forseti/secrets.yaml there, never in this repository.
+# Credentials go in /etc/forseti/secrets.yaml there, never in this repository, each bound to its use and to
+# where it may be sent (README, "Credentials and where they may go"), e.g.
+#   bmc: {username: admin, password: ..., use: [bmc], addresses: [<the BMCs' network, e.g. 10.77.1.0/24>]}
 lab:
   url: ${a.labUrl ?? 'https://git.example.lan/infra/' + a.name + '.git'}   # this repository, as the agent reaches it
   branch: main
@@ -184,7 +186,7 @@ secretsFile: /etc/forseti/secrets.yaml
 serve:
   bindAddress: 0.0.0.0
   dhcp: ${a.dhcpMode !== 'off'}
-  tftp: true
+${a.dhcpMode !== 'off' ? `  interface: ${a.interface}          # the only NIC DHCP is served on; site.yaml's network.interface must match\n  dhcpModes: [${a.dhcpMode}]          # the dhcp.mode values a commit may ask for\n` : ''}  tftp: true
   ipxeDir: /usr/lib/ipxe
 `;
 }

@@ -48,6 +48,8 @@ export class Secrets {
     readonly sopsProblem?: string,
     /** Every value the SOPS file decrypted to, credential or not (user names aside). */
     private readonly sopsValues: string[] = [],
+    /** The SOPS file as committed (encrypted), for problems at the line of a value. */
+    readonly sopsText?: string,
   ) {}
 
   static async load(file: string | undefined, env: NodeJS.ProcessEnv = process.env, options: SecretsOptions = {}): Promise<Secrets> {
@@ -76,7 +78,7 @@ export class Secrets {
       const tree = await decryptSopsYaml(text, await this.ageIdentities(), LAB_SOPS_FILE);
       const entries = new Map<string, Credential>();
       collect(tree, entries);
-      return new Secrets(this.fromFile, this.env, this.options, entries, undefined, decryptedValues(tree));
+      return new Secrets(this.fromFile, this.env, this.options, entries, undefined, decryptedValues(tree), text);
     } catch (err) {
       if (!(err instanceof SopsError)) throw err;
       return new Secrets(this.fromFile, this.env, this.options, new Map(), err.message);
@@ -106,6 +108,16 @@ export class Secrets {
       if (name && password) fromEnv.push({ username: this.env[`FORSETI_CREDENTIAL_${name}_USERNAME`] ?? '', password });
     }
     return [...this.fromFile.values(), ...fromEnv, ...this.fromSops.values(), ...this.sopsValues.map((password) => ({ username: '', password }))];
+  }
+
+  /**
+   * What the lab's SOPS file decrypted to: its credentials by name, and its other values. The lab is semi-trusted
+   * (anyone can encrypt to the agent's public age key), so these are not redaction patterns as they are: the agent
+   * filters them first (src/agent/lab-secret-patterns.ts).
+   */
+  labValues(): { credentials: ReadonlyMap<string, Credential>; others: string[] } {
+    const passwords = new Set([...this.fromSops.values()].map((c) => c.password));
+    return { credentials: this.fromSops, others: this.sopsValues.filter((v) => !passwords.has(v)) };
   }
 
   private async ageIdentities(): Promise<string[]> {

@@ -59,6 +59,8 @@ export interface BootHttpOptions {
   limits?: Partial<HttpLimits>;
   /** At most this many /v1/events streams at once (default in status-stream.ts). */
   maxEventStreams?: number;
+  /** Applied to the status document as /v1/status and /v1/events send it: error texts may carry a secret. */
+  redact?: <T>(value: T) => T;
 }
 
 const MAC_IN_PATH = /^\/v1\/boot\/([0-9a-fA-F]{2}(?:[-:][0-9a-fA-F]{2}){5})$/;
@@ -70,11 +72,14 @@ export const PHONE_HOME_MAX_BYTES = 64 * 1024;
 
 export function createBootHttpServer(backend: BootBackend, log: Logger, options: BootHttpOptions = {}): Server {
   let warned = false;
+  const redact = options.redact ?? ((value) => value);
   const status = (): unknown =>
-    statusDocument(backend, (err) => {
-      if (!warned) log.warn({ err }, 'status document has an unexpected shape; served as is');
-      warned = true;
-    });
+    redact(
+      statusDocument(backend, (err) => {
+        if (!warned) log.warn({ err }, 'status document has an unexpected shape; served as is');
+        warned = true;
+      }),
+    );
   const stream = new StatusStream({
     snapshot: () => JSON.stringify(status()),
     log,

@@ -26,6 +26,8 @@ export const NAME_FIELDS: ReadonlySet<string> = new Set([
   'drift', 'mode', 'answer', 'service', 'site', 'result', 'correction',
 ]);
 const NAME_VALUE = /^[^\s]{1,256}$/;
+/** Fields whose keys are host names (`hosts` of the status documents): never redacted. */
+const NAME_KEYED_FIELDS: ReadonlySet<string> = new Set(['hosts']);
 
 /** A secret, with the user name it goes with when it is a password (for the Basic-header form). */
 export interface SecretValue {
@@ -87,8 +89,8 @@ export class Redactor {
   }
 
   /**
-   * A copy of `value` with every string in it redacted, but a name in one of the `NAME_FIELDS`; keys (host names,
-   * field names) only where a long secret is inside them. Other values as they are.
+   * A copy of `value` with every string in it (keys too) redacted, but a name in one of the `NAME_FIELDS` and the
+   * host names that key a `hosts` map. Other values as they are.
    */
   redactDeep<T>(value: T): T {
     const { anywhere, whole } = this.compile();
@@ -116,16 +118,10 @@ export class Redactor {
     if (typeof value === 'string') return NAME_FIELDS.has(field) && NAME_VALUE.test(value) ? value : this.redact(value);
     if (Array.isArray(value)) return value.map((v) => this.deep(v, field));
     if (typeof value === 'object' && value !== null && isPlain(value)) {
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [this.redactKey(k), this.deep(v, k)]));
+      const names = NAME_KEYED_FIELDS.has(field);
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [names && NAME_VALUE.test(k) ? k : this.redact(k), this.deep(v, k)]));
     }
     return value;
-  }
-
-  /** A key (a host name, a field name) loses only a long secret inside it, never a whole short match. */
-  private redactKey(key: string): string {
-    const { anywhere } = this.compile();
-    const scrubbed = anywhere ? key.replace(anywhere, REDACTED) : key;
-    return this.tokens.size > 0 ? scrubbed.replace(HEX_TOKEN, (m) => (this.tokens.has(m) ? REDACTED : m)) : scrubbed;
   }
 
   private compile(): Compiled {

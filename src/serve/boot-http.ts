@@ -16,6 +16,8 @@ export interface BootScript {
   host?: string;
   answer: string;
   refused?: string;
+  /** The host's own script (install, chain, wipe), with its token: its fetch is the host's `script` step. */
+  ownScript?: boolean;
 }
 
 /** What the boot HTTP service asks of the agent. Small on purpose: the HTTP layer knows no lab model. */

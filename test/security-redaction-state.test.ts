@@ -74,8 +74,9 @@ describe('the redactor never touches the state the agent decides with', () => {
       await alerter.deliverDue();
       await alerter.stop();
       assert.equal(sent.length, 1);
-      const body = JSON.parse(sent[0] ?? '{}') as { kind: string; reason: string; summary: string };
-      assert.deepEqual([body.kind, body.reason], ['commit-rejected', 'commit-rejected']);
+      const body = JSON.parse(sent[0] ?? '{}') as { kind: string; summary: string; event: { kind: string; revision: string } };
+      assert.deepEqual([body.kind, body.event.kind, body.event.revision], ['commit-rejected', 'commit-rejected', 'a'.repeat(40)]);
+      assert.ok(!body.summary.includes('compute'), 'the text as sent is redacted');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

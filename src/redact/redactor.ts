@@ -21,9 +21,9 @@ export const MIN_SUBSTRING_SECRET_LENGTH = 6;
  * from a secret; free text (messages, errors, inventories) is redacted wherever it sits.
  */
 export const NAME_FIELDS: ReadonlySet<string> = new Set([
-  'host', 'name', 'role', 'fromRole', 'appliedRole', 'attemptRole', 'phase', 'from', 'step', 'kind', 'event', 'alert',
-  'reason', 'revision', 'appliedRevision', 'attemptRevision', 'attemptedRevision', 'generation', 'sync', 'health',
-  'drift', 'mode', 'answer', 'service', 'site', 'result', 'correction',
+  'host', 'role', 'fromRole', 'appliedRole', 'attemptRole', 'phase', 'from', 'step', 'kind', 'event', 'alert',
+  'revision', 'appliedRevision', 'attemptRevision', 'attemptedRevision', 'generation', 'sync', 'health', 'drift',
+  'mode', 'answer', 'service', 'site', 'result',
 ]);
 const NAME_VALUE = /^[^\s]{1,256}$/;
 /** Fields whose keys are host names (`hosts` of the status documents): never redacted. */

@@ -9,6 +9,7 @@ import git, { type HttpClient } from 'isomorphic-git';
 import { BmcState } from '../../bmc/bmc-state.ts';
 import { createDriver } from '../../bmc/driver-factory.ts';
 import { AgentConfigError, loadAgentConfig, type AgentConfig } from '../../agent/config.ts';
+import { labSecretPatterns } from '../../agent/lab-secret-patterns.ts';
 import { IPXE_BINARIES } from '../../serve/dhcp-policy.ts';
 import { Secrets } from '../../secrets/secrets.ts';
 import { Redactor } from '../../redact/redactor.ts';
@@ -83,7 +84,10 @@ async function runChecks(configFile: string, labDir: string | undefined, dhcpWai
     report(iface);
     if (secrets) {
       const labSecrets = await secrets.withLab(dir);
-      redactor.set('lab-secrets', labSecrets.values());
+      // As the agent takes them: a weak password in the SOPS file would have the agent reject the commit.
+      const { patterns, problems } = labSecretPatterns(labSecrets, lab);
+      redactor.set('lab-secrets', patterns);
+      for (const p of problems) report(result('lab secrets', 'fail', formatProblem(p)));
       for (const r of await bmcChecks(lab, labSecrets, config)) report(r);
     }
     if (!config.serve.dhcp && site.dhcp.mode !== 'off') report(result('dhcp service', 'warn', `site.yaml says dhcp.mode ${site.dhcp.mode} but serve.dhcp is false: this agent answers no DHCP`));

@@ -60,11 +60,11 @@ function randomExpression(rand: () => number, seconds: boolean): string {
   return seconds ? `${randomField(rand, 0, 59, [0, 30])} ${fields.join(' ')}` : fields.join(' ');
 }
 
-/** Instants from 2020 to 2035, a third of them within a day of a daylight saving change in March, April, October. */
+/** Instants from 2020 to 2035, a third of them in the months clocks change (March, April, October, November). */
 function randomInstant(rand: () => number): number {
   const year = 2020 + Math.floor(rand() * 15);
   if (rand() < 0.35) {
-    const month = [2, 3, 9, 3][Math.floor(rand() * 4)] ?? 2;
+    const month = [2, 3, 9, 10][Math.floor(rand() * 4)] ?? 2;
     return Date.UTC(year, month, 1) + Math.floor(rand() * 31 * 24 * 60) * MINUTE + Math.floor(rand() * MINUTE);
   }
   return Date.UTC(year, 0, 1) + Math.floor(rand() * 365 * 24 * 60) * MINUTE + Math.floor(rand() * MINUTE);

@@ -17,7 +17,9 @@ import { writeGeneration, type Generation } from '../src/render/generation.ts';
 import { ImageCache } from '../src/render/image-cache.ts';
 import { fillTokenSlot, TOKEN_SLOT } from '../src/render/token.ts';
 import { AgentUrls } from '../src/render/urls.ts';
-import { download, startServer, type RunningServer } from './fixtures/tftp/harness.ts';
+import { encodeError, encodeRequest, Opcode } from '../src/serve/tftp/packet.ts';
+import { withHostsAt } from './fixtures/as-host.ts';
+import { download, RawClient, startServer, type RunningServer } from './fixtures/tftp/harness.ts';
 import './fixtures/api-contract.ts';
 
 const log = createLogger({ level: 'silent' });
@@ -86,7 +88,7 @@ describe('the agent\'s TFTP server', () => {
     root = await mkdtemp(join(tmpdir(), 'forseti-tftp-root-'));
     await writeFile(join(root, 'ipxe.efi'), 'MZ pretend this is ipxe.efi');
     await writeFile(join(root, 'autoexec.ipxe'), '#!ipxe\necho a stale file in the root is never served\n');
-    srv = await startServer({ root, resolve: generatedTftpFiles(backend) });
+    srv = await startServer({ root, resolve: generatedTftpFiles(backend).resolve });
   });
   after(async () => {
     await srv.stop();
@@ -108,5 +110,53 @@ describe('the agent\'s TFTP server', () => {
     } finally {
       gen = previous;
     }
+  });
+});
+
+// Red-team finding 18: a TFTP request's source address can be forged, so the request alone must not move a host's
+// steps. The DATA goes to the forged address; only the real client's ACKs complete the transfer.
+describe('autoexec.ipxe counts as the script step only once its transfer completed', () => {
+  const at = '127.0.0.44';
+  let root = '';
+  let srv: RunningServer;
+  let hostTracker: HostTracker;
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'forseti-tftp-step-'));
+    const moved = await generation(withHostsAt(lab, { 'bld-003': at }), 'c');
+    hostTracker = new HostTracker(new Journal(join(state, 'journal-step.json')), log);
+    const stepBackend = new AgentBootBackend(() => moved, hostTracker, new ImageCache(join(state, 'images'), log), key, log);
+    const files = generatedTftpFiles(stepBackend);
+    srv = await startServer({ root, resolve: files.resolve, onTransfer: files.transferEnded });
+    const desired = moved.hosts.get('bld-003')?.desired;
+    assert.ok(desired);
+    await hostTracker.record('bld-003', { kind: 'provision-started', role: desired.role, digest: desired.digest, revision: desired.revision, nonce: 'n3' });
+  });
+  after(async () => {
+    await srv.stop();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('a request "from" the host whose DATA the real host refuses (unknown transfer ID) moves nothing', async () => {
+    const forged = await RawClient.open(at);
+    try {
+      await forged.send(encodeRequest(Opcode.RRQ, 'autoexec.ipxe', 'octet'), srv.port);
+      const first = await forged.recv();
+      assert.equal(first.packet.opcode, Opcode.DATA, 'the host\'s script went to its address');
+      // What the real host's stack answers a DATA packet of a transfer it never asked for (RFC 1350, section 4).
+      await new Promise<void>((resolve) => forged.socket.send(encodeError(5, 'Unknown transfer ID'), first.rinfo.port, '127.0.0.1', () => resolve()));
+    } finally {
+      await forged.close();
+    }
+    const event = await srv.nextEvent();
+    assert.equal(event.ok, false);
+    assert.equal(hostTracker.get('bld-003').step, 'requested');
+  });
+
+  it('the host\'s own download, acknowledged to the end, is its script step', async () => {
+    const got = await download(srv.port, 'autoexec.ipxe', [], 'octet', at);
+    assert.match(got.data.toString(), /forseti\.token=[0-9a-f]{32}/);
+    assert.equal((await srv.nextEvent()).ok, true);
+    for (let i = 0; i < 100 && hostTracker.get('bld-003').step !== 'script'; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(hostTracker.get('bld-003').step, 'script');
   });
 });

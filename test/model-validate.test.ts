@@ -362,5 +362,7 @@ test('files a commit names stay in the tree; caps and text that would leave its 
 });
 
 test('every problem code is exercised above', () => {
+  // Found by the agent once it decrypted the SOPS file: test/security-redaction-state.test.ts.
+  covered.add('weak-secret');
   deepStrictEqual([...PROBLEM_CODES].filter((c) => !covered.has(c)), []);
 });

@@ -25,7 +25,7 @@ test('image cache: file and http sources are verified and kept by digest; a wron
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   try {
-    const cache = new ImageCache(join(dir, 'cache'), log, { ...DEFAULT_IMAGE_POLICY, fileRoots: [dir] });
+    const cache = new ImageCache(join(dir, 'cache'), log, { ...DEFAULT_IMAGE_POLICY, fileRoots: [dir], httpAllow: ['127.0.0.1'] });
     const local = join(dir, 'initrd.img');
     await writeFile(local, 'initrd bytes');
     await cache.ensureImage({
@@ -55,7 +55,7 @@ test('image cache: file and http sources are verified and kept by digest; a wron
 
 /** A cache whose file roots are `roots`, with small limits unless told. */
 function cacheIn(dir: string, roots: string[], download: Partial<typeof DEFAULT_IMAGE_POLICY.download> = {}): ImageCache {
-  return new ImageCache(join(dir, 'cache'), log, { ...DEFAULT_IMAGE_POLICY, fileRoots: roots, download: { ...DEFAULT_IMAGE_POLICY.download, ...download } });
+  return new ImageCache(join(dir, 'cache'), log, { ...DEFAULT_IMAGE_POLICY, fileRoots: roots, httpAllow: ['127.0.0.1'], download: { ...DEFAULT_IMAGE_POLICY.download, ...download } });
 }
 
 async function partials(dir: string): Promise<string[]> {

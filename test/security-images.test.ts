@@ -199,6 +199,21 @@ test('an image asking for more than the agent allows is refused by name', { time
   await commitAndPoll({ 'images/greedy.yaml': null, 'profiles/test.yaml': null, 'hosts/hand.yaml': host('worker') }, 'back to worker');
 });
 
+test('an image on a guarded address (another loopback, link-local, an open or a closed port) is "not allowed" on the status branch, nothing more', { timeout: 120_000 }, async () => {
+  // The agent config allows 127.0.0.1 (the image server); 127.0.0.2 and 169.254.169.254 are guarded by default.
+  const urls = ['http://127.0.0.2:1/admin', `http://127.0.0.2:${new URL(images.url).port}/unused`, 'http://169.254.169.254/latest/meta-data/'];
+  for (const url of urls) {
+    const probe = await commitAndPoll(roleWithImage('probe', url, ZEROS), `probe ${url}`);
+    const view = await status();
+    assert.equal(view.site?.rejected?.revision, probe);
+    assert.deepEqual(view.site?.rejected?.errors, [`image probe: ${url} refused: not allowed (images.httpAllow of the agent config)`]);
+  }
+  const branch = await waitForStatus(git, 'lab', (s) => s.site?.rejected?.errors.join('') === `image probe: ${urls.at(-1)} refused: not allowed (images.httpAllow of the agent config)`, 60_000, 'the last probe on the status branch');
+  assert.ok(branch);
+  assert.ok(!(await everywhere()).match(/ECONNREFUSED|HTTP 4\d\d.*127\.0\.0\.2/), 'no network error code or status of a guarded address anywhere');
+  await commitAndPoll({ 'images/probe.yaml': null, 'profiles/test.yaml': null, 'hosts/hand.yaml': host('worker') }, 'back to worker');
+});
+
 test('a FIFO in serve.ipxeDir or in the image cache, asked for again and again, blocks nothing', { timeout: 60_000 }, async () => {
   const unused = sha('never downloaded');
   await commitAndPoll({ 'images/unused.yaml': imageFile('unused', `${images.url}/unused`, unused) }, 'an image no host uses');

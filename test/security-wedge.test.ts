@@ -69,7 +69,7 @@ async function runAgent(name: string, labUrl: string, extra = ''): Promise<Agent
     join(work, 'agent.yaml'),
     `lab: {url: '${labUrl}', pollSeconds: 1}\nstatus: {batchSeconds: 0.2}\nstateDir: ${join(work, 'state')}\nsecretsFile: ${join(work, 'secrets.yaml')}\n` +
       `serve: {bindAddress: 127.0.0.1, dhcp: false, tftp: false}\nbmc: {minIntervalMs: 0, timeoutMs: 120000, retries: 0}\nreconcileIntervalMs: 200\n` +
-      `images: {fileRoots: [${join(dir, 'mirror')}]}\n${extra}`,
+      `images: {fileRoots: [${join(dir, 'mirror')}], httpAllow: [127.0.0.1]}\n${extra}`,
   );
   const child = spawn(process.execPath, [CLI, 'agent', '--config', join(work, 'agent.yaml')], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORSETI_LOG_LEVEL: 'debug' } });
   const lines: Array<Record<string, unknown>> = [];

@@ -82,7 +82,7 @@ export async function assembleAgent(config: AgentConfig, log: Logger, own: Agent
   const short = redactor.shortSecrets('agent-secrets').length;
   if (short > 0) log.warn({ count: short, minLength: MIN_SUBSTRING_SECRET_LENGTH }, 'some secrets are too short to be redacted inside other text; only whole values equal to them are');
   const images = new ImageCache(join(stateDir, 'images'), log, config.images);
-  const tracker = new HostTracker(new Journal(join(stateDir, 'journal.json')), log, Date.now, redactDeep);
+  const tracker = new HostTracker(new Journal(join(stateDir, 'journal.json')), log, Date.now);
   await tracker.load();
   await sightings.persistTo(join(stateDir, 'sightings.json'), log);
   const auth = config.lab.credential ? secrets.resolve(config.lab.credential) : undefined;
@@ -106,7 +106,7 @@ export async function assembleAgent(config: AgentConfig, log: Logger, own: Agent
       status.refresh(h);
       backend.changed();
     },
-    actionStarted: (h, action, revision) => status.actionStarted(h, redactDeep(action), revision),
+    actionStarted: (h, action, revision) => status.actionStarted(h, action, revision),
   });
   const status: StatusPublisher = new StatusPublisher(statusWriter, hooks.current, { drifts: (h) => drift.driftsOf(h), metrics, redact: redactDeep });
   // Registered before the boot backend's own listener: the status document it pushes sees the host's new action.
@@ -121,11 +121,12 @@ export async function assembleAgent(config: AgentConfig, log: Logger, own: Agent
     sightings,
     events,
     site: () => status.site(),
-    drifts: (h) => redactDeep(drift.driftsOf(h)),
+    drifts: (h) => drift.driftsOf(h),
     actions: (h) => status.actionsOf(h),
     health: hooks.health,
   });
-  const services = new BootServices(config, backend, hooks.current, log, { metrics, ...webhookRoute(config, secrets, log, hooks) });
+  // Everything the agent holds stays as it happened; what leaves it (log, status branch, API, alerts) is redacted.
+  const services = new BootServices(config, backend, hooks.current, log, { metrics, redact: redactDeep, ...webhookRoute(config, secrets, log, hooks) });
   return { agentKey, secrets, images, generations, tracker, source, statusWriter, status, alerts, executor, drift, backend, services };
 }
 

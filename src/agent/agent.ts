@@ -4,6 +4,7 @@ import { LabLoader } from '../model/load.ts';
 import { HostSightings } from '../observe/drift-sightings.ts';
 import { Metrics } from '../observe/metrics.ts';
 import { reconcile, type ReconcileDecision } from '../plan/reconcile.ts';
+import { FiringCache, nextTickDelay } from '../plan/schedules.ts';
 import { Redactor } from '../redact/redactor.ts';
 import { redactUrl } from '../redact/url.ts';
 import type { Generation } from '../render/generation.ts';
@@ -44,6 +45,8 @@ export class Agent {
   private served: ServedCommit | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
+  /** Cron firings of the power schedules and windows, each distinct expression evaluated once per pass. */
+  private readonly firings = new FiringCache();
   /** The fetch in flight and since when; one at a time. */
   private fetching: { done: Promise<void>; since: number } | null = null;
   /** The commit being applied; a newer head abandons it. */
@@ -102,7 +105,7 @@ export class Agent {
     if (this.stopped) return;
     // Polling starts before the first commit is applied, so a first commit stuck on an image cannot keep a fix out.
     this.schedulePoll();
-    this.tickTimer = setInterval(() => this.tick(), this.config.reconcileIntervalMs);
+    this.scheduleTick();
     this.starting = true;
     await this.poll();
     this.starting = false;
@@ -116,7 +119,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.pollTimer) clearTimeout(this.pollTimer);
-    if (this.tickTimer) clearInterval(this.tickTimer);
+    if (this.tickTimer) clearTimeout(this.tickTimer);
     const steps = (this.stopping = new StopSteps(STOP_BUDGET_MS, this.log));
     const parts = this.started?.parts;
     this.applying?.abandon('the agent is stopping');
@@ -232,6 +235,22 @@ export class Agent {
     this.applying = apply;
   }
 
+  /**
+   * The next reconcile pass, once this one ended and at least as long after it as it took: a slow pass cannot keep
+   * the poll's timer, the boot services and the webhook from their turn (a pass is also cheap: src/plan/schedules.ts).
+   */
+  private scheduleTick(delay = this.config.reconcileIntervalMs): void {
+    if (this.stopped) return;
+    this.tickTimer = setTimeout(() => {
+      const started = performance.now();
+      try {
+        this.tick();
+      } finally {
+        this.scheduleTick(nextTickDelay(this.config.reconcileIntervalMs, performance.now() - started));
+      }
+    }, delay);
+  }
+
   /** A reconcile pass: decide for every host, act on what must happen. Cheap: runs every reconcile interval. */
   private tick(): void {
     const served = this.served;
@@ -239,7 +258,7 @@ export class Agent {
     if (!served || !parts || this.stopped) return;
     const gen = served.generation;
     const inputs = [...gen.hosts].map(([name, rendered]) => ({ desired: rendered.desired, observed: parts.tracker.get(name), labels: gen.lab.hosts.get(name)?.labels ?? {} }));
-    this.act(reconcile(gen.lab.site, inputs, Date.now()));
+    this.act(reconcile(gen.lab.site, inputs, Date.now(), this.firings));
   }
 
   /** act: each decided action to the executor, unless its host is busy; the action itself runs in the background. */

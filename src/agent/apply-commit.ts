@@ -13,7 +13,7 @@ import type { HostSightings } from '../observe/drift-sightings.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import type { ReconcileRun } from '../observe/reconcile-log.ts';
 import { reconcile, type ReconcileDecision } from '../plan/reconcile.ts';
-import type { Redactor } from '../redact/redactor.ts';
+import type { Redactor, SecretValue } from '../redact/redactor.ts';
 import type { Generation } from '../render/generation.ts';
 import { AgentUrls } from '../render/urls.ts';
 import type { Secrets } from '../secrets/secrets.ts';
@@ -27,6 +27,7 @@ import { agentPolicyProblems } from './agent-policy.ts';
 import { AgentStepError, CommitStepError, FetchStepError, LoadStepError, RenderStepError, ServicesStepError, SwitchStepError, type CommitStep } from './commit-steps.ts';
 import type { AgentConfig } from './config.ts';
 import type { HostDrivers } from './host-drivers.ts';
+import { labSecretPatterns } from './lab-secret-patterns.ts';
 
 /** The commit being served and what it was served with. */
 export interface ServedCommit {
@@ -34,6 +35,8 @@ export interface ServedCommit {
   generation: Generation;
   /** The agent's own secrets plus the lab's SOPS file of this commit. */
   labSecrets: Secrets;
+  /** The values of the SOPS file that are redaction patterns (src/agent/lab-secret-patterns.ts). */
+  labPatterns: SecretValue[];
 }
 
 /** What the steps use of the agent: its parts, and the served commit it owns. */
@@ -73,8 +76,8 @@ export class CommitSteps {
     if (this.ctx.served()?.commit === commit || signal.aborted) return;
     const run = this.ctx.parts.status.reconciles.start(commit);
     try {
-      const { lab, labSecrets } = await this.load(apply, tree, run);
-      await this.activate(commit, lab, labSecrets, apply, run);
+      const { lab, labSecrets, labPatterns } = await this.load(apply, tree, run);
+      await this.activate(commit, lab, { labSecrets, labPatterns }, apply, run);
     } catch (err) {
       if (err instanceof CommitAbandonedError) {
         this.ctx.log.info({ revision: commit, reason: err.message }, 'commit apply abandoned; neither applied nor rejected');
@@ -102,19 +105,30 @@ export class CommitSteps {
    * after "A valid, B invalid, revert to A", the loader holds B, so the diff starts there, not at the served
    * generation), and its secrets. An invalid lab is a LoadStepError carrying every problem.
    */
-  private async load(apply: CommitApply, tree: string, run: ReconcileRun): Promise<{ lab: Lab; labSecrets: Secrets }> {
+  private async load(apply: CommitApply, tree: string, run: ReconcileRun): Promise<{ lab: Lab; labSecrets: Secrets; labPatterns: SecretValue[] }> {
     const { commit } = apply;
     const { lab, problems } = await this.validate(commit, tree);
     run.mark('validate');
     if (!lab) throw new LoadStepError(commit, problems);
-    const labSecrets = await this.ctx.parts.secrets.withLab(tree, this.ctx.config.lab.limits);
-    // Known before anything of this commit can be logged; they replace the served commit's once it switches.
-    this.ctx.redactor.set('next-lab-secrets', labSecrets.values());
-    const refused = agentPolicyProblems(lab, labSecrets, this.ctx.config);
-    if (refused.length > 0) throw new LoadStepError(commit, refused);
+    const { labSecrets, labPatterns } = await this.openSecrets(commit, tree, lab);
     apply.treeDone();
     run.mark('secrets');
-    return { lab, labSecrets };
+    return { lab, labSecrets, labPatterns };
+  }
+
+  /**
+   * The commit's SOPS file opened. Its values that can be patterns are known to the redactor before anything of
+   * this commit can be logged (they replace the served commit's once it switches); a password that cannot be one
+   * rejects the commit at its line.
+   */
+  private async openSecrets(commit: string, tree: string, lab: Lab): Promise<{ labSecrets: Secrets; labPatterns: SecretValue[] }> {
+    const labSecrets = await this.ctx.parts.secrets.withLab(tree, this.ctx.config.lab.limits);
+    const { patterns, problems } = labSecretPatterns(labSecrets, lab);
+    this.ctx.redactor.set('next-lab-secrets', patterns);
+    if (problems.length > 0) throw new LoadStepError(commit, problems);
+    const refused = agentPolicyProblems(lab, labSecrets, this.ctx.config);
+    if (refused.length > 0) throw new LoadStepError(commit, refused);
+    return { labSecrets, labPatterns: patterns };
   }
 
   private async validate(commit: string, tree: string): Promise<LoadResult> {
@@ -134,7 +148,7 @@ export class CommitSteps {
    * The steps from render to act for a loaded commit. Until the switch the apply may be abandoned (a newer commit, a
    * stop): the images carry its signal, the other steps check it, and what was done is rolled back.
    */
-  private async activate(commit: string, lab: Lab, labSecrets: Secrets, apply: CommitApply | undefined, run: ReconcileRun | undefined): Promise<void> {
+  private async activate(commit: string, lab: Lab, secrets: Pick<ServedCommit, 'labSecrets' | 'labPatterns'>, apply: CommitApply | undefined, run: ReconcileRun | undefined): Promise<void> {
     const { ctx } = this;
     const { parts } = ctx;
     const undo: Array<{ step: CommitStep; rollback: () => Promise<void> }> = [];
@@ -157,7 +171,7 @@ export class CommitSteps {
       apply?.signal.throwIfAborted();
 
       step = 'switch';
-      await this.switchTo({ commit, generation, labSecrets });
+      await this.switchTo({ commit, generation, ...secrets });
       switched = true;
       undo.push({ step, rollback: () => this.switchBack(previous) });
 
@@ -215,7 +229,7 @@ export class CommitSteps {
     const lab = next.generation.lab;
     ctx.serve(next);
     ctx.tokens.know(lab.hosts.keys(), true);
-    ctx.redactor.set('lab-secrets', next.labSecrets.values());
+    ctx.redactor.set('lab-secrets', next.labPatterns);
     await ctx.drivers.switchedTo(lab);
     const names = new Set(lab.hosts.keys());
     // The journal forgets hosts that left the lab; a write that fails now is made whole by the next one.
@@ -230,7 +244,7 @@ export class CommitSteps {
     ctx.serve(previous);
     ctx.tokens.know(previous?.generation.lab.hosts.keys() ?? [], true);
     if (previous) {
-      ctx.redactor.set('lab-secrets', previous.labSecrets.values());
+      ctx.redactor.set('lab-secrets', previous.labPatterns);
       await ctx.drivers.switchedTo(previous.generation.lab);
       await writeFileAtomic(join(ctx.config.stateDir, LAST_GOOD), `${previous.commit}\n`);
     }
@@ -310,12 +324,9 @@ export class CommitSteps {
       await ctx.parts.source.checkoutRevision(lastGood, dir);
       const { lab } = await loadLab(dir, { limits: ctx.config.lab.limits });
       if (!lab) return;
-      const labSecrets = await ctx.parts.secrets.withLab(dir, ctx.config.lab.limits);
-      ctx.redactor.set('next-lab-secrets', labSecrets.values());
-      const refused = agentPolicyProblems(lab, labSecrets, ctx.config);
-      if (refused.length > 0) throw new LoadStepError(lastGood, refused);
+      const secrets = await this.openSecrets(lastGood, dir, lab);
       ctx.log.info({ revision: lastGood }, 'serving the last good commit from before the restart');
-      await this.activate(lastGood, lab, labSecrets, apply, undefined);
+      await this.activate(lastGood, lab, secrets, apply, undefined);
     } catch (err) {
       if (err instanceof CommitAbandonedError) throw err;
       ctx.log.error({ err: err instanceof CommitStepError ? errorMessage(err) : err, revision: lastGood }, 'cannot restore the last good commit');

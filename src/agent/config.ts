@@ -7,6 +7,7 @@ import { DEFAULT_BMC_MAX_CONCURRENT } from '../bmc/gate.ts';
 import { DEFAULT_MAX_EVENT_STREAMS } from '../serve/dashboard/status-stream.ts';
 import { DEFAULT_HTTP_LIMITS } from '../serve/http/http-server.ts';
 import { DEFAULT_CEILING, DEFAULT_DOWNLOAD, DOWNLOAD_KEYS, type DownloadSettings, type ImagePolicy } from '../render/image-limits.ts';
+import { httpAllowProblem } from '../render/image-http-allow.ts';
 import { labLimits, type LabLimits } from '../model/lab-limits.ts';
 import type { TftpLimits } from '../serve/tftp/limits.ts';
 import { parseWebhookSettings, type WebhookSettings } from '../source/webhook.ts';
@@ -193,5 +194,9 @@ function imagePolicy(file: string, base: string, raw: Raw): ImagePolicy {
   for (const key of DOWNLOAD_KEYS) {
     if (download[key] > ceiling[key]) throw new AgentConfigError(file, `images.download.${key} ${download[key]} is above images.ceiling.${key} ${ceiling[key]}`);
   }
-  return { fileRoots: (roots as string[]).map((r) => resolve(base, r)), download, ceiling };
+  const httpAllow = raw['httpAllow'] ?? [];
+  if (!Array.isArray(httpAllow) || httpAllow.some((e) => typeof e !== 'string')) throw new AgentConfigError(file, 'images.httpAllow must be a list of URL prefixes, host names, addresses or networks');
+  const badEntry = (httpAllow as string[]).map(httpAllowProblem).find((p) => p !== null);
+  if (badEntry) throw new AgentConfigError(file, `images.httpAllow: ${badEntry}`);
+  return { fileRoots: (roots as string[]).map((r) => resolve(base, r)), ...(httpAllow.length > 0 ? { httpAllow: httpAllow as string[] } : {}), download, ceiling };
 }

@@ -20,7 +20,10 @@ export class AgentAlerts {
     private readonly stateDir: string,
     private readonly secret: (credential: string) => string,
     private readonly log: Logger,
-    /** Applied to every alert before it is queued: messages come from BMCs and lower layers. */
+    /**
+     * Applied to each alert's payload as it is queued and sent (messages come from BMCs and lower layers), never to
+     * the event the alerter deduplicates and formats with.
+     */
     private readonly redact: <T>(value: T) => T = (value) => value,
   ) {}
 
@@ -36,7 +39,7 @@ export class AgentAlerts {
       return;
     }
     await this.alerter?.stop();
-    this.alerter = new Alerter({ site: site.name, sinks, stateDir: this.stateDir, log: this.log, ...alerterTiming(site.alerts) });
+    this.alerter = new Alerter({ site: site.name, sinks, stateDir: this.stateDir, log: this.log, redact: this.redact, ...alerterTiming(site.alerts) });
     this.configKey = key;
     await this.alerter.start();
   }
@@ -83,6 +86,6 @@ export class AgentAlerts {
   }
 
   private emit(event: AlertEvent): void {
-    this.alerter?.emit(this.redact(event)).catch((err: unknown) => this.log.error({ err, alert: event.kind }, 'cannot queue alert'));
+    this.alerter?.emit(event).catch((err: unknown) => this.log.error({ err, alert: event.kind }, 'cannot queue alert'));
   }
 }

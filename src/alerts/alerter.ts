@@ -23,6 +23,8 @@ export interface AlerterOptions {
   clock?: () => number;
   fetch?: typeof fetch;
   newId?: () => string;
+  /** Applied to each alert as it is queued (what is stored and sent), after it was keyed and formatted. */
+  redact?: <T>(value: T) => T;
 }
 
 /** Problems never re-emitted (a host removed from Git) stop being tracked after this long. */
@@ -114,7 +116,7 @@ export class Alerter {
     const cleared = this.takeActive(pattern);
     if (!cleared) return false;
     const now = this.clock();
-    const alert: Alert = {
+    const alert: Alert = this.redact({
       id: this.newId(),
       kind: 'resolved',
       site: this.options.site,
@@ -125,7 +127,7 @@ export class Alerter {
       resolves: { ...cleared.key, kind: cleared.kind },
       at: new Date(now).toISOString(),
       ...(cleared.key.host !== undefined && { host: cleared.key.host }),
-    };
+    });
     this.enqueue(alert, now);
     await this.persist();
     return true;
@@ -201,8 +203,12 @@ export class Alerter {
     this.state.queue = this.state.queue.filter((d) => d !== delivery);
   }
 
+  private redact(alert: Alert): Alert {
+    return this.options.redact ? this.options.redact(alert) : alert;
+  }
+
   private alert(event: AlertEvent, key: AlertKey, now: number, recovery: boolean): Alert {
-    return {
+    return this.redact({
       id: this.newId(),
       kind: event.kind,
       site: this.options.site,
@@ -213,7 +219,7 @@ export class Alerter {
       event,
       at: new Date(now).toISOString(),
       ...(key.host !== undefined && { host: key.host }),
-    };
+    });
   }
 
   private enqueue(alert: Alert, now: number): void {

@@ -105,12 +105,59 @@ export function cronMatches(cron: Cron, at: Date): boolean {
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
 
-/** The most recent firing minute at or before `now`, looking back at most `lookbackMinutes`; null if none. */
-export function lastFiring(cron: Cron, now: number, lookbackMinutes: number): number | null {
+/** Counts the steps a search takes (tests bound the work, not the time). */
+export interface CronMeter {
+  steps: number;
+}
+
+/** Whether the day of the month and the day of the week of these local fields fire (either, where both are restricted). */
+function dayFires(cron: Cron, date: number, weekday: number): boolean {
+  const dom = cron.days.has(date);
+  const dow = cron.weekdays.has(weekday);
+  return cron.dayOr ? dom || dow : dom && dow;
+}
+
+/** Local wall-clock minutes of an instant read as UTC: calendar arithmetic on it knows no daylight saving. */
+function wallOf(t: number): number {
+  const d = new Date(t);
+  return Date.UTC(d.getFullYear(), d.getMonth(), d.getDate(), d.getHours(), d.getMinutes());
+}
+
+/**
+ * Whether every instant in (from, to] reads the wall clock advanced by the same amount: then no local time was
+ * skipped or repeated between them, and a jump by minutes within one hour lands where the fields say.
+ */
+function sameOffset(from: number, to: number): boolean {
+  return wallOf(to) - wallOf(from) === to - from;
+}
+
+/**
+ * The most recent firing minute at or before `now`, looking back at most `lookbackMinutes`; null if none. Each step
+ * goes back past the whole of the coarsest field that does not fire (a month, a day, an hour, or to the previous
+ * minute that fires), so the work grows with the fields, not with the minutes looked back over.
+ */
+export function lastFiring(cron: Cron, now: number, lookbackMinutes: number, meter?: CronMeter): number | null {
   const start = Math.floor(now / MINUTE) * MINUTE;
-  for (let i = 0; i <= lookbackMinutes; i++) {
-    const t = start - i * MINUTE;
-    if (cronMatches(cron, new Date(t))) return t;
+  const stop = start - lookbackMinutes * MINUTE;
+  const minutes = [...cron.minutes].sort((a, b) => b - a);
+  let t = start;
+  while (t >= stop) {
+    if (meter) meter.steps++;
+    const d = new Date(t);
+    const [year, month, date, hour, minute] = [d.getFullYear(), d.getMonth(), d.getDate(), d.getHours(), d.getMinutes()];
+    // A month, day or hour that does not fire is left by its start as the local clock reads it (for a repeated hour,
+    // its first instance): everything skipped reads the same failing field.
+    let back: number;
+    if (!cron.months.has(month + 1)) back = new Date(year, month, 1).getTime() - MINUTE;
+    else if (!dayFires(cron, date, d.getDay())) back = new Date(year, month, date).getTime() - MINUTE;
+    else if (!cron.hours.has(hour)) back = new Date(year, month, date, hour).getTime() - MINUTE;
+    else if (cron.minutes.has(minute)) return t;
+    else {
+      // Within the hour by arithmetic (a repeated hour has two instants for one wall time); one minute where the clock changed.
+      const jump = t - (minute - (minutes.find((m) => m < minute) ?? -1)) * MINUTE;
+      back = sameOffset(jump, t) ? jump : t - MINUTE;
+    }
+    t = Math.min(back, t - MINUTE);
   }
   return null;
 }
@@ -118,17 +165,30 @@ export function lastFiring(cron: Cron, now: number, lookbackMinutes: number): nu
 /** Five years of minutes: an expression that fires on no day in that time (`0 0 31 2 *`) never fires. */
 const SEARCH_MINUTES = 5 * 366 * 24 * 60;
 
-/** The first firing (to the second) strictly after `after`; null if it never fires. */
-export function nextFiring(cron: Cron, after: number): number | null {
+/** The first firing (to the second) strictly after `after`; null if it never fires. Steps as `lastFiring` does. */
+export function nextFiring(cron: Cron, after: number, meter?: CronMeter): number | null {
   const seconds = [...cron.seconds].sort((a, b) => a - b);
+  const minutes = [...cron.minutes].sort((a, b) => a - b);
   const minuteStart = Math.floor(after / MINUTE) * MINUTE;
-  for (let i = 0; i <= SEARCH_MINUTES; i++) {
-    const minute = minuteStart + i * MINUTE;
-    if (!cronMatches(cron, new Date(minute))) continue;
-    for (const s of seconds) {
-      const t = minute + s * SECOND;
-      if (t > after) return t;
+  const stop = minuteStart + SEARCH_MINUTES * MINUTE;
+  let t = minuteStart;
+  while (t <= stop) {
+    if (meter) meter.steps++;
+    const d = new Date(t);
+    const [year, month, date, hour, minute] = [d.getFullYear(), d.getMonth(), d.getDate(), d.getHours(), d.getMinutes()];
+    let forward: number;
+    if (!cron.months.has(month + 1)) forward = new Date(year, month + 1, 1).getTime();
+    else if (!dayFires(cron, date, d.getDay())) forward = new Date(year, month, date + 1).getTime();
+    else if (!cron.hours.has(hour)) forward = new Date(year, month, date, hour + 1).getTime();
+    else if (cron.minutes.has(minute)) {
+      const second = seconds.find((s) => t + s * SECOND > after);
+      if (second !== undefined) return t + second * SECOND;
+      forward = t + MINUTE;
+    } else {
+      const jump = t + ((minutes.find((m) => m > minute) ?? 60) - minute) * MINUTE;
+      forward = sameOffset(t, jump) ? jump : t + MINUTE;
     }
+    t = Math.max(forward, t + MINUTE);
   }
   return null;
 }

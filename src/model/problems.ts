@@ -22,6 +22,8 @@ export const PROBLEM_CODES = [
   'template',
   'missing-file',
   'plaintext-secret',
+  /** A password in the lab's SOPS file too short or too plain to be told apart from other text (found on the agent). */
+  'weak-secret',
   'unknown-host',
   'invalid-cron',
   'drift-policy',

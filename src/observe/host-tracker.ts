@@ -16,14 +16,14 @@ export class HostTracker {
   private closed = false;
 
   /**
-   * `redact`: applied to every event before it is recorded: error texts and inventories come from BMCs and lower
-   * layers, and whatever the state holds reaches the journal, the status branch, /v1/status and alerts.
+   * Events are recorded as they happened: the state is what the agent decides with (roles, steps, revisions), so no
+   * redaction touches it. Error texts and inventories from BMCs may carry a secret; each way out redacts them (the
+   * log destination, the status branch, the API bodies, the alert payloads).
    */
   constructor(
     private readonly journal: Journal,
     private readonly log: Logger,
     private readonly clock: () => number = Date.now,
-    private readonly redact: <T>(value: T) => T = (value) => value,
   ) {}
 
   async load(): Promise<void> {
@@ -51,8 +51,7 @@ export class HostTracker {
   }
 
   /** Applies an event and waits until the journal holds the result. */
-  async record(host: string, given: HostEvent): Promise<ObservedHost> {
-    const event = this.redact(given);
+  async record(host: string, event: HostEvent): Promise<ObservedHost> {
     const before = this.get(host);
     if (this.closed) return before;
     const after = applyEvent(before, event, this.clock());

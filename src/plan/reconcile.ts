@@ -1,7 +1,7 @@
 import type { Site } from '../model/types.ts';
 import { decide } from './decide.ts';
 import { gateRollout } from './rollout.ts';
-import { inMaintenanceWindow, scheduledPowerSince, selects, type SelectableHost } from './schedules.ts';
+import { FiringCache, inMaintenanceWindow, scheduledPowerSince, selects, type SelectableHost } from './schedules.ts';
 import type { Action } from './types.ts';
 import type { DesiredHost, ObservedHost } from '../core/host-state.ts';
 
@@ -23,10 +23,11 @@ type ScheduleState = { name: string; selector: Site['schedules'][number]['select
 /**
  * One reconcile pass over the whole lab, pure: power schedules adjust what each host should be, `decide` picks
  * each host's action, and the rollout gate holds back what groups and maintenance windows do not allow yet.
+ * `firings`: the owner's cache of cron firings, so each distinct expression is evaluated once per pass.
  */
-export function reconcile(site: Site, inputs: ReconcileInput[], now: number): ReconcileDecision[] {
+export function reconcile(site: Site, inputs: ReconcileInput[], now: number, firings = new FiringCache()): ReconcileDecision[] {
   const schedules = site.schedules.flatMap((s): ScheduleState[] => {
-    const state = scheduledPowerSince(s, now);
+    const state = scheduledPowerSince(s, now, firings);
     return state ? [{ name: s.name, selector: s.selector, ...state }] : [];
   });
   const options = { now, provisionTimeoutMs: site.policies.provisionTimeoutSeconds * 1000, stepTimeoutMs: site.policies.stepTimeoutSeconds * 1000 };
@@ -37,7 +38,7 @@ export function reconcile(site: Site, inputs: ReconcileInput[], now: number): Re
     const action = offBy ? decide(desired, input.observed, options) : namePowerOn(decide(desired, input.observed, options), input, host, schedules);
     return { host, desired, observed: input.observed, action };
   });
-  const gated = gateRollout(site.rollout.groups, decided, inMaintenanceWindow(site.maintenance.windows, now));
+  const gated = gateRollout(site.rollout.groups, decided, inMaintenanceWindow(site.maintenance.windows, now, firings));
   return decided.map((d, i) => ({ host: d.host.name, desired: d.desired, action: gated[i] ?? d.action }));
 }
 

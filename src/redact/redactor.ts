@@ -13,6 +13,22 @@ export const REDACTED = '[redacted]';
  */
 export const MIN_SUBSTRING_SECRET_LENGTH = 6;
 
+/**
+ * Fields that name things or hold one of the agent's words (hosts, roles, steps, phases, revisions, kinds, sync and
+ * health): what readers of logs, the status branch, the API and alerts decide with. Their values are left as they
+ * are when they look like a name (no spaces, at most 256 characters), so no secret that happens to equal a word can
+ * turn `role: compute` or `kind: commit-rejected` into `[redacted]`. Names come from the lab and the agent, never
+ * from a secret; free text (messages, errors, inventories) is redacted wherever it sits.
+ */
+export const NAME_FIELDS: ReadonlySet<string> = new Set([
+  'host', 'role', 'fromRole', 'appliedRole', 'attemptRole', 'phase', 'from', 'step', 'kind', 'event', 'alert',
+  'revision', 'appliedRevision', 'attemptRevision', 'attemptedRevision', 'generation', 'sync', 'health', 'drift',
+  'mode', 'answer', 'service', 'site', 'result',
+]);
+const NAME_VALUE = /^[^\s]{1,256}$/;
+/** Fields whose keys are host names (`hosts` of the status documents): never redacted. */
+const NAME_KEYED_FIELDS: ReadonlySet<string> = new Set(['hosts']);
+
 /** A secret, with the user name it goes with when it is a password (for the Basic-header form). */
 export interface SecretValue {
   password: string;
@@ -72,7 +88,10 @@ export class Redactor {
     return false;
   }
 
-  /** A copy of `value` with every string in it (keys too) redacted; other values as they are. */
+  /**
+   * A copy of `value` with every string in it (keys too) redacted, but a name in one of the `NAME_FIELDS` and the
+   * host names that key a `hosts` map. Other values as they are.
+   */
   redactDeep<T>(value: T): T {
     const { anywhere, whole } = this.compile();
     return anywhere || whole || this.tokens.size > 0 ? (this.deep(value) as T) : value;
@@ -95,11 +114,12 @@ export class Redactor {
     return `${JSON.stringify(this.deep(parsed))}${newline}`;
   }
 
-  private deep(value: unknown): unknown {
-    if (typeof value === 'string') return this.redact(value);
-    if (Array.isArray(value)) return value.map((v) => this.deep(v));
+  private deep(value: unknown, field = ''): unknown {
+    if (typeof value === 'string') return NAME_FIELDS.has(field) && NAME_VALUE.test(value) ? value : this.redact(value);
+    if (Array.isArray(value)) return value.map((v) => this.deep(v, field));
     if (typeof value === 'object' && value !== null && isPlain(value)) {
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [this.redact(k), this.deep(v)]));
+      const names = NAME_KEYED_FIELDS.has(field);
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [names && NAME_VALUE.test(k) ? k : this.redact(k), this.deep(v, k)]));
     }
     return value;
   }

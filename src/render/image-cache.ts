@@ -89,7 +89,7 @@ export class ImageCache {
       },
     });
     const work = (async () => {
-      source = await openImageSource(imageName, target, this.policy.fileRoots, limits, guard.signal);
+      source = await openImageSource(imageName, target, this.policy, limits, guard.signal);
       // Errors reach us through pipeline; this keeps a stream that is never piped (too large) from throwing.
       source.stream.on('error', () => undefined);
       guard.opened(source.size);

@@ -41,6 +41,8 @@ export interface DownloadLimits {
 export interface ImagePolicy {
   /** Absolute directories; a file:// image must lie below one of them (real path). Empty: file:// is refused. */
   fileRoots: readonly string[];
+  /** URL prefixes, host names, addresses and networks http(s) images may come from (src/render/image-http-allow.ts). */
+  httpAllow?: readonly string[];
   download: DownloadSettings;
   ceiling: DownloadSettings;
 }

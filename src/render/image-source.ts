@@ -7,7 +7,9 @@ import { lstat, open, realpath } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { Agent, errors, interceptors, request } from 'undici';
+import { isIP } from 'node:net';
+import { Agent, errors, request } from 'undici';
+import { HttpAllowList, isNotAllowed, NOT_ALLOWED } from './image-http-allow.ts';
 import { ImageFetchError, ImageUrlRefusedError } from './image-errors.ts';
 import type { DownloadLimits } from './image-limits.ts';
 import { errorMessage } from '../core/errors.ts';
@@ -52,8 +54,8 @@ export function imageTarget(image: string, url: string, fileRoots: readonly stri
   return { kind: 'file', url, path: normal };
 }
 
-export function openImageSource(image: string, target: ImageTarget, fileRoots: readonly string[], limits: DownloadLimits, signal: AbortSignal): Promise<OpenedSource> {
-  return target.kind === 'file' ? openLocalFile(image, target.url, target.path, fileRoots) : openRemote(image, target.url, limits, signal);
+export function openImageSource(image: string, target: ImageTarget, policy: { fileRoots: readonly string[]; httpAllow?: readonly string[] }, limits: DownloadLimits, signal: AbortSignal): Promise<OpenedSource> {
+  return target.kind === 'file' ? openLocalFile(image, target.url, target.path, policy.fileRoots) : openRemote(image, target.url, new HttpAllowList(policy.httpAllow), limits, signal);
 }
 
 /**
@@ -83,21 +85,47 @@ async function openLocalFile(image: string, url: string, path: string, fileRoots
   return { stream: handle.createReadStream(), size: info.size, close: () => void handle.close().catch(() => undefined) };
 }
 
-async function openRemote(image: string, url: string, limits: DownloadLimits, signal: AbortSignal): Promise<OpenedSource> {
-  const agent = new Agent({ connect: { timeout: limits.connectMs }, headersTimeout: limits.idleMs, bodyTimeout: limits.idleMs });
-  const close = (): void => void agent.destroy().catch(() => undefined);
-  try {
-    const res = await request(url, { dispatcher: agent.compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS })), signal });
-    if (res.statusCode !== 200) {
-      res.body.on('error', () => undefined).destroy();
-      throw new ImageFetchError(image, url, `HTTP ${res.statusCode}`);
+const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * GET with every hop checked by the allow-list (src/render/image-http-allow.ts): an address literal before the
+ * connection, a name at the connection, by the lookup the connection uses. A refused hop, the first or a redirect's,
+ * is told only NOT_ALLOWED, for the URL the lab wrote.
+ */
+async function openRemote(image: string, url: string, allow: HttpAllowList, limits: DownloadLimits, signal: AbortSignal): Promise<OpenedSource> {
+  const refused = (): ImageUrlRefusedError => new ImageUrlRefusedError(image, url, NOT_ALLOWED);
+  let current = new URL(url);
+  for (let hop = 0; ; hop++) {
+    const named = allow.namesUrl(current);
+    const literal = current.hostname.replace(/^\[|\]$/g, '');
+    if (isIP(literal) && !allow.allows(literal, named)) throw refused();
+    const agent = new Agent({ connect: { timeout: limits.connectMs, lookup: allow.pinnedLookup(named) }, headersTimeout: limits.idleMs, bodyTimeout: limits.idleMs });
+    const close = (): void => void agent.destroy().catch(() => undefined);
+    try {
+      const res = await request(current, { dispatcher: agent, signal });
+      const location = res.headers['location'];
+      if (REDIRECTS.has(res.statusCode) && typeof location === 'string') {
+        res.body.on('error', () => undefined).destroy();
+        close();
+        if (hop >= MAX_REDIRECTIONS) throw new ImageFetchError(image, url, `more than ${MAX_REDIRECTIONS} redirects`);
+        const next = new URL(location, current);
+        if (next.protocol !== 'http:' && next.protocol !== 'https:') throw refused();
+        current = next;
+        continue;
+      }
+      if (res.statusCode !== 200) {
+        res.body.on('error', () => undefined).destroy();
+        throw new ImageFetchError(image, url, `HTTP ${res.statusCode}`);
+      }
+      const length = Number(res.headers['content-length']);
+      return { stream: res.body, ...(Number.isSafeInteger(length) ? { size: length } : {}), close };
+    } catch (err) {
+      close();
+      if (signal.aborted || err instanceof ImageFetchError || err instanceof ImageUrlRefusedError) throw err;
+      if (isNotAllowed(err)) throw refused();
+      if (err instanceof TypeError && /Invalid URL/i.test(err.message)) throw new ImageFetchError(image, url, 'a redirect to an invalid URL');
+      throw new ImageFetchError(image, url, httpReason(err, limits));
     }
-    const length = Number(res.headers['content-length']);
-    return { stream: res.body, ...(Number.isSafeInteger(length) ? { size: length } : {}), close };
-  } catch (err) {
-    close();
-    if (signal.aborted || err instanceof ImageFetchError) throw err;
-    throw new ImageFetchError(image, url, httpReason(err, limits));
   }
 }
 

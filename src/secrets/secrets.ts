@@ -63,6 +63,8 @@ export class Secrets {
     /** The bindings of the secrets file's entries and of the environment's (by FORSETI_CREDENTIAL_ key). */
     private readonly operatorBindings: { file: Bindings; env: Bindings } = { file: new Map(), env: new Map() },
     private readonly sopsBindings: Bindings = new Map(),
+    /** The SOPS file as committed (encrypted), for problems at the line of a value. */
+    readonly sopsText?: string,
   ) {}
 
   /** A binding the operator wrote wrong (an unknown `use`, a bad CIDR) throws CredentialBindingError. */
@@ -102,15 +104,15 @@ export class Secrets {
       const entries = new Map<string, Credential>();
       const bindings: Bindings = new Map();
       collect(tree, entries, bindings, false, unauthenticated);
-      return this.withSops(entries, undefined, decryptedValues(tree), bindings);
+      return this.withSops(entries, undefined, decryptedValues(tree), bindings, text);
     } catch (err) {
       if (!(err instanceof SopsError)) throw err;
       return this.withSops(new Map(), err.message);
     }
   }
 
-  private withSops(entries: Map<string, Credential>, problem?: string, values: string[] = [], bindings: Bindings = new Map()): Secrets {
-    return new Secrets(this.fromFile, this.env, this.options, entries, problem, values, this.operatorBindings, bindings);
+  private withSops(entries: Map<string, Credential>, problem?: string, values: string[] = [], bindings: Bindings = new Map(), text?: string): Secrets {
+    return new Secrets(this.fromFile, this.env, this.options, entries, problem, values, this.operatorBindings, bindings, text);
   }
 
   /** Where `name` resolves from (the same order as `resolve`) and its binding; undefined when nothing holds it. */
@@ -154,6 +156,16 @@ export class Secrets {
       if (name && password) fromEnv.push({ username: this.env[`FORSETI_CREDENTIAL_${name}_USERNAME`] ?? '', password });
     }
     return [...this.fromFile.values(), ...fromEnv, ...this.fromSops.values(), ...this.sopsValues.map((password) => ({ username: '', password }))];
+  }
+
+  /**
+   * What the lab's SOPS file decrypted to: its credentials by name, and its other values. The lab is semi-trusted
+   * (anyone can encrypt to the agent's public age key), so these are not redaction patterns as they are: the agent
+   * filters them first (src/agent/lab-secret-patterns.ts).
+   */
+  labValues(): { credentials: ReadonlyMap<string, Credential>; others: string[] } {
+    const passwords = new Set([...this.fromSops.values()].map((c) => c.password));
+    return { credentials: this.fromSops, others: this.sopsValues.filter((v) => !passwords.has(v)) };
   }
 
   private async ageIdentities(): Promise<string[]> {

@@ -103,9 +103,10 @@ export class AgentBootBackend implements BootBackend {
    * The script a machine asking with this MAC gets. Its own script (install, chain, wipe), which carries the
    * token of its provisioning attempt, goes only to the host's reserved address, and only that fetch is its
    * `script` step; any other address is told to exit, with the reason for the log. "Boot from disk" and "exit"
-   * carry nothing and go to anyone.
+   * carry nothing and go to anyone. `countStep: false`: the caller counts the step itself once the script is
+   * delivered (TFTP, whose source address a request can forge: only the ACKs of the transfer prove it).
    */
-  scriptFor(mac: string, remoteIp: string): BootScript {
+  scriptFor(mac: string, remoteIp: string, countStep = true): BootScript {
     const gen = this.current();
     const name = gen?.byMac.get(mac);
     const rendered = name ? gen?.hosts.get(name) : undefined;
@@ -126,8 +127,8 @@ export class AgentBootBackend implements BootBackend {
     const script = answer === 'wipe'
       ? (rendered.wipeScript ?? exitScript(`no wipe role rendered for ${name}`))
       : (rendered.script ?? exitScript(`nothing to boot for ${name}`));
-    this.step(name, 'script');
-    return { script: fillTokenSlot(script, this.tokenOf(name, state)), host: name, answer };
+    if (countStep) this.step(name, 'script');
+    return { script: fillTokenSlot(script, this.tokenOf(name, state)), host: name, answer, ownScript: true };
   }
 
   /**
@@ -135,15 +136,23 @@ export class AgentBootBackend implements BootBackend {
    * a DHCP server that hands iPXE a TFTP file name), and `autoexec.ipxe`, which ipxe.efi fetches from the TFTP
    * server it was loaded from before anything else: the asking host's own script, the host found by its address
    * (its reservation); an address no host has gets the entry script, which finds the host by MAC. null: not a
-   * generated name, so the TFTP root answers.
+   * generated name, so the TFTP root answers. `scriptOf`: the host whose own script this is; it counts as that
+   * host's `script` step only once the transfer completed (`scriptDelivered`), since a TFTP request's source
+   * address can be forged and only the client's ACKs prove it.
    */
-  tftpFile(name: string, remoteIp: string): { content: string; host?: string } | null {
+  tftpFile(name: string, remoteIp: string): { content: string; host?: string; scriptOf?: string } | null {
     if (name === 'boot.ipxe') return { content: this.entryScript() };
     if (name !== 'autoexec.ipxe') return null;
     const host = this.hostAt(remoteIp);
     const mac = host?.macs[0];
     if (!host || !mac) return { content: autoexecScript(this.entryScript()) };
-    return { content: autoexecScript(this.scriptFor(mac, remoteIp).script), host: host.name };
+    const answer = this.scriptFor(mac, remoteIp, false);
+    return { content: autoexecScript(answer.script), host: host.name, ...(answer.ownScript ? { scriptOf: host.name } : {}) };
+  }
+
+  /** A host's own script went out over TFTP and the client acknowledged all of it: its `script` step. */
+  scriptDelivered(host: string): void {
+    this.step(host, 'script');
   }
 
   imagePath(sha256: string, remoteIp: string): string | null {

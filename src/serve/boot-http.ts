@@ -16,6 +16,8 @@ export interface BootScript {
   host?: string;
   answer: string;
   refused?: string;
+  /** The host's own script (install, chain, wipe), with its token: its fetch is the host's `script` step. */
+  ownScript?: boolean;
 }
 
 /** What the boot HTTP service asks of the agent. Small on purpose: the HTTP layer knows no lab model. */
@@ -59,6 +61,8 @@ export interface BootHttpOptions {
   limits?: Partial<HttpLimits>;
   /** At most this many /v1/events streams at once (default in status-stream.ts). */
   maxEventStreams?: number;
+  /** Applied to the status document as /v1/status and /v1/events send it: error texts may carry a secret. */
+  redact?: <T>(value: T) => T;
 }
 
 const MAC_IN_PATH = /^\/v1\/boot\/([0-9a-fA-F]{2}(?:[-:][0-9a-fA-F]{2}){5})$/;
@@ -70,11 +74,14 @@ export const PHONE_HOME_MAX_BYTES = 64 * 1024;
 
 export function createBootHttpServer(backend: BootBackend, log: Logger, options: BootHttpOptions = {}): Server {
   let warned = false;
+  const redact = options.redact ?? ((value) => value);
   const status = (): unknown =>
-    statusDocument(backend, (err) => {
-      if (!warned) log.warn({ err }, 'status document has an unexpected shape; served as is');
-      warned = true;
-    });
+    redact(
+      statusDocument(backend, (err) => {
+        if (!warned) log.warn({ err }, 'status document has an unexpected shape; served as is');
+        warned = true;
+      }),
+    );
   const stream = new StatusStream({
     snapshot: () => JSON.stringify(status()),
     log,

@@ -178,14 +178,16 @@ export class BootServices {
         );
       }
     }
+    const generated = generatedTftpFiles(this.backend);
     const server = createTftpServer({
       root,
       address: bind,
       port,
       log: this.log,
-      resolve: generatedTftpFiles(this.backend),
+      resolve: generated.resolve,
       ...(this.config.serve.tftpLimits ? { limits: this.config.serve.tftpLimits } : {}),
       onTransfer: (e) => {
+        generated.transferEnded(e);
         logTftpTransfer(this.log, e);
         this.httpOptions.metrics?.countTftp(e.ok, e.bytes);
       },
@@ -314,14 +316,35 @@ export function ipxeOverHttp(ipxeDir: string): { dir: string; names: string[] } 
   return { dir: ipxeDir, names: [...Object.values(IPXE_BINARIES), ...EXTRA_IPXE_BINARIES] };
 }
 
+/** Requests whose host script is on its way, past which the oldest is forgotten (the TFTP caps keep far fewer). */
+const MAX_PENDING_SCRIPTS = 4096;
+
 /**
  * The TFTP server's resolve hook: the generated names (boot.ipxe, autoexec.ipxe) come from the generation current
- * at the request, everything else from the TFTP root (the iPXE binaries).
+ * at the request, everything else from the TFTP root (the iPXE binaries). A host's own script counts as its `script`
+ * step when `transferEnded` sees its transfer complete: a forged source address gets no ACKs back to the server.
  */
-export function generatedTftpFiles(backend: Pick<AgentBootBackend, 'tftpFile'>): NonNullable<TftpServerOptions['resolve']> {
-  return (name, client) => {
-    const file = backend.tftpFile(name, client.address);
-    return Promise.resolve(file ? { data: Buffer.from(file.content) } : null);
+export function generatedTftpFiles(backend: Pick<AgentBootBackend, 'tftpFile' | 'scriptDelivered'>): {
+  resolve: NonNullable<TftpServerOptions['resolve']>;
+  transferEnded: (e: TftpTransferEvent) => void;
+} {
+  /** "address:port" of each request answered with a host's own script → that host. */
+  const pending = new Map<string, string>();
+  return {
+    resolve: (name, client) => {
+      const file = backend.tftpFile(name, client.address);
+      if (file?.scriptOf) {
+        if (pending.size >= MAX_PENDING_SCRIPTS) pending.delete(pending.keys().next().value ?? '');
+        pending.set(`${client.address}:${client.port}`, file.scriptOf);
+      }
+      return Promise.resolve(file ? { data: Buffer.from(file.content) } : null);
+    },
+    transferEnded: (e) => {
+      const host = pending.get(e.client);
+      if (host === undefined) return;
+      pending.delete(e.client);
+      if (e.ok) backend.scriptDelivered(host);
+    },
   };
 }
 

@@ -9,6 +9,7 @@ import git, { type HttpClient } from 'isomorphic-git';
 import { BmcState } from '../../bmc/bmc-state.ts';
 import { createDriver } from '../../bmc/driver-factory.ts';
 import { AgentConfigError, loadAgentConfig, type AgentConfig } from '../../agent/config.ts';
+import { labSecretPatterns } from '../../agent/lab-secret-patterns.ts';
 import { IPXE_BINARIES } from '../../serve/dhcp-policy.ts';
 import { Secrets } from '../../secrets/secrets.ts';
 import { agentPolicyProblems } from '../../agent/agent-policy.ts';
@@ -84,7 +85,10 @@ async function runChecks(configFile: string, labDir: string | undefined, dhcpWai
     report(iface);
     if (secrets) {
       const labSecrets = await secrets.withLab(dir);
-      redactor.set('lab-secrets', labSecrets.values());
+      // As the agent takes them: a weak password in the SOPS file would have the agent reject the commit.
+      const { patterns, problems } = labSecretPatterns(labSecrets, lab);
+      redactor.set('lab-secrets', patterns);
+      for (const p of problems) report(result('lab secrets', 'fail', formatProblem(p)));
       // The commit comes from Git: the agent would reject it before logging in anywhere, and so does doctor.
       const refused = agentPolicyProblems(lab, labSecrets, config);
       if (refused.length > 0) {

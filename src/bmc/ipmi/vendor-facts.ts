@@ -101,7 +101,7 @@ export const VENDORS: readonly IpmiVendorFacts[] = [
     bootFlags: 'kept',
     factoryAccount: { username: 'USERID', password: 'PASSW0RD', source: '[ibm-h194857]' },
     facts: [
-      { fact: 'factory account USERID / PASSW0RD (user ID 2): a probe that logs in with it says so', source: '[ibm-h194857]', status: 'documented' },
+      { fact: 'factory account USERID (user ID 2) with a documented factory password: a probe that logs in with it says so', source: '[ibm-h194857]', status: 'documented' },
       { fact: 'no FreeIPMI workaround names an IMM (forcepermsg names the IBM eServer 325, IPMI v1.5 only)', source: '[freeipmi-wa]', status: 'documented' },
       { fact: 'fence_imm is fence_ipmilan with no IMM-specific waits or options', source: '[fence-ipmilan]', status: 'documented' },
     ],

@@ -2,17 +2,19 @@
 // (test/fixtures/ipmi/personalities.ts): the IBM IMM of the x3550 M3 and the HP iLO 4 of the BL460c Gen8. Each test
 // checks what went over the wire (ipmitool's arguments) or what the BMC holds, never timing.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { BmcState } from '../src/bmc/bmc-state.ts';
 import { createIpmiDriver } from '../src/bmc/ipmi-driver.ts';
 import type { IpmiDriverOptions } from '../src/bmc/ipmi-driver.ts';
 import { GENERIC_FACTS, IANA, vendorFacts, VENDORS } from '../src/bmc/ipmi/vendor-facts.ts';
 import { probeBmc } from '../src/bmc/probe.ts';
-import { ILO4_BL460C_GEN8, IMM_X3550_M3 } from './fixtures/ipmi/personalities.ts';
+import { ILO4_BL460C_GEN8, IMM_X3550_M3, VALID_TIMEOUT_MS } from './fixtures/ipmi/personalities.ts';
 import type { IpmiPersonality, PersonalityBmc } from './fixtures/ipmi/personalities.ts';
 import { startPersonality } from './fixtures/ipmi/personalities.ts';
 import { recordingIpmitool } from './fixtures/ipmi/support.ts';
-import { readFileSync } from 'node:fs';
 
 const LAN = { retries: 0, retryDelayMs: 0, lanRetries: 1, lanTimeoutS: 1 };
 const running: PersonalityBmc[] = [];
@@ -164,3 +166,34 @@ describe(`${ILO4_BL460C_GEN8.title}: suite 17 unanswered, 4 s after power comman
     assert.ok(!report.quirks.some((q) => /factory account/.test(q)));
   });
 });
+
+describe('the boot flag valid bit past the 60-second timeout (shortened here), on both personalities', () => {
+  for (const p of [IMM_X3550_M3, ILO4_BL460C_GEN8]) {
+    it(`${p.title}: a plain ipmitool bootdev loses its override; the driver's stays, parameter 3 read first and bit 3 set`, async () => {
+      const b = await startPersonality(p, `${p.id}-valid`);
+      running.push(b);
+      const raw = (...command: string[]): Promise<string> => ipmitoolRaw(b, p, command);
+      await raw('chassis', 'bootdev', 'pxe');
+      assert.match(await raw('chassis', 'bootparam', 'get', '5'), /Boot Flag Valid/);
+      await sleep(VALID_TIMEOUT_MS + 300);
+      assert.doesNotMatch(await raw('chassis', 'bootparam', 'get', '5'), /Boot Flag Valid\b/, 'cleared by the BMC');
+      const { driver, calls } = await driverOn(p, b, new BmcState());
+      await driver.setBootOverride({ device: 'pxe', persistent: false, mode: 'uefi' });
+      await sleep(VALID_TIMEOUT_MS + 300);
+      assert.deepEqual(await driver.getBootOverride(), { device: 'pxe', persistent: false, mode: 'uefi' });
+      const sent = commandsOf(await calls());
+      const read = sent.indexOf('raw 0x00 0x09 0x03 0x00 0x00');
+      const write = sent.indexOf('raw 0x00 0x08 0x03 0x08');
+      assert.ok(read >= 0 && write > read && write < sent.findIndex((c) => c.startsWith('chassis bootdev')), sent.join(' | '));
+      await driver.setBootOverride({ device: 'disk', persistent: true, mode: 'bios' });
+      assert.equal(commandsOf(await calls()).filter((c) => c === 'raw 0x00 0x08 0x03 0x08').length, 1, 'bit 3 already set: not written again');
+    });
+  }
+});
+
+function ipmitoolRaw(b: PersonalityBmc, p: IpmiPersonality, command: string[]): Promise<string> {
+  const args = ['-I', 'lanplus', '-C', '3', '-H', '127.0.0.1', '-p', String(b.port), '-U', p.user, '-E', '-N', '1', '-R', '1', ...command];
+  return new Promise((resolve, reject) =>
+    execFile('ipmitool', args, { env: { ...process.env, IPMI_PASSWORD: p.password } }, (err, stdout, stderr) => (err ? reject(new Error(stderr)) : resolve(stdout))),
+  );
+}

@@ -13,6 +13,8 @@ export interface IpmiLearned {
   cipherSuite?: number;
   /** Get Device ID's manufacturer ID (null: it gave none). */
   manufacturerId?: number | null;
+  /** The BMC does not implement boot option parameter 3 (valid bit clearing). */
+  noValidBitClearing?: boolean;
 }
 
 export class BmcState {

@@ -161,6 +161,7 @@ export class IpmiDriver implements BmcDriver {
     const request = bootdevRequest(o, this.target.firmware);
     const support = await this.bootFlags();
     await this.waitForSetComplete();
+    await this.keepValidBit();
     let rejection: BmcCommandError | undefined;
     try {
       await this.call((c, opts) => ipmitool.setBootdev(c, request, opts));
@@ -240,6 +241,25 @@ export class IpmiDriver implements BmcDriver {
       await sleep(bound.intervalMs);
     }
     await this.call((c, o) => ipmitool.clearSetInProgress(c, o));
+  }
+
+  /**
+   * Boot option parameter 3 bit 3 (IPMI v2.0 Table 28-14): unless it is set, the BMC clears the boot flags' valid bit
+   * when no Chassis Control command follows their write within 60 s, and the override is gone before a later boot.
+   * OpenStack ironic sends the same by default. Read first, so the bits an operator set stay; written only when bit
+   * 3 is not set yet. A BMC without parameter 3 (OpenBMC, per ironic) is asked no more.
+   */
+  private async keepValidBit(): Promise<void> {
+    if (this.learned.noValidBitClearing) return;
+    let value: number;
+    try {
+      value = await this.call((c, o) => ipmitool.getValidBitClearing(c, o));
+    } catch (err) {
+      if (!(err instanceof BmcCommandError)) throw err;
+      this.learned.noValidBitClearing = true;
+      return;
+    }
+    if ((value & 0x08) === 0) await this.call((c, o) => ipmitool.setValidBitClearing(c, value | 0x08, o));
   }
 
   private async readBootFlags(): Promise<BootFlags> {

@@ -23,6 +23,9 @@
 //   [ibm-h194857]    IBM RETAIN tip H194857 (https://www.ibm.com/support/pages/node/854978): the IMM comes with
 //                    the account USERID / PASSW0RD (a zero), renamed with `ipmitool user set name 2`: user ID 2.
 //   [openipmi]       OpenIPMI ipmi_sim: MontaVista's IANA number; its chassis_control keeps only the boot device.
+//   [ironic]         OpenStack ironic, ironic/drivers/modules/ipmitool.py set_boot_device: sends `raw 0x00 0x08 0x03
+//                    0x08` by default ("IPMI spec indicates unless you send these raw bytes the boot device setting
+//                    times out after 60s"); "Some BMCs do not implement Option 0x03, such as OpenBMC".
 
 /** IANA Private Enterprise Numbers as Get Device ID reports them. */
 export const IANA = { IBM: 2, HP: 11, DELL: 674, INTEL: 343, MONTAVISTA: 4753, SUPERMICRO: 10876, LENOVO: 19046 } as const;
@@ -72,6 +75,11 @@ export const GENERIC_FACTS: readonly SourcedFact[] = [
   {
     fact: 'a refused login is never retried (BMCs lock out after repeated authentication errors)',
     source: '[ipmipower] KNOWN ISSUES',
+    status: 'documented',
+  },
+  {
+    fact: 'before a boot write, boot parameter 3 bit 3 is set (read first, other bits kept) so the BMC keeps the valid bit past 60 s; a BMC without parameter 3 is asked no more',
+    source: '[ipmi-spec] Table 28-14, parameter 3; [ironic]',
     status: 'documented',
   },
   {

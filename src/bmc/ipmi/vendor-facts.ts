@@ -163,7 +163,7 @@ export function vendorFacts(manufacturerId: number | null): IpmiVendorFacts {
 export const UNVERIFIED: readonly string[] = [
   'iLO 4 and IMM: the list of cipher suites in a vendor document (iLO 4: a user report only; IMM: nothing found)',
   'iLO 4: whether it refuses an Open Session request for cipher suite 17 or leaves it unanswered',
-  'iLO 4 and IMM: whether `chassis power cycle` is refused on a host that is off (IPMI v2.0 recommends no action)',
+  'iLO 4 and IMM: whether `chassis power cycle` is refused on a host that is off (FreeIPMI: not required to power it on)',
   'iLO 4 and IMM: whether a next-boot-only override and the EFI boot flag are kept as written',
   'iLO 4 and IMM: whether boot parameter 3 (the 60-second valid-bit timeout) is implemented',
   'iLO 4: the "IPMI/DCMI over LAN" access setting and its port in the user guide text (default 623 assumed, as IPMI defines)',

@@ -7,9 +7,21 @@ import { CommandQueue, type CommandQueueOptions } from './command-queue.ts';
 import { BmcGate, type BmcGateOptions } from './gate.ts';
 import { OaSessionPool } from './oa/pool.ts';
 
+/** What an IPMI driver found out about one BMC, for the drivers built after it. */
+export interface IpmiLearned {
+  /** The cipher suite the BMC took. */
+  cipherSuite?: number;
+  /** Get Device ID's manufacturer ID (null: it gave none). */
+  manufacturerId?: number | null;
+  /** The BMC does not implement boot option parameter 3 (valid bit clearing). */
+  noValidBitClearing?: boolean;
+}
+
 export class BmcState {
   readonly gate: BmcGate;
   readonly oaSessions = new OaSessionPool();
+  /** Per IPMI BMC key (see ipmiBmcKey): what its drivers learnt. */
+  readonly ipmi = new Map<string, IpmiLearned>();
   private readonly queues = new Map<string, CommandQueue>();
   private readonly told = new Set<string>();
 
@@ -39,5 +51,6 @@ export class BmcState {
     const keep = new Set(keys);
     this.gate.retain(keep);
     for (const bmc of this.queues.keys()) if (!keep.has(bmc)) this.queues.delete(bmc);
+    for (const bmc of this.ipmi.keys()) if (!keep.has(bmc)) this.ipmi.delete(bmc);
   }
 }

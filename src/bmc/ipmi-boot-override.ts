@@ -1,17 +1,15 @@
 // Translation between the product's BootOverride and IPMI boot parameter 5.
 import type { BootOverride } from '../core/power.ts';
 import type { BootdevRequest, BootFlags } from './ipmi/ipmitool.ts';
+import type { BootFlagsKept } from './ipmi/vendor-facts.ts';
 
 /**
  * How much of boot parameter 5 a BMC keeps. `kept`: all of it (real BMCs). `device-only`: just the
  * Boot Device Selector; the valid, persistent and EFI bits always read back as 0. OpenIPMI's
  * ipmi_sim is such a BMC: its chassis_control program never clears the device, so an override
- * there behaves as persistent.
+ * there behaves as persistent. Which BMC is which: ipmi/vendor-facts.ts.
  */
-export type BootFlagsSupport = 'kept' | 'device-only';
-
-/** OpenIPMI's ipmi_sim reports the MontaVista IANA enterprise number. */
-export const IPMI_SIM_MANUFACTURER_ID = 4753;
+export type BootFlagsSupport = BootFlagsKept;
 
 export function bootdevRequest(o: BootOverride, firmware: 'bios' | 'uefi' | undefined): BootdevRequest {
   return { device: o.device, persistent: o.persistent, efi: (o.mode ?? firmware) === 'uefi' };

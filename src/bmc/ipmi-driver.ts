@@ -1,18 +1,21 @@
 // BmcDriver over IPMI v2 (ipmitool -I lanplus). Every write is checked by reading the BMC back.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BmcState } from './bmc-state.ts';
+import type { IpmiLearned } from './bmc-state.ts';
 import { CommandQueue, DEFAULT_MIN_INTERVAL_MS } from './command-queue.ts';
 import type { BmcDriver, BmcTarget, Inventory } from './driver.ts';
 import type { BootOverride, PowerState } from '../core/power.ts';
 import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOnceNotKeptError, BootOverrideNotAppliedError, PowerStateNotReachedError } from './errors.ts';
 import { BmcBackingOffError } from './gate.ts';
 import type { BmcGate } from './gate.ts';
-import { bootdevRequest, IPMI_SIM_MANUFACTURER_ID, overrideFromFlags, overrideMismatch } from './ipmi-boot-override.ts';
+import { bootdevRequest, overrideFromFlags, overrideMismatch } from './ipmi-boot-override.ts';
 import type { BootFlagsSupport } from './ipmi-boot-override.ts';
 import { IpmiAuthError, IpmiCommandError, IpmiUnreachableError } from './ipmi/errors.ts';
 import { cipherSuiteRefused } from './ipmi/run.ts';
 import * as ipmitool from './ipmi/ipmitool.ts';
-import type { BootFlags, IpmiConnection, IpmitoolRunOptions } from './ipmi/ipmitool.ts';
+import type { BootFlags, IpmiConnection, IpmitoolRunOptions, McInfo } from './ipmi/ipmitool.ts';
+import { vendorFacts } from './ipmi/vendor-facts.ts';
+import type { IpmiVendorFacts } from './ipmi/vendor-facts.ts';
 
 export interface PollBound {
   attempts: number;
@@ -34,8 +37,10 @@ export interface IpmiDriverOptions {
   powerPoll?: PollBound;
   /** Waiting for the OS to shut down after softOff; default 90 × 2000 ms. */
   softOffPoll?: PollBound;
-  /** Default `auto`: `device-only` for OpenIPMI's ipmi_sim (by manufacturer ID), else `kept`. */
+  /** Default `auto`: what ipmi/vendor-facts.ts says of the BMC's manufacturer ID (`device-only` for OpenIPMI's ipmi_sim). */
   bootFlags?: BootFlagsSupport | 'auto';
+  /** How a vendor's settle time after a power command is waited out; default a timer. */
+  settle?: (ms: number) => Promise<void>;
   /**
    * Waiting for another party's "set in progress" on the boot options to end before a boot write; a claim that
    * outlasts it is taken as left behind and cleared. Default 5 × 2000 ms.
@@ -46,6 +51,12 @@ export interface IpmiDriverOptions {
 const FRU_MANUFACTURER = ['Product Manufacturer', 'Board Mfg'];
 const FRU_MODEL = ['Product Name', 'Board Product'];
 const FRU_SERIAL = ['Product Serial', 'Board Serial', 'Chassis Serial'];
+
+/** Who the BMC is (Get Device ID) and what the documents say of its kind. */
+export interface IpmiIdentity {
+  mc: McInfo;
+  vendor: IpmiVendorFacts;
+}
 
 /**
  * Cipher suites tried in order when the lab names none: 17 (RAKP-HMAC-SHA256, HMAC-SHA256-128, AES-CBC-128) where the BMC
@@ -68,11 +79,15 @@ export class IpmiDriver implements BmcDriver {
   /** This BMC's key in its queue and in the gate (with the netns prefix in tests: two namespaces, two BMCs). */
   private readonly key: string;
   private readonly runOptions: IpmitoolRunOptions;
-  private bootFlagsSupport: Promise<BootFlagsSupport> | undefined;
+  private identity: Promise<IpmiIdentity> | undefined;
+  /** What earlier drivers of this BMC learnt (the owner's BMC state outlives drivers). */
+  private readonly learned: IpmiLearned;
   /** The BMC does not implement boot option parameter 0 (ipmi_sim alone does not). */
   private noSetInProgress = false;
   /** The BMC has no DCMI power reading. */
   private noPowerReading = false;
+  /** The suites passed over before the one taken, with why. */
+  private skipped: string[] = [];
 
   constructor(
     private readonly target: BmcTarget,
@@ -83,6 +98,8 @@ export class IpmiDriver implements BmcDriver {
     this.bmc = `${target.address}:${this.conn.port}`;
     this.key = ipmiBmcKey(target, opts.ipmitool?.prefix);
     const state = opts.state ?? new BmcState();
+    this.learned = state.ipmi.get(this.key) ?? {};
+    state.ipmi.set(this.key, this.learned);
     this.queue = opts.queue ?? state.queue(this.key, { minIntervalMs: opts.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS });
     this.gate = opts.gate ?? state.gate;
     // Each single ipmitool run takes a global slot; the pause between attempts does not.
@@ -95,30 +112,56 @@ export class IpmiDriver implements BmcDriver {
 
   async powerOn(): Promise<void> {
     await this.call((c, o) => ipmitool.powerControl(c, 'on', o));
+    await this.settle();
     await this.waitForPower('on', this.opts.powerPoll);
   }
 
   async powerOff(): Promise<void> {
     await this.call((c, o) => ipmitool.powerControl(c, 'off', o));
+    await this.settle();
     await this.waitForPower('off', this.opts.powerPoll);
   }
 
   async powerCycle(): Promise<void> {
-    // Many BMCs reject "cycle" on a host that is off; the intent (fresh boot) is just "on" there.
+    // IPMI does not require "cycle" to power on a host that is off (vendor-facts.ts); the intent is just "on" there.
     if ((await this.powerState()) === 'off') return this.powerOn();
     await this.call((c, o) => ipmitool.powerControl(c, 'cycle', o));
+    // Without the vendor's settle time a BMC that acts late still reads "on" from before the cycle.
+    await this.settle();
     await this.waitForPower('on', this.opts.powerPoll);
   }
 
   async softOff(): Promise<void> {
     await this.call((c, o) => ipmitool.powerControl(c, 'soft', o));
+    await this.settle();
     await this.waitForPower('off', this.opts.softOffPoll ?? { attempts: 90, intervalMs: 2000 });
+  }
+
+  /**
+   * Get Device ID, once per driver, and the vendor facts for its manufacturer ID (remembered in the BMC state, so
+   * the next driver of this BMC starts from what this one found). A failed read (BMC down) is asked again next time.
+   */
+  identify(): Promise<IpmiIdentity> {
+    this.identity ??= this.call((c, o) => ipmitool.mcInfo(c, o)).then((mc) => {
+      this.learned.manufacturerId = mc.manufacturerId;
+      return { mc, vendor: vendorFacts(mc.manufacturerId) };
+    });
+    this.identity.catch(() => (this.identity = undefined));
+    return this.identity;
+  }
+
+  /** The vendor's wait after a power command, from what is known of the BMC; nothing for an unknown one. */
+  private async settle(): Promise<void> {
+    // The power command went through: a BMC that cannot tell who it is gets no wait, not a failed command.
+    const vendor = await this.identify().then((i) => i.vendor, () => null);
+    if (vendor !== null && vendor.powerSettleMs > 0) await (this.opts.settle ?? sleep)(vendor.powerSettleMs);
   }
 
   async setBootOverride(o: BootOverride): Promise<void> {
     const request = bootdevRequest(o, this.target.firmware);
     const support = await this.bootFlags();
     await this.waitForSetComplete();
+    await this.keepValidBit();
     let rejection: BmcCommandError | undefined;
     try {
       await this.call((c, opts) => ipmitool.setBootdev(c, request, opts));
@@ -144,7 +187,7 @@ export class IpmiDriver implements BmcDriver {
   }
 
   async inventory(): Promise<Inventory> {
-    const mc = await this.call((c, o) => ipmitool.mcInfo(c, o));
+    const { mc } = await this.identify();
     const fru = await this.call((c, o) => ipmitool.fruPrint(c, o)).catch((err: unknown) => {
       if (err instanceof BmcCommandError) return new Map<string, string>(); // many BMCs have no FRU 0
       throw err;
@@ -200,19 +243,32 @@ export class IpmiDriver implements BmcDriver {
     await this.call((c, o) => ipmitool.clearSetInProgress(c, o));
   }
 
+  /**
+   * Boot option parameter 3 bit 3 (IPMI v2.0 Table 28-14): unless it is set, the BMC clears the boot flags' valid bit
+   * when no Chassis Control command follows their write within 60 s, and the override is gone before a later boot.
+   * OpenStack ironic sends the same by default. Read first, so the bits an operator set stay; written only when bit
+   * 3 is not set yet. A BMC without parameter 3 (OpenBMC, per ironic) is asked no more.
+   */
+  private async keepValidBit(): Promise<void> {
+    if (this.learned.noValidBitClearing) return;
+    let value: number;
+    try {
+      value = await this.call((c, o) => ipmitool.getValidBitClearing(c, o));
+    } catch (err) {
+      if (!(err instanceof BmcCommandError)) throw err;
+      this.learned.noValidBitClearing = true;
+      return;
+    }
+    if ((value & 0x08) === 0) await this.call((c, o) => ipmitool.setValidBitClearing(c, value | 0x08, o));
+  }
+
   private async readBootFlags(): Promise<BootFlags> {
     return this.call((c, o) => ipmitool.getBootFlags(c, o));
   }
 
-  private bootFlags(): Promise<BootFlagsSupport> {
+  private async bootFlags(): Promise<BootFlagsSupport> {
     const configured = this.opts.bootFlags ?? 'auto';
-    if (configured !== 'auto') return Promise.resolve(configured);
-    this.bootFlagsSupport ??= this.call((c, o) => ipmitool.mcInfo(c, o)).then((mc) =>
-      mc.manufacturerId === IPMI_SIM_MANUFACTURER_ID ? 'device-only' : 'kept',
-    );
-    // A failed probe (BMC down) must not stick: the next call asks again.
-    this.bootFlagsSupport.catch(() => (this.bootFlagsSupport = undefined));
-    return this.bootFlagsSupport;
+    return configured !== 'auto' ? configured : (await this.identify()).vendor.bootFlags;
   }
 
   private async waitForPower(want: 'on' | 'off', bound: PollBound = { attempts: 15, intervalMs: 1000 }): Promise<void> {
@@ -242,17 +298,30 @@ export class IpmiDriver implements BmcDriver {
     }
   }
 
-  /** The suite the BMC took, or each of `suites` in turn while the BMC refuses the cipher suite (not the password). */
+  /**
+   * The suite the BMC took (this driver's, or an earlier driver's of this BMC), or each of `suites` in turn while the
+   * BMC refuses the cipher suite (not the password) or, before any suite is known, leaves it unanswered: what a BMC
+   * without suite 17 answers to it is not documented for every vendor (vendor-facts.ts, UNVERIFIED). A suite tried
+   * before another is asked once, without retries.
+   */
   private async withCipherSuite<T>(command: (conn: IpmiConnection, opts: IpmitoolRunOptions) => Promise<T>): Promise<T> {
-    const candidates = this.suite !== undefined ? [this.suite] : this.suites;
+    const known = this.suite ?? (this.target.cipherSuite === undefined ? this.learned.cipherSuite : undefined);
+    const candidates = known !== undefined ? [known] : this.suites;
     const refused: string[] = [];
     for (const suite of candidates) {
+      const last = suite === candidates.at(-1);
       try {
-        const result = await command({ ...this.conn, cipherSuite: suite }, this.runOptions);
+        const result = await command({ ...this.conn, cipherSuite: suite }, last ? this.runOptions : { ...this.runOptions, retries: 0 });
         this.suite = suite;
+        if (refused.length > 0) this.skipped = refused;
+        if (this.target.cipherSuite === undefined) this.learned.cipherSuite = suite;
         return result;
       } catch (err) {
-        if (!(err instanceof IpmiAuthError) || !cipherSuiteRefused(err.detail) || suite === candidates.at(-1)) {
+        if (err instanceof IpmiUnreachableError && !last) {
+          refused.push(`${suite}: no answer`);
+          continue;
+        }
+        if (!(err instanceof IpmiAuthError) || !cipherSuiteRefused(err.detail) || last) {
           if (err instanceof IpmiAuthError && refused.length > 0) throw new IpmiAuthError(err.bmc, err.command, `${err.detail} (cipher suite ${suite}; refused before: ${refused.join(', ')})`);
           if (err instanceof IpmiAuthError && cipherSuiteRefused(err.detail)) throw new IpmiAuthError(err.bmc, err.command, `${err.detail} (cipher suite ${suite})`);
           throw err;
@@ -266,6 +335,11 @@ export class IpmiDriver implements BmcDriver {
   /** The cipher suite in use (after the first session), for `forseti bmc probe`. */
   cipherSuite(): number | undefined {
     return this.suite;
+  }
+
+  /** The suites tried before the one taken, and why each was passed over (first session only). */
+  passedOver(): readonly string[] {
+    return this.skipped;
   }
 
   private productError(err: unknown): unknown {

@@ -8,6 +8,8 @@ import type { BmcDriver, BmcTarget } from './driver.ts';
 import { BootOnceNotKeptError, BootOverrideNotAppliedError } from './errors.ts';
 import { BmcGate } from './gate.ts';
 import { createIpmiDriver } from './ipmi-driver.ts';
+import type { IpmiIdentity } from './ipmi-driver.ts';
+import { GENERIC_FACTS } from './ipmi/vendor-facts.ts';
 import type { IpmitoolRunOptions } from './ipmi/ipmitool.ts';
 import { probeIpmiPresence } from './ipmi/presence.ts';
 import * as oa from './oa/index.ts';
@@ -54,6 +56,8 @@ export interface ProbeReport {
   capabilities: string[];
   quirks: string[];
   notes: string[];
+  /** IPMI: what the vendor facts (src/bmc/ipmi/vendor-facts.ts) make the driver do with this BMC, with their sources. */
+  facts?: string[];
   bmc?: BmcBlock;
   /** hp-oa: the populated bays, one host file each (enclosure.bay). */
   bays?: number[];
@@ -218,6 +222,16 @@ async function bootCheck(driver: Pick<BmcDriver, 'getBootOverride' | 'setBootOve
   report.notes.push(`boot check: set back to ${before ? `${before.device} (${before.persistent ? 'every boot' : 'next boot'})` : 'no override'}`);
 }
 
+/** The vendor Get Device ID names, the facts applied to it with their sources, and its factory account if in use. */
+function describeIpmiVendor({ mc, vendor }: IpmiIdentity, credential: { username: string; password: string }, report: Omit<ProbeReport, 'tried'>): void {
+  report.identity.push(`vendor: ${vendor.name}${mc.manufacturerId !== null ? ` (manufacturer ID ${mc.manufacturerId})` : ''}${vendor.id === 'generic' ? ': no vendor facts, the generic ones apply' : ''}`);
+  report.facts = [...vendor.facts, ...GENERIC_FACTS].map((f) => `${f.fact} (${f.status === 'reported' ? 'user report' : 'documented'}: ${f.source})`);
+  const factory = vendor.factoryAccount;
+  if (factory && credential.username === factory.username && credential.password === factory.password) {
+    report.quirks.push(`logs in with the factory account ${factory.username} and its factory password: change the password (${factory.source})`);
+  }
+}
+
 function sshBanner(address: string, port: number, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = tcpConnect({ host: address, port });
@@ -323,9 +337,11 @@ async function probeIpmi(address: string, options: ProbeOptions, tried: string[]
   try {
     const power = await driver.powerState();
     const suite = driver.cipherSuite();
-    report.auth = `RMCP+ session, cipher suite ${suite}${suite === 3 ? ' (17 refused)' : ''}`;
+    const passed = driver.passedOver().map((p) => `${p.slice(0, p.indexOf(':'))} ${p.endsWith(': no answer') ? 'unanswered' : 'refused'}`);
+    report.auth = `RMCP+ session, cipher suite ${suite}${passed.length > 0 ? ` (${passed.join(', ')})` : ''}`;
     const inventory = await driver.inventory();
     report.identity.push(`${[inventory.manufacturer, inventory.model].filter(Boolean).join(' ') || 'unnamed'}${inventory.bmcFirmware ? `, firmware ${inventory.bmcFirmware}` : ''}, power ${power}`);
+    describeIpmiVendor(await driver.identify(), options.credential, report);
     const boot = await driver.getBootOverride();
     report.capabilities.push(`boot override now: ${boot ? `${boot.device} (${boot.persistent ? 'every boot' : 'next boot'})` : 'none'}`);
     const watts = await driver.powerDraw();

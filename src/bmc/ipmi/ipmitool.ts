@@ -62,6 +62,24 @@ export async function clearSetInProgress(conn: IpmiConnection, opts?: IpmitoolRu
   await runIpmitool(conn, { command: ['raw', '0x00', '0x08', '0x00', '0x00'], idempotent: true }, opts);
 }
 
+/** Boot option parameter 3, "BMC boot flag valid bit clearing" (IPMI v2.0 Table 28-14): its data byte. */
+export async function getValidBitClearing(conn: IpmiConnection, opts?: IpmitoolRunOptions): Promise<number> {
+  const command = ['raw', '0x00', '0x09', '0x03', '0x00', '0x00'];
+  const out = await runIpmitool(conn, { command, idempotent: true }, opts);
+  const bytes = out.stdout.trim().split(/\s+/);
+  // Get System Boot Options answers: parameter version, parameter selector (3), the data byte.
+  if (bytes.length !== 3 || !bytes.every((b) => /^[0-9a-f]{2}$/i.test(b)) || Number.parseInt(bytes[1]!, 16) !== 3) {
+    throw new IpmiCommandError(bmcLabel(conn), command.join(' '), `not a parameter 3 answer: ${out.stdout.trim().slice(0, 80)}`);
+  }
+  return Number.parseInt(bytes[2]!, 16);
+}
+
+/** Writes boot option parameter 3 (bits 4:0). */
+export async function setValidBitClearing(conn: IpmiConnection, value: number, opts?: IpmitoolRunOptions): Promise<void> {
+  const data = `0x${(value & 0x1f).toString(16).padStart(2, '0')}`;
+  await runIpmitool(conn, { command: ['raw', '0x00', '0x08', '0x03', data], idempotent: true }, opts);
+}
+
 export async function mcInfo(conn: IpmiConnection, opts?: IpmitoolRunOptions): Promise<McInfo> {
   const out = await runIpmitool(conn, { command: ['mc', 'info'], idempotent: true }, opts);
   return parseMcInfo(out.stdout);

@@ -66,6 +66,7 @@ function human(r: ProbeReport): string {
   if (r.auth) lines.push(`  login: ${r.auth}`);
   for (const c of r.capabilities) lines.push(`  can: ${c}`);
   for (const q of r.quirks) lines.push(`  quirk: ${q}`);
+  for (const f of r.facts ?? []) lines.push(`  fact: ${f}`);
   for (const n of r.notes) lines.push(`  note: ${n}`);
   lines.push('', '# for the host file (hosts/<name>.yaml):');
   if (r.bmc?.credential === CREDENTIAL_PLACEHOLDER) lines.push('# credential: the NAME of a credential the agent holds for this BMC (--credential NAME)');

@@ -24,6 +24,9 @@ import { GitSource } from '../source/index.ts';
 import { StatusWriter } from '../status/index.ts';
 import { StatusPublisher } from '../status/status-publisher.ts';
 import type { AgentConfig } from './config.ts';
+import { AgentDiscovery } from '../discover/agent-discovery.ts';
+import { forgeConfigOf } from '../discover/forge-settings.ts';
+import { createForgeClient } from '../source/forge/index.ts';
 
 /** What the agent made before start (nothing of it needs the disk). */
 export interface AgentOwnParts {
@@ -62,6 +65,7 @@ export interface AgentParts {
   drift: DriftLoop;
   backend: AgentBootBackend;
   services: BootServices;
+  discovery: AgentDiscovery;
 }
 
 export async function assembleAgent(config: AgentConfig, log: Logger, own: AgentOwnParts, hooks: AgentHooks): Promise<AgentParts> {
@@ -93,6 +97,19 @@ export async function assembleAgent(config: AgentConfig, log: Logger, own: Agent
     ...(auth ? { auth } : {}),
   });
   const alerts = new AgentAlerts(stateDir, hooks.labSecret, log, redactDeep);
+  const forge = config.discovery?.forge;
+  // The forge and its token are the operator's (agent.yaml, the agent's secrets): never the lab's.
+  const forgeConfig = forge ? forgeConfigOf(forge, secrets) : undefined;
+  const discovery = new AgentDiscovery({
+    dir: join(stateDir, 'discovery'),
+    agentKey,
+    lab: { url: config.lab.url, branch: config.lab.branch, ...(auth ? { auth } : {}) },
+    author: config.status.author,
+    ...(forge && forgeConfig ? { forge: { client: createForgeClient(forgeConfig), labels: forge.labels } } : {}),
+    leasedTo: (mac) => services.poolAddressesOf(mac),
+    log,
+  });
+  await discovery.start();
   const executor = new Executor(tracker, hooks.driverFor, (h) => hooks.current()?.lab.hosts.get(h)?.hardware.firmware ?? 'bios', log);
   // The drift loop, the status publisher and the boot backend tell each other of changes; none of these calls
   // comes before the first commit is applied, when all three exist.
@@ -119,9 +136,10 @@ export async function assembleAgent(config: AgentConfig, log: Logger, own: Agent
     drifts: (h) => redactDeep(drift.driftsOf(h)),
     actions: (h) => status.actionsOf(h),
     health: hooks.health,
+    discovery,
   });
   const services = new BootServices(config, backend, hooks.current, log, { metrics, ...webhookRoute(config, secrets, log, hooks) });
-  return { agentKey, secrets, images, generations, tracker, source, statusWriter, status, alerts, executor, drift, backend, services };
+  return { agentKey, secrets, images, generations, tracker, source, statusWriter, status, alerts, executor, drift, backend, services, discovery };
 }
 
 function webhookRoute(config: AgentConfig, secrets: Secrets, log: Logger, hooks: AgentHooks): { webhook?: { path: string; route: ReturnType<typeof createWebhookRoute> } } {

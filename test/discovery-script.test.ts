@@ -69,6 +69,21 @@ describe('the inventory script', () => {
     assert.equal(d.scriptFor('02:00:00:77:00:09', '10.77.0.200', gen)?.answer, 'refused', 'a MAC the pool leased nothing to');
   });
 
+  it('a report counts from the address its script went to, or from another the pool leased to the same MAC', async () => {
+    const leases: Record<string, string[]> = { [UNKNOWN]: ['10.77.0.200', '10.77.0.201'] };
+    const d = discovery((mac) => leases[mac] ?? []);
+    const gen = generationOf(discovering({}));
+    const token = tokenIn(d.scriptFor(UNKNOWN, '10.77.0.200', gen)?.script ?? '');
+    const body = new TextEncoder().encode('{}');
+    // Past the token, the document is read: a 400 says the token counted.
+    assert.equal((await d.receive(UNKNOWN, token, body, '10.77.0.200', gen)).status, 400);
+    assert.equal((await d.receive(UNKNOWN, token, body, '10.77.0.201', gen)).status, 400, 'the image\'s own DHCP lease of this MAC');
+    assert.equal((await d.receive(UNKNOWN, token, body, '10.77.0.213', gen)).status, 403, 'an address leased to another MAC');
+    assert.equal((await d.receive('02-00-00-77-00-02', token, body, '10.77.0.200', gen)).status, 403, 'another MAC');
+    assert.equal((await d.receive(UNKNOWN, token, body, '10.77.0.200', generationOf(lab))).status, 404, 'discovery off');
+    assert.equal((await d.receive('9c:8e:99:4a:10:01', token, body, '10.77.0.200', gen)).status, 409, 'a declared host\'s MAC');
+  });
+
   it('an image the lab lacks (a generation older than the check): refused, no token', () => {
     const answer = discovery().scriptFor(UNKNOWN, '10.77.0.200', generationOf(discovering({ image: 'inventory' })));
     assert.equal(answer?.answer, 'refused');

@@ -142,10 +142,7 @@ export class AgentDiscovery {
     };
     if (!gen || !gen.lab.site.discovery.enabled) return refuse(404, 'discovery is not enabled on this site');
     if (gen.byMac.has(mac)) return refuse(409, `MAC ${mac} is declared by host ${gen.byMac.get(mac)}: nothing to discover`);
-    const window = this.window();
-    if (!(token !== '' && (tokenMatches(this.token(mac, remoteIp, window), token) || tokenMatches(this.token(mac, remoteIp, window - 1), token)))) {
-      return refuse(403, `not the token of an inventory script served for ${mac} to ${remoteIp} (or it has expired)`);
-    }
+    if (!this.tokenHolds(token, mac, remoteIp)) return refuse(403, `not the token of an inventory script served for ${mac} to ${remoteIp} (or it has expired)`);
     const now = this.now();
     while (this.reads.length > 0 && now - this.reads[0]! >= 60_000) this.reads.shift();
     if (this.reads.length >= MAX_REPORTS_PER_MINUTE) return refuse(429, `more than ${MAX_REPORTS_PER_MINUTE} reports in a minute`, { retryAfter: 60 });
@@ -236,6 +233,19 @@ export class AgentDiscovery {
     const limits = `${proposals}/${intervalSeconds}`;
     if (this.policy?.limits !== limits) this.policy = { limits, policy: await ProposalPolicy.open(this.store, { maxProposals: proposals, intervalSeconds }) };
     return this.policy.policy;
+  }
+
+  /**
+   * The token was served for this MAC to this address; or, where forseti's pool leases addresses, to another address
+   * the pool leased to this MAC while the report comes from one it leased to it too (iPXE and the image's DHCP client
+   * may identify themselves differently, and so hold two leases).
+   */
+  private tokenHolds(token: string, mac: string, remoteIp: string): boolean {
+    if (token === '') return false;
+    const leased = this.options.leasedTo?.(mac) ?? null;
+    const addresses = leased?.includes(remoteIp) ? [remoteIp, ...leased] : [remoteIp];
+    const window = this.window();
+    return addresses.some((ip) => tokenMatches(this.token(mac, ip, window), token) || tokenMatches(this.token(mac, ip, window - 1), token));
   }
 
   private window(): number {

@@ -101,6 +101,9 @@ test('an unknown machine is inventoried and proposed on its own branch with a pu
     assert.ok(script.includes(' forseti.poweroff=1 '), script);
     assert.doesNotMatch(script, /forseti\.wipe|forseti\.mode=wipe/);
     assert.match(token, /^[0-9a-f]{32}$/);
+    const kernel = /^kernel (\S+)/m.exec(script)?.[1] ?? '';
+    const fetched = await httpFrom(MACHINE_IP, kernel);
+    assert.deepEqual([fetched.status, fetched.body], [200, 'kernel'], 'the discovery image is in the image cache');
 
     // Nothing that is not this machine's own report proposes anything.
     const impostor = await postReport(MAC, IMPOSTOR_IP, token, report(MAC));

@@ -1,0 +1,109 @@
+// Discovery end to end (issue 14's proof): in a virtual lab whose Git repository declares no host, a QEMU guest
+// (SeaBIOS, iPXE NIC ROM) powered on over IPMI PXE-boots from the forseti agent's own DHCP pool, gets the real
+// forseti OS image (built from Debian packages) in inventory mode, reports itself and powers off; the branch
+// forseti/discovered/<mac> appears on the Git server with a host file holding the guest's real MAC, memory and
+// disk count. The host file merged into main with a role and the guest's BMC set converges the guest.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parse, stringify } from 'yaml';
+import { ensureOsImage, type OsImage } from '../src/os-image/build.ts';
+import { validatorFor } from '../src/model/schemas.ts';
+import { commitFiles, createBareRepo, readBranchFiles, startGitServer, type GitServer } from './fixtures/git-server.ts';
+import { ensureGuestAssets, startVlab, type GuestAssets, type Vlab, type VlabNode } from './vlab/index.ts';
+import { DEFAULT_CACHE_DIR } from './vlab/assets.ts';
+import { startAgent, type AgentProcess } from './e2e/agent-process.ts';
+import { labFiles } from './e2e/lab-files.ts';
+import { waitForStatus } from './e2e/status-branch.ts';
+
+const canRun = process.getuid?.() === 0 && existsSync('/dev/net/tun') && existsSync('/usr/bin/qemu-system-x86_64');
+const skip = canRun ? false : 'needs root, /dev/net/tun and qemu-system-x86 for network namespaces and QEMU guests';
+const BOOT_TIMEOUT = 8 * 60_000;
+const MAC = '52:54:00:00:00:01';
+const BRANCH = 'forseti/discovered/52-54-00-00-00-01';
+const MEMORY_MIB = 512;
+
+let workDir = '';
+let git: GitServer;
+let vlab: Vlab;
+let agent: AgentProcess;
+let assets: GuestAssets;
+let image: OsImage;
+
+before(async () => {
+  if (!canRun) return;
+  workDir = await mkdtemp(join(tmpdir(), 'forseti-e2e-discovery-'));
+  assets = await ensureGuestAssets();
+  image = await ensureOsImage({ cacheDir: process.env.FORSETI_OS_IMAGE_CACHE ?? process.env.FORSETI_VLAB_CACHE ?? DEFAULT_CACHE_DIR });
+  git = await startGitServer({ socketPath: join(workDir, 'git.sock') });
+  vlab = await startVlab({ nodes: [{ name: 'new1', mac: MAC, memoryMiB: MEMORY_MIB }] });
+  await vlab.forwardUnixSocket('127.0.0.1:9418', join(workDir, 'git.sock'));
+  // No host declared: the guest is a machine nobody has written down yet.
+  const files = labFiles(assets, [], {}, 'discovery: {enabled: true, image: forseti-os, afterReport: poweroff}\n');
+  files['site.yaml'] = files['site.yaml']!.replace('  leaseSeconds: 600\n', '  leaseSeconds: 600\n  pool: {start: 10.77.0.200, end: 10.77.0.220}\n');
+  files['images/forseti-os.yaml'] = `apiVersion: forseti/v1
+kind: Image
+name: forseti-os
+kernel: {url: '${pathToFileURL(image.kernel).href}', sha256: ${image.manifest.kernel.sha256}}
+initrd: {url: '${pathToFileURL(image.initrd).href}', sha256: ${image.manifest.initrd.sha256}}
+`;
+  const seed = join(workDir, 'seed');
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(join(seed, path, '..'), { recursive: true });
+    await writeFile(join(seed, path), content);
+  }
+  await createBareRepo(git, 'lab', seed);
+  const roots = [...new Set([dirname(assets.kernel), dirname(assets.initrd), dirname(image.kernel), dirname(image.initrd)])];
+  agent = await startAgent({ vlab, workDir, labUrl: 'http://127.0.0.1:9418/lab.git', pollSeconds: 2, extraConfig: `images:\n  fileRoots: [${roots.join(', ')}]\n` });
+}, { timeout: 15 * 60_000 });
+
+after(async () => {
+  await agent?.stop();
+  await vlab?.stop();
+  await git?.close();
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+});
+
+async function proposal(): Promise<Record<string, string>> {
+  const deadline = Date.now() + BOOT_TIMEOUT;
+  for (;;) {
+    const files = await readBranchFiles(git, 'lab', BRANCH).catch(() => null);
+    if (files) return files;
+    if (Date.now() > deadline) throw new Error(`no branch ${BRANCH}; last agent lines:\n${agent.logLines().slice(-20).map((l) => JSON.stringify(l)).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
+test('an unknown guest PXE-boots the inventory image and is proposed on its branch; merged with a role, it converges', { skip, timeout: 2 * BOOT_TIMEOUT }, async () => {
+  const node: VlabNode = vlab.nodes[0]!;
+  await agent.waitForLog((l) => l.msg === 'dhcp listening', 120_000);
+  await vlab.ipmitool(node.name, 'chassis', 'bootdev', 'pxe');
+  await vlab.ipmitool(node.name, 'chassis', 'power', 'on');
+
+  const served = await agent.waitForLog((l) => l.msg === 'ipxe script served' && l.answer === 'inventory', BOOT_TIMEOUT);
+  assert.equal(served.mac, '52-54-00-00-00-01');
+  await vlab.waitForSerial(node.name, /FORSETI-MARKER: INVENTORY-SENT/, BOOT_TIMEOUT);
+
+  const files = await proposal();
+  const [file, text] = Object.entries(files).find(([path]) => path.startsWith('hosts/')) ?? assert.fail(`no host file on ${BRANCH}: ${Object.keys(files).join(', ')}`);
+  const proposed = parse(text) as Record<string, unknown> & { name: string; macs: string[]; role: string; hardware: { memoryGiB: number; disks: unknown[] } };
+  const validate = validatorFor('Host');
+  assert.ok(validate(proposed), JSON.stringify(validate.errors));
+  assert.equal(file, `hosts/${proposed.name}.yaml`);
+  assert.deepEqual(proposed.macs, [MAC], 'its real MAC');
+  assert.equal(proposed.hardware.memoryGiB, MEMORY_MIB / 1024, 'its real memory (the DIMMs QEMU reports)');
+  assert.equal(proposed.hardware.disks.length, 1, 'its one disk');
+  assert.equal(proposed.role, 'off');
+  // afterReport: poweroff: the image powered the guest off.
+  await vlab.waitForSerial(node.name, /FORSETI-MARKER: POWEROFF/, 60_000);
+
+  // A human merges it, setting its role and its BMC; the agent provisions and the guest converges.
+  const adopted = { ...proposed, bmc: { type: 'ipmi', address: node.bmc.address, port: node.bmc.port, credential: 'vlab-bmc' }, role: 'slurm-compute' };
+  await commitFiles(git, 'lab', 'main', { [file]: stringify(adopted) }, `Adopt ${proposed.name} (from ${BRANCH})`);
+  const status = await waitForStatus(git, 'lab', (s) => s.hosts.get(proposed.name)?.phase === 'Converged', BOOT_TIMEOUT, `${proposed.name} Converged`);
+  assert.equal(status.hosts.get(proposed.name)?.role, 'slurm-compute');
+});

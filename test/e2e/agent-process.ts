@@ -23,6 +23,8 @@ export interface AgentSetup {
   webhookSecret?: string;
   /** HMAC key of the alert sink (credential `alerts-hmac`). */
   alertsSecret?: string;
+  /** Appended to the agent's secrets file (e.g. a forge's API token). */
+  extraSecrets?: string;
   /** Added to the agent's environment (e.g. PATH with a tracing ipmitool in front). */
   env?: NodeJS.ProcessEnv;
   /** Appended to agent.yaml (e.g. a `serve:` section). */
@@ -39,6 +41,7 @@ export async function startAgent(setup: AgentSetup): Promise<AgentProcess> {
   const extra = [
     setup.webhookSecret ? `webhook:\n  username: webhook\n  password: ${setup.webhookSecret}\n` : '',
     setup.alertsSecret ? `alerts-hmac:\n  username: alerts\n  password: ${setup.alertsSecret}\n` : '',
+    setup.extraSecrets ?? '',
   ].join('');
   await writeFile(secrets, `vlab-bmc:\n  username: ${node?.bmc.user ?? 'admin'}\n  password: ${node?.bmc.password ?? 'vlabpass'}\n${extra}`, { mode: 0o600 });
   const config = join(setup.workDir, 'agent.yaml');

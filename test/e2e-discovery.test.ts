@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { ensureOsImage, type OsImage } from '../src/os-image/build.ts';
 import { validatorFor } from '../src/model/schemas.ts';
-import { commitFiles, createBareRepo, readBranchFiles, startGitServer, type GitServer } from './fixtures/git-server.ts';
+import { commitFiles, createBareRepo, mergeBranch, readBranchFiles, startGitServer, type GitServer } from './fixtures/git-server.ts';
 import { ensureGuestAssets, startVlab, type GuestAssets, type Vlab, type VlabNode } from './vlab/index.ts';
 import { DEFAULT_CACHE_DIR } from './vlab/assets.ts';
 import { startAgent, type AgentProcess } from './e2e/agent-process.ts';
@@ -127,9 +127,12 @@ test('an unknown guest PXE-boots the inventory image and is proposed on its bran
   // afterReport: poweroff: the image powered the guest off.
   await vlab.waitForSerial(node.name, /FORSETI-MARKER: POWEROFF/, 60_000);
 
-  // A human merges it, setting its role and its BMC; the agent provisions and the guest converges.
+  // A human sets its role and its BMC on the proposal's branch and merges the pull request; the agent provisions the
+  // machine and the guest converges.
   const adopted = { ...proposed, bmc: { type: 'ipmi', address: node.bmc.address, port: node.bmc.port, credential: 'vlab-bmc' }, role: 'slurm-compute' };
-  await commitFiles(git, 'lab', 'main', { [file]: stringify(adopted) }, `Adopt ${proposed.name} (from ${BRANCH})`);
+  await commitFiles(git, 'lab', BRANCH, { [file]: stringify(adopted) }, `Adopt ${proposed.name}: role slurm-compute, its BMC`);
+  await mergeBranch(git, 'lab', 'main', BRANCH, `Merge pull request #${pull.number} from ${BRANCH}`);
   const status = await waitForStatus(git, 'lab', (s) => s.hosts.get(proposed.name)?.phase === 'Converged', BOOT_TIMEOUT, `${proposed.name} Converged`);
   assert.equal(status.hosts.get(proposed.name)?.role, 'slurm-compute');
+  await vlab.waitForSerial(node.name, /PHONE-HOME-OK role=slurm-compute/, 5_000);
 });

@@ -6,7 +6,8 @@
 // service). The host file merged into main with a role and the guest's BMC set converges the guest.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -100,6 +101,8 @@ async function until<T>(what: string, probe: () => T | undefined | Promise<T | u
 test('an unknown guest PXE-boots the inventory image and is proposed on its branch with a pull request; merged with a role, it converges', { skip, timeout: 2 * BOOT_TIMEOUT }, async () => {
   const node: VlabNode = vlab.nodes[0]!;
   await agent.waitForLog((l) => l.msg === 'dhcp listening', 120_000);
+  const disk = (): string => createHash('sha256').update(readFileSync(join(node.dir, 'disk.qcow2'))).digest('hex');
+  const diskBefore = disk();
   await vlab.ipmitool(node.name, 'chassis', 'bootdev', 'pxe');
   await vlab.ipmitool(node.name, 'chassis', 'power', 'on');
 
@@ -126,6 +129,7 @@ test('an unknown guest PXE-boots the inventory image and is proposed on its bran
   assert.equal(forge.pulls.length, 1);
   // afterReport: poweroff: the image powered the guest off.
   await vlab.waitForSerial(node.name, /FORSETI-MARKER: POWEROFF/, 60_000);
+  assert.equal(disk(), diskBefore, 'the inventory image wrote to the disk');
 
   // A human sets its role and its BMC on the proposal's branch and merges the pull request; the agent provisions the
   // machine and the guest converges.

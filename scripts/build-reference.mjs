@@ -20,8 +20,16 @@ const FILES = [
 
 const read = (name) => JSON.parse(readFileSync(join(ROOT, 'schemas', name), 'utf8'));
 
-/** Follows a local $ref (#/definitions/x, #/$defs/x, #/components/schemas/x), keeping the referring node's own keywords. */
+/**
+ * Follows a local $ref (#/definitions/x, #/$defs/x, #/components/schemas/x), or one to another file of schemas/ by
+ * its name (site-discovery.schema.json), keeping the referring node's own keywords.
+ */
 function deref(root, node) {
+  if (node && typeof node === 'object' && typeof node.$ref === 'string' && /^[a-z-]+\.schema\.json$/.test(node.$ref)) {
+    const { $ref: file, ...own } = node;
+    const { $schema: _schema, title: _title, ...part } = read(file);
+    return { ...part, ...own };
+  }
   if (!node || typeof node !== 'object' || typeof node.$ref !== 'string' || !node.$ref.startsWith('#/')) return node;
   const target = node.$ref.slice(2).split('/').reduce((o, k) => o?.[k.replace(/~1/g, '/').replace(/~0/g, '~')], root);
   const { $ref: _ref, ...own } = node;

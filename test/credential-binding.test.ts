@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addressAllowed, CredentialBindingError, parseAddressRule, parseBinding, parseUrlPrefix, urlAllowed } from '../src/secrets/credential-binding.ts';
 import { Secrets } from '../src/secrets/secrets.ts';
+import { ownCredentialProblem, reservedCredentials } from '../src/agent/credential-check.ts';
+import type { AgentConfig } from '../src/agent/config.ts';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { encryptSopsYaml } from './fixtures/sops-encrypt.ts';
 
@@ -177,6 +179,24 @@ test('the lab\'s SOPS file binds its credentials only where its MAC covers the b
     o = await origin(await encryptSopsYaml({ oa: { ...entry, use: ['bmcx'] } }, [recipient]));
     assert.equal(o?.binding, undefined);
     assert.match(o?.problem ?? '', /use "bmcx" is not one of/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the agent\'s own credentials: the forge token is reserved, bound to use forge only and to URLs that allow the forge\'s API', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'forseti-binding-own-'));
+  try {
+    const forge = { type: 'gitea' as const, api: 'https://gitea.lab/api/v1', repository: 'lab/lab', credential: 'forge-token', labels: [] };
+    const config = { lab: { url: 'https://gitea.lab/lab/lab.git', branch: 'main' }, discovery: { forge } } as unknown as Pick<AgentConfig, 'lab' | 'webhook' | 'discovery'>;
+    const problemWith = async (entry: string): Promise<string | undefined> => {
+      writeFileSync(join(dir, 'secrets.yaml'), `forge-token: ${entry}\n`);
+      return ownCredentialProblem(config, await Secrets.load(join(dir, 'secrets.yaml'), {}));
+    };
+    assert.equal(reservedCredentials(config).get('forge-token'), 'discovery.forge.credential (its forge API token)');
+    assert.equal(await problemWith('{username: t, password: p, use: [forge], urls: [https://gitea.lab/api]}'), undefined);
+    assert.match(await problemWith('{username: t, password: p, use: [forge, alerts], urls: [https://gitea.lab/api]}') ?? '', /may say use: \[forge\] only/);
+    assert.match(await problemWith('{username: t, password: p, use: [forge], urls: [https://gitea.evil/api]}') ?? '', /its urls do not allow discovery\.forge\.api https:\/\/gitea\.lab\/api\/v1/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

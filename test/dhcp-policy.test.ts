@@ -139,6 +139,20 @@ describe('the pool for machines not in hosts/', () => {
     assert.equal(pool.leaseOf(UNKNOWN_MAC)?.state, 'bound');
   });
 
+  it('while site.yaml discovery is enabled an unknown machine also gets the boot chain (full and proxy), its OS nothing', () => {
+    const discovering: Lab = { ...lab, site: { ...lab.site, discovery: { ...lab.site.discovery, enabled: true, image: 'wipe' } } };
+    const pool = new LeasePool({ range: { start: '10.77.0.200', end: '10.77.0.249' }, leaseSeconds: 600 });
+    const policy = new ReservationPolicy(() => generationOf(discovering), { pool });
+    const firmware = info({ mac: UNKNOWN_MAC, arch: 0, vendorClass: pxeVendor(0) });
+    const offer = policy.answer(firmware);
+    assert.deepEqual([offer?.ip, offer?.bootFile, offer?.nextServer], ['10.77.0.200', IPXE_BINARIES.bios, AGENT]);
+    const ipxe = policy.answer(info({ mac: UNKNOWN_MAC, arch: 0, vendorClass: pxeVendor(0), userClass: 'iPXE' }));
+    assert.deepEqual([ipxe?.ip, ipxe?.bootFile, ipxe?.ipxeNoProxyDhcp], ['10.77.0.200', `http://${AGENT}:8080/boot.ipxe`, true]);
+    assert.equal(policy.answer(info({ mac: UNKNOWN_MAC, vendorClass: 'udhcp 1.35.0' }))?.bootFile, undefined);
+    assert.equal(policy.boot(firmware)?.bootFile, IPXE_BINARIES.bios, 'proxy mode');
+    assert.equal(new ReservationPolicy(() => generationOf(lab)).boot(firmware), null, 'discovery off: no boot information');
+  });
+
   it('never hands out a reserved address, the agent, the gateway, network or broadcast, even when the range covers them', () => {
     // A range over the whole subnet (validation forbids overlaps; the pool must not rely on it).
     const pool = new LeasePool({ range: { start: '10.77.0.0', end: '10.77.0.255' }, leaseSeconds: 600 });

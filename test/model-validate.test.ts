@@ -248,6 +248,21 @@ test('drift and alerts sections: rules beyond the schema, at the offending node'
   ok(actual.some((p) => p.startsWith('alerts site.yaml:13:')), actual.join('\n'));
 });
 
+test('discovery section: rules beyond the schema at the offending node; the image must be one of the lab\'s; no forge in site.yaml', async () => {
+  const site = SITE + lines(
+    'discovery:',
+    '  enabled: true',
+    '  image: inventory',
+    "  namePattern: '{bay}'",
+  );
+  const actual = await problemsWith({ 'site.yaml': site });
+  for (const p of actual) covered.add(p.split(' ')[0] ?? '');
+  ok(actual.some((p) => p.startsWith('discovery site.yaml:13:') && p.includes('unknown placeholder {bay}')), actual.join('\n'));
+  ok(actual.some((p) => p.startsWith('unknown-image site.yaml:12:') && p.includes('no image inventory in images/')), actual.join('\n'));
+  const forge = await problemsWith({ 'site.yaml': SITE + lines('discovery:', '  forge: {type: gitea, api: https://evil.example/api/v1, repository: o/r, credential: gitea-token}') });
+  deepStrictEqual(forge, ['schema site.yaml:11:3: discovery.forge: unknown field (allowed: enabled, image, afterReport, namePattern, bmcCredential, rateLimit)']);
+});
+
 test('bmc.tls: the CA file is read from the commit; wrong settings and files are named at bmc.tls', async () => {
   const { testCa } = await import('./fixtures/redfish/certs.ts');
   const ca = testCa('lab BMC CA').cert;

@@ -25,6 +25,9 @@ import { createWebhookRoute, handleWebhook } from '../source/webhook.ts';
 import { GitSource } from '../source/index.ts';
 import { StatusWriter } from '../status/index.ts';
 import { StatusPublisher } from '../status/status-publisher.ts';
+import { AgentDiscovery } from '../discover/agent-discovery.ts';
+import { forgeConfigOf } from '../discover/forge-settings.ts';
+import { createForgeClient } from '../source/forge/index.ts';
 
 /** What the agent made before start (nothing of it needs the disk). */
 export interface AgentOwnParts {
@@ -63,6 +66,7 @@ export interface AgentParts {
   drift: DriftLoop;
   backend: AgentBootBackend;
   services: BootServices;
+  discovery: AgentDiscovery;
 }
 
 export async function assembleAgent(config: AgentConfig, log: Logger, own: AgentOwnParts, hooks: AgentHooks): Promise<AgentParts> {
@@ -98,6 +102,19 @@ export async function assembleAgent(config: AgentConfig, log: Logger, own: Agent
     ...(auth ? { auth } : {}),
   });
   const alerts = new AgentAlerts(stateDir, hooks.labSecret, log, redactDeep);
+  const forge = config.discovery?.forge;
+  // The forge and its token are the operator's (agent.yaml, the agent's secrets): never the lab's.
+  const forgeConfig = forge ? forgeConfigOf(forge, secrets) : undefined;
+  const discovery = new AgentDiscovery({
+    dir: join(stateDir, 'discovery'),
+    agentKey,
+    lab: { url: config.lab.url, branch: config.lab.branch, ...(auth ? { auth } : {}) },
+    author: config.status.author,
+    ...(forge && forgeConfig ? { forge: { client: createForgeClient(forgeConfig), labels: forge.labels } } : {}),
+    leasedTo: (mac) => services.poolAddressesOf(mac),
+    log,
+  });
+  await discovery.start();
   const executor = new Executor(tracker, hooks.driverFor, (h) => hooks.current()?.lab.hosts.get(h)?.hardware.firmware ?? 'bios', log);
   // The drift loop, the status publisher and the boot backend tell each other of changes; none of these calls
   // comes before the first commit is applied, when all three exist.
@@ -124,10 +141,11 @@ export async function assembleAgent(config: AgentConfig, log: Logger, own: Agent
     drifts: (h) => drift.driftsOf(h),
     actions: (h) => status.actionsOf(h),
     health: hooks.health,
+    discovery,
   });
   // Everything the agent holds stays as it happened; what leaves it (log, status branch, API, alerts) is redacted.
   const services = new BootServices(config, backend, hooks.current, log, { metrics, redact: redactDeep, ...webhookRoute(config, secrets, log, hooks) });
-  return { agentKey, secrets, images, generations, tracker, source, statusWriter, status, alerts, executor, drift, backend, services };
+  return { agentKey, secrets, images, generations, tracker, source, statusWriter, status, alerts, executor, drift, backend, services, discovery };
 }
 
 function webhookRoute(config: AgentConfig, secrets: Secrets, log: Logger, hooks: AgentHooks): { webhook?: { path: string; route: ReturnType<typeof createWebhookRoute> } } {

@@ -129,6 +129,7 @@ export class Agent {
     await steps.wait('BMC actions', parts?.executor.idle(), 3000, true);
     parts?.tracker.close();
     await steps.wait('alert deliveries', parts?.alerts.stop(), 1000);
+    await steps.wait('discovery proposals', parts?.discovery.idle(), 1000);
     await steps.wait('status push', parts?.status.stop(), 3000);
     await steps.wait('sightings', this.sightings.flush(), 500);
     await steps.wait('boot services', parts?.services.stop(), 1000);
@@ -148,6 +149,7 @@ export class Agent {
       ...(this.applying ? [this.applying.describe()] : []),
       ...(this.fetching ? [`fetching the lab branch (${Math.round((Date.now() - this.fetching.since) / 1000)} s)`] : []),
       ...(parts?.images.running() ?? []),
+      ...(parts?.discovery.running() ?? []),
       ...(busy.length > 0 ? [`BMC actions on ${busy.join(', ')}`] : []),
     ];
   }

@@ -353,6 +353,8 @@ function failedStep(step: CommitStep, commit: string, err: unknown): CommitStepE
 }
 
 function isUsed(lab: Lab, image: string): boolean {
+  // The image unknown machines boot while discovery is enabled (src/discover/agent-discovery.ts).
+  if (lab.site.discovery.enabled && lab.site.discovery.image === image) return true;
   for (const host of lab.hosts.values()) {
     const boot = lab.profiles.get(host.role)?.boot;
     if (boot?.kind === 'image' && boot.image === image) return true;

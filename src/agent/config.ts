@@ -13,6 +13,7 @@ import type { TftpLimits } from '../serve/tftp/limits.ts';
 import { parseWebhookSettings, type WebhookSettings } from '../source/webhook.ts';
 import { errorMessage } from '../core/errors.ts';
 import { DEFAULT_DHCP_MODES } from './dhcp-policy-check.ts';
+import { parseForgeSettings, type DiscoveryForgeSettings } from '../discover/forge-settings.ts';
 
 /** The agent's own configuration: where the lab repository is and where the agent keeps its state. */
 export interface AgentConfig {
@@ -34,6 +35,8 @@ export interface AgentConfig {
   images?: ImagePolicy;
   /** Push webhooks from GitHub, Gitea or GitLab trigger a fetch at once; polling stays as the safety net. */
   webhook?: WebhookSettings;
+  /** Discovery's forge: where pull requests for discovered machines are opened (the operator's, never the lab's). */
+  discovery?: { forge?: DiscoveryForgeSettings };
 }
 
 
@@ -126,6 +129,7 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
     reconcileIntervalMs: num(raw, 'reconcileIntervalMs', 'config', 1000),
     images: imagePolicy(file, base, section('images')),
     ...webhookSettings(file, raw['webhook']),
+    ...discoverySettings(file, raw['discovery']),
   };
 }
 
@@ -158,6 +162,19 @@ function dhcpPolicy(file: string, serve: Raw): Pick<ServeSettings, 'interface' |
   const modes = serve['dhcpModes'] ?? DEFAULT_DHCP_MODES;
   if (!Array.isArray(modes) || modes.some((m) => m !== 'full' && m !== 'proxy')) throw new AgentConfigError(file, 'serve.dhcpModes must be a list of full, proxy');
   return { ...(nic !== undefined ? { interface: nic } : {}), dhcpModes: modes as Array<'full' | 'proxy'> };
+}
+
+/** `discovery: {forge: {type, api, repository, credential, labels}}`. */
+function discoverySettings(file: string, raw: unknown): { discovery?: { forge?: DiscoveryForgeSettings } } {
+  if (raw === undefined) return {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new AgentConfigError(file, 'discovery must be a mapping (forge)');
+  const unknown = Object.keys(raw).filter((k) => k !== 'forge');
+  if (unknown.length > 0) throw new AgentConfigError(file, `discovery.${unknown[0]} is not a setting (forge); what discovery does is site.yaml's discovery section`);
+  const forgeRaw = (raw as Record<string, unknown>)['forge'];
+  if (forgeRaw === undefined) return { discovery: {} };
+  const { forge, problems } = parseForgeSettings(forgeRaw);
+  if (!forge) throw new AgentConfigError(file, problems.join('; '));
+  return { discovery: { forge } };
 }
 
 function webhookSettings(file: string, raw: unknown): { webhook?: WebhookSettings } {

@@ -18,24 +18,37 @@ const CODE = 'agent-policy';
 /** Names the agent config gives the agent's own credentials, with the setting: a commit may name none of them. */
 export type ReservedCredentials = ReadonlyMap<string, string>;
 
-/** lab.credential (the Git push token) and webhook.credential: the agent's own, never a commit's to name. */
-export function reservedCredentials(config: Pick<AgentConfig, 'lab' | 'webhook'>): ReservedCredentials {
+/** lab.credential (the Git push token), webhook.credential, discovery.forge.credential: the agent's own, never a commit's to name. */
+export function reservedCredentials(config: Pick<AgentConfig, 'lab' | 'webhook' | 'discovery'>): ReservedCredentials {
   const reserved = new Map<string, string>();
   if (config.lab.credential) reserved.set(config.lab.credential, 'lab.credential (its Git credential)');
   if (config.webhook) reserved.set(config.webhook.credential, 'webhook.credential (its push-webhook secret)');
+  const forge = config.discovery?.forge;
+  if (forge) reserved.set(forge.credential, 'discovery.forge.credential (its forge API token)');
   return reserved;
 }
 
 /**
- * The agent's own credentials against their entries, at start: an entry that binds lab.credential (or
- * webhook.credential) to anything but git (webhook) is refused, since a commit may name neither. Undefined: fine.
+ * The agent's own credentials against their entries, at start: an entry that binds lab.credential (webhook.credential,
+ * discovery.forge.credential) to anything but git (webhook, forge) is refused, since a commit may name none of them;
+ * a forge token bound to URLs must allow the forge's API. Undefined: fine.
  */
-export function ownCredentialProblem(config: Pick<AgentConfig, 'lab' | 'webhook'>, secrets: Secrets): string | undefined {
-  const own: Array<[string | undefined, CredentialUse, string]> = [[config.lab.credential, 'git', 'lab.credential'], [config.webhook?.credential, 'webhook', 'webhook.credential']];
+export function ownCredentialProblem(config: Pick<AgentConfig, 'lab' | 'webhook' | 'discovery'>, secrets: Secrets): string | undefined {
+  const forge = config.discovery?.forge;
+  const own: Array<[string | undefined, CredentialUse, string]> = [
+    [config.lab.credential, 'git', 'lab.credential'],
+    [config.webhook?.credential, 'webhook', 'webhook.credential'],
+    [forge?.credential, 'forge', 'discovery.forge.credential'],
+  ];
   for (const [name, use, setting] of own) {
     const binding = name !== undefined ? secrets.origin(name)?.binding : undefined;
-    if (!binding || (binding.use.size === 1 && binding.use.has(use))) continue;
-    return `credential "${name}" is the agent's ${setting}, but its entry says use: [${[...binding.use].join(', ')}]; it may say use: [${use}] only (a commit may not name it): give other uses an entry of their own`;
+    if (!binding) continue;
+    if (binding.use.size !== 1 || !binding.use.has(use)) {
+      return `credential "${name}" is the agent's ${setting}, but its entry says use: [${[...binding.use].join(', ')}]; it may say use: [${use}] only (a commit may not name it): give other uses an entry of their own`;
+    }
+    if (use === 'forge' && forge && !urlAllowed(binding.urls, forge.api)) {
+      return `credential "${name}" is the agent's ${setting}, but its urls do not allow discovery.forge.api ${forge.api}`;
+    }
   }
   return undefined;
 }

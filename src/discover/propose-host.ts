@@ -13,7 +13,7 @@ import { renderHostYaml, oneLine } from './host-yaml.ts';
 import type { HostComments, HostDocument } from './host-yaml.ts';
 import { addHost, bayKey, bmcKey, markUsed } from './lab-index.ts';
 import type { LabIndex } from './lab-index.ts';
-import { expandNamePattern } from './name-pattern.ts';
+import { expandNamePattern } from '../core/name-pattern.ts';
 
 export interface ProposeOptions {
   /** `bld-{bay:02}`; placeholders: the facts' `fields` and serial, model, manufacturer, mac. */

@@ -2,6 +2,7 @@
 // MACs and checksums. Input has passed the JSON Schema, so shapes are trusted here.
 
 import { parseAlertsConfig } from './site-alerts.ts';
+import { parseDiscoverySettings } from './site-discovery.ts';
 import { parseDriftPolicy, type DriftMode } from './site-drift.ts';
 import type { Host, HostDisk, Image, ImageDownload, ImageFile, Profile, ProfileBoot, ProfileRequirements, Site } from './types.ts';
 import type { FieldRefs } from '../core/source-ref.ts';
@@ -19,6 +20,7 @@ interface SiteDoc {
   maintenance?: Site['maintenance'];
   drift?: unknown;
   alerts?: unknown;
+  discovery?: unknown;
 }
 
 interface HostDoc {
@@ -92,6 +94,7 @@ export function buildSite(value: unknown, refs: FieldRefs): Site {
     maintenance: { windows: (doc.maintenance?.windows ?? []).map((w) => ({ ...w })) },
     drift: parseDriftPolicy(doc.drift).policy,
     alerts: parseAlertsConfig(doc.alerts).config,
+    discovery: parseDiscoverySettings(doc.discovery).settings,
     refs,
   };
 }

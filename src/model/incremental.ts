@@ -11,6 +11,7 @@ import { buildHost, buildImage, buildProfile, buildSite } from './build.ts';
 import { checkBmcTls, type CaVerdicts } from './check-bmc-tls.ts';
 import { checkHostAddress, checkSiteAddresses, duplicateIp, duplicateMac, ipUse, macUses, networkContext, type AddressUse, type NetworkContext } from './check-network.ts';
 import { checkOperations } from './check-operations.ts';
+import { checkDiscoveryImage } from './site-discovery.ts';
 import { checkHostRole, checkProfileImage } from './check-references.ts';
 import { checkTextSecrets } from './check-secrets.ts';
 import { checkSiteSections } from './check-site-sections.ts';
@@ -610,6 +611,7 @@ export class LabLoader {
     if (site.site) {
       const names = this.names.Host;
       problems.push(...checkOperations(site.site, { wiping: [...this.wiping.values()], has: (name) => names.has(name) }, derived.profiles, derived.brokenProfiles));
+      problems.push(...checkDiscoveryImage(site.site, derived.images, derived.brokenImages));
     }
     problems.push(...this.listProblems);
     for (const { kind } of KIND_DIRS) {

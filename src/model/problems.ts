@@ -28,6 +28,7 @@ export const PROBLEM_CODES = [
   'invalid-cron',
   'drift-policy',
   'alerts',
+  'discovery',
   'bmc-tls',
   /** A path that leaves the lab tree, names something that is not a regular file, or has control characters. */
   'unsafe-path',

@@ -11,6 +11,9 @@ export type DocumentKind = (typeof DOCUMENT_KINDS)[number];
 
 export const SCHEMA_DIR = new URL('../../schemas/', import.meta.url);
 
+/** Schemas of one part of a document, referred to by file name from the document's schema. */
+export const SCHEMA_PARTS = ['site-discovery.schema.json'] as const;
+
 export function schemaFileName(kind: DocumentKind): string {
   return `${kind.toLowerCase()}.schema.json`;
 }
@@ -27,6 +30,8 @@ function compileAll(): Record<DocumentKind, ValidateFunction> {
   ajv.addVocabulary(['errorMessage', 'patternErrorMessage']);
   // ajv-formats is CommonJS: under NodeNext its default import is the module object.
   formatsPlugin.default(ajv, ['ipv4']);
+  // Parts of a document's schema kept in a file of their own, referred to by file name (`$ref: site-discovery.schema.json`).
+  for (const part of SCHEMA_PARTS) ajv.addSchema(JSON.parse(readFileSync(new URL(part, SCHEMA_DIR), 'utf8')) as AnySchemaObject, part);
   const compiled = {} as Record<DocumentKind, ValidateFunction>;
   for (const kind of DOCUMENT_KINDS) compiled[kind] = ajv.compile(readSchema(kind));
   return compiled;

@@ -3,6 +3,7 @@
 
 import type { FieldRefs, SourceRef } from '../core/source-ref.ts';
 import type { AlertsConfig } from './site-alerts.ts';
+import type { DiscoverySettings } from './site-discovery.ts';
 import type { DriftMode, SiteDriftPolicy } from './site-drift.ts';
 
 export type DhcpMode = 'full' | 'proxy' | 'off';
@@ -60,6 +61,8 @@ export interface Site {
   drift: SiteDriftPolicy;
   /** Where alerts go. */
   alerts: AlertsConfig;
+  /** Unknown machines booted into the inventory image and proposed as host files (src/model/site-discovery.ts). */
+  discovery: DiscoverySettings;
   refs: FieldRefs;
 }
 

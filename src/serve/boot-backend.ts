@@ -15,6 +15,7 @@ import type { HostAction, ReconcileRecord } from '../observe/activity.ts';
 import type { RejectedRevision } from '../status/site-status.ts';
 import { hostView, type StatusView } from '../status/status-view.ts';
 import { siteSyncHealth } from '../observe/sync-health.ts';
+import type { AgentDiscovery, DiscoveryAnswer } from '../discover/agent-discovery.ts';
 
 /** What the status document shows beyond the hosts' phases; all optional so the backend stands alone in tests. */
 export interface BackendExtras {
@@ -27,6 +28,8 @@ export interface BackendExtras {
   actions?: (host: string) => HostAction[];
   /** Why the agent is wedged (a commit apply or a fetch past its bound), or null. */
   health?: () => string | null;
+  /** Unknown machines: the inventory script, and their reports (src/discover/agent-discovery.ts). */
+  discovery?: Pick<AgentDiscovery, 'scriptFor' | 'receive'>;
 }
 
 /**
@@ -111,7 +114,11 @@ export class AgentBootBackend implements BootBackend {
     const name = gen?.byMac.get(mac);
     const rendered = name ? gen?.hosts.get(name) : undefined;
     const host = name ? gen?.lab.hosts.get(name) : undefined;
-    if (!gen || !name || !rendered || !host) return { script: exitScript(`no host is declared with MAC ${mac}`), answer: 'unknown' };
+    if (!gen || !name || !rendered || !host) {
+      const inventory = gen && !name ? this.extras.discovery?.scriptFor(mac, remoteIp, gen) : null;
+      if (inventory) return { script: inventory.script, answer: inventory.answer, ...(inventory.refused ? { refused: inventory.refused } : {}) };
+      return { script: exitScript(`no host is declared with MAC ${mac}`), answer: 'unknown' };
+    }
     const state = this.tracker.get(name);
     const answer = bootAnswer(rendered.desired, state);
     if (answer === 'disk') return { script: diskScript(name, rendered.desired.role, host.hardware.firmware), host: name, answer };
@@ -211,6 +218,12 @@ export class AgentBootBackend implements BootBackend {
     this.extras.sightings?.phoneHome(host.name, role);
     void this.tracker.record(host.name, { kind: 'phone-home', role }).catch((err: unknown) => this.log.error({ err, host: host.name }, 'cannot record phone-home'));
     return { status: 200, message: `ok ${host.name}` };
+  }
+
+  /** An unknown machine's inventory report (discovery); 404 when the agent does not discover. */
+  inventory(mac: string, token: string, body: Uint8Array, remoteIp: string): Promise<DiscoveryAnswer> {
+    if (!this.extras.discovery) return Promise.resolve({ status: 404, message: 'discovery is not enabled' });
+    return this.extras.discovery.receive(mac, token, body, remoteIp, this.current());
   }
 
   statusJson(): unknown {

@@ -9,6 +9,7 @@ import { StatusStream } from './dashboard/status-stream.ts';
 import { createHttpServer, type HttpLimits } from './http/http-server.ts';
 import { ChunkPool, sendFile, sendText } from './http/send-file.ts';
 import { OPENAPI_PATH, openApiDocument } from './openapi-route.ts';
+import { DEFAULT_MAX_INVENTORY_BYTES } from '../discover/inventory-report.ts';
 
 /** What a machine asking for its iPXE script gets; `host`, `answer` and `refused` (why it got no script of its own) are for the log. */
 export interface BootScript {
@@ -31,6 +32,8 @@ export interface BootBackend {
   config(host: string, name: string, token: string, remoteIp: string): { status: 'ok'; content: string } | { status: 'forbidden'; reason: string } | { status: 'missing' };
   /** The booted OS reports in: `token` from its kernel command line, `fields` from the form body. */
   phoneHome(token: string, fields: Record<string, string>, remoteIp: string): { status: number; message: string };
+  /** An unknown machine's inventory report (discovery): `token` from its kernel command line, the JSON body as sent. */
+  inventory?(mac: string, token: string, body: Uint8Array, remoteIp: string): Promise<{ status: number; message: string; retryAfter?: number }>;
   statusJson(): unknown;
   /**
    * The status document with what the dashboard shows beyond statusJson(): site revision and rejection,
@@ -69,6 +72,7 @@ const MAC_IN_PATH = /^\/v1\/boot\/([0-9a-fA-F]{2}(?:[-:][0-9a-fA-F]{2}){5})$/;
 const IMAGE_PATH = /^\/images\/([0-9a-f]{64})\/[^/]+$/;
 const CONFIG_PATH = /^\/v1\/hosts\/([a-z0-9-]+)\/config\/([^/]+)$/;
 const PHONE_HOME_PATH = '/v1/phone-home';
+const INVENTORY_PATH = /^\/v1\/discovery\/inventory\/([0-9a-fA-F]{2}(?:[-:][0-9a-fA-F]{2}){5})$/;
 /** A phone-home is a few form fields; anything bigger is refused (413) before it is read whole. */
 export const PHONE_HOME_MAX_BYTES = 64 * 1024;
 
@@ -97,7 +101,7 @@ export function createBootHttpServer(backend: BootBackend, log: Logger, options:
     log,
     ...(options.limits ? { limits: options.limits } : {}),
     // The webhook reads its body against its own limit (webhook.maxBodyBytes).
-    bodyLimit: (path) => (options.webhook && path === options.webhook.path ? Number.POSITIVE_INFINITY : undefined),
+    bodyLimit: (path) => (options.webhook && path === options.webhook.path ? Number.POSITIVE_INFINITY : INVENTORY_PATH.test(path) ? DEFAULT_MAX_INVENTORY_BYTES : undefined),
     // 'close' rather than 'finish': aborted downloads and ended event streams count too.
     ...(metrics ? { onRequest: (req: IncomingMessage, res: ServerResponse) => void res.once('close', () => metrics.countHttp(routeName(req), res.statusCode)) } : {}),
   });
@@ -198,6 +202,20 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
     return sendText(res, result.status, `${result.message}\n`);
   }
 
+  const inventory = INVENTORY_PATH.exec(path);
+  if (req.method === 'POST' && inventory?.[1]) {
+    const auth = req.headers.authorization ?? '';
+    const body = await bytesUpTo(req, DEFAULT_MAX_INVENTORY_BYTES);
+    if (body === 'aborted') return log.info({ remote }, 'inventory report ended by the client before its body was complete');
+    if (body === 'too-large') {
+      res.setHeader('Connection', 'close');
+      return refuse(res, log, 413, { remote, limit: DEFAULT_MAX_INVENTORY_BYTES }, 'inventory report refused: body over the limit');
+    }
+    const result = backend.inventory ? await backend.inventory(inventory[1], auth.startsWith('Bearer ') ? auth.slice(7).trim() : '', body, remote) : { status: 404, message: 'discovery is not enabled' };
+    if (result.retryAfter !== undefined) res.setHeader('Retry-After', String(result.retryAfter));
+    return sendText(res, result.status, `${result.message}\n`);
+  }
+
   const allowed = bootRouteMethods(path);
   if (allowed && !allowed.includes(req.method ?? '')) {
     res.setHeader('Allow', allowed.join(', '));
@@ -246,6 +264,7 @@ const ROUTES: Array<[RegExp, string]> = [
   [/^\/[^/]+\.(efi|kpxe)$/, 'ipxe'],
   [CONFIG_PATH, 'config'],
   [/^\/v1\/phone-home$/, 'phone-home'],
+  [INVENTORY_PATH, 'discovery-inventory'],
   [/^\/v1\/webhook$/, 'webhook'],
   [/^\/v1\/openapi\.json$/, 'openapi'],
   [/^\/v1\/status$/, 'status'],
@@ -266,7 +285,7 @@ function routeOf(path: string): string {
 
 /** The methods a boot route answers; undefined for paths that are not boot routes. */
 function bootRouteMethods(path: string): readonly string[] | undefined {
-  if (path === PHONE_HOME_PATH) return ['POST'];
+  if (path === PHONE_HOME_PATH || INVENTORY_PATH.test(path)) return ['POST'];
   return [MAC_IN_PATH, IMAGE_PATH, CONFIG_PATH].some((re) => re.test(path)) ? ['GET', 'HEAD'] : undefined;
 }
 
@@ -298,7 +317,13 @@ function refuse(res: ServerResponse, log: Logger, status: number, fields: Record
  * The request body as text, at most `limit` bytes: 'too-large' as soon as it (or its declared Content-Length)
  * passes the limit, the rest then read and dropped; 'aborted' when the client goes away first.
  */
-function bodyUpTo(req: IncomingMessage, limit: number): Promise<string | 'too-large' | 'aborted'> {
+async function bodyUpTo(req: IncomingMessage, limit: number): Promise<string | 'too-large' | 'aborted'> {
+  const bytes = await bytesUpTo(req, limit);
+  return typeof bytes === 'string' ? bytes : bytes.toString('utf8');
+}
+
+/** The request body as bytes, bounded as bodyUpTo's. */
+function bytesUpTo(req: IncomingMessage, limit: number): Promise<Buffer | 'too-large' | 'aborted'> {
   if (Number(req.headers['content-length']) > limit) {
     req.resume();
     return Promise.resolve('too-large');
@@ -306,7 +331,7 @@ function bodyUpTo(req: IncomingMessage, limit: number): Promise<string | 'too-la
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const done = (result: string | 'too-large' | 'aborted'): void => {
+    const done = (result: Buffer | 'too-large' | 'aborted'): void => {
       req.off('data', onData);
       resolve(result);
     };
@@ -316,9 +341,9 @@ function bodyUpTo(req: IncomingMessage, limit: number): Promise<string | 'too-la
       else chunks.push(chunk);
     };
     req.on('data', onData);
-    req.once('end', () => done(Buffer.concat(chunks).toString('utf8')));
+    req.once('end', () => done(Buffer.concat(chunks)));
     req.once('error', () => done('aborted'));
-    req.once('close', () => done(req.complete ? Buffer.concat(chunks).toString('utf8') : 'aborted'));
+    req.once('close', () => done(req.complete ? Buffer.concat(chunks) : 'aborted'));
   });
 }
 

@@ -267,6 +267,12 @@ export class BootServices {
     this.log.info({ serverIp: site.agent.address, mode: site.dhcp.mode, interface: site.network.interface, pool: site.dhcp.pool }, 'dhcp listening');
   }
 
+  /** The addresses forseti's DHCP pool has leased to this MAC; null when forseti's DHCP hands out no pool addresses. */
+  poolAddressesOf(mac: string): string[] | null {
+    if (!this.pool || this.dhcp?.site.dhcp.mode !== 'full') return null;
+    return this.pool.pool.leases().filter((l) => l.mac === mac && l.state !== 'declined').map((l) => l.ip);
+  }
+
   /** The pool's leases survive restarts in stateDir/dhcp-leases.json. */
   private async leasePool(range: LeasePoolRange, leaseSeconds: number): Promise<LeasePool> {
     if (this.pool) {

@@ -38,8 +38,9 @@ export interface ReservationPolicyOptions {
 
 /**
  * DHCP answers from the lab: declared hosts get their reserved address and their boot chain; unknown
- * machines get a pool address (and no boot file: forseti boots only what Git declares) when the site
- * has a pool, else silence. In proxy mode only declared hosts get boot information.
+ * machines get a pool address when the site has a pool, else silence, and a boot file only while
+ * site.yaml's discovery is enabled (their script is then the inventory image's). In proxy mode only
+ * declared hosts, and unknown machines while discovery is enabled, get boot information.
  */
 export class ReservationPolicy implements DhcpPolicy, ProxyDhcpPolicy {
   private exhausted = false;
@@ -64,12 +65,14 @@ export class ReservationPolicy implements DhcpPolicy, ProxyDhcpPolicy {
       };
     }
     const ip = this.fromPool(client, gen);
-    return ip === null ? null : this.base(site, ip);
+    if (ip === null) return null;
+    if (!site.discovery.enabled) return this.base(site, ip);
+    return { ...this.base(site, ip), ...bootFor(client, site.agent), ...(client.bootStage === 'ipxe' ? { ipxeNoProxyDhcp: true } : {}) };
   }
 
   boot(client: ClientInfo): BootAnswer | null {
     const gen = this.current();
-    if (!gen?.byMac.has(client.mac)) return null;
+    if (!gen || (!gen.byMac.has(client.mac) && !gen.lab.site.discovery.enabled)) return null;
     return bootFor(client, gen.lab.site.agent) ?? null;
   }
 

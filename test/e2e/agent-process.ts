@@ -23,6 +23,8 @@ export interface AgentSetup {
   webhookSecret?: string;
   /** HMAC key of the alert sink (credential `alerts-hmac`). */
   alertsSecret?: string;
+  /** Appended to the agent's secrets file (e.g. a forge's API token). */
+  extraSecrets?: string;
   /** Added to the agent's environment (e.g. PATH with a tracing ipmitool in front). */
   env?: NodeJS.ProcessEnv;
   /** Appended to agent.yaml (e.g. a `serve:` section). */
@@ -39,6 +41,7 @@ export async function startAgent(setup: AgentSetup): Promise<AgentProcess> {
   const extra = [
     setup.webhookSecret ? `webhook:\n  username: webhook\n  password: ${setup.webhookSecret}\n` : '',
     setup.alertsSecret ? `alerts-hmac:\n  username: alerts\n  password: ${setup.alertsSecret}\n  use: [alerts]\n  urls: ['http://127.0.0.1:9419/alerts']\n` : '',
+    setup.extraSecrets ?? '',
   ].join('');
   // Bound to the guests' BMCs (their CAs come from the lab repository, hence allowInsecureTls), or to loopback.
   const bmcAddresses = setup.vlab ? [...new Set(setup.vlab.nodes.map((n) => n.bmc.address))] : ['127.0.0.1'];

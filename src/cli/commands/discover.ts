@@ -12,7 +12,7 @@ import { discoverOa } from '../../discover/from-oa.ts';
 import type { Credential } from '../../discover/from-oa.ts';
 import { discoverRedfish } from '../../discover/from-redfish.ts';
 import { indexLab } from '../../discover/lab-index.ts';
-import { NamePatternError, placeholdersOf } from '../../discover/name-pattern.ts';
+import { NamePatternError, placeholdersOf } from '../../core/name-pattern.ts';
 import { proposeHosts } from '../../discover/propose-host.ts';
 import { openStage, loadStage, publish, stageProposals } from '../../discover/publish.ts';
 import type { Destination, Stage } from '../../discover/publish.ts';

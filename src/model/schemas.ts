@@ -19,6 +19,9 @@ export function readSchema(kind: DocumentKind): AnySchemaObject {
   return JSON.parse(readFileSync(new URL(schemaFileName(kind), SCHEMA_DIR), 'utf8')) as AnySchemaObject;
 }
 
+/** Schemas other schemas refer to by file name. */
+const REFERENCED_SCHEMAS = ['converge.schema.json'] as const;
+
 function compileAll(): Record<DocumentKind, ValidateFunction> {
   // verbose: errors carry their schema, where the custom messages live.
   // strictRequired off: `required` inside if/then and oneOf names properties declared one level up.
@@ -27,6 +30,8 @@ function compileAll(): Record<DocumentKind, ValidateFunction> {
   ajv.addVocabulary(['errorMessage', 'patternErrorMessage']);
   // ajv-formats is CommonJS: under NodeNext its default import is the module object.
   formatsPlugin.default(ajv, ['ipv4']);
+  // profile.schema.json takes `converge` from its own file by a relative $ref (editors resolve it the same way).
+  for (const file of REFERENCED_SCHEMAS) ajv.addSchema(JSON.parse(readFileSync(new URL(file, SCHEMA_DIR), 'utf8')) as AnySchemaObject, file);
   const compiled = {} as Record<DocumentKind, ValidateFunction>;
   for (const kind of DOCUMENT_KINDS) compiled[kind] = ajv.compile(readSchema(kind));
   return compiled;

@@ -18,6 +18,7 @@ import { loadAgentKey } from '../secrets/agent-key.ts';
 import { Secrets } from '../secrets/secrets.ts';
 import { AgentBootBackend } from '../serve/boot-backend.ts';
 import { BootServices } from '../serve/boot-services.ts';
+import { ConvergeSignals } from '../serve/converge-signals.ts';
 import type { RecentEvents } from '../serve/dashboard/recent-events.ts';
 import { createWebhookRoute, handleWebhook } from '../source/webhook.ts';
 import { GitSource } from '../source/index.ts';
@@ -62,6 +63,7 @@ export interface AgentParts {
   drift: DriftLoop;
   backend: AgentBootBackend;
   services: BootServices;
+  converge: ConvergeSignals;
 }
 
 export async function assembleAgent(config: AgentConfig, log: Logger, own: AgentOwnParts, hooks: AgentHooks): Promise<AgentParts> {
@@ -112,7 +114,9 @@ export async function assembleAgent(config: AgentConfig, log: Logger, own: Agent
     events.host(host, event);
     alerts.hostChanged(host, state, event);
   });
+  const converge = new ConvergeSignals(hooks.current, tracker, log);
   const backend: AgentBootBackend = new AgentBootBackend(hooks.current, tracker, images, agentKey, log, {
+    converge,
     sightings,
     events,
     site: () => status.site(),
@@ -121,7 +125,7 @@ export async function assembleAgent(config: AgentConfig, log: Logger, own: Agent
     health: hooks.health,
   });
   const services = new BootServices(config, backend, hooks.current, log, { metrics, ...webhookRoute(config, secrets, log, hooks) });
-  return { agentKey, secrets, images, generations, tracker, source, statusWriter, status, alerts, executor, drift, backend, services };
+  return { agentKey, secrets, images, generations, tracker, source, statusWriter, status, alerts, executor, drift, backend, services, converge };
 }
 
 function webhookRoute(config: AgentConfig, secrets: Secrets, log: Logger, hooks: AgentHooks): { webhook?: { path: string; route: ReturnType<typeof createWebhookRoute> } } {

@@ -129,6 +129,7 @@ export class Agent {
     await steps.wait('status push', parts?.status.stop(), 3000);
     await steps.wait('sightings', this.sightings.flush(), 500);
     await steps.wait('boot services', parts?.services.stop(), 1000);
+    await steps.wait('Talos event sink', parts?.converge.stop(), 1000);
     await steps.wait('closing BMC sessions', this.drivers.close(), 1000);
     const left = this.running();
     if (left.length > 0) this.log.warn({ stillRunning: left }, `agent stopped; left running: ${left.join('; ')}`);

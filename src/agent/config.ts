@@ -11,6 +11,8 @@ import { labLimits, type LabLimits } from '../model/lab-limits.ts';
 import type { TftpLimits } from '../serve/tftp/limits.ts';
 import { parseWebhookSettings, type WebhookSettings } from '../source/webhook.ts';
 import { errorMessage } from '../core/errors.ts';
+import { DEFAULT_TALOS_EVENTS_PORT } from '../render/urls.ts';
+import type { TalosEventsSettings } from '../serve/converge-signals.ts';
 
 /** The agent's own configuration: where the lab repository is and where the agent keeps its state. */
 export interface AgentConfig {
@@ -104,6 +106,7 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
       bindAddress: str(serve, 'bindAddress', 'serve', '0.0.0.0'),
       dhcp: bool(serve, 'dhcp', 'serve', true),
       ...tftpSettings(file, serve['tftp']),
+      talosEvents: talosEventsSettings(file, serve['talosEvents']),
       ipxeDir: resolve(base, str(serve, 'ipxeDir', 'serve', '/usr/lib/ipxe')),
       http: {
         maxConnections: positiveInt(http as Raw, 'maxConnections', 'serve.http', DEFAULT_HTTP_LIMITS.maxConnections),
@@ -124,6 +127,19 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
     images: imagePolicy(file, base, section('images')),
     ...webhookSettings(file, raw['webhook']),
   };
+}
+
+/**
+ * `serve.talosEvents: {port}`: where the Talos event sink listens (on serve.bindAddress) when a profile converges on
+ * talosEvents; default port 4002. 0 takes an ephemeral port (tests): the rendered kernel line names the real one.
+ */
+function talosEventsSettings(file: string, raw: unknown): TalosEventsSettings {
+  if (raw === undefined) return { port: DEFAULT_TALOS_EVENTS_PORT };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new AgentConfigError(file, 'serve.talosEvents must be a mapping with port');
+  for (const key of Object.keys(raw)) if (key !== 'port') throw new AgentConfigError(file, `serve.talosEvents.${key} is not a setting (port)`);
+  const port = (raw as Raw)['port'] ?? DEFAULT_TALOS_EVENTS_PORT;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) throw new AgentConfigError(file, 'serve.talosEvents.port must be a TCP port (0 for any free one)');
+  return { port };
 }
 
 function limitsOf(file: string, raw: unknown): LabLimits {

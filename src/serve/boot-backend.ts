@@ -15,6 +15,8 @@ import type { HostAction, ReconcileRecord } from '../observe/activity.ts';
 import type { RejectedRevision } from '../status/site-status.ts';
 import { hostView, type StatusView } from '../status/status-view.ts';
 import { siteSyncHealth } from '../observe/sync-health.ts';
+import { DEFAULT_CONVERGE } from '../converge/converge-spec.ts';
+import type { ConvergeSignals } from './converge-signals.ts';
 
 /** What the status document shows beyond the hosts' phases; all optional so the backend stands alone in tests. */
 export interface BackendExtras {
@@ -27,6 +29,8 @@ export interface BackendExtras {
   actions?: (host: string) => HostAction[];
   /** Why the agent is wedged (a commit apply or a fetch past its bound), or null. */
   health?: () => string | null;
+  /** The converge signals of roles that declare them (src/serve/converge-signals.ts). */
+  converge?: ConvergeSignals;
 }
 
 /**
@@ -113,7 +117,10 @@ export class AgentBootBackend implements BootBackend {
     if (!gen || !name || !rendered || !host) return { script: exitScript(`no host is declared with MAC ${mac}`), answer: 'unknown' };
     const state = this.tracker.get(name);
     const answer = bootAnswer(rendered.desired, state);
-    if (answer === 'disk') return { script: diskScript(name, rendered.desired.role, host.hardware.firmware), host: name, answer };
+    if (answer === 'disk') {
+      if (state.phase === 'Provisioning') this.extras.converge?.diskAnswered(host);
+      return { script: diskScript(name, rendered.desired.role, host.hardware.firmware), host: name, answer };
+    }
     if (answer === 'exit') return { script: exitScript(`${name} is declared off (role ${rendered.desired.role})`), host: name, answer };
     if (remoteIp !== host.ip) {
       return {
@@ -127,6 +134,7 @@ export class AgentBootBackend implements BootBackend {
       ? (rendered.wipeScript ?? exitScript(`no wipe role rendered for ${name}`))
       : (rendered.script ?? exitScript(`nothing to boot for ${name}`));
     this.step(name, 'script');
+    if (answer === 'chain') this.extras.converge?.menuServed(host);
     return { script: fillTokenSlot(script, this.tokenOf(name, state)), host: name, answer };
   }
 
@@ -200,8 +208,33 @@ export class AgentBootBackend implements BootBackend {
     if (role !== wanted && !(state.phase === 'Wiping' && role === '')) return refuse(`role ${clip(role) || '(none)'} is not the role being installed, ${wanted}`);
     this.log.info({ host: host.name, role, mac, remote: remoteIp }, 'phone-home');
     this.extras.sightings?.phoneHome(host.name, role);
+    const spec = state.phase === 'Provisioning' ? this.extras.converge?.specOf(host) : undefined;
+    if (spec && !isDefaultConverge(spec)) {
+      // The role converges on its declared signals: the phone-home is one of them, or only a sighting.
+      this.extras.converge?.phoneHome(host);
+      return { status: 200, message: `ok ${host.name}` };
+    }
     void this.tracker.record(host.name, { kind: 'phone-home', role }).catch((err: unknown) => this.log.error({ err, host: host.name }, 'cannot record phone-home'));
     return { status: 200, message: `ok ${host.name}` };
+  }
+
+  /**
+   * An installer progress report (curtin, subiquity, cloud-init webhooks) POSTed to /v1/report/<token>[/target]:
+   * these clients send no headers of their own, so the attempt's token is in the path. Counts only from the host's
+   * reserved address with the token of its provisioning under way; anything else is refused and changes nothing.
+   */
+  installerReport(token: string, target: boolean, body: string, remoteIp: string): { status: number; message: string } {
+    const host = this.hostAt(remoteIp);
+    const refuse = (reason: string): { status: number; message: string } => {
+      this.log.warn({ remote: remoteIp, host: host?.name, reason }, 'installer report refused; nothing changes');
+      return { status: 403, message: `refused: ${reason}` };
+    };
+    if (!host || !this.extras.converge) return refuse(`${remoteIp} is no host's reserved address`);
+    const state = this.tracker.get(host.name);
+    const expected = this.tokenOf(host.name, state);
+    if (expected === '' || !tokenMatches(expected, token)) return refuse(`not the token of ${host.name}'s provisioning attempt`);
+    if (state.phase !== 'Provisioning') return refuse(`no provisioning of ${host.name} is under way (${state.phase}); its token ended with it`);
+    return this.extras.converge.installerReport(host, body, target);
   }
 
   statusJson(): unknown {
@@ -248,6 +281,10 @@ export class AgentBootBackend implements BootBackend {
   private step(host: string, step: ProvisionStep): void {
     void this.tracker.record(host, { kind: 'step', step }).catch((err: unknown) => this.log.error({ err, host }, 'cannot record step'));
   }
+}
+
+function isDefaultConverge(spec: { mode: string; signals: ReadonlyArray<{ kind: string }> }): boolean {
+  return spec.signals.length === 1 && spec.signals[0]?.kind === DEFAULT_CONVERGE.signals[0]?.kind;
 }
 
 /** The observed state without the attempt nonce, which stays inside the agent. */

@@ -29,6 +29,8 @@ export interface BootBackend {
   config(host: string, name: string, token: string, remoteIp: string): { status: 'ok'; content: string } | { status: 'forbidden'; reason: string } | { status: 'missing' };
   /** The booted OS reports in: `token` from its kernel command line, `fields` from the form body. */
   phoneHome(token: string, fields: Record<string, string>, remoteIp: string): { status: number; message: string };
+  /** An installer's progress report (one JSON event), the attempt's token from the path; `target`: the installed system's. */
+  installerReport?(token: string, target: boolean, body: string, remoteIp: string): { status: number; message: string };
   statusJson(): unknown;
   /**
    * The status document with what the dashboard shows beyond statusJson(): site revision and rejection,
@@ -65,6 +67,10 @@ const MAC_IN_PATH = /^\/v1\/boot\/([0-9a-fA-F]{2}(?:[-:][0-9a-fA-F]{2}){5})$/;
 const IMAGE_PATH = /^\/images\/([0-9a-f]{64})\/[^/]+$/;
 const CONFIG_PATH = /^\/v1\/hosts\/([a-z0-9-]+)\/config\/([^/]+)$/;
 const PHONE_HOME_PATH = '/v1/phone-home';
+/** curtin, subiquity and cloud-init POST one JSON event per request here; they send no headers, so the token is in the path. */
+const REPORT_PATH = /^\/v1\/report\/([^/]{1,256})(\/target)?$/;
+/** curtin may attach its install log (base64) to a finish event. */
+export const REPORT_MAX_BYTES = 4 * 1024 * 1024;
 /** A phone-home is a few form fields; anything bigger is refused (413) before it is read whole. */
 export const PHONE_HOME_MAX_BYTES = 64 * 1024;
 
@@ -90,7 +96,7 @@ export function createBootHttpServer(backend: BootBackend, log: Logger, options:
     log,
     ...(options.limits ? { limits: options.limits } : {}),
     // The webhook reads its body against its own limit (webhook.maxBodyBytes).
-    bodyLimit: (path) => (options.webhook && path === options.webhook.path ? Number.POSITIVE_INFINITY : undefined),
+    bodyLimit: (path) => (options.webhook && path === options.webhook.path ? Number.POSITIVE_INFINITY : REPORT_PATH.test(path) ? REPORT_MAX_BYTES : undefined),
     // 'close' rather than 'finish': aborted downloads and ended event streams count too.
     ...(metrics ? { onRequest: (req: IncomingMessage, res: ServerResponse) => void res.once('close', () => metrics.countHttp(routeName(req), res.statusCode)) } : {}),
   });
@@ -189,6 +195,18 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
     return sendText(res, result.status, `${result.message}\n`);
   }
 
+  const report = REPORT_PATH.exec(path);
+  if (req.method === 'POST' && report?.[1] && backend.installerReport) {
+    const body = await bodyUpTo(req, REPORT_MAX_BYTES);
+    if (body === 'aborted') return;
+    if (body === 'too-large') {
+      res.setHeader('Connection', 'close');
+      return refuse(res, log, 413, { remote, limit: REPORT_MAX_BYTES }, 'installer report refused: body over the limit');
+    }
+    const result = backend.installerReport(report[1], report[2] !== undefined, body, remote);
+    return sendText(res, result.status, `${result.message}\n`);
+  }
+
   const allowed = bootRouteMethods(path);
   if (allowed && !allowed.includes(req.method ?? '')) {
     res.setHeader('Allow', allowed.join(', '));
@@ -237,6 +255,7 @@ const ROUTES: Array<[RegExp, string]> = [
   [/^\/[^/]+\.(efi|kpxe)$/, 'ipxe'],
   [CONFIG_PATH, 'config'],
   [/^\/v1\/phone-home$/, 'phone-home'],
+  [REPORT_PATH, 'installer-report'],
   [/^\/v1\/webhook$/, 'webhook'],
   [/^\/v1\/openapi\.json$/, 'openapi'],
   [/^\/v1\/status$/, 'status'],
@@ -257,7 +276,7 @@ function routeOf(path: string): string {
 
 /** The methods a boot route answers; undefined for paths that are not boot routes. */
 function bootRouteMethods(path: string): readonly string[] | undefined {
-  if (path === PHONE_HOME_PATH) return ['POST'];
+  if (path === PHONE_HOME_PATH || REPORT_PATH.test(path)) return ['POST'];
   return [MAC_IN_PATH, IMAGE_PATH, CONFIG_PATH].some((re) => re.test(path)) ? ['GET', 'HEAD'] : undefined;
 }
 
@@ -314,7 +333,7 @@ function bodyUpTo(req: IncomingMessage, limit: number): Promise<string | 'too-la
 }
 
 function redactUrl(url: string): string {
-  return url.replace(/token=[^&]*/g, 'token=[redacted]');
+  return url.replace(/token=[^&]*/g, 'token=[redacted]').replace(/^\/v1\/report\/[^/?]*/, '/v1/report/[redacted]');
 }
 
 export async function listen(server: Server, address: string, port: number): Promise<AddressInfo> {

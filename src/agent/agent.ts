@@ -239,6 +239,7 @@ export class Agent {
     const parts = this.started?.parts;
     if (!served || !parts || this.stopped) return;
     const gen = served.generation;
+    parts.converge.tick();
     const inputs = [...gen.hosts].map(([name, rendered]) => ({ desired: rendered.desired, observed: parts.tracker.get(name), labels: gen.lab.hosts.get(name)?.labels ?? {} }));
     this.act(reconcile(gen.lab.site, inputs, Date.now()));
   }

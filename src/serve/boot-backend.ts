@@ -254,6 +254,14 @@ export class AgentBootBackend implements BootBackend {
     this.step(name, step);
   }
 
+  /** Every DHCP request (answered or not) with its firmware markers: the dhcpAfterInstall signal's input. */
+  dhcpRequest(mac: string, markers: { vendorClass?: string; userClass: string }): void {
+    const gen = this.current();
+    const name = gen?.byMac.get(mac);
+    const host = name ? gen?.lab.hosts.get(name) : undefined;
+    if (host) this.extras.converge?.dhcp(host, markers);
+  }
+
   /** The host whose reserved address this is, in the current generation. */
   private hostAt(ip: string): Host | undefined {
     const gen = this.current();

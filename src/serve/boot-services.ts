@@ -252,6 +252,7 @@ export class BootServices {
       onExchange: (e: DhcpExchange) => {
         this.httpOptions.metrics?.countDhcp(e.action);
         if (e.action === 'offer' || e.action === 'ack') this.backend.seen(e.client.mac, 'dhcp');
+        this.backend.dhcpRequest(e.client.mac, { ...(e.client.vendorClass !== undefined ? { vendorClass: e.client.vendorClass } : {}), userClass: e.client.userClasses.join(',') });
       },
     };
     const server = site.dhcp.mode === 'proxy'

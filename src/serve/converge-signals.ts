@@ -5,12 +5,13 @@
 // converged, failed) recorded by the HostTracker, so status, the boot answer and the reconcile decision follow.
 // Signal states live for one attempt (its nonce) and in memory: an agent restart starts them afresh, while the
 // host's phase, steps and "installed" stay in the journal.
+import { connect } from 'node:net';
 import type { Logger } from '../log.ts';
 import { hostConvergence, signalKey, type ConvergeSpec } from '../converge/converge-spec.ts';
 import { initialInstallerState, parseInstallerReport, reduceInstallerReport, type InstallerState } from '../converge/installer-reports.ts';
-import { dhcpAfterInstallSignal, observedSignal, type DhcpSeen } from '../converge/simple-signals.ts';
+import { dhcpAfterInstallSignal, observedSignal, tcpProbeSignal, type DhcpSeen, type ProbeResult } from '../converge/simple-signals.ts';
 import type { SignalState } from '../converge/signal.ts';
-import { initialTalosState, reduceTalos, type TalosState } from '../converge/talos.ts';
+import { initialTalosState, reduceTalos, TALOS_STEPS, type TalosState } from '../converge/talos.ts';
 import type { ConvergeStepRecord, ObservedHost } from '../core/host-state.ts';
 import type { Host, Lab } from '../model/types.ts';
 import type { HostTracker } from '../observe/host-tracker.ts';
@@ -30,6 +31,10 @@ interface AttemptSignals {
   talos: TalosState;
   installer: InstallerState;
   dhcp: DhcpSeen[];
+  /** tcpProbe results by port. */
+  probes: Array<ProbeResult & { port: number }>;
+  lastProbeAt?: number;
+  probing?: boolean;
   phoneHomeAt?: number;
   menuServedAt?: number;
   diskAnsweredAt?: number;
@@ -41,6 +46,24 @@ interface AttemptSignals {
 const IGNORED_LOG_INTERVAL_MS = 60_000;
 /** Requests a host's DHCP signal keeps. */
 const MAX_DHCP_SEEN = 32;
+/** How often a host's tcpProbe ports are tried, how long a connect may take, and how many results are kept. */
+const PROBE_INTERVAL_MS = 5000;
+const PROBE_TIMEOUT_MS = 2000;
+const MAX_PROBES = 64;
+
+/** Whether `ip:port` accepts a TCP connection within PROBE_TIMEOUT_MS; the connection is closed at once. */
+function probe(ip: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: ip, port });
+    const done = (open: boolean): void => {
+      socket.destroy();
+      resolve(open);
+    };
+    socket.setTimeout(PROBE_TIMEOUT_MS, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
 
 export class ConvergeSignals {
   private readonly attempts = new Map<string, AttemptSignals>();
@@ -69,7 +92,7 @@ export class ConvergeSignals {
     const needed = [...lab.profiles.values()].some((p) => p.converge.signals.some((s) => s.kind === 'talosEvents'));
     if (!needed) return undefined;
     this.starting ??= startTalosEventSink({
-      host: bindAddress === '0.0.0.0' ? '0.0.0.0' : bindAddress,
+      host: bindAddress,
       port: settings.port,
       onEvent: (event) => this.talosEvent(event),
       log: this.log.child({ component: 'talos-events' }),
@@ -151,6 +174,38 @@ export class ConvergeSignals {
     this.moved(host.name, attempt, 'dhcpAfterInstall', state, false);
   }
 
+  /**
+   * tcpProbe: each host whose role declares it, once answered "disk" (or installed, as a kexec skips PXE), gets its
+   * ports tried at most every PROBE_INTERVAL_MS with a connect timeout; called on every reconcile pass.
+   */
+  tick(): void {
+    const gen = this.current();
+    if (!gen) return;
+    const t = this.now();
+    for (const host of gen.lab.hosts.values()) {
+      const ports = (this.specOf(host)?.signals ?? []).flatMap((s) => (s.kind === 'tcpProbe' ? [s.port] : []));
+      if (ports.length === 0) continue;
+      const attempt = this.attemptOf(host);
+      const from = attempt ? this.probeFrom(host, attempt) : undefined;
+      if (!attempt || from === undefined || t - (attempt.lastProbeAt ?? 0) < PROBE_INTERVAL_MS || attempt.probing) continue;
+      attempt.lastProbeAt = t;
+      attempt.probing = true;
+      void Promise.all(ports.map((port) => probe(host.ip, port).then((open) => ({ port, open, at: this.now() })))).then((results) => {
+        attempt.probing = false;
+        attempt.probes = [...attempt.probes, ...results].slice(-MAX_PROBES);
+        for (const port of ports) this.moved(host.name, attempt, `tcpProbe:${port}`, this.probeState(host, attempt, port), false);
+      });
+    }
+  }
+
+  private probeFrom(host: Host, attempt: AttemptSignals): number | undefined {
+    return attempt.diskAnsweredAt ?? this.tracker.get(host.name).attemptInstalledAt;
+  }
+
+  private probeState(host: Host, attempt: AttemptSignals, port: number): SignalState {
+    return tcpProbeSignal(port, attempt.probes.filter((p) => p.port === port), this.probeFrom(host, attempt));
+  }
+
   /** The host's profile's declaration in the served generation. */
   specOf(host: Host): ConvergeSpec | undefined {
     return this.current()?.lab.profiles.get(host.role)?.converge;
@@ -169,7 +224,7 @@ export class ConvergeSignals {
     if (signal !== undefined && !spec.signals.some((s) => signalKey(s) === signal)) return undefined;
     let attempt = this.attempts.get(host.name);
     if (attempt?.nonce !== state.attemptNonce) {
-      attempt = { nonce: state.attemptNonce, talos: initialTalosState(), installer: initialInstallerState(), dhcp: [], recorded: new Map() };
+      attempt = { nonce: state.attemptNonce, talos: talosFromJournal(state), installer: initialInstallerState(), dhcp: [], probes: [], recorded: new Map() };
       this.attempts.set(host.name, attempt);
     }
     return attempt;
@@ -182,7 +237,9 @@ export class ConvergeSignals {
       void this.tracker.record(host, event).catch((err: unknown) => this.log.error({ err, host }, 'cannot record a converge signal'));
     };
     if (current) {
-      const step: ConvergeStepRecord = { signal, name: current.name, at: current.at, ...(current.detail !== undefined ? { detail: current.detail } : {}), ...(current.result ? { result: current.result } : {}) };
+      // A closed port tried again is no progress: a probe's detail (a count) is not recorded.
+      const detail = signal.startsWith('tcpProbe:') ? undefined : current.detail;
+      const step: ConvergeStepRecord = { signal, name: current.name, at: current.at, ...(detail !== undefined ? { detail } : {}), ...(current.result ? { result: current.result } : {}) };
       const key = JSON.stringify([step.name, step.detail, step.result, installed]);
       if (attempt.recorded.get(signal) !== key) {
         attempt.recorded.set(signal, key);
@@ -204,6 +261,7 @@ export class ConvergeSignals {
       menuServed: observedSignal('menu served', attempt.menuServedAt),
       dhcpAfterInstall: dhcpAfterInstallSignal(attempt.dhcp, attempt.diskAnsweredAt),
     };
+    for (const s of spec.signals) if (s.kind === 'tcpProbe' && hostModel) signals[signalKey(s)] = this.probeState(hostModel, attempt, s.port);
     // Timeouts are the reconcile decision's (src/plan/decide.ts, with the role's overrides): here only what the signals say.
     const state: ObservedHost = this.tracker.get(host);
     const verdict = hostConvergence({ spec, signals }, { now: this.now(), since: state.since, provisionTimeoutMs: Number.MAX_SAFE_INTEGER, stepTimeoutMs: Number.MAX_SAFE_INTEGER });
@@ -227,4 +285,15 @@ export class ConvergeSignals {
     this.ignored.loggedAt = t;
     this.ignored.suppressed = 0;
   }
+}
+
+/**
+ * An attempt's Talos state as the journal leaves it across an agent restart: the node resumes after its last
+ * acknowledged event, so what the agent knew (installed, the disk boot began) is where its reducer starts again.
+ */
+function talosFromJournal(state: ObservedHost): TalosState {
+  const fresh = initialTalosState();
+  if (state.attemptInstalledAt === undefined) return fresh;
+  const diskBoot = state.convergeSteps?.find((s) => s.signal === 'talosEvents' && s.name === TALOS_STEPS.diskBoot);
+  return { ...fresh, installed: true, installedAt: state.attemptInstalledAt, ...(diskBoot ? { diskBootAt: diskBoot.at } : {}) };
 }

@@ -109,6 +109,7 @@ function renderRole(host: Host, role: string, ctx: RenderContext): RenderedHost 
     'urls.phoneHome': ctx.urls.phoneHome(),
     'urls.report': ctx.urls.installerReports(token),
     'urls.reportTarget': ctx.urls.installerReports(token, true),
+    'urls.nocloud': ctx.urls.nocloud(host, token),
     token,
   };
   const fill = (text: string, field: string): string => {

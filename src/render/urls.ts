@@ -30,6 +30,11 @@ export class AgentUrls {
     return `${this.base}/v1/hosts/${host.name}/config/${encodeURIComponent(name)}?token=${token}`;
   }
 
+  /** cloud-init's NoCloud seed base (`ds=nocloud-net;s=`): it must end in `/`; cloud-init appends user-data, meta-data. */
+  nocloud(host: Host, token: string): string {
+    return `${this.base}/v1/hosts/${host.name}/nocloud/${token}/`;
+  }
+
   phoneHome(): string {
     return `${this.base}/v1/phone-home`;
   }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from '../log.ts';
 import type { Host } from '../model/types.ts';
 import { bootAnswer } from '../plan/decide.ts';
@@ -5,7 +6,7 @@ import type { ObservedHost, ProvisionStep } from '../core/host-state.ts';
 import type { Generation } from '../render/generation.ts';
 import { autoexecScript, chainEntryScript, diskScript, exitScript } from '../render/ipxe.ts';
 import { attemptToken, fillTokenSlot, tokenMatches } from '../render/token.ts';
-import type { BootBackend, BootScript } from './boot-http.ts';
+import type { BootBackend, BootScript, SecretFileAnswer } from './boot-http.ts';
 import type { ImageCache } from '../render/image-cache.ts';
 import type { HostTracker } from '../observe/host-tracker.ts';
 import type { HostSightings } from '../observe/drift-sightings.ts';
@@ -172,16 +173,39 @@ export class AgentBootBackend implements BootBackend {
    * A host's config (a Talos machine config with its PKI, cloud-init with a join token): with the token of its
    * current attempt, from its reserved address, the only address its script (and so the token) was served to.
    */
-  config(hostName: string, name: string, token: string, remoteIp: string): { status: 'ok'; content: string } | { status: 'forbidden'; reason: string } | { status: 'missing' } {
-    const gen = this.current();
-    const rendered = gen?.hosts.get(hostName);
+  config(hostName: string, name: string, token: string, remoteIp: string): SecretFileAnswer {
+    const rendered = this.current()?.hosts.get(hostName);
     if (!rendered?.config || rendered.config.name !== name) return { status: 'missing' };
+    const access = this.secretAccess(hostName, token, remoteIp);
+    if (access.status !== 'ok') return access;
+    return { status: 'ok', content: fillTokenSlot(rendered.config.content, access.token) };
+  }
+
+  /**
+   * cloud-init's NoCloud seed (`ds=nocloud-net;s=<base>/`) of a host whose config is named `user-data`: that config,
+   * `meta-data` naming the instance (a new attempt is a new instance, so cloud-init runs as on a first boot), and an
+   * empty `vendor-data` (cloud-init's datasources/nocloud.rst). Served like the config: with the attempt's token (in
+   * the path, as cloud-init appends the file names to the seed URL), to the host's reserved address only.
+   */
+  nocloud(hostName: string, file: string, token: string, remoteIp: string): SecretFileAnswer {
+    if (file === 'user-data') return this.config(hostName, 'user-data', token, remoteIp);
+    if (file !== 'meta-data' && file !== 'vendor-data') return { status: 'missing' };
+    if (this.current()?.hosts.get(hostName)?.config?.name !== 'user-data') return { status: 'missing' };
+    const access = this.secretAccess(hostName, token, remoteIp);
+    if (access.status !== 'ok') return access;
+    if (file === 'vendor-data') return { status: 'ok', content: '' };
+    const instance = createHash('sha256').update(access.token).digest('hex').slice(0, 16);
+    return { status: 'ok', content: `instance-id: forseti-${hostName}-${instance}\nlocal-hostname: ${hostName}\n` };
+  }
+
+  /** Whether a secret file of the host may go to this request: the attempt's token, from the host's reserved address. */
+  private secretAccess(hostName: string, token: string, remoteIp: string): { status: 'ok'; token: string } | { status: 'forbidden'; reason: string } {
     const expected = this.tokenOf(hostName, this.tracker.get(hostName));
     if (expected === '') return { status: 'forbidden', reason: 'no provisioning attempt has given this host a token' };
     if (!tokenMatches(expected, token)) return { status: 'forbidden', reason: 'wrong token' };
-    const ip = gen?.lab.hosts.get(hostName)?.ip;
+    const ip = this.current()?.lab.hosts.get(hostName)?.ip;
     if (remoteIp !== ip) return { status: 'forbidden', reason: `asked from ${remoteIp}, not from the host's address ${ip ?? '(none)'}` };
-    return { status: 'ok', content: fillTokenSlot(rendered.config.content, expected) };
+    return { status: 'ok', token: expected };
   }
 
   /**

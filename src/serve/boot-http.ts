@@ -19,6 +19,9 @@ export interface BootScript {
 }
 
 /** What the boot HTTP service asks of the agent. Small on purpose: the HTTP layer knows no lab model. */
+/** A file only its host may read (its config, its NoCloud seed), or why this request gets none. */
+export type SecretFileAnswer = { status: 'ok'; content: string } | { status: 'forbidden'; reason: string } | { status: 'missing' };
+
 export interface BootBackend {
   entryScript(): string;
   /** The iPXE script for a machine asking with this MAC (lower-case, colon form), from this address. */
@@ -26,7 +29,9 @@ export interface BootBackend {
   /** Disk path of a cached image file, or null if not in the current generation. */
   imagePath(sha256: string, remoteIp: string): string | null;
   /** A host's config: only to that host's own address, with the token of its provisioning attempt. */
-  config(host: string, name: string, token: string, remoteIp: string): { status: 'ok'; content: string } | { status: 'forbidden'; reason: string } | { status: 'missing' };
+  config(host: string, name: string, token: string, remoteIp: string): SecretFileAnswer;
+  /** cloud-init NoCloud seed files of a host (user-data, meta-data, vendor-data), the token in the path. */
+  nocloud?(host: string, file: string, token: string, remoteIp: string): SecretFileAnswer;
   /** The booted OS reports in: `token` from its kernel command line, `fields` from the form body. */
   phoneHome(token: string, fields: Record<string, string>, remoteIp: string): { status: number; message: string };
   /** An installer's progress report (one JSON event), the attempt's token from the path; `target`: the installed system's. */
@@ -66,6 +71,7 @@ export interface BootHttpOptions {
 const MAC_IN_PATH = /^\/v1\/boot\/([0-9a-fA-F]{2}(?:[-:][0-9a-fA-F]{2}){5})$/;
 const IMAGE_PATH = /^\/images\/([0-9a-f]{64})\/[^/]+$/;
 const CONFIG_PATH = /^\/v1\/hosts\/([a-z0-9-]+)\/config\/([^/]+)$/;
+const NOCLOUD_PATH = /^\/v1\/hosts\/([a-z0-9-]+)\/nocloud\/([^/]{1,256})\/([a-z-]+)$/;
 const PHONE_HOME_PATH = '/v1/phone-home';
 /** curtin, subiquity and cloud-init POST one JSON event per request here; they send no headers, so the token is in the path. */
 const REPORT_PATH = /^\/v1\/report\/([^/]{1,256})(\/target)?$/;
@@ -174,9 +180,15 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
     const name = decodedName(config[2]);
     if (name === null) return refuse(res, log, 400, { host: config[1], remote }, 'config request refused: the name is not valid percent-encoding');
     const result = backend.config(config[1], name, url.searchParams.get('token') ?? '', remote);
-    if (result.status === 'ok') return sendText(res, 200, result.content, 'application/yaml');
-    log.warn({ host: config[1], remote, status: result.status }, `config request refused: ${result.status === 'forbidden' ? result.reason : 'no such config'}`);
-    return sendText(res, result.status === 'forbidden' ? 403 : 404, `${result.status}\n`);
+    return sendSecretFile(res, log, result, 'application/yaml', { host: config[1], remote }, 'config');
+  }
+
+  const nocloud = NOCLOUD_PATH.exec(path);
+  if (isRead && nocloud?.[1] && nocloud[2] && nocloud[3] && backend.nocloud) {
+    const result = backend.nocloud(nocloud[1], nocloud[3], nocloud[2], remote);
+    // cloud-init also asks for an optional network-config (util.read_seeded); its 404 is the normal answer.
+    const expected = result.status === 'missing' && nocloud[3] === 'network-config';
+    return sendSecretFile(res, log, result, 'text/plain', { host: nocloud[1], file: nocloud[3], remote }, 'NoCloud seed file', expected);
   }
 
   if (req.method === 'POST' && path === PHONE_HOME_PATH) {
@@ -254,6 +266,7 @@ const ROUTES: Array<[RegExp, string]> = [
   [IMAGE_PATH, 'image'],
   [/^\/[^/]+\.(efi|kpxe)$/, 'ipxe'],
   [CONFIG_PATH, 'config'],
+  [NOCLOUD_PATH, 'nocloud'],
   [/^\/v1\/phone-home$/, 'phone-home'],
   [REPORT_PATH, 'installer-report'],
   [/^\/v1\/webhook$/, 'webhook'],
@@ -277,7 +290,7 @@ function routeOf(path: string): string {
 /** The methods a boot route answers; undefined for paths that are not boot routes. */
 function bootRouteMethods(path: string): readonly string[] | undefined {
   if (path === PHONE_HOME_PATH || REPORT_PATH.test(path)) return ['POST'];
-  return [MAC_IN_PATH, IMAGE_PATH, CONFIG_PATH].some((re) => re.test(path)) ? ['GET', 'HEAD'] : undefined;
+  return [MAC_IN_PATH, IMAGE_PATH, CONFIG_PATH, NOCLOUD_PATH].some((re) => re.test(path)) ? ['GET', 'HEAD'] : undefined;
 }
 
 /** The request target as a URL; null when it is not one (an absolute-form target with a bad host, say). */
@@ -299,6 +312,15 @@ function decodedName(raw: string): string | null {
 }
 
 /** A client error: one warn line with the reason (never a stack trace), and the status with the reason as body. */
+/** A secret file, or 403 / 404 with a warn line saying why (a debug line when the 404 is an `expected` ask). */
+function sendSecretFile(res: ServerResponse, log: Logger, result: SecretFileAnswer, type: string, fields: Record<string, unknown>, what: string, expected = false): void {
+  if (result.status === 'ok') return sendText(res, 200, result.content, type);
+  const line = `${what} request refused: ${result.status === 'forbidden' ? result.reason : `no such ${what}`}`;
+  if (expected) log.debug({ ...fields, status: result.status }, line);
+  else log.warn({ ...fields, status: result.status }, line);
+  return sendText(res, result.status === 'forbidden' ? 403 : 404, `${result.status}\n`);
+}
+
 function refuse(res: ServerResponse, log: Logger, status: number, fields: Record<string, unknown>, reason: string): void {
   log.warn({ ...fields, status }, reason);
   sendText(res, status, `${reason}\n`);
@@ -333,7 +355,7 @@ function bodyUpTo(req: IncomingMessage, limit: number): Promise<string | 'too-la
 }
 
 function redactUrl(url: string): string {
-  return url.replace(/token=[^&]*/g, 'token=[redacted]').replace(/^\/v1\/report\/[^/?]*/, '/v1/report/[redacted]');
+  return url.replace(/token=[^&]*/g, 'token=[redacted]').replace(/^\/v1\/report\/[^/?]*/, '/v1/report/[redacted]').replace(/\/nocloud\/[^/?]*/, '/nocloud/[redacted]');
 }
 
 export async function listen(server: Server, address: string, port: number): Promise<AddressInfo> {

@@ -77,6 +77,12 @@ test('the lab repository template loads clean with every host, profile and image
     equal(profile.boot.config?.name, 'user-data', name);
     deepStrictEqual(profile.converge, { mode: 'any', signals: [{ kind: 'installerReports' }], stepTimeoutSeconds: 1800 }, name);
   }
+  // Every role that boots something converges on a signal its OS (or forseti itself) gives.
+  const signalsOf = (name: string): string[] => lab.profiles.get(name)?.converge.signals.map((s) => s.kind) ?? [];
+  deepStrictEqual(signalsOf('talos-controlplane'), ['talosEvents']);
+  deepStrictEqual(signalsOf('talos-worker'), ['talosEvents']);
+  deepStrictEqual(signalsOf('netboot-xyz'), ['menuServed']);
+  deepStrictEqual(signalsOf('debian-node'), ['phoneHome']);
   const expectedRam = [4, 14, 32, 8, 8, 8, 8, 16, 8, 8, 8, 8, 32, 8, 8, 8];
   expectedRam.forEach((gib, i) => equal(lab.hosts.get(`bld-${String(i + 1).padStart(3, '0')}`)?.hardware.memoryGiB, gib));
 });

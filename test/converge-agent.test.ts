@@ -7,16 +7,21 @@
 //   - An Ubuntu autoinstall host POSTs curtin/subiquity/cloud-init events (payloads cited below): the steps appear, a
 //     FAIL fails the host at once naming the event.
 //   - A Talos host whose events stop: Failed after the role's step timeout, naming the last step.
+//   - An Ubuntu host with the template's autoinstall config: seeded from its NoCloud URL, it reports to the endpoints
+//     its user-data names (the installer to the attempt's, the installed system's cloud-init to its /target one)
+//     and is Converged by modules-final.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { parse as parseYaml } from 'yaml';
 import { after, before, describe, it } from 'node:test';
 import { Agent } from '../src/agent/agent.ts';
 import { createLogger } from '../src/log.ts';
 import type { HostView, StatusView } from '../src/status/status-view.ts';
 import { bootScriptFrom, httpFrom } from './fixtures/as-host.ts';
+import { cloudInitBoot, subiquityInstall } from './fixtures/installer-reports.ts';
 import { fromAddress, type FromAddress } from './fixtures/from-address.ts';
 import { freeTcpPort, freeUdpPort } from './fixtures/free-port.ts';
 import { createBareRepo, startGitServer, type GitServer } from './fixtures/git-server.ts';
@@ -51,8 +56,21 @@ const profile = (name: string, converge: string, config?: string): string =>
     '',
   ].join('\n');
 
-const MACS = { cp: '02:00:00:00:0d:01', ub: '02:00:00:00:0d:02', slow: '02:00:00:00:0d:03' };
-const IPS = { cp: '127.0.0.51', ub: '127.0.0.52', slow: '127.0.0.53' };
+/** The template's Ubuntu roles, on the test's tiny image: the seed on the kernel line, the template's autoinstall config. */
+const UBUNTU_SEEDED = [
+  'apiVersion: forseti/v1',
+  'kind: Profile',
+  'name: ubuntu-seeded',
+  'boot:',
+  '  image: tiny',
+  '  cmdline: "console=ttyS0 autoinstall ds=nocloud-net;s={{ urls.nocloud }}"',
+  '  config: {name: user-data, file: configs/ubuntu-autoinstall.yaml, secret: true}',
+  'converge: {any: [installerReports]}',
+  '',
+].join('\n');
+
+const MACS = { cp: '02:00:00:00:0d:01', ub: '02:00:00:00:0d:02', slow: '02:00:00:00:0d:03', seeded: '02:00:00:00:0d:04' };
+const IPS = { cp: '127.0.0.51', ub: '127.0.0.52', slow: '127.0.0.53', seeded: '127.0.0.54' };
 const IMPOSTOR = '127.0.0.59';
 
 describe('converge signals in the agent', () => {
@@ -102,6 +120,9 @@ describe('converge signals in the agent', () => {
       'hosts/cp-1.yaml': host('cp-1', MACS.cp, IPS.cp, 'talos-cp'),
       'hosts/ub-1.yaml': host('ub-1', MACS.ub, IPS.ub, 'ubuntu'),
       'hosts/slow-1.yaml': host('slow-1', MACS.slow, IPS.slow, 'talos-slow'),
+      'profiles/ubuntu-seeded.yaml': UBUNTU_SEEDED,
+      'configs/ubuntu-autoinstall.yaml': await readFile('lab-repo-template/configs/ubuntu-autoinstall.yaml', 'utf8'),
+      'hosts/ub-2.yaml': host('ub-2', MACS.seeded, IPS.seeded, 'ubuntu-seeded'),
     });
     await createBareRepo(git, 'lab', seed);
     const config = await loopbackAgentConfig(dir, git.repoUrl('lab'), { tftp: false });
@@ -210,5 +231,27 @@ describe('converge signals in the agent', () => {
     assert.equal(failed.status, 200);
     ub = await view('ub-1', (h) => h.phase === 'Failed', 'failed');
     assert.match(ub.lastError?.message ?? '', /install-grub/);
+  });
+  it('an Ubuntu host seeded from its NoCloud URL reports where its user-data says and is Converged by the installed system\'s cloud-init', { timeout: 120_000 }, async () => {
+    await view('ub-2', (h) => h.phase === 'Provisioning', 'provisioning');
+    const { script } = await bootScriptFrom(base, MACS.seeded, IPS.seeded);
+    const seed = /\bds=nocloud-net;s=(\S+\/)(?=\s)/.exec(script)?.[1] ?? assert.fail(`no NoCloud seed on the kernel line:\n${script}`);
+    assert.equal((await httpFrom(IPS.seeded, `${seed}meta-data`)).status, 200);
+    const userData = await httpFrom(IPS.seeded, `${seed}user-data`);
+    assert.equal(userData.status, 200);
+    type Reporting = Record<string, { type: string; endpoint: string }>;
+    const autoinstall = (parseYaml(userData.body) as { autoinstall: { reporting: Reporting; 'user-data': { reporting: Reporting } } }).autoinstall;
+    const installer = Object.values(autoinstall.reporting)[0]?.endpoint ?? assert.fail('no installer reporting');
+    const target = Object.values(autoinstall['user-data'].reporting)[0]?.endpoint ?? assert.fail('no target reporting');
+    const post = async (url: string, body: string): Promise<void> => {
+      const reply = await httpFrom(IPS.seeded, url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      assert.equal(reply.status, 200, `${url}: ${reply.body}`);
+    };
+    for (const event of subiquityInstall()) await post(installer, event);
+    let ub = await view('ub-2', (h) => (h.convergeSteps ?? []).some((s) => s.name === 'subiquity/Late/run'), 'the late commands as a step');
+    assert.equal(ub.phase, 'Provisioning', 'the installer finishing is not the installed system up');
+    for (const event of cloudInitBoot()) await post(target, event);
+    ub = await view('ub-2', (h) => h.phase === 'Converged', 'converged');
+    assert.ok((ub.convergeSteps ?? []).some((s) => s.name === 'modules-final'), JSON.stringify(ub.convergeSteps));
   });
 });

@@ -18,7 +18,26 @@ const FILES = [
   { schema: 'status-host.schema.json', file: 'hosts/<name>.yaml (status branch)', part: 'status' },
 ];
 
-const read = (name) => JSON.parse(readFileSync(join(ROOT, 'schemas', name), 'utf8'));
+const readFile = (name) => JSON.parse(readFileSync(join(ROOT, 'schemas', name), 'utf8'));
+
+/** A schema with the schema files it refers to ({"$ref": "converge.schema.json"}) taken in, their definitions merged. */
+function read(name) {
+  const root = readFile(name);
+  let taken = {};
+  const inline = (node) => {
+    if (Array.isArray(node)) return node.map(inline);
+    if (!node || typeof node !== 'object') return node;
+    if (typeof node.$ref === 'string' && node.$ref.endsWith('.schema.json')) {
+      const { $schema: _s, title: _t, definitions = {}, ...body } = readFile(node.$ref);
+      taken = { ...taken, ...definitions };
+      const { $ref: _r, ...own } = node;
+      return { ...body, ...own };
+    }
+    return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, inline(v)]));
+  };
+  const schema = inline(root);
+  return { ...schema, definitions: { ...schema.definitions, ...taken } };
+}
 
 /**
  * Follows a local $ref (#/definitions/x, #/$defs/x, #/components/schemas/x), or one to another file of schemas/ by

@@ -115,7 +115,8 @@ test('no import goes against the order; protocol packages and the leaf import no
 });
 
 test('no cycle between top-level folders', () => {
-  const top = (unit: string): string => unit.split('/')[0] as string;
+  // A self-contained package is a node of its own: it imports nothing, so it closes no cycle through its folder.
+  const top = (unit: string): string => (PACKAGES.has(unit) ? unit : (unit.split('/')[0] as string));
   const edges = new Map<string, Set<string>>();
   for (const i of IMPORTS) {
     if (top(i.from) === top(i.to) || i.to.startsWith('outside')) continue;

@@ -58,8 +58,8 @@ test('the lab repository template loads clean with every host, profile and image
   deepStrictEqual(problems.map(formatProblem), []);
   ok(lab);
   equal(lab.hosts.size, 18);
-  deepStrictEqual([...lab.profiles.keys()].sort(), ['ceph-osd', 'netboot-xyz', 'off', 'openstack-compute', 'slurm-compute', 'talos-controlplane', 'talos-worker', 'wipe']);
-  deepStrictEqual([...lab.images.keys()].sort(), ['debian-12', 'talos', 'wipe']);
+  deepStrictEqual([...lab.profiles.keys()].sort(), ['ceph-osd', 'debian-node', 'netboot-xyz', 'off', 'openstack-compute', 'slurm-compute', 'talos-controlplane', 'talos-worker', 'wipe']);
+  deepStrictEqual([...lab.images.keys()].sort(), ['debian-12', 'talos', 'ubuntu-24-04', 'wipe']);
   const bld004 = lab.hosts.get('bld-004');
   deepStrictEqual(bld004?.enclosure, { name: 'asgard', bay: 4 });
   equal(bld004?.hardware.memoryGiB, 8);
@@ -69,6 +69,21 @@ test('the lab repository template loads clean with every host, profile and image
   ok(talos.config.template.includes('type: worker'));
   ok(talos.cmdline.startsWith('talos.platform=metal console=tty0'));
   equal(lab.images.get('debian-12')?.initrds.length, 1);
+  // Slurm, OpenStack and Ceph nodes install Ubuntu by autoinstall from a NoCloud seed, converged by its reports.
+  for (const name of ['slurm-compute', 'openstack-compute', 'ceph-osd']) {
+    const profile = lab.profiles.get(name);
+    ok(profile?.boot.kind === 'image' && profile.boot.image === 'ubuntu-24-04', name);
+    ok(profile.boot.cmdline.includes('autoinstall ds=nocloud-net;s={{ urls.nocloud }}'), name);
+    equal(profile.boot.config?.name, 'user-data', name);
+    deepStrictEqual(profile.converge, { mode: 'any', signals: [{ kind: 'installerReports' }], stepTimeoutSeconds: 1800 }, name);
+  }
+  // Every role that boots something converges on a signal its OS (or forseti itself) gives.
+  const signalsOf = (name: string): string[] => lab.profiles.get(name)?.converge.signals.map((s) => s.kind) ?? [];
+  deepStrictEqual(signalsOf('talos-controlplane'), ['talosEvents']);
+  deepStrictEqual(signalsOf('talos-worker'), ['talosEvents']);
+  deepStrictEqual(signalsOf('netboot-xyz'), ['menuServed']);
+  deepStrictEqual(signalsOf('debian-node'), ['phoneHome']);
+  deepStrictEqual(signalsOf('wipe'), ['installerReports', 'phoneHome']);
   const expectedRam = [4, 14, 32, 8, 8, 8, 8, 16, 8, 8, 8, 8, 32, 8, 8, 8];
   expectedRam.forEach((gib, i) => equal(lab.hosts.get(`bld-${String(i + 1).padStart(3, '0')}`)?.hardware.memoryGiB, gib));
 });

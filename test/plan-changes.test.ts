@@ -214,8 +214,12 @@ test('formatPlanText and formatPlanMarkdown: nothing changes', () => {
     '',
     'no changes: 5 hosts: 5 nothing',
     '',
+    'converged by:',
+    '  compute: phoneHome',
+    '  worker: phoneHome',
+    '',
   ]);
-  match(formatPlanMarkdown(plan), /\*\*no changes: 5 hosts: 5 nothing\*\*\n\n<sub>/);
+  match(formatPlanMarkdown(plan), /\*\*no changes: 5 hosts: 5 nothing\*\*\n\nconverged by: `compute` phoneHome · `worker` phoneHome\n\n<sub>/);
 });
 
 test('formatPlanMarkdown: what does not fit is counted, and cells are escaped', () => {

@@ -160,6 +160,8 @@ test('markdown: summary table and one collapsible diff per host, line by line', 
     '',
     '**6 hosts: 1 nothing, 1 re-render, 1 provision, 1 reprovision, 1 power off by hand, 1 removed**',
     '',
+    'converged by: `compute` phoneHome · `worker` phoneHome',
+    '',
     '| host | change | details |',
     '|---|---|---|',
     '| `node-1` | reprovision | reprovision from role worker to compute |',
@@ -205,7 +207,7 @@ test('json: the documented shape', async () => {
   const run = await forseti(['plan', '--base', 'main', '--head', 'pr', '--format', 'json', repo]);
   equal(run.code, 1, run.stderr);
   const plan = JSON.parse(run.stdout) as Record<string, unknown> & { hosts: Array<Record<string, unknown>> };
-  deepEqual(Object.keys(plan), ['version', 'base', 'head', 'observed', 'notes', 'changed', 'summary', 'hosts']);
+  deepEqual(Object.keys(plan), ['version', 'base', 'head', 'observed', 'notes', 'changed', 'summary', 'converge', 'hosts']);
   equal(plan.version, 1);
   deepEqual(plan.base, { revision: sha.main, valid: true });
   deepEqual(plan.head, { revision: sha.pr });
@@ -239,7 +241,7 @@ test('json: the documented shape', async () => {
 test('nothing changes: exit 0', async () => {
   const run = await forseti(['plan', '--base', 'main', '--head', 'docs', repo]);
   equal(run.code, 0, run.stderr);
-  deepEqual(run.stdout.split('\n').slice(-3), ['', 'no changes: 5 hosts: 5 nothing', '']);
+  deepEqual(run.stdout.split('\n').slice(-6), ['', 'no changes: 5 hosts: 5 nothing', '', 'converged by:', '  compute: phoneHome', '  worker: phoneHome', ''].slice(-6));
 });
 
 test('a role whose requirements the host does not meet: HEAD is invalid, every problem printed, exit 2', async () => {

@@ -55,7 +55,9 @@ describe('in process: hosts on loopback addresses, an impostor at another', () =
     state = await mkdtemp(join(tmpdir(), 'forseti-host-identity-'));
     const loaded = (await loadLab('lab-repo-template')).lab;
     assert.ok(loaded);
-    const lab = withHostsAt(loaded, { 'bld-006': HOST, 'bld-003': OTHER_HOST });
+    // bld-006 installs Debian by preseed here: its late_command phone-home is what this test follows.
+    const moved = withHostsAt(loaded, { 'bld-006': HOST, 'bld-003': OTHER_HOST });
+    const lab = { ...moved, hosts: new Map([...moved.hosts].map(([n, h]) => [n, n === 'bld-006' ? { ...h, role: 'debian-node' } : h])) };
     gen = await writeGeneration(state, { lab, urls: new AgentUrls(lab.site), revision: 'e'.repeat(40), token: () => TOKEN_SLOT });
     tracker = new HostTracker(new Journal(join(state, 'journal.json')), log);
     const images = new ImageCache(join(state, 'images'), log);
@@ -116,7 +118,7 @@ describe('in process: hosts on loopback addresses, an impostor at another', () =
       [OTHER_HOST, real, `role=${role}&mac=${mac}`, /not the token of bld-003's provisioning attempt/],
       [HOST, '', `role=${role}&mac=${mac}`, /not the token of bld-006's provisioning attempt/],
       [HOST, attemptToken(key, 'bld-006', 'an-older-attempt'), `role=${role}&mac=${mac}`, /not the token of bld-006's provisioning attempt/],
-      [HOST, real, `role=made-up&mac=${mac}`, /role made-up is not the role being installed, slurm-compute/],
+      [HOST, real, `role=made-up&mac=${mac}`, /role made-up is not the role being installed, debian-node/],
       [HOST, real, `mac=${mac}`, /role \(none\) is not the role being installed/],
       [HOST, real, `role=${role}&mac=02:00:00:00:00:66`, /MAC 02:00:00:00:00:66 is not one of bld-006's/],
     ];
@@ -171,7 +173,7 @@ describe('in process: hosts on loopback addresses, an impostor at another', () =
     assert.equal(since(from).filter((l) => l.level >= WARN).length, 1);
 
     // Converged: sent to its disk, whoever asks.
-    for (const address of [HOST, IMPOSTOR]) assert.match((await bootScriptFrom(base, mac, address)).script, /bld-006 is installed with role slurm-compute; booting from local disk/);
+    for (const address of [HOST, IMPOSTOR]) assert.match((await bootScriptFrom(base, mac, address)).script, /bld-006 is installed with role debian-node; booting from local disk/);
   });
 
   it('malformed boot requests get a 4xx and one warn line each, never a 500 or a stack trace', async () => {

@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { AgentBootBackend } from '../src/serve/boot-backend.ts';
 import { HostTracker } from '../src/observe/host-tracker.ts';
 import { createLogger } from '../src/log.ts';
@@ -28,7 +29,7 @@ let tracker: HostTracker;
 let images: ImageCache;
 
 /** Hosts the tests act as, moved to loopback addresses so that requests can come from them. */
-const AT: Record<string, string> = { 'bld-003': '127.0.0.13', 'bld-006': '127.0.0.16' };
+const AT: Record<string, string> = { 'bld-003': '127.0.0.13', 'bld-006': '127.0.0.16', 'bld-010': '127.0.0.20' };
 const ip = (host: string): string => AT[host] ?? assert.fail(host);
 const macOf = (host: string): string => gen.lab.hosts.get(host)?.macs[0] ?? assert.fail(host);
 /** The token of the host's current attempt, as the agent derives it. */
@@ -130,6 +131,77 @@ test('a config is served only to its own host\'s address, with the token of its 
   assert.deepEqual(backend.config('bld-003', 'other.yaml', token, ip('bld-003')), { status: 'missing' });
   const [never, rendered] = [...gen.hosts].find(([name, r]) => r.config && tracker.get(name).attemptNonce === undefined) ?? assert.fail();
   assert.deepEqual(backend.config(never, rendered.config?.name ?? '', '', gen.lab.hosts.get(never)?.ip ?? ''), { status: 'forbidden', reason: 'no provisioning attempt has given this host a token' });
+});
+
+/** The NoCloud seed base on the host's kernel line (`ds=nocloud-net;s=...`), pointed at this test's server. */
+function seedIn(script: string): string {
+  const seed = /\bds=nocloud-net;s=(\S+)/.exec(script)?.[1] ?? assert.fail(`no NoCloud seed in\n${script}`);
+  return seed.replace('http://10.77.0.5:8080', base);
+}
+
+test('NoCloud seed (Ubuntu autoinstall): user-data, meta-data and vendor-data only to the host\'s address with its attempt\'s token', async () => {
+  const host = 'bld-010';
+  const desired = gen.hosts.get(host)?.desired;
+  const cfg = gen.hosts.get(host)?.config;
+  assert.ok(desired && cfg?.name === 'user-data', 'bld-010 installs Ubuntu by autoinstall in the template');
+  // Before any attempt there is no token: nothing is served, whatever is presented.
+  assert.equal((await httpFrom(ip(host), `${base}/v1/hosts/${host}/nocloud/${'0'.repeat(32)}/meta-data`)).status, 403);
+
+  await tracker.record(host, { kind: 'provision-started', role: desired.role, digest: desired.digest, revision: desired.revision, nonce: 'n10-first' });
+  const { script } = await bootScriptFrom(base, macOf(host), ip(host));
+  const token = tokenOf(host);
+  const seed = seedIn(script);
+  assert.equal(seed, `${base}/v1/hosts/${host}/nocloud/${token}/`, 'the seed URL carries the token and ends in / (cloud-init appends the file names)');
+
+  const userData = await httpFrom(ip(host), `${seed}user-data`);
+  assert.deepEqual(userData, { status: 200, body: fillTokenSlot(cfg.content, token) });
+  assert.match(userData.body, /^#cloud-config\n/);
+  // The installer (subiquity, curtin through it) reports to the attempt's report URL; the installed system's cloud-init to its /target one.
+  const autoinstall = (parseYaml(userData.body) as { autoinstall: { reporting: Record<string, { type: string; endpoint: string }>; 'user-data': { reporting: Record<string, { type: string; endpoint: string }> } } }).autoinstall;
+  assert.deepEqual(Object.values(autoinstall.reporting), [{ type: 'webhook', endpoint: `http://10.77.0.5:8080/v1/report/${token}` }]);
+  assert.deepEqual(Object.values(autoinstall['user-data'].reporting), [{ type: 'webhook', endpoint: `http://10.77.0.5:8080/v1/report/${token}/target` }]);
+
+  const metaData = await httpFrom(ip(host), `${seed}meta-data`);
+  assert.equal(metaData.status, 200);
+  const firstInstance = parseYaml(metaData.body) as { 'instance-id': string; 'local-hostname': string };
+  assert.equal(firstInstance['local-hostname'], host);
+  assert.match(firstInstance['instance-id'], /^forseti-bld-010-[0-9a-f]{16}$/);
+  assert.ok(!metaData.body.includes(token), 'meta-data does not repeat the token');
+  assert.deepEqual(await httpFrom(ip(host), `${seed}vendor-data`), { status: 200, body: '' });
+  assert.equal((await httpFrom(ip(host), `${seed}user-data`, { method: 'HEAD' })).status, 200);
+
+  // Files a seed does not have: 404 before any token check.
+  for (const file of ['network-config', 'passwd', 'user-data-x']) assert.equal((await httpFrom(ip(host), `${seed}${file}`)).status, 404, file);
+  assert.equal((await httpFrom(ip(host), `${base}/v1/hosts/${host}/nocloud/${token}/sub/user-data`)).status, 404);
+  // A host whose config is not NoCloud user-data has no seed (bld-003 is a Talos worker).
+  const talos = (await bootScriptFrom(base, macOf('bld-003'), ip('bld-003'))).script;
+  assert.ok(!talos.includes('nocloud'));
+  assert.equal((await httpFrom(ip('bld-003'), `${base}/v1/hosts/bld-003/nocloud/${tokenOf('bld-003')}/meta-data`)).status, 404);
+
+  // Wrong tokens, and the right token from any other address: 403, and nothing of the seed.
+  for (const [from, presented] of [
+    [ip(host), tokenOf('bld-006')],
+    [ip(host), token.slice(1)],
+    [ip(host), attemptToken(key, host, 'another-attempt')],
+    ['127.0.0.1', token],
+    [ip('bld-006'), token],
+  ] as const) {
+    for (const file of ['user-data', 'meta-data', 'vendor-data']) {
+      const reply = await httpFrom(from, `${base}/v1/hosts/${host}/nocloud/${presented}/${file}`);
+      assert.deepEqual(reply, { status: 403, body: 'forbidden\n' }, `${from} ${file}`);
+    }
+  }
+  assert.equal((await httpFrom(ip(host), `${seed}user-data`, { method: 'POST', body: 'x' })).status, 405);
+
+  // A new attempt is a new token and a new instance: the old seed URL is dead, cloud-init runs as on a first boot.
+  await tracker.record(host, { kind: 'provision-started', role: desired.role, digest: desired.digest, revision: desired.revision, nonce: 'n10-second' });
+  assert.equal((await httpFrom(ip(host), `${seed}meta-data`)).status, 403);
+  const nextSeed = seedIn((await bootScriptFrom(base, macOf(host), ip(host))).script);
+  assert.notEqual(nextSeed, seed);
+  const instanceAt = async (seedUrl: string): Promise<string> => (parseYaml((await httpFrom(ip(host), `${seedUrl}meta-data`)).body) as { 'instance-id': string })['instance-id'];
+  const secondInstance = await instanceAt(nextSeed);
+  assert.notEqual(secondInstance, firstInstance['instance-id']);
+  assert.equal(await instanceAt(nextSeed), secondInstance, 'stable within an attempt');
 });
 
 /** Puts a kernel into the image cache, addressed by the declared digest as a download would, and gives its URL. */

@@ -20,6 +20,7 @@ import { AgentConfigError, type AgentConfig } from './config.ts';
 import { ownCredentialProblem, reservedCredentials } from './credential-check.ts';
 import { AgentBootBackend } from '../serve/boot-backend.ts';
 import { BootServices } from '../serve/boot-services.ts';
+import { ConvergeSignals } from '../serve/converge-signals.ts';
 import type { RecentEvents } from '../serve/dashboard/recent-events.ts';
 import { createWebhookRoute, handleWebhook } from '../source/webhook.ts';
 import { GitSource } from '../source/index.ts';
@@ -67,6 +68,7 @@ export interface AgentParts {
   backend: AgentBootBackend;
   services: BootServices;
   discovery: AgentDiscovery;
+  converge: ConvergeSignals;
 }
 
 export async function assembleAgent(config: AgentConfig, log: Logger, own: AgentOwnParts, hooks: AgentHooks): Promise<AgentParts> {
@@ -134,7 +136,9 @@ export async function assembleAgent(config: AgentConfig, log: Logger, own: Agent
     events.host(host, event);
     alerts.hostChanged(host, state, event);
   });
+  const converge = new ConvergeSignals(hooks.current, tracker, log);
   const backend: AgentBootBackend = new AgentBootBackend(hooks.current, tracker, images, agentKey, log, {
+    converge,
     sightings,
     events,
     site: () => status.site(),
@@ -145,7 +149,7 @@ export async function assembleAgent(config: AgentConfig, log: Logger, own: Agent
   });
   // Everything the agent holds stays as it happened; what leaves it (log, status branch, API, alerts) is redacted.
   const services = new BootServices(config, backend, hooks.current, log, { metrics, redact: redactDeep, ...webhookRoute(config, secrets, log, hooks) });
-  return { agentKey, secrets, images, generations, tracker, source, statusWriter, status, alerts, executor, drift, backend, services, discovery };
+  return { agentKey, secrets, images, generations, tracker, source, statusWriter, status, alerts, executor, drift, backend, services, discovery, converge };
 }
 
 function webhookRoute(config: AgentConfig, secrets: Secrets, log: Logger, hooks: AgentHooks): { webhook?: { path: string; route: ReturnType<typeof createWebhookRoute> } } {

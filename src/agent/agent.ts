@@ -133,6 +133,7 @@ export class Agent {
     await steps.wait('status push', parts?.status.stop(), 3000);
     await steps.wait('sightings', this.sightings.flush(), 500);
     await steps.wait('boot services', parts?.services.stop(), 1000);
+    await steps.wait('Talos event sink', parts?.converge.stop(), 1000);
     await steps.wait('closing BMC sessions', this.drivers.close(), 1000);
     const left = this.running();
     if (left.length > 0) this.log.warn({ stillRunning: left }, `agent stopped; left running: ${left.join('; ')}`);
@@ -259,6 +260,7 @@ export class Agent {
     const parts = this.started?.parts;
     if (!served || !parts || this.stopped) return;
     const gen = served.generation;
+    parts.converge.tick();
     const inputs = [...gen.hosts].map(([name, rendered]) => ({ desired: rendered.desired, observed: parts.tracker.get(name), labels: gen.lab.hosts.get(name)?.labels ?? {} }));
     this.act(reconcile(gen.lab.site, inputs, Date.now(), this.firings));
   }

@@ -15,7 +15,7 @@ import type { ReconcileRun } from '../observe/reconcile-log.ts';
 import { reconcile, type ReconcileDecision } from '../plan/reconcile.ts';
 import type { Redactor, SecretValue } from '../redact/redactor.ts';
 import type { Generation } from '../render/generation.ts';
-import { AgentUrls } from '../render/urls.ts';
+import { AgentUrls, DEFAULT_TALOS_EVENTS_PORT } from '../render/urls.ts';
 import type { Secrets } from '../secrets/secrets.ts';
 import { ServiceBindError, type ServicesChange } from '../serve/boot-services.ts';
 import type { RecentEvents } from '../serve/dashboard/recent-events.ts';
@@ -214,7 +214,10 @@ export class CommitSteps {
     }
     run?.mark('images');
     apply?.enter('render', APPLY_STAGE_BOUND_MS);
-    const generation = await generations.write(lab, commit, new AgentUrls(lab.site));
+    // The Talos event sink runs once a profile converges on talosEvents; the kernel line and config name its port.
+    const { serve } = this.ctx.config;
+    const talosEventsPort = await this.ctx.parts.converge.ensureSink(lab, serve.bindAddress, serve.talosEvents ?? { port: DEFAULT_TALOS_EVENTS_PORT });
+    const generation = await generations.write(lab, commit, new AgentUrls(lab.site, talosEventsPort !== undefined ? { talosEventsPort } : {}));
     run?.mark('render');
     return generation;
   }

@@ -14,6 +14,8 @@ import { parseWebhookSettings, type WebhookSettings } from '../source/webhook.ts
 import { errorMessage } from '../core/errors.ts';
 import { DEFAULT_DHCP_MODES } from './dhcp-policy-check.ts';
 import { parseForgeSettings, type DiscoveryForgeSettings } from '../discover/forge-settings.ts';
+import { DEFAULT_TALOS_EVENTS_PORT } from '../render/urls.ts';
+import type { TalosEventsSettings } from '../serve/converge-signals.ts';
 
 /** The agent's own configuration: where the lab repository is and where the agent keeps its state. */
 export interface AgentConfig {
@@ -110,6 +112,7 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
       dhcp: bool(serve, 'dhcp', 'serve', true),
       ...dhcpPolicy(file, serve),
       ...tftpSettings(file, serve['tftp']),
+      talosEvents: talosEventsSettings(file, serve['talosEvents']),
       ipxeDir: resolve(base, str(serve, 'ipxeDir', 'serve', '/usr/lib/ipxe')),
       http: {
         maxConnections: positiveInt(http as Raw, 'maxConnections', 'serve.http', DEFAULT_HTTP_LIMITS.maxConnections),
@@ -131,6 +134,19 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
     ...webhookSettings(file, raw['webhook']),
     ...discoverySettings(file, raw['discovery']),
   };
+}
+
+/**
+ * `serve.talosEvents: {port}`: where the Talos event sink listens (on serve.bindAddress) when a profile converges on
+ * talosEvents; default port 4002. 0 takes an ephemeral port (tests): the rendered kernel line names the real one.
+ */
+function talosEventsSettings(file: string, raw: unknown): TalosEventsSettings {
+  if (raw === undefined) return { port: DEFAULT_TALOS_EVENTS_PORT };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new AgentConfigError(file, 'serve.talosEvents must be a mapping with port');
+  for (const key of Object.keys(raw)) if (key !== 'port') throw new AgentConfigError(file, `serve.talosEvents.${key} is not a setting (port)`);
+  const port = (raw as Raw)['port'] ?? DEFAULT_TALOS_EVENTS_PORT;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) throw new AgentConfigError(file, 'serve.talosEvents.port must be a TCP port (0 for any free one)');
+  return { port };
 }
 
 function limitsOf(file: string, raw: unknown): LabLimits {

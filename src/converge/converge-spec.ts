@@ -153,6 +153,17 @@ export function signalKey(signal: ConvergeSignal): string {
   return signal.kind === 'tcpProbe' ? `tcpProbe:${signal.port}` : signal.kind;
 }
 
+/** One line for plans and status: `all of talosEvents, tcpProbe:50000 (step timeout 1800 s)`. */
+export function describeConverge(spec: ConvergeSpec): string {
+  const timeouts = [
+    spec.stepTimeoutSeconds !== undefined ? `step timeout ${spec.stepTimeoutSeconds} s` : '',
+    spec.provisionTimeoutSeconds !== undefined ? `provision timeout ${spec.provisionTimeoutSeconds} s` : '',
+  ].filter(Boolean);
+  const list = spec.signals.map(signalKey).join(', ');
+  const head = spec.signals.length === 1 ? list : `${spec.mode} of ${list}`;
+  return timeouts.length > 0 ? `${head} (${timeouts.join(', ')})` : head;
+}
+
 export interface ConvergeClock {
   now: number;
   /** When this attempt began (the power cycle, or the boot answer that started it). */

@@ -1,4 +1,5 @@
-import type { ObservedBmc, ObservedHost, ObservedInventory, Phase, ProvisionStep } from './host-state.ts';
+import type { ConvergeStepRecord, ObservedBmc, ObservedHost, ObservedInventory, Phase, ProvisionStep } from './host-state.ts';
+import { MAX_CONVERGE_STEPS } from './host-state.ts';
 import { PROVISION_STEPS } from './host-state.ts';
 
 /** Something forseti saw a machine do, or did to it. */
@@ -10,6 +11,13 @@ export type HostEvent =
   | { kind: 'wipe-started'; token: string; digest: string; revision: string; nonce?: string }
   | { kind: 'step'; step: ProvisionStep }
   | { kind: 'phone-home'; role: string }
+  /**
+   * A converge signal of the attempt under way (src/converge) moved: its step, with what it waits on, is progress
+   * (the step timeout starts again). `installed`: the OS is on the disk now, so the host's PXE answer is the disk.
+   */
+  | { kind: 'converge-step'; step: ConvergeStepRecord; installed?: true }
+  /** The profile's converge signals say Converged (`by`: the signals that did). */
+  | { kind: 'converged'; by: string[] }
   /** `digest`: the attempt this failure ends, so the same change is not retried in a loop. */
   | { kind: 'failed'; message: string; step?: string; digest?: string; revision?: string }
   | { kind: 'powered-off' }
@@ -47,12 +55,12 @@ export function applyEvent(state: ObservedHost, event: HostEvent, now: number): 
       return { ...withPhase(state, 'Enrolling', now), failures, retryAt: event.retryAt, lastError: { message: event.message, step: 'enroll' } };
     }
     case 'provision-started': {
-      const { lastError: _dropped, step: _step, attemptNonce: _nonce, ...rest } = state;
+      const { lastError: _dropped, step: _step, attemptNonce: _nonce, attemptInstalledAt: _i, convergeSteps: _c, ...rest } = state;
       const nonce = event.nonce !== undefined ? { attemptNonce: event.nonce } : {};
       return { ...rest, phase: 'Provisioning', step: 'requested', stepSince: now, attemptRole: event.role, attemptDigest: event.digest, attemptRevision: event.revision, ...nonce, since: now };
     }
     case 'wipe-started': {
-      const { lastError: _dropped, step: _step, attemptNonce: _nonce, ...rest } = state;
+      const { lastError: _dropped, step: _step, attemptNonce: _nonce, attemptInstalledAt: _i, convergeSteps: _c, ...rest } = state;
       const nonce = event.nonce !== undefined ? { attemptNonce: event.nonce } : {};
       return { ...rest, phase: 'Wiping', step: 'requested', stepSince: now, attemptWipeToken: event.token, attemptDigest: event.digest, attemptRevision: event.revision, ...nonce, since: now };
     }
@@ -63,6 +71,13 @@ export function applyEvent(state: ObservedHost, event: HostEvent, now: number): 
     }
     case 'phone-home':
       return phoneHome(state, event.role, now);
+    case 'converge-step':
+      return convergeStep(state, event.step, event.installed === true, now);
+    case 'converged': {
+      if (state.phase !== 'Provisioning') return state;
+      const { lastError: _dropped, step: _step, ...rest } = state;
+      return withPhase({ ...rest, appliedRole: state.attemptRole, appliedDigest: state.attemptDigest, appliedRevision: state.attemptRevision }, 'Converged', now);
+    }
     case 'failed': {
       const lastError = event.step ? { message: event.message, step: event.step } : { message: event.message };
       return {
@@ -107,6 +122,22 @@ function phoneHome(state: ObservedHost, role: string, now: number): ObservedHost
   }
   const { lastError: _dropped, step: _step, ...rest } = state;
   return withPhase({ ...rest, appliedRole: state.attemptRole, appliedDigest: state.attemptDigest, appliedRevision: state.attemptRevision }, 'Converged', now);
+}
+
+/** A step of a converge signal: recorded (the same step with a new detail replaces it) and counted as progress. */
+function convergeStep(state: ObservedHost, record: ConvergeStepRecord, installed: boolean, now: number): ObservedHost {
+  if (state.phase !== 'Provisioning') return state;
+  const steps = state.convergeSteps ?? [];
+  const last = steps.at(-1);
+  const same = last !== undefined && last.signal === record.signal && last.name === record.name;
+  if (same && last.detail === record.detail && last.result === record.result && (!installed || state.attemptInstalledAt !== undefined)) return state;
+  const next = same ? [...steps.slice(0, -1), { ...record, at: last.at }] : [...steps, record];
+  return {
+    ...state,
+    convergeSteps: next.slice(-MAX_CONVERGE_STEPS),
+    stepSince: now,
+    ...(installed && state.attemptInstalledAt === undefined ? { attemptInstalledAt: now } : {}),
+  };
 }
 
 function withPhase(state: ObservedHost, phase: Phase, now: number): ObservedHost {

@@ -70,7 +70,23 @@ export interface DesiredHost {
   enrollable?: boolean;
   /** What the host's driver can do; absent: everything (a BMC). */
   capabilities?: Capabilities;
+  /** The role's converge timeouts where its profile overrides site.yaml's policies (`converge.stepTimeoutSeconds`, ...). */
+  convergeTimeouts?: { stepMs?: number; provisionMs?: number };
 }
+
+/** One step a converge signal reported (src/converge): when it began, and what it waits on or how it ended. */
+export interface ConvergeStepRecord {
+  /** The signal: `talosEvents`, `installerReports`, ... */
+  signal: string;
+  name: string;
+  /** Epoch ms. */
+  at: number;
+  detail?: string;
+  result?: 'SUCCESS' | 'WARN' | 'FAIL';
+}
+
+/** Converge steps kept per attempt (the oldest are dropped). */
+export const MAX_CONVERGE_STEPS = 30;
 
 /** What forseti last knew of one host: from its own journal and the events it saw. */
 export interface ObservedHost {
@@ -89,6 +105,10 @@ export interface ObservedHost {
    * token (src/render/token.ts). Useless without that key; kept in the journal, never published.
    */
   attemptNonce?: string;
+  /** When the attempt under way wrote its OS to the disk (a converge signal said so): its PXE answer is the disk since. */
+  attemptInstalledAt?: number;
+  /** The steps the converge signals of the attempt under way (or the last) reported, oldest first; the last is where it is. */
+  convergeSteps?: ConvergeStepRecord[];
   /** Wipe token of the wipe under way or last attempted, and of the last wipe that completed. */
   attemptWipeToken?: string;
   wipedToken?: string;

@@ -10,7 +10,7 @@ export const TEMPLATE_VARIABLES = [
   'site.name', 'site.gateway', 'site.dns', 'site.domain', 'site.netmask', 'site.prefix',
   'agent.url',
   'image.name',
-  'urls.kernel', 'urls.initrd', 'urls.config', 'urls.phoneHome',
+  'urls.kernel', 'urls.initrd', 'urls.config', 'urls.phoneHome', 'urls.report', 'urls.reportTarget', 'urls.nocloud',
   'token',
 ] as const;
 

@@ -6,6 +6,7 @@ import { parseDiscoverySettings } from './site-discovery.ts';
 import { parseDriftPolicy, type DriftMode } from './site-drift.ts';
 import type { Host, HostDisk, Image, ImageDownload, ImageFile, Profile, ProfileBoot, ProfileRequirements, Site } from './types.ts';
 import type { FieldRefs } from '../core/source-ref.ts';
+import { DEFAULT_CONVERGE, parseConvergeSpec, type ConvergeSpec } from '../converge/converge-spec.ts';
 
 // Shapes as the schemas guarantee them (defaults not yet applied).
 interface SiteDoc {
@@ -49,6 +50,7 @@ interface ProfileDoc {
     off?: true;
   };
   afterInstall?: 'disk' | 'pxe';
+  converge?: unknown;
   requires?: ProfileRequirements;
 }
 
@@ -135,9 +137,17 @@ export function buildProfile(value: unknown, refs: FieldRefs, readConfigFile: (p
     ...(doc.description !== undefined && { description: doc.description }),
     boot: buildBoot(doc.boot, readConfigFile),
     afterInstall: doc.afterInstall ?? 'disk',
+    converge: buildConverge(doc.converge),
     requires: { ...doc.requires },
     refs,
   };
+}
+
+/** The schema has checked the shape; the parser's own checks (a signal listed twice) are reported by validation. */
+function buildConverge(value: unknown): ConvergeSpec {
+  if (value === undefined) return { ...DEFAULT_CONVERGE, signals: [...DEFAULT_CONVERGE.signals] };
+  const parsed = parseConvergeSpec(value);
+  return parsed.ok ? parsed.spec : { ...DEFAULT_CONVERGE, signals: [...DEFAULT_CONVERGE.signals] };
 }
 
 function buildBoot(boot: ProfileDoc['boot'], readConfigFile: (path: string) => string | undefined): ProfileBoot {

@@ -12,7 +12,7 @@ export type DocumentKind = (typeof DOCUMENT_KINDS)[number];
 export const SCHEMA_DIR = new URL('../../schemas/', import.meta.url);
 
 /** Schemas of one part of a document, referred to by file name from the document's schema. */
-export const SCHEMA_PARTS = ['site-discovery.schema.json'] as const;
+export const SCHEMA_PARTS = ['site-discovery.schema.json', 'converge.schema.json'] as const;
 
 export function schemaFileName(kind: DocumentKind): string {
   return `${kind.toLowerCase()}.schema.json`;

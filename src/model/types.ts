@@ -1,6 +1,7 @@
 // The in-memory lab model: what one commit of the lab repository declares.
 // Every entity remembers where it was declared so that any later error can name file:line.
 
+import type { ConvergeSpec } from '../converge/converge-spec.ts';
 import type { FieldRefs, SourceRef } from '../core/source-ref.ts';
 import type { AlertsConfig } from './site-alerts.ts';
 import type { DiscoverySettings } from './site-discovery.ts';
@@ -162,6 +163,8 @@ export interface Profile {
   boot: ProfileBoot;
   /** After the OS phoned home, later PXE boots are sent to the local disk (Talos installs itself there). */
   afterInstall: 'disk' | 'pxe';
+  /** What makes a host of this role Converged; DEFAULT_CONVERGE (the phone-home) when the profile says nothing. */
+  converge: ConvergeSpec;
   requires: ProfileRequirements;
   refs: FieldRefs;
 }

@@ -105,15 +105,21 @@ function enrolmentAction(desired: DesiredHost, observed: ObservedHost, now: numb
 }
 
 function timeoutOrWait(desired: DesiredHost, observed: ObservedHost, options: DecideOptions): Action {
-  const step = observed.step ?? 'requested';
+  // A converge signal's step (a Talos boot stage, an installer step) is where the host is, once one was reported.
+  const signalStep = observed.phase === 'Provisioning' ? observed.convergeSteps?.at(-1) : undefined;
+  const step = signalStep?.name ?? observed.step ?? 'requested';
+  const waitingOn = signalStep?.detail !== undefined ? `; waiting on ${signalStep.detail}` : '';
   const what = observed.phase === 'Wiping' ? 'wipe' : `role ${desired.role}`;
-  if (options.now - observed.since > options.provisionTimeoutMs) {
-    return { kind: 'fail', reason: `no phone-home within ${seconds(options.provisionTimeoutMs)} s (last step: ${step})`, step };
+  const provisionTimeoutMs = desired.convergeTimeouts?.provisionMs ?? options.provisionTimeoutMs;
+  const stepTimeoutMs = desired.convergeTimeouts?.stepMs ?? options.stepTimeoutMs;
+  if (options.now - observed.since > provisionTimeoutMs) {
+    const awaited = signalStep ? 'not Converged' : 'no phone-home';
+    return { kind: 'fail', reason: `${awaited} within ${seconds(provisionTimeoutMs)} s (last step: ${step}${waitingOn})`, step };
   }
-  if (options.now - (observed.stepSince ?? observed.since) > options.stepTimeoutMs) {
-    return { kind: 'fail', reason: `no progress past step ${step} within ${seconds(options.stepTimeoutMs)} s`, step };
+  if (options.now - (observed.stepSince ?? observed.since) > stepTimeoutMs) {
+    return { kind: 'fail', reason: `no progress past step ${step} within ${seconds(stepTimeoutMs)} s${waitingOn}`, step };
   }
-  return { kind: 'wait', reason: `${observed.phase === 'Wiping' ? 'wiping' : 'provisioning'} ${what} (step ${step})` };
+  return { kind: 'wait', reason: `${observed.phase === 'Wiping' ? 'wiping' : 'provisioning'} ${what} (step ${step}${waitingOn})` };
 }
 
 /** The first requirement of the role that the BMC's inventory contradicts, naming both facts. */
@@ -144,6 +150,10 @@ export function bootAnswer(desired: DesiredHost, observed: ObservedHost): BootAn
   if (desired.boot === 'chain') return 'chain';
   const installed = observed.phase === 'Converged' && observed.appliedRole === desired.role;
   if (installed && desired.afterInstall === 'disk') return 'disk';
+  // The attempt under way wrote the disk (a Talos install that rebooted, an installer that finished): booting the
+  // installer again would install again, and Talos must never PXE-install twice.
+  const installedNow = observed.phase === 'Provisioning' && observed.attemptInstalledAt !== undefined && observed.attemptRole === desired.role;
+  if (installedNow && desired.afterInstall === 'disk') return 'disk';
   return 'install';
 }
 

@@ -15,14 +15,15 @@ export const PLAN_JSON_VERSION = 1;
  *   "changed": bool,
  *   "summary": { "none": n, "rerender": n, "provision": n, "reprovision": n, "wipe": n, "power-on": n,
  *                "power-off": n, "power-off-by-hand": n, "refused": n, "removed": n },
+ *   "converge": [{ "role", "signals": "all of talosEvents, tcpProbe:50000" }],
  *   "hosts": [{ "host", "change", "baseRole": string|null, "headRole": string|null, "details",
  *               "diffs": [{ "artifact": "script"|"wipe-script"|"cmdline"|"config", "file", "secret": bool, "patch" }] }]
  * }
  * Every host of BASE and HEAD is listed, sorted by name.
  */
 export function formatPlanJson(plan: Plan): string {
-  const { base, head, observed, notes, changed, summary, hosts } = plan;
-  return `${JSON.stringify({ version: PLAN_JSON_VERSION, base, head, observed, notes, changed, summary, hosts }, null, 2)}\n`;
+  const { base, head, observed, notes, changed, summary, converge, hosts } = plan;
+  return `${JSON.stringify({ version: PLAN_JSON_VERSION, base, head, observed, notes, changed, summary, converge, hosts }, null, 2)}\n`;
 }
 
 /** HEAD does not validate: `{ "version", "error": "head-invalid", "head", "problems": [{ file, line, col, code, message }] }`. */

@@ -21,6 +21,7 @@ export function formatPlanMarkdown(plan: Plan, maxChars = DEFAULT_MAX_CHARS): st
   if (baseProblems.length > 0) head.push('', '<details><summary>BASE problems</summary>', '', ...fenced(baseProblems.join('\n'), ''), '', '</details>');
   if (plan.notes.length > 0 || baseProblems.length > 0) head.push('');
   head.push(`**${plan.changed ? summaryLine(plan) : `no changes: ${summaryLine(plan)}`}**`);
+  if (plan.converge.length > 0) head.push('', `converged by: ${plan.converge.map((c) => `${code(c.role)} ${escapeCell(c.signals)}`).join(' · ')}`);
 
   const listed = listedHosts(plan);
   const tail = ['', `<sub>Tokens are placeholders; secret configs are shown as rendered from Git, which holds no secret.</sub>`];

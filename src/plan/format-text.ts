@@ -15,6 +15,7 @@ export function formatPlanText(plan: Plan): string {
     out.push('');
   }
   out.push(plan.changed ? summaryLine(plan) : `no changes: ${summaryLine(plan)}`);
+  if (plan.converge.length > 0) out.push('', 'converged by:', ...plan.converge.map((c) => `  ${c.role}: ${c.signals}`));
   for (const h of listed) {
     if (h.diffs.length === 0) continue;
     out.push('', `# ${h.host}: ${CHANGE_LABELS[h.change]}`);

@@ -1,3 +1,4 @@
+import { describeConverge } from '../converge/converge-spec.ts';
 import type { RenderedHost } from '../render/host.ts';
 import { artifactDiffs } from './artifact-diff.ts';
 import { decide, NO_ONCE } from './decide.ts';
@@ -52,9 +53,19 @@ export function planChanges(base: BaseSide, head: PlanSide, observed: ObservedSt
     observed: { source: observed.source, description: observed.description },
     notes,
     hosts,
+    converge: convergeByRole(head),
     summary,
     changed: hosts.some((h) => h.change !== 'none'),
   };
+}
+
+/** The roles HEAD's hosts boot (not `off`), each with its converge declaration in words. */
+function convergeByRole(head: PlanSide): Plan['converge'] {
+  const roles = [...new Set([...head.lab.hosts.values()].map((h) => h.role))].sort();
+  return roles.flatMap((role) => {
+    const profile = head.lab.profiles.get(role);
+    return profile && profile.boot.kind !== 'off' ? [{ role, signals: describeConverge(profile.converge) }] : [];
+  });
 }
 
 function describe(action: Action, role: string, isNew: boolean): { change: HostChangeKind; details: string } {

@@ -70,6 +70,8 @@ export interface Plan {
   notes: string[];
   /** Every host of BASE and HEAD, by name. */
   hosts: HostPlan[];
+  /** How the hosts of each role HEAD boots are Converged (the profile's `converge`, or the phone-home), by role. */
+  converge: Array<{ role: string; signals: string }>;
   /** Hosts per change kind; every kind present, zeros included. */
   summary: Record<HostChangeKind, number>;
   /** True when any host's change is not `none`. */

@@ -16,7 +16,7 @@ export type Action =
   /** A provisioning or wipe is under way and within its time, or a rollout slot or window is awaited. */
   | { kind: 'wait'; reason: string }
   /** The provisioning under way ran out of time. */
-  | { kind: 'fail'; reason: string; step?: ProvisionStep }
+  | { kind: 'fail'; reason: string; step?: ProvisionStep | string }
   /** The role cannot run on this host as its BMC reports it. */
   | { kind: 'refuse'; reason: string }
   /** Power the host off and keep it off. */

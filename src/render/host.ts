@@ -7,6 +7,9 @@ import { fillTemplate, TemplateError, type TemplateValues } from '../core/templa
 import { chainScript, installScript, UnsafeScriptError } from './ipxe.ts';
 import { parseCidr, prefixToNetmask } from './net.ts';
 import type { SourceRef } from '../core/source-ref.ts';
+import type { ConvergeSpec } from '../converge/converge-spec.ts';
+import { errorMessage } from '../core/errors.ts';
+import { EVENT_SINK_KIND, mergeConfigDocuments, parseConfigDocuments, serializeConfigDocuments, type ConfigDocument } from './talos/index.ts';
 
 export interface RenderedHost {
   desired: DesiredHost;
@@ -56,6 +59,7 @@ function renderRole(host: Host, role: string, ctx: RenderContext): RenderedHost 
     // A BMC that can read the machine back is enrolled (power state and inventory) before anything else.
     enrollable: capabilities.powerState,
     capabilities,
+    ...convergeTimeouts(profile.converge),
   };
   const boot = profile.boot;
 
@@ -103,6 +107,9 @@ function renderRole(host: Host, role: string, ctx: RenderContext): RenderedHost 
     'urls.initrd': firstInitrd ? imageFile(firstInitrd, 'initrds.0.url') : '',
     'urls.config': boot.config ? ctx.urls.config(host, boot.config.name, token) : '',
     'urls.phoneHome': ctx.urls.phoneHome(),
+    'urls.report': ctx.urls.installerReports(token),
+    'urls.reportTarget': ctx.urls.installerReports(token, true),
+    'urls.nocloud': ctx.urls.nocloud(host, token),
     token,
   };
   const fill = (text: string, field: string): string => {
@@ -113,9 +120,14 @@ function renderRole(host: Host, role: string, ctx: RenderContext): RenderedHost 
       throw err;
     }
   };
-  const cmdline = `${fill(boot.cmdline, 'boot.cmdline').trim()} forseti.callback=${ctx.urls.phoneHome()} forseti.token=${token}`;
-  const config = boot.config
-    ? { name: boot.config.name, content: fill(boot.config.template, 'boot.config.template'), secret: boot.config.secret }
+  const talos = profile.converge.signals.some((s) => s.kind === 'talosEvents');
+  // Talos' event sink on the PXE line, and a PXE boot that finds Talos installed halts instead of installing again
+  // (talos.halt_if_installed, Talos 1.8+). Kernel arguments do not survive the install: the config carries the sink too.
+  const talosArgs = talos ? ` talos.events.sink=${ctx.urls.talosEventSink} talos.halt_if_installed=1` : '';
+  const cmdline = `${fill(boot.cmdline, 'boot.cmdline').trim()}${talosArgs} forseti.callback=${ctx.urls.phoneHome()} forseti.token=${token}`;
+  const filled = boot.config ? fill(boot.config.template, 'boot.config.template') : undefined;
+  const config = boot.config && filled !== undefined
+    ? { name: boot.config.name, content: talos ? withEventSink(host, profile.refs['boot.config'], filled, ctx.urls.talosEventSink) : filled, secret: boot.config.secret }
     : undefined;
   const initrds = image.initrds.map((f, i) => ({ url: imageFile(f, `initrds.${i}.url`), name: imageName(f, `initrds.${i}.url`) }));
   const script = refuseUnsafe(host, profile.refs['boot.cmdline'], () => installScript({ host: host.name, role: host.role, kernelUrl: imageFile(image.kernel, 'kernel.url'), initrds, cmdline }));
@@ -131,6 +143,22 @@ function refuseUnsafe(host: Host, ref: SourceRef | undefined, build: () => strin
     if (err instanceof UnsafeScriptError) throw new RenderError(host.name, ref, err.message);
     throw err;
   }
+}
+
+/** The served Talos config with an EventSinkConfig document for the agent's sink, merged by Talos' rules. */
+function withEventSink(host: Host, ref: SourceRef | undefined, text: string, endpoint: string): string {
+  try {
+    const sink: ConfigDocument = { key: EVENT_SINK_KIND, body: { apiVersion: 'v1alpha1', kind: 'EventSinkConfig', endpoint } };
+    return serializeConfigDocuments(mergeConfigDocuments(parseConfigDocuments(text), [sink]));
+  } catch (err) {
+    throw new RenderError(host.name, ref, `converge: talosEvents needs a Talos machine config to add the event sink to: ${errorMessage(err)}`);
+  }
+}
+
+function convergeTimeouts(spec: ConvergeSpec): Pick<DesiredHost, 'convergeTimeouts'> {
+  const { stepTimeoutSeconds: step, provisionTimeoutSeconds: provision } = spec;
+  if (step === undefined && provision === undefined) return {};
+  return { convergeTimeouts: { ...(step !== undefined ? { stepMs: step * 1000 } : {}), ...(provision !== undefined ? { provisionMs: provision * 1000 } : {}) } };
 }
 
 function digestOf(parts: string[]): string {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from '../log.ts';
 import type { Host } from '../model/types.ts';
 import { bootAnswer } from '../plan/decide.ts';
@@ -5,7 +6,7 @@ import type { ObservedHost, ProvisionStep } from '../core/host-state.ts';
 import type { Generation } from '../render/generation.ts';
 import { autoexecScript, chainEntryScript, diskScript, exitScript } from '../render/ipxe.ts';
 import { attemptToken, fillTokenSlot, tokenMatches } from '../render/token.ts';
-import type { BootBackend, BootScript } from './boot-http.ts';
+import type { BootBackend, BootScript, SecretFileAnswer } from './boot-http.ts';
 import type { ImageCache } from '../render/image-cache.ts';
 import type { HostTracker } from '../observe/host-tracker.ts';
 import type { HostSightings } from '../observe/drift-sightings.ts';
@@ -16,6 +17,8 @@ import type { RejectedRevision } from '../status/site-status.ts';
 import { hostView, type StatusView } from '../status/status-view.ts';
 import { siteSyncHealth } from '../observe/sync-health.ts';
 import type { AgentDiscovery, DiscoveryAnswer } from '../discover/agent-discovery.ts';
+import { DEFAULT_CONVERGE } from '../converge/converge-spec.ts';
+import type { ConvergeSignals } from './converge-signals.ts';
 
 /** What the status document shows beyond the hosts' phases; all optional so the backend stands alone in tests. */
 export interface BackendExtras {
@@ -30,6 +33,8 @@ export interface BackendExtras {
   health?: () => string | null;
   /** Unknown machines: the inventory script, and their reports (src/discover/agent-discovery.ts). */
   discovery?: Pick<AgentDiscovery, 'scriptFor' | 'receive'>;
+  /** The converge signals of roles that declare them (src/serve/converge-signals.ts). */
+  converge?: ConvergeSignals;
 }
 
 /**
@@ -121,7 +126,10 @@ export class AgentBootBackend implements BootBackend {
     }
     const state = this.tracker.get(name);
     const answer = bootAnswer(rendered.desired, state);
-    if (answer === 'disk') return { script: diskScript(name, rendered.desired.role, host.hardware.firmware), host: name, answer };
+    if (answer === 'disk') {
+      if (state.phase === 'Provisioning') this.extras.converge?.diskAnswered(host);
+      return { script: diskScript(name, rendered.desired.role, host.hardware.firmware), host: name, answer };
+    }
     if (answer === 'exit') return { script: exitScript(`${name} is declared off (role ${rendered.desired.role})`), host: name, answer };
     if (remoteIp !== host.ip) {
       return {
@@ -135,6 +143,7 @@ export class AgentBootBackend implements BootBackend {
       ? (rendered.wipeScript ?? exitScript(`no wipe role rendered for ${name}`))
       : (rendered.script ?? exitScript(`nothing to boot for ${name}`));
     if (countStep) this.step(name, 'script');
+    if (answer === 'chain') this.extras.converge?.menuServed(host);
     return { script: fillTokenSlot(script, this.tokenOf(name, state)), host: name, answer, ownScript: true };
   }
 
@@ -180,16 +189,39 @@ export class AgentBootBackend implements BootBackend {
    * A host's config (a Talos machine config with its PKI, cloud-init with a join token): with the token of its
    * current attempt, from its reserved address, the only address its script (and so the token) was served to.
    */
-  config(hostName: string, name: string, token: string, remoteIp: string): { status: 'ok'; content: string } | { status: 'forbidden'; reason: string } | { status: 'missing' } {
-    const gen = this.current();
-    const rendered = gen?.hosts.get(hostName);
+  config(hostName: string, name: string, token: string, remoteIp: string): SecretFileAnswer {
+    const rendered = this.current()?.hosts.get(hostName);
     if (!rendered?.config || rendered.config.name !== name) return { status: 'missing' };
+    const access = this.secretAccess(hostName, token, remoteIp);
+    if (access.status !== 'ok') return access;
+    return { status: 'ok', content: fillTokenSlot(rendered.config.content, access.token) };
+  }
+
+  /**
+   * cloud-init's NoCloud seed (`ds=nocloud-net;s=<base>/`) of a host whose config is named `user-data`: that config,
+   * `meta-data` naming the instance (a new attempt is a new instance, so cloud-init runs as on a first boot), and an
+   * empty `vendor-data` (cloud-init's datasources/nocloud.rst). Served like the config: with the attempt's token (in
+   * the path, as cloud-init appends the file names to the seed URL), to the host's reserved address only.
+   */
+  nocloud(hostName: string, file: string, token: string, remoteIp: string): SecretFileAnswer {
+    if (file === 'user-data') return this.config(hostName, 'user-data', token, remoteIp);
+    if (file !== 'meta-data' && file !== 'vendor-data') return { status: 'missing' };
+    if (this.current()?.hosts.get(hostName)?.config?.name !== 'user-data') return { status: 'missing' };
+    const access = this.secretAccess(hostName, token, remoteIp);
+    if (access.status !== 'ok') return access;
+    if (file === 'vendor-data') return { status: 'ok', content: '' };
+    const instance = createHash('sha256').update(access.token).digest('hex').slice(0, 16);
+    return { status: 'ok', content: `instance-id: forseti-${hostName}-${instance}\nlocal-hostname: ${hostName}\n` };
+  }
+
+  /** Whether a secret file of the host may go to this request: the attempt's token, from the host's reserved address. */
+  private secretAccess(hostName: string, token: string, remoteIp: string): { status: 'ok'; token: string } | { status: 'forbidden'; reason: string } {
     const expected = this.tokenOf(hostName, this.tracker.get(hostName));
     if (expected === '') return { status: 'forbidden', reason: 'no provisioning attempt has given this host a token' };
     if (!tokenMatches(expected, token)) return { status: 'forbidden', reason: 'wrong token' };
-    const ip = gen?.lab.hosts.get(hostName)?.ip;
+    const ip = this.current()?.lab.hosts.get(hostName)?.ip;
     if (remoteIp !== ip) return { status: 'forbidden', reason: `asked from ${remoteIp}, not from the host's address ${ip ?? '(none)'}` };
-    return { status: 'ok', content: fillTokenSlot(rendered.config.content, expected) };
+    return { status: 'ok', token: expected };
   }
 
   /**
@@ -216,6 +248,12 @@ export class AgentBootBackend implements BootBackend {
     if (role !== wanted && !(state.phase === 'Wiping' && role === '')) return refuse(`role ${clip(role) || '(none)'} is not the role being installed, ${wanted}`);
     this.log.info({ host: host.name, role, mac, remote: remoteIp }, 'phone-home');
     this.extras.sightings?.phoneHome(host.name, role);
+    const spec = state.phase === 'Provisioning' ? this.extras.converge?.specOf(host) : undefined;
+    if (spec && !isDefaultConverge(spec)) {
+      // The role converges on its declared signals: the phone-home is one of them, or only a sighting.
+      this.extras.converge?.phoneHome(host);
+      return { status: 200, message: `ok ${host.name}` };
+    }
     void this.tracker.record(host.name, { kind: 'phone-home', role }).catch((err: unknown) => this.log.error({ err, host: host.name }, 'cannot record phone-home'));
     return { status: 200, message: `ok ${host.name}` };
   }
@@ -224,6 +262,25 @@ export class AgentBootBackend implements BootBackend {
   inventory(mac: string, token: string, body: Uint8Array, remoteIp: string): Promise<DiscoveryAnswer> {
     if (!this.extras.discovery) return Promise.resolve({ status: 404, message: 'discovery is not enabled' });
     return this.extras.discovery.receive(mac, token, body, remoteIp, this.current());
+  }
+
+  /**
+   * An installer progress report (curtin, subiquity, cloud-init webhooks) POSTed to /v1/report/<token>[/target]:
+   * these clients send no headers of their own, so the attempt's token is in the path. Counts only from the host's
+   * reserved address with the token of its provisioning under way; anything else is refused and changes nothing.
+   */
+  installerReport(token: string, target: boolean, body: string, remoteIp: string): { status: number; message: string } {
+    const host = this.hostAt(remoteIp);
+    const refuse = (reason: string): { status: number; message: string } => {
+      this.log.warn({ remote: remoteIp, host: host?.name, reason }, 'installer report refused; nothing changes');
+      return { status: 403, message: `refused: ${reason}` };
+    };
+    if (!host || !this.extras.converge) return refuse(`${remoteIp} is no host's reserved address`);
+    const state = this.tracker.get(host.name);
+    const expected = this.tokenOf(host.name, state);
+    if (expected === '' || !tokenMatches(expected, token)) return refuse(`not the token of ${host.name}'s provisioning attempt`);
+    if (state.phase !== 'Provisioning') return refuse(`no provisioning of ${host.name} is under way (${state.phase}); its token ended with it`);
+    return this.extras.converge.installerReport(host, body, target);
   }
 
   statusJson(): unknown {
@@ -241,6 +298,14 @@ export class AgentBootBackend implements BootBackend {
     if (!name) return;
     if (step === 'dhcp') this.extras.sightings?.dhcp(name);
     this.step(name, step);
+  }
+
+  /** Every DHCP request (answered or not) with its firmware markers: the dhcpAfterInstall signal's input. */
+  dhcpRequest(mac: string, markers: { vendorClass?: string; userClass: string }): void {
+    const gen = this.current();
+    const name = gen?.byMac.get(mac);
+    const host = name ? gen?.lab.hosts.get(name) : undefined;
+    if (host) this.extras.converge?.dhcp(host, markers);
   }
 
   /** The host whose reserved address this is, in the current generation. */
@@ -270,6 +335,10 @@ export class AgentBootBackend implements BootBackend {
   private step(host: string, step: ProvisionStep): void {
     void this.tracker.record(host, { kind: 'step', step }).catch((err: unknown) => this.log.error({ err, host }, 'cannot record step'));
   }
+}
+
+function isDefaultConverge(spec: { mode: string; signals: ReadonlyArray<{ kind: string }> }): boolean {
+  return spec.signals.length === 1 && spec.signals[0]?.kind === DEFAULT_CONVERGE.signals[0]?.kind;
 }
 
 /** The observed state without the attempt nonce, which stays inside the agent. */

@@ -22,6 +22,9 @@ export interface BootScript {
 }
 
 /** What the boot HTTP service asks of the agent. Small on purpose: the HTTP layer knows no lab model. */
+/** A file only its host may read (its config, its NoCloud seed), or why this request gets none. */
+export type SecretFileAnswer = { status: 'ok'; content: string } | { status: 'forbidden'; reason: string } | { status: 'missing' };
+
 export interface BootBackend {
   entryScript(): string;
   /** The iPXE script for a machine asking with this MAC (lower-case, colon form), from this address. */
@@ -29,11 +32,15 @@ export interface BootBackend {
   /** Disk path of a cached image file, or null if not in the current generation. */
   imagePath(sha256: string, remoteIp: string): string | null;
   /** A host's config: only to that host's own address, with the token of its provisioning attempt. */
-  config(host: string, name: string, token: string, remoteIp: string): { status: 'ok'; content: string } | { status: 'forbidden'; reason: string } | { status: 'missing' };
+  config(host: string, name: string, token: string, remoteIp: string): SecretFileAnswer;
+  /** cloud-init NoCloud seed files of a host (user-data, meta-data, vendor-data), the token in the path. */
+  nocloud?(host: string, file: string, token: string, remoteIp: string): SecretFileAnswer;
   /** The booted OS reports in: `token` from its kernel command line, `fields` from the form body. */
   phoneHome(token: string, fields: Record<string, string>, remoteIp: string): { status: number; message: string };
   /** An unknown machine's inventory report (discovery): `token` from its kernel command line, the JSON body as sent. */
   inventory?(mac: string, token: string, body: Uint8Array, remoteIp: string): Promise<{ status: number; message: string; retryAfter?: number }>;
+  /** An installer's progress report (one JSON event), the attempt's token from the path; `target`: the installed system's. */
+  installerReport?(token: string, target: boolean, body: string, remoteIp: string): { status: number; message: string };
   statusJson(): unknown;
   /**
    * The status document with what the dashboard shows beyond statusJson(): site revision and rejection,
@@ -71,8 +78,13 @@ export interface BootHttpOptions {
 const MAC_IN_PATH = /^\/v1\/boot\/([0-9a-fA-F]{2}(?:[-:][0-9a-fA-F]{2}){5})$/;
 const IMAGE_PATH = /^\/images\/([0-9a-f]{64})\/[^/]+$/;
 const CONFIG_PATH = /^\/v1\/hosts\/([a-z0-9-]+)\/config\/([^/]+)$/;
+const NOCLOUD_PATH = /^\/v1\/hosts\/([a-z0-9-]+)\/nocloud\/([^/]{1,256})\/([a-z-]+)$/;
 const PHONE_HOME_PATH = '/v1/phone-home';
 const INVENTORY_PATH = /^\/v1\/discovery\/inventory\/([0-9a-fA-F]{2}(?:[-:][0-9a-fA-F]{2}){5})$/;
+/** curtin, subiquity and cloud-init POST one JSON event per request here; they send no headers, so the token is in the path. */
+const REPORT_PATH = /^\/v1\/report\/([^/]{1,256})(\/target)?$/;
+/** curtin may attach its install log (base64) to a finish event. */
+export const REPORT_MAX_BYTES = 4 * 1024 * 1024;
 /** A phone-home is a few form fields; anything bigger is refused (413) before it is read whole. */
 export const PHONE_HOME_MAX_BYTES = 64 * 1024;
 
@@ -101,7 +113,7 @@ export function createBootHttpServer(backend: BootBackend, log: Logger, options:
     log,
     ...(options.limits ? { limits: options.limits } : {}),
     // The webhook reads its body against its own limit (webhook.maxBodyBytes).
-    bodyLimit: (path) => (options.webhook && path === options.webhook.path ? Number.POSITIVE_INFINITY : INVENTORY_PATH.test(path) ? DEFAULT_MAX_INVENTORY_BYTES : undefined),
+    bodyLimit: (path) => (options.webhook && path === options.webhook.path ? Number.POSITIVE_INFINITY : INVENTORY_PATH.test(path) ? DEFAULT_MAX_INVENTORY_BYTES : REPORT_PATH.test(path) ? REPORT_MAX_BYTES : undefined),
     // 'close' rather than 'finish': aborted downloads and ended event streams count too.
     ...(metrics ? { onRequest: (req: IncomingMessage, res: ServerResponse) => void res.once('close', () => metrics.countHttp(routeName(req), res.statusCode)) } : {}),
   });
@@ -181,9 +193,15 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
     const name = decodedName(config[2]);
     if (name === null) return refuse(res, log, 400, { host: config[1], remote }, 'config request refused: the name is not valid percent-encoding');
     const result = backend.config(config[1], name, url.searchParams.get('token') ?? '', remote);
-    if (result.status === 'ok') return sendText(res, 200, result.content, 'application/yaml');
-    log.warn({ host: config[1], remote, status: result.status }, `config request refused: ${result.status === 'forbidden' ? result.reason : 'no such config'}`);
-    return sendText(res, result.status === 'forbidden' ? 403 : 404, `${result.status}\n`);
+    return sendSecretFile(res, log, result, 'application/yaml', { host: config[1], remote }, 'config');
+  }
+
+  const nocloud = NOCLOUD_PATH.exec(path);
+  if (isRead && nocloud?.[1] && nocloud[2] && nocloud[3] && backend.nocloud) {
+    const result = backend.nocloud(nocloud[1], nocloud[3], nocloud[2], remote);
+    // cloud-init also asks for an optional network-config (util.read_seeded); its 404 is the normal answer.
+    const expected = result.status === 'missing' && nocloud[3] === 'network-config';
+    return sendSecretFile(res, log, result, 'text/plain', { host: nocloud[1], file: nocloud[3], remote }, 'NoCloud seed file', expected);
   }
 
   if (req.method === 'POST' && path === PHONE_HOME_PATH) {
@@ -213,6 +231,18 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
     }
     const result = backend.inventory ? await backend.inventory(inventory[1], auth.startsWith('Bearer ') ? auth.slice(7).trim() : '', body, remote) : { status: 404, message: 'discovery is not enabled' };
     if (result.retryAfter !== undefined) res.setHeader('Retry-After', String(result.retryAfter));
+    return sendText(res, result.status, `${result.message}\n`);
+  }
+
+  const report = REPORT_PATH.exec(path);
+  if (req.method === 'POST' && report?.[1] && backend.installerReport) {
+    const body = await bodyUpTo(req, REPORT_MAX_BYTES);
+    if (body === 'aborted') return;
+    if (body === 'too-large') {
+      res.setHeader('Connection', 'close');
+      return refuse(res, log, 413, { remote, limit: REPORT_MAX_BYTES }, 'installer report refused: body over the limit');
+    }
+    const result = backend.installerReport(report[1], report[2] !== undefined, body, remote);
     return sendText(res, result.status, `${result.message}\n`);
   }
 
@@ -263,8 +293,10 @@ const ROUTES: Array<[RegExp, string]> = [
   [IMAGE_PATH, 'image'],
   [/^\/[^/]+\.(efi|kpxe)$/, 'ipxe'],
   [CONFIG_PATH, 'config'],
+  [NOCLOUD_PATH, 'nocloud'],
   [/^\/v1\/phone-home$/, 'phone-home'],
   [INVENTORY_PATH, 'discovery-inventory'],
+  [REPORT_PATH, 'installer-report'],
   [/^\/v1\/webhook$/, 'webhook'],
   [/^\/v1\/openapi\.json$/, 'openapi'],
   [/^\/v1\/status$/, 'status'],
@@ -285,8 +317,8 @@ function routeOf(path: string): string {
 
 /** The methods a boot route answers; undefined for paths that are not boot routes. */
 function bootRouteMethods(path: string): readonly string[] | undefined {
-  if (path === PHONE_HOME_PATH || INVENTORY_PATH.test(path)) return ['POST'];
-  return [MAC_IN_PATH, IMAGE_PATH, CONFIG_PATH].some((re) => re.test(path)) ? ['GET', 'HEAD'] : undefined;
+  if (path === PHONE_HOME_PATH || INVENTORY_PATH.test(path) || REPORT_PATH.test(path)) return ['POST'];
+  return [MAC_IN_PATH, IMAGE_PATH, CONFIG_PATH, NOCLOUD_PATH].some((re) => re.test(path)) ? ['GET', 'HEAD'] : undefined;
 }
 
 /** The request target as a URL; null when it is not one (an absolute-form target with a bad host, say). */
@@ -308,6 +340,15 @@ function decodedName(raw: string): string | null {
 }
 
 /** A client error: one warn line with the reason (never a stack trace), and the status with the reason as body. */
+/** A secret file, or 403 / 404 with a warn line saying why (a debug line when the 404 is an `expected` ask). */
+function sendSecretFile(res: ServerResponse, log: Logger, result: SecretFileAnswer, type: string, fields: Record<string, unknown>, what: string, expected = false): void {
+  if (result.status === 'ok') return sendText(res, 200, result.content, type);
+  const line = `${what} request refused: ${result.status === 'forbidden' ? result.reason : `no such ${what}`}`;
+  if (expected) log.debug({ ...fields, status: result.status }, line);
+  else log.warn({ ...fields, status: result.status }, line);
+  return sendText(res, result.status === 'forbidden' ? 403 : 404, `${result.status}\n`);
+}
+
 function refuse(res: ServerResponse, log: Logger, status: number, fields: Record<string, unknown>, reason: string): void {
   log.warn({ ...fields, status }, reason);
   sendText(res, status, `${reason}\n`);
@@ -348,7 +389,7 @@ function bytesUpTo(req: IncomingMessage, limit: number): Promise<Buffer | 'too-l
 }
 
 function redactUrl(url: string): string {
-  return url.replace(/token=[^&]*/g, 'token=[redacted]');
+  return url.replace(/token=[^&]*/g, 'token=[redacted]').replace(/^\/v1\/report\/[^/?]*/, '/v1/report/[redacted]').replace(/\/nocloud\/[^/?]*/, '/nocloud/[redacted]');
 }
 
 export async function listen(server: Server, address: string, port: number): Promise<AddressInfo> {

@@ -12,6 +12,7 @@ import type { TftpLimits } from './tftp/limits.ts';
 import type { AgentBootBackend } from './boot-backend.ts';
 import { IPXE_BINARIES, ReservationPolicy } from './dhcp-policy.ts';
 import { errorMessage } from '../core/errors.ts';
+import type { TalosEventsSettings } from './converge-signals.ts';
 
 /** agent.yaml's `serve:` section. */
 export interface ServeSettings {
@@ -31,6 +32,8 @@ export interface ServeSettings {
   ipxeDir: string;
   /** Caps and timeouts of the agent's HTTP server; the loader always sets them, other builders may leave defaults. */
   http?: HttpServiceSettings;
+  /** The Talos event sink (`serve.talosEvents`); absent: port 4002. It runs only while a profile converges on talosEvents. */
+  talosEvents?: TalosEventsSettings;
 }
 
 /** `serve.http` of agent.yaml. */
@@ -257,6 +260,7 @@ export class BootServices {
       onExchange: (e: DhcpExchange) => {
         this.httpOptions.metrics?.countDhcp(e.action);
         if (e.action === 'offer' || e.action === 'ack') this.backend.seen(e.client.mac, 'dhcp');
+        this.backend.dhcpRequest(e.client.mac, { ...(e.client.vendorClass !== undefined ? { vendorClass: e.client.vendorClass } : {}), userClass: e.client.userClasses.join(',') });
       },
     };
     const server = site.dhcp.mode === 'proxy'

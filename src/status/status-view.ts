@@ -4,7 +4,7 @@
 import { parseActions, parseReconciles, type HostAction, type ReconcileRecord } from '../observe/activity.ts';
 import { isHealthState, isSyncState, siteSyncHealth, syncAndHealth, syncHealthInput, type HealthState, type SiteSyncHealth, type SyncState } from '../observe/sync-health.ts';
 import type { Drift } from '../observe/drift.ts';
-import type { DesiredHost, ObservedHost } from '../core/host-state.ts';
+import type { ConvergeStepRecord, DesiredHost, ObservedHost } from '../core/host-state.ts';
 import type { Host } from '../model/types.ts';
 import type { RejectedRevision } from './site-status.ts';
 import { isRecord } from '../core/objects.ts';
@@ -44,6 +44,8 @@ export interface HostView {
   events?: StatusEvent[];
   /** This host's last actions with their timings, oldest first. */
   actions?: HostAction[];
+  /** The steps its role's converge signals reported in the attempt under way (or the last); the last is where it is. */
+  convergeSteps?: ConvergeStepRecord[];
 }
 
 /** What a host's view is made of: the one host state, what the commit wants of the host, and what happened around it. */
@@ -75,6 +77,7 @@ export function hostView(input: HostViewInput): HostView {
     drift: drifts.map((d) => d.message),
     events: input.events,
     ...(actions.length > 0 ? { actions } : {}),
+    ...(state.convergeSteps && state.convergeSteps.length > 0 ? { convergeSteps: state.convergeSteps } : {}),
   };
 }
 

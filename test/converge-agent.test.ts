@@ -126,7 +126,7 @@ describe('converge signals in the agent', () => {
     });
     await createBareRepo(git, 'lab', seed);
     const config = await loopbackAgentConfig(dir, git.repoUrl('lab'), { tftp: false });
-    await writeFile(config.secretsFile ?? '', 'vlab-bmc:\n  username: admin\n  password: vlabpass\n', { mode: 0o600 });
+    await writeFile(config.secretsFile ?? '', 'vlab-bmc:\n  username: admin\n  password: vlabpass\n  use: [bmc]\n  addresses: [127.0.0.1]\n  allowInsecureTls: true\n', { mode: 0o600 });
     config.serve = { ...config.serve, talosEvents: { port: 0 } };
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {

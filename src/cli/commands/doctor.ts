@@ -11,6 +11,7 @@ import { AgentConfigError, loadAgentConfig, type AgentConfig } from '../../agent
 import { IPXE_BINARIES } from '../../agent/dhcp-policy.ts';
 import { Secrets } from '../../agent/secrets.ts';
 import { Redactor } from '../../redact/redactor.ts';
+import { terminalSafe } from '../../redact/terminal.ts';
 import { createLogger } from '../../log.ts';
 import { formatProblem, loadLab } from '../../model/load.ts';
 import type { Host, Lab } from '../../model/types.ts';
@@ -33,17 +34,19 @@ export async function doctorCommand(argv: string[]): Promise<number> {
   // dnsmasq, for one, pings an address before it offers it: give servers a few seconds.
   const dhcpWaitMs = Number(flag(args, 'dhcp-wait') ?? 5) * 1000;
   const results: CheckResult[] = [];
-  // A BMC or a Git server may echo a credential in its error: every result goes through the redactor.
+  // A BMC or a Git server may echo a credential in its error: every result goes through the redactor; and may answer
+  // with terminal escape sequences: every line printed has its control characters escaped.
   const redactor = new Redactor();
+  const write = (text: string): void => void process.stdout.write(terminalSafe(text));
   const report = (given: CheckResult): void => {
     const r = redactor.redactDeep(given);
     results.push(r);
-    if (!json) process.stdout.write(`${r.status.toUpperCase().padEnd(5)} ${r.check}: ${r.message}\n`);
+    if (!json) write(`${r.status.toUpperCase().padEnd(5)} ${r.check}: ${r.message}\n`);
   };
   await runChecks(configFile, flag(args, 'lab'), args.flags.has('no-dhcp-probe') ? 0 : dhcpWaitMs, report, redactor);
   const failed = results.filter((r) => r.status === 'fail').length;
-  if (json) process.stdout.write(`${JSON.stringify({ ok: failed === 0, config: configFile, checks: results }, null, 2)}\n`);
-  else process.stdout.write(failed === 0 ? 'ready for the first start\n' : `${failed} check${failed === 1 ? '' : 's'} failed\n`);
+  if (json) write(`${JSON.stringify({ ok: failed === 0, config: configFile, checks: results }, null, 2)}\n`);
+  else write(failed === 0 ? 'ready for the first start\n' : `${failed} check${failed === 1 ? '' : 's'} failed\n`);
   return failed === 0 ? 0 : 1;
 }
 

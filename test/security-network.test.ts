@@ -1,0 +1,231 @@
+// What a machine on the network or a BMC can do to forseti, tried against the real components (the CLI in a child
+// process, `forseti serve tftp`, the agent's HTTP server, the DHCP server in network namespaces), each asserting the
+// refusal or the bound by counts and states, never by time:
+//   - Redfish answers: a body past the size cap (declared or streamed) and JSON nested past the depth cap are refused
+//     with a BMC error, having read a bounded part of a 64 MiB answer;
+//   - terminal escape sequences from a BMC or in the status never reach the terminal raw (bmc, bmc probe, discover,
+//     doctor, status);
+//   - programs forseti starts (ipmitool, perl) get none of the agent's secrets from its environment.
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { chmod, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { bindSocketToDevice } from '../src/serve/dhcp/bind-device.ts';
+import { forseti, type Run } from './fixtures/cli-run.ts';
+import { startFakeBmc, type FakeBmc } from './fixtures/ipmi/support.ts';
+import { startHostileRedfish, type HostileAnswer, type HostileRedfish } from './fixtures/redfish/hostile.ts';
+
+const MINIMAL_LAB = fileURLToPath(new URL('./fixtures/labs/minimal/', import.meta.url));
+const MIB = 1024 * 1024;
+/** Control characters a terminal acts on: C0 but line feed and tab, DEL, C1, bidirectional overrides. */
+const RAW_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+/** What a hostile BMC puts in its text: set the window title, erase the line, paint a lie in green; an 8-bit CSI; a right-to-left override. */
+const ESCAPES = 'x\u001b]0;TERMINAL-TITLE-HIJACKED\u0007\u001b[2K\r\u001b[1A\u001b[32mall hosts Converged\u001b[0m \u009b2J \u202edesrever';
+
+/** A scratch lab (the minimal one) with extra host files, and a secrets file. */
+async function scratchLab(hosts: Record<string, string>, secrets: string): Promise<{ dir: string; lab: string; secretsFile: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'fsec-net-'));
+  const lab = join(dir, 'lab');
+  await cp(MINIMAL_LAB, lab, { recursive: true });
+  for (const [name, bmc] of Object.entries(hosts)) {
+    const n = Object.keys(hosts).indexOf(name) + 1;
+    await writeFile(join(lab, 'hosts', `${name}.yaml`), `apiVersion: forseti/v1\nkind: Host\nname: ${name}\nmacs: [aa:bb:cc:00:01:0${n}]\nip: 10.9.0.6${n}\nbmc: ${bmc}\nhardware: {firmware: bios}\nrole: off\npower: off\n`);
+  }
+  const secretsFile = join(dir, 'secrets.yaml');
+  await writeFile(secretsFile, secrets, { mode: 0o600 });
+  return { dir, lab, secretsFile };
+}
+
+function redfishHost(bmc: HostileRedfish): string {
+  return `{type: redfish, address: 127.0.0.1, port: ${bmc.port}, credential: evil-bmc, tls: {fingerprint: 'sha256:${bmc.fingerprint256}'}}`;
+}
+
+describe('Redfish answers are bounded in size and depth (forseti bmc)', () => {
+  let bmc: HostileRedfish;
+  let scratch: { dir: string; lab: string; secretsFile: string };
+  let systems: HostileAnswer = { status: 200, json: {} };
+
+  before(async () => {
+    bmc = await startHostileRedfish((_method, path) => (path === '/redfish/v1/Systems' ? systems : undefined));
+    scratch = await scratchLab({ evil: redfishHost(bmc) }, 'evil-bmc: {username: admin, password: Hostile-Pw-7788}\n');
+  });
+  after(async () => {
+    await bmc.close();
+    await rm(scratch.dir, { recursive: true, force: true });
+  });
+
+  const status = (): Promise<Run> => forseti(['bmc', 'evil', 'status', '--lab', scratch.lab, '--secrets', scratch.secretsFile]);
+
+  it('a 64 MiB body streamed without a length is refused once it passes 4 MiB; the rest is never read', async () => {
+    systems = { status: 200, flood: { bytes: 64 * MIB, declare: false } };
+    const before = bmc.bytesWritten();
+    const run = await status();
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /GET \/redfish\/v1\/Systems: answer refused: its body is larger than the limit of 4194304 bytes/);
+    // What the server got onto the wire: the cap plus what the sockets' buffers hold, far from the 64 MiB it offered.
+    const sent = bmc.bytesWritten() - before;
+    assert.ok(sent < 24 * MIB, `${sent} bytes went out of a 64 MiB answer`);
+  });
+
+  it('a declared Content-Length over the cap is refused before the body is read', async () => {
+    systems = { status: 200, flood: { bytes: 64 * MIB, declare: true } };
+    const run = await status();
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /answer refused: its Content-Length of 67108872 bytes is over the limit of 4194304/);
+  });
+
+  it('JSON nested 100,000 deep (a parse bomb of 200 KB) is refused by its depth, not parsed', async () => {
+    systems = { status: 200, raw: `${'['.repeat(100_000)}${']'.repeat(100_000)}` };
+    const run = await status();
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /answer refused: its JSON is nested deeper than the limit of 64 levels/);
+  });
+
+  it('strings holding brackets do not count as depth: a well-formed answer within the caps is read', async () => {
+    systems = { status: 200, json: { Members: [], Name: '['.repeat(1000), Description: '"\\[{'.repeat(100) } };
+    const run = await status();
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /GET \/redfish\/v1\/Systems: no members/, 'the answer was read and found to hold no system');
+    assert.doesNotMatch(run.stderr, /answer refused/);
+  });
+});
+
+describe('terminal escape sequences from a BMC or the status never reach the terminal raw', () => {
+  let bmc: HostileRedfish;
+  let scratch: { dir: string; lab: string; secretsFile: string };
+  let statusServer: Server;
+
+  before(async () => {
+    bmc = await startHostileRedfish(
+      (_method, path) => (path.startsWith('/redfish/v1/Systems') ? { status: 500, json: { error: { message: ESCAPES } } } : undefined),
+      { Vendor: ESCAPES, Product: ESCAPES },
+    );
+    scratch = await scratchLab({ evil: redfishHost(bmc) }, 'evil-bmc: {username: admin, password: Hostile-Pw-7788}\n');
+    // An agent whose status carries a host error as a BMC worded it.
+    const snapshot = { revision: 'abc1234', generation: 'g1', hosts: { evil: { phase: 'Failed', role: 'off', lastError: { step: 'power', message: ESCAPES }, events: [{ message: ESCAPES }] } } };
+    statusServer = createServer((req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(snapshot)));
+    await new Promise<void>((resolve) => statusServer.listen(0, '127.0.0.1', resolve));
+  });
+  after(async () => {
+    await bmc.close();
+    await new Promise<void>((resolve) => statusServer.close(() => resolve()));
+    await rm(scratch.dir, { recursive: true, force: true });
+  });
+
+  /** The run printed the BMC's text (escaped), and no raw control character on either stream. */
+  function neutralised(run: Run, what: string): void {
+    const all = `${run.stdout}${run.stderr}`;
+    assert.doesNotMatch(all, RAW_CONTROL, `${what}: a raw control character reached the terminal`);
+    assert.match(all, /\\u001b\]0;TERMINAL-TITLE-HIJACKED\\u0007/, `${what}: the BMC's text is shown, escaped`);
+  }
+
+  it('forseti bmc HOST status (the BMC\'s error)', async () => {
+    const run = await forseti(['bmc', 'evil', 'status', '--lab', scratch.lab, '--secrets', scratch.secretsFile]);
+    assert.equal(run.code, 1);
+    neutralised(run, 'bmc');
+  });
+
+  for (const json of [false, true]) {
+    it(`forseti bmc probe${json ? ' --json' : ''} (vendor and product of the service root)`, async () => {
+      const run = await forseti(['bmc', 'probe', '127.0.0.1', '--type', 'redfish', '--port', String(bmc.port), ...(json ? ['--json'] : [])]);
+      neutralised(run, 'bmc probe');
+      assert.doesNotMatch(run.stdout, /\u009b|\u202e/);
+      if (json) assert.equal((JSON.parse(run.stdout) as { identity: string[] }).identity.some((i) => i.includes('\u001b]0;TERMINAL')), true, 'JSON output keeps its meaning');
+    });
+  }
+
+  it('forseti discover redfish (the BMC\'s error)', async () => {
+    const run = await forseti(['discover', 'redfish', '127.0.0.1', '--port', String(bmc.port), '--credential', 'evil-bmc', '--lab', scratch.lab, '--secrets', scratch.secretsFile, '--dry-run']);
+    assert.equal(run.code, 1);
+    neutralised(run, 'discover');
+  });
+
+  it('forseti doctor (the BMC check)', async () => {
+    const config = join(scratch.dir, 'agent.yaml');
+    await writeFile(config, `lab: {url: 'http://127.0.0.1:9/lab.git', branch: main}\nstateDir: ${join(scratch.dir, 'state')}\nsecretsFile: ${scratch.secretsFile}\nserve: {bindAddress: 127.0.0.1, dhcp: false, tftp: false}\n`);
+    const run = await forseti(['doctor', '--config', config, '--lab', scratch.lab, '--no-dhcp-probe']);
+    assert.equal(run.code, 1);
+    neutralised(run, 'doctor');
+  });
+
+  for (const json of [false, true]) {
+    it(`forseti status --agent${json ? ' --json' : ''} (a host's error as the BMC worded it)`, async () => {
+      const run = await forseti(['status', '--agent', `http://127.0.0.1:${(statusServer.address() as AddressInfo).port}`, ...(json ? ['--json'] : [])]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.doesNotMatch(run.stdout, RAW_CONTROL);
+      assert.match(run.stdout, /\\u001b/);
+      if (json) JSON.parse(run.stdout);
+    });
+  }
+});
+
+describe('programs forseti starts get none of its secrets from the environment', () => {
+  let dir: string;
+  let ipmi: FakeBmc;
+  const secretEnv = {
+    FORSETI_CREDENTIAL_GIT_PASSWORD: 'Git-Push-Token-4471',
+    FORSETI_CREDENTIAL_ASGARD_ILO_PASSWORD: 'Ilo-Admin-Pw-9912',
+    FORSETI_AGE_KEY: 'AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ',
+    FORSETI_AGE_KEY_FILE: '/nonexistent/age.key',
+    AWS_SECRET_ACCESS_KEY: 'not-for-children',
+  };
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fsec-env-'));
+    ipmi = await startFakeBmc('sec-env');
+    // Stand-ins first on PATH that record their environment, then run the real program.
+    for (const [name, real] of [['ipmitool', '/usr/bin/ipmitool'], ['perl', '/usr/bin/perl']] as const) {
+      const shim = join(dir, name);
+      await writeFile(shim, `#!/bin/sh\nenv > '${join(dir, `${name}.env`)}'\nexec ${real} "$@"\n`);
+      await chmod(shim, 0o755);
+    }
+  });
+  after(async () => {
+    await ipmi.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  function environOf(text: string): Map<string, string> {
+    return new Map(text.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  }
+
+  it('ipmitool (forseti bmc on an IPMI host): PATH, the C locale and its own BMC\'s IPMI_PASSWORD only', async () => {
+    const scratch = await scratchLab({ box: `{type: ipmi, address: 127.0.0.1, port: ${ipmi.sim.port}, credential: box-ipmi}` }, `box-ipmi: {username: ${ipmi.sim.user}, password: ${ipmi.sim.password}}\n`);
+    try {
+      const { FORSETI_AGE_KEY_FILE: _noFile, ...secrets } = secretEnv;
+      const env = { ...process.env, ...secrets, PATH: `${dir}:${process.env['PATH'] ?? ''}` };
+      const run = await forseti(['bmc', 'box', 'status', '--lab', scratch.lab, '--secrets', scratch.secretsFile], { env });
+      assert.equal(run.code, 0, run.stderr);
+      const seen = environOf(await readFile(join(dir, 'ipmitool.env'), 'utf8'));
+      assert.equal(seen.get('IPMI_PASSWORD'), ipmi.sim.password);
+      for (const name of Object.keys(secretEnv)) assert.equal(seen.has(name), false, `ipmitool got ${name}`);
+      const text = [...seen.values()].join('\n');
+      for (const value of Object.values(secretEnv)) assert.equal(text.includes(value), false, 'a secret value reached ipmitool');
+      assert.deepEqual([...seen.keys()].filter((k) => !['PWD', 'SHLVL', '_', 'OLDPWD'].includes(k)).sort(), ['IPMI_PASSWORD', 'LC_ALL', 'PATH']);
+    } finally {
+      await rm(scratch.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('perl (binding the DHCP socket to its interface): PATH and the C locale only', async () => {
+    const saved = { ...process.env };
+    const socket = createSocket('udp4');
+    try {
+      Object.assign(process.env, secretEnv, { PATH: `${dir}:${process.env['PATH'] ?? ''}` });
+      await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+      bindSocketToDevice(socket.address().port, '127.0.0.1', 'lo');
+      const seen = environOf(await readFile(join(dir, 'perl.env'), 'utf8'));
+      for (const name of Object.keys(secretEnv)) assert.equal(seen.has(name), false, `perl got ${name}`);
+      assert.deepEqual([...seen.keys()].filter((k) => !['PWD', 'SHLVL', '_', 'OLDPWD'].includes(k)).sort(), ['LC_ALL', 'PATH']);
+    } finally {
+      for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+      Object.assign(process.env, saved);
+      socket.close();
+    }
+  });
+});

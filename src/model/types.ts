@@ -86,6 +86,8 @@ export interface HostBmc {
   cipherSuite?: number;
   /** Redfish over HTTPS: how the BMC's certificate is trusted instead of through the system's CAs. */
   tls?: HostBmcTls;
+  /** HP Onboard Administrator: its SSH host key pinned, `SHA256:…` (ssh-keygen -lf); unset: trusted on first use. */
+  sshHostKey?: string;
 }
 
 /** Exactly one of `ca`, `fingerprint`, `insecure` (the schema says so). */

@@ -1,6 +1,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BmcDriver } from '../bmc/driver.ts';
+import { FileHostKeyStore } from '../bmc/oa/host-key.ts';
 import type { Logger } from '../log.ts';
 import { fileProblem } from '../model/documents.ts';
 import { formatProblem, LabLoader, loadLab, type LoadResult } from '../model/load.ts';
@@ -83,6 +84,8 @@ export class Agent {
   /** Each host's current attempt token, for the redactor. */
   private readonly attemptTokens = new Map<string, string>();
   private readonly redactDeep = <T>(value: T): T => this.redactor.redactDeep(value);
+  /** SSH host keys of Onboard Administrators first seen (trust on first use), in stateDir. */
+  private sshHostKeys!: FileHostKeyStore;
 
   constructor(private readonly config: AgentConfig, private readonly log: Logger, options: { redactor?: Redactor } = {}) {
     this.redactor = options.redactor ?? new Redactor();
@@ -97,6 +100,7 @@ export class Agent {
     const { stateDir } = this.config;
     await mkdir(stateDir, { recursive: true });
     this.agentKey = await loadAgentKey(stateDir);
+    this.sshHostKeys = new FileHostKeyStore(join(stateDir, 'ssh-host-keys.json'));
     this.generations = new GenerationWriter(stateDir, () => TOKEN_SLOT, {
       onPruneError: (err) => this.log.warn({ err }, 'old generations could not be removed; retried at the next commit'),
     });
@@ -462,7 +466,7 @@ export class Agent {
       const declared = this.generation?.lab.hosts.get(host);
       if (!declared) throw new Error(`host ${host} is not declared`);
       const site = this.generation?.lab.site;
-      driver = instrumentBmcDriver(createDriver(declared, this.labSecrets, this.config.bmc, this.log, site ? { site } : {}), this.metrics);
+      driver = instrumentBmcDriver(createDriver(declared, this.labSecrets, this.config.bmc, this.log, { ...(site ? { site } : {}), oa: { hostKeyStore: this.sshHostKeys } }), this.metrics);
       this.drivers.set(host, driver);
     }
     return driver;

@@ -5,7 +5,12 @@
 //     with a BMC error, having read a bounded part of a 64 MiB answer;
 //   - terminal escape sequences from a BMC or in the status never reach the terminal raw (bmc, bmc probe, discover,
 //     doctor, status);
-//   - programs forseti starts (ipmitool, perl) get none of the agent's secrets from its environment.
+//   - programs forseti starts (ipmitool, perl) get none of the agent's secrets from its environment;
+//   - an Onboard Administrator that floods (at login, in a command's output, unasked between commands) is cut off
+//     after a bounded number of bytes;
+//   - an OA's SSH host key: a pinned key, or the first one the agent saw, is required; an impostor on the OA's
+//     address with another key never receives the password, the agent logs an alert-worthy line and the host's
+//     error says so; `forseti bmc probe` shows the key to pin.
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { chmod, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -15,9 +20,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { Writable } from 'node:stream';
+import { Agent } from '../src/agent/agent.ts';
+import * as oa from '../src/bmc/oa/index.ts';
+import { createLogger } from '../src/log.ts';
 import { bindSocketToDevice } from '../src/serve/dhcp/bind-device.ts';
 import { forseti, type Run } from './fixtures/cli-run.ts';
+import { freeTcpPort, freeUdpPort } from './fixtures/free-port.ts';
+import { commitFiles, createBareRepo, startGitServer, type GitServer } from './fixtures/git-server.ts';
 import { startFakeBmc, type FakeBmc } from './fixtures/ipmi/support.ts';
+import { loopbackAgentConfig, loopbackLabFiles, waitForView, writeTree } from './fixtures/loopback-lab.ts';
+import { startFakeOa, type FakeOa } from './fixtures/oa/oa-server.ts';
 import { startHostileRedfish, type HostileAnswer, type HostileRedfish } from './fixtures/redfish/hostile.ts';
 
 const MINIMAL_LAB = fileURLToPath(new URL('./fixtures/labs/minimal/', import.meta.url));
@@ -107,7 +120,7 @@ describe('terminal escape sequences from a BMC or the status never reach the ter
     );
     scratch = await scratchLab({ evil: redfishHost(bmc) }, 'evil-bmc: {username: admin, password: Hostile-Pw-7788}\n');
     // An agent whose status carries a host error as a BMC worded it.
-    const snapshot = { revision: 'abc1234', generation: 'g1', hosts: { evil: { phase: 'Failed', role: 'off', lastError: { step: 'power', message: ESCAPES }, events: [{ message: ESCAPES }] } } };
+    const snapshot = { revision: 'abc1234', generation: 'g1', hosts: { evil: { phase: 'Failed', role: 'off', lastError: { step: 'power', message: ESCAPES }, events: [{ at: 1796600000000, kind: 'failed', message: ESCAPES }] } } };
     statusServer = createServer((req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(snapshot)));
     await new Promise<void>((resolve) => statusServer.listen(0, '127.0.0.1', resolve));
   });
@@ -226,6 +239,161 @@ describe('programs forseti starts get none of its secrets from the environment',
       for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
       Object.assign(process.env, saved);
       socket.close();
+    }
+  });
+});
+
+/** Polls `check` until it holds; the test's own timeout is the safety net. */
+async function until(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
+function oaHost(fake: FakeOa, extra = ''): string {
+  return `{type: hp-oa, address: 127.0.0.1, port: ${fake.port}, credential: asgard-oa${extra}}`;
+}
+
+describe('an Onboard Administrator that floods is cut off after a bounded number of bytes', () => {
+  const FLOOD = 256 * MIB;
+  const CAP = 1024 * 1024;
+
+  async function withOa(options: Parameters<typeof startFakeOa>[0], body: (fake: FakeOa, run: (op: string) => Promise<Run>) => Promise<void>): Promise<void> {
+    const fake = await startFakeOa(options);
+    const scratch = await scratchLab({}, `asgard-oa: {username: ${fake.user}, password: ${fake.password}}\n`);
+    await writeFile(join(scratch.lab, 'hosts', 'bld-1.yaml'), `apiVersion: forseti/v1\nkind: Host\nname: bld-1\nmacs: [9c:8e:99:4a:10:01]\nip: 10.9.0.71\nbmc: ${oaHost(fake)}\nenclosure: {name: asgard, bay: 1}\nrole: off\npower: off\n`);
+    try {
+      await body(fake, (op) => forseti(['bmc', 'bld-1', op, '--lab', scratch.lab, '--secrets', scratch.secretsFile]));
+    } finally {
+      await fake.close();
+      await rm(scratch.dir, { recursive: true, force: true });
+    }
+  }
+
+  it('256 MiB of banner without a prompt at login: each login attempt stops after 1 MiB (forseti bmc)', async () => {
+    await withOa({ loginFloodBytes: FLOOD }, async (fake, run) => {
+      const result = await run('status');
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /the OA sent more than 1048576 bytes without a prompt at login/);
+      // Two attempts (forseti bmc retries once), each 1 MiB plus what SSH's window lets through.
+      assert.ok(fake.floodBytesWritten < 2 * (CAP + 8 * MIB), `${fake.floodBytesWritten} bytes of a 256 MiB banner went out`);
+    });
+  });
+
+  it('256 MiB of output to a command without the prompt: the command fails after 1 MiB, the session is closed (forseti bmc)', async () => {
+    await withOa({}, async (fake, run) => {
+      fake.floodOnNextCommand(FLOOD);
+      const result = await run('status');
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /"SHOW SERVER STATUS 1": the OA sent more than 1048576 bytes without its prompt; the session was closed/);
+      assert.ok(fake.floodBytesWritten < CAP + 8 * MIB, `${fake.floodBytesWritten} bytes of 256 MiB went out`);
+      assert.equal(fake.commands.length, 1, 'not sent again');
+    });
+  });
+
+  it('256 MiB unasked between two commands: the idle session is closed after 1 MiB, the next command logs in anew', async () => {
+    const fake = await startFakeOa();
+    const session = new oa.OaSession({ address: fake.address, port: fake.port, username: fake.user, password: fake.password, retries: 0 });
+    try {
+      assert.equal((await oa.showServerStatus(session, 1)).power, 'off');
+      fake.floodUnsolicited(FLOOD);
+      await until(() => fake.openShells === 0);
+      assert.ok(fake.floodBytesWritten < CAP + 8 * MIB, `${fake.floodBytesWritten} bytes of 256 MiB went out`);
+      assert.equal((await oa.showServerStatus(session, 2)).power, 'off');
+      assert.equal(session.logins, 2);
+    } finally {
+      await session.close();
+      await fake.close();
+    }
+  });
+});
+
+describe('an Onboard Administrator\'s SSH host key is checked before the password is sent', () => {
+  it('forseti bmc probe shows the key and pins it in the host file block', async () => {
+    const fake = await startFakeOa();
+    try {
+      const run = await forseti(['bmc', 'probe', '127.0.0.1', '--type', 'hp-oa', '--port', String(fake.port)]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.ok(run.stdout.includes(`host key ${fake.hostKeyFingerprint}`), run.stdout);
+      assert.ok(run.stdout.includes(`sshHostKey: ${fake.hostKeyFingerprint}`), run.stdout);
+      assert.equal(fake.passwordsReceived, 0, 'looking at the key sends no password');
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('a pinned key (bmc.sshHostKey): the OA is driven; an impostor with another key gets no password (forseti bmc)', async () => {
+    const real = await startFakeOa();
+    const scratch = await scratchLab({}, `asgard-oa: {username: ${real.user}, password: ${real.password}}\n`);
+    const host = (fake: FakeOa): string =>
+      `apiVersion: forseti/v1\nkind: Host\nname: bld-1\nmacs: [9c:8e:99:4a:10:01]\nip: 10.9.0.71\nbmc: ${oaHost(fake, `, sshHostKey: '${real.hostKeyFingerprint}'`)}\nenclosure: {name: asgard, bay: 1}\nrole: off\npower: off\n`;
+    const status = (): Promise<Run> => forseti(['bmc', 'bld-1', 'status', '--lab', scratch.lab, '--secrets', scratch.secretsFile]);
+    let impostor: FakeOa | undefined;
+    try {
+      await writeFile(join(scratch.lab, 'hosts', 'bld-1.yaml'), host(real));
+      const good = await status();
+      assert.equal(good.code, 0, good.stderr);
+      assert.equal(real.logins, 1);
+      impostor = await startFakeOa({ password: real.password });
+      await writeFile(join(scratch.lab, 'hosts', 'bld-1.yaml'), host(impostor));
+      const refused = await status();
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, new RegExp(`SSH host key ${impostor.hostKeyFingerprint.replace(/[+/]/g, '\\$&')} is not the pinned ${real.hostKeyFingerprint.replace(/[+/]/g, '\\$&')} \\(bmc\\.sshHostKey\\); refused before the password was sent`));
+      assert.equal(impostor.passwordsReceived, 0, 'the impostor got no password');
+      assert.equal(impostor.logins, 0);
+    } finally {
+      await real.close();
+      await impostor?.close();
+      await rm(scratch.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the agent trusts the first key it sees (recorded in stateDir), and an impostor on the OA\'s address gets no password: the host fails, an error line for an alert', { timeout: 180_000 }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fsec-oa-tofu-'));
+    let git: GitServer | undefined;
+    let real: FakeOa | undefined;
+    let impostor: FakeOa | undefined;
+    let agent: Agent | undefined;
+    try {
+      real = await startFakeOa();
+      const [http, tftp] = [await freeTcpPort(), await freeUdpPort()];
+      const blade = (role: string, power: string): string =>
+        `apiVersion: forseti/v1\nkind: Host\nname: bld-1\nmacs: ['9c:8e:99:4a:10:01']\nip: 127.0.0.81\nbmc: ${oaHost(real!)}\nenclosure: {name: asgard, bay: 1}\nhardware: {firmware: bios}\nrole: ${role}\npower: ${power}\n`;
+      git = await startGitServer();
+      const seed = join(dir, 'seed');
+      const off = 'apiVersion: forseti/v1\nkind: Profile\nname: off\nboot: {off: true}\n';
+      await writeTree(seed, { ...(await loopbackLabFiles(dir, { http, tftp })), 'profiles/off.yaml': off, 'hosts/bld-1.yaml': blade('off', 'off') });
+      await createBareRepo(git, 'lab', seed);
+      const config = await loopbackAgentConfig(dir, git.repoUrl('lab'), { tftp: false });
+      await writeFile(config.secretsFile ?? '', `asgard-oa: {username: ${real.user}, password: ${real.password}}\n`, { mode: 0o600 });
+      const lines: Array<Record<string, unknown>> = [];
+      agent = new Agent(config, createLogger({ level: 'info', destination: new Writable({ write: (c: Buffer, _e, cb) => void (lines.push(JSON.parse(c.toString()) as Record<string, unknown>), cb()) }) }));
+      await agent.start();
+      const base = `http://127.0.0.1:${http}`;
+      await waitForView(base, (v) => v.hosts['bld-1']?.phase === 'Off', 'bld-1 off, read through the OA');
+      const recorded = JSON.parse(await readFile(join(config.stateDir, 'ssh-host-keys.json'), 'utf8')) as Record<string, { fingerprint: string }>;
+      assert.equal(recorded[`127.0.0.1:${real.port}`]?.fingerprint, real.hostKeyFingerprint);
+      assert.equal(lines.filter((l) => /trusted on first use and recorded/.test(String(l['msg']))).length, 1);
+
+      // Someone else answers on the OA's address and port, with the same user and password set up, but its own key.
+      const port = real.port;
+      await real.close();
+      impostor = await startFakeOa({ port, password: real.password });
+      await commitFiles(git, 'lab', 'main', { 'hosts/bld-1.yaml': blade('worker', 'on') }, 'bld-1 to worker');
+      await agent.poll();
+      const view = await waitForView(base, (v) => /SSH host key CHANGED/.test(v.hosts['bld-1']?.lastError?.message ?? ''), 'bld-1 refused by its changed host key');
+      assert.match(view.hosts['bld-1']?.lastError?.message ?? '', new RegExp(`remove the OA's entry from ${join(config.stateDir, 'ssh-host-keys.json').replace(/[.]/g, '\\.')}`));
+      assert.equal(impostor.passwordsReceived, 0, 'the impostor got no password');
+      assert.equal(impostor.logins, 0);
+      const alerts = lines.filter((l) => l['alert'] === 'bmc-host-key-mismatch');
+      assert.ok(alerts.length >= 1, 'an error line for an alert');
+      assert.equal(alerts[0]?.['level'], 50);
+      assert.equal(alerts[0]?.['sshHostKey'], impostor.hostKeyFingerprint);
+      assert.equal(alerts[0]?.['expected'], recorded[`127.0.0.1:${port}`]?.fingerprint);
+    } finally {
+      await agent?.stop();
+      await impostor?.close();
+      await real?.close().catch(() => undefined);
+      await git?.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

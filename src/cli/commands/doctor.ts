@@ -207,7 +207,7 @@ async function bmcChecks(lab: Lab, secrets: Secrets, config: AgentConfig): Promi
 
 function bmcFailure(err: unknown): string {
   const e = err as Error;
-  const kind: Record<string, string> = { BmcUnreachableError: 'unreachable', BmcAuthError: 'login refused', BmcTlsError: 'TLS', CredentialMissingError: 'no credential' };
+  const kind: Record<string, string> = { BmcUnreachableError: 'unreachable', BmcAuthError: 'login refused', BmcTlsError: 'TLS', BmcHostKeyError: 'SSH host key refused', CredentialMissingError: 'no credential' };
   return `${kind[e.name] ?? 'failed'}: ${e.message ?? String(err)}`;
 }
 

@@ -10,7 +10,9 @@
 //     after a bounded number of bytes;
 //   - an OA's SSH host key: a pinned key, or the first one the agent saw, is required; an impostor on the OA's
 //     address with another key never receives the password, the agent logs an alert-worthy line and the host's
-//     error says so; `forseti bmc probe` shows the key to pin.
+//     error says so; `forseti bmc probe` shows the key to pin;
+//   - TFTP (`forseti serve tftp`, both pumps): a client's `timeout=255` is not granted, and requests nobody
+//     acknowledges cannot keep a machine that is there from its file at the cap; a transfer has a longest life.
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { chmod, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -31,6 +33,9 @@ import { commitFiles, createBareRepo, startGitServer, type GitServer } from './f
 import { startFakeBmc, type FakeBmc } from './fixtures/ipmi/support.ts';
 import { loopbackAgentConfig, loopbackLabFiles, waitForView, writeTree } from './fixtures/loopback-lab.ts';
 import { startFakeOa, type FakeOa } from './fixtures/oa/oa-server.ts';
+import { RawClient, download, sha256 } from './fixtures/tftp/harness.ts';
+import { startServe } from './fixtures/tftp/serve-process.ts';
+import { Opcode, encodeAck, encodeRequest } from '../src/serve/tftp/packet.ts';
 import { startHostileRedfish, type HostileAnswer, type HostileRedfish } from './fixtures/redfish/hostile.ts';
 
 const MINIMAL_LAB = fileURLToPath(new URL('./fixtures/labs/minimal/', import.meta.url));
@@ -394,6 +399,82 @@ describe('an Onboard Administrator\'s SSH host key is checked before the passwor
       await real?.close().catch(() => undefined);
       await git?.close();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('TFTP: what one request can hold is bounded whatever it asks (forseti serve tftp)', () => {
+  let root: string;
+  const small = Buffer.from('#!ipxe\n'.repeat(300));
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'fsec-tftp-'));
+    await writeFile(join(root, 'undionly.kpxe'), small);
+    await writeFile(join(root, 'big.bin'), Buffer.alloc(512 * 400, 7));
+  });
+  after(() => rm(root, { recursive: true, force: true }));
+
+  for (const pump of ['native', 'js'] as const) {
+    it(`56 requests asking timeout=255 from 7 addresses, never acknowledged: not granted, and a machine that is there still gets its file at the cap (--pump ${pump})`, { timeout: 120_000 }, async () => {
+      // The server's own retransmission timer, and retries enough that the held transfers outlive the test.
+      const srv = await startServe(['tftp', '--root', root, '--listen', '127.0.0.1:0', '--pump', pump, '--timeout-ms', '300', '--retries', '100', '--max-transfers', '50', '--max-transfers-per-client', '8']);
+      const attackers: RawClient[] = [];
+      try {
+        for (let a = 1; a <= 7; a++) for (let p = 0; p < 8; p++) attackers.push(await RawClient.open(`127.0.12.${a}`));
+        for (const c of attackers) await c.send(encodeRequest(Opcode.RRQ, 'undionly.kpxe', 'octet', [['blksize', '1024'], ['timeout', '255']]), srv.port);
+        await srv.waitFor((l) => l['cap'] === 'global', 'the global cap line');
+        // 50 got their OACK, without the timeout they asked for; each is sent again on the server's own 300 ms timer.
+        await until(() => attackers.filter((c) => c.pending >= 2).length === 50);
+        const answered = attackers.filter((c) => c.pending > 0);
+        assert.equal(answered.length, 50);
+        for (const c of answered) {
+          const first = await c.recv();
+          assert.equal(first.packet.opcode, Opcode.OACK);
+          assert.deepEqual(first.packet.opcode === Opcode.OACK ? [...first.packet.options] : [], [['blksize', '1024']], 'timeout=255 is left out of the OACK');
+        }
+
+        // A PXE ROM that is there asks: it gets its whole file, in place of the oldest request nobody acknowledged.
+        const got = await download(srv.port, 'undionly.kpxe', [], 'octet', '127.0.12.99');
+        assert.equal(sha256(got.data), sha256(small));
+        const evicted = await srv.waitFor((l) => l['cap'] === 'global' && l['evicted'] !== undefined, 'the line saying a transfer was ended for the new one');
+        assert.match(evicted.msg, /50 transfers are running, the most allowed at once; the oldest whose client acknowledged nothing within 300 ms is ended to serve a new request/);
+        await srv.waitFor((l) => String(l['client']).startsWith('127.0.12.99:') && l['ok'] === true, 'the machine\'s transfer complete');
+      } finally {
+        await Promise.all(attackers.map((c) => c.close()));
+        await srv.stop();
+      }
+    });
+  }
+
+  it('a client that acknowledges each block only after the server sent it again is ended at the longest life of a transfer', { timeout: 120_000 }, async () => {
+    const srv = await startServe(['tftp', '--root', root, '--listen', '127.0.0.1:0', '--pump', 'native', '--timeout-ms', '200', '--retries', '5', '--max-transfer-seconds', '1']);
+    const slow = await RawClient.open('127.0.12.50');
+    try {
+      await slow.send(encodeRequest(Opcode.RRQ, 'big.bin', 'octet'), srv.port);
+      let acknowledged = 0;
+      for (;;) {
+        const r = await slow.recv();
+        if (r.packet.opcode === Opcode.ERROR) {
+          assert.match(r.packet.message, /the transfer ran longer than 1 s, the most one may/);
+          break;
+        }
+        assert.equal(r.packet.opcode, Opcode.DATA);
+        const block = r.packet.opcode === Opcode.DATA ? r.packet.block : -1;
+        // Only the copy the server sends again is acknowledged: as slow as a client can be and keep the transfer.
+        const again = await slow.recv();
+        if (again.packet.opcode === Opcode.ERROR) {
+          assert.match(again.packet.message, /the transfer ran longer than 1 s/);
+          break;
+        }
+        assert.equal(again.packet.opcode === Opcode.DATA ? again.packet.block : -1, block);
+        await slow.send(encodeAck(block), r.rinfo.port);
+        acknowledged++;
+      }
+      assert.ok(acknowledged < 400, 'ended before the file was through');
+      const line = await srv.waitFor((l) => String(l['client']).startsWith('127.0.12.50:') && l['ok'] === false, 'the transfer\'s failure line');
+      assert.match(String(line['error']), /ran longer than 1 s/);
+    } finally {
+      await slow.close();
+      await srv.stop();
     }
   });
 });

@@ -41,6 +41,11 @@ export interface BootBackend {
   ready?(): boolean;
   /** /healthz: why the service is wedged (503), or null (200). */
   health?(): string | null;
+  /**
+   * Whether the address is a host's reserved one: its connections are never refused by the cap of connections in
+   * all (only by the one per address), so a flood from elsewhere cannot keep a host from its script.
+   */
+  isHostAddress?(remoteIp: string): boolean;
 }
 
 export interface BootHttpOptions {
@@ -91,6 +96,7 @@ export function createBootHttpServer(backend: BootBackend, log: Logger, options:
     ...(options.limits ? { limits: options.limits } : {}),
     // The webhook reads its body against its own limit (webhook.maxBodyBytes).
     bodyLimit: (path) => (options.webhook && path === options.webhook.path ? Number.POSITIVE_INFINITY : undefined),
+    ...(backend.isHostAddress ? { reserved: (address: string) => backend.isHostAddress?.(address) === true } : {}),
     // 'close' rather than 'finish': aborted downloads and ended event streams count too.
     ...(metrics ? { onRequest: (req: IncomingMessage, res: ServerResponse) => void res.once('close', () => metrics.countHttp(routeName(req), res.statusCode)) } : {}),
   });

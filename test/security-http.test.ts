@@ -212,11 +212,12 @@ describe('caps and timeouts', () => {
   }
 
   it('connections per client and in all: 503 over either cap, one log line per cap and interval, room again once one closes', async () => {
-    const { lines, port, close } = await capped({ maxConnectionsPerClient: 2, maxConnections: 3 });
+    const { lines, port, close } = await capped({ maxConnectionsPerClient: 2, maxConnections: 3 }, 8);
     const held: Socket[] = [];
     try {
+      // Event streams: requests in progress, which the cap in all never closes to make room.
       const keep = async (from: string): Promise<number> => {
-        const { socket, status } = await exchange(port, get('/healthz'), from);
+        const { socket, status } = await exchange(port, get('/v1/events'), from);
         held.push(socket);
         return status;
       };
@@ -231,6 +232,13 @@ describe('caps and timeouts', () => {
       assert.equal(lines.filter((l) => /connection refused.*all clients: 3/.test(String(l['msg']))).length, 1);
       held.shift()?.destroy();
       assert.equal(await eventually(async () => (await request(port, get('/healthz'), '127.0.0.1')).status, 200), 200);
+      // A connection kept alive with no request in progress is what makes room at the cap in all.
+      const idle = await exchange(port, get('/healthz'), '127.0.0.4');
+      held.push(idle.socket);
+      const idleClosed = new Promise<void>((resolve) => idle.socket.once('close', () => resolve()));
+      assert.equal((await request(port, get('/healthz'), '127.0.0.5')).status, 200);
+      await idleClosed;
+      assert.equal(lines.filter((l) => /the oldest with no request in progress made room/.test(String(l['msg']))).length, 1);
     } finally {
       for (const s of held) s.destroy();
       await close();

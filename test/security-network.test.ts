@@ -12,12 +12,14 @@
 //     address with another key never receives the password, the agent logs an alert-worthy line and the host's
 //     error says so; `forseti bmc probe` shows the key to pin;
 //   - TFTP (`forseti serve tftp`, both pumps): a client's `timeout=255` is not granted, and requests nobody
-//     acknowledges cannot keep a machine that is there from its file at the cap; a transfer has a longest life.
+//     acknowledges cannot keep a machine that is there from its file at the cap; a transfer has a longest life;
+//   - the agent's HTTP connection caps held by a flood from 20 addresses (unfinished heads, or requests that never
+//     finish their body): a host's own script fetch gets through, and so does anyone while heads are what is held.
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { chmod, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -475,6 +477,100 @@ describe('TFTP: what one request can hold is bounded whatever it asks (forseti s
     } finally {
       await slow.close();
       await srv.stop();
+    }
+  });
+});
+
+describe('the agent\'s HTTP connection caps, held by a flood from 20 addresses, still let a host fetch its script', () => {
+  const HOST_IP = '127.0.0.91';
+  const HOST_MAC = '02:00:00:00:09:01';
+  const lines: Array<Record<string, unknown>> = [];
+  let port = 0;
+  let dir: string, git: GitServer, agent: Agent;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fsec-http-'));
+    const [http, tftp] = [await freeTcpPort(), await freeUdpPort()];
+    port = http;
+    git = await startGitServer();
+    const seed = join(dir, 'seed');
+    const hand = `apiVersion: forseti/v1\nkind: Host\nname: hand\nmacs: ['${HOST_MAC}']\nip: ${HOST_IP}\nbmc: {type: manual}\nhardware: {firmware: bios}\nrole: worker\n`;
+    await writeTree(seed, { ...(await loopbackLabFiles(dir, { http, tftp })), 'hosts/hand.yaml': hand });
+    await createBareRepo(git, 'lab', seed);
+    const config = await loopbackAgentConfig(dir, git.repoUrl('lab'), { tftp: false });
+    config.serve.http = { maxConnections: 40, maxConnectionsPerClient: 4, maxEventStreams: 32, headersTimeoutMs: 60_000, requestTimeoutMs: 120_000, idleTimeoutMs: 120_000 };
+    agent = new Agent(config, createLogger({ level: 'info', destination: new Writable({ write: (c: Buffer, _e, cb) => void (lines.push(JSON.parse(c.toString()) as Record<string, unknown>), cb()) }) }));
+    await agent.start();
+    await waitForView(`http://127.0.0.1:${port}`, (v) => v.hosts['hand'] !== undefined, 'the lab applied');
+  });
+  after(async () => {
+    await agent?.stop();
+    await git?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** One connection from `from`; `head` written at once; resolves once connected, with what the server answers and whether it closed. */
+  async function open(from: string, head: string): Promise<{ socket: Socket; answer: () => string; closed: () => boolean }> {
+    let answer = '';
+    let closed = false;
+    const socket = connect({ port, host: '127.0.0.1', localAddress: from });
+    socket.on('data', (c: Buffer) => (answer += c.toString('latin1')));
+    socket.on('close', () => (closed = true));
+    socket.on('error', () => undefined);
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(head);
+    return { socket, answer: () => answer, closed: () => closed };
+  }
+
+  /** A whole GET from `from`: its status and body. */
+  async function get(from: string, path: string): Promise<{ status: number; body: string }> {
+    const c = await open(from, `GET ${path} HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n`);
+    await until(() => c.closed());
+    const text = c.answer();
+    return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), body: text.slice(text.indexOf('\r\n\r\n') + 4) };
+  }
+
+  it('unfinished request heads: each new connection at the cap closes the oldest one with no request in progress; the host and an operator are served', { timeout: 120_000 }, async () => {
+    const held: Array<Awaited<ReturnType<typeof open>>> = [];
+    try {
+      // 20 addresses × 4 (the cap per address) = 80 heads that never end, twice the cap in all.
+      for (let a = 1; a <= 20; a++) for (let i = 0; i < 4; i++) held.push(await open(`127.0.14.${a}`, 'GET /v1/status HTTP/1.1\r\nHost: x\r\n'));
+      // The second 40 took the places of the first 40 (and of the status poll's idle kept-alive connection, if it
+      // was still open): the flood holds no more than the cap, the newest heads are the ones kept.
+      await until(() => held.slice(0, 40).every((c) => c.closed()));
+      assert.equal(held.slice(40).some((c) => c.closed()), false);
+
+      const script = await get(HOST_IP, `/v1/boot/${HOST_MAC.replace(/:/g, '-')}`);
+      assert.equal(script.status, 200);
+      assert.match(script.body, /^#!ipxe/);
+      assert.doesNotMatch(script.body, /served only to its reserved address/);
+      assert.equal((await get('127.0.14.99', '/healthz')).status, 200, 'anyone else is served too');
+      assert.ok(lines.some((l) => /the oldest with no request in progress made room for a new one/.test(String(l['msg']))));
+    } finally {
+      for (const c of held) c.socket.destroy();
+    }
+  });
+
+  it('requests that never finish their body hold the cap: another address gets 503, the host is still served', { timeout: 120_000 }, async () => {
+    const held: Array<Awaited<ReturnType<typeof open>>> = [];
+    try {
+      // Whole heads (the server said 100 Continue, so each is a request in progress), bodies that never come; each
+      // answered before the next is opened, so none is still without a whole head when the cap is reached.
+      for (let a = 1; a <= 10; a++) {
+        for (let i = 0; i < 4; i++) {
+          const c = await open(`127.0.15.${a}`, 'POST /v1/phone-home HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n');
+          held.push(c);
+          await until(() => c.answer() !== '' || c.closed());
+        }
+      }
+      assert.equal(held.every((c) => c.answer().startsWith('HTTP/1.1 100 Continue')), true, 'the flood holds the whole cap');
+      assert.equal((await get('127.0.15.99', '/healthz')).status, 503, 'the cap in all holds for other addresses');
+      const script = await get(HOST_IP, `/v1/boot/${HOST_MAC.replace(/:/g, '-')}`);
+      assert.equal(script.status, 200, 'a host\'s own address is not held to the cap in all');
+      assert.match(script.body, /^#!ipxe/);
+      assert.equal(held.some((c) => c.closed()), false);
+    } finally {
+      for (const c of held) c.socket.destroy();
     }
   });
 });

@@ -94,7 +94,7 @@ export class BootServices {
     const server = createBootHttpServer(this.backend, this.log, {
       ...this.httpOptions,
       ipxe: ipxeOverHttp(this.config.serve.ipxeDir),
-      ...(settings ? { limits: settings, maxEventStreams: settings.maxEventStreams } : {}),
+      ...(settings ? { limits: settings, maxEventStreams: settings.maxEventStreams, maxEventStreamsPerClient: settings.maxEventStreamsPerClient } : {}),
     });
     await listen(server, bind, port).catch((err: unknown) => {
       server.close();

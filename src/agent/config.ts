@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve, dirname } from 'node:path';
 import { parseDocument } from 'yaml';
 import { DEFAULT_BMC_MAX_CONCURRENT } from '../bmc/gate.ts';
-import { DEFAULT_MAX_EVENT_STREAMS } from '../serve/dashboard/status-stream.ts';
+import { DEFAULT_MAX_EVENT_STREAMS, DEFAULT_MAX_EVENT_STREAMS_PER_CLIENT } from '../serve/dashboard/status-stream.ts';
 import { DEFAULT_HTTP_LIMITS } from '../serve/http/http-server.ts';
 import { DEFAULT_CEILING, DEFAULT_DOWNLOAD, DOWNLOAD_KEYS, type DownloadSettings, type ImagePolicy } from '../render/image-limits.ts';
 import { labLimits, type LabLimits } from '../model/lab-limits.ts';
@@ -50,6 +50,7 @@ export interface AgentHttpSettings {
   maxConnections: number;
   maxConnectionsPerClient: number;
   maxEventStreams: number;
+  maxEventStreamsPerClient: number;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   idleTimeoutMs: number;
@@ -129,6 +130,7 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
         maxConnections: positiveInt(http as Raw, 'maxConnections', 'serve.http', DEFAULT_HTTP_LIMITS.maxConnections),
         maxConnectionsPerClient: positiveInt(http as Raw, 'maxConnectionsPerClient', 'serve.http', DEFAULT_HTTP_LIMITS.maxConnectionsPerClient),
         maxEventStreams: positiveInt(http as Raw, 'maxEventStreams', 'serve.http', DEFAULT_MAX_EVENT_STREAMS),
+        maxEventStreamsPerClient: positiveInt(http as Raw, 'maxEventStreamsPerClient', 'serve.http', DEFAULT_MAX_EVENT_STREAMS_PER_CLIENT),
         headersTimeoutMs: seconds('headersTimeoutSeconds', DEFAULT_HTTP_LIMITS.headersTimeoutMs),
         requestTimeoutMs: seconds('requestTimeoutSeconds', DEFAULT_HTTP_LIMITS.requestTimeoutMs),
         idleTimeoutMs: seconds('idleTimeoutSeconds', DEFAULT_HTTP_LIMITS.idleTimeoutMs),

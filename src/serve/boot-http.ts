@@ -64,6 +64,8 @@ export interface BootHttpOptions {
   limits?: Partial<HttpLimits>;
   /** At most this many /v1/events streams at once (default in status-stream.ts). */
   maxEventStreams?: number;
+  /** At most this many /v1/events streams at once from one address (default in status-stream.ts). */
+  maxEventStreamsPerClient?: number;
 }
 
 const MAC_IN_PATH = /^\/v1\/boot\/([0-9a-fA-F]{2}(?:[-:][0-9a-fA-F]{2}){5})$/;
@@ -85,6 +87,7 @@ export function createBootHttpServer(backend: BootBackend, log: Logger, options:
     log,
     ...(options.eventsCheckMs ? { checkMs: options.eventsCheckMs } : {}),
     ...(options.maxEventStreams ? { maxClients: options.maxEventStreams } : {}),
+    ...(options.maxEventStreamsPerClient ? { maxClientsPerAddress: options.maxEventStreamsPerClient } : {}),
   });
   backend.onStatusChange?.(() => stream.notify());
   const ipxe = options.ipxe ? { dir: options.ipxe.dir, names: new Set(options.ipxe.names.filter((n) => IPXE_NAME.test(n))) } : undefined;

@@ -14,7 +14,10 @@
 //   - TFTP (`forseti serve tftp`, both pumps): a client's `timeout=255` is not granted, and requests nobody
 //     acknowledges cannot keep a machine that is there from its file at the cap; a transfer has a longest life;
 //   - the agent's HTTP connection caps held by a flood from 20 addresses (unfinished heads, or requests that never
-//     finish their body): a host's own script fetch gets through, and so does anyone while heads are what is held.
+//     finish their body): a host's own script fetch gets through, and so does anyone while heads are what is held;
+//   - /v1/events clients that never read while the status document changes many times: what the stream holds stays
+//     within about one document per client, readers get the latest document, a client that reads nothing in time is
+//     closed.
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { chmod, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -29,6 +32,7 @@ import { Agent } from '../src/agent/agent.ts';
 import * as oa from '../src/bmc/oa/index.ts';
 import { createLogger } from '../src/log.ts';
 import { bindSocketToDevice } from '../src/serve/dhcp/bind-device.ts';
+import { StatusStream, type StatusStreamOptions } from '../src/serve/dashboard/status-stream.ts';
 import { forseti, type Run } from './fixtures/cli-run.ts';
 import { freeTcpPort, freeUdpPort } from './fixtures/free-port.ts';
 import { commitFiles, createBareRepo, startGitServer, type GitServer } from './fixtures/git-server.ts';
@@ -250,9 +254,16 @@ describe('programs forseti starts get none of its secrets from the environment',
   });
 });
 
-/** Polls `check` until it holds; the test's own timeout is the safety net. */
-async function until(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((resolve) => setTimeout(resolve, 10));
+/**
+ * Polls `check` until it holds, at most `limitMs`: a loop with no end would outlive the test that timed out and keep
+ * the process from exiting.
+ */
+async function until(check: () => boolean, limitMs = 60_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`a condition did not hold within ${limitMs} ms: ${check.toString()}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 function oaHost(fake: FakeOa, extra = ''): string {
@@ -498,7 +509,7 @@ describe('the agent\'s HTTP connection caps, held by a flood from 20 addresses, 
     await writeTree(seed, { ...(await loopbackLabFiles(dir, { http, tftp })), 'hosts/hand.yaml': hand });
     await createBareRepo(git, 'lab', seed);
     const config = await loopbackAgentConfig(dir, git.repoUrl('lab'), { tftp: false });
-    config.serve.http = { maxConnections: 40, maxConnectionsPerClient: 4, maxEventStreams: 32, headersTimeoutMs: 60_000, requestTimeoutMs: 120_000, idleTimeoutMs: 120_000 };
+    config.serve.http = { maxConnections: 40, maxConnectionsPerClient: 4, maxEventStreams: 32, maxEventStreamsPerClient: 8, headersTimeoutMs: 60_000, requestTimeoutMs: 120_000, idleTimeoutMs: 120_000 };
     agent = new Agent(config, createLogger({ level: 'info', destination: new Writable({ write: (c: Buffer, _e, cb) => void (lines.push(JSON.parse(c.toString()) as Record<string, unknown>), cb()) }) }));
     await agent.start();
     await waitForView(`http://127.0.0.1:${port}`, (v) => v.hosts['hand'] !== undefined, 'the lab applied');
@@ -517,7 +528,10 @@ describe('the agent\'s HTTP connection caps, held by a flood from 20 addresses, 
     socket.on('data', (c: Buffer) => (answer += c.toString('latin1')));
     socket.on('close', () => (closed = true));
     socket.on('error', () => undefined);
-    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => resolve());
+      socket.once('close', () => reject(new Error(`connection from ${from} closed before it was established`)));
+    });
     socket.write(head);
     return { socket, answer: () => answer, closed: () => closed };
   }
@@ -571,6 +585,128 @@ describe('the agent\'s HTTP connection caps, held by a flood from 20 addresses, 
       assert.equal(held.some((c) => c.closed()), false);
     } finally {
       for (const c of held) c.socket.destroy();
+    }
+  });
+});
+
+describe('/v1/events: clients that do not read hold a bounded amount of the agent\'s memory', () => {
+  /** About the status document of 350 hosts; the sequence number first, so a reader finds it at the head. */
+  const DOC_BYTES = 512 * 1024;
+  const CHANGES = 60;
+
+  /** A StatusStream on a real HTTP server on an ephemeral port, its document numbered by `seq`. */
+  async function streamServer(options: Partial<StatusStreamOptions>) {
+    const state = { seq: 0 };
+    const pad = 'x'.repeat(DOC_BYTES);
+    const lines: Array<{ fields: Record<string, unknown>; msg: string }> = [];
+    const stream = new StatusStream({
+      // Shaped as the status document (the API contract checks every response of this process), padded.
+      snapshot: () => JSON.stringify({ seq: state.seq, revision: null, generation: null, hosts: {}, pad }),
+      // Pushes happen when the test says so, never on a timer.
+      checkMs: 3_600_000,
+      heartbeatMs: 3_600_000,
+      log: { warn: (fields, msg) => void lines.push({ fields: fields as Record<string, unknown>, msg }) },
+      ...options,
+    });
+    const server = createServer((req, res) => stream.handle(req, res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const sockets: Socket[] = [];
+    /** A client of /v1/events from `from`; `reads` false: it never takes a byte from its socket. */
+    const client = async (from: string, reads: boolean) => {
+      const seen = { last: -1, bytes: 0, closed: false };
+      let rest = '';
+      const socket = connect({ port, host: '127.0.0.1', localAddress: from });
+      sockets.push(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => (seen.closed = true));
+      const take = (chunk: Buffer): void => {
+        seen.bytes += chunk.length;
+        rest += chunk.toString('latin1');
+        const events = rest.split('\n\n');
+        rest = events.pop() ?? '';
+        for (const e of events) {
+          const seq = /^data: \{"seq":(\d+)/m.exec(e.slice(0, 200))?.[1];
+          if (seq !== undefined) seen.last = Number(seq);
+        }
+      };
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', () => resolve());
+        socket.once('close', () => reject(new Error(`a stream from ${from} closed before it was established`)));
+      });
+      socket.write('GET /v1/events HTTP/1.1\r\nHost: agent\r\n\r\n');
+      // After pause(), a 'data' listener alone does not start the flow again.
+      const read = (): void => void socket.on('data', take).resume();
+      if (reads) read();
+      else socket.pause();
+      return { seen, read };
+    };
+    /** Changes the document and lets the stream push it. */
+    const change = async (): Promise<void> => {
+      state.seq++;
+      stream.notify();
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+    };
+    const close = async (): Promise<void> => {
+      for (const s of sockets) s.destroy();
+      stream.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    };
+    return { stream, state, lines, client, change, close };
+  }
+
+  it(`4 clients that never read, ${CHANGES} changes of a 512 KiB document: what the stream holds stays within one document per client; a reader gets the latest, and so does a stalled one once it reads`, { timeout: 120_000 }, async () => {
+    const s = await streamServer({ writeTimeoutMs: 600_000 });
+    try {
+      const stalled: Array<Awaited<ReturnType<typeof s.client>>> = [];
+      for (let a = 1; a <= 4; a++) stalled.push(await s.client(`127.0.16.${a}`, false));
+      const reader = await s.client('127.0.16.9', true);
+      await until(() => s.stream.size === 5);
+      let most = 0;
+      for (let i = 0; i < CHANGES; i++) {
+        await s.change();
+        most = Math.max(most, s.stream.buffered);
+      }
+      // 60 × 512 KiB is 30 MiB per client, far past what the kernel's socket buffers take on loopback: written as it
+      // came, the stream would hold tens of MiB for each client that does not read.
+      const perClient = DOC_BYTES + 64 * 1024;
+      assert.ok(most <= 5 * perClient, `the stream held ${most} bytes at most, over ${5 * perClient}`);
+      await until(() => reader.seen.last === CHANGES);
+      assert.equal(s.stream.size, 5, 'a client that is only behind is not closed before writeTimeoutMs');
+      assert.ok(s.stream.buffered >= 4 * 16 * 1024, 'the clients that do not read are behind (each socket past its high-water mark)');
+      assert.ok(s.stream.buffered <= 4 * perClient);
+
+      // A stalled client that starts reading gets what was already in flight, then only the latest document.
+      stalled[0]?.read();
+      await until(() => stalled[0]?.seen.last === CHANGES);
+      assert.ok((stalled[0]?.seen.bytes ?? 0) < (CHANGES / 2) * DOC_BYTES, 'the documents in between were skipped');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a client that reads nothing of what was written within writeTimeoutMs is closed (its socket\'s idle timeout is not off for good), one log line for several', { timeout: 120_000 }, async () => {
+    const s = await streamServer({ writeTimeoutMs: 500 });
+    try {
+      const stalled: Array<Awaited<ReturnType<typeof s.client>>> = [];
+      for (let a = 1; a <= 3; a++) stalled.push(await s.client(`127.0.17.${a}`, false));
+      await until(() => s.stream.size === 3);
+      // Enough to fill the sockets' buffers: from then on a write waits for a client that does not come.
+      for (let i = 0; i < CHANGES; i++) await s.change();
+      await until(() => s.stream.size === 0);
+      // Its socket is closed: a client that reads again finds the end of the stream after what was in flight.
+      stalled[0]?.read();
+      await until(() => stalled[0]?.seen.closed === true);
+      const closedLines = s.lines.filter((l) => /event stream closed: its client read nothing/.test(l.msg));
+      assert.equal(closedLines.length, 1, 'throttled: one line for three streams closed');
+      assert.equal(closedLines[0]?.fields['writeTimeoutMs'], 500);
+      // The stream has room again.
+      const next = await s.client('127.0.17.9', true);
+      await until(() => next.seen.last === CHANGES);
+    } finally {
+      await s.close();
     }
   });
 });

@@ -173,6 +173,7 @@ export class BootServices {
       serverIp: site.agent.address,
       subnet: parseCidr(site.network.subnet),
       interface: site.network.interface,
+      relays: site.dhcp.relays ?? [],
       log: dhcpLog,
       onExchange: (e: DhcpExchange) => {
         this.httpOptions.metrics?.countDhcp(e.action);
@@ -267,6 +268,6 @@ export function logTftpTransfer(log: TransferLog, e: TftpTransferEvent): void {
 function dhcpKey(site: Site): string {
   return JSON.stringify([
     site.dhcp.mode, site.agent.address, site.network.subnet, site.network.interface, site.dhcp.mode === 'full' && site.dhcp.pool !== undefined,
-    site.dhcp.mode === 'proxy' ? site.dhcp.proxyBootFileIn ?? 'offer' : null,
+    site.dhcp.mode === 'proxy' ? site.dhcp.proxyBootFileIn ?? 'offer' : null, site.dhcp.relays ?? [],
   ]);
 }

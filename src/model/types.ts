@@ -40,6 +40,8 @@ export interface Site {
     leaseSeconds: number;
     /** Proxy mode: where PXE firmware is told its boot file (see the DHCP server's `ProxyBootFileIn`); absent: in the offer. */
     proxyBootFileIn?: ProxyBootFileIn;
+    /** The giaddr of each DHCP relay whose requests are answered; absent: relayed requests are dropped. */
+    relays?: string[];
     /** Optional dynamic range for machines not declared in `hosts/`. */
     pool?: { start: string; end: string };
   };

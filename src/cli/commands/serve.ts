@@ -113,6 +113,7 @@ async function serveDhcp(args: ParsedArgs): Promise<number> {
     serverIp,
     subnet: parseCidr(lab.site.network.subnet),
     interface: ifName,
+    relays: lab.site.dhcp.relays ?? [],
     log: quietOutcomes(log),
     onExchange: (e: DhcpExchange) => out.exchange(e, generation.byMac.get(e.client.mac)),
   };

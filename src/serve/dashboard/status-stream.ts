@@ -7,6 +7,8 @@ export const DEFAULT_MAX_EVENT_STREAMS = 32;
 export const DEFAULT_MAX_EVENT_STREAMS_PER_CLIENT = 8;
 /** How long a write to a stream may wait for its client to read before the stream is closed. */
 export const DEFAULT_EVENT_STREAM_WRITE_TIMEOUT_MS = 60_000;
+/** How long one stream lasts before it is ended (the browser reconnects by itself). */
+export const DEFAULT_EVENT_STREAM_LIFETIME_MS = 30 * 60_000;
 
 export interface StatusStreamOptions {
   /** The current status document, serialized. Compared as text: a push happens only when it changed. */
@@ -24,6 +26,12 @@ export interface StatusStreamOptions {
    * is always something to read). Default DEFAULT_EVENT_STREAM_WRITE_TIMEOUT_MS.
    */
   writeTimeoutMs?: number;
+  /**
+   * A stream is ended after this long whatever its client does; EventSource reconnects by itself (`retry: 2000`) and
+   * gets the current document. Bounds how long a client that reads nothing holds a stream while the socket's buffers
+   * still take the heartbeats (hours at 15 bytes a heartbeat). Default DEFAULT_EVENT_STREAM_LIFETIME_MS.
+   */
+  lifetimeMs?: number;
   /** Where "the cap is reached" goes, once a minute at most. */
   log?: ThrottledLog;
 }
@@ -36,6 +44,8 @@ interface Listener {
   stalled: NodeJS.Timeout | null;
   /** A document changed while the client was behind: it gets the latest one when it catches up. */
   missed: boolean;
+  /** Ends the stream at the end of its lifetime. */
+  expires: NodeJS.Timeout | null;
 }
 
 /**
@@ -94,12 +104,17 @@ export class StatusStream {
     // Clients already listening get a change first, so none of them misses one when `last` moves here.
     this.check();
     this.last = this.options.snapshot();
-    const listener: Listener = { res, remote, stalled: null, missed: false };
+    const listener: Listener = { res, remote, stalled: null, missed: false, expires: null };
     this.clients.set(res, listener);
     this.send(listener, frame(this.last));
     this.startTimers();
+    listener.expires = setTimeout(() => {
+      // A client that is behind would not take the end either.
+      if (listener.stalled) res.destroy();
+      else res.end();
+    }, this.options.lifetimeMs ?? DEFAULT_EVENT_STREAM_LIFETIME_MS).unref();
     res.once('close', () => {
-      if (listener.stalled) clearTimeout(listener.stalled);
+      stopListenerTimers(listener);
       this.clients.delete(res);
       if (this.clients.size === 0) this.stopTimers();
     });
@@ -117,9 +132,9 @@ export class StatusStream {
 
   /** Ends every open stream (the server is stopping). */
   close(): void {
-    for (const { res, stalled } of this.clients.values()) {
-      if (stalled) clearTimeout(stalled);
-      res.end();
+    for (const listener of this.clients.values()) {
+      stopListenerTimers(listener);
+      listener.res.end();
     }
     this.clients.clear();
     this.stopTimers();
@@ -187,6 +202,11 @@ export class StatusStream {
     this.checkTimer = null;
     this.heartbeatTimer = null;
   }
+}
+
+function stopListenerTimers(listener: Listener): void {
+  if (listener.stalled) clearTimeout(listener.stalled);
+  if (listener.expires) clearTimeout(listener.expires);
 }
 
 /** One event; the JSON is on a single line, so one `data:` line carries it. */

@@ -687,6 +687,21 @@ describe('/v1/events: clients that do not read hold a bounded amount of the agen
     }
   });
 
+  it('with no change at all, a stream ends at its lifetime: a client that reads nothing (its socket still takes the heartbeats) holds it no longer than a reader', { timeout: 120_000 }, async () => {
+    const s = await streamServer({ lifetimeMs: 500, heartbeatMs: 50 });
+    try {
+      const silent = await s.client('127.0.18.1', false);
+      const reader = await s.client('127.0.18.2', true);
+      await until(() => s.stream.size === 2);
+      await until(() => s.stream.size === 0 && reader.seen.closed);
+      assert.equal(reader.seen.last, 0, 'the reader had the document before the end');
+      silent.read();
+      await until(() => silent.seen.closed);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a client that reads nothing of what was written within writeTimeoutMs is closed (its socket\'s idle timeout is not off for good), one log line for several', { timeout: 120_000 }, async () => {
     const s = await streamServer({ writeTimeoutMs: 500 });
     try {

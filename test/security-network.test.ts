@@ -258,7 +258,7 @@ describe('programs forseti starts get none of its secrets from the environment',
  * Polls `check` until it holds, at most `limitMs`: a loop with no end would outlive the test that timed out and keep
  * the process from exiting.
  */
-async function until(check: () => boolean, limitMs = 60_000): Promise<void> {
+async function until(check: () => boolean, limitMs = 100_000): Promise<void> {
   const deadline = Date.now() + limitMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`a condition did not hold within ${limitMs} ms: ${check.toString()}`);

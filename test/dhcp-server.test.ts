@@ -12,14 +12,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as O from '../src/serve/dhcp/options.ts';
 import { Opt } from '../src/serve/dhcp/options.ts';
-import { BootOp, chaddrFromMac, emptyPacket, encodeDhcpPacket } from '../src/serve/dhcp/packet.ts';
-import type { DhcpAnswer } from '../src/serve/dhcp/types.ts';
+import { BootOp, chaddrFromMac, emptyPacket, encodeDhcpPacket, parseDhcpPacket } from '../src/serve/dhcp/packet.ts';
+import type { DhcpAnswer, DhcpExchange } from '../src/serve/dhcp/types.ts';
 import { createDhcpServer } from '../src/serve/dhcp/server.ts';
 import { DhcpBindError, DhcpConfigError } from '../src/serve/dhcp/errors.ts';
 import { createLab, ip, spawnInNs, tsxCommand, type Lab, type NsProcess, stopNsProcess, startDhcpRunner } from './fixtures/dhcp/netns.ts';
 import type { ProbeConfig } from './fixtures/dhcp/probe.ts';
-import type { RunnerConfig } from './fixtures/dhcp/server-runner.ts';
 import { freeUdpPort } from './fixtures/free-port.ts';
+import type { RunnerConfig } from './fixtures/dhcp/server-runner.ts';
 
 /** Loopback ports for the runtime-error tests' server and client, chosen by the kernel. */
 const [SERVER_PORT, CLIENT_PORT] = [await freeUdpPort(), await freeUdpPort()];
@@ -39,6 +39,8 @@ const hostAnswer: DhcpAnswer = {
 const runnerConfig: RunnerConfig = {
   serverIp: SERVER_IP,
   subnet: { network: '10.99.0.0', prefix: 24 },
+  // The probe plays the relay for RELAYED_MAC.
+  relays: [PROBE_IP],
   reservations: {
     [CLIENT_MAC]: hostAnswer,
     [PROBE_MAC]: { ip: PROBE_IP, leaseSeconds: 600 },
@@ -115,6 +117,137 @@ describe('runtime socket errors (loopback, ports the kernel chose)', () => {
     await server.stop();
     await server.start(); // and the port is free again
     await server.stop();
+  });
+});
+
+describe('reflection: replies go only to declared relays and to addresses of the served subnet (loopback, ephemeral ports)', () => {
+  // The served subnet is 127.0.0.0/24; 127.0.1.20 stands for a victim elsewhere, 127.0.2.30 for a host whose reserved
+  // address lies outside the subnet (the answer gives its prefix).
+  const HOST = '02:00:00:19:00:01';
+  const FAR = '02:00:00:19:00:02';
+  const RELAYED = '02:00:00:19:00:03';
+  const RELAY = '127.0.0.7';
+  const STRANGER_RELAY = '127.0.0.8';
+  const VICTIM = '127.0.1.20';
+  const answers: Record<string, DhcpAnswer> = {
+    [HOST]: { ip: '127.0.0.20', leaseSeconds: 600 },
+    [FAR]: { ip: '127.0.2.30', prefix: 24, leaseSeconds: 600 },
+    [RELAYED]: { ip: '10.50.0.10', prefix: 24, leaseSeconds: 600 },
+  };
+  const sockets: Socket[] = [];
+  const received = new Map<string, Buffer[]>();
+  const warnings: Array<{ msg: string; fields: Record<string, unknown> }> = [];
+  const exchanges: DhcpExchange[] = [];
+  let server: ReturnType<typeof createDhcpServer>;
+  let serverPort = 0;
+  let clientPort = 0;
+
+  /** A socket at address:port that keeps what it receives (port 0: the kernel's choice). */
+  async function listener(address: string, port: number): Promise<number> {
+    const s = createSocket('udp4');
+    sockets.push(s);
+    received.set(address, []);
+    s.on('message', (m: Buffer) => received.get(address)?.push(m));
+    s.bind(port, address);
+    await once(s, 'listening');
+    return s.address().port;
+  }
+  /** What `address` has received so far, by xid. */
+  const xids = (address: string): number[] => (received.get(address) ?? []).map((m) => m.readUInt32BE(4));
+  /** Sends `hex` to the server (from the first relay's socket) and waits until the server has handled it. */
+  async function send(hex: string, xid: number): Promise<DhcpExchange> {
+    const s = sockets[0];
+    assert.ok(s);
+    s.send(Buffer.from(hex, 'hex'), serverPort, '127.0.0.1');
+    for (let i = 0; i < 500; i++) {
+      const e = exchanges.find((x) => x.client.xid === xid);
+      if (e) return e;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`the server never handled xid ${xid}`);
+  }
+  /** Waits until `address` received a reply with `xid` (bounded). */
+  async function replyAt(address: string, xid: number): Promise<Buffer> {
+    for (let i = 0; i < 500; i++) {
+      const m = (received.get(address) ?? []).find((b) => b.readUInt32BE(4) === xid);
+      if (m) return m;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`no reply with xid ${xid} reached ${address}`);
+  }
+
+  before(async () => {
+    // The relays listen on the server's port, as real ones do (RFC 2131 4.1: the reply goes to giaddr:67).
+    serverPort = await listener(RELAY, 0);
+    await listener(STRANGER_RELAY, serverPort);
+    clientPort = await listener('127.0.0.20', 0);
+    await listener(VICTIM, clientPort);
+    await listener('127.0.2.30', clientPort);
+    server = createDhcpServer({
+      serverIp: '127.0.0.1', subnet: { network: '127.0.0.0', prefix: 24 }, bindAddress: '127.0.0.1', port: serverPort, clientPort,
+      relays: [RELAY],
+      policy: { answer: (c) => answers[c.mac] ?? null },
+      log: { info() {}, debug() {}, warn: (fields, msg) => warnings.push({ msg, fields: fields as Record<string, unknown> }) },
+      onExchange: (e) => exchanges.push(e),
+    });
+    await server.start();
+  });
+  after(async () => {
+    await server?.stop();
+    for (const s of sockets) s.close();
+  });
+
+  it('a DISCOVER relayed by a declared relay is answered to giaddr:67; one naming any other giaddr is dropped, one warning for several', async () => {
+    await send(packet('discover', 0x1901, RELAYED, { giaddr: RELAY }), 0x1901);
+    const offer = parseDhcpPacket(await replyAt(RELAY, 0x1901));
+    assert.equal(offer.yiaddr, '10.50.0.10');
+    for (let i = 0; i < 5; i++) {
+      const e = await send(packet('discover', 0x1910 + i, RELAYED, { giaddr: STRANGER_RELAY }), 0x1910 + i);
+      assert.deepEqual([e.action, e.reason, e.sentTo], ['ignored', 'undeclared-relay', undefined]);
+    }
+    // Something sent after them reaches its relay: had the stranger been answered, that would have arrived first.
+    await send(packet('discover', 0x1920, RELAYED, { giaddr: RELAY }), 0x1920);
+    await replyAt(RELAY, 0x1920);
+    assert.deepEqual(xids(STRANGER_RELAY), []);
+    const lines = warnings.filter((w) => /relayed DHCP request dropped: its giaddr is not a declared relay/.test(w.msg));
+    assert.equal(lines.length, 1, 'one line for five forged relays');
+    assert.equal(lines[0]?.fields['giaddr'], STRANGER_RELAY);
+  });
+
+  it('a server that declares no relays drops every relayed request', async () => {
+    const seen: DhcpExchange[] = [];
+    const port = await freeUdpPort();
+    const bare = createDhcpServer({
+      serverIp: '127.0.0.1', subnet: { network: '127.0.0.0', prefix: 24 }, bindAddress: '127.0.0.1', port, clientPort,
+      policy: { answer: (c) => answers[c.mac] ?? null }, onExchange: (e) => seen.push(e),
+    });
+    await bare.start();
+    try {
+      sockets[0]?.send(Buffer.from(packet('discover', 0x1930, RELAYED, { giaddr: RELAY }), 'hex'), port, '127.0.0.1');
+      for (let i = 0; i < 500 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(seen.map((e) => [e.action, e.reason]), [['ignored', 'undeclared-relay']]);
+    } finally {
+      await bare.stop();
+    }
+  });
+
+  it('a unicast to ciaddr: inside the served subnet, or the address the client is given; never to another address a request names', async () => {
+    // RENEWING from the served subnet: to ciaddr.
+    assert.deepEqual((await send(packet('request', 0x1940, HOST, { ciaddr: '127.0.0.20' }), 0x1940)).sentTo, { address: '127.0.0.20', port: clientPort });
+    await replyAt('127.0.0.20', 0x1940);
+    // A host whose reserved address lies outside the subnet, renewing it: to that address.
+    assert.deepEqual((await send(packet('request', 0x1941, FAR, { ciaddr: '127.0.2.30' }), 0x1941)).sentTo, { address: '127.0.2.30', port: clientPort });
+    await replyAt('127.0.2.30', 0x1941);
+    // Forged: the host's address asked for in option 50, a victim's in ciaddr; an INFORM from the victim's address.
+    const forged = await send(packet('request', 0x1942, HOST, { requestedIp: '127.0.0.20', ciaddr: VICTIM }), 0x1942);
+    assert.deepEqual([forged.action, forged.reason], ['ignored', 'ciaddr-off-subnet']);
+    const inform = await send(packet('inform', 0x1943, FAR, { ciaddr: VICTIM }), 0x1943);
+    assert.deepEqual([inform.action, inform.reason], ['ignored', 'ciaddr-off-subnet']);
+    // An INFORM is answered to its ciaddr inside the subnet; sent after the forged ones, it arrives after them.
+    await send(packet('inform', 0x1944, HOST, { ciaddr: '127.0.0.20' }), 0x1944);
+    await replyAt('127.0.0.20', 0x1944);
+    assert.deepEqual(xids(VICTIM), []);
+    assert.equal(warnings.filter((w) => /ciaddr is outside the served subnet/.test(w.msg)).length, 1);
   });
 });
 

@@ -162,7 +162,7 @@ describe('forseti discover oa', () => {
       assert.equal(doc.hardware?.model, 'HP ProLiant BL460c Gen8');
       assert.equal(doc.labels?.['management-address'], blade.iloAddress);
       assert.equal(doc.labels?.['serial'], blade.serial);
-      assert.deepEqual(doc.bmc, { type: 'hp-oa', address: '127.0.0.1', port: oa.port, credential: 'asgard-oa' });
+      assert.deepEqual(doc.bmc, { type: 'hp-oa', address: '127.0.0.1', port: oa.port, credential: 'asgard-oa', sshHostKey: oa.hostKeyFingerprint });
       assert.equal(doc.role, 'off');
       assert.match(text, /^# yaml-language-server: \$schema=\.\.\/\.\.\/schemas\/host\.schema\.json\n/);
       assert.match(text, /role off is a placeholder/);

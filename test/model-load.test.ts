@@ -134,3 +134,22 @@ test('loadLabOrThrow throws LabInvalidError with every problem', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('dhcp.relays: the declared relays reach the site; an address that is not IPv4 is refused at its line', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'forseti-relays-'));
+  try {
+    cpSync(MINIMAL, dir, { recursive: true });
+    const site = readFileSync(join(dir, 'site.yaml'), 'utf8');
+    writeFileSync(join(dir, 'site.yaml'), site.replace('dhcp:\n', 'dhcp:\n  relays: [10.50.0.1, 10.51.0.1]\n'));
+    const { lab, problems } = await loadLab(dir);
+    deepStrictEqual(problems, []);
+    deepStrictEqual(lab?.site.dhcp.relays, ['10.50.0.1', '10.51.0.1']);
+
+    writeFileSync(join(dir, 'site.yaml'), site.replace('dhcp:\n', 'dhcp:\n  relays: [10.50.0.1, relay.example.net]\n'));
+    const bad = await loadLab(dir);
+    equal(bad.lab, null);
+    ok(bad.problems.some((p) => p.ref.file === 'site.yaml' && p.ref.line === 9 && /relays/.test(formatProblem(p))), bad.problems.map(formatProblem).join('\n'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

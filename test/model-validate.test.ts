@@ -71,7 +71,7 @@ test('schema errors point at the offending node, the extra key, or the parent of
     'schema hosts/node-1.yaml:4:8: macs.0: must be a MAC address like 9c:8e:99:0a:00:01',
     'schema hosts/node-1.yaml:5:5: ip: must be an IPv4 address like 10.77.0.10',
     'schema hosts/node-1.yaml:7:9: bmc.type: must be one of ipmi, redfish, hp-oa, wol, manual',
-    'schema hosts/node-1.yaml:8:3: bmc.pasword: unknown field (allowed: type, address, port, credential, system, cipherSuite, tls)',
+    'schema hosts/node-1.yaml:8:3: bmc.pasword: unknown field (allowed: type, address, port, credential, system, cipherSuite, tls, sshHostKey)',
     'schema hosts/node-1.yaml:9:29: hardware.disks.0.sizeGB: must be > 0',
     'schema hosts/node-1.yaml:11:1: colour: unknown field (allowed: apiVersion, kind, name, description, macs, ip, bmc, enclosure, hardware, role, power, wipe, drift, labels)',
   ]);
@@ -184,7 +184,7 @@ test('plaintext secrets: secret-named keys with literals, PEM blocks, passwords 
     'profiles/worker.yaml': lines(...PROFILE_HEAD, 'name: worker', 'boot:', '  image: tiny', '  cmdline: console=ttyS0 root_password=letmein token={{ token }}', 'requires: {memoryGiB: 32}'),
     'configs/unused.yaml': lines('password: not read, no profile names this file'),
   }, [
-    'schema hosts/node-2.yaml:10:3: bmc.password: unknown field (allowed: type, address, port, credential, system, cipherSuite, tls)',
+    'schema hosts/node-2.yaml:10:3: bmc.password: unknown field (allowed: type, address, port, credential, system, cipherSuite, tls, sshHostKey)',
     `plaintext-secret hosts/node-2.yaml:10:13: bmc.password: "password" holds a literal secret; ${advice}`,
     `plaintext-secret hosts/node-2.yaml:13:13: labels.apiToken: "apiToken" holds a literal secret; ${advice}`,
     `plaintext-secret hosts/node-2.yaml:15:14: labels.note: contains a URL with a password in it; ${advice}`,

@@ -1,7 +1,7 @@
 // What a client can do to the agent's HTTP server, and what a port held by someone else does to the agent:
 //   - malformed requests to every agent route get a 4xx and exactly one log line, without a stack;
 //   - a handler that throws: 500 (or its 4xx), no stack to the client, one log line;
-//   - connection caps (all clients, one client) and the /v1/events cap: refusals and one log line, counted by
+//   - connection caps (all clients, one client) and the /v1/events caps (in all, per address): refusals and one log line, counted by
 //     connections, never by time; a slow request head gets 408;
 //   - the real agent process whose HTTP port is held exits 1 naming port and service, having acted on nothing;
 //   - a later commit whose site needs a held port (HTTP or TFTP) is rejected, the last good one keeps serving on its
@@ -194,9 +194,10 @@ describe('caps and timeouts', () => {
     assert.deepEqual(seen.at(-1), { i: 5, notLogged: 3 });
   });
 
-  async function capped(limits: Partial<HttpLimits>, maxEventStreams?: number) {
+  async function capped(limits: Partial<HttpLimits>, maxEventStreams?: number, maxEventStreamsPerClient?: number) {
     const lines: Array<Record<string, unknown>> = [];
-    const server = createBootHttpServer(statusOnlyBackend({ statusJson: () => ({ revision: null, generation: null, hosts: {} }) }), capturingLog(lines), { limits, ...(maxEventStreams ? { maxEventStreams } : {}) });
+    const streams = { ...(maxEventStreams ? { maxEventStreams } : {}), ...(maxEventStreamsPerClient ? { maxEventStreamsPerClient } : {}) };
+    const server = createBootHttpServer(statusOnlyBackend({ statusJson: () => ({ revision: null, generation: null, hosts: {} }) }), capturingLog(lines), { limits, ...streams });
     const { port } = await listen(server, '127.0.0.1', 0);
     return { lines, port, server, close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }) };
   }
@@ -212,11 +213,12 @@ describe('caps and timeouts', () => {
   }
 
   it('connections per client and in all: 503 over either cap, one log line per cap and interval, room again once one closes', async () => {
-    const { lines, port, close } = await capped({ maxConnectionsPerClient: 2, maxConnections: 3 });
+    const { lines, port, close } = await capped({ maxConnectionsPerClient: 2, maxConnections: 3 }, 8);
     const held: Socket[] = [];
     try {
+      // Event streams: requests in progress, which the cap in all never closes to make room.
       const keep = async (from: string): Promise<number> => {
-        const { socket, status } = await exchange(port, get('/healthz'), from);
+        const { socket, status } = await exchange(port, get('/v1/events'), from);
         held.push(socket);
         return status;
       };
@@ -231,6 +233,13 @@ describe('caps and timeouts', () => {
       assert.equal(lines.filter((l) => /connection refused.*all clients: 3/.test(String(l['msg']))).length, 1);
       held.shift()?.destroy();
       assert.equal(await eventually(async () => (await request(port, get('/healthz'), '127.0.0.1')).status, 200), 200);
+      // A connection kept alive with no request in progress is what makes room at the cap in all.
+      const idle = await exchange(port, get('/healthz'), '127.0.0.4');
+      held.push(idle.socket);
+      const idleClosed = new Promise<void>((resolve) => idle.socket.once('close', () => resolve()));
+      assert.equal((await request(port, get('/healthz'), '127.0.0.5')).status, 200);
+      await idleClosed;
+      assert.equal(lines.filter((l) => /the oldest with no request in progress made room/.test(String(l['msg']))).length, 1);
     } finally {
       for (const s of held) s.destroy();
       await close();
@@ -253,6 +262,26 @@ describe('caps and timeouts', () => {
       };
       assert.equal(await eventually(again, 200), 200);
     } finally {
+      await close();
+    }
+  });
+
+  it('/v1/events streams from one address: one over its cap gets 503, another address is served', async () => {
+    const { lines, port, close } = await capped({}, 8, 2);
+    const held: Socket[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const { socket, status } = await exchange(port, get('/v1/events'), '127.0.0.1');
+        held.push(socket);
+        assert.equal(status, 200);
+      }
+      assert.equal((await request(port, get('/v1/events'), '127.0.0.1')).status, 503);
+      assert.equal(lines.filter((l) => /event stream refused.*one client: 2/.test(String(l['msg']))).length, 1);
+      const other = await exchange(port, get('/v1/events'), '127.0.0.2');
+      held.push(other.socket);
+      assert.equal(other.status, 200);
+    } finally {
+      for (const s of held) s.destroy();
       await close();
     }
   });

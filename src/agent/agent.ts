@@ -1,4 +1,6 @@
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FileHostKeyStore } from '../bmc/oa/host-key.ts';
 import type { Logger } from '../log.ts';
 import { LabLoader } from '../model/load.ts';
 import { HostSightings } from '../observe/drift-sightings.ts';
@@ -62,7 +64,7 @@ export class Agent {
   constructor(private readonly config: AgentConfig, private readonly log: Logger, options: { redactor?: Redactor } = {}) {
     this.redactor = options.redactor ?? new Redactor();
     this.loader = new LabLoader({ limits: config.lab.limits });
-    this.drivers = new HostDrivers(config.bmc, log, this.metrics, () => (this.served ? { lab: this.served.generation.lab, secrets: this.served.labSecrets } : null));
+    this.drivers = new HostDrivers(config.bmc, log, this.metrics, () => (this.served ? { lab: this.served.generation.lab, secrets: this.served.labSecrets } : null), new FileHostKeyStore(join(config.stateDir, 'ssh-host-keys.json')));
   }
 
   get current(): Generation | null {

@@ -4,7 +4,7 @@ import { parseDocument } from 'yaml';
 import type { BmcSettings } from '../bmc/driver-factory.ts';
 import type { ServeSettings } from '../serve/boot-services.ts';
 import { DEFAULT_BMC_MAX_CONCURRENT } from '../bmc/gate.ts';
-import { DEFAULT_MAX_EVENT_STREAMS } from '../serve/dashboard/status-stream.ts';
+import { DEFAULT_MAX_EVENT_STREAMS, DEFAULT_MAX_EVENT_STREAMS_PER_CLIENT } from '../serve/dashboard/status-stream.ts';
 import { DEFAULT_HTTP_LIMITS } from '../serve/http/http-server.ts';
 import { DEFAULT_CEILING, DEFAULT_DOWNLOAD, DOWNLOAD_KEYS, type DownloadSettings, type ImagePolicy } from '../render/image-limits.ts';
 import { httpAllowProblem } from '../render/image-http-allow.ts';
@@ -118,6 +118,7 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
         maxConnections: positiveInt(http as Raw, 'maxConnections', 'serve.http', DEFAULT_HTTP_LIMITS.maxConnections),
         maxConnectionsPerClient: positiveInt(http as Raw, 'maxConnectionsPerClient', 'serve.http', DEFAULT_HTTP_LIMITS.maxConnectionsPerClient),
         maxEventStreams: positiveInt(http as Raw, 'maxEventStreams', 'serve.http', DEFAULT_MAX_EVENT_STREAMS),
+        maxEventStreamsPerClient: positiveInt(http as Raw, 'maxEventStreamsPerClient', 'serve.http', DEFAULT_MAX_EVENT_STREAMS_PER_CLIENT),
         headersTimeoutMs: seconds('headersTimeoutSeconds', DEFAULT_HTTP_LIMITS.headersTimeoutMs),
         requestTimeoutMs: seconds('requestTimeoutSeconds', DEFAULT_HTTP_LIMITS.requestTimeoutMs),
         idleTimeoutMs: seconds('idleTimeoutSeconds', DEFAULT_HTTP_LIMITS.idleTimeoutMs),

@@ -5,6 +5,7 @@ import { instrumentBmcDriver, type BmcCallObserver } from '../bmc/instrumented-d
 import type { Logger } from '../log.ts';
 import type { Lab } from '../model/types.ts';
 import type { Secrets } from '../secrets/secrets.ts';
+import type { SshHostKeyStore } from '../bmc/oa/index.ts';
 
 /**
  * The BMC driver of each host of the served commit, made on first use. Drivers are rebuilt per commit (a BMC address
@@ -21,6 +22,8 @@ export class HostDrivers {
     private readonly metrics: BmcCallObserver,
     /** The served lab and the secrets of its commit. */
     private readonly served: () => { lab: Lab; secrets: Secrets } | null,
+    /** Onboard Administrators' SSH host keys first seen (trust on first use). */
+    private readonly sshHostKeys?: SshHostKeyStore,
   ) {
     this.state = new BmcState(settings.maxConcurrent !== undefined ? { maxConcurrent: settings.maxConcurrent } : {});
   }
@@ -31,7 +34,7 @@ export class HostDrivers {
       const served = this.served();
       const declared = served?.lab.hosts.get(host);
       if (!served || !declared) throw new Error(`host ${host} is not declared`);
-      driver = instrumentBmcDriver(createDriver(declared, served.secrets, this.settings, this.log, { state: this.state, site: served.lab.site }), this.metrics);
+      driver = instrumentBmcDriver(createDriver(declared, served.secrets, this.settings, this.log, { state: this.state, site: served.lab.site, ...(this.sshHostKeys ? { oa: { hostKeyStore: this.sshHostKeys } } : {}) }), this.metrics);
       this.drivers.set(host, driver);
     }
     return driver;

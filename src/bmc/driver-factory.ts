@@ -86,7 +86,8 @@ export function createDriver(host: Host, secrets: Secrets, options: BmcSettings,
       const t = target();
       if (!t) return manual('no Onboard Administrator address or credential');
       if (!host.enclosure) return manual('an hp-oa host needs enclosure.bay');
-      return createOaDriver({ ...t, bay: host.enclosure.bay }, { state, commandTimeoutMs: Math.max(options.timeoutMs, 60_000), retries: options.retries, ...context.oa });
+      const pin = bmc.sshHostKey !== undefined ? { sshHostKey: bmc.sshHostKey } : {};
+      return createOaDriver({ ...t, bay: host.enclosure.bay, ...pin }, { state, commandTimeoutMs: Math.max(options.timeoutMs, 60_000), retries: options.retries, log, ...context.oa });
     }
     case 'wol': {
       const mac = host.macs[0];

@@ -46,6 +46,8 @@ export interface BmcTarget {
   bay?: number;
   /** HTTPS BMCs (Redfish): verified against the system's CAs unless one of these says otherwise. */
   tls?: BmcTls;
+  /** SSH BMCs (HP Onboard Administrator): the host key pinned, `SHA256:…` as ssh-keygen -lf prints it. */
+  sshHostKey?: string;
 }
 
 export interface BmcTls {

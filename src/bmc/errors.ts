@@ -29,6 +29,14 @@ export class BmcTlsError extends BmcError {
   override readonly name = 'BmcTlsError';
 }
 
+/**
+ * The BMC's SSH host key is not the one pinned or first seen: it was not logged in to (the password was not sent).
+ * Someone may be posing as the BMC.
+ */
+export class BmcHostKeyError extends BmcError {
+  override readonly name = 'BmcHostKeyError';
+}
+
 /** The BMC accepted the session but the command failed. */
 export class BmcCommandError extends BmcError {
   override readonly name = 'BmcCommandError';

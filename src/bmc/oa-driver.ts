@@ -3,20 +3,33 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BmcDriver, BmcTarget, Inventory } from './driver.ts';
 import type { BootOverride, PowerState } from '../core/power.ts';
-import { BmcAuthError, BmcCommandError, BmcUnreachableError, BootOverrideNotAppliedError, PowerStateNotReachedError } from './errors.ts';
+import { BmcAuthError, BmcCommandError, BmcHostKeyError, BmcUnreachableError, BootOverrideNotAppliedError, PowerStateNotReachedError } from './errors.ts';
 import { BmcState } from './bmc-state.ts';
 import { BmcBackingOffError } from './gate.ts';
 import type { BmcGate } from './gate.ts';
 import * as oa from './oa/index.ts';
-import type { OaBootDevice, OaBootFirstDevice, OaBootOnceDevice, OaOneTimeBoot, OaSession, OaSessionLease, OaSessionOptions } from './oa/index.ts';
+import type { HostKeyVerdict, OaBootDevice, OaBootFirstDevice, OaBootOnceDevice, OaOneTimeBoot, OaSession, OaSessionLease, OaSessionOptions, SshHostKeyStore } from './oa/index.ts';
 
 export interface PollBound {
   attempts: number;
   intervalMs: number;
 }
 
+/** Where the driver tells of the OA's host key: first use, a changed or mismatched key, a key nobody checks. */
+export interface OaHostKeyLog {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
 /** `sleep` waits out the power polls too. */
-export interface OaDriverOptions extends Pick<OaSessionOptions, 'prompt' | 'connectTimeoutMs' | 'commandTimeoutMs' | 'retries' | 'retryDelayMs' | 'hostKeySha256' | 'sleep'> {
+export interface OaDriverOptions extends Pick<OaSessionOptions, 'prompt' | 'connectTimeoutMs' | 'commandTimeoutMs' | 'retries' | 'retryDelayMs' | 'maxOutputBytes' | 'sleep'> {
+  /**
+   * Trust on first use for OAs without a pinned key (target.sshHostKey): the first key seen is recorded here, any other
+   * refused from then on. Without it (and without a pin) the key is not checked, and a warning says so.
+   */
+  hostKeyStore?: SshHostKeyStore;
+  log?: OaHostKeyLog;
   /** Reading power back after on/off/cycle; default 30 × 1000 ms (a blade's POWERON takes seconds). */
   powerPoll?: PollBound;
   /** Waiting for the OS to shut down after softOff; default 90 × 2000 ms. */
@@ -51,7 +64,7 @@ export class OaDriver implements BmcDriver {
     }
     this.bay = target.bay;
     this.bmc = `${target.address}:${target.port ?? 22} bay ${target.bay}`;
-    const { powerPoll: _p, softOffPoll: _s, gate: _g, state: _state, ...sessionOptions } = opts;
+    const { powerPoll: _p, softOffPoll: _s, gate: _g, state: _state, hostKeyStore, log, ...sessionOptions } = opts;
     const state = opts.state ?? new BmcState();
     const gate = (this.gate = opts.gate ?? state.gate);
     const gateKey = (this.gateKey = oaBmcKey(target));
@@ -61,6 +74,8 @@ export class OaDriver implements BmcDriver {
       port: target.port ?? 22,
       username: target.username,
       password: target.password,
+      hostKey: { ...(target.sshHostKey !== undefined ? { pin: target.sshHostKey } : {}), ...(hostKeyStore ? { store: hostKeyStore } : {}) },
+      ...(log ? { onHostKey: (verdict: HostKeyVerdict) => logHostKey(log, target, gateKey, verdict, hostKeyStore) } : {}),
       schedule: (exchange) => gate.exchange(gateKey, exchange),
     });
     this.session = this.lease.session;
@@ -184,7 +199,9 @@ export class OaDriver implements BmcDriver {
     if (err instanceof oa.OaUnreachableError) return new BmcUnreachableError(host, this.bmc, err.message, { cause: err });
     if (err instanceof oa.OaSessionLostError) return new BmcUnreachableError(host, this.bmc, err.message, { cause: err });
     if (err instanceof oa.OaAuthError) return new BmcAuthError(host, this.bmc, err.message, { cause: err });
+    if (err instanceof oa.OaHostKeyError) return new BmcHostKeyError(host, this.bmc, err.message, { cause: err });
     if (err instanceof oa.OaCommandError) return new BmcCommandError(host, this.bmc, err.command, err.detail, { cause: err });
+    if (err instanceof oa.OaOutputLimitError) return new BmcCommandError(host, this.bmc, err.command, err.message, { cause: err });
     return err;
   }
 }
@@ -196,6 +213,25 @@ export class OaDriver implements BmcDriver {
 function unreachableReason(err: unknown): string | undefined {
   const unreachable = err instanceof oa.OaUnreachableError || (err instanceof oa.OaSessionLostError && err.timedOut);
   return unreachable ? err.message : undefined;
+}
+
+/** One log line per login whose key check is worth telling; a changed or mismatched key is an error worth an alert. */
+function logHostKey(log: OaHostKeyLog, target: BmcTarget, oaKey: string, verdict: HostKeyVerdict, store: SshHostKeyStore | undefined): void {
+  const fields = { host: target.host, bmc: oaKey, sshHostKey: verdict.fingerprint };
+  switch (verdict.how) {
+    case 'first-use':
+      log.info({ ...fields, store: store?.where }, `OA ${oaKey}: SSH host key ${verdict.fingerprint} trusted on first use and recorded; any other key is refused from now on (pin it with bmc.sshHostKey)`);
+      return;
+    case 'unverified':
+      log.warn(fields, `OA ${oaKey}: SSH host key ${verdict.fingerprint} is not verified (no bmc.sshHostKey pin): the password goes to whoever answers there; pin this key if it is the OA's`);
+      return;
+    case 'changed':
+    case 'pin-mismatch':
+      log.error({ ...fields, expected: verdict.expected, alert: 'bmc-host-key-mismatch' }, `OA ${oaKey}: SSH host key ${verdict.fingerprint} is not the ${verdict.how === 'changed' ? 'one first seen' : 'pinned one'} (${verdict.expected}): login refused, the password was not sent; someone may be posing as the OA`);
+      return;
+    default:
+      return;
+  }
 }
 
 /** The OA's key in the gate, "address:port": its blades share one session, so they share one back-off. */

@@ -41,6 +41,8 @@ export interface BmcBlock {
   port?: number;
   credential: string;
   tls?: { fingerprint: string };
+  /** hp-oa: the SSH host key seen, pinned. */
+  sshHostKey?: string;
 }
 
 export interface ProbeReport {
@@ -267,22 +269,30 @@ async function probeOa(address: string, options: ProbeOptions, tried: string[]):
     return null;
   }
   tried.push(`Onboard Administrator over SSH at ${address}:${port}: ${banner}`);
+  let hostKey: string | undefined;
+  try {
+    hostKey = await oa.scanHostKey(address, port, timeoutMs);
+  } catch (err) {
+    tried.push(`SSH host key of ${address}:${port}: ${errorText(err)}`);
+  }
   const report: Omit<ProbeReport, 'tried'> = {
     address,
     type: 'hp-oa',
     port,
-    transport: `SSH (${banner})`,
+    transport: `SSH (${banner})${hostKey ? `, host key ${hostKey}` : ''}`,
     identity: [],
     capabilities: [],
     quirks: [],
     notes: ['one host file per blade, with enclosure: {name: …, bay: N}; the blades share one SSH session'],
-    bmc: blockOf('hp-oa', address, port, options),
+    bmc: { ...blockOf('hp-oa', address, port, options), ...(hostKey ? { sshHostKey: hostKey } : {}) },
   };
+  if (hostKey) report.notes.push(`the block pins the SSH host key seen now: check it on the OA (SHOW SSHFINGERPRINT on its console) before the agent trusts it; the password goes only to this key`);
   if (!options.credential) {
     report.notes.push('no --credential: whether this SSH server is an Onboard Administrator, and its bays, are not known yet');
     return report;
   }
-  const session = new oa.OaSession({ address, port, username: options.credential.username, password: options.credential.password, connectTimeoutMs: timeoutMs, commandTimeoutMs: timeoutMs, retries: 0 });
+  // The login goes only to the key just reported (a key that changes between the two is refused, the password kept).
+  const session = new oa.OaSession({ address, port, username: options.credential.username, password: options.credential.password, connectTimeoutMs: timeoutMs, commandTimeoutMs: timeoutMs, retries: 0, ...(hostKey ? { hostKey: { pin: hostKey } } : {}) });
   try {
     const bays: number[] = [];
     for (let bay = 1; bay <= 16; bay++) {

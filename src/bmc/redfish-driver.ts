@@ -12,7 +12,7 @@ import type { BmcGate } from './gate.ts';
 import type { PollBound } from './ipmi-driver.ts';
 import { RedfishClient } from './redfish/client.ts';
 import type { RedfishClientOptions } from './redfish/client.ts';
-import { RedfishAuthError, RedfishHttpError, RedfishServiceError, RedfishTlsError, RedfishUnreachableError } from './redfish/errors.ts';
+import { RedfishAnswerRefusedError, RedfishAuthError, RedfishHttpError, RedfishServiceError, RedfishTlsError, RedfishUnreachableError } from './redfish/errors.ts';
 import { readInventory, readPowerDraw } from './redfish/inventory.ts';
 import { bootOf, findSystem, inPost, patchBoot, postStateOf, powerStateOf, readSystem, reset, resetAction } from './redfish/system.ts';
 import type { BootPatch, BootSettings, ResetAction, SystemRead } from './redfish/system.ts';
@@ -328,7 +328,7 @@ export class RedfishDriver implements BmcDriver {
     if (err instanceof RedfishUnreachableError) return new BmcUnreachableError(host, this.bmc, `${operation}: ${err.request}: ${err.detail}`, { cause: err });
     if (err instanceof RedfishAuthError) return new BmcAuthError(host, this.bmc, `${operation}: ${err.request}: ${err.detail}`, { cause: err });
     if (err instanceof RedfishTlsError) return new BmcTlsError(host, this.bmc, `${operation}: ${err.request}: ${err.detail}`, { cause: err });
-    if (err instanceof RedfishHttpError || err instanceof RedfishServiceError) {
+    if (err instanceof RedfishHttpError || err instanceof RedfishServiceError || err instanceof RedfishAnswerRefusedError) {
       return new BmcCommandError(host, this.bmc, operation, `${err.request}: ${err.detail}`, { cause: err });
     }
     return err;

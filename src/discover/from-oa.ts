@@ -56,6 +56,8 @@ export async function discoverOa(options: OaDiscoveryOptions): Promise<MachineFa
     const rows = new Map((list ?? []).map((row) => [row.bay, row]));
     const bays = list ? list.filter((row) => row.present && row.bay <= MAX_BAYS).map((row) => row.bay) : Array.from({ length: MAX_BAYS }, (_, i) => i + 1);
     const machines: MachineFacts[] = [];
+    // The key this session was opened with: each blade's file pins it (bmc.sshHostKey), so the agent checks it.
+    const sshHostKey = session.hostKeyFingerprint;
     for (const bay of bays) {
       let info: OaServerInfo;
       try {
@@ -70,7 +72,7 @@ export async function discoverOa(options: OaDiscoveryOptions): Promise<MachineFa
       });
       const row = rows.get(bay);
       const power = row?.power ?? (await oa.showServerStatus(session, bay)).power;
-      machines.push(await bladeFacts(where, options, bay, info, row, boot?.bootOrder ?? [], power));
+      machines.push(await bladeFacts(where, { ...options, ...(sshHostKey ? { sshHostKey } : {}) }, bay, info, row, boot?.bootOrder ?? [], power));
     }
     return machines;
   } catch (err) {
@@ -82,10 +84,16 @@ export async function discoverOa(options: OaDiscoveryOptions): Promise<MachineFa
   }
 }
 
-async function bladeFacts(where: string, options: OaDiscoveryOptions, bay: number, info: OaServerInfo, row: OaServerListEntry | undefined, bootOrder: string[], power: 'on' | 'off' | 'unknown'): Promise<MachineFacts> {
+async function bladeFacts(where: string, options: OaDiscoveryOptions & { sshHostKey?: string }, bay: number, info: OaServerInfo, row: OaServerListEntry | undefined, bootOrder: string[], power: 'on' | 'off' | 'unknown'): Promise<MachineFacts> {
   const notes: string[] = [];
   const ilo = [info.managementProcessor.ipAddress, row?.iloAddress].find((a) => a !== undefined && (ipv4ToNumber(a) ?? 0) !== 0);
-  const oaBmc: HostBmc = { type: 'hp-oa', address: options.address, ...(options.port !== undefined && options.port !== 22 ? { port: options.port } : {}), credential: options.credential.name };
+  const oaBmc: HostBmc = {
+    type: 'hp-oa',
+    address: options.address,
+    ...(options.port !== undefined && options.port !== 22 ? { port: options.port } : {}),
+    credential: options.credential.name,
+    ...(options.sshHostKey ? { sshHostKey: options.sshHostKey } : {}),
+  };
   let bmc = oaBmc;
   if (options.bladeBmc === 'ilo') {
     const chosen = await iloBmc(ilo, info, options);

@@ -12,7 +12,7 @@ import { DEFAULT_CONVERGE, parseConvergeSpec, type ConvergeSpec } from '../conve
 interface SiteDoc {
   name: string;
   network: { interface: string; subnet: string; gateway?: string; dns?: string[]; domain?: string };
-  dhcp?: { mode?: Site['dhcp']['mode']; leaseSeconds?: number; proxyBootFileIn?: Site['dhcp']['proxyBootFileIn']; pool?: { start: string; end: string } };
+  dhcp?: { mode?: Site['dhcp']['mode']; leaseSeconds?: number; proxyBootFileIn?: Site['dhcp']['proxyBootFileIn']; relays?: string[]; pool?: { start: string; end: string } };
   agent: { address: string; httpPort?: number; tftpPort?: number };
   policies?: { provisionTimeoutSeconds?: number; stepTimeoutSeconds?: number; afterConverged?: 'disk' };
   wipe?: { profile?: string };
@@ -82,6 +82,7 @@ export function buildSite(value: unknown, refs: FieldRefs): Site {
       mode: doc.dhcp?.mode ?? 'full',
       leaseSeconds: doc.dhcp?.leaseSeconds ?? 3600,
       ...(doc.dhcp?.proxyBootFileIn && { proxyBootFileIn: doc.dhcp.proxyBootFileIn }),
+      ...(doc.dhcp?.relays?.length && { relays: [...doc.dhcp.relays] }),
       ...(doc.dhcp?.pool && { pool: { start: doc.dhcp.pool.start, end: doc.dhcp.pool.end } }),
     },
     agent: { address: doc.agent.address, httpPort: doc.agent.httpPort ?? 8080, tftpPort: doc.agent.tftpPort ?? 69 },

@@ -8,7 +8,8 @@ import { urlCredentials } from './url-credentials.ts';
 import { textRefs, type YamlFile } from './yaml-source.ts';
 
 const SECRET_WORDS: ReadonlySet<string> = new Set(['password', 'passwd', 'pwd', 'passphrase', 'secret', 'token', 'key', 'apikey', 'privatekey']);
-const PUBLIC_KEY = /^\s*(ssh-(rsa|ed25519|dss)|ecdsa-sha2-|sk-(ssh|ecdsa))/;
+/** A public key, or an SSH fingerprint of one (bmc.sshHostKey): public, whatever its key is called. */
+const PUBLIC_KEY = /^\s*(ssh-(rsa|ed25519|dss)|ecdsa-sha2-|sk-(ssh|ecdsa)|[Ss][Hh][Aa]256:[A-Za-z0-9+/]{43}=?\s*$)/;
 /** Cheap test that rules out nearly every value before the patterns below run. */
 const MIGHT_BE_SECRET = /-----BEGIN|@|pass|pwd|secret|token|key/i;
 const ONLY_PLACEHOLDERS = /^\s*(\{\{[^{}]*\}\}\s*)+$/;

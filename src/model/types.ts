@@ -33,6 +33,8 @@ export interface Site {
     leaseSeconds: number;
     /** Proxy mode: where PXE firmware is told its boot file (see the DHCP server's `ProxyBootFileIn`); absent: in the offer. */
     proxyBootFileIn?: ProxyBootFileIn;
+    /** The giaddr of each DHCP relay whose requests are answered; absent: relayed requests are dropped. */
+    relays?: string[];
     /** Optional dynamic range for machines not declared in `hosts/`. */
     pool?: { start: string; end: string };
   };
@@ -81,6 +83,8 @@ export interface HostBmc {
   cipherSuite?: number;
   /** Redfish over HTTPS: how the BMC's certificate is trusted instead of through the system's CAs. */
   tls?: HostBmcTls;
+  /** HP Onboard Administrator: its SSH host key pinned, `SHA256:…` (ssh-keygen -lf); unset: trusted on first use. */
+  sshHostKey?: string;
 }
 
 /** Exactly one of `ca`, `fingerprint`, `insecure` (the schema says so). */

@@ -308,6 +308,11 @@ export class AgentBootBackend implements BootBackend {
     if (host) this.extras.converge?.dhcp(host, markers);
   }
 
+  /** A host's reserved address: the HTTP server's cap of connections in all does not apply to it. */
+  isHostAddress(ip: string): boolean {
+    return this.hostAt(ip) !== undefined;
+  }
+
   /** The host whose reserved address this is, in the current generation. */
   private hostAt(ip: string): Host | undefined {
     const gen = this.current();

@@ -53,6 +53,11 @@ export interface BootBackend {
   ready?(): boolean;
   /** /healthz: why the service is wedged (503), or null (200). */
   health?(): string | null;
+  /**
+   * Whether the address is a host's reserved one: its connections are never refused by the cap of connections in
+   * all (only by the one per address), so a flood from elsewhere cannot keep a host from its script.
+   */
+  isHostAddress?(remoteIp: string): boolean;
 }
 
 export interface BootHttpOptions {
@@ -73,6 +78,8 @@ export interface BootHttpOptions {
   maxEventStreams?: number;
   /** Applied to the status document as /v1/status and /v1/events send it: error texts may carry a secret. */
   redact?: <T>(value: T) => T;
+  /** At most this many /v1/events streams at once from one address (default in status-stream.ts). */
+  maxEventStreamsPerClient?: number;
 }
 
 const MAC_IN_PATH = /^\/v1\/boot\/([0-9a-fA-F]{2}(?:[-:][0-9a-fA-F]{2}){5})$/;
@@ -103,6 +110,7 @@ export function createBootHttpServer(backend: BootBackend, log: Logger, options:
     log,
     ...(options.eventsCheckMs ? { checkMs: options.eventsCheckMs } : {}),
     ...(options.maxEventStreams ? { maxClients: options.maxEventStreams } : {}),
+    ...(options.maxEventStreamsPerClient ? { maxClientsPerAddress: options.maxEventStreamsPerClient } : {}),
   });
   backend.onStatusChange?.(() => stream.notify());
   const ipxe = options.ipxe ? { dir: options.ipxe.dir, names: new Set(options.ipxe.names.filter((n) => IPXE_NAME.test(n))) } : undefined;
@@ -114,6 +122,7 @@ export function createBootHttpServer(backend: BootBackend, log: Logger, options:
     ...(options.limits ? { limits: options.limits } : {}),
     // The webhook reads its body against its own limit (webhook.maxBodyBytes).
     bodyLimit: (path) => (options.webhook && path === options.webhook.path ? Number.POSITIVE_INFINITY : INVENTORY_PATH.test(path) ? DEFAULT_MAX_INVENTORY_BYTES : REPORT_PATH.test(path) ? REPORT_MAX_BYTES : undefined),
+    ...(backend.isHostAddress ? { reserved: (address: string) => backend.isHostAddress?.(address) === true } : {}),
     // 'close' rather than 'finish': aborted downloads and ended event streams count too.
     ...(metrics ? { onRequest: (req: IncomingMessage, res: ServerResponse) => void res.once('close', () => metrics.countHttp(routeName(req), res.statusCode)) } : {}),
   });

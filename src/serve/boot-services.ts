@@ -41,6 +41,7 @@ export interface HttpServiceSettings {
   maxConnections: number;
   maxConnectionsPerClient: number;
   maxEventStreams: number;
+  maxEventStreamsPerClient: number;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   idleTimeoutMs: number;
@@ -160,7 +161,7 @@ export class BootServices {
     const server = createBootHttpServer(this.backend, this.log, {
       ...this.httpOptions,
       ipxe: ipxeOverHttp(this.config.serve.ipxeDir),
-      ...(settings ? { limits: settings, maxEventStreams: settings.maxEventStreams } : {}),
+      ...(settings ? { limits: settings, maxEventStreams: settings.maxEventStreams, maxEventStreamsPerClient: settings.maxEventStreamsPerClient } : {}),
     });
     await listen(server, bind, port).catch((err: unknown) => {
       server.close();
@@ -256,6 +257,7 @@ export class BootServices {
       serverIp: site.agent.address,
       subnet: parseCidr(site.network.subnet),
       interface: this.config.serve.interface ?? site.network.interface,
+      relays: site.dhcp.relays ?? [],
       log: dhcpLog,
       onExchange: (e: DhcpExchange) => {
         this.httpOptions.metrics?.countDhcp(e.action);
@@ -378,6 +380,6 @@ export function logTftpTransfer(log: TransferLog, e: TftpTransferEvent): void {
 function dhcpKey(site: Site): string {
   return JSON.stringify([
     site.dhcp.mode, site.agent.address, site.network.subnet, site.network.interface, site.dhcp.mode === 'full' && site.dhcp.pool !== undefined,
-    site.dhcp.mode === 'proxy' ? site.dhcp.proxyBootFileIn ?? 'offer' : null,
+    site.dhcp.mode === 'proxy' ? site.dhcp.proxyBootFileIn ?? 'offer' : null, site.dhcp.relays ?? [],
   ]);
 }

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { childEnv } from '../../child-env.ts';
 import { IpmiAuthError, IpmiCommandError, IpmiUnreachableError } from './errors.ts';
 
 /** Where and as whom to talk to one BMC over IPMI v2 (lanplus). */
@@ -61,9 +62,12 @@ export function ipmitoolArgs(conn: IpmiConnection, command: readonly string[], o
   return [...args, ...command];
 }
 
-/** `-E` makes ipmitool read the password from IPMI_PASSWORD, which other users cannot read (argv they can). */
+/**
+ * `-E` makes ipmitool read the password from IPMI_PASSWORD, which other users cannot read (argv they can). Its own
+ * BMC's password is the only secret the run gets: nothing else of the agent's environment (src/child-env.ts).
+ */
 export function ipmitoolEnv(conn: IpmiConnection, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  return { ...base, IPMI_PASSWORD: conn.password };
+  return childEnv({ IPMI_PASSWORD: conn.password }, base);
 }
 
 const SESSION_FAILED = /Unable to establish (IPMI v2 \/ RMCP\+|LAN) session|Error: No response|Activate Session error/i;

@@ -34,6 +34,35 @@ export class OaSessionLostError extends OaError {
   }
 }
 
+/**
+ * The OA's SSH host key is not the one pinned (`bmc.sshHostKey`) or first seen: the session was refused before the
+ * password was sent. Someone may be posing as the OA; or the OA was replaced, or its key regenerated.
+ */
+export class OaHostKeyError extends OaError {
+  override readonly name = 'OaHostKeyError';
+  readonly seen: string;
+  readonly expected: string;
+  readonly how: 'pin-mismatch' | 'changed';
+  constructor(oa: string, verdict: { how: 'pin-mismatch' | 'changed'; fingerprint: string; expected: string; firstSeen?: string }, store?: string) {
+    const check = 'check the key on the OA itself (SHOW SSHFINGERPRINT on its console) or from a trusted path (ssh-keyscan | ssh-keygen -lf -)';
+    const message = verdict.how === 'pin-mismatch'
+      ? `SSH host key ${verdict.fingerprint} is not the pinned ${verdict.expected} (bmc.sshHostKey); refused before the password was sent. If the OA was replaced or re-keyed, ${check} and pin the new one`
+      : `SSH host key CHANGED: ${verdict.fingerprint}, where ${verdict.expected} was first seen${verdict.firstSeen ? ` on ${verdict.firstSeen}` : ''}; refused before the password was sent: someone may be posing as the OA. If the OA was replaced or re-keyed, ${check}, then pin it with bmc.sshHostKey${store ? ` or remove the OA's entry from ${store}` : ''}`;
+    super(oa, message);
+    this.seen = verdict.fingerprint;
+    this.expected = verdict.expected;
+    this.how = verdict.how;
+  }
+}
+
+/** The OA sent more than the session's cap without its prompt; the session was closed. */
+export class OaOutputLimitError extends OaError {
+  override readonly name = 'OaOutputLimitError';
+  constructor(oa: string, readonly command: string, readonly limit: number) {
+    super(oa, `"${command}": the OA sent more than ${limit} bytes without its prompt; the session was closed`);
+  }
+}
+
 /** The OA answered a command with an error ("Error: …", "Invalid Arguments", "Bay 3 is empty"). */
 export class OaCommandError extends OaError {
   override readonly name = 'OaCommandError';

@@ -4,3 +4,5 @@ export * from './errors.ts';
 export * from './parse.ts';
 export * from './pool.ts';
 export * from './session.ts';
+export * from './host-key.ts';
+export * from './scan-host-key.ts';

@@ -15,10 +15,13 @@ export interface OaSessionLease {
   release(): Promise<void>;
 }
 
-/** OA address, port and user; plus a digest of the password, so a wrong password never rides a good session. */
-export function oaSessionKey(opts: Pick<OaSessionOptions, 'address' | 'port' | 'username' | 'password'>): string {
+/**
+ * OA address, port and user; plus a digest of the password, so a wrong password never rides a good session, and the
+ * pinned host key, so a blade pinning another key never rides a session checked against the first one.
+ */
+export function oaSessionKey(opts: Pick<OaSessionOptions, 'address' | 'port' | 'username' | 'password' | 'hostKey'>): string {
   const credential = createHash('sha256').update(opts.password).digest('hex').slice(0, 16);
-  return `${opts.address}:${opts.port ?? 22} ${opts.username} ${credential}`;
+  return `${opts.address}:${opts.port ?? 22} ${opts.username} ${credential}${opts.hostKey?.pin ? ` ${opts.hostKey.pin}` : ''}`;
 }
 
 export class OaSessionPool {

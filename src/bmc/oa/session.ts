@@ -3,9 +3,13 @@
 // through a queue, one at a time; the OA's prompt ("OA-9C8E991A2B3C> ", or the OA's name) ends each
 // command's output. A dropped session is opened again for the next command. Each login attempt and each command
 // exchange is scheduled on its own (`schedule`: a global slot), the pauses between login attempts outside it.
+// What the OA sends is bounded (`maxOutputBytes`): a command's output, the login's banner, and output nobody asked for
+// between commands; each chunk is looked at once (the prompt is found in a short tail, not by scanning all output).
+import { StringDecoder } from 'node:string_decoder';
 import ssh2 from 'ssh2';
 import type { Client as SshClient, ClientChannel, ConnectConfig } from 'ssh2';
-import { OaAuthError, OaSessionLostError, OaUnreachableError } from './errors.ts';
+import { OaAuthError, OaHostKeyError, OaOutputLimitError, OaSessionLostError, OaUnreachableError } from './errors.ts';
+import { checkHostKey, sshFingerprint, type HostKeyPolicy, type HostKeyVerdict } from './host-key.ts';
 
 // ssh2 is CommonJS: its classes come through the default export.
 const { Client } = ssh2;
@@ -28,8 +32,19 @@ export interface OaSessionOptions {
   retryDelayMs?: number;
   /** Waits out the pauses between connection attempts (tests pass a hook); default a timer. */
   sleep?: (ms: number) => Promise<void>;
-  /** SHA-256 of the OA's host key (hex): when set, any other key is refused. */
-  hostKeySha256?: string;
+  /**
+   * Which SSH host key the OA may present (src/bmc/oa/host-key.ts): a pin, or trust on first use through a store. Checked
+   * before authentication: a refused key never gets the password. Default: not checked (what was seen is reported).
+   */
+  hostKey?: HostKeyPolicy;
+  /** Told what each login's host key check found (for the log). */
+  onHostKey?: (verdict: HostKeyVerdict) => void;
+  /**
+   * Most bytes the OA may send for one command (its output up to the prompt), for the login (banner up to the prompt),
+   * and between two commands unasked (an OA broadcast message): past it the command fails, the login fails, the idle
+   * session is closed. Default 1 MiB: SHOW SERVER INFO of a blade is a few KiB.
+   */
+  maxOutputBytes?: number;
   /**
    * Runs each single exchange with the OA when its turn in the queue comes (a global concurrency slot, and a refusal
    * while the OA backs off): one login attempt (its connect timeout inside), or one command (its timeout inside).
@@ -44,6 +59,9 @@ export interface RunOptions {
 }
 
 const DEFAULT_PROMPT = /^[A-Za-z0-9][A-Za-z0-9._-]*> $/;
+export const DEFAULT_MAX_OA_OUTPUT_BYTES = 1024 * 1024;
+/** The login's last line is matched against the prompt pattern: a prompt is short, a longer line is not one. */
+const MAX_PROMPT_LINE = 256;
 
 /** One login attempt that failed without a refusal; after the last attempt it becomes OaUnreachableError. */
 class OaLoginFailure extends Error {
@@ -56,12 +74,43 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
+/**
+ * What the OA sent since the command was written (or since login began): the text in pieces, its size, and the last
+ * characters, enough to see the prompt at the end. Bytes are counted as they arrive, before any decoding.
+ */
+class Output {
+  private readonly pieces: string[] = [];
+  private readonly decoder = new StringDecoder('utf8');
+  bytes = 0;
+  tail = '';
+
+  constructor(private readonly tailLength: number) {}
+
+  /** Takes a chunk; false once more than `limit` bytes came (nothing more is kept then). */
+  add(chunk: Buffer, limit: number): boolean {
+    this.bytes += chunk.length;
+    if (this.bytes > limit) return false;
+    const text = this.decoder.write(chunk).replace(/\r/g, '');
+    if (text === '') return true;
+    this.pieces.push(text);
+    this.tail = (this.tail + text).slice(-this.tailLength);
+    return true;
+  }
+
+  text(): string {
+    return this.pieces.join('');
+  }
+}
+
 interface Connection {
   client: SshClient;
   shell: ClientChannel;
   /** The exact prompt line seen after login; every command's output ends with it. */
   prompt: string;
-  buffer: string;
+  /** The running command's output; null between commands. */
+  output: Output | null;
+  /** Bytes that came between commands, unasked, since the last command ended. */
+  unsolicited: number;
   pending: Pending | null;
   closed: boolean;
 }
@@ -74,6 +123,8 @@ export class OaSession {
   private closing = false;
   /** SSH logins made so far (1 unless the session dropped). */
   logins = 0;
+  /** The OA's host key fingerprint as last seen ("SHA256:…"), whether or not it was accepted. */
+  hostKeyFingerprint: string | undefined;
 
   constructor(private readonly opts: OaSessionOptions) {
     this.oa = `${opts.address}:${opts.port ?? 22}`;
@@ -142,7 +193,8 @@ export class OaSession {
           reject(err);
         },
       };
-      conn.buffer = '';
+      conn.output = new Output(conn.prompt.length + 1);
+      conn.unsolicited = 0;
       conn.shell.write(`${command}\n`);
     });
   }
@@ -162,7 +214,7 @@ export class OaSession {
         this.connection = await this.scheduled(() => this.login());
         return this.connection;
       } catch (err) {
-        if (err instanceof OaAuthError) throw err;
+        if (err instanceof OaAuthError || err instanceof OaHostKeyError) throw err;
         // Not an answer from the OA: the gate refused the attempt (the OA backs off), or the schedule failed.
         if (!(err instanceof OaLoginFailure)) throw err;
         last = err;
@@ -184,6 +236,8 @@ export class OaSession {
     const client = new Client();
     return new Promise<Connection>((resolve, reject) => {
       let settled = false;
+      /** Why the host key was refused, or could not be checked: what the handshake's failure is reported as. */
+      let keyRefusal: Error | undefined;
       const fail = (err: Error): void => {
         if (settled) return;
         settled = true;
@@ -194,7 +248,8 @@ export class OaSession {
       const timeoutMs = this.opts.connectTimeoutMs ?? 20_000;
       const timer = setTimeout(() => fail(new OaLoginFailure(`no prompt within ${timeoutMs} ms of connecting`)), timeoutMs);
       client.on('error', (err: Error & { level?: string }) => {
-        if (err.level === 'client-authentication') fail(new OaAuthError(this.oa, username));
+        if (keyRefusal) fail(keyRefusal);
+        else if (err.level === 'client-authentication') fail(new OaAuthError(this.oa, username));
         else fail(new OaLoginFailure(err.message));
       });
       // Some OA firmware asks the password through keyboard-interactive only.
@@ -202,16 +257,16 @@ export class OaSession {
       client.on('ready', () => {
         client.shell({ term: 'vt100', cols: 200, rows: 50 }, (err, shell) => {
           if (err) return fail(new OaLoginFailure(err.message));
-          const conn: Connection = { client, shell, prompt: '', buffer: '', pending: null, closed: false };
+          const conn: Connection = { client, shell, prompt: '', output: null, unsolicited: 0, pending: null, closed: false };
+          const banner = new Output(MAX_PROMPT_LINE + 1);
           shell.on('data', (chunk: Buffer) => {
             if (!settled) {
-              conn.buffer += chunk.toString('utf8').replace(/\r/g, '');
-              const prompt = this.promptAtEnd(conn.buffer);
+              if (!banner.add(chunk, this.maxOutput)) return fail(new OaLoginFailure(`the OA sent more than ${this.maxOutput} bytes without a prompt at login`));
+              const prompt = this.promptAtEnd(banner.tail);
               if (prompt === null) return;
               settled = true;
               clearTimeout(timer);
               conn.prompt = prompt;
-              conn.buffer = '';
               this.logins++;
               resolve(conn);
               return;
@@ -226,12 +281,23 @@ export class OaSession {
           client.on('close', lost);
         });
       });
-      const config: ConnectConfig = { host: address, port, username, password, tryKeyboard: true, readyTimeout: timeoutMs, keepaliveInterval: 30_000 };
-      const pin = this.opts.hostKeySha256?.toLowerCase().replace(/:/g, '');
-      if (pin) {
-        config.hostHash = 'sha256';
-        config.hostVerifier = (hash: string) => hash.toLowerCase() === pin;
-      }
+      // ssh2 asks before it authenticates: with the raw key blob (no hostHash), answered through `verify`.
+      const hostVerifier = (key: Buffer, verify: (valid: boolean) => void): void => {
+        const fingerprint = sshFingerprint(key);
+        this.hostKeyFingerprint = fingerprint;
+        checkHostKey(this.oa, fingerprint, this.opts.hostKey ?? {}).then(
+          (verdict) => {
+            this.opts.onHostKey?.(verdict);
+            if (!verdict.ok) keyRefusal = new OaHostKeyError(this.oa, verdict, this.opts.hostKey?.store?.where);
+            verify(verdict.ok);
+          },
+          (err: unknown) => {
+            keyRefusal = new OaLoginFailure(`cannot check the OA's host key ${fingerprint}: ${err instanceof Error ? err.message : String(err)}`);
+            verify(false);
+          },
+        );
+      };
+      const config: ConnectConfig = { host: address, port, username, password, tryKeyboard: true, readyTimeout: timeoutMs, keepaliveInterval: 30_000, hostVerifier };
       try {
         client.connect(config);
       } catch (err) {
@@ -240,14 +306,32 @@ export class OaSession {
     });
   }
 
+  private get maxOutput(): number {
+    return this.opts.maxOutputBytes ?? DEFAULT_MAX_OA_OUTPUT_BYTES;
+  }
+
   private onData(conn: Connection, chunk: Buffer): void {
-    conn.buffer += chunk.toString('utf8').replace(/\r/g, '');
     const pending = conn.pending;
-    if (!pending) return; // unsolicited output (an OA broadcast message): wait for the next command
+    const received = conn.output;
+    if (!pending || !received) {
+      // Unsolicited output (an OA broadcast message) is dropped; an OA that keeps talking unasked is cut off.
+      conn.unsolicited += chunk.length;
+      if (conn.unsolicited > this.maxOutput) this.drop(conn);
+      return;
+    }
+    if (!received.add(chunk, this.maxOutput)) {
+      // The rest of this output cannot be told from the next command's: the session goes.
+      conn.pending = null;
+      conn.output = null;
+      this.drop(conn);
+      pending.reject(new OaOutputLimitError(this.oa, pending.command, this.maxOutput));
+      return;
+    }
     const end = `\n${conn.prompt}`;
-    if (!conn.buffer.endsWith(end)) return;
-    let output = conn.buffer.slice(0, -end.length);
-    conn.buffer = '';
+    if (received.tail !== end) return;
+    let output = received.text().slice(0, -end.length);
+    conn.output = null;
+    conn.unsolicited = 0;
     conn.pending = null;
     const firstBreak = output.indexOf('\n');
     const firstLine = firstBreak === -1 ? output : output.slice(0, firstBreak);
@@ -255,9 +339,11 @@ export class OaSession {
     pending.resolve(output);
   }
 
-  private promptAtEnd(buffer: string): string | null {
-    const lastBreak = buffer.lastIndexOf('\n');
-    const last = buffer.slice(lastBreak + 1);
+  /** The prompt line that ends what the OA sent, from the tail of it (MAX_PROMPT_LINE + 1 characters). */
+  private promptAtEnd(tail: string): string | null {
+    const lastBreak = tail.lastIndexOf('\n');
+    if (lastBreak === -1 && tail.length > MAX_PROMPT_LINE) return null;
+    const last = tail.slice(lastBreak + 1);
     return (this.opts.prompt ?? DEFAULT_PROMPT).test(last) ? last : null;
   }
 

@@ -6,7 +6,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, request as undiciRequest } from 'undici';
 import type { Dispatcher } from 'undici';
-import { RedfishAuthError, RedfishHttpError, RedfishTlsError, RedfishUnreachableError } from './errors.ts';
+import { readBoundedJsonText } from './bounded-answer.ts';
+import { RedfishAnswerRefusedError, RedfishAuthError, RedfishHttpError, RedfishTlsError, RedfishUnreachableError } from './errors.ts';
 
 export const SESSIONS_PATH = '/redfish/v1/SessionService/Sessions';
 export const SERVICE_ROOT = '/redfish/v1';
@@ -43,8 +44,17 @@ export interface RedfishClientOptions {
   busyDelayMs?: number;
   /** Upper bound of any one pause, including Retry-After; default 30 s. */
   maxDelayMs?: number;
+  /** An answer's body larger than this is refused (RedfishAnswerRefusedError) as it streams in; default 4 MiB. */
+  maxAnswerBytes?: number;
+  /** JSON nested deeper than this (objects and arrays) is refused as it streams in; default 64. */
+  maxJsonDepth?: number;
   sleep?: (ms: number) => Promise<void>;
 }
+
+/** The largest Redfish resource of the DMTF mockups is a few hundred KiB (a message registry): 4 MiB leaves room. */
+export const DEFAULT_MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+/** Redfish resources nest a dozen levels at most (Oem sections included). */
+export const DEFAULT_MAX_JSON_DEPTH = 64;
 
 export interface RedfishResponse<T = unknown> {
   status: number;
@@ -103,6 +113,8 @@ export class RedfishClient {
       busyRetries: options.busyRetries ?? 5,
       busyDelayMs: options.busyDelayMs ?? 1000,
       maxDelayMs: options.maxDelayMs ?? 30_000,
+      maxAnswerBytes: options.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES,
+      maxJsonDepth: options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,
       sleep: options.sleep ?? ((ms) => delay(ms)),
     };
     this.ownsDispatcher = options.dispatcher === undefined;
@@ -301,7 +313,9 @@ export class RedfishClient {
       });
       answer = res.body;
       if (expired) answer.destroy(overdue());
-      text = await answer.text();
+      const read = await readBoundedJsonText(answer, res.headers['content-length'], { maxBytes: this.opts.maxAnswerBytes, maxDepth: this.opts.maxJsonDepth });
+      if (typeof read !== 'string') throw new RedfishAnswerRefusedError(this.bmc, `${method} ${path}`, `answer refused: ${read.refused}`);
+      text = read;
     } finally {
       clearTimeout(timer);
     }

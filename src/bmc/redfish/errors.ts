@@ -38,6 +38,14 @@ export class RedfishHttpError extends RedfishError {
   }
 }
 
+/**
+ * The answer was refused unread: larger than the client's cap, or JSON nested deeper than its cap. A hostile or broken
+ * BMC can stream gigabytes within the request timeout; the client keeps what it reads bounded instead.
+ */
+export class RedfishAnswerRefusedError extends RedfishError {
+  override readonly name = 'RedfishAnswerRefusedError';
+}
+
 /** The service answered, but without what Redfish promises: no system, no reset action, a malformed resource. */
 export class RedfishServiceError extends RedfishError {
   override readonly name = 'RedfishServiceError';

@@ -34,9 +34,15 @@ export function link(v: unknown): string | undefined {
   return str(v, '@odata.id');
 }
 
-/** The paths of an array of links (a collection's Members, Links.Chassis, a Storage's Drives). */
+/**
+ * Links followed from one array at most: each is one more request to the BMC, and one answer within the size cap can
+ * name a hundred thousand. No system has this many chassis, drives or NICs.
+ */
+export const MAX_LINKS = 256;
+
+/** The paths of an array of links (a collection's Members, Links.Chassis, a Storage's Drives), the first MAX_LINKS. */
 export function links(v: unknown): string[] {
-  return Array.isArray(v) ? v.map(link).filter((p): p is string => p !== undefined) : [];
+  return Array.isArray(v) ? v.slice(0, MAX_LINKS).map(link).filter((p): p is string => p !== undefined) : [];
 }
 
 /** The last segment of a resource path: its Id. */

@@ -7,6 +7,7 @@ import { CredentialMissingError, Secrets } from '../../secrets/secrets.ts';
 import { CREDENTIAL_PLACEHOLDER, probeBmc, PROBE_TYPES } from '../../bmc/probe.ts';
 import type { ProbeOptions, ProbeReport, ProbeType } from '../../bmc/probe.ts';
 import { Redactor } from '../../redact/redactor.ts';
+import { terminalSafe } from '../../redact/terminal.ts';
 import { flag, parseArgs, UsageError } from '../args.ts';
 import type { BmcCommandIo } from './bmc.ts';
 import { errorMessage } from '../../core/errors.ts';
@@ -19,10 +20,11 @@ const ADDRESS = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/;
 
 /** Exit 0: a BMC answered (and took the credential, if one was named); 1: nothing answered, or the login failed; 2: usage. */
 export async function bmcProbeCommand(argv: string[], io: BmcCommandIo = {}): Promise<number> {
-  // A BMC may echo the login it was sent: everything printed goes through the redactor.
+  // A BMC may echo the login it was sent, or answer with terminal escape sequences: everything printed goes through
+  // the redactor, then has its control characters escaped.
   const redactor = new Redactor();
-  const out = (t: string): void => (io.stdout ?? ((x: string) => void process.stdout.write(x)))(redactor.redact(t));
-  const err = (t: string): void => (io.stderr ?? ((x: string) => void process.stderr.write(x)))(redactor.redact(t));
+  const out = (t: string): void => (io.stdout ?? ((x: string) => void process.stdout.write(x)))(terminalSafe(redactor.redact(t)));
+  const err = (t: string): void => (io.stderr ?? ((x: string) => void process.stderr.write(x)))(terminalSafe(redactor.redact(t)));
   const env = io.env ?? process.env;
   const args = parseArgs(argv, ['json', 'check-boot']);
   const [address, ...extra] = args.positional;

@@ -12,6 +12,7 @@ import { BmcCommandError, BmcError } from '../../bmc/errors.ts';
 import { createLogger } from '../../log.ts';
 import { formatProblem, loadLab } from '../../model/load.ts';
 import { Redactor } from '../../redact/redactor.ts';
+import { terminalSafe } from '../../redact/terminal.ts';
 import type { Host } from '../../model/types.ts';
 import { flag, parseArgs, UsageError } from '../args.ts';
 import { errorMessage } from '../../core/errors.ts';
@@ -29,10 +30,13 @@ export interface BmcCommandIo {
 
 /** Exit 0 on success, 1 on a BMC (or credential, secrets file, or lab) error, 2 on a usage error. */
 export async function bmcCommand(argv: string[], io: BmcCommandIo = {}): Promise<number> {
-  // Everything printed goes through the redactor once the secrets are known: a BMC may echo what it was sent.
+  // Everything printed goes through the redactor once the secrets are known (a BMC may echo what it was sent), and
+  // has its control characters escaped (a BMC may answer with terminal escape sequences).
   const redactor = new Redactor();
-  const rawOut = io.stdout ?? ((t: string) => void process.stdout.write(t));
-  const rawErr = io.stderr ?? ((t: string) => void process.stderr.write(t));
+  const plainOut = io.stdout ?? ((t: string) => void process.stdout.write(t));
+  const plainErr = io.stderr ?? ((t: string) => void process.stderr.write(t));
+  const rawOut = (t: string): void => plainOut(terminalSafe(t));
+  const rawErr = (t: string): void => plainErr(terminalSafe(t));
   const out = (t: string): void => rawOut(redactor.redact(t));
   const err = (t: string): void => rawErr(redactor.redact(t));
   const env = io.env ?? process.env;

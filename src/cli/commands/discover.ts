@@ -21,6 +21,7 @@ import type { RunReport } from '../../discover/report.ts';
 import { ipv4ToNumber } from '../../model/ipv4.ts';
 import type { Lab } from '../../model/types.ts';
 import { Redactor } from '../../redact/redactor.ts';
+import { terminalSafe } from '../../redact/terminal.ts';
 import { flag, parseArgs, UsageError } from '../args.ts';
 import type { BmcCommandIo } from './bmc.ts';
 import { errorMessage } from '../../core/errors.ts';
@@ -69,8 +70,9 @@ interface Options {
  */
 export async function discoverCommand(argv: string[], io: BmcCommandIo = {}): Promise<number> {
   const redactor = new Redactor();
-  const out = (t: string): void => (io.stdout ?? ((x: string) => void process.stdout.write(x)))(redactor.redact(t));
-  const err = (t: string): void => (io.stderr ?? ((x: string) => void process.stderr.write(x)))(redactor.redact(t));
+  // What a BMC answered is printed: control characters (terminal escape sequences) escaped.
+  const out = (t: string): void => (io.stdout ?? ((x: string) => void process.stdout.write(x)))(terminalSafe(redactor.redact(t)));
+  const err = (t: string): void => (io.stderr ?? ((x: string) => void process.stderr.write(x)))(terminalSafe(redactor.redact(t)));
   const env = io.env ?? process.env;
   const o = parseOptions(argv);
   const command = `forseti discover ${o.kind} ${o.address}${o.port !== undefined ? `:${o.port}` : ''}`;

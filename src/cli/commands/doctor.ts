@@ -14,6 +14,7 @@ import { IPXE_BINARIES } from '../../serve/dhcp-policy.ts';
 import { Secrets } from '../../secrets/secrets.ts';
 import { agentPolicyProblems } from '../../agent/agent-policy.ts';
 import { Redactor } from '../../redact/redactor.ts';
+import { terminalSafe } from '../../redact/terminal.ts';
 import { createLogger } from '../../log.ts';
 import { formatProblem, loadLab } from '../../model/load.ts';
 import type { Host, Lab } from '../../model/types.ts';
@@ -37,17 +38,19 @@ export async function doctorCommand(argv: string[]): Promise<number> {
   // dnsmasq, for one, pings an address before it offers it: give servers a few seconds.
   const dhcpWaitMs = Number(flag(args, 'dhcp-wait') ?? 5) * 1000;
   const results: CheckResult[] = [];
-  // A BMC or a Git server may echo a credential in its error: every result goes through the redactor.
+  // A BMC or a Git server may echo a credential in its error: every result goes through the redactor; and may answer
+  // with terminal escape sequences: every line printed has its control characters escaped.
   const redactor = new Redactor();
+  const write = (text: string): void => void process.stdout.write(terminalSafe(text));
   const report = (given: CheckResult): void => {
     const r = redactor.redactDeep(given);
     results.push(r);
-    if (!json) process.stdout.write(`${r.status.toUpperCase().padEnd(5)} ${r.check}: ${r.message}\n`);
+    if (!json) write(`${r.status.toUpperCase().padEnd(5)} ${r.check}: ${r.message}\n`);
   };
   await runChecks(configFile, flag(args, 'lab'), args.flags.has('no-dhcp-probe') ? 0 : dhcpWaitMs, report, redactor);
   const failed = results.filter((r) => r.status === 'fail').length;
-  if (json) process.stdout.write(`${JSON.stringify({ ok: failed === 0, config: configFile, checks: results }, null, 2)}\n`);
-  else process.stdout.write(failed === 0 ? 'ready for the first start\n' : `${failed} check${failed === 1 ? '' : 's'} failed\n`);
+  if (json) write(`${JSON.stringify({ ok: failed === 0, config: configFile, checks: results }, null, 2)}\n`);
+  else write(failed === 0 ? 'ready for the first start\n' : `${failed} check${failed === 1 ? '' : 's'} failed\n`);
   return failed === 0 ? 0 : 1;
 }
 
@@ -218,7 +221,7 @@ async function bmcChecks(lab: Lab, secrets: Secrets, config: AgentConfig): Promi
 
 function bmcFailure(err: unknown): string {
   const e = err as Error;
-  const kind: Record<string, string> = { BmcUnreachableError: 'unreachable', BmcAuthError: 'login refused', BmcTlsError: 'TLS', CredentialMissingError: 'no credential' };
+  const kind: Record<string, string> = { BmcUnreachableError: 'unreachable', BmcAuthError: 'login refused', BmcTlsError: 'TLS', BmcHostKeyError: 'SSH host key refused', CredentialMissingError: 'no credential' };
   return `${kind[e.name] ?? 'failed'}: ${e.message ?? String(err)}`;
 }
 

@@ -15,7 +15,7 @@ import { createTftpServer, type TftpServerOptions, type TftpTransferEvent } from
 import { flag, parseArgs, UsageError, type ParsedArgs } from '../args.ts';
 
 const USAGE = `forseti serve tftp --root DIR [--listen ADDR:PORT] [--timeout-ms N] [--retries N] [--pump auto|native|js]
-                   [--max-transfers N] [--max-transfers-per-client N]
+                   [--max-transfers N] [--max-transfers-per-client N] [--max-client-timeout S] [--max-transfer-seconds N]
 forseti serve http --root DIR [--listen ADDR:PORT]
 forseti serve dhcp --lab DIR --interface IF [--mode full|proxy]`;
 
@@ -43,6 +43,8 @@ async function serveTftp(args: ParsedArgs, log: Logger): Promise<number> {
   const pump = tftpPump(flag(args, 'pump'));
   const maxTransfers = optionalInt(args, 'max-transfers', 1, 1_000_000);
   const maxTransfersPerClient = optionalInt(args, 'max-transfers-per-client', 1, 1_000_000);
+  const maxClientTimeoutS = optionalInt(args, 'max-client-timeout', 1, 255);
+  const maxTransferSeconds = optionalInt(args, 'max-transfer-seconds', 1, 86_400);
   const server = createTftpServer({
     root,
     address,
@@ -51,6 +53,8 @@ async function serveTftp(args: ParsedArgs, log: Logger): Promise<number> {
     limits: { ...(maxTransfers !== undefined ? { maxTransfers } : {}), ...(maxTransfersPerClient !== undefined ? { maxTransfersPerClient } : {}) },
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     ...(retries !== undefined ? { retries } : {}),
+    ...(maxClientTimeoutS !== undefined ? { maxClientTimeoutS } : {}),
+    ...(maxTransferSeconds !== undefined ? { maxTransferMs: maxTransferSeconds * 1000 } : {}),
     log: quietOutcomes(log),
     onTransfer: (e) => (e.ok ? log.info(e, describeTftp(e)) : log.warn(e, describeTftp(e))),
   });
@@ -109,6 +113,7 @@ async function serveDhcp(args: ParsedArgs): Promise<number> {
     serverIp,
     subnet: parseCidr(lab.site.network.subnet),
     interface: ifName,
+    relays: lab.site.dhcp.relays ?? [],
     log: quietOutcomes(log),
     onExchange: (e: DhcpExchange) => out.exchange(e, generation.byMac.get(e.client.mac)),
   };

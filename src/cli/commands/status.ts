@@ -1,5 +1,6 @@
 import { Secrets } from '../../secrets/secrets.ts';
 import { formatDuration, RECONCILE_STAGES, type ReconcileRecord } from '../../observe/activity.ts';
+import { printableDeep, terminalSafe } from '../../redact/terminal.ts';
 import { readStatusFromAgent, readStatusFromRepo, type StatusRow, type StatusSnapshot } from '../../status/read-status.ts';
 import { flag, parseArgs, UsageError } from '../args.ts';
 
@@ -33,8 +34,10 @@ export async function statusCommand(argv: string[]): Promise<number> {
         ...(branch ? { branch } : {}),
         ...(credential ? { auth: (await Secrets.load(undefined)).resolve(credential) } : {}),
       });
-  if (args.flags.has('json')) process.stdout.write(`${JSON.stringify(snapshot, null, 2)}\n`);
-  else process.stdout.write(formatStatus(snapshot, Date.now(), process.stdout.isTTY === true && !process.env.NO_COLOR));
+  // Errors and events carry what BMCs and machines said: their control characters are escaped, so only the colours
+  // formatStatus adds itself reach the terminal.
+  if (args.flags.has('json')) process.stdout.write(terminalSafe(`${JSON.stringify(snapshot, null, 2)}\n`));
+  else process.stdout.write(formatStatus(printableDeep(snapshot), Date.now(), process.stdout.isTTY === true && !process.env.NO_COLOR));
   return 0;
 }
 

@@ -17,6 +17,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { endianness } from 'node:os';
+import { childEnv } from '../../child-env.ts';
 import { DhcpBindError } from './errors.ts';
 
 const SOL_SOCKET = 1;
@@ -37,7 +38,7 @@ export function bindSocketToDevice(port: number, address: string, device: string
     throw new DhcpBindError(`interface ${JSON.stringify(device)} does not exist on this machine (site.yaml network.interface)`);
   }
   const fd = socketFd(port, address);
-  const result = spawnSync('perl', ['-e', PERL, device], { stdio: ['ignore', 'pipe', 'pipe', fd], encoding: 'utf8' });
+  const result = spawnSync('perl', ['-e', PERL, device], { stdio: ['ignore', 'pipe', 'pipe', fd], encoding: 'utf8', env: childEnv() });
   if (result.error) throw new DhcpBindError(`cannot bind the DHCP socket on port ${port} to ${device}: perl: ${result.error.message}`, { cause: result.error });
   if (result.status !== 0 || result.stdout !== device) {
     throw new DhcpBindError(`cannot bind the DHCP socket on port ${port} to ${device}: ${result.stderr.trim() || `read back ${JSON.stringify(result.stdout)}`}`);

@@ -1,10 +1,10 @@
 // Building BOOTREPLY packets and choosing where they go (RFC 2131 section 4.1 and 4.3).
 import { DhcpEncodeError } from './errors.ts';
-import { directedBroadcast, hasAddress, ipToInt, isValidPrefix, parseIpv4, prefixToMaskInt, ZERO_IP } from './ipv4.ts';
+import { directedBroadcast, hasAddress, inSubnet, ipToInt, isValidPrefix, parseIpv4, prefixToMaskInt, ZERO_IP } from './ipv4.ts';
 import * as O from './options.ts';
 import { Opt, MessageType } from './options.ts';
 import { BootOp, BROADCAST_FLAG, type DhcpPacket } from './packet.ts';
-import type { BootAnswer, DhcpAnswer, Endpoint } from './types.ts';
+import type { BootAnswer, DhcpAnswer, Endpoint, IgnoreReason } from './types.ts';
 
 export interface ReplyContext {
   serverIp: string;
@@ -17,9 +17,13 @@ export interface ReplyContext {
   broadcast?: string;
   serverPort: number;
   clientPort: number;
+  /** The giaddr of every relay whose requests are answered; none when absent. */
+  relays?: ReadonlySet<string>;
 }
 
 export type ReplyKind = 'offer' | 'ack' | 'inform-ack' | 'nak';
+
+export type ReflectionRefusal = Extract<IgnoreReason, 'undeclared-relay' | 'ciaddr-off-subnet'>;
 
 const FILE_FIELD_MAX = 127;
 const INFINITE_LEASE = 0xffffffff;
@@ -151,6 +155,25 @@ export function replyDestination(request: DhcpPacket, kind: ReplyKind, ctx: Repl
   if (hasAddress(request.giaddr)) return { address: request.giaddr, port: ctx.serverPort };
   if (kind !== 'nak' && hasAddress(request.ciaddr)) return { address: request.ciaddr, port: ctx.clientPort };
   return { address: ctx.broadcast ?? directedBroadcast(ctx.subnet.network, ctx.subnet.prefix), port: ctx.clientPort };
+}
+
+/**
+ * Why a request must not be answered where RFC 2131 4.1 sends its reply, or null (the relay half, asked before the
+ * policy so that a dropped request takes no pool address). giaddr and ciaddr are the request's
+ * own words, and anyone on the network can forge a request: taken as they are, they make the server send to an
+ * address of the sender's choice (reflection). So a relayed request is answered only through a declared relay, and
+ * a unicast to ciaddr goes only to an address inside the served subnet or to the very address this reply gives the
+ * client (`answerIp`; an INFORM's answer echoes ciaddr, so it does not count there).
+ */
+export function relayRefusal(request: DhcpPacket, ctx: ReplyContext): ReflectionRefusal | null {
+  return hasAddress(request.giaddr) && !ctx.relays?.has(request.giaddr) ? 'undeclared-relay' : null;
+}
+
+/** The ciaddr half of `relayRefusal`'s rule, once the answer is known; a relayed request goes to giaddr instead. */
+export function ciaddrRefusal(request: DhcpPacket, kind: ReplyKind, answerIp: string | undefined, ctx: ReplyContext): ReflectionRefusal | null {
+  if (hasAddress(request.giaddr) || kind === 'nak' || !hasAddress(request.ciaddr)) return null;
+  if (inSubnet(request.ciaddr, ctx.subnet.network, ctx.subnet.prefix)) return null;
+  return kind !== 'inform-ack' && request.ciaddr === answerIp ? null : 'ciaddr-off-subnet';
 }
 
 /**

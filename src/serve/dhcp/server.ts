@@ -7,8 +7,9 @@ import { decideReply, decideProxyReply, type Decision, type ProxyDecision } from
 import { DhcpBindError, DhcpConfigError, DhcpParseError } from './errors.ts';
 import { inSubnet, isIpv4, isValidPrefix } from './ipv4.ts';
 import { BootOp, encodeDhcpPacket, hardwareAddress, parseDhcpPacket, type DhcpPacket } from './packet.ts';
-import { buildProxyReply, buildReply, proxyDestination, replyDestination, type ReplyContext, type ReplyKind } from './reply.ts';
+import { buildProxyReply, buildReply, ciaddrRefusal, proxyDestination, relayRefusal, replyDestination, type ReflectionRefusal, type ReplyContext, type ReplyKind } from './reply.ts';
 import type { DhcpExchange, DhcpLogger, DhcpServer, DhcpServerOptions, Endpoint } from './types.ts';
+import { WarningThrottle } from './warning-throttle.ts';
 
 const DEFAULT_PORT = 67;
 const DEFAULT_PXE_PORT = 4011;
@@ -24,6 +25,7 @@ export function createDhcpServer(options: DhcpServerOptions): DhcpServer {
   const ports = options.mode === 'proxy' ? [ctx.serverPort, options.pxePort ?? DEFAULT_PXE_PORT] : [ctx.serverPort];
   const bootFileIn = options.mode === 'proxy' ? options.bootFileIn ?? 'offer' : 'offer';
   const sockets = new Map<number, Socket>();
+  const refusals = new WarningThrottle(log);
 
   // Everything per packet is synchronous: parse, classify, ask the policy, encode, hand to the socket.
   function handle(msg: Buffer, rinfo: RemoteInfo, port: number): void {
@@ -42,6 +44,11 @@ export function createDhcpServer(options: DhcpServerOptions): DhcpServer {
       return;
     }
     const seen: Seen = { request, client, from: { address: rinfo.address, port: rinfo.port }, port };
+    const relay = relayRefusal(request, ctx);
+    if (relay) {
+      refuse(seen, relay);
+      return;
+    }
     if (options.mode === 'proxy') {
       let decision: ProxyDecision;
       try {
@@ -82,6 +89,11 @@ export function createDhcpServer(options: DhcpServerOptions): DhcpServer {
         return;
     }
     const kind: ReplyKind = decision.action;
+    const refused = ciaddrRefusal(request, kind, decision.answer.ip, ctx);
+    if (refused) {
+      refuse(seen, refused);
+      return;
+    }
     let reply: Buffer;
     try {
       reply = encodeDhcpPacket(buildReply(request, kind, decision.answer, ctx));
@@ -108,6 +120,12 @@ export function createDhcpServer(options: DhcpServerOptions): DhcpServer {
       return;
     }
     const onPxePort = port !== ctx.serverPort;
+    // On the PXE port the reply goes back to where the request came from, not to ciaddr.
+    const refused = onPxePort ? null : ciaddrRefusal(request, decision.action, undefined, ctx);
+    if (refused) {
+      refuse(seen, refused);
+      return;
+    }
     // With the boot file on the PXE port only, a PXE ROM's offer leaves it out so the ROM asks there.
     const withBootFile = decision.action === 'ack' || client.isHttpBoot || bootFileIn === 'offer';
     let reply: Buffer;
@@ -127,6 +145,15 @@ export function createDhcpServer(options: DhcpServerOptions): DhcpServer {
     }
     if (enabled('info')) log.info({ ...describe(client), port, bootFile: decision.answer.bootFile, to }, `proxyDHCP ${decision.action}`);
     report({ client, action: decision.action, answer: decision.answer, from, port, sentTo: to });
+  }
+
+  function refuse(seen: Seen, reason: ReflectionRefusal): void {
+    const { request, client, from, port } = seen;
+    const message = reason === 'undeclared-relay'
+      ? 'relayed DHCP request dropped: its giaddr is not a declared relay'
+      : 'DHCP reply not sent: ciaddr is outside the served subnet and not the address the client is given';
+    refusals.warn(reason, { ...describe(client), from, giaddr: request.giaddr, ciaddr: request.ciaddr, relays: options.relays ?? [] }, message);
+    report({ client, action: 'ignored', reason, from, port });
   }
 
   // One callback for every send (no closure per packet); the error names the destination.
@@ -218,8 +245,10 @@ function replyContext(options: DhcpServerOptions): ReplyContext {
   if (!inSubnet(serverIp, subnet.network, subnet.prefix)) throw new DhcpConfigError(`serverIp ${serverIp} is outside ${subnet.network}/${subnet.prefix}`);
   const serverPort = options.port ?? DEFAULT_PORT;
   if (options.mode === 'proxy' && (options.pxePort ?? DEFAULT_PXE_PORT) === serverPort) throw new DhcpConfigError(`pxePort and port are both ${serverPort}`);
+  const relays = options.relays ?? [];
+  for (const relay of relays) if (!isIpv4(relay) || relay === '0.0.0.0') throw new DhcpConfigError(`relay ${JSON.stringify(relay)} is not an IPv4 address`);
   return {
-    serverIp, subnet, serverPort, clientPort: options.clientPort ?? serverPort + 1,
+    serverIp, subnet, serverPort, clientPort: options.clientPort ?? serverPort + 1, relays: new Set(relays),
     ...(options.interface === undefined ? {} : { broadcast: LIMITED_BROADCAST }),
   };
 }

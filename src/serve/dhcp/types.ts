@@ -59,7 +59,11 @@ export type IgnoreReason =
   | 'not-a-request'
   | 'not-a-boot-client'
   | 'bootp-without-dhcp'
-  | 'invalid-answer';
+  | 'invalid-answer'
+  /** giaddr names a relay nobody declared (`relays`): the reply would go wherever a forged request says. */
+  | 'undeclared-relay'
+  /** ciaddr is outside the served subnet and not the address the answer gives: the reply would go there. */
+  | 'ciaddr-off-subnet';
 
 export type NakReason = 'wrong-address';
 
@@ -96,6 +100,12 @@ interface CommonServerOptions {
    * through it (SO_BINDTODEVICE, see bind-device.ts); start() fails if that cannot be arranged.
    */
   interface?: string;
+  /**
+   * The relays (DHCP relay agents) whose requests are answered: the giaddr they put in what they forward, which is
+   * where the reply goes (RFC 2131 4.1). A request with any other giaddr is dropped, so a forged one cannot make the
+   * server send to an address of its choice. Default: none, relayed requests are dropped.
+   */
+  relays?: readonly string[];
   log?: DhcpLogger;
   onExchange?: (exchange: DhcpExchange) => void;
 }

@@ -1,7 +1,11 @@
 // The HTTP server every forseti HTTP service runs on (the agent's boot HTTP, `serve http`): what a client can do
 // to it is bounded and every refusal is an answer, never a stack trace.
 //   - connections: at most `maxConnections` in all and `maxConnectionsPerClient` from one address; a connection over
-//     either cap gets 503 to its first request and is closed; one log line per interval says the cap was reached;
+//     either cap gets 503 to its first request and is closed; one log line per interval says the cap was reached.
+//     What the caps are kind to: at the cap in all, a new connection takes the place of the oldest one with no
+//     request in progress (no whole head sent yet, or idle between kept-alive requests: a client that is there sends
+//     its head at once, so heads held open are what a flood holds), and connections from the addresses `reserved` names (the lab's hosts) are never refused by the
+//     cap in all, only by the one per address, so no flood from other addresses keeps a host from its script;
 //   - slow clients: the request head must arrive within `headersTimeoutMs`, the whole request within
 //     `requestTimeoutMs` (408), an idle connection is closed after `idleTimeoutMs`;
 //   - malformed requests: a bad request line or header (400), a header block over `maxHeaderBytes` (431), a target
@@ -60,6 +64,11 @@ export interface HttpServerOptions {
   onRequest?: (req: IncomingMessage, res: ServerResponse) => void;
   /** How often a cap or a flood of malformed requests is logged again; default 60 s. */
   logIntervalMs?: number;
+  /**
+   * Addresses the cap in all does not apply to (the lab's hosts, at their reserved addresses): they are held to the
+   * cap per address only. Asked only when the cap in all is reached.
+   */
+  reserved?: (address: string) => boolean;
 }
 
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
@@ -75,8 +84,21 @@ export function createHttpServer(handler: HttpHandler, options: HttpServerOption
   const log = options.log;
   const intervalMs = options.logIntervalMs ?? 60_000;
   const refusals = new LogThrottle(log, { intervalMs, perInterval: MALFORMED_LINES_PER_INTERVAL });
-  const capReached = { total: new LogThrottle(log, { intervalMs, perInterval: 1 }), client: new LogThrottle(log, { intervalMs, perInterval: 1 }) };
+  const capReached = {
+    total: new LogThrottle(log, { intervalMs, perInterval: 1 }),
+    client: new LogThrottle(log, { intervalMs, perInterval: 1 }),
+    evicted: new LogThrottle(log, { intervalMs, perInterval: 1 }),
+  };
   const overCap = new WeakSet<Socket>();
+  /**
+   * Admitted connections with no request in progress (no whole head yet, or idle after an answer), longest so first:
+   * what the cap in all may close; each with what counts it out of the caps.
+   */
+  const headless = new Map<Socket, () => void>();
+  /** What counts each admitted connection out of the caps. */
+  const admitted = new WeakMap<Socket, () => void>();
+  /** Requests each connection has in progress (more than one when pipelined). */
+  const inProgress = new WeakMap<Socket, number>();
 
   const refuse = (req: IncomingMessage, res: ServerResponse, path: string, err: HttpError): void => {
     refusals.warn({ remote: remoteOf(req.socket), method: req.method, path: shorten(path), status: err.status }, `http request refused: ${err.message}`);
@@ -93,6 +115,16 @@ export function createHttpServer(handler: HttpHandler, options: HttpServerOption
       connectionsCheckingInterval: Math.max(250, Math.min(5_000, Math.floor(limits.headersTimeoutMs / 4))),
     },
     (req, res) => {
+      const socket = req.socket;
+      headless.delete(socket);
+      const countOut = admitted.get(socket);
+      inProgress.set(socket, (inProgress.get(socket) ?? 0) + 1);
+      // Answered (and any pipelined request after it) and kept alive: idle again until its next head.
+      res.once('finish', () => {
+        const left = (inProgress.get(socket) ?? 1) - 1;
+        inProgress.set(socket, left);
+        if (left === 0 && countOut && !socket.destroyed) headless.set(socket, countOut);
+      });
       options.onRequest?.(req, res);
       if (overCap.has(req.socket)) return answer(res, 503, 'too many connections; try again later\n', { 'Retry-After': '5', Connection: 'close' });
       const target = originForm(req.url ?? '');
@@ -113,8 +145,6 @@ export function createHttpServer(handler: HttpHandler, options: HttpServerOption
     },
   );
   server.timeout = limits.idleTimeoutMs;
-  // Sockets over the caps get their 503 from the request handler; past twice the cap they are not even accepted.
-  server.maxConnections = limits.maxConnections * 2;
 
   const failed = (req: IncomingMessage, res: ServerResponse, path: string, err: unknown): void => {
     const status = statusOf(err);
@@ -125,30 +155,56 @@ export function createHttpServer(handler: HttpHandler, options: HttpServerOption
     else answer(res, 500, 'internal error\n', { Connection: 'close' });
   };
 
-  const open = { total: 0, byClient: new Map<string, number>() };
+  const open = { total: 0, refused: 0, byClient: new Map<string, number>() };
+  /** Closes the oldest admitted connection with no request in progress; false when there is none. */
+  const evictHeadless = (newcomer: string): boolean => {
+    const [first] = headless;
+    if (first === undefined) return false;
+    const [oldest, countOut] = first;
+    // Counted out now: destroy() emits 'close' only on a later tick.
+    countOut();
+    capReached.evicted.warn({ remote: newcomer, closed: remoteOf(oldest), maxConnections: limits.maxConnections }, `http connection closed: the cap of connections at once is reached (all clients: ${limits.maxConnections}); the oldest with no request in progress made room for a new one`);
+    oldest.destroy();
+    return true;
+  };
   server.on('connection', (socket: Socket) => {
     const client = remoteOf(socket);
     const fromClient = open.byClient.get(client) ?? 0;
-    if (open.total >= limits.maxConnections || fromClient >= limits.maxConnectionsPerClient) {
+    const perClientFull = fromClient >= limits.maxConnectionsPerClient;
+    // The cap in all: make room by closing a headless connection (the socket being closed is counted out at once),
+    // or let a reserved address in. Asked in this order: a host does not need room made for it.
+    const totalFull = !perClientFull && open.total >= limits.maxConnections && !options.reserved?.(client) && !evictHeadless(client);
+    if (perClientFull || totalFull) {
+      // Past twice the cap, connections are closed at once instead of waiting to be told 503.
+      if (open.refused >= limits.maxConnections) {
+        capReached.total.warn({ remote: client, maxConnections: limits.maxConnections }, 'http connection dropped: twice the cap of connections at once are open');
+        socket.destroy();
+        return;
+      }
       overCap.add(socket);
+      open.refused++;
+      socket.once('close', () => open.refused--);
       socket.setTimeout(REFUSED_GRACE_MS);
-      const total = open.total >= limits.maxConnections;
-      const which = total ? `all clients: ${limits.maxConnections}` : `one client: ${limits.maxConnectionsPerClient}`;
-      capReached[total ? 'total' : 'client'].warn({ remote: client, open: open.total, fromClient, maxConnections: limits.maxConnections, maxConnectionsPerClient: limits.maxConnectionsPerClient }, `http connection refused: the cap of connections at once is reached (${which})`);
+      const which = totalFull ? `all clients: ${limits.maxConnections}` : `one client: ${limits.maxConnectionsPerClient}`;
+      capReached[totalFull ? 'total' : 'client'].warn({ remote: client, open: open.total, fromClient, maxConnections: limits.maxConnections, maxConnectionsPerClient: limits.maxConnectionsPerClient }, `http connection refused: the cap of connections at once is reached (${which})`);
       return;
     }
     open.total++;
     open.byClient.set(client, fromClient + 1);
-    socket.once('close', () => {
+    let counted = true;
+    const countOut = (): void => {
+      headless.delete(socket);
+      if (!counted) return;
+      counted = false;
       open.total--;
       const left = (open.byClient.get(client) ?? 1) - 1;
       if (left > 0) open.byClient.set(client, left);
       else open.byClient.delete(client);
-    });
+    };
+    headless.set(socket, countOut);
+    admitted.set(socket, countOut);
+    socket.once('close', countOut);
   });
-  server.on('drop', (data?: { remoteAddress?: string }) =>
-    capReached.total.warn({ remote: data?.remoteAddress, maxConnections: limits.maxConnections }, 'http connection dropped: twice the cap of connections at once are open'),
-  );
 
   server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
     const responding = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;

@@ -32,17 +32,37 @@ export class RefusalLog {
     this.#intervalMs = intervalMs;
   }
 
-  /** One request dropped by `cap` (its limit `limit`) from `client`. */
-  dropped(cap: 'global' | 'per-client', limit: number, client: string): void {
+  /**
+   * A transfer whose client never acknowledged anything within `withinMs` was ended, at `cap`, so that a new request
+   * from `client` could start.
+   */
+  evicted(cap: 'global' | 'per-client', limit: number, client: string, withinMs: number): void {
+    const dropped = this.#count('evicted');
+    if (dropped === undefined) return;
+    const where = cap === 'global' ? `${limit} transfers are running, the most allowed at once` : `client ${client} has ${limit} transfers running, the most allowed for one address`;
+    this.#log.warn(
+      { cap, limit, client, evicted: dropped, withinMs, intervalMs: this.#intervalMs },
+      `tftp: ${where}; the oldest whose client acknowledged nothing within ${withinMs} ms is ended to serve a new request (${dropped} since the last such line; at most one line per ${this.#intervalMs / 1000} s)`,
+    );
+  }
+
+  /** The events of `kind` to report in a line now, counting this one; undefined while this interval's line is out. */
+  #count(kind: string): number | undefined {
     const now = performance.now();
-    const seen = this.#last.get(cap);
+    const seen = this.#last.get(kind);
     if (seen && now - seen.at < this.#intervalMs) {
       seen.dropped++;
-      return;
+      return undefined;
     }
+    this.#last.set(kind, { at: now, dropped: 0 });
+    return (seen?.dropped ?? 0) + 1;
+  }
+
+  /** One request dropped by `cap` (its limit `limit`) from `client`. */
+  dropped(cap: 'global' | 'per-client', limit: number, client: string): void {
     // The first drop is reported at once; the ones suppressed since the last line are counted in it.
-    const dropped = (seen?.dropped ?? 0) + 1;
-    this.#last.set(cap, { at: now, dropped: 0 });
+    const dropped = this.#count(cap);
+    if (dropped === undefined) return;
     const what = cap === 'global'
       ? `${limit} transfers are running, the most allowed at once`
       : `client ${client} has ${limit} transfers running, the most allowed for one address`;

@@ -13,6 +13,14 @@ export const MAX_BLKSIZE = 65464;
  * ~4 MiB per transfer at the largest block size, and well past the point of diminishing returns.
  */
 export const MAX_WINDOWSIZE = 64;
+/**
+ * The longest retransmission timeout (RFC 2349 `timeout`, seconds) a client is granted. RFC 2349 lets a client ask
+ * for 1-255 s, and a server accept the value as asked or leave the option out of its OACK (the client then keeps its
+ * own timer and the server its default): a larger ask is left out. A transfer nobody acknowledges holds its place for
+ * its retransmissions times this timeout: 255 s would make one request hold a place for 25 minutes. U-Boot asks for
+ * 5 s by default (its `tftptimeout`), other ROMs do not ask at all.
+ */
+export const DEFAULT_MAX_CLIENT_TIMEOUT_S = 10;
 
 export interface NegotiatedTransfer {
   blksize: number;
@@ -27,7 +35,7 @@ export interface NegotiatedTransfer {
  * @param size the transfer size in bytes when known; netascii transfers pass undefined because
  *   the converted size is not known up front (tftpd-hpa does the same).
  */
-export function negotiate(options: TftpOptions, size: number | undefined): NegotiatedTransfer {
+export function negotiate(options: TftpOptions, size: number | undefined, maxTimeoutS = DEFAULT_MAX_CLIENT_TIMEOUT_S): NegotiatedTransfer {
   const result: NegotiatedTransfer = { blksize: DEFAULT_BLKSIZE, windowsize: 1, timeoutMs: undefined, accepted: [] };
   for (const [name, raw] of options) {
     const value = parseDecimal(raw);
@@ -43,7 +51,7 @@ export function negotiate(options: TftpOptions, size: number | undefined): Negot
         result.accepted.push([name, String(result.windowsize)]);
         break;
       case 'timeout':
-        if (value === undefined || value < 1 || value > 255) break;
+        if (value === undefined || value < 1 || value > 255 || value > maxTimeoutS) break;
         result.timeoutMs = value * 1000;
         result.accepted.push([name, String(value)]);
         break;

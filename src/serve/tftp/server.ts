@@ -1,6 +1,12 @@
 // The read-only TFTP server: a listening socket that only accepts requests, and one transfer
 // (NativeTransfer or ReadTransfer) on a fresh ephemeral socket (a new TID) per request, as RFC 1350
-// prescribes, within the caps of limits.ts.
+// prescribes, within the caps of limits.ts. What one request can hold is bounded whatever it asks:
+//   - its retransmission timeout: a `timeout` option over maxClientTimeoutS is not granted (options.ts);
+//   - its life: a transfer running longer than maxTransferMs is ended;
+//   - its place under a cap: when a cap is reached, the oldest transfer whose client has acknowledged nothing
+//     within the server's own retransmission timeout is ended for the new request (a client that is there answers
+//     within a round trip), so requests nobody acknowledges cannot keep a host that is there from booting.
+//     Only when none is that old is the new request dropped (see limits.ts for why silence).
 
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
@@ -9,11 +15,11 @@ import { BlockReader } from './block-reader.ts';
 import { bufferSource, fileSource, netasciiSource, streamSource, type ByteSource } from './byte-source.ts';
 import {
   TftpAccessViolationError, TftpClientAbortError, TftpErrorCode, TftpFileNotFoundError, TftpIllegalOperationError, TftpParseError,
-  TftpShutdownError, TftpSourceError, TftpSupersededError, TftpTransferError, type TftpFailureKind,
+  TftpShutdownError, TftpSourceError, TftpSupersededError, TftpTimeoutError, TftpTransferError, type TftpFailureKind,
 } from './errors.ts';
 import { checkLimits, RefusalLog, type TftpLimits } from './limits.ts';
 import { silentLogger, type TftpLogger } from './logger.ts';
-import { negotiate } from './options.ts';
+import { DEFAULT_MAX_CLIENT_TIMEOUT_S, negotiate } from './options.ts';
 import { Opcode, encodeError, encodeOack, parsePacket, type RequestPacket } from './packet.ts';
 import { NativeEngine, nativeEngineUnavailable, type NativeTransfer } from './native-engine.ts';
 import { ReadTransfer } from './read-transfer.ts';
@@ -73,7 +79,14 @@ export interface TftpServerOptions {
   engineThreads?: number;
   /** Concurrent transfers over all clients and per client address (defaults in limits.ts); a request past either is dropped unanswered. */
   limits?: Partial<TftpLimits>;
+  /** The longest RFC 2349 `timeout` (seconds) granted to a client; a larger ask is left out of the OACK. Default 10. */
+  maxClientTimeoutS?: number;
+  /** The longest a transfer may run, whatever its options; it is then ended with an ERROR. Default 300000 (5 minutes). */
+  maxTransferMs?: number;
 }
+
+/** A boot file over TFTP takes seconds; five minutes is an installer image on a slow, lossy link. */
+export const DEFAULT_MAX_TRANSFER_MS = 300_000;
 
 export type TftpPump = 'auto' | 'native' | 'js';
 
@@ -83,6 +96,11 @@ export interface TftpServer {
   stop(): Promise<void>;
   /** Requests being served now, and requests dropped by a cap since start. */
   stats(): { transfers: number; dropped: number };
+  /**
+   * Since start: transfers ended at a cap to serve a new request (their client acknowledged nothing in time), and
+   * transfers ended for running longer than maxTransferMs.
+   */
+  reclaimed(): { evicted: number; overtime: number };
   /** The caps in force. */
   readonly limits: TftpLimits;
 }
@@ -96,6 +114,11 @@ interface RunningTransfer {
 
 interface ActiveRequest {
   file: string;
+  /** The client's address (all its ports count together) and when the request was taken (performance.now()). */
+  address: string;
+  started: number;
+  /** Ends the request once it has run maxTransferMs. */
+  overtime: NodeJS.Timeout | undefined;
   transfer: RunningTransfer | undefined;
   /** Set when the request must end before its transfer exists. */
   cancelled: TftpTransferError | undefined;
@@ -110,14 +133,23 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
   const retries = options.retries ?? 5;
   const defaultTimeoutMs = options.timeoutMs ?? 1000;
   const limits = checkLimits(options.limits ?? {});
+  const maxClientTimeoutS = options.maxClientTimeoutS ?? DEFAULT_MAX_CLIENT_TIMEOUT_S;
+  const maxTransferMs = options.maxTransferMs ?? DEFAULT_MAX_TRANSFER_MS;
   const refusals = new RefusalLog(log);
   /** The latest request per client address:port. */
   const active = new Map<string, ActiveRequest>();
-  /** Every request still running, for stop() and the global cap. */
+  /** Every request holding a place, oldest first, for stop() and the global cap. */
   const entries = new Set<ActiveRequest>();
-  /** Requests running per client address, for the per-client cap. */
-  const perClient = new Map<string, number>();
+  /** Requests holding a place per client address, oldest first, for the per-client cap. */
+  const perClient = new Map<string, Set<ActiveRequest>>();
+  /**
+   * Requests whose client had not acknowledged anything when last looked at, oldest first: where the global cap looks
+   * for one to end. One found acknowledged leaves for good, so each request is passed over at most once.
+   */
+  const unacknowledged = new Set<ActiveRequest>();
   let dropped = 0;
+  let evicted = 0;
+  let overtime = 0;
   const running = new Set<Promise<void>>();
   let listener: Socket | undefined;
   let stopping = false;
@@ -157,11 +189,13 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
     const key = `${rinfo.address}:${rinfo.port}`;
     const existing = active.get(key);
     // `ended`: the transfer is over though its outcome is still being reported, e.g. a client that
-    // aborted a size probe and asks again from the same port: the new request is simply served.
-    const busy = existing !== undefined && !existing.transfer?.ended;
+    // aborted a size probe and asks again from the same port: the new request is simply served. One that
+    // was ended at a cap holds no place any more: what comes from its port is a new request.
+    const holding = existing !== undefined && entries.has(existing);
+    const busy = holding && !existing.transfer?.ended;
     // Within the caps, except a request that takes the place of the one from its port (one that
     // ended but is still being reported, or one it ends below) and a repeat that is held (it starts nothing).
-    const replaces = existing !== undefined && (!busy || existing.file !== packet.filename);
+    const replaces = holding && (!busy || existing.file !== packet.filename);
     const held = busy && !replaces && !existing.transfer?.progressed;
     if (!replaces && !held && !withinCaps(rinfo.address)) return;
     if (existing && busy) {
@@ -185,10 +219,11 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
         existing.transfer?.abort(superseded);
       }
     }
-    const entry: ActiveRequest = { file: packet.filename, transfer: undefined, cancelled: undefined, repeat: undefined };
+    const entry: ActiveRequest = {
+      file: packet.filename, address: rinfo.address, started: performance.now(), overtime: undefined, transfer: undefined, cancelled: undefined, repeat: undefined,
+    };
     active.set(key, entry);
-    entries.add(entry);
-    perClient.set(rinfo.address, (perClient.get(rinfo.address) ?? 0) + 1);
+    hold(entry);
     const job = serve(packet, { address: rinfo.address, port: rinfo.port }, entry)
       .catch((err: unknown) => {
         log.warn({ client: key, err: String(err) }, 'tftp: request failed unexpectedly');
@@ -197,10 +232,7 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
       .then((error) => {
         const latest = active.get(key) === entry;
         if (latest) active.delete(key);
-        entries.delete(entry);
-        const left = (perClient.get(rinfo.address) ?? 1) - 1;
-        if (left > 0) perClient.set(rinfo.address, left);
-        else perClient.delete(rinfo.address);
+        release(entry);
         running.delete(job);
         if (!entry.repeat) return;
         if (latest && error instanceof TftpClientAbortError && !entry.transfer?.progressed) onDatagram(entry.repeat.msg, entry.repeat.rinfo);
@@ -209,19 +241,70 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
     running.add(job);
   }
 
-  /** Whether a new request from `address` may start now; counts and reports the drop when not. */
+  /** The request takes its place under the caps, and its bound in time. */
+  function hold(entry: ActiveRequest): void {
+    entries.add(entry);
+    unacknowledged.add(entry);
+    let mine = perClient.get(entry.address);
+    if (!mine) perClient.set(entry.address, (mine = new Set()));
+    mine.add(entry);
+    entry.overtime = setTimeout(() => {
+      overtime++;
+      const error = new TftpTimeoutError(`the transfer ran longer than ${maxTransferMs / 1000} s, the most one may`);
+      log.warn({ client: entry.address, file: entry.file, maxTransferMs }, `tftp: ${error.message}; ended`);
+      entry.cancelled = error;
+      entry.transfer?.abort(error);
+    }, maxTransferMs);
+    entry.overtime.unref();
+  }
+
+  /** The request gives its place back (at its end, or when it is ended for a new one); twice is harmless. */
+  function release(entry: ActiveRequest): void {
+    clearTimeout(entry.overtime);
+    entries.delete(entry);
+    unacknowledged.delete(entry);
+    const mine = perClient.get(entry.address);
+    mine?.delete(entry);
+    if (mine?.size === 0) perClient.delete(entry.address);
+  }
+
+  /** Whether a new request from `address` may start now, making room if it can; counts and reports the drop when not. */
   function withinCaps(address: string): boolean {
-    if (entries.size >= limits.maxTransfers) {
+    if (entries.size >= limits.maxTransfers && !makeRoom(unacknowledged, 'global', limits.maxTransfers, address)) {
       dropped++;
       refusals.dropped('global', limits.maxTransfers, address);
       return false;
     }
-    if ((perClient.get(address) ?? 0) >= limits.maxTransfersPerClient) {
+    const mine = perClient.get(address);
+    if (mine && mine.size >= limits.maxTransfersPerClient && !makeRoom(mine, 'per-client', limits.maxTransfersPerClient, address)) {
       dropped++;
       refusals.dropped('per-client', limits.maxTransfersPerClient, address);
       return false;
     }
     return true;
+  }
+
+  /**
+   * Ends the oldest request of `among` whose client has acknowledged nothing though it has had the server's own
+   * retransmission timeout to (whatever timeout it asked for); false when there is none.
+   */
+  function makeRoom(among: Set<ActiveRequest>, cap: 'global' | 'per-client', limit: number, address: string): boolean {
+    const before = performance.now() - defaultTimeoutMs;
+    for (const entry of among) {
+      if (entry.transfer?.progressed || entry.transfer?.ended || entry.cancelled) {
+        if (entry.transfer?.progressed) unacknowledged.delete(entry);
+        continue;
+      }
+      if (entry.started > before) return false; // the rest are younger still
+      const error = new TftpTimeoutError(`no acknowledgement within ${defaultTimeoutMs} ms while the transfer cap was reached; its place went to a new request`);
+      release(entry);
+      entry.cancelled = error;
+      entry.transfer?.abort(error);
+      evicted++;
+      refusals.evicted(cap, limit, address, defaultTimeoutMs);
+      return true;
+    }
+    return false;
   }
 
   /** Resolves with what ended the request, once it is reported. */
@@ -271,7 +354,7 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
       return error;
     }
 
-    const negotiated = negotiate(request.options, source.size);
+    const negotiated = negotiate(request.options, source.size, maxClientTimeoutS);
     shape = { blksize: negotiated.blksize, windowsize: negotiated.windowsize, pump: 'js' };
     const shared = {
       blksize: negotiated.blksize,
@@ -339,6 +422,8 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
       if (unavailable && pump === 'auto') log.warn({ reason: unavailable }, 'tftp: native engine unavailable; lock-step transfers will be slower on fast links');
       stopping = false;
       dropped = 0;
+      evicted = 0;
+      overtime = 0;
       let socket: Socket;
       engine = pump !== 'js' && !unavailable ? new NativeEngine(engineThreads) : undefined;
       try {
@@ -370,6 +455,7 @@ export function createTftpServer(options: TftpServerOptions): TftpServer {
       engine = undefined;
     },
     stats: () => ({ transfers: entries.size, dropped }),
+    reclaimed: () => ({ evicted, overtime }),
     limits,
   };
 }

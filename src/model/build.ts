@@ -45,7 +45,7 @@ interface ProfileDoc {
   boot: {
     image?: string;
     cmdline?: string;
-    config?: { name: string; template?: string; file?: string; secret?: boolean };
+    config?: { name: string; template?: string; file?: string; secret?: boolean; talosBase?: string };
     chain?: string;
     off?: true;
   };
@@ -164,6 +164,7 @@ function buildBoot(boot: ProfileDoc['boot'], readConfigFile: (path: string) => s
         template: config.template ?? (config.file !== undefined ? readConfigFile(config.file) : undefined) ?? '',
         ...(config.file !== undefined && { file: config.file }),
         secret: config.secret ?? true,
+        ...(config.talosBase !== undefined && { talosBase: { file: config.talosBase, text: readConfigFile(config.talosBase) ?? '' } }),
       },
     }),
   };

@@ -147,6 +147,12 @@ export interface ProfileConfig {
   file?: string;
   /** Config files carry secrets (join tokens, PKI): served only to their own host with its token. */
   secret: boolean;
+  /**
+   * `boot.config.talosBase`: the role's Talos machine config from `talosctl gen config --with-secrets`, SOPS-encrypted
+   * for the agent's age key, as committed (`text` empty when it could not be read: validation says why). The config
+   * above is merged over it as a patch, then the host's own values (src/render/talos/).
+   */
+  talosBase?: { file: string; text: string };
 }
 
 export type ProfileBoot =

@@ -100,7 +100,7 @@ export function renderFromTalosBase(base: TalosBase, patchText: string, values: 
   if (!base.ok) throw new TalosConfigError(values.host, base.message, base.ref);
   let merged: string;
   try {
-    merged = serializeConfigDocuments(mergeConfigDocuments(parseConfigDocuments(base.text), parseConfigDocuments(patchText)));
+    merged = serializeConfigDocuments(mergeConfigDocuments(parseConfigDocuments(base.text), parseConfigDocuments(patchText, { patch: true })));
   } catch (err) {
     // PatchError (a rule broken) or the patch's YAML
     throw new TalosConfigError(values.host, `the profile's config does not patch the Talos base: ${errorMessage(err)}`);

@@ -4,7 +4,7 @@
 import { parseAlertsConfig } from './site-alerts.ts';
 import { parseDiscoverySettings } from './site-discovery.ts';
 import { parseDriftPolicy, type DriftMode } from './site-drift.ts';
-import type { Host, HostDisk, Image, ImageDownload, ImageFile, Profile, ProfileBoot, ProfileRequirements, Site } from './types.ts';
+import type { Host, HostDisk, Image, ImageDownload, ImageFile, Profile, OmniJoin, ProfileBoot, ProfileRequirements, Site } from './types.ts';
 import type { FieldRefs } from '../core/source-ref.ts';
 import { DEFAULT_CONVERGE, parseConvergeSpec, type ConvergeSpec } from '../converge/converge-spec.ts';
 
@@ -46,6 +46,7 @@ interface ProfileDoc {
     image?: string;
     cmdline?: string;
     config?: { name: string; template?: string; file?: string; secret?: boolean; talosBase?: string };
+    omni?: OmniJoin;
     chain?: string;
     off?: true;
   };
@@ -158,6 +159,7 @@ function buildBoot(boot: ProfileDoc['boot'], readConfigFile: (path: string) => s
     kind: 'image',
     image: boot.image ?? '',
     cmdline: boot.cmdline ?? '',
+    ...(boot.omni && { omni: { ...boot.omni } }),
     ...(config && {
       config: {
         name: config.name,

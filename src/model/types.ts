@@ -155,9 +155,20 @@ export interface ProfileConfig {
   talosBase?: { file: string; text: string };
 }
 
+/** `boot.omni`: Omni's join parameters for the kernel line; the join token is the password of a credential the agent holds. */
+export interface OmniJoin {
+  /** `siderolink.api` without `?jointoken=`. */
+  api: string;
+  /** The credential whose password is the join token. */
+  credential: string;
+  /** `talos.events.sink=` and `talos.logging.kernel=` as Omni hands them out. */
+  eventSink?: string;
+  kernelLog?: string;
+}
+
 export type ProfileBoot =
   /** Boot a kernel and initrd from an image, with a templated command line. */
-  | { kind: 'image'; image: string; cmdline: string; config?: ProfileConfig }
+  | { kind: 'image'; image: string; cmdline: string; config?: ProfileConfig; omni?: OmniJoin }
   /** Chain to another iPXE script (e.g. the netboot.xyz menu). */
   | { kind: 'chain'; url: string }
   /** Do not boot anything: the host is powered off and kept off. */

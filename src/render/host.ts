@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { capabilitiesOfType } from '../core/capabilities.ts';
-import type { Host, ImageFile, Lab } from '../model/types.ts';
+import type { Host, ImageFile, Lab, OmniJoin } from '../model/types.ts';
+import { credentialSlot } from './credential-slot.ts';
 import type { DesiredHost } from '../core/host-state.ts';
 import { imageFileName, type AgentUrls } from './urls.ts';
 import { fillTemplate, TemplateError, type TemplateValues } from '../core/template.ts';
@@ -130,7 +131,8 @@ function renderRole(host: Host, role: string, ctx: RenderContext): RenderedHost 
   // Talos' event sink on the PXE line, and a PXE boot that finds Talos installed halts instead of installing again
   // (talos.halt_if_installed, Talos 1.8+). Kernel arguments do not survive the install: the config carries the sink too.
   const talosArgs = talos ? ` talos.events.sink=${ctx.urls.talosEventSink} talos.halt_if_installed=1` : '';
-  const cmdline = `${fill(boot.cmdline, 'boot.cmdline').trim()}${talosArgs} forseti.callback=${ctx.urls.phoneHome()} forseti.token=${token}`;
+  if (boot.omni && talos) throw new RenderError(host.name, profile.refs['boot.omni'], 'an Omni-managed role publishes its events to Omni (omni.eventSink), not to forseti: converge it on tcpProbe or dhcpAfterInstall, not talosEvents');
+  const cmdline = `${fill(boot.cmdline, 'boot.cmdline').trim()}${talosArgs}${boot.omni ? omniKernelArgs(boot.omni) : ''} forseti.callback=${ctx.urls.phoneHome()} forseti.token=${token}`;
   const filled = boot.config ? fill(boot.config.template, 'boot.config.template') : undefined;
   const talosInputs: TalosConfigInputs = { host, profile, ctx, hostname: values['host.hostname'] ?? host.name, prefix, eventSink: talos ? ctx.urls.talosEventSink : undefined };
   const served = boot.config && filled !== undefined
@@ -143,6 +145,17 @@ function renderRole(host: Host, role: string, ctx: RenderContext): RenderedHost 
   const script = refuseUnsafe(host, profile.refs['boot.cmdline'], () => installScript({ host: host.name, role: host.role, kernelUrl: imageFile(image.kernel, 'kernel.url'), initrds, cmdline }));
   const digest = digestOf([host.role, script, served?.name ?? '', served?.text ?? '']);
   return { desired: { ...base, boot: 'image', digest }, script, cmdline, ...(config ? { config } : {}) };
+}
+
+/**
+ * Omni's join parameters as its "Copy Kernel Parameters" gives them: `siderolink.api=<api>?jointoken=<token>`,
+ * `talos.events.sink=` and `talos.logging.kernel=` (Omni's own, over SideroLink). The token is a slot the boot
+ * backend fills for the host's own script only.
+ */
+function omniKernelArgs(omni: OmniJoin): string {
+  const sink = omni.eventSink !== undefined ? ` talos.events.sink=${omni.eventSink}` : '';
+  const log = omni.kernelLog !== undefined ? ` talos.logging.kernel=${omni.kernelLog}` : '';
+  return ` siderolink.api=${omni.api}?jointoken=${credentialSlot(omni.credential)}${sink}${log}`;
 }
 
 /** A script the builders refuse to write (a value would not stay in its place) is this host's render error. */

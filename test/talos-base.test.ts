@@ -123,7 +123,17 @@ test('render --what config and plan show no secret, with or without the agent\'s
     assert.equal(plan.code, 1, plan.stderr); // 1: the plan has changes
     assert.match(plan.stdout, /config-controlplane\.yaml/);
     const json = await runForseti(['plan', '--base', 'main', '--head', 'pr', '--format', 'json', repo]);
-    for (const out of [rendered.stdout, plan.stdout, plan.stderr, json.stdout, rendered.stderr]) {
+    // A new join token: only encrypted values change, and the plan still says the config changes (its digest line).
+    await git(['checkout', '-q', '-b', 'rotate'], repo);
+    const rotated = { ...(parse(fixture('controlplane.yaml')) as Record<string, any>) }; // eslint-disable-line @typescript-eslint/no-explicit-any -- a parsed config
+    rotated['machine'] = { ...rotated['machine'], token: 'zz9zzz.rotatedforsetitok' };
+    writeFileSync(join(repo, 'configs/talos-controlplane.sops.yaml'), await encryptSopsYaml(rotated as Record<string, never>, [recipient]));
+    await git(['-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qam', 'rotate the machine token'], repo);
+    const rotation = await runForseti(['plan', '--base', 'pr', '--head', 'rotate', repo]);
+    assert.equal(rotation.code, 1, rotation.stderr);
+    assert.match(rotation.stdout, /^\+# encrypted values not shown; the base as committed: sha256:[0-9a-f]{64}$/m);
+    assert.ok(!rotation.stdout.includes('zz9zzz.rotatedforsetitok'));
+    for (const out of [rendered.stdout, plan.stdout, plan.stderr, json.stdout, rendered.stderr, rotation.stdout]) {
       for (const s of SECRETS) assert.ok(!out.includes(s), `${s.slice(0, 12)}… does not appear`);
     }
   } finally {

@@ -7,6 +7,7 @@
 // talos.dev/v1.10/talos-guides/configuration/patching: "patches are applied in order"):
 //   base (decrypted) ← the profile's config (the lab's plain patch: cluster-wide settings, extra documents)
 //                    ← the host's own values (host-config.ts: hostname, install disk, interface, nameservers, sink).
+import { createHash } from 'node:crypto';
 import { parse } from 'yaml';
 import type { SourceRef } from '../../core/source-ref.ts';
 import { decryptSopsYaml, SopsError, type SopsValue } from '../../secrets/sops.ts';
@@ -21,7 +22,13 @@ import { errorMessage } from '../../core/errors.ts';
 
 /** A base ready to render from: decrypted, or its skeleton (encrypted values as placeholders); or why not. */
 export type TalosBase =
-  | { ok: true; text: string; decrypted: boolean }
+  | {
+      ok: true;
+      text: string;
+      decrypted: boolean;
+      /** A skeleton's: the committed file's sha256, so that a plan sees a base that changed only in its encrypted values. */
+      committed?: string;
+    }
   | { ok: false; ref: SourceRef; message: string };
 
 const ENCRYPTED = /^ENC\[AES256_GCM,/;
@@ -40,7 +47,8 @@ export function talosBaseSkeleton(file: string, text: string): TalosBase {
   // `version` is encrypted like every value; the v1alpha1 document is the only one a base may be (the model checks
   // its fields, the agent what it decrypts to).
   if (skeleton['version'] === TALOS_REDACTED) skeleton['version'] = 'v1alpha1';
-  return asBase(file, skeleton, false);
+  const base = asBase(file, skeleton, false);
+  return base.ok ? { ...base, committed: createHash('sha256').update(text).digest('hex') } : base;
 }
 
 /** The base decrypted with `identities`; a file that does not decrypt and verify whole is refused. */
@@ -109,8 +117,11 @@ export function renderFromTalosBase(base: TalosBase, patchText: string, values: 
   if (base.decrypted) {
     const problems = checkTalosConfig(text, values);
     if (problems.length > 0) throw new TalosConfigError(values.host, `a Talos node would refuse it: ${problems.map((p) => `${p.where}: ${p.message}`).join('; ')}`);
+    return { text, redacted: redactTalosConfig(text) };
   }
-  return { text, redacted: redactTalosConfig(text) };
+  // Without the key only the structure shows: the committed file's digest tells a plan that the values changed.
+  const note = `# encrypted values not shown; the base as committed: sha256:${base.committed ?? '?'}\n`;
+  return { text: `${note}${text}`, redacted: `${note}${redactTalosConfig(text)}` };
 }
 
 function placeholders(v: Json): Json {

@@ -150,6 +150,7 @@ test('a base that is not SOPS, not YAML or not the v1alpha1 document is refused 
   const cases: Array<[string, string, RegExp]> = [
     ['plain', fixture('controlplane.yaml'), /^configs\/talos-controlplane\.sops\.yaml:1:1: .*not SOPS-encrypted/m],
     ['syntax', 'version: ENC[x]\nmachine: [unclosed\nsops: {}\n', /^configs\/talos-controlplane\.sops\.yaml:\d+:\d+: /m],
+    ['multi', 'version: ENC[x]\nsops: {age: []}\n---\napiVersion: v1alpha1\nkind: HostnameConfig\n', /^configs\/talos-controlplane\.sops\.yaml:3:1: a Talos base is one document, the v1alpha1 one: move the other documents/m],
     ['missing', '', /profiles\/talos-controlplane\.yaml:\d+:\d+: boot\.config\.talosBase "configs\/talos-controlplane\.sops\.yaml" does not exist/],
   ];
   for (const [label, text, expected] of cases) {

@@ -30,7 +30,10 @@ export function checkTalosBase(profile: Profile, file: string, read: FileRead | 
     return [problem(ref, 'missing-file', `boot.config.talosBase "${file}" does not exist in the lab repository: run talosctl gen config --with-secrets, encrypt the role's file with sops for the agent's age key and commit it as ${file}`)];
   }
   const parsed = YamlFile.parse(file, read.text, { limits });
-  if (!parsed.yaml) return parsed.problems;
+  if (!parsed.yaml) {
+    // A multi-document base (Talos 1.5+ configs may have more documents than v1alpha1): forseti decrypts one document.
+    return parsed.problems.map((p) => (/multiple documents/.test(p.message) ? { ...p, message: 'a Talos base is one document, the v1alpha1 one: move the other documents (not secret) into the profile\'s config, which is merged over the base' } : p));
+  }
   const yaml = parsed.yaml;
   const top = { file, line: 1, col: 1 };
   const value = yaml.value;

@@ -24,8 +24,10 @@ import { bootScriptFrom, httpFrom } from './fixtures/as-host.ts';
 import { cloudInitBoot, subiquityInstall } from './fixtures/installer-reports.ts';
 import { fromAddress, type FromAddress } from './fixtures/from-address.ts';
 import { freeTcpPort, freeUdpPort } from './fixtures/free-port.ts';
-import { createBareRepo, startGitServer, type GitServer } from './fixtures/git-server.ts';
-import { loopbackAgentConfig, loopbackLabFiles, waitForView, writeTree } from './fixtures/loopback-lab.ts';
+import { commitFiles, createBareRepo, startGitServer, type GitServer } from './fixtures/git-server.ts';
+import { generateIdentity, identityToRecipient } from 'age-encryption';
+import { encryptSopsYaml } from './fixtures/sops-encrypt.ts';
+import { fetchStatus, loopbackAgentConfig, loopbackLabFiles, waitForView, writeTree } from './fixtures/loopback-lab.ts';
 import { startRedfishBmc, type RedfishBmc } from './fixtures/redfish/bmc.ts';
 import { selfSignedCert } from './fixtures/redfish/certs.ts';
 import { syntheticBmc } from './fixtures/redfish/resources.ts';
@@ -126,7 +128,7 @@ describe('converge signals in the agent', () => {
     });
     await createBareRepo(git, 'lab', seed);
     const config = await loopbackAgentConfig(dir, git.repoUrl('lab'), { tftp: false });
-    await writeFile(config.secretsFile ?? '', 'vlab-bmc:\n  username: admin\n  password: vlabpass\n  use: [bmc]\n  addresses: [127.0.0.1]\n  allowInsecureTls: true\n', { mode: 0o600 });
+    await writeFile(config.secretsFile ?? '', 'vlab-bmc: {username: admin, password: vlabpass, use: [bmc], addresses: [127.0.0.1], allowInsecureTls: true}\n', { mode: 0o600 });
     config.serve = { ...config.serve, talosEvents: { port: 0 } };
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
@@ -253,5 +255,19 @@ describe('converge signals in the agent', () => {
     for (const event of cloudInitBoot()) await post(target, event);
     ub = await view('ub-2', (h) => h.phase === 'Converged', 'converged');
     assert.ok((ub.convergeSteps ?? []).some((s) => s.name === 'modules-final'), JSON.stringify(ub.convergeSteps));
+  });
+
+  it('a Talos base the agent cannot decrypt (here it has no age key) rejects the commit at its line; the last good commit keeps serving', { timeout: 60_000 }, async () => {
+    const served = (await fetchStatus(base)).site?.revision;
+    const foreign = await identityToRecipient(await generateIdentity());
+    const encrypted = await encryptSopsYaml(parseYaml(TALOS_BASE) as Record<string, never>, [foreign]);
+    const sopsLine = encrypted.split('\n').findIndex((l) => l.startsWith('sops:')) + 1;
+    const withBase = profile('talos-cp', '{any: [talosEvents]}', 'cluster: {clusterName: lab}').replace("    template: |", '    talosBase: configs/talos-cp.sops.yaml\n    template: |');
+    const commit = await commitFiles(git, 'lab', 'main', { 'profiles/talos-cp.yaml': withBase, 'configs/talos-cp.sops.yaml': encrypted }, 'a Talos base for another key');
+    await agent.poll();
+    const status = await fetchStatus(base);
+    assert.equal(status.site?.rejected?.revision, commit);
+    assert.equal(status.site?.revision, served, 'the last good commit keeps serving');
+    assert.match(status.site?.rejected?.errors.join('\n') ?? '', new RegExp(`^configs/talos-cp\\.sops\\.yaml:${sopsLine}:1: the Talos base cannot be decrypted`, 'm'));
   });
 });

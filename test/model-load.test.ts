@@ -58,7 +58,7 @@ test('the lab repository template loads clean with every host, profile and image
   deepStrictEqual(problems.map(formatProblem), []);
   ok(lab);
   equal(lab.hosts.size, 18);
-  deepStrictEqual([...lab.profiles.keys()].sort(), ['ceph-osd', 'debian-node', 'netboot-xyz', 'off', 'openstack-compute', 'slurm-compute', 'talos-controlplane', 'talos-worker', 'wipe']);
+  deepStrictEqual([...lab.profiles.keys()].sort(), ['ceph-osd', 'debian-node', 'netboot-xyz', 'off', 'openstack-compute', 'slurm-compute', 'talos-controlplane', 'talos-omni', 'talos-worker', 'wipe']);
   deepStrictEqual([...lab.images.keys()].sort(), ['debian-12', 'talos', 'ubuntu-24-04', 'wipe']);
   const bld004 = lab.hosts.get('bld-004');
   deepStrictEqual(bld004?.enclosure, { name: 'asgard', bay: 4 });

@@ -146,10 +146,20 @@ export async function assembleAgent(config: AgentConfig, log: Logger, own: Agent
     actions: (h) => status.actionsOf(h),
     health: hooks.health,
     discovery,
+    credential: (name) => credentialPassword(hooks, name),
   });
   // Everything the agent holds stays as it happened; what leaves it (log, status branch, API, alerts) is redacted.
   const services = new BootServices(config, backend, hooks.current, log, { metrics, redact: redactDeep, ...webhookRoute(config, secrets, log, hooks) });
   return { agentKey, secrets, images, generations, tracker, source, statusWriter, status, alerts, executor, drift, backend, services, discovery, converge };
+}
+
+/** A credential of a host's kernel line (Omni's join token): the agent check bound it to use omni before it was served. */
+function credentialPassword(hooks: AgentHooks, name: string): string | undefined {
+  try {
+    return hooks.labSecret(name);
+  } catch {
+    return undefined;
+  }
 }
 
 function webhookRoute(config: AgentConfig, secrets: Secrets, log: Logger, hooks: AgentHooks): { webhook?: { path: string; route: ReturnType<typeof createWebhookRoute> } } {

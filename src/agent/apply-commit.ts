@@ -28,6 +28,8 @@ import { AgentStepError, CommitStepError, FetchStepError, LoadStepError, RenderS
 import type { AgentConfig } from './config.ts';
 import type { HostDrivers } from './host-drivers.ts';
 import { labSecretPatterns } from './lab-secret-patterns.ts';
+import { openTalosBases } from './talos-bases.ts';
+import { TalosBaseResolver, type TalosBase } from '../render/talos/index.ts';
 
 /** The commit being served and what it was served with. */
 export interface ServedCommit {
@@ -38,6 +40,9 @@ export interface ServedCommit {
   /** The values of the SOPS file that are redaction patterns (src/agent/lab-secret-patterns.ts). */
   labPatterns: SecretValue[];
 }
+
+/** A loaded commit's secrets: its SOPS file's and its decrypted Talos bases. */
+type OpenedSecrets = Pick<ServedCommit, 'labSecrets' | 'labPatterns'> & { talosBases: ReadonlyMap<string, TalosBase> };
 
 /** What the steps use of the agent: its parts, and the served commit it owns. */
 export interface CommitStepsContext {
@@ -68,6 +73,9 @@ export class CommitSteps {
   /** The newest commit that is not a valid lab: not loaded again until the branch moves. */
   invalidRevision: string | null = null;
 
+  /** The roles' Talos bases, decrypted once per committed text. */
+  private readonly talosBases = new TalosBaseResolver();
+
   constructor(private readonly ctx: CommitStepsContext) {}
 
   /** One commit is one snapshot: valid and applied whole, or rejected whole while the last good one serves. */
@@ -76,8 +84,8 @@ export class CommitSteps {
     if (this.ctx.served()?.commit === commit || signal.aborted) return;
     const run = this.ctx.parts.status.reconciles.start(commit);
     try {
-      const { lab, labSecrets, labPatterns } = await this.load(apply, tree, run);
-      await this.activate(commit, lab, { labSecrets, labPatterns }, apply, run);
+      const { lab, labSecrets, labPatterns, talosBases } = await this.load(apply, tree, run);
+      await this.activate(commit, lab, { labSecrets, labPatterns, talosBases }, apply, run);
     } catch (err) {
       if (err instanceof CommitAbandonedError) {
         this.ctx.log.info({ revision: commit, reason: err.message }, 'commit apply abandoned; neither applied nor rejected');
@@ -105,15 +113,15 @@ export class CommitSteps {
    * after "A valid, B invalid, revert to A", the loader holds B, so the diff starts there, not at the served
    * generation), and its secrets. An invalid lab is a LoadStepError carrying every problem.
    */
-  private async load(apply: CommitApply, tree: string, run: ReconcileRun): Promise<{ lab: Lab; labSecrets: Secrets; labPatterns: SecretValue[] }> {
+  private async load(apply: CommitApply, tree: string, run: ReconcileRun): Promise<{ lab: Lab } & OpenedSecrets> {
     const { commit } = apply;
     const { lab, problems } = await this.validate(commit, tree);
     run.mark('validate');
     if (!lab) throw new LoadStepError(commit, problems);
-    const { labSecrets, labPatterns } = await this.openSecrets(commit, tree, lab);
+    const opened = await this.openSecrets(commit, tree, lab);
     apply.treeDone();
     run.mark('secrets');
-    return { lab, labSecrets, labPatterns };
+    return { lab, ...opened };
   }
 
   /**
@@ -121,14 +129,17 @@ export class CommitSteps {
    * this commit can be logged (they replace the served commit's once it switches); a password that cannot be one
    * rejects the commit at its line.
    */
-  private async openSecrets(commit: string, tree: string, lab: Lab): Promise<{ labSecrets: Secrets; labPatterns: SecretValue[] }> {
+  private async openSecrets(commit: string, tree: string, lab: Lab): Promise<OpenedSecrets> {
     const labSecrets = await this.ctx.parts.secrets.withLab(tree, this.ctx.config.lab.limits);
     const { patterns, problems } = labSecretPatterns(labSecrets, lab);
+    const talos = await openTalosBases(this.talosBases, lab, labSecrets);
+    patterns.push(...talos.patterns);
     this.ctx.redactor.set('next-lab-secrets', patterns);
+    problems.push(...talos.problems);
     if (problems.length > 0) throw new LoadStepError(commit, problems);
     const refused = agentPolicyProblems(lab, labSecrets, this.ctx.config);
     if (refused.length > 0) throw new LoadStepError(commit, refused);
-    return { labSecrets, labPatterns: patterns };
+    return { labSecrets, labPatterns: patterns, talosBases: talos.bases };
   }
 
   private async validate(commit: string, tree: string): Promise<LoadResult> {
@@ -148,7 +159,7 @@ export class CommitSteps {
    * The steps from render to act for a loaded commit. Until the switch the apply may be abandoned (a newer commit, a
    * stop): the images carry its signal, the other steps check it, and what was done is rolled back.
    */
-  private async activate(commit: string, lab: Lab, secrets: Pick<ServedCommit, 'labSecrets' | 'labPatterns'>, apply: CommitApply | undefined, run: ReconcileRun | undefined): Promise<void> {
+  private async activate(commit: string, lab: Lab, secrets: OpenedSecrets, apply: CommitApply | undefined, run: ReconcileRun | undefined): Promise<void> {
     const { ctx } = this;
     const { parts } = ctx;
     const undo: Array<{ step: CommitStep; rollback: () => Promise<void> }> = [];
@@ -158,7 +169,7 @@ export class CommitSteps {
     let decisions: ReconcileDecision[] = [];
     try {
       const previous = ctx.served();
-      const generation = await this.render(commit, lab, apply, run);
+      const generation = await this.render(commit, lab, apply, run, secrets.talosBases);
       undo.push({ step, rollback: () => parts.generations.restoreCurrent(previous?.generation ?? null) });
 
       step = 'services';
@@ -171,7 +182,7 @@ export class CommitSteps {
       apply?.signal.throwIfAborted();
 
       step = 'switch';
-      await this.switchTo({ commit, generation, ...secrets });
+      await this.switchTo({ commit, generation, labSecrets: secrets.labSecrets, labPatterns: secrets.labPatterns });
       switched = true;
       undo.push({ step, rollback: () => this.switchBack(previous) });
 
@@ -205,7 +216,7 @@ export class CommitSteps {
   }
 
   /** render: the images the commit uses, downloaded once and verified, and its generation written. */
-  private async render(commit: string, lab: Lab, apply: CommitApply | undefined, run: ReconcileRun | undefined): Promise<Generation> {
+  private async render(commit: string, lab: Lab, apply: CommitApply | undefined, run: ReconcileRun | undefined, talosBases: ReadonlyMap<string, TalosBase>): Promise<Generation> {
     const { images, generations } = this.ctx.parts;
     for (const image of lab.images.values()) {
       if (!isUsed(lab, image.name)) continue;
@@ -217,7 +228,7 @@ export class CommitSteps {
     // The Talos event sink runs once a profile converges on talosEvents; the kernel line and config name its port.
     const { serve } = this.ctx.config;
     const talosEventsPort = await this.ctx.parts.converge.ensureSink(lab, serve.bindAddress, serve.talosEvents ?? { port: DEFAULT_TALOS_EVENTS_PORT });
-    const generation = await generations.write(lab, commit, new AgentUrls(lab.site, talosEventsPort !== undefined ? { talosEventsPort } : {}));
+    const generation = await generations.write(lab, commit, new AgentUrls(lab.site, talosEventsPort !== undefined ? { talosEventsPort } : {}), talosBases);
     run?.mark('render');
     return generation;
   }

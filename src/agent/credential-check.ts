@@ -5,7 +5,7 @@
 import { commitStatusUrl } from '../alerts/sinks.ts';
 import type { FieldRefs, SourceRef } from '../core/source-ref.ts';
 import { problem } from '../model/problems.ts';
-import type { Host, Lab, LabProblem } from '../model/types.ts';
+import type { Host, Lab, LabProblem, Profile } from '../model/types.ts';
 import { addressAllowed, urlAllowed, type CredentialBinding, type CredentialUse } from '../secrets/credential-binding.ts';
 import type { Secrets } from '../secrets/secrets.ts';
 import type { AgentConfig } from './config.ts';
@@ -64,7 +64,7 @@ interface CredentialUseSite {
 
 export function credentialProblems(lab: Lab, secrets: Secrets, reserved: ReservedCredentials): LabProblem[] {
   const problems: LabProblem[] = [];
-  const sites = [...[...lab.hosts.values()].flatMap(bmcUse), ...alertUses(lab, secrets)];
+  const sites = [...[...lab.hosts.values()].flatMap(bmcUse), ...alertUses(lab, secrets), ...[...lab.profiles.values()].flatMap(omniUse)];
   for (const site of sites) {
     const setting = reserved.get(site.name);
     if (setting !== undefined) {
@@ -72,7 +72,11 @@ export function credentialProblems(lab: Lab, secrets: Secrets, reserved: Reserve
       continue;
     }
     const origin = secrets.origin(site.name);
-    if (!origin) continue; // not held: nothing can be sent (the driver or sink reports it missing)
+    if (!origin) {
+      // A join token the agent does not hold would boot its hosts into nothing: refused now rather than at boot.
+      if (site.use === 'omni') problems.push(problem(site.ref, CODE, `credential "${site.name}" (Omni's join token) is not in the agent's secrets file, environment or the lab's SOPS file`));
+      continue; // else nothing can be sent (the driver or sink reports it missing)
+    }
     const { binding } = origin;
     if (!binding) {
       problems.push(problem(site.ref, CODE, `credential "${site.name}" (${origin.source}) ${origin.problem ?? 'says no use'}: nothing a commit names may use it; bind it with use: [${site.use}] and ${site.use === 'bmc' ? 'addresses' : 'urls'} (README, "Credentials and where they may go")`));
@@ -118,6 +122,18 @@ function tlsProblems(host: Host, secrets: Secrets, reserved: ReservedCredentials
   if (!binding?.use.has('bmc') || binding.allowInsecureTls) return [];
   const field = tls.insecure ? 'insecure' : tls.ca !== undefined ? 'ca' : 'fingerprint';
   return [problem(fieldRef(host.refs, `bmc.tls.${field}`, 'bmc.tls'), CODE, `bmc.tls.${field} of host ${host.name}: how the BMC's certificate is trusted comes from the commit, which credential "${credential}" does not allow (allowInsecureTls: true in its entry)`)];
+}
+
+/**
+ * `boot.omni.credential`: the token goes on the kernel line of the role's hosts, which hand it to Omni's SideroLink
+ * API (`boot.omni.api`): the operator's urls must allow that API, so a commit cannot give another credential's
+ * password to a machine, nor point a join token at a server of its own.
+ */
+function omniUse(profile: Profile): CredentialUseSite[] {
+  const omni = profile.boot.kind === 'image' ? profile.boot.omni : undefined;
+  if (!omni) return [];
+  const ref = fieldRef(profile.refs, 'boot.omni.credential', 'boot.omni');
+  return [{ name: omni.credential, use: 'omni', ref, destination: { ref: fieldRef(profile.refs, 'boot.omni.api', 'boot.omni'), describe: `${omni.api} (boot.omni.api of profile ${profile.name})`, allowed: (b) => urlAllowed(b.urls, omni.api) } }];
 }
 
 function alertUses(lab: Lab, secrets: Secrets): CredentialUseSite[] {

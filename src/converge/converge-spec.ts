@@ -13,7 +13,15 @@ import type { ConvergeStep, SignalState } from './signal.ts';
 export const SIGNAL_NAMES = ['phoneHome', 'talosEvents', 'installerReports', 'dhcpAfterInstall', 'tcpProbe', 'menuServed'] as const;
 export type SignalName = (typeof SIGNAL_NAMES)[number];
 
-export type ConvergeSignal = { kind: Exclude<SignalName, 'tcpProbe'> } | { kind: 'tcpProbe'; port: number };
+/**
+ * tcpProbe's `after`: from when the port counts. `disk` (the default): after the host was answered "boot from disk"
+ * (or installed), as an installer's own OS may answer too. `boot`: after forseti served the host its own script, for
+ * roles that run what they boot and install nothing of forseti's (Omni-managed Talos: apid on 50000 is up once Talos
+ * runs, in maintenance mode until Omni allocates the machine).
+ */
+export type TcpProbeAfter = 'disk' | 'boot';
+
+export type ConvergeSignal = { kind: Exclude<SignalName, 'tcpProbe'> } | { kind: 'tcpProbe'; port: number; after?: TcpProbeAfter };
 
 export interface ConvergeSpec {
   mode: 'all' | 'any';
@@ -45,8 +53,11 @@ const signalList = {
             type: 'object',
             additionalProperties: false,
             required: ['port'],
-            properties: { port: { type: 'integer', minimum: 1, maximum: 65535 } },
-            description: 'The host answers on this TCP port after it was told to boot from its disk.',
+            properties: {
+              port: { type: 'integer', minimum: 1, maximum: 65535 },
+              after: { enum: ['disk', 'boot'], description: 'disk (default): after the host was told to boot from its disk; boot: after forseti served its own script.' },
+            },
+            description: 'The host answers on this TCP port after it was told to boot from its disk (or, after: boot, once it booted what forseti served).',
           },
         },
       },
@@ -139,13 +150,15 @@ function parseSignal(item: unknown, path: string, problem: (path: string, messag
     return undefined;
   }
   const probe = (item as { tcpProbe: unknown }).tcpProbe;
-  const port = probe !== null && typeof probe === 'object' && !Array.isArray(probe) ? (probe as Record<string, unknown>)['port'] : undefined;
-  const extra = probe !== null && typeof probe === 'object' ? Object.keys(probe).filter((k) => k !== 'port') : [];
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535 || extra.length > 0) {
-    problem(`${path}.tcpProbe`, 'must be {port: N} with N a TCP port (1-65535)');
+  const fields = probe !== null && typeof probe === 'object' && !Array.isArray(probe) ? (probe as Record<string, unknown>) : {};
+  const port = fields['port'];
+  const after = fields['after'];
+  const extra = Object.keys(fields).filter((k) => k !== 'port' && k !== 'after');
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535 || extra.length > 0 || (after !== undefined && after !== 'disk' && after !== 'boot')) {
+    problem(`${path}.tcpProbe`, 'must be {port: N} with N a TCP port (1-65535), and after: disk or boot if given');
     return undefined;
   }
-  return { kind: 'tcpProbe', port };
+  return { kind: 'tcpProbe', port, ...(after === 'boot' ? { after } : {}) };
 }
 
 /** How a signal is named in status and in the map of signal states: `talosEvents`, `tcpProbe:6443`. */

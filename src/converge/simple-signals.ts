@@ -46,10 +46,13 @@ export interface ProbeResult {
   open: boolean;
 }
 
-/** tcpProbe: Converged when the port answered after the disk answer (Talos' apid answers in maintenance mode too). */
-export function tcpProbeSignal(port: number, probes: readonly ProbeResult[], diskAnsweredAt: number | undefined): SignalState {
-  if (diskAnsweredAt === undefined) return waitingSignal();
-  const after = [...probes].filter((p) => p.at >= diskAnsweredAt).sort((a, b) => a.at - b.at);
+/**
+ * tcpProbe: Converged when the port answered after `from`: the disk answer (Talos' apid answers in maintenance mode
+ * too), or for `after: boot` the host's own script served.
+ */
+export function tcpProbeSignal(port: number, probes: readonly ProbeResult[], from: number | undefined): SignalState {
+  if (from === undefined) return waitingSignal();
+  const after = [...probes].filter((p) => p.at >= from).sort((a, b) => a.at - b.at);
   const open = after.find((p) => p.open);
   if (open !== undefined) return converge(enterStep(waitingSignal(), `tcp ${port}: answering`, open.at), open.at);
   const first = after[0];

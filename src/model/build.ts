@@ -4,7 +4,7 @@
 import { parseAlertsConfig } from './site-alerts.ts';
 import { parseDiscoverySettings } from './site-discovery.ts';
 import { parseDriftPolicy, type DriftMode } from './site-drift.ts';
-import type { Host, HostDisk, Image, ImageDownload, ImageFile, Profile, ProfileBoot, ProfileRequirements, Site } from './types.ts';
+import type { Host, HostDisk, Image, ImageDownload, ImageFile, Profile, OmniJoin, ProfileBoot, ProfileRequirements, Site } from './types.ts';
 import type { FieldRefs } from '../core/source-ref.ts';
 import { DEFAULT_CONVERGE, parseConvergeSpec, type ConvergeSpec } from '../converge/converge-spec.ts';
 
@@ -45,7 +45,8 @@ interface ProfileDoc {
   boot: {
     image?: string;
     cmdline?: string;
-    config?: { name: string; template?: string; file?: string; secret?: boolean };
+    config?: { name: string; template?: string; file?: string; secret?: boolean; talosBase?: string };
+    omni?: OmniJoin;
     chain?: string;
     off?: true;
   };
@@ -159,12 +160,14 @@ function buildBoot(boot: ProfileDoc['boot'], readConfigFile: (path: string) => s
     kind: 'image',
     image: boot.image ?? '',
     cmdline: boot.cmdline ?? '',
+    ...(boot.omni && { omni: { ...boot.omni } }),
     ...(config && {
       config: {
         name: config.name,
         template: config.template ?? (config.file !== undefined ? readConfigFile(config.file) : undefined) ?? '',
         ...(config.file !== undefined && { file: config.file }),
         secret: config.secret ?? true,
+        ...(config.talosBase !== undefined && { talosBase: { file: config.talosBase, text: readConfigFile(config.talosBase) ?? '' } }),
       },
     }),
   };

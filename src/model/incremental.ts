@@ -16,6 +16,7 @@ import { checkHostRole, checkProfileImage } from './check-references.ts';
 import { checkTextSecrets } from './check-secrets.ts';
 import { checkSiteSections } from './check-site-sections.ts';
 import { checkSopsRegexes } from './check-sops.ts';
+import { checkTalosBase, talosBaseFiles } from './check-talos-base.ts';
 import { checkProfileTemplates } from './check-templates.ts';
 import { fileProblem, listedKind, listYamlFiles, loadDocument, namedFileProblem, refOf, stem } from './documents.ts';
 import { KIND_DIRS, SITE_FILE, SOPS_FILE, YAML_FILE, type EntityKind } from './lab-files.ts';
@@ -67,8 +68,8 @@ interface HostState extends DocState<Host> {
 
 interface ProfileState extends DocState<Profile> {
   yaml?: YamlFile;
-  /** The config file the template was read from (`boot.config.file`), and what was read. */
-  config?: { path: string; read: FileRead };
+  /** The files the profile read (`boot.config.file`, `boot.config.talosBase`), and what was read. */
+  reads: Array<{ path: string; read: FileRead }>;
 }
 
 interface SiteState {
@@ -286,7 +287,7 @@ export class LabLoader {
       if (state.ca) cas.set(state.ca.path, state.ca.read.bytes);
     }
     for (const ca of cas.values()) bytes += ca;
-    for (const state of this.profiles.values()) bytes += state.bytes + (state.config?.read.bytes ?? 0);
+    for (const state of this.profiles.values()) bytes += state.reads.reduce((sum, r) => sum + r.read.bytes, state.bytes);
     for (const state of this.images.values()) bytes += state.bytes;
     return bytes;
   }
@@ -375,7 +376,7 @@ export class LabLoader {
       if (yaml) this.buildHostEntity(state, yaml.value, yaml.refs);
       this.indexHost(state);
     } else if (kind === 'Profile') {
-      const state: ProfileState = { file, bytes: read.bytes, problems: NO_PROBLEMS };
+      const state: ProfileState = { file, bytes: read.bytes, problems: NO_PROBLEMS, reads: [] };
       this.profiles.set(file, state);
       const yaml = this.document(state, read, 'Profile');
       if (yaml) {
@@ -492,22 +493,20 @@ export class LabLoader {
   private buildProfileEntity(state: ProfileState): void {
     const yaml = state.yaml;
     if (!yaml) return;
-    let config: ProfileState['config'];
+    const reads: ProfileState['reads'] = [];
     state.entity = buildProfile(yaml.value, yaml.refs, (path) => {
       const read = this.tree.read(path);
-      config = { path, read };
+      reads.push({ path, read });
       return read.text;
     });
-    state.config = config;
+    state.reads = reads;
   }
 
   /** Config templates are read again on every update (few, small, and possibly links): a changed one rebuilds its profile. */
   private refreshConfigs(): boolean {
     let changed = false;
     for (const state of this.profiles.values()) {
-      const config = state.config;
-      if (!config || !state.entity) continue;
-      if (sameRead(this.tree.read(config.path), config.read)) continue;
+      if (!state.entity || state.reads.every((r) => sameRead(this.tree.read(r.path), r.read))) continue;
       this.names.Profile.remove(state.entity.name, state.file);
       this.buildProfileEntity(state);
       if (state.entity) this.names.Profile.add(state.entity.name, { file: state.file, i: 0, entity: state.entity });
@@ -529,7 +528,7 @@ export class LabLoader {
         continue;
       }
       valid.push(state);
-      if (state.config && !configs.has(state.config.path)) configs.set(state.config.path, state.config.read);
+      for (const r of state.reads) if (!configs.has(r.path)) configs.set(r.path, r.read);
       if (this.names.Profile.get(profile.name)[0]?.file === file) profiles.set(profile.name, profile);
     }
     const images = new Map<string, Image>();
@@ -555,8 +554,10 @@ export class LabLoader {
       }
       templates.push(...capProblems(checkProfileTemplates(profile, yaml, this.limits.maxProblems), this.limits.maxProblems, 'file'));
     }
+    const bases = talosBaseFiles(valid.flatMap((v) => (v.entity ? [v.entity] : [])));
+    for (const [file, profile] of bases) templates.push(...capProblems(checkTalosBase(profile, file, configs.get(file), this.limits), this.limits.maxProblems, 'file'));
     const configSecrets: LabProblem[] = [];
-    for (const [file, read] of configs) if (read.text !== undefined) configSecrets.push(...capProblems(checkTextSecrets(file, read.text), this.limits.maxProblems, 'file'));
+    for (const [file, read] of configs) if (read.text !== undefined && !bases.has(file)) configSecrets.push(...capProblems(checkTextSecrets(file, read.text), this.limits.maxProblems, 'file'));
     const imageRefs: LabProblem[] = [];
     for (const profile of profiles.values()) imageRefs.push(...checkProfileImage(profile, images, brokenImages));
     this.derived = { profiles, images, brokenProfiles, brokenImages, known: [...profiles.keys()].sort().join(','), templates, configSecrets, imageRefs };

@@ -50,7 +50,7 @@ export type ProblemCode = (typeof PROBLEM_CODES)[number];
  * Problems only the agent finds, against its own settings (a credential sent where its binding does not allow, DHCP
  * on a NIC it was not given): `validate` in CI cannot know them, so they are not among the loader's codes.
  */
-export type AgentProblemCode = 'agent-policy';
+export type AgentProblemCode = 'agent-policy' | 'talos-base';
 
 /** Messages quote what the lab wrote; past this many characters the rest is counted, not shown. */
 const MAX_MESSAGE = 1000;

@@ -151,11 +151,28 @@ export interface ProfileConfig {
   file?: string;
   /** Config files carry secrets (join tokens, PKI): served only to their own host with its token. */
   secret: boolean;
+  /**
+   * `boot.config.talosBase`: the role's Talos machine config from `talosctl gen config --with-secrets`, SOPS-encrypted
+   * for the agent's age key, as committed (`text` empty when it could not be read: validation says why). The config
+   * above is merged over it as a patch, then the host's own values (src/render/talos/).
+   */
+  talosBase?: { file: string; text: string };
+}
+
+/** `boot.omni`: Omni's join parameters for the kernel line; the join token is the password of a credential the agent holds. */
+export interface OmniJoin {
+  /** `siderolink.api` without `?jointoken=`. */
+  api: string;
+  /** The credential whose password is the join token. */
+  credential: string;
+  /** `talos.events.sink=` and `talos.logging.kernel=` as Omni hands them out. */
+  eventSink?: string;
+  kernelLog?: string;
 }
 
 export type ProfileBoot =
   /** Boot a kernel and initrd from an image, with a templated command line. */
-  | { kind: 'image'; image: string; cmdline: string; config?: ProfileConfig }
+  | { kind: 'image'; image: string; cmdline: string; config?: ProfileConfig; omni?: OmniJoin }
   /** Chain to another iPXE script (e.g. the netboot.xyz menu). */
   | { kind: 'chain'; url: string }
   /** Do not boot anything: the host is powered off and kept off. */

@@ -12,7 +12,8 @@ export const PLACEHOLDER_TOKEN = '<token>';
 
 /** One side of the plan: the lab at `revision`, every host rendered as the agent would, with the placeholder token. Throws RenderFailedError. */
 export function renderSide(revision: string, lab: Lab): PlanSide {
-  const ctx = { lab, urls: new AgentUrls(lab.site), revision, token: () => PLACEHOLDER_TOKEN };
+  // Talos bases are never decrypted here: a plan runs on pull requests, and shows their skeleton (redacted).
+  const ctx = { lab, urls: new AgentUrls(lab.site), revision, token: () => PLACEHOLDER_TOKEN, redactConfigs: true };
   const hosts = new Map<string, RenderedHost>();
   const errors: RenderError[] = [];
   for (const host of lab.hosts.values()) {

@@ -5,6 +5,7 @@ import { renderHost, RenderError, type RenderContext, type RenderedHost } from '
 import { RenderFailedError } from './render-failed-error.ts';
 import { LabRenderer } from './renderer.ts';
 import type { AgentUrls } from './urls.ts';
+import type { TalosBase } from './talos/base.ts';
 import { errorMessage } from '../core/errors.ts';
 
 export { RenderFailedError } from './render-failed-error.ts';
@@ -86,8 +87,8 @@ export class GenerationWriter {
    * temporary directory that is renamed into place, and `current` is a symlink replaced by rename: a reader sees
    * the old generation or the new one, never half of one. Throws RenderFailedError naming each host that fails.
    */
-  async write(lab: Lab, revision: string, urls?: AgentUrls): Promise<Generation> {
-    const { hosts, byMac } = this.renderer.render(lab, revision, urls);
+  async write(lab: Lab, revision: string, urls?: AgentUrls, talosBases?: ReadonlyMap<string, TalosBase>): Promise<Generation> {
+    const { hosts, byMac } = this.renderer.render(lab, revision, urls, talosBases);
     const root = join(this.stateDir, 'generations');
     await mkdir(root, { recursive: true });
     if (!this.swept) {

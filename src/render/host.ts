@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { capabilitiesOfType } from '../core/capabilities.ts';
-import type { Host, ImageFile, Lab } from '../model/types.ts';
+import type { Host, ImageFile, Lab, OmniJoin } from '../model/types.ts';
+import { credentialSlot } from './credential-slot.ts';
 import type { DesiredHost } from '../core/host-state.ts';
 import { imageFileName, type AgentUrls } from './urls.ts';
 import { fillTemplate, TemplateError, type TemplateValues } from '../core/template.ts';
@@ -9,7 +10,9 @@ import { parseCidr, prefixToNetmask } from './net.ts';
 import type { SourceRef } from '../core/source-ref.ts';
 import type { ConvergeSpec } from '../converge/converge-spec.ts';
 import { errorMessage } from '../core/errors.ts';
-import { EVENT_SINK_KIND, mergeConfigDocuments, parseConfigDocuments, serializeConfigDocuments, type ConfigDocument } from './talos/index.ts';
+import { EVENT_SINK_KIND, mergeConfigDocuments, parseConfigDocuments, serializeConfigDocuments, TalosConfigError, type ConfigDocument } from './talos/index.ts';
+import { talosRoleConfig, type TalosConfigInputs } from './talos-role-config.ts';
+import type { TalosBase } from './talos/base.ts';
 
 export interface RenderedHost {
   desired: DesiredHost;
@@ -33,6 +36,10 @@ export interface RenderContext {
   urls: AgentUrls;
   revision: string;
   token: (host: string) => string;
+  /** The roles' Talos bases (`boot.config.talosBase`) by file, decrypted by the agent; a base not here renders as its skeleton. */
+  talosBases?: ReadonlyMap<string, TalosBase>;
+  /** Output for people (`render`, `plan`): configs with every secret replaced by a placeholder. */
+  redactConfigs?: boolean;
 }
 
 /** Renders everything one host needs at boot. Pure: same lab, same key, same output. */
@@ -124,15 +131,31 @@ function renderRole(host: Host, role: string, ctx: RenderContext): RenderedHost 
   // Talos' event sink on the PXE line, and a PXE boot that finds Talos installed halts instead of installing again
   // (talos.halt_if_installed, Talos 1.8+). Kernel arguments do not survive the install: the config carries the sink too.
   const talosArgs = talos ? ` talos.events.sink=${ctx.urls.talosEventSink} talos.halt_if_installed=1` : '';
-  const cmdline = `${fill(boot.cmdline, 'boot.cmdline').trim()}${talosArgs} forseti.callback=${ctx.urls.phoneHome()} forseti.token=${token}`;
+  if (boot.omni && talos) throw new RenderError(host.name, profile.refs['boot.omni'], 'an Omni-managed role publishes its events to Omni (omni.eventSink), not to forseti: converge it on tcpProbe or dhcpAfterInstall, not talosEvents');
+  const cmdline = `${fill(boot.cmdline, 'boot.cmdline').trim()}${talosArgs}${boot.omni ? omniKernelArgs(boot.omni) : ''} forseti.callback=${ctx.urls.phoneHome()} forseti.token=${token}`;
   const filled = boot.config ? fill(boot.config.template, 'boot.config.template') : undefined;
-  const config = boot.config && filled !== undefined
-    ? { name: boot.config.name, content: talos ? withEventSink(host, profile.refs['boot.config'], filled, ctx.urls.talosEventSink) : filled, secret: boot.config.secret }
+  const talosInputs: TalosConfigInputs = { host, profile, ctx, hostname: values['host.hostname'] ?? host.name, prefix, eventSink: talos ? ctx.urls.talosEventSink : undefined };
+  const served = boot.config && filled !== undefined
+    ? boot.config.talosBase !== undefined
+      ? { name: boot.config.name, ...talosConfigOrFail(talosInputs, boot.config.talosBase.file, filled), secret: true }
+      : { name: boot.config.name, text: talos ? withEventSink(host, profile.refs['boot.config'], filled, ctx.urls.talosEventSink) : filled, secret: boot.config.secret }
     : undefined;
+  const config = served && { name: served.name, content: ctx.redactConfigs && 'redacted' in served ? served.redacted : served.text, secret: served.secret };
   const initrds = image.initrds.map((f, i) => ({ url: imageFile(f, `initrds.${i}.url`), name: imageName(f, `initrds.${i}.url`) }));
   const script = refuseUnsafe(host, profile.refs['boot.cmdline'], () => installScript({ host: host.name, role: host.role, kernelUrl: imageFile(image.kernel, 'kernel.url'), initrds, cmdline }));
-  const digest = digestOf([host.role, script, config?.name ?? '', config?.content ?? '']);
+  const digest = digestOf([host.role, script, served?.name ?? '', served?.text ?? '']);
   return { desired: { ...base, boot: 'image', digest }, script, cmdline, ...(config ? { config } : {}) };
+}
+
+/**
+ * Omni's join parameters as its "Copy Kernel Parameters" gives them: `siderolink.api=<api>?jointoken=<token>`,
+ * `talos.events.sink=` and `talos.logging.kernel=` (Omni's own, over SideroLink). The token is a slot the boot
+ * backend fills for the host's own script only.
+ */
+function omniKernelArgs(omni: OmniJoin): string {
+  const sink = omni.eventSink !== undefined ? ` talos.events.sink=${omni.eventSink}` : '';
+  const log = omni.kernelLog !== undefined ? ` talos.logging.kernel=${omni.kernelLog}` : '';
+  return ` siderolink.api=${omni.api}?jointoken=${credentialSlot(omni.credential)}${sink}${log}`;
 }
 
 /** A script the builders refuse to write (a value would not stay in its place) is this host's render error. */
@@ -141,6 +164,16 @@ function refuseUnsafe(host: Host, ref: SourceRef | undefined, build: () => strin
     return build();
   } catch (err) {
     if (err instanceof UnsafeScriptError) throw new RenderError(host.name, ref, err.message);
+    throw err;
+  }
+}
+
+/** A Talos base's config, or this host's render error at the base's line (or the profile's talosBase field). */
+function talosConfigOrFail(inputs: TalosConfigInputs, baseFile: string, patchText: string): { text: string; redacted: string } {
+  try {
+    return talosRoleConfig(inputs, baseFile, patchText);
+  } catch (err) {
+    if (err instanceof TalosConfigError) throw new RenderError(inputs.host.name, err.ref ?? inputs.profile.refs['boot.config.talosBase'], err.reason);
     throw err;
   }
 }

@@ -8,6 +8,14 @@ import type { Host, Image, Lab, Profile } from '../model/types.ts';
 import { RenderFailedError } from './render-failed-error.ts';
 import { renderHost, RenderError, type RenderedHost } from './host.ts';
 import { AgentUrls } from './urls.ts';
+import type { TalosBase } from './talos/base.ts';
+
+type TalosBases = ReadonlyMap<string, TalosBase>;
+
+function talosBaseOf(profile: Profile | undefined, bases: TalosBases): TalosBase | undefined {
+  const file = profile?.boot.kind === 'image' ? profile.boot.config?.talosBase?.file : undefined;
+  return file === undefined ? undefined : bases.get(file);
+}
 
 export interface RenderResult {
   hosts: Map<string, RenderedHost>;
@@ -26,11 +34,13 @@ class Entry {
   private readonly image: Image | undefined;
   private readonly wipe: Profile | undefined;
   private readonly wipeImage: Image | undefined;
+  /** The role's Talos base as resolved (decrypted) for this rendering: the committed text alone does not tell. */
+  private readonly talosBase: TalosBase | undefined;
   /** `rendered` at the revision of the last call. */
   current: RenderedHost;
 
   /** `rendered.desired.revision` is that of the call that rendered it. */
-  constructor(host: Host, lab: Lab, base: string, readonly rendered: RenderedHost) {
+  constructor(host: Host, lab: Lab, base: string, talosBases: TalosBases, readonly rendered: RenderedHost) {
     this.host = host;
     this.site = lab.site;
     this.base = base;
@@ -38,13 +48,14 @@ class Entry {
     this.image = imageOf(lab, this.profile);
     this.wipe = host.wipe !== undefined ? lab.profiles.get(lab.site.wipe.profile) : undefined;
     this.wipeImage = imageOf(lab, this.wipe);
+    this.talosBase = talosBaseOf(this.profile, talosBases);
     this.current = rendered;
   }
 
-  matches(host: Host, lab: Lab, base: string): boolean {
+  matches(host: Host, lab: Lab, base: string, talosBases: TalosBases): boolean {
     if (host !== this.host || lab.site !== this.site || base !== this.base) return false;
     const profile = lab.profiles.get(host.role);
-    if (profile !== this.profile || imageOf(lab, profile) !== this.image) return false;
+    if (profile !== this.profile || imageOf(lab, profile) !== this.image || talosBaseOf(profile, talosBases) !== this.talosBase) return false;
     if (host.wipe === undefined) return true;
     const wipe = lab.profiles.get(lab.site.wipe.profile);
     return wipe === this.wipe && imageOf(lab, wipe) === this.wipeImage;
@@ -70,19 +81,20 @@ export class LabRenderer {
   }
 
   /** Renders every host of `lab`; throws RenderFailedError naming each host that fails. */
-  render(lab: Lab, revision: string, urls: AgentUrls = new AgentUrls(lab.site)): RenderResult {
-    const ctx = { lab, urls, revision, token: this.token };
+  /** `talosBases`: the roles' Talos bases, decrypted (src/render/talos/base.ts); a base not given renders as its skeleton. */
+  render(lab: Lab, revision: string, urls: AgentUrls = new AgentUrls(lab.site), talosBases: TalosBases = new Map()): RenderResult {
+    const ctx = { lab, urls, revision, token: this.token, talosBases };
     const hosts = new Map<string, RenderedHost>();
     const errors: RenderError[] = [];
     const renderedNow: Entry[] = [];
     const replaced: Entry[] = [];
     for (const host of lab.hosts.values()) {
       let entry = this.cache.get(host.name);
-      if (!entry || !entry.matches(host, lab, urls.base)) {
+      if (!entry || !entry.matches(host, lab, urls.base, talosBases)) {
         try {
           const rendered = renderHost(host, ctx);
           if (entry) replaced.push(entry);
-          entry = new Entry(host, lab, urls.base, rendered);
+          entry = new Entry(host, lab, urls.base, talosBases, rendered);
           this.cache.set(host.name, entry);
           this.pending.add(host.name);
           renderedNow.push(entry);

@@ -5,7 +5,7 @@
 // anything is sent, so a committer cannot point the Git token or a BMC password at a server of their own.
 import { isIPv4, isIPv6 } from 'node:net';
 
-export const CREDENTIAL_USES = ['git', 'webhook', 'bmc', 'alerts', 'forge'] as const;
+export const CREDENTIAL_USES = ['git', 'webhook', 'bmc', 'alerts', 'forge', 'omni'] as const;
 export type CredentialUse = (typeof CREDENTIAL_USES)[number];
 
 /** An address a BMC credential may be sent to: an IP network (a single address is a /32 or /128) or a host name, on one port or any. */
@@ -27,7 +27,7 @@ export interface CredentialBinding {
   use: ReadonlySet<CredentialUse>;
   /** bmc: where the credential may go; empty: nowhere. */
   addresses: readonly AddressRule[];
-  /** alerts, forge: where the credential may go; empty: nowhere. */
+  /** alerts, forge, omni (the SideroLink API a join token is for): where the credential may go; empty: nowhere. */
   urls: readonly UrlPrefix[];
   /** bmc: the commit may decide how the BMC's certificate is trusted (`bmc.tls.ca`, `fingerprint`, `insecure`). */
   allowInsecureTls: boolean;
@@ -72,9 +72,10 @@ export function parseBinding(name: string, entry: Record<string, unknown>): Cred
     allowInsecureTls: insecure,
   };
   if (use.has('bmc') && binding.addresses.length === 0) throw new CredentialBindingError(name, 'use bmc needs addresses: the BMC networks or addresses it may be sent to (e.g. [10.77.1.0/24])');
-  if ((use.has('alerts') || use.has('forge')) && binding.urls.length === 0) throw new CredentialBindingError(name, `use ${use.has('alerts') ? 'alerts' : 'forge'} needs urls: the URL prefixes it may be sent to (e.g. [https://gitea.lab/api/v1])`);
+  const urlUse = (['alerts', 'forge', 'omni'] as const).find((u) => use.has(u));
+  if (urlUse !== undefined && binding.urls.length === 0) throw new CredentialBindingError(name, `use ${urlUse} needs urls: the URL prefixes it may be sent to (e.g. [${urlUse === 'omni' ? 'https://acme.siderolink.omni.siderolabs.io' : 'https://gitea.lab/api/v1'}])`);
   if (binding.addresses.length > 0 && !use.has('bmc')) throw new CredentialBindingError(name, 'addresses apply to use bmc only');
-  if (binding.urls.length > 0 && !use.has('alerts') && !use.has('forge')) throw new CredentialBindingError(name, 'urls apply to use alerts and forge only');
+  if (binding.urls.length > 0 && urlUse === undefined) throw new CredentialBindingError(name, 'urls apply to use alerts, forge and omni only');
   return binding;
 }
 

@@ -168,7 +168,8 @@ export class Secrets {
     return { credentials: this.fromSops, others: this.sopsValues.filter((v) => !passwords.has(v)) };
   }
 
-  private async ageIdentities(): Promise<string[]> {
+  /** The agent's age identities (FORSETI_AGE_KEY, the age key file); throws SopsError when the key file cannot be read. */
+  async ageIdentities(): Promise<string[]> {
     const keyFile = this.options.ageKeyFile ?? this.env['FORSETI_AGE_KEY_FILE'];
     const identities = this.env['FORSETI_AGE_KEY'] ? parseAgeIdentities(this.env['FORSETI_AGE_KEY']) : [];
     if (keyFile) {

@@ -6,6 +6,7 @@ import type { ObservedHost, ProvisionStep } from '../core/host-state.ts';
 import type { Generation } from '../render/generation.ts';
 import { autoexecScript, chainEntryScript, diskScript, exitScript } from '../render/ipxe.ts';
 import { attemptToken, fillTokenSlot, tokenMatches } from '../render/token.ts';
+import { fillCredentialSlots } from '../render/credential-slot.ts';
 import type { BootBackend, BootScript, SecretFileAnswer } from './boot-http.ts';
 import type { ImageCache } from '../render/image-cache.ts';
 import type { HostTracker } from '../observe/host-tracker.ts';
@@ -35,6 +36,8 @@ export interface BackendExtras {
   discovery?: Pick<AgentDiscovery, 'scriptFor' | 'receive'>;
   /** The converge signals of roles that declare them (src/serve/converge-signals.ts). */
   converge?: ConvergeSignals;
+  /** A credential's password for a slot of a host's own script (Omni's join token); undefined when not held. */
+  credential?: (name: string) => string | undefined;
 }
 
 /**
@@ -142,9 +145,15 @@ export class AgentBootBackend implements BootBackend {
     const script = answer === 'wipe'
       ? (rendered.wipeScript ?? exitScript(`no wipe role rendered for ${name}`))
       : (rendered.script ?? exitScript(`nothing to boot for ${name}`));
+    const filled = fillCredentialSlots(fillTokenSlot(script, this.tokenOf(name, state)), (n) => this.extras.credential?.(n));
+    if ('missing' in filled) {
+      const reason = `credential "${filled.missing}" of its kernel line is not held by the agent`;
+      return { script: exitScript(`${name}: ${reason}`), host: name, answer: 'refused', refused: reason };
+    }
     if (countStep) this.step(name, 'script');
     if (answer === 'chain') this.extras.converge?.menuServed(host);
-    return { script: fillTokenSlot(script, this.tokenOf(name, state)), host: name, answer, ownScript: true };
+    else this.extras.converge?.scriptServed(host);
+    return { script: filled.text, host: name, answer, ownScript: true };
   }
 
   /**

@@ -7,7 +7,7 @@
 // host's phase, steps and "installed" stay in the journal.
 import { connect } from 'node:net';
 import type { Logger } from '../log.ts';
-import { hostConvergence, signalKey, type ConvergeSpec } from '../converge/converge-spec.ts';
+import { hostConvergence, signalKey, type ConvergeSpec, type TcpProbeAfter } from '../converge/converge-spec.ts';
 import { initialInstallerState, parseInstallerReport, reduceInstallerReport, type InstallerState } from '../converge/installer-reports.ts';
 import { dhcpAfterInstallSignal, observedSignal, tcpProbeSignal, type DhcpSeen, type ProbeResult } from '../converge/simple-signals.ts';
 import type { SignalState } from '../converge/signal.ts';
@@ -38,6 +38,8 @@ interface AttemptSignals {
   phoneHomeAt?: number;
   menuServedAt?: number;
   diskAnsweredAt?: number;
+  /** forseti served the host its own script (tcpProbe after: boot counts from here). */
+  scriptServedAt?: number;
   /** The last step recorded per signal, so only a change is recorded. */
   recorded: Map<string, string>;
 }
@@ -165,6 +167,12 @@ export class ConvergeSignals {
     if (attempt && attempt.diskAnsweredAt === undefined) attempt.diskAnsweredAt = this.now();
   }
 
+  /** The host was served its own script during its attempt. */
+  scriptServed(host: Host): void {
+    const attempt = this.attemptOf(host);
+    if (attempt && attempt.scriptServedAt === undefined) attempt.scriptServedAt = this.now();
+  }
+
   /** A DHCP request from one of the host's MACs. */
   dhcp(host: Host, request: Omit<DhcpSeen, 'at'>): void {
     const attempt = this.attemptOf(host, 'dhcpAfterInstall');
@@ -183,27 +191,27 @@ export class ConvergeSignals {
     if (!gen) return;
     const t = this.now();
     for (const host of gen.lab.hosts.values()) {
-      const ports = (this.specOf(host)?.signals ?? []).flatMap((s) => (s.kind === 'tcpProbe' ? [s.port] : []));
-      if (ports.length === 0) continue;
       const attempt = this.attemptOf(host);
-      const from = attempt ? this.probeFrom(host, attempt) : undefined;
-      if (!attempt || from === undefined || t - (attempt.lastProbeAt ?? 0) < PROBE_INTERVAL_MS || attempt.probing) continue;
+      if (!attempt || t - (attempt.lastProbeAt ?? 0) < PROBE_INTERVAL_MS || attempt.probing) continue;
+      const due = (this.specOf(host)?.signals ?? []).flatMap((s) => (s.kind === 'tcpProbe' && this.probeFrom(host, attempt, s.after) !== undefined ? [s] : []));
+      if (due.length === 0) continue;
       attempt.lastProbeAt = t;
       attempt.probing = true;
-      void Promise.all(ports.map((port) => probe(host.ip, port).then((open) => ({ port, open, at: this.now() })))).then((results) => {
+      void Promise.all(due.map((s) => probe(host.ip, s.port).then((open) => ({ port: s.port, open, at: this.now() })))).then((results) => {
         attempt.probing = false;
         attempt.probes = [...attempt.probes, ...results].slice(-MAX_PROBES);
-        for (const port of ports) this.moved(host.name, attempt, `tcpProbe:${port}`, this.probeState(host, attempt, port), false);
+        for (const s of due) this.moved(host.name, attempt, signalKey(s), this.probeState(host, attempt, s), false);
       });
     }
   }
 
-  private probeFrom(host: Host, attempt: AttemptSignals): number | undefined {
+  private probeFrom(host: Host, attempt: AttemptSignals, after: TcpProbeAfter = 'disk'): number | undefined {
+    if (after === 'boot') return attempt.scriptServedAt;
     return attempt.diskAnsweredAt ?? this.tracker.get(host.name).attemptInstalledAt;
   }
 
-  private probeState(host: Host, attempt: AttemptSignals, port: number): SignalState {
-    return tcpProbeSignal(port, attempt.probes.filter((p) => p.port === port), this.probeFrom(host, attempt));
+  private probeState(host: Host, attempt: AttemptSignals, signal: { port: number; after?: TcpProbeAfter }): SignalState {
+    return tcpProbeSignal(signal.port, attempt.probes.filter((p) => p.port === signal.port), this.probeFrom(host, attempt, signal.after));
   }
 
   /** The host's profile's declaration in the served generation. */
@@ -261,7 +269,7 @@ export class ConvergeSignals {
       menuServed: observedSignal('menu served', attempt.menuServedAt),
       dhcpAfterInstall: dhcpAfterInstallSignal(attempt.dhcp, attempt.diskAnsweredAt),
     };
-    for (const s of spec.signals) if (s.kind === 'tcpProbe' && hostModel) signals[signalKey(s)] = this.probeState(hostModel, attempt, s.port);
+    for (const s of spec.signals) if (s.kind === 'tcpProbe' && hostModel) signals[signalKey(s)] = this.probeState(hostModel, attempt, s);
     // Timeouts are the reconcile decision's (src/plan/decide.ts, with the role's overrides): here only what the signals say.
     const state: ObservedHost = this.tracker.get(host);
     const verdict = hostConvergence({ spec, signals }, { now: this.now(), since: state.since, provisionTimeoutMs: Number.MAX_SAFE_INTEGER, stepTimeoutMs: Number.MAX_SAFE_INTEGER });

@@ -2,6 +2,9 @@ import { resolve } from 'node:path';
 import { formatProblem, loadLab } from '../../model/load.ts';
 import { RenderError, renderHost } from '../../render/host.ts';
 import { AgentUrls } from '../../render/urls.ts';
+import { TalosBaseResolver } from '../../render/talos/index.ts';
+import { Secrets } from '../../secrets/secrets.ts';
+import { SopsError } from '../../secrets/sops.ts';
 import { renderDnsmasqConfig } from '../../render/dnsmasq.ts';
 import { flag, parseArgs, UsageError } from '../args.ts';
 
@@ -31,7 +34,14 @@ export async function renderCommand(argv: string[]): Promise<number> {
     return 1;
   }
   try {
-    const rendered = renderHost(host, { lab, urls: new AgentUrls(lab.site), revision: 'working-tree', token: () => 'TOKEN' });
+    // With the agent's age key at hand (FORSETI_AGE_KEY, FORSETI_AGE_KEY_FILE) the Talos bases are decrypted, and the
+    // secrets of the result replaced by placeholders; without it the bases show as their skeleton.
+    const identities = await (await Secrets.load(undefined)).ageIdentities().catch((err: unknown) => {
+      if (err instanceof SopsError) throw new UsageError(err.message);
+      throw err;
+    });
+    const talosBases = await new TalosBaseResolver().resolve(lab, identities.length > 0 ? identities : undefined);
+    const rendered = renderHost(host, { lab, urls: new AgentUrls(lab.site), revision: 'working-tree', token: () => 'TOKEN', talosBases, redactConfigs: true });
     if (flag(args, 'what') === 'config') process.stdout.write(rendered.config?.content ?? '');
     else process.stdout.write(rendered.script ?? `#!ipxe\necho ${name} has role ${host.role}: nothing to boot\nexit\n`);
     return 0;

@@ -29,8 +29,13 @@ export function documentKey(body: JsonMap): string | undefined {
   return typeof name === 'string' ? `${apiVersion}/${kind}/${name}` : `${apiVersion}/${kind}`;
 }
 
-/** Parses multi-document YAML; throws Error naming the document and the line of the first problem. */
-export function parseConfigDocuments(text: string): ConfigDocument[] {
+/**
+ * Parses multi-document YAML; throws Error naming the document and the line of the first problem. `patch`: a
+ * strategic merge patch, whose v1alpha1 part may leave out `version` ("Strategic merge patches look like incomplete
+ * machine configuration files": `machine: {network: {hostname: worker1}}`, talos.dev/v1.10/talos-guides/
+ * configuration/patching).
+ */
+export function parseConfigDocuments(text: string, options: { patch?: boolean } = {}): ConfigDocument[] {
   const out: ConfigDocument[] = [];
   const docs = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: true });
   if (!Array.isArray(docs)) return out; // an empty stream
@@ -40,7 +45,7 @@ export function parseConfigDocuments(text: string): ConfigDocument[] {
     if (doc.contents === null) return; // an empty document (a trailing ---)
     const body = doc.toJS({ maxAliasCount: MAX_ALIASES }) as Json;
     if (!isMap(body)) throw new Error(`document ${i + 1} is not a mapping`);
-    const key = documentKey(body);
+    const key = documentKey(body) ?? (options.patch && body['apiVersion'] === undefined && body['kind'] === undefined && body['version'] === undefined ? MAIN_DOCUMENT : undefined);
     if (key === undefined) throw new Error(`document ${i + 1} is neither the v1alpha1 document (version: v1alpha1) nor one with apiVersion and kind`);
     out.push({ key, body });
   });

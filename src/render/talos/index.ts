@@ -9,3 +9,5 @@ export { redactTalosConfig, talosConfigSecrets, TALOS_REDACTED } from './redact.
 export { checkTalosConfig } from './check.ts';
 export type { TalosConfigProblem } from './check.ts';
 export { TalosConfigError } from './errors.ts';
+export { decryptTalosBase, renderFromTalosBase, talosBaseSkeleton, TalosBaseResolver } from './base.ts';
+export type { RenderedTalosRoleConfig, TalosBase } from './base.ts';

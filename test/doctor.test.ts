@@ -3,7 +3,7 @@
 // judged against the site's DHCP mode.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,6 +83,21 @@ test('a commit the agent would reject (a BMC outside its credential\'s addresses
   assert.match(line(r.stdout, 'agent policy'), /^FAIL  agent policy: the agent would reject this commit:$/);
   assert.match(r.stdout, new RegExp(`^hosts/bld-001\\.yaml:6:\\d+: credential "ilo" may not be sent to 127\\.0\\.0\\.1 port ${closedPort}`, 'm'));
   assert.match(line(r.stdout, 'bmc'), /^SKIP  bmc: no BMC is contacted/);
+});
+
+test('a commit naming a DHCP relay the agent config does not list fails the agent policy, at the relay', { timeout: 120_000 }, async () => {
+  const dir = join(work, 'relays');
+  const siteYaml = site({ interface: 'lo', subnet: '127.0.0.0/24', address: '127.0.0.1', mode: 'proxy', http: await freePort(), tftp: await freePort() })
+    .replace('dhcp: {mode: proxy}', 'dhcp: {mode: proxy, relays: [127.0.0.50, 192.0.2.7]}');
+  await writeTree(dir, { 'site.yaml': siteYaml, 'profiles/off.yaml': OFF });
+  const config = agentConfig(work, 'http://127.0.0.1:9/lab.git', ipxeDir);
+  writeFileSync(config, readFileSync(config, 'utf8').replace('dhcp: false,', 'dhcp: true, interface: lo, dhcpModes: [proxy], dhcpRelays: [127.0.0.50],'));
+  const r = await doctor(['--config', config, '--lab', dir, '--no-dhcp-probe']);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(line(r.stdout, 'agent policy'), /^FAIL  agent policy: the agent would reject this commit:$/);
+  const at = 'dhcp: {mode: proxy, relays: [127.0.0.50, '.length + 1;
+  assert.match(r.stdout, new RegExp(`^site\\.yaml:5:${at}: dhcp\\.relays names 192\\.0\\.2\\.7, which is not a relay the agent's config allows \\(serve\\.dhcpRelays: \\[127\\.0\\.0\\.50\\]\\)`, 'm'));
+  assert.ok(!/127\.0\.0\.50,? which/.test(r.stdout), 'the listed relay passes');
 });
 
 test('--json gives every check with its status', { timeout: 120_000 }, async () => {

@@ -54,7 +54,7 @@ test('flags make a lab that validates, is one clean commit, and names a schema i
   assert.match(readFileSync(join(dir, 'agent/agent.yaml'), 'utf8'), /^  dhcp: true$/m);
   // The agent config it writes allows what its site asks: DHCP on the site's NIC, in its mode.
   const config = await loadAgentConfig(join(dir, 'agent/agent.yaml'));
-  assert.deepEqual([config.serve.interface, config.serve.dhcpModes], ['eno2', ['full']]);
+  assert.deepEqual([config.serve.interface, config.serve.dhcpModes, config.serve.dhcpRelays], ['eno2', ['full'], []]);
   const { lab } = await loadLab(dir);
   assert.ok(lab);
   assert.deepEqual(dhcpPolicyProblems(lab.site, config.serve), []);

@@ -111,6 +111,27 @@ test('renderer: renders again only the hosts whose inputs changed, and stamps ev
   }
 });
 
+test('renderer: a new Talos event sink port renders again the hosts whose roles carry the sink, and only those', async () => {
+  const lab = await templateLab();
+  const renderer = new LabRenderer((h) => `tok-${h}`);
+  const at = (port: number) => new AgentUrls(lab.site, { talosEventsPort: port });
+  renderer.render(lab, 'a'.repeat(40), at(4002));
+  const carriers = [...lab.hosts.values()].filter((h) => lab.profiles.get(h.role)?.converge.signals.some((s) => s.kind === 'talosEvents')).map((h) => h.name).sort();
+  assert.ok(carriers.length > 0 && carriers.length < lab.hosts.size, 'the template has hosts with and without the sink');
+  renderer.clearChanges();
+  assert.equal(renderer.render(lab, 'a'.repeat(40), at(4002)).rendered, 0, 'the same sink renders nothing again');
+
+  const moved = renderer.render(lab, 'a'.repeat(40), at(14002));
+  assert.equal(moved.rendered, carriers.length);
+  assert.deepEqual([...renderer.changes].sort(), carriers);
+  assert.deepEqual(moved.hosts, renderLab({ ...ctx(lab), urls: at(14002) }).hosts, 'what is reused and what is rendered again equals a render from scratch');
+  for (const name of carriers) {
+    const host = moved.hosts.get(name);
+    assert.match(host?.cmdline ?? '', new RegExp(`talos\\.events\\.sink=${lab.site.agent.address.replaceAll('.', '\\.')}:14002 `), name);
+    assert.ok(host?.config?.content.includes(`${lab.site.agent.address}:14002`), `${name}'s config carries the new sink`);
+  }
+});
+
 test('generation writer: shards of unchanged hosts are hard links to the previous generation', async () => {
   const lab = await templateLab();
   const state = await mkdtemp(join(tmpdir(), 'forseti-gen-inc-'));

@@ -206,24 +206,28 @@ test('a commit cannot send any credential the agent holds anywhere its operator 
   }
 });
 
-test('the agent config decides the NIC and the modes of DHCP; a commit asking for others is rejected', { timeout: 120_000 }, async () => {
+test('the agent config decides the NIC, the modes and the relays of DHCP; a commit asking for others is rejected', { timeout: 120_000 }, async () => {
   const port = await freeTcpPort();
   const configFile = join(dir, 'dhcp-agent.yaml');
-  writeFileSync(configFile, lines('lab: {url: http://127.0.0.1:1/lab.git}', 'serve: {interface: lo, dhcpModes: [proxy, full]}'));
-  assert.deepEqual((await loadAgentConfig(configFile)).serve, { ...(await loadAgentConfig(configFile)).serve, interface: 'lo', dhcpModes: ['proxy', 'full'] });
+  writeFileSync(configFile, lines('lab: {url: http://127.0.0.1:1/lab.git}', 'serve: {interface: lo, dhcpModes: [proxy, full], dhcpRelays: [10.50.0.1]}'));
+  assert.deepEqual((await loadAgentConfig(configFile)).serve, { ...(await loadAgentConfig(configFile)).serve, interface: 'lo', dhcpModes: ['proxy', 'full'], dhcpRelays: ['10.50.0.1'] });
   writeFileSync(configFile, lines('lab: {url: http://127.0.0.1:1/lab.git}'));
   const defaults = (await loadAgentConfig(configFile)).serve;
   assert.equal(defaults.interface, undefined);
   assert.deepEqual(defaults.dhcpModes, ['proxy']);
-  for (const [bad, message] of [['serve: {interface: "eth0; x"}', /serve\.interface must be a network interface name/], ['serve: {dhcpModes: [off]}', /serve\.dhcpModes must be a list of full, proxy/]] as const) {
+  assert.deepEqual(defaults.dhcpRelays, []);
+  for (const [bad, message] of [['serve: {interface: "eth0; x"}', /serve\.interface must be a network interface name/], ['serve: {dhcpModes: [off]}', /serve\.dhcpModes must be a list of full, proxy/], ['serve: {dhcpRelays: [relay.example.net]}', /serve\.dhcpRelays must be a list of IPv4 addresses/], ['serve: {dhcpRelays: 10.50.0.1}', /serve\.dhcpRelays must be a list of IPv4 addresses/]] as const) {
     writeFileSync(configFile, lines('lab: {url: http://127.0.0.1:1/lab.git}', bad));
     await assert.rejects(loadAgentConfig(configFile), (err: unknown) => err instanceof AgentConfigError && message.test(err.message));
   }
 
   // The rule itself, by table
-  const siteOf = (nic: string, mode: 'full' | 'proxy' | 'off'): Site =>
-    ({ network: { interface: nic }, dhcp: { mode }, refs: { 'network.interface': { file: 'site.yaml', line: 4, col: 14 }, 'dhcp.mode': { file: 'site.yaml', line: 6, col: 9 } } }) as unknown as Site;
-  const table: Array<[Site, { dhcp: boolean; interface?: string; dhcpModes?: Array<'full' | 'proxy'> }, string[]]> = [
+  const siteOf = (nic: string, mode: 'full' | 'proxy' | 'off', relays?: string[]): Site => ({
+    network: { interface: nic }, dhcp: { mode, ...(relays ? { relays } : {}) },
+    refs: { 'network.interface': { file: 'site.yaml', line: 4, col: 14 }, 'dhcp.mode': { file: 'site.yaml', line: 6, col: 9 }, 'dhcp.relays.0': { file: 'site.yaml', line: 7, col: 13 }, 'dhcp.relays.1': { file: 'site.yaml', line: 7, col: 24 } },
+  }) as unknown as Site;
+  const notAllowed = (relay: string, listed: string): string => `site.yaml:7:${relay === '10.51.0.1' ? 24 : 13}: dhcp.relays names ${relay}, which is not a relay the agent's config allows (${listed}): the agent sends its DHCP replies to a relay, so only its operator names them`;
+  const table: Array<[Site, { dhcp: boolean; interface?: string; dhcpModes?: Array<'full' | 'proxy'>; dhcpRelays?: string[] }, string[]]> = [
     [siteOf('eno2', 'full'), { dhcp: false }, []],
     [siteOf('eno2', 'off'), { dhcp: true, interface: 'br0' }, []],
     [siteOf('br0', 'proxy'), { dhcp: true, interface: 'br0' }, []],
@@ -231,6 +235,13 @@ test('the agent config decides the NIC and the modes of DHCP; a commit asking fo
     [siteOf('eno2', 'proxy'), { dhcp: true, interface: 'br0' }, ['site.yaml:4:14: network.interface "eno2" is not the agent\'s provisioning NIC "br0" (serve.interface in its config); the agent serves DHCP there only']],
     [siteOf('br0', 'full'), { dhcp: true, interface: 'br0' }, ['site.yaml:6:9: dhcp.mode full is not allowed by the agent\'s config (serve.dhcpModes: [proxy])']],
     [siteOf('br0', 'proxy'), { dhcp: true }, ['site.yaml:4:14: dhcp.mode proxy asks the agent to serve DHCP, but its config names no serve.interface: the agent serves DHCP only on the NIC its operator names (or set dhcp.mode: off)']],
+    // Relays: allowed, some not allowed, none configured (the default), and no DHCP served at all
+    [siteOf('br0', 'proxy', ['10.50.0.1', '10.51.0.1']), { dhcp: true, interface: 'br0', dhcpRelays: ['10.51.0.1', '10.50.0.1'] }, []],
+    [siteOf('br0', 'proxy', ['10.50.0.1', '10.51.0.1']), { dhcp: true, interface: 'br0', dhcpRelays: ['10.50.0.1'] }, [notAllowed('10.51.0.1', 'serve.dhcpRelays: [10.50.0.1]')]],
+    [siteOf('br0', 'proxy', ['10.50.0.1', '10.51.0.1']), { dhcp: true, interface: 'br0' }, [notAllowed('10.50.0.1', 'it lists no serve.dhcpRelays'), notAllowed('10.51.0.1', 'it lists no serve.dhcpRelays')]],
+    [siteOf('br0', 'proxy', ['10.50.0.1']), { dhcp: true, interface: 'br0', dhcpRelays: [] }, [notAllowed('10.50.0.1', 'it lists no serve.dhcpRelays')]],
+    [siteOf('br0', 'off', ['10.50.0.1']), { dhcp: true, interface: 'br0' }, []],
+    [siteOf('br0', 'proxy', ['10.50.0.1']), { dhcp: false }, []],
   ];
   for (const [s, serve, expected] of table) assert.deepEqual(dhcpPolicyProblems(s, serve).map(formatProblem), expected, JSON.stringify(serve));
 
@@ -244,7 +255,7 @@ test('the agent config decides the NIC and the modes of DHCP; a commit asking fo
   const config = await loopbackAgentConfig(work, git.repoUrl('dhcp'), { tftp: false });
   config.lab.credential = 'git';
   writeFileSync(config.secretsFile ?? '', `git: {username: forseti, password: ${SECRETS.git}}\n`);
-  config.serve = { ...config.serve, dhcp: true, interface: 'lo', dhcpModes: ['proxy'] };
+  config.serve = { ...config.serve, dhcp: true, interface: 'lo', dhcpModes: ['proxy'], dhcpRelays: ['127.0.0.50'] };
   const agent = new Agent(config, createLogger({ level: 'silent' }));
   try {
     await agent.start();
@@ -260,6 +271,9 @@ test('the agent config decides the NIC and the modes of DHCP; a commit asking fo
     };
     await expectRejected(siteYaml('eno2', 'proxy'), /^site\.yaml:4:\d+: network\.interface "eno2" is not the agent's provisioning NIC "lo"/m);
     await expectRejected(siteYaml('lo', 'full'), /^site\.yaml:5:\d+: dhcp\.mode full is not allowed by the agent's config \(serve\.dhcpModes: \[proxy\]\)/m);
+    // A relay the operator did not list, at its list item (line 5; after `dhcp: {mode: proxy, relays: [127.0.0.50, `)
+    const relaysAt = 'dhcp: {mode: proxy, relays: [127.0.0.50, '.length + 1;
+    await expectRejected(siteYaml('lo', 'proxy, relays: [127.0.0.50, 192.0.2.7]'), new RegExp(`^site\\.yaml:5:${relaysAt}: dhcp\\.relays names 192\\.0\\.2\\.7, which is not a relay the agent's config allows \\(serve\\.dhcpRelays: \\[127\\.0\\.0\\.50\\]\\)`, 'm'));
   } finally {
     await agent.stop();
   }

@@ -9,6 +9,7 @@ import { DEFAULT_HTTP_LIMITS } from '../serve/http/http-server.ts';
 import { DEFAULT_CEILING, DEFAULT_DOWNLOAD, DOWNLOAD_KEYS, type DownloadSettings, type ImagePolicy } from '../render/image-limits.ts';
 import { httpAllowProblem } from '../render/image-http-allow.ts';
 import { labLimits, type LabLimits } from '../model/lab-limits.ts';
+import { ipv4ToNumber } from '../model/ipv4.ts';
 import type { TftpLimits } from '../serve/tftp/limits.ts';
 import { parseWebhookSettings, type WebhookSettings } from '../source/webhook.ts';
 import { errorMessage } from '../core/errors.ts';
@@ -172,13 +173,20 @@ function tftpSettings(file: string, raw: unknown): { tftp: boolean; tftpLimits?:
   return { tftp: true, tftpLimits: limits };
 }
 
-/** `serve.interface` (the only NIC DHCP is served on) and `serve.dhcpModes` (default [proxy]): see README, "Security model". */
-function dhcpPolicy(file: string, serve: Raw): Pick<ServeSettings, 'interface' | 'dhcpModes'> {
+/**
+ * `serve.interface` (the only NIC DHCP is served on), `serve.dhcpModes` (default [proxy]) and `serve.dhcpRelays`
+ * (default none): see README, "Security model".
+ */
+function dhcpPolicy(file: string, serve: Raw): Pick<ServeSettings, 'interface' | 'dhcpModes' | 'dhcpRelays'> {
   const nic = serve['interface'];
   if (nic !== undefined && (typeof nic !== 'string' || !/^[A-Za-z0-9_.:@-]{1,15}$/.test(nic))) throw new AgentConfigError(file, 'serve.interface must be a network interface name (e.g. eno2)');
   const modes = serve['dhcpModes'] ?? DEFAULT_DHCP_MODES;
   if (!Array.isArray(modes) || modes.some((m) => m !== 'full' && m !== 'proxy')) throw new AgentConfigError(file, 'serve.dhcpModes must be a list of full, proxy');
-  return { ...(nic !== undefined ? { interface: nic } : {}), dhcpModes: modes as Array<'full' | 'proxy'> };
+  const relays = serve['dhcpRelays'] ?? [];
+  if (!Array.isArray(relays) || relays.some((r) => typeof r !== 'string' || ipv4ToNumber(r) === undefined || r === '0.0.0.0')) {
+    throw new AgentConfigError(file, 'serve.dhcpRelays must be a list of IPv4 addresses (each relay\'s giaddr)');
+  }
+  return { ...(nic !== undefined ? { interface: nic } : {}), dhcpModes: modes as Array<'full' | 'proxy'>, dhcpRelays: relays as string[] };
 }
 
 /** `discovery: {forge: {type, api, repository, credential, labels}}`. */

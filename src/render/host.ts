@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { capabilitiesOfType } from '../core/capabilities.ts';
-import type { Host, ImageFile, Lab, OmniJoin } from '../model/types.ts';
+import type { Host, ImageFile, Lab, OmniJoin, Profile } from '../model/types.ts';
 import { credentialSlot } from './credential-slot.ts';
 import type { DesiredHost } from '../core/host-state.ts';
 import { imageFileName, type AgentUrls } from './urls.ts';
@@ -43,6 +43,11 @@ export interface RenderContext {
 }
 
 /** Renders everything one host needs at boot. Pure: same lab, same key, same output. */
+/** Whether a role's rendering carries the agent's Talos event sink (kernel line and config): it converges on talosEvents. */
+export function carriesTalosEventSink(profile: Profile): boolean {
+  return profile.converge.signals.some((s) => s.kind === 'talosEvents');
+}
+
 export function renderHost(host: Host, ctx: RenderContext): RenderedHost {
   const rendered = renderRole(host, host.role, ctx);
   if (host.wipe === undefined) return rendered;
@@ -127,7 +132,7 @@ function renderRole(host: Host, role: string, ctx: RenderContext): RenderedHost 
       throw err;
     }
   };
-  const talos = profile.converge.signals.some((s) => s.kind === 'talosEvents');
+  const talos = carriesTalosEventSink(profile);
   // Talos' event sink on the PXE line, and a PXE boot that finds Talos installed halts instead of installing again
   // (talos.halt_if_installed, Talos 1.8+). Kernel arguments do not survive the install: the config carries the sink too.
   const talosArgs = talos ? ` talos.events.sink=${ctx.urls.talosEventSink} talos.halt_if_installed=1` : '';

@@ -1,12 +1,13 @@
 // Renders a lab commit after commit, rendering again only the hosts whose inputs changed. A host's rendering is a
 // pure function of its own entity, its role's profile and image, the wipe role's (when it carries a wipe token),
-// the site and the agent's URL, and its token (fixed per renderer). The loader keeps the same objects for
-// unchanged files, so comparing those inputs by identity tells exactly which hosts to render again; a lab loaded
-// from scratch simply renders everything.
+// the site, the agent-side values its rendering reads (the agent's URL; the Talos event sink, whose port is the
+// agent config's, for a role that carries it), and its token (fixed per renderer). The loader keeps the same
+// objects for unchanged files, so comparing those inputs by identity tells exactly which hosts to render again; a
+// lab loaded from scratch simply renders everything.
 
 import type { Host, Image, Lab, Profile } from '../model/types.ts';
 import { RenderFailedError } from './render-failed-error.ts';
-import { renderHost, RenderError, type RenderedHost } from './host.ts';
+import { carriesTalosEventSink, renderHost, RenderError, type RenderedHost } from './host.ts';
 import { AgentUrls } from './urls.ts';
 import type { TalosBase } from './talos/base.ts';
 
@@ -29,7 +30,8 @@ export interface RenderResult {
 class Entry {
   readonly host: Host;
   private readonly site: Lab['site'];
-  private readonly base: string;
+  /** The agent-side values the rendering read (agentInputs): not from the lab, so compared by value. */
+  private readonly agent: string;
   private readonly profile: Profile | undefined;
   private readonly image: Image | undefined;
   private readonly wipe: Profile | undefined;
@@ -40,25 +42,27 @@ class Entry {
   current: RenderedHost;
 
   /** `rendered.desired.revision` is that of the call that rendered it. */
-  constructor(host: Host, lab: Lab, base: string, talosBases: TalosBases, readonly rendered: RenderedHost) {
+  constructor(host: Host, lab: Lab, urls: AgentUrls, talosBases: TalosBases, readonly rendered: RenderedHost) {
     this.host = host;
     this.site = lab.site;
-    this.base = base;
     this.profile = lab.profiles.get(host.role);
     this.image = imageOf(lab, this.profile);
     this.wipe = host.wipe !== undefined ? lab.profiles.get(lab.site.wipe.profile) : undefined;
     this.wipeImage = imageOf(lab, this.wipe);
+    this.agent = agentInputs(urls, this.profile, this.wipe);
     this.talosBase = talosBaseOf(this.profile, talosBases);
     this.current = rendered;
   }
 
-  matches(host: Host, lab: Lab, base: string, talosBases: TalosBases): boolean {
-    if (host !== this.host || lab.site !== this.site || base !== this.base) return false;
+  matches(host: Host, lab: Lab, urls: AgentUrls, talosBases: TalosBases): boolean {
+    if (host !== this.host || lab.site !== this.site) return false;
     const profile = lab.profiles.get(host.role);
     if (profile !== this.profile || imageOf(lab, profile) !== this.image || talosBaseOf(profile, talosBases) !== this.talosBase) return false;
-    if (host.wipe === undefined) return true;
-    const wipe = lab.profiles.get(lab.site.wipe.profile);
-    return wipe === this.wipe && imageOf(lab, wipe) === this.wipeImage;
+    if (host.wipe !== undefined) {
+      const wipe = lab.profiles.get(lab.site.wipe.profile);
+      if (wipe !== this.wipe || imageOf(lab, wipe) !== this.wipeImage) return false;
+    }
+    return agentInputs(urls, this.profile, this.wipe) === this.agent;
   }
 }
 
@@ -90,11 +94,11 @@ export class LabRenderer {
     const replaced: Entry[] = [];
     for (const host of lab.hosts.values()) {
       let entry = this.cache.get(host.name);
-      if (!entry || !entry.matches(host, lab, urls.base, talosBases)) {
+      if (!entry || !entry.matches(host, lab, urls, talosBases)) {
         try {
           const rendered = renderHost(host, ctx);
           if (entry) replaced.push(entry);
-          entry = new Entry(host, lab, urls.base, talosBases, rendered);
+          entry = new Entry(host, lab, urls, talosBases, rendered);
           this.cache.set(host.name, entry);
           this.pending.add(host.name);
           renderedNow.push(entry);
@@ -139,6 +143,14 @@ export class LabRenderer {
     for (const { host } of renderedNow) for (const mac of host.macs) byMac.set(mac, host.name);
     return byMac;
   }
+}
+
+/**
+ * What of AgentUrls a host's rendering reads, as one comparable string: the URL base (every booting host's URLs),
+ * and the Talos event sink only for the roles that carry it, so a new sink port renders those hosts alone again.
+ */
+function agentInputs(urls: AgentUrls, ...profiles: Array<Profile | undefined>): string {
+  return JSON.stringify([urls.base, ...profiles.map((p) => p !== undefined && carriesTalosEventSink(p) ? urls.talosEventSink : null)]);
 }
 
 function imageOf(lab: Lab, profile: Profile | undefined): Image | undefined {

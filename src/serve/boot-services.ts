@@ -25,6 +25,8 @@ export interface ServeSettings {
    */
   interface?: string;
   dhcpModes?: ReadonlyArray<'full' | 'proxy'>;
+  /** The DHCP relays (giaddr) a site may list in dhcp.relays; unset or empty: none, so relayed requests go unanswered. */
+  dhcpRelays?: readonly string[];
   tftp: boolean;
   /** Caps on concurrent TFTP transfers, from `serve.tftp: {maxTransfers, maxTransfersPerClient}`; unset ones default (serve/tftp/limits.ts). */
   tftpLimits?: Partial<TftpLimits>;

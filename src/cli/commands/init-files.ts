@@ -186,7 +186,7 @@ secretsFile: /etc/forseti/secrets.yaml
 serve:
   bindAddress: 0.0.0.0
   dhcp: ${a.dhcpMode !== 'off'}
-${a.dhcpMode !== 'off' ? `  interface: ${a.interface}          # the only NIC DHCP is served on; site.yaml's network.interface must match\n  dhcpModes: [${a.dhcpMode}]          # the dhcp.mode values a commit may ask for\n` : ''}  tftp: true
+${a.dhcpMode !== 'off' ? `  interface: ${a.interface}          # the only NIC DHCP is served on; site.yaml's network.interface must match\n  dhcpModes: [${a.dhcpMode}]          # the dhcp.mode values a commit may ask for\n  dhcpRelays: []          # the DHCP relays (their giaddr) site.yaml's dhcp.relays may name; none: relayed requests go unanswered\n` : ''}  tftp: true
   ipxeDir: /usr/lib/ipxe
 `;
 }

@@ -129,7 +129,7 @@ describe('terminal escape sequences from a BMC or the status never reach the ter
       (_method, path) => (path.startsWith('/redfish/v1/Systems') ? { status: 500, json: { error: { message: ESCAPES } } } : undefined),
       { Vendor: ESCAPES, Product: ESCAPES },
     );
-    scratch = await scratchLab({ evil: redfishHost(bmc) }, 'evil-bmc: {username: admin, password: Hostile-Pw-7788}\n');
+    scratch = await scratchLab({ evil: redfishHost(bmc) }, 'evil-bmc: {username: admin, password: Hostile-Pw-7788, use: [bmc], addresses: [127.0.0.1], allowInsecureTls: true}\n');
     // An agent whose status carries a host error as a BMC worded it.
     const snapshot = { revision: 'abc1234', generation: 'g1', hosts: { evil: { phase: 'Failed', role: 'off', lastError: { step: 'power', message: ESCAPES }, events: [{ at: 1796600000000, kind: 'failed', message: ESCAPES }] } } };
     statusServer = createServer((req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(snapshot)));
@@ -381,7 +381,7 @@ describe('an Onboard Administrator\'s SSH host key is checked before the passwor
       await writeTree(seed, { ...(await loopbackLabFiles(dir, { http, tftp })), 'profiles/off.yaml': off, 'hosts/bld-1.yaml': blade('off', 'off') });
       await createBareRepo(git, 'lab', seed);
       const config = await loopbackAgentConfig(dir, git.repoUrl('lab'), { tftp: false });
-      await writeFile(config.secretsFile ?? '', `asgard-oa: {username: ${real.user}, password: ${real.password}}\n`, { mode: 0o600 });
+      await writeFile(config.secretsFile ?? '', `asgard-oa: {username: ${real.user}, password: ${real.password}, use: [bmc], addresses: [127.0.0.1]}\n`, { mode: 0o600 });
       const lines: Array<Record<string, unknown>> = [];
       agent = new Agent(config, createLogger({ level: 'info', destination: new Writable({ write: (c: Buffer, _e, cb) => void (lines.push(JSON.parse(c.toString()) as Record<string, unknown>), cb()) }) }));
       await agent.start();

@@ -61,13 +61,13 @@ function preseedValue(preseed: string, question: string): string {
 describe('the template\'s Debian preseed reports its progress', () => {
   const key = Buffer.alloc(32, 9);
   const log = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
-  let dir = '';
-  let server: Server;
-  let gen: Generation;
-  let tracker: HostTracker;
-  let base = '';
-  let mac = '';
   const children: ChildProcess[] = [];
+  let gen: Generation;
+  let dir = '';
+  let mac = '';
+  let base = '';
+  let tracker: HostTracker;
+  let server: Server;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'forseti-preseed-'));

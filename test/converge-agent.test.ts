@@ -7,6 +7,9 @@
 //   - An Ubuntu autoinstall host POSTs curtin/subiquity/cloud-init events (payloads cited below): the steps appear, a
 //     FAIL fails the host at once naming the event.
 //   - A Talos host whose events stop: Failed after the role's step timeout, naming the last step.
+//   - A site-wide wipe (a host's wipe token): the wipe image's reports, POSTed to the report URL on its kernel line
+//     with the wipe attempt's token, are its steps; a disk's FAIL fails the wipe at once naming the disk; the run's
+//     finish completes the wipe and the host's role is installed next.
 //   - An Ubuntu host with the template's autoinstall config: seeded from its NoCloud URL, it reports to the endpoints
 //     its user-data names (the installer to the attempt's, the installed system's cloud-init to its /target one)
 //     and is Converged by modules-final.
@@ -21,7 +24,7 @@ import { Agent } from '../src/agent/agent.ts';
 import { createLogger } from '../src/log.ts';
 import type { HostView, StatusView } from '../src/status/status-view.ts';
 import { bootScriptFrom, httpFrom } from './fixtures/as-host.ts';
-import { cloudInitBoot, subiquityInstall } from './fixtures/installer-reports.ts';
+import { cloudInitBoot, osImageWipe, subiquityInstall } from './fixtures/installer-reports.ts';
 import { fromAddress, type FromAddress } from './fixtures/from-address.ts';
 import { freeTcpPort, freeUdpPort } from './fixtures/free-port.ts';
 import { commitFiles, createBareRepo, startGitServer, type GitServer } from './fixtures/git-server.ts';
@@ -71,8 +74,21 @@ const UBUNTU_SEEDED = [
   '',
 ].join('\n');
 
-const MACS = { cp: '02:00:00:00:0d:01', ub: '02:00:00:00:0d:02', slow: '02:00:00:00:0d:03', seeded: '02:00:00:00:0d:04' };
-const IPS = { cp: '127.0.0.51', ub: '127.0.0.52', slow: '127.0.0.53', seeded: '127.0.0.54' };
+/** The site's wipe role as the template declares it (lab-repo-template/profiles/wipe.yaml), on the test's tiny image. */
+const WIPE = [
+  'apiVersion: forseti/v1',
+  'kind: Profile',
+  'name: wipe',
+  'boot:',
+  '  image: tiny',
+  '  cmdline: console=ttyS0 forseti.wipe=zero forseti.report={{ urls.report }} forseti.role=wipe',
+  'afterInstall: pxe',
+  'converge: {any: [installerReports, phoneHome]}',
+  '',
+].join('\n');
+
+const MACS = { cp: '02:00:00:00:0d:01', ub: '02:00:00:00:0d:02', slow: '02:00:00:00:0d:03', seeded: '02:00:00:00:0d:04', wipeBad: '02:00:00:00:0d:05', wipeOk: '02:00:00:00:0d:06' };
+const IPS = { cp: '127.0.0.51', ub: '127.0.0.52', slow: '127.0.0.53', seeded: '127.0.0.54', wipeBad: '127.0.0.55', wipeOk: '127.0.0.56' };
 const IMPOSTOR = '127.0.0.59';
 
 describe('converge signals in the agent', () => {
@@ -125,6 +141,9 @@ describe('converge signals in the agent', () => {
       'profiles/ubuntu-seeded.yaml': UBUNTU_SEEDED,
       'configs/ubuntu-autoinstall.yaml': await readFile('lab-repo-template/configs/ubuntu-autoinstall.yaml', 'utf8'),
       'hosts/ub-2.yaml': host('ub-2', MACS.seeded, IPS.seeded, 'ubuntu-seeded'),
+      'profiles/wipe.yaml': WIPE,
+      'hosts/wp-1.yaml': `${host('wp-1', MACS.wipeBad, IPS.wipeBad, 'worker')}wipe: w1\n`,
+      'hosts/wp-2.yaml': `${host('wp-2', MACS.wipeOk, IPS.wipeOk, 'worker')}wipe: w1\n`,
     });
     await createBareRepo(git, 'lab', seed);
     const config = await loopbackAgentConfig(dir, git.repoUrl('lab'), { tftp: false });
@@ -141,13 +160,14 @@ describe('converge signals in the agent', () => {
   });
 
   after(async () => {
-    if (process.env['CONVERGE_TEST_LOG']) await writeFile(process.env['CONVERGE_TEST_LOG'], lines.map((l) => JSON.stringify(l)).join('\n'));
     for (const node of nodes) node.close();
     for (const hop of hops) await hop.close();
     await agent?.stop();
+    if (process.env['CONVERGE_TEST_LOG']) await writeFile(process.env['CONVERGE_TEST_LOG'], lines.map((l) => JSON.stringify(l)).join('\n'));
     await bmc?.close();
     await git?.close();
-    await rm(dir, { recursive: true, force: true });
+    // maxRetries: the alert of the last failure can land in alerts.json just after the agent says it stopped.
+    await rm(dir, { recursive: true, force: true, maxRetries: 5 });
   });
 
   // First: the role's 3 s step timeout counts from the power cycle, so its host must be answered at once.
@@ -269,5 +289,46 @@ describe('converge signals in the agent', () => {
     assert.equal(status.site?.rejected?.revision, commit);
     assert.equal(status.site?.revision, served, 'the last good commit keeps serving');
     assert.match(status.site?.rejected?.errors.join('\n') ?? '', new RegExp(`^configs/talos-cp\\.sops\\.yaml:${sopsLine}:1: the Talos base cannot be decrypted`, 'm'));
+  });
+
+  /** The wipe image's report URL from the wipe script the host fetches from its own address. */
+  const wipeReportUrl = async (mac: string, ip: string): Promise<string> => {
+    const { script } = await bootScriptFrom(base, mac, ip);
+    return /forseti\.report=(\S+)/.exec(script)?.[1] ?? assert.fail(`no report URL on the wipe's kernel line:\n${script}`);
+  };
+  const postFrom = (ip: string, url: string, body: string): Promise<{ status: number; body: string }> =>
+    httpFrom(ip, url, { method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': 'forseti-os-image' }, body });
+
+  it('a site-wide wipe: the image\'s reports are its steps; a disk\'s FAIL fails the wipe at once, naming the disk', { timeout: 120_000 }, async () => {
+    await view('wp-1', (h) => h.phase === 'Wiping', 'wiping');
+    const url = await wipeReportUrl(MACS.wipeBad, IPS.wipeBad);
+    assert.match(url, /\/v1\/report\/[^/]+$/);
+    const events = osImageWipe('FAIL');
+    // wipe.sh's start, the first disk's start and progress (test/fixtures/installer-reports.ts, README "Wipe events").
+    for (const event of events.slice(0, 3)) assert.equal((await postFrom(IPS.wipeBad, url, event)).status, 200);
+    let wp = await view('wp-1', (h) => lastStep(h)?.detail === 'disk/vda: zeroed 33554432 of 67108864 bytes', 'the disk\'s progress as the step\'s detail');
+    assert.equal(wp.phase, 'Wiping');
+    assert.deepEqual([lastStep(wp)?.signal, lastStep(wp)?.name], ['installerReports', 'forseti-wipe']);
+    // Another address with the wipe's token is refused and changes nothing.
+    assert.equal((await postFrom(IMPOSTOR, url, events.at(-1) ?? '')).status, 403);
+    const diskFailed = events.findIndex((e) => e.includes('"result":"FAIL"'));
+    for (const event of events.slice(3, diskFailed + 1)) assert.equal((await postFrom(IPS.wipeBad, url, event)).status, 200);
+    wp = await view('wp-1', (h) => h.phase === 'Failed', 'the wipe failed');
+    assert.equal(wp.lastError?.step, 'forseti-wipe/disk/vdb');
+    assert.match(wp.lastError?.message ?? '', /forseti-wipe\/disk\/vdb failed: .*zeroing failed at byte 33554432/);
+    // Failed at the disk's finish, before the run's own: the wipe's token ended with it.
+    assert.equal((await postFrom(IPS.wipeBad, url, events.at(-1) ?? '')).status, 403);
+    assert.equal((await view('wp-1', (h) => h.phase === 'Failed', 'still failed')).lastError?.step, 'forseti-wipe/disk/vdb');
+  });
+
+  it('a site-wide wipe whose image reports success is complete; the host\'s role is installed next', { timeout: 120_000 }, async () => {
+    await view('wp-2', (h) => h.phase === 'Wiping', 'wiping');
+    const url = await wipeReportUrl(MACS.wipeOk, IPS.wipeOk);
+    for (const event of osImageWipe('SUCCESS')) assert.equal((await postFrom(IPS.wipeOk, url, event)).status, 200);
+    const wp = await view('wp-2', (h) => h.phase === 'Provisioning' || h.phase === 'Ready', 'the wipe complete');
+    assert.equal(wp.lastError, undefined);
+    assert.ok(lines.some((l) => l['host'] === 'wp-2' && l['msg'] === 'converged' && JSON.stringify(l['by']) === '["installerReports"]'), 'the reports completed the wipe');
+    // The wipe's token ended with it: a late report of the same run is refused.
+    assert.equal((await postFrom(IPS.wipeOk, url, osImageWipe('SUCCESS')[0] ?? '')).status, 403);
   });
 });

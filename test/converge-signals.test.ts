@@ -1,5 +1,6 @@
 // src/serve/converge-signals.ts on its own: the signals that need no help from the OS (dhcpAfterInstall, tcpProbe,
-// menuServed) fed as the agent feeds them, `all` waiting for every signal, and what a host's attempt records.
+// menuServed) fed as the agent feeds them, `all` waiting for every signal, what a host's attempt records, and the
+// wipe role's signals during a site-wide wipe.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
@@ -13,6 +14,7 @@ import { HostTracker } from '../src/observe/host-tracker.ts';
 import { Journal } from '../src/observe/journal.ts';
 import type { Generation } from '../src/render/generation.ts';
 import { ConvergeSignals } from '../src/serve/converge-signals.ts';
+import { osImageWipe } from './fixtures/installer-reports.ts';
 
 let dir = '';
 let listener: Server;
@@ -91,4 +93,31 @@ test('all: installer reports finished and the port answering; a closed port keep
   report(open.signals, open.host('node'), { name: 'modules-final', description: 'running modules for final', event_type: 'finish', origin: 'cloudinit', result: 'SUCCESS' }, true);
   await open.settle();
   assert.equal(open.tracker.get('node').phase, 'Converged');
+});
+
+test('during a site-wide wipe the wipe role\'s declaration decides: its image\'s reports are steps, a FAIL fails the wipe, success completes it', async () => {
+  const reportsOrPhone: ConvergeSpec = { mode: 'any', signals: [{ kind: 'installerReports' }, { kind: 'phoneHome' }] };
+  const phoneOnly: ConvergeSpec = { mode: 'any', signals: [{ kind: 'phoneHome' }] };
+  const table: Array<{ name: string; wipe: ConvergeSpec; role: ConvergeSpec; events: string[]; status: number; phase: string; step?: string }> = [
+    { name: 'a disk fails', wipe: reportsOrPhone, role: phoneOnly, events: osImageWipe('FAIL'), status: 200, phase: 'Failed', step: 'forseti-wipe/disk/vdb' },
+    { name: 'the run finishes', wipe: reportsOrPhone, role: phoneOnly, events: osImageWipe('SUCCESS'), status: 200, phase: 'Ready' },
+    { name: 'the wipe role declares no reports', wipe: phoneOnly, role: reportsOrPhone, events: osImageWipe('FAIL'), status: 409, phase: 'Wiping' },
+  ];
+  for (const c of table) {
+    const hosts = new Map<string, Host>([['w', { name: 'w', macs: [], ip: '127.0.0.74', role: 'worker', power: 'on', labels: {}, refs: {} } as unknown as Host]]);
+    const profile = (name: string, converge: ConvergeSpec): [string, Profile] => [name, { name, boot: { kind: 'image', image: 'x', cmdline: '' }, afterInstall: 'pxe', converge, requires: {}, refs: {} }];
+    const profiles = new Map<string, Profile>([profile('worker', c.role), profile('erase', c.wipe)]);
+    const gen = { lab: { hosts, profiles, site: { wipe: { profile: 'erase' } } } as unknown as Lab } as unknown as Generation;
+    const tracker = new HostTracker(new Journal(join(dir, `journal-wipe-${c.status}-${c.phase}.json`)), createLogger({ level: 'silent' }), () => 1_000_000);
+    await tracker.record('w', { kind: 'wipe-started', token: 't1', digest: 'd', revision: 'r', nonce: 'n-w' });
+    const signals = new ConvergeSignals(() => gen, tracker, createLogger({ level: 'silent' }), () => 1_000_000);
+    const answers = c.events.map((e) => signals.installerReport(hosts.get('w') as Host, e, false).status);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(answers[0], c.status, c.name);
+    const state = tracker.get('w');
+    assert.equal(state.phase, c.phase, c.name);
+    assert.equal(state.lastError?.step, c.step, c.name);
+    if (c.status === 200) assert.equal(state.convergeSteps?.[0]?.name, 'forseti-wipe', `${c.name}: the run is the step`);
+    if (c.phase === 'Ready') assert.equal(state.wipedToken, 't1', `${c.name}: the wipe is complete`);
+  }
 });

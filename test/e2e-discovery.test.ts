@@ -8,19 +8,18 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { ensureOsImage, type OsImage } from '../src/os-image/build.ts';
 import { validatorFor } from '../src/model/schemas.ts';
-import { commitFiles, createBareRepo, mergeBranch, readBranchFiles, startGitServer, type GitServer } from './fixtures/git-server.ts';
+import { commitFiles, mergeBranch, readBranchFiles, startGitServer, type GitServer } from './fixtures/git-server.ts';
 import { ensureGuestAssets, startVlab, type GuestAssets, type Vlab, type VlabNode } from './vlab/index.ts';
 import { DEFAULT_CACHE_DIR } from './vlab/assets.ts';
 import { startAgent, type AgentProcess } from './e2e/agent-process.ts';
 import { FAKE_REPOSITORY, startFakeForge, type FakeForge } from './fixtures/forge/forge-server.ts';
-import { labFiles } from './e2e/lab-files.ts';
+import { imageRoots, labFiles, osImageFile, seedLabRepo } from './e2e/lab-files.ts';
 import { waitForStatus } from './e2e/status-branch.ts';
 
 const missing = [
@@ -58,19 +57,9 @@ before(async () => {
   // No host declared: the guest is a machine nobody has written down yet.
   const files = labFiles(assets, [], {}, 'discovery: {enabled: true, image: forseti-os, afterReport: poweroff}\n');
   files['site.yaml'] = files['site.yaml']!.replace('  leaseSeconds: 600\n', '  leaseSeconds: 600\n  pool: {start: 10.77.0.200, end: 10.77.0.220}\n');
-  files['images/forseti-os.yaml'] = `apiVersion: forseti/v1
-kind: Image
-name: forseti-os
-kernel: {url: '${pathToFileURL(image.kernel).href}', sha256: ${image.manifest.kernel.sha256}}
-initrd: {url: '${pathToFileURL(image.initrd).href}', sha256: ${image.manifest.initrd.sha256}}
-`;
-  const seed = join(workDir, 'seed');
-  for (const [path, content] of Object.entries(files)) {
-    await mkdir(join(seed, path, '..'), { recursive: true });
-    await writeFile(join(seed, path), content);
-  }
-  await createBareRepo(git, 'lab', seed);
-  const roots = [...new Set([dirname(assets.kernel), dirname(assets.initrd), dirname(image.kernel), dirname(image.initrd)])];
+  files['images/forseti-os.yaml'] = osImageFile('forseti-os', image);
+  await seedLabRepo(git, workDir, files);
+  const roots = imageRoots(assets, image);
   // The forge and its token are the operator's: agent.yaml and the agent's secrets file, never the lab's site.yaml.
   agent = await startAgent({
     vlab, workDir, labUrl: 'http://127.0.0.1:9418/lab.git', pollSeconds: 2,

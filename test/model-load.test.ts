@@ -82,7 +82,7 @@ test('the lab repository template loads clean with every host, profile and image
   deepStrictEqual(signalsOf('talos-controlplane'), ['talosEvents']);
   deepStrictEqual(signalsOf('talos-worker'), ['talosEvents']);
   deepStrictEqual(signalsOf('netboot-xyz'), ['menuServed']);
-  deepStrictEqual(signalsOf('debian-node'), ['phoneHome']);
+  deepStrictEqual(signalsOf('debian-node'), ['installerReports', 'phoneHome']);
   deepStrictEqual(signalsOf('wipe'), ['installerReports', 'phoneHome']);
   const expectedRam = [4, 14, 32, 8, 8, 8, 8, 16, 8, 8, 8, 8, 32, 8, 8, 8];
   expectedRam.forEach((gib, i) => equal(lab.hosts.get(`bld-${String(i + 1).padStart(3, '0')}`)?.hardware.memoryGiB, gib));

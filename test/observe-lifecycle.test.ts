@@ -46,6 +46,19 @@ test('lifecycle: a wipe completes on its phone-home, records its token and forge
   assert.equal(s.appliedRole, undefined);
 });
 
+test('lifecycle: a wipe takes the steps of its image\'s reports; their Converged completes it, a failure fails it', () => {
+  const converged: ObservedHost = { phase: 'Converged', since: 0, appliedRole: 'r', appliedDigest: 'd', appliedRevision: 'v' };
+  const step = { signal: 'installerReports', name: 'forseti-wipe', at: 3, detail: 'disk/vda: zeroed 1 of 2 bytes' };
+  const wiping = run([{ kind: 'wipe-started', token: 'w1', digest: 'd2', revision: 'v2', nonce: 'n' }, { kind: 'step', step: 'kernel' }, { kind: 'converge-step', step }], converged);
+  assert.equal(wiping.phase, 'Wiping');
+  assert.deepEqual(wiping.convergeSteps, [step]);
+  assert.equal(wiping.stepSince, 3, 'a reported step is progress');
+  const done = applyEvent(wiping, { kind: 'converged', by: ['installerReports'] }, 4);
+  assert.deepEqual([done.phase, done.wipedToken, done.appliedRole], ['Ready', 'w1', undefined]);
+  const failed = applyEvent(wiping, { kind: 'failed', message: 'forseti-wipe/disk/vdb failed: not wiped', step: 'forseti-wipe/disk/vdb' }, 4);
+  assert.deepEqual([failed.phase, failed.wipedToken, failed.lastError?.step], ['Failed', undefined, 'forseti-wipe/disk/vdb']);
+});
+
 test('lifecycle: a phone-home with another role fails the provisioning; outside provisioning it changes nothing', () => {
   const s = run([{ kind: 'provision-started', role: 'r', digest: 'd', revision: 'v' }, { kind: 'phone-home', role: 'other' }]);
   assert.equal(s.phase, 'Failed');

@@ -3,9 +3,8 @@
 // the wipe modes erase what they say and report it in curtin's event format, the inventory reads the machine
 // without writing a byte and its report validates against schemas/inventory-report.schema.json.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync, closeSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,8 +13,8 @@ import formatsPlugin from 'ajv-formats';
 import { assembleOsImage, ensureOsImage, type OsImage } from '../src/os-image/build.ts';
 import { DEFAULT_CACHE_DIR } from './vlab/assets.ts';
 import { ImageLab, type Disk, type ReceivedRequest } from './os-image/harness.ts';
+import { MIB, isZero, partitionedDisk, signaturesAt } from './os-image/disks.ts';
 
-const MIB = 1024 * 1024;
 const TOKEN = 'os-image-test-token-0123456789';
 const REPORT_PATH = '/v1/report/attempt-secret';
 
@@ -51,61 +50,6 @@ interface InventoryReport {
 }
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
-const sh = (cmd: string, args: string[], input?: string): string => execFileSync(cmd, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
-
-function writeAt(file: string, offset: number, data: Buffer): void {
-  const fd = openSync(file, 'r+');
-  try {
-    writeSync(fd, data, 0, data.length, offset);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Filesystem image of `bytes` made by `mkfs ARGS FILE` in a scratch file. */
-function fsImage(dir: string, bytes: number, mkfs: string[]): Buffer {
-  const file = join(dir, `fs-${randomBytes(4).toString('hex')}.img`);
-  writeFileSync(file, Buffer.alloc(0));
-  truncateSync(file, bytes);
-  sh(mkfs[0] as string, [...mkfs.slice(1), file]);
-  const data = readFileSync(file);
-  rmSync(file);
-  return data;
-}
-
-interface PreparedDisk {
-  file: string;
-  partitionOffsets: number[];
-}
-
-/** A raw disk with a GPT, an ext4 and a swap partition, and random data inside the last MiB. */
-function partitionedDisk(dir: string, name: string, sizeMiB: number): PreparedDisk {
-  const file = join(dir, `${name}.raw`);
-  writeFileSync(file, Buffer.alloc(0));
-  truncateSync(file, sizeMiB * MIB);
-  sh('sfdisk', ['-q', file], 'label: gpt\n,16M\n,\n');
-  const table = JSON.parse(sh('sfdisk', ['-J', file])) as { partitiontable: { partitions: Array<{ start: number; size: number }> } };
-  const [p1, p2] = table.partitiontable.partitions;
-  assert.ok(p1 && p2);
-  writeAt(file, p1.start * 512, fsImage(dir, p1.size * 512, ['mkfs.ext4', '-q', '-F', '-L', `${name}-data`]));
-  writeAt(file, p2.start * 512, fsImage(dir, p2.size * 512, ['mkswap', '-L', `${name}-swap`]));
-  // the end of partition 2 lies inside the disk's last MiB, before the backup GPT
-  writeAt(file, (p2.start + p2.size) * 512 - 512 * 1024, randomBytes(512 * 1024));
-  return { file, partitionOffsets: [p1.start * 512, p2.start * 512] };
-}
-
-/** What wipefs finds on the whole disk, or blkid's low-level probe at a partition's old offset. */
-function signaturesAt(file: string, offset?: number): string {
-  if (offset === undefined) return sh('wipefs', ['--noheadings', '--output', 'TYPE', file]).trim();
-  try {
-    return sh('blkid', ['-p', '-O', String(offset), '-o', 'value', '-s', 'TYPE', file]).trim();
-  } catch (error) {
-    if ((error as { status?: number }).status === 2) return ''; // blkid: nothing found
-    throw error;
-  }
-}
-
-const isZero = (data: Buffer): boolean => data.every((byte) => byte === 0);
 
 function events(requests: ReceivedRequest[]): WipeEvent[] {
   return requests.filter((r) => r.path === REPORT_PATH).map((r) => JSON.parse(r.body) as WipeEvent);

@@ -92,6 +92,14 @@ test('decide: a stuck step names the step', () => {
   assert.deepEqual(action, { kind: 'fail', reason: 'no progress past step script within 120 s', step: 'script' });
 });
 
+test('decide: a wipe whose image reports steps waits on them, and a stuck one names the last reported step', () => {
+  const reported = { signal: 'installerReports', name: 'forseti-wipe', at: NOW - 5000, detail: 'disk/vdb: zeroed 1 of 2 bytes' };
+  const wiping = observed({ phase: 'Wiping', attemptWipeToken: 'w1', step: 'initrd', convergeSteps: [reported], stepSince: NOW - 5000 });
+  assert.deepEqual(decide(desired({ wipeToken: 'w1' }), wiping, OPTIONS), { kind: 'wait', reason: 'wiping wipe (step forseti-wipe; waiting on disk/vdb: zeroed 1 of 2 bytes)' });
+  const stuck = decide(desired({ wipeToken: 'w1' }), { ...wiping, stepSince: 0 }, OPTIONS);
+  assert.deepEqual(stuck, { kind: 'fail', reason: 'no progress past step forseti-wipe within 120 s; waiting on disk/vdb: zeroed 1 of 2 bytes', step: 'forseti-wipe' });
+});
+
 test('decide: a refusal names both facts', () => {
   const action = decide(desired({ enrollable: true, requires: { memoryGiB: 32 } }), observed({ phase: 'Ready', inventory: { memoryGiB: 8 } }), OPTIONS);
   assert.deepEqual(action, { kind: 'refuse', reason: 'role talos-worker needs memoryGiB >= 32 but the BMC of bld-003 reports 8' });

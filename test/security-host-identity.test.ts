@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Writable } from 'node:stream';
 import { AgentBootBackend } from '../src/serve/boot-backend.ts';
@@ -24,8 +24,8 @@ import { attemptToken, TOKEN_SLOT } from '../src/render/token.ts';
 import { AgentUrls } from '../src/render/urls.ts';
 import { createBootHttpServer, listen } from '../src/serve/boot-http.ts';
 import { bootScriptFrom, httpFrom, phoneHomeFrom, tokenIn, withHostsAt, type Reply } from './fixtures/as-host.ts';
-import { createBareRepo, startGitServer, type GitServer } from './fixtures/git-server.ts';
-import { createLab, ip, spawnInNs, tsxCommand, type Lab as NsLab, type NsProcess } from './fixtures/dhcp/netns.ts';
+import type { Lab as NsLab, NsProcess } from './fixtures/dhcp/netns.ts';
+import { startNsAgent, type NsAgent } from './fixtures/netns-agent.ts';
 
 type LogLine = Record<string, unknown> & { level: number; msg: string };
 const WARN = 40;
@@ -243,9 +243,8 @@ describe('the real agent in a network namespace: the impostor at another address
   const MAC = '02:91:00:00:00:11';
   const BASE = `http://${AGENT}:8080`;
   let dir = '';
-  let git: GitServer;
+  let nsAgent: NsAgent | undefined;
   let ns: NsLab;
-  const procs: NsProcess[] = [];
   let agent: NsProcess;
 
   const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -280,45 +279,29 @@ describe('the real agent in a network namespace: the impostor at another address
   before(async () => {
     if (!canRun) return;
     dir = await mkdtemp(join(tmpdir(), 'forseti-host-identity-ns-'));
-    ns = createLab({ serverCidr: `${AGENT}/24`, clientMac: MAC });
-    ip('-n', ns.client, 'addr', 'add', `${HOST}/24`, 'dev', ns.clientIf);
-    ip('-n', ns.client, 'addr', 'add', `${IMPOSTOR}/24`, 'dev', ns.clientIf);
-    git = await startGitServer({ socketPath: join(dir, 'git.sock') });
     const mirror = join(dir, 'mirror');
     await mkdir(mirror);
     await writeFile(join(mirror, 'vmlinuz'), 'kernel');
     await writeFile(join(mirror, 'initrd.img'), 'initrd');
-    const seed: Record<string, string> = {
-      'site.yaml': `apiVersion: forseti/v1\nkind: Site\nname: ns\nnetwork: {interface: ${ns.serverIf}, subnet: 10.91.0.0/24, dns: []}\nagent: {address: ${AGENT}, httpPort: 8080}\ndhcp: {mode: off}\npolicies: {provisionTimeoutSeconds: 600}\n`,
-      'images/tiny.yaml': `apiVersion: forseti/v1\nkind: Image\nname: tiny\nkernel: {url: '${pathToFileURL(join(mirror, 'vmlinuz')).href}', sha256: ${sha('kernel')}}\ninitrd: {url: '${pathToFileURL(join(mirror, 'initrd.img')).href}', sha256: ${sha('initrd')}}\n`,
-      'profiles/worker.yaml': 'apiVersion: forseti/v1\nkind: Profile\nname: worker\nboot: {image: tiny, cmdline: "console=ttyS0 role={{ host.role }}"}\n',
-      'hosts/hand.yaml': `apiVersion: forseti/v1\nkind: Host\nname: hand\nmacs: ['${MAC}']\nip: ${HOST}\nbmc: {type: manual}\nhardware: {memoryGiB: 4, disks: [{sizeGB: 10}]}\nrole: worker\n`,
-    };
-    for (const [path, content] of Object.entries(seed)) {
-      await mkdir(join(dir, 'seed', path, '..'), { recursive: true });
-      await writeFile(join(dir, 'seed', path), content);
-    }
-    await createBareRepo(git, 'lab', join(dir, 'seed'));
-    const forwarder = spawnInNs(ns.server, tsxCommand('../unix-forwarder.ts', '127.0.0.1:9418', join(dir, 'git.sock')));
-    procs.push(forwarder);
-    await forwarder.waitForLine((l) => l === 'ready', 'the git forwarder');
-    await writeFile(join(dir, 'secrets.yaml'), '{}\n');
-    await writeFile(join(dir, 'agent.yaml'), `lab: {url: 'http://127.0.0.1:9418/lab.git', pollSeconds: 3600}\nstatus: {batchSeconds: 0.2}\nstateDir: ${join(dir, 'state')}\nsecretsFile: ${join(dir, 'secrets.yaml')}\nserve: {bindAddress: ${AGENT}, dhcp: false, tftp: false}\nbmc: {minIntervalMs: 0, timeoutMs: 5000, retries: 0}\nreconcileIntervalMs: 200\nimages: {fileRoots: [${mirror}]}\n`);
-    agent = spawnInNs(ns.server, [process.execPath, resolve('bin/forseti.js'), 'agent', '--config', join(dir, 'agent.yaml')], { FORSETI_LOG_LEVEL: 'info' });
-    procs.push(agent);
-    await agent.waitForLine((l) => l.includes('"msg":"commit applied"'), 'the agent applies the lab', 60_000);
+    nsAgent = await startNsAgent({
+      dir,
+      agent: AGENT,
+      clients: [HOST, IMPOSTOR],
+      clientMac: MAC,
+      fileRoots: [mirror],
+      files: (agentInterface) => ({
+        'site.yaml': `apiVersion: forseti/v1\nkind: Site\nname: ns\nnetwork: {interface: ${agentInterface}, subnet: 10.91.0.0/24, dns: []}\nagent: {address: ${AGENT}, httpPort: 8080}\ndhcp: {mode: off}\npolicies: {provisionTimeoutSeconds: 600}\n`,
+        'images/tiny.yaml': `apiVersion: forseti/v1\nkind: Image\nname: tiny\nkernel: {url: '${pathToFileURL(join(mirror, 'vmlinuz')).href}', sha256: ${sha('kernel')}}\ninitrd: {url: '${pathToFileURL(join(mirror, 'initrd.img')).href}', sha256: ${sha('initrd')}}\n`,
+        'profiles/worker.yaml': 'apiVersion: forseti/v1\nkind: Profile\nname: worker\nboot: {image: tiny, cmdline: "console=ttyS0 role={{ host.role }}"}\n',
+        'hosts/hand.yaml': `apiVersion: forseti/v1\nkind: Host\nname: hand\nmacs: ['${MAC}']\nip: ${HOST}\nbmc: {type: manual}\nhardware: {memoryGiB: 4, disks: [{sizeGB: 10}]}\nrole: worker\n`,
+      }),
+    });
+    ns = nsAgent.ns;
+    agent = nsAgent.agent;
   }, { timeout: 120_000 });
 
   after(async () => {
-    for (const p of procs) {
-      if (p.child.exitCode !== null || p.child.signalCode !== null) continue;
-      p.child.kill('SIGTERM');
-      const killer = setTimeout(() => p.child.kill('SIGKILL'), 10_000);
-      await p.exited;
-      clearTimeout(killer);
-    }
-    ns?.destroy();
-    await git?.close();
+    await nsAgent?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 

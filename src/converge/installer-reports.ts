@@ -151,8 +151,8 @@ export function installerStateOf(reports: Iterable<InstallerReportIn>, options: 
   return state;
 }
 
-/** Names that end a successful install: subiquity's install controller, standalone curtin, subiquity's late commands. */
-const INSTALL_DONE = /^(subiquity\/Install\/install|cmd-install|subiquity\/Late\/run)$/;
+/** Names that end a successful install: subiquity's install controller, standalone curtin, subiquity's late commands, the Debian preseed's late_command (lab-repo-template/configs/debian-preseed.cfg). */
+const INSTALL_DONE = /^(subiquity\/Install\/install|cmd-install|subiquity\/Late\/run|debian-installer)$/;
 /** Subiquity's API handlers (`status_GET`, `storage_v2_POST`, ...; subiquity/common/api/server.py): chatter, no step. */
 const API_CHATTER = /(^|_)(GET|POST|PUT|PATCH|DELETE)$/;
 /** The forseti OS image's whole run. */

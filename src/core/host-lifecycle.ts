@@ -74,6 +74,8 @@ export function applyEvent(state: ObservedHost, event: HostEvent, now: number): 
     case 'converge-step':
       return convergeStep(state, event.step, event.installed === true, now);
     case 'converged': {
+      // The wipe role's signals (its image's reports) said done: the wipe is complete, as by its phone-home.
+      if (state.phase === 'Wiping') return wipeCompleted(state, now);
       if (state.phase !== 'Provisioning') return state;
       const { lastError: _dropped, step: _step, ...rest } = state;
       return withPhase({ ...rest, appliedRole: state.attemptRole, appliedDigest: state.attemptDigest, appliedRevision: state.attemptRevision }, 'Converged', now);
@@ -111,11 +113,7 @@ export function applyEvent(state: ObservedHost, event: HostEvent, now: number): 
 
 /** During a wipe the phone-home (from the wipe image) completes the wipe; otherwise it completes an install. */
 function phoneHome(state: ObservedHost, role: string, now: number): ObservedHost {
-  if (state.phase === 'Wiping') {
-    // The disks are blank now: nothing is installed any more, and this token never asks for a wipe again.
-    const { lastError: _e, step: _s, appliedRole: _r, appliedDigest: _d, appliedRevision: _v, ...rest } = state;
-    return withPhase({ ...rest, ...(state.attemptWipeToken !== undefined ? { wipedToken: state.attemptWipeToken } : {}) }, 'Ready', now);
-  }
+  if (state.phase === 'Wiping') return wipeCompleted(state, now);
   if (state.phase !== 'Provisioning') return state;
   if (role !== state.attemptRole) {
     return { ...state, phase: 'Failed', since: now, lastError: { message: `booted role ${role}, expected ${state.attemptRole ?? 'none'}`, step: 'phone-home' } };
@@ -124,9 +122,15 @@ function phoneHome(state: ObservedHost, role: string, now: number): ObservedHost
   return withPhase({ ...rest, appliedRole: state.attemptRole, appliedDigest: state.attemptDigest, appliedRevision: state.attemptRevision }, 'Converged', now);
 }
 
-/** A step of a converge signal: recorded (the same step with a new detail replaces it) and counted as progress. */
+/** The disks are blank now: nothing is installed any more, and this token never asks for a wipe again. */
+function wipeCompleted(state: ObservedHost, now: number): ObservedHost {
+  const { lastError: _e, step: _s, appliedRole: _r, appliedDigest: _d, appliedRevision: _v, ...rest } = state;
+  return withPhase({ ...rest, ...(state.attemptWipeToken !== undefined ? { wipedToken: state.attemptWipeToken } : {}) }, 'Ready', now);
+}
+
+/** A step of a converge signal (of a provisioning or a wipe): recorded (the same step with a new detail replaces it) and counted as progress. */
 function convergeStep(state: ObservedHost, record: ConvergeStepRecord, installed: boolean, now: number): ObservedHost {
-  if (state.phase !== 'Provisioning') return state;
+  if (state.phase !== 'Provisioning' && state.phase !== 'Wiping') return state;
   const steps = state.convergeSteps ?? [];
   const last = steps.at(-1);
   const same = last !== undefined && last.signal === record.signal && last.name === record.name;

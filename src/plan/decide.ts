@@ -106,7 +106,7 @@ function enrolmentAction(desired: DesiredHost, observed: ObservedHost, now: numb
 
 function timeoutOrWait(desired: DesiredHost, observed: ObservedHost, options: DecideOptions): Action {
   // A converge signal's step (a Talos boot stage, an installer step) is where the host is, once one was reported.
-  const signalStep = observed.phase === 'Provisioning' ? observed.convergeSteps?.at(-1) : undefined;
+  const signalStep = observed.convergeSteps?.at(-1);
   const step = signalStep?.name ?? observed.step ?? 'requested';
   const waitingOn = signalStep?.detail !== undefined ? `; waiting on ${signalStep.detail}` : '';
   const what = observed.phase === 'Wiping' ? 'wipe' : `role ${desired.role}`;

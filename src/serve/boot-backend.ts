@@ -257,7 +257,7 @@ export class AgentBootBackend implements BootBackend {
     if (role !== wanted && !(state.phase === 'Wiping' && role === '')) return refuse(`role ${clip(role) || '(none)'} is not the role being installed, ${wanted}`);
     this.log.info({ host: host.name, role, mac, remote: remoteIp }, 'phone-home');
     this.extras.sightings?.phoneHome(host.name, role);
-    const spec = state.phase === 'Provisioning' ? this.extras.converge?.specOf(host) : undefined;
+    const spec = this.extras.converge?.specNow(host, state);
     if (spec && !isDefaultConverge(spec)) {
       // The role converges on its declared signals: the phone-home is one of them, or only a sighting.
       this.extras.converge?.phoneHome(host);
@@ -276,7 +276,8 @@ export class AgentBootBackend implements BootBackend {
   /**
    * An installer progress report (curtin, subiquity, cloud-init webhooks) POSTed to /v1/report/<token>[/target]:
    * these clients send no headers of their own, so the attempt's token is in the path. Counts only from the host's
-   * reserved address with the token of its provisioning under way; anything else is refused and changes nothing.
+   * reserved address with the token of its provisioning or wipe under way (the wipe image reports each disk);
+   * anything else is refused and changes nothing.
    */
   installerReport(token: string, target: boolean, body: string, remoteIp: string): { status: number; message: string } {
     const host = this.hostAt(remoteIp);
@@ -288,7 +289,7 @@ export class AgentBootBackend implements BootBackend {
     const state = this.tracker.get(host.name);
     const expected = this.tokenOf(host.name, state);
     if (expected === '' || !tokenMatches(expected, token)) return refuse(`not the token of ${host.name}'s provisioning attempt`);
-    if (state.phase !== 'Provisioning') return refuse(`no provisioning of ${host.name} is under way (${state.phase}); its token ended with it`);
+    if (state.phase !== 'Provisioning' && state.phase !== 'Wiping') return refuse(`no provisioning or wipe of ${host.name} is under way (${state.phase}); its token ended with it`);
     return this.extras.converge.installerReport(host, body, target);
   }
 

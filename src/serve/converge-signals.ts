@@ -136,7 +136,7 @@ export class ConvergeSignals {
       return { status: 400, message: `refused: ${parsed.refusal}` };
     }
     const attempt = this.attemptOf(host, 'installerReports');
-    if (!attempt) return { status: 409, message: `refused: ${host.name} is not installing a role that converges on installerReports` };
+    if (!attempt) return { status: 409, message: `refused: ${host.name} is not installing (or wiping with) a role that converges on installerReports` };
     const next = reduceInstallerReport(attempt.installer, { report: parsed.report, receivedAt: this.now() }, { finalNeedsInstall: !target });
     if (next !== attempt.installer) {
       attempt.installer = next;
@@ -193,7 +193,7 @@ export class ConvergeSignals {
     for (const host of gen.lab.hosts.values()) {
       const attempt = this.attemptOf(host);
       if (!attempt || t - (attempt.lastProbeAt ?? 0) < PROBE_INTERVAL_MS || attempt.probing) continue;
-      const due = (this.specOf(host)?.signals ?? []).flatMap((s) => (s.kind === 'tcpProbe' && this.probeFrom(host, attempt, s.after) !== undefined ? [s] : []));
+      const due = (this.specNow(host)?.signals ?? []).flatMap((s) => (s.kind === 'tcpProbe' && this.probeFrom(host, attempt, s.after) !== undefined ? [s] : []));
       if (due.length === 0) continue;
       attempt.lastProbeAt = t;
       attempt.probing = true;
@@ -215,8 +215,15 @@ export class ConvergeSignals {
   }
 
   /** The host's profile's declaration in the served generation. */
-  specOf(host: Host): ConvergeSpec | undefined {
+  private specOf(host: Host): ConvergeSpec | undefined {
     return this.current()?.lab.profiles.get(host.role)?.converge;
+  }
+
+  /** The declaration of what the host runs now: during a wipe, the site's wipe role's; else its own role's. */
+  specNow(host: Host, state: ObservedHost = this.tracker.get(host.name)): ConvergeSpec | undefined {
+    if (state.phase !== 'Wiping') return this.specOf(host);
+    const lab = this.current()?.lab;
+    return lab?.profiles.get(lab.site.wipe.profile)?.converge;
   }
 
   private hostAt(ip: string): Host | undefined {
@@ -224,11 +231,15 @@ export class ConvergeSignals {
     return gen ? [...gen.lab.hosts.values()].find((h) => h.ip === ip) : undefined;
   }
 
-  /** The signals of the host's attempt under way, when it is provisioning a role that declares `signal`. */
+  /**
+   * The signals of the host's attempt under way, when it is provisioning a role that declares `signal`, or being
+   * wiped (a site-wide wipe) by a wipe role that declares it.
+   */
   private attemptOf(host: Host, signal?: string): AttemptSignals | undefined {
     const state = this.tracker.get(host.name);
-    const spec = this.specOf(host);
-    if (state.phase !== 'Provisioning' || state.attemptNonce === undefined || !spec || state.attemptRole !== host.role) return undefined;
+    const spec = this.specNow(host, state);
+    const under = state.phase === 'Wiping' || (state.phase === 'Provisioning' && state.attemptRole === host.role);
+    if (!under || state.attemptNonce === undefined || !spec) return undefined;
     if (signal !== undefined && !spec.signals.some((s) => signalKey(s) === signal)) return undefined;
     let attempt = this.attempts.get(host.name);
     if (attempt?.nonce !== state.attemptNonce) {
@@ -260,7 +271,7 @@ export class ConvergeSignals {
 
   private decide(host: string, attempt: AttemptSignals, record: (event: Parameters<HostTracker['record']>[1]) => void): void {
     const hostModel = this.current()?.lab.hosts.get(host);
-    const spec = hostModel ? this.specOf(hostModel) : undefined;
+    const spec = hostModel ? this.specNow(hostModel, this.tracker.get(host)) : undefined;
     if (!spec) return;
     const signals: Record<string, SignalState> = {
       talosEvents: attempt.talos,

@@ -1,7 +1,11 @@
 // The lab repository the end-to-end test and the demo put on their Git server: the virtual lab's guests as
 // hosts (IPMI or Redfish BMCs; a Redfish BMC's CA in certs/), two bootable roles that differ only in the role
 // they report, and `off`.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { OsImage } from '../../src/os-image/build.ts';
+import { createBareRepo, type GitServer } from '../fixtures/git-server.ts';
 import type { GuestAssets, VlabNode } from '../vlab/index.ts';
 
 export const ROLES = ['slurm-compute', 'talos-worker'] as const;
@@ -85,4 +89,29 @@ hardware:
   disks: [{sizeGB: 1}]
 role: ${role}
 `;
+}
+
+/** An image file for the forseti OS image (src/os-image) under `name`. */
+export function osImageFile(name: string, image: OsImage): string {
+  return `apiVersion: forseti/v1
+kind: Image
+name: ${name}
+kernel: {url: '${pathToFileURL(image.kernel).href}', sha256: ${image.manifest.kernel.sha256}}
+initrd: {url: '${pathToFileURL(image.initrd).href}', sha256: ${image.manifest.initrd.sha256}}
+`;
+}
+
+/** The directories the agent must be allowed to read the guest assets and the OS image from (agent.yaml images.fileRoots). */
+export function imageRoots(assets: GuestAssets, image: OsImage): string[] {
+  return [...new Set([dirname(assets.kernel), dirname(assets.initrd), dirname(image.kernel), dirname(image.initrd)])];
+}
+
+/** Writes `files` below `workDir/seed` and makes them the first commit of the bare repository `lab` on `git`. */
+export async function seedLabRepo(git: GitServer, workDir: string, files: Record<string, string>): Promise<void> {
+  const seed = join(workDir, 'seed');
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(join(seed, path, '..'), { recursive: true });
+    await writeFile(join(seed, path), content);
+  }
+  await createBareRepo(git, 'lab', seed);
 }

@@ -9,7 +9,7 @@
 set -u
 D=$1; op=$2; shift 2
 # shellcheck source=/dev/null
-source "$D/node.env"   # NAME TAP MAC NIC FIRMWARE MEMORY_MIB DISK SERCON_FILE OVMF_CODE OVMF_VARS
+source "$D/node.env"   # NAME TAP MAC NIC FIRMWARE MEMORY_MIB DISK EXTRA_DISKS SERCON_FILE OVMF_CODE OVMF_VARS
 
 log() { echo "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ) $*" >> "$D/power.log"; }
 
@@ -56,6 +56,11 @@ power_on() {
     -pidfile "$D/qemu.pid"
     -netdev "tap,id=net0,ifname=$TAP,script=no,downscript=no" -device "$NIC,netdev=net0,mac=$MAC$nic_index"
     -drive "file=$DISK,if=none,id=disk0,format=qcow2" -device "virtio-blk-pci,drive=disk0$disk_index")
+  local extra n=1
+  for extra in ${EXTRA_DISKS:-}; do
+    args+=(-drive "file=$extra,if=none,id=disk$n,format=qcow2" -device "virtio-blk-pci,drive=disk$n")
+    n=$((n + 1))
+  done
   # Always TCG: /dev/kvm may exist on this machine kind, but guests die with "KVM internal error".
   if [ "$firmware" = uefi ]; then
     [ -e "$D/ovmf-vars.fd" ] || cp "$OVMF_VARS" "$D/ovmf-vars.fd"

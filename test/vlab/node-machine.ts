@@ -13,7 +13,8 @@ const DISK_SIZE = '64M';
 export type NodeMachine = Required<VlabNodeSpec>;
 
 export function withDefaults(spec: VlabNodeSpec): NodeMachine {
-  const machine = { firmware: 'bios' as const, nic: 'virtio-net-pci' as const, memoryMiB: 512, bmcType: 'ipmi' as const, ...spec };
+  const machine = { firmware: 'bios' as const, nic: 'virtio-net-pci' as const, memoryMiB: 512, bmcType: 'ipmi' as const, disks: 1, ...spec };
+  if (!Number.isInteger(machine.disks) || machine.disks < 1 || machine.disks > 4) throw new Error(`node ${machine.name}: disks must be 1 to 4`);
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/.test(machine.name)) throw new Error(`invalid vlab node name ${JSON.stringify(machine.name)}`);
   if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(machine.mac)) throw new Error(`node ${machine.name}: MAC must be lower-case aa:bb:cc:dd:ee:ff`);
   if (Number.parseInt(machine.mac.slice(0, 2), 16) & 1) throw new Error(`node ${machine.name}: ${machine.mac} is a multicast MAC`);
@@ -28,14 +29,15 @@ function shellQuote(value: string): string {
 export async function prepareNodeDir(dir: string, machine: NodeMachine, tap: string, serconFile: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   const disk = join(dir, 'disk.qcow2');
+  const extraDisks = Array.from({ length: machine.disks - 1 }, (_, i) => join(dir, `disk${i + 2}.qcow2`));
   const env: Record<string, string> = {
     NAME: machine.name, TAP: tap, MAC: machine.mac, NIC: machine.nic, FIRMWARE: machine.firmware,
-    MEMORY_MIB: String(machine.memoryMiB), DISK: disk, SERCON_FILE: serconFile, OVMF_CODE, OVMF_VARS,
+    MEMORY_MIB: String(machine.memoryMiB), DISK: disk, EXTRA_DISKS: extraDisks.join(' '), SERCON_FILE: serconFile, OVMF_CODE, OVMF_VARS,
   };
   await writeFile(join(dir, 'node.env'), Object.entries(env).map(([key, value]) => `${key}=${shellQuote(value)}\n`).join(''));
   await writeFile(join(dir, 'serial.log'), '');
   await writeFile(join(dir, 'power.log'), '');
-  if (!existsSync(disk)) await runChecked('qemu-img', ['create', '-q', '-f', 'qcow2', disk, DISK_SIZE]);
+  for (const file of [disk, ...extraDisks]) if (!existsSync(file)) await runChecked('qemu-img', ['create', '-q', '-f', 'qcow2', file, DISK_SIZE]);
 }
 
 /** SeaBIOS fw_cfg file "etc/sercon-port": 0x3f8 (COM1), so BIOS and iPXE text also reach the serial log. */

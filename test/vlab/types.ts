@@ -25,6 +25,8 @@ export interface VlabNodeSpec {
   memoryMiB?: number;
   /** Default ipmi. */
   bmcType?: VlabBmcType;
+  /** Virtio disks (disk.qcow2, disk2.qcow2, ...; 64 MiB each until replaced); default 1. */
+  disks?: number;
 }
 
 export interface BmcEndpoint {

@@ -269,6 +269,26 @@ test('Alerter: the queue survives a restart; the new Alerter delivers it and sti
   }
 });
 
+test('Alerter: an emit under way when it stops is saved; nothing is queued or written after stop', async () => {
+  const h = await harness();
+  try {
+    const a = h.alerter();
+    const underWay = a.emit(failed);
+    await a.stop();
+    assert.equal(await underWay, true);
+    const file = join(h.dir, 'alerts.json');
+    const saved = await readFile(file, 'utf8');
+    assert.equal((JSON.parse(saved) as { queue: unknown[] }).queue.length > 0, true, 'the emit under way is in the saved queue');
+    await rm(file);
+    assert.equal(await a.emit(drift), false);
+    assert.equal(await a.resolve({ reason: 'commit-rejected' }), false);
+    await new Promise((r) => setTimeout(r, 50));
+    await assert.rejects(readFile(file, 'utf8'), { code: 'ENOENT' }, 'no write after stop');
+  } finally {
+    await h.close();
+  }
+});
+
 test('Alerter: real timers deliver after failures without anyone calling deliverDue', async () => {
   const h = await harness();
   try {

@@ -50,6 +50,10 @@ export class Alerter {
   private timer: NodeJS.Timeout | null = null;
   private delivering: Promise<void> | null = null;
   private started = false;
+  /** Set by stop(): nothing is queued or written after it, so the state directory is the agent's to remove. */
+  private closed = false;
+  /** emit() and resolve() calls in progress: stop() waits for them before the last save. */
+  private readonly inflight = new Set<Promise<boolean>>();
 
   constructor(private readonly options: AlerterOptions) {
     this.store = new AlertStore(join(options.stateDir, 'alerts.json'));
@@ -71,14 +75,35 @@ export class Alerter {
 
   async stop(): Promise<void> {
     this.started = false;
+    this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    await Promise.allSettled([...this.inflight]);
     await this.delivering;
     await this.store.save(this.state);
   }
 
-  /** Queues an event for the sinks that want it. False when it was deduplicated or clears nothing. */
-  async emit(event: AlertEvent): Promise<boolean> {
+  /** Queues an event for the sinks that want it. False when it was deduplicated or clears nothing, or after stop(). */
+  emit(event: AlertEvent): Promise<boolean> {
+    return this.tracked(() => this.queueEvent(event));
+  }
+
+  /**
+   * Clears a problem with no event of its own (a BMC answering again, a rejection superseded by a good commit):
+   * a `resolved` alert goes to the sinks that had the problem. Host and revision left out match any.
+   */
+  resolve(pattern: { host?: string; reason: string; revision?: string }, message?: string): Promise<boolean> {
+    return this.tracked(() => this.queueResolved(pattern, message));
+  }
+
+  private tracked(work: () => Promise<boolean>): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    const done = work().finally(() => this.inflight.delete(done));
+    this.inflight.add(done);
+    return done;
+  }
+
+  private async queueEvent(event: AlertEvent): Promise<boolean> {
     await this.ready;
     const now = this.clock();
     const key = keyOf(event);
@@ -107,11 +132,7 @@ export class Alerter {
     return true;
   }
 
-  /**
-   * Clears a problem with no event of its own (a BMC answering again, a rejection superseded by a good commit):
-   * a `resolved` alert goes to the sinks that had the problem. Host and revision left out match any.
-   */
-  async resolve(pattern: { host?: string; reason: string; revision?: string }, message?: string): Promise<boolean> {
+  private async queueResolved(pattern: { host?: string; reason: string; revision?: string }, message?: string): Promise<boolean> {
     await this.ready;
     const cleared = this.takeActive(pattern);
     if (!cleared) return false;

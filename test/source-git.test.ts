@@ -139,6 +139,33 @@ test('a restarted source (state dir kept) reports changed and repairs the tree',
   assert.equal(await readFile(join(b.tree, 'site.yaml'), 'utf8'), 'name: lab\n');
 });
 
+test('a restarted source takes over the tree it left intact without writing it again, and moves it on file by file', async () => {
+  const repo = await newRepo();
+  const dir = join(scratch, 'state-adopt');
+  const a = await new GitSource({ url: server.repoUrl(repo), dir, log }).sync();
+  const before = await stat(join(a.tree, 'hosts', 'bld-001.yaml'));
+  const b = await new GitSource({ url: server.repoUrl(repo), dir, log }).sync();
+  assert.equal(b.commit, a.commit);
+  assert.equal(b.changed, true, 'new to this instance');
+  const after = await stat(join(b.tree, 'hosts', 'bld-001.yaml'));
+  assert.deepEqual([after.ino, after.mtimeMs], [before.ino, before.mtimeMs], 'not written again');
+  const next = await commitFiles(server, repo, 'main', { 'hosts/bld-002.yaml': 'name: bld-002\nrole: off\n' }, 'change');
+  const c = await new GitSource({ url: server.repoUrl(repo), dir, log }).sync();
+  assert.equal(c.commit, next);
+  assert.equal(await readFile(join(c.tree, 'hosts', 'bld-002.yaml'), 'utf8'), 'name: bld-002\nrole: off\n');
+  const kept = await stat(join(c.tree, 'hosts', 'bld-001.yaml'));
+  assert.deepEqual([kept.ino, kept.mtimeMs], [before.ino, before.mtimeMs], 'only the changed file is written');
+  // A record that names a commit the clone does not have, or a damaged one, means a whole checkout.
+  await writeFile(join(dir, 'checked-out.json'), JSON.stringify({ commit: 'f'.repeat(40), stamps: [] }));
+  await writeFile(join(c.tree, 'stray.txt'), 'x');
+  const d = await new GitSource({ url: server.repoUrl(repo), dir, log }).sync();
+  assert.deepEqual(await listTree(d.tree), ['hosts/bld-001.yaml', 'hosts/bld-002.yaml', 'site.yaml']);
+  await writeFile(join(dir, 'checked-out.json'), '{damaged');
+  await writeFile(join(c.tree, 'site.yaml'), 'edited\n');
+  const e = await new GitSource({ url: server.repoUrl(repo), dir, log }).sync();
+  assert.equal(await readFile(join(e.tree, 'site.yaml'), 'utf8'), 'name: lab\n');
+});
+
 test('a failed fetch raises SourceFetchError without credentials and keeps the last tree', async () => {
   const secured = await startGitServer({ auth: { username: 'agent', password: 'hunter2-secret' } });
   try {

@@ -8,6 +8,7 @@ import { rm } from 'node:fs/promises';
 import { applyChanges } from './apply-changes.ts';
 import { changedPaths, type ChangedPath } from './changed-paths.ts';
 import { checkoutExact } from './checkout-exact.ts';
+import { CheckedOutRecord } from './checked-out-record.ts';
 import { fetchBranch } from './fetch-branch.ts';
 import { httpClientWithTimeout } from './http-client.ts';
 import { readCommitInfo, type CommitInfo } from './read-commit-info.ts';
@@ -54,6 +55,11 @@ export class GitSource {
   private readonly cache: object = {};
   /** Commit the working tree is known to hold exactly; null until the first checkout of this process. */
   private checkedOut: string | null = null;
+  /** The commit the previous sync() returned. */
+  private returned: string | null = null;
+  /** Where the commit the tree holds is kept across restarts; read at the first sync(). */
+  private readonly record: CheckedOutRecord;
+  private adopted = false;
   private readonly trees: TreeReader;
   /** Tree objects already checked by verifyCommitTree. */
   private readonly verifiedTrees = new Set<string>();
@@ -73,6 +79,7 @@ export class GitSource {
     this.log = opts.log.child({ component: 'git-source', url: this.safeUrl, branch: this.branch });
     this.http = httpClientWithTimeout(opts.timeoutMs ?? 60_000);
     this.trees = new TreeReader(this.gitdir, this.cache);
+    this.record = new CheckedOutRecord(join(dir, 'checked-out.json'));
   }
 
   /**
@@ -87,11 +94,13 @@ export class GitSource {
 
   private async syncNow(): Promise<SyncResult> {
     const commit = await this.fetchHead();
-    const changed = commit !== this.checkedOut;
-    if (changed) {
+    if (!this.adopted) await this.adoptTree();
+    const changed = commit !== this.returned;
+    if (commit !== this.checkedOut) {
       await verifyCommitTree(this.gitdir, commit, this.cache, this.verifiedTrees);
       const previous = this.checkedOut;
       this.checkedOut = null; // a checkout that dies halfway leaves an unknown tree: redo it next time
+      await this.record.clear();
       const files = previous ? await this.checkoutChanges(previous, commit) : null;
       if (files === null) {
         try {
@@ -103,9 +112,33 @@ export class GitSource {
         }
       }
       this.checkedOut = commit;
+      const stamps = this.stamps.saved();
+      if (stamps) await this.record.save({ commit, stamps }).catch((err: unknown) => this.log.warn({ err }, 'cannot record the checked-out commit; the next start checks it out again'));
       this.log.info({ commit, previous, ...(files !== null && { files }) }, 'checked out lab revision');
     }
+    this.returned = commit;
     return { commit, changed, tree: this.treeDir };
+  }
+
+  /**
+   * Takes over the tree an earlier process checked out, when its record says which commit it holds and no file of
+   * it changed since (the stamps): a restart then need not write 10,000 files again.
+   */
+  private async adoptTree(): Promise<void> {
+    this.adopted = true;
+    const record = await this.record.load();
+    if (!record) return;
+    try {
+      await git.readCommit({ fs, gitdir: this.gitdir, oid: record.commit, cache: this.cache });
+      this.stamps.adopt(record.stamps);
+      if (this.stamps.intact(this.treeDir)) {
+        this.checkedOut = record.commit;
+        return;
+      }
+    } catch {
+      // the commit is not in the clone any more: check out whole
+    }
+    this.stamps.forget();
   }
 
   /**

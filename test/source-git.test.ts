@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, writeFile, readFile, readdir, rm, stat, lstat } from 'node:fs/promises';
+import { mkdtemp, mkdir, writeFile, readFile, readdir, readlink, rm, stat, lstat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, isAbsolute } from 'node:path';
 import { Writable } from 'node:stream';
@@ -207,12 +207,43 @@ test('a missing branch or repository is a SourceFetchError', async () => {
   await assert.rejects(new GitSource({ url: server.repoUrl('missing'), dir: join(scratch, 'state-norepo'), log }).sync(), SourceFetchError);
 });
 
-test('a dangling remote HEAD is reported clearly, never as a missing branch', async () => {
+test('a dangling remote HEAD is reported clearly by isomorphic-git, never as a missing branch; the git CLI fetches the branch', async () => {
   const name = `lab${++counter}`;
   await createBareRepo(server, name); // HEAD -> main, which never gets a commit
   await commitFiles(server, name, 'lab', { 'site.yaml': 'v1\n' }, 'v1');
-  const source = new GitSource({ url: server.repoUrl(name), branch: 'lab', dir: join(scratch, 'state-dangling'), log });
+  const source = new GitSource({ url: server.repoUrl(name), branch: 'lab', dir: join(scratch, 'state-dangling'), log, gitCli: false });
   await assert.rejects(source.sync(), (e: unknown) => e instanceof SourceFetchError && /remote HEAD points to a branch that does not exist/.test(e.message));
+  const cli = await new GitSource({ url: server.repoUrl(name), branch: 'lab', dir: join(scratch, 'state-dangling-cli'), log }).sync();
+  assert.equal(await readFile(join(cli.tree, 'site.yaml'), 'utf8'), 'v1\n');
+});
+
+test('the git CLI and isomorphic-git fetch and check out the same trees, commit after commit, and both repair a touched tree', async () => {
+  const repo = await newRepo();
+  const both = [true, false].map((gitCli) => new GitSource({ url: server.repoUrl(repo), dir: join(scratch, `state-same-${gitCli}`), log, gitCli }));
+  const snapshot = async (tree: string): Promise<Array<[string, string, number]>> =>
+    Promise.all((await listTree(tree)).map(async (p): Promise<[string, string, number]> => {
+      const s = await lstat(join(tree, p));
+      return [p, s.isSymbolicLink() ? `-> ${await readlink(join(tree, p))}` : await readFile(join(tree, p), 'utf8'), s.mode & 0o111];
+    }));
+  const compare = async (what: string): Promise<void> => {
+    const [cli, iso] = await Promise.all(both.map((s) => s.sync()));
+    assert.equal(cli?.commit, iso?.commit, what);
+    assert.deepEqual(await snapshot(cli?.tree ?? ''), await snapshot(iso?.tree ?? ''), what);
+  };
+  await compare('first sync');
+  await commitFiles(server, repo, 'main', { 'profiles/a/b/deep.yaml': 'deep\n', 'hosts/bld-001.yaml': null, '.gitignore': '*.yaml\n' }, 'nested, deleted, ignore');
+  await compare('nested and deleted');
+  await commitFiles(server, repo, 'main', { 'site.yaml': null, 'site.yaml/inner': 'x\n' }, 'file to dir');
+  await compare('file to directory');
+  // Touched behind the agent's back: a new process of each repairs its tree whole.
+  for (const s of both) {
+    const tree = s.treeDir;
+    await writeFile(join(tree, 'hosts', 'bld-002.yaml'), 'edited\n');
+    await writeFile(join(tree, 'stray.yaml'), 'stray\n');
+  }
+  both.splice(0, 2, ...[true, false].map((gitCli) => new GitSource({ url: server.repoUrl(repo), dir: join(scratch, `state-same-${gitCli}`), log, gitCli })));
+  await compare('repaired');
+  assert.equal(await readFile(join(both[0]?.treeDir ?? '', 'hosts', 'bld-002.yaml'), 'utf8'), 'name: bld-002\n');
 });
 
 test('changedPaths lists added, modified and deleted files between two commits', async () => {

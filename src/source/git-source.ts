@@ -9,6 +9,7 @@ import { applyChanges } from './apply-changes.ts';
 import { changedPaths, type ChangedPath } from './changed-paths.ts';
 import { checkoutExact } from './checkout-exact.ts';
 import { CheckedOutRecord } from './checked-out-record.ts';
+import { GitCli } from './git-cli.ts';
 import { fetchBranch } from './fetch-branch.ts';
 import { httpClientWithTimeout } from './http-client.ts';
 import { readCommitInfo, type CommitInfo } from './read-commit-info.ts';
@@ -32,6 +33,11 @@ export interface GitSourceOptions {
   log: Logger;
   /** Socket idle timeout for HTTP requests, default 60 s. */
   timeoutMs?: number;
+  /**
+   * Fetch packs and check whole commits out with the git command line where it runs (default true; it is ~30x
+   * faster at 10,000 files), else with isomorphic-git. False: isomorphic-git only.
+   */
+  gitCli?: boolean;
 }
 
 export interface SyncResult {
@@ -67,6 +73,7 @@ export class GitSource {
   /** The last diff computed (by sync, usually asked for again at once by the agent's loader). */
   private lastDiff: { from: string; to: string; changes: TreeChange[] } | null = null;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly cli: GitCli | undefined;
 
   constructor(opts: GitSourceOptions) {
     this.url = opts.url;
@@ -80,6 +87,7 @@ export class GitSource {
     this.http = httpClientWithTimeout(opts.timeoutMs ?? 60_000);
     this.trees = new TreeReader(this.gitdir, this.cache);
     this.record = new CheckedOutRecord(join(dir, 'checked-out.json'));
+    this.cli = opts.gitCli === false ? undefined : new GitCli({ idleTimeoutMs: opts.timeoutMs ?? 60_000 });
   }
 
   /**
@@ -105,7 +113,8 @@ export class GitSource {
       if (files === null) {
         try {
           this.stamps.forget();
-          await checkoutExact(this.treeDir, this.gitdir, commit, this.cache);
+          if (this.cli && (await this.cli.usable())) await this.cli.checkout(this.gitdir, this.treeDir, commit);
+          else await checkoutExact(this.treeDir, this.gitdir, commit, this.cache);
           this.stamps.record(this.treeDir);
         } catch (err) {
           throw new SourceCheckoutError(commit, errorMessage(err));
@@ -180,7 +189,7 @@ export class GitSource {
       // Rewritten every time so a changed URL or branch takes effect; the stored URL never carries credentials.
       await git.setConfig({ fs, gitdir: this.gitdir, path: 'remote.origin.url', value: this.safeUrl });
       await git.setConfig({ fs, gitdir: this.gitdir, path: 'remote.origin.fetch', value: `+refs/heads/${this.branch}:refs/remotes/origin/${this.branch}` });
-      oid = await fetchBranch({ gitdir: this.gitdir, http: this.http, url: this.url, branch: this.branch, auth: this.auth, cache: this.cache });
+      oid = await fetchBranch({ gitdir: this.gitdir, http: this.http, url: this.url, branch: this.branch, auth: this.auth, cache: this.cache, ...(this.cli ? { cli: this.cli } : {}) });
     } catch (err) {
       throw this.fetchError(describeGitError(err));
     }

@@ -12,8 +12,8 @@ import { promisify } from 'node:util';
 import { DEFAULT_IMAGE_POLICY } from '../src/render/image-limits.ts';
 import { createBareRepo, startGitServer } from '../test/fixtures/git-server.ts';
 import { generateLab, MIRROR_DIR, TEMPLATE } from './lib/generate-lab.ts';
-import { footprint } from './lib/footprint.ts';
-import { freePort, median, REPO_ROOT, startDaemon } from './lib/proc.ts';
+import { bundleRss } from './lib/bundle-agent.ts';
+import { freePort, median, REPO_ROOT } from './lib/proc.ts';
 
 const exec = promisify(execFile);
 const AGENT = fileURLToPath(new URL('./lib/agent-start-child.ts', import.meta.url));
@@ -24,22 +24,6 @@ const ROUNDS = 3;
 async function child(script: string, args: string[]): Promise<{ rssMB: number; steadyRssMB?: number }> {
   const { stdout } = await exec(process.execPath, ['--import', 'tsx', script, ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
   return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { rssMB: number; steadyRssMB?: number };
-}
-
-/** The release bundle running the agent from a config file: its RSS IDLE_MS after the first commit is applied. */
-async function bundleRss(configFile: string): Promise<number> {
-  const agent = startDaemon('forseti agent (bundle)', [process.execPath, join(REPO_ROOT, 'dist/forseti.cjs'), 'agent', '--config', configFile]);
-  try {
-    const deadline = Date.now() + 60_000;
-    while (!agent.output().includes('"commit applied"')) {
-      if (Date.now() > deadline) throw new Error(`the bundled agent applied no commit: ${agent.output().slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    await new Promise((r) => setTimeout(r, IDLE_MS));
-    return footprint([agent.pid ?? 0]).rssMiB;
-  } finally {
-    await agent.stop();
-  }
 }
 
 export async function run(): Promise<void> {
@@ -69,7 +53,7 @@ export async function run(): Promise<void> {
       agent.push((await child(AGENT, [JSON.stringify(config(n)), String(IDLE_MS)])).steadyRssMB ?? NaN);
       const file = join(dir, `agent-${n}.json`); // JSON is YAML
       writeFileSync(file, JSON.stringify({ ...config(ROUNDS + n), images: { fileRoots: [join(dir, 'lab', MIRROR_DIR)] } }));
-      bundled.push(await bundleRss(file));
+      bundled.push(await bundleRss(file, IDLE_MS));
     }
     const b = median(baseline);
     const show = (what: string, values: number[]): string => {

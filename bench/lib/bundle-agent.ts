@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { footprint } from './footprint.ts';
 import { REPO_ROOT, startDaemon } from './proc.ts';
 
-export async function bundleRss(configFile: string, idleMs: number): Promise<number> {
-  const agent = startDaemon('forseti agent (bundle)', [process.execPath, join(REPO_ROOT, 'dist/forseti.cjs'), 'agent', '--config', configFile]);
+/** `nodeFlags`: V8 and Node flags for the agent's process (e.g. `--max-semi-space-size=1`). */
+export async function bundleRss(configFile: string, idleMs: number, nodeFlags: string[] = []): Promise<number> {
+  const agent = startDaemon('forseti agent (bundle)', [process.execPath, ...nodeFlags, join(REPO_ROOT, 'dist/forseti.cjs'), 'agent', '--config', configFile]);
   try {
     const deadline = Date.now() + 120_000;
     while (!agent.output().includes('"commit applied"')) {

@@ -105,7 +105,7 @@ export class GitSource {
     if (!this.adopted) await this.adoptTree();
     const changed = commit !== this.returned;
     if (commit !== this.checkedOut) {
-      await verifyCommitTree(this.gitdir, commit, this.cache, this.verifiedTrees);
+      await verifyCommitTree(this.gitdir, commit, this.cache, this.verifiedTrees, (oid) => this.trees.list(oid));
       const previous = this.checkedOut;
       this.checkedOut = null; // a checkout that dies halfway leaves an unknown tree: redo it next time
       await this.record.clear();

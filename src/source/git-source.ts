@@ -101,17 +101,15 @@ export class GitSource {
   }
 
   private async syncNow(): Promise<SyncResult> {
-    // Whether the tree is as the source left it: checked beside the fetch (used only when the head moved).
-    const adoptedNow = !this.adopted && (await this.adoptTree());
-    const intact = adoptedNow ? Promise.resolve(true) : this.checkedOut ? this.stamps.intactSoon(this.treeDir) : Promise.resolve(false);
-    const commit = await this.fetchHead().finally(() => intact);
+    const commit = await this.fetchHead();
+    if (!this.adopted) await this.adoptTree();
     const changed = commit !== this.returned;
     if (commit !== this.checkedOut) {
       await verifyCommitTree(this.gitdir, commit, this.cache, this.verifiedTrees, (oid) => this.trees.list(oid));
       const previous = this.checkedOut;
       this.checkedOut = null; // a checkout that dies halfway leaves an unknown tree: redo it next time
       await this.record.clear();
-      const files = previous ? await this.checkoutChanges(previous, commit, await intact) : null;
+      const files = previous ? await this.checkoutChanges(previous, commit) : null;
       if (files === null) {
         try {
           this.stamps.forget();
@@ -135,22 +133,21 @@ export class GitSource {
    * Takes over the tree an earlier process checked out, when its record says which commit it holds and no file of
    * it changed since (the stamps): a restart then need not write 10,000 files again.
    */
-  private async adoptTree(): Promise<boolean> {
+  private async adoptTree(): Promise<void> {
     this.adopted = true;
     const record = await this.record.load();
-    if (!record) return false;
+    if (!record) return;
     try {
       await git.readCommit({ fs, gitdir: this.gitdir, oid: record.commit, cache: this.cache });
       this.stamps.adopt(record.stamps);
       if (this.stamps.intact(this.treeDir)) {
         this.checkedOut = record.commit;
-        return true;
+        return;
       }
     } catch {
       // the commit is not in the clone any more: check out whole
     }
     this.stamps.forget();
-    return false;
   }
 
   /**
@@ -159,9 +156,9 @@ export class GitSource {
    * changed, or null when the whole commit must be checked out instead (also when something else touched the
    * tree since: local edits are discarded and stray files removed by the whole checkout).
    */
-  private async checkoutChanges(previous: string, commit: string, intact: boolean): Promise<number | null> {
+  private async checkoutChanges(previous: string, commit: string): Promise<number | null> {
     try {
-      if (!intact) {
+      if (!this.stamps.intact(this.treeDir)) {
         this.log.warn({ commit, previous }, 'the working tree was changed outside forseti; checking the whole commit out');
         return null;
       }

@@ -405,6 +405,7 @@ test('the agent rejects every kind of refused commit on the status branch with a
     // Trees the Git layer refuses: nothing of them is written, and the commit is rejected like the others.
     await expectRejected(await pushCraftedTree(server, 'lab', first, '', '..'), /^\.\.:1:1: git refuses an entry of this name/m);
     await expectRejected(await pushCraftedTree(server, 'lab', first, 'hosts', '.git'), /^hosts\/\.git:1:1: git refuses an entry of this name/m);
+    await expectRejected(await pushCraftedTree(server, 'lab', first, 'hosts', 'hand.yaml'), /^hosts\/hand\.yaml:1:1: the tree holds two entries of this name/m);
     const newline = await pushCraftedTree(server, 'lab', first, 'hosts', 'a\nb');
     await expectRejected(newline, /^hosts\/a\\nb:1:1: a control character in a file name/m);
     const onBranch = await waitForStatus(server, 'lab', (s) => s.site?.rejected?.revision === newline, 60_000, 'the last rejection on the status branch');

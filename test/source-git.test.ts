@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, writeFile, readFile, readdir, rm, stat, lstat } from 'node:fs/promises';
+import { mkdtemp, mkdir, writeFile, readFile, readdir, readlink, rm, stat, lstat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, isAbsolute } from 'node:path';
 import { Writable } from 'node:stream';
@@ -139,6 +139,33 @@ test('a restarted source (state dir kept) reports changed and repairs the tree',
   assert.equal(await readFile(join(b.tree, 'site.yaml'), 'utf8'), 'name: lab\n');
 });
 
+test('a restarted source takes over the tree it left intact without writing it again, and moves it on file by file', async () => {
+  const repo = await newRepo();
+  const dir = join(scratch, 'state-adopt');
+  const a = await new GitSource({ url: server.repoUrl(repo), dir, log }).sync();
+  const before = await stat(join(a.tree, 'hosts', 'bld-001.yaml'));
+  const b = await new GitSource({ url: server.repoUrl(repo), dir, log }).sync();
+  assert.equal(b.commit, a.commit);
+  assert.equal(b.changed, true, 'new to this instance');
+  const after = await stat(join(b.tree, 'hosts', 'bld-001.yaml'));
+  assert.deepEqual([after.ino, after.mtimeMs], [before.ino, before.mtimeMs], 'not written again');
+  const next = await commitFiles(server, repo, 'main', { 'hosts/bld-002.yaml': 'name: bld-002\nrole: off\n' }, 'change');
+  const c = await new GitSource({ url: server.repoUrl(repo), dir, log }).sync();
+  assert.equal(c.commit, next);
+  assert.equal(await readFile(join(c.tree, 'hosts', 'bld-002.yaml'), 'utf8'), 'name: bld-002\nrole: off\n');
+  const kept = await stat(join(c.tree, 'hosts', 'bld-001.yaml'));
+  assert.deepEqual([kept.ino, kept.mtimeMs], [before.ino, before.mtimeMs], 'only the changed file is written');
+  // A record that names a commit the clone does not have, or a damaged one, means a whole checkout.
+  await writeFile(join(dir, 'checked-out.json'), JSON.stringify({ commit: 'f'.repeat(40), stamps: [] }));
+  await writeFile(join(c.tree, 'stray.txt'), 'x');
+  const d = await new GitSource({ url: server.repoUrl(repo), dir, log }).sync();
+  assert.deepEqual(await listTree(d.tree), ['hosts/bld-001.yaml', 'hosts/bld-002.yaml', 'site.yaml']);
+  await writeFile(join(dir, 'checked-out.json'), '{damaged');
+  await writeFile(join(c.tree, 'site.yaml'), 'edited\n');
+  const e = await new GitSource({ url: server.repoUrl(repo), dir, log }).sync();
+  assert.equal(await readFile(join(e.tree, 'site.yaml'), 'utf8'), 'name: lab\n');
+});
+
 test('a failed fetch raises SourceFetchError without credentials and keeps the last tree', async () => {
   const secured = await startGitServer({ auth: { username: 'agent', password: 'hunter2-secret' } });
   try {
@@ -180,12 +207,43 @@ test('a missing branch or repository is a SourceFetchError', async () => {
   await assert.rejects(new GitSource({ url: server.repoUrl('missing'), dir: join(scratch, 'state-norepo'), log }).sync(), SourceFetchError);
 });
 
-test('a dangling remote HEAD is reported clearly, never as a missing branch', async () => {
+test('a dangling remote HEAD is reported clearly by isomorphic-git, never as a missing branch; the git CLI fetches the branch', async () => {
   const name = `lab${++counter}`;
   await createBareRepo(server, name); // HEAD -> main, which never gets a commit
   await commitFiles(server, name, 'lab', { 'site.yaml': 'v1\n' }, 'v1');
-  const source = new GitSource({ url: server.repoUrl(name), branch: 'lab', dir: join(scratch, 'state-dangling'), log });
+  const source = new GitSource({ url: server.repoUrl(name), branch: 'lab', dir: join(scratch, 'state-dangling'), log, gitCli: false });
   await assert.rejects(source.sync(), (e: unknown) => e instanceof SourceFetchError && /remote HEAD points to a branch that does not exist/.test(e.message));
+  const cli = await new GitSource({ url: server.repoUrl(name), branch: 'lab', dir: join(scratch, 'state-dangling-cli'), log }).sync();
+  assert.equal(await readFile(join(cli.tree, 'site.yaml'), 'utf8'), 'v1\n');
+});
+
+test('the git CLI and isomorphic-git fetch and check out the same trees, commit after commit, and both repair a touched tree', async () => {
+  const repo = await newRepo();
+  const both = [true, false].map((gitCli) => new GitSource({ url: server.repoUrl(repo), dir: join(scratch, `state-same-${gitCli}`), log, gitCli }));
+  const snapshot = async (tree: string): Promise<Array<[string, string, number]>> =>
+    Promise.all((await listTree(tree)).map(async (p): Promise<[string, string, number]> => {
+      const s = await lstat(join(tree, p));
+      return [p, s.isSymbolicLink() ? `-> ${await readlink(join(tree, p))}` : await readFile(join(tree, p), 'utf8'), s.mode & 0o111];
+    }));
+  const compare = async (what: string): Promise<void> => {
+    const [cli, iso] = await Promise.all(both.map((s) => s.sync()));
+    assert.equal(cli?.commit, iso?.commit, what);
+    assert.deepEqual(await snapshot(cli?.tree ?? ''), await snapshot(iso?.tree ?? ''), what);
+  };
+  await compare('first sync');
+  await commitFiles(server, repo, 'main', { 'profiles/a/b/deep.yaml': 'deep\n', 'hosts/bld-001.yaml': null, '.gitignore': '*.yaml\n' }, 'nested, deleted, ignore');
+  await compare('nested and deleted');
+  await commitFiles(server, repo, 'main', { 'site.yaml': null, 'site.yaml/inner': 'x\n' }, 'file to dir');
+  await compare('file to directory');
+  // Touched behind the agent's back: a new process of each repairs its tree whole.
+  for (const s of both) {
+    const tree = s.treeDir;
+    await writeFile(join(tree, 'hosts', 'bld-002.yaml'), 'edited\n');
+    await writeFile(join(tree, 'stray.yaml'), 'stray\n');
+  }
+  both.splice(0, 2, ...[true, false].map((gitCli) => new GitSource({ url: server.repoUrl(repo), dir: join(scratch, `state-same-${gitCli}`), log, gitCli })));
+  await compare('repaired');
+  assert.equal(await readFile(join(both[0]?.treeDir ?? '', 'hosts', 'bld-002.yaml'), 'utf8'), 'name: bld-002\n');
 });
 
 test('changedPaths lists added, modified and deleted files between two commits', async () => {

@@ -2,7 +2,7 @@
 // and actions, closing what the stop cut off as interrupted; the first commit applied prunes hosts that left.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StatusPublisher, type StatusSink } from '../src/status/status-publisher.ts';
@@ -14,6 +14,7 @@ import type { Generation } from '../src/render/generation.ts';
 import type { HostAction, ReconcileRecord } from '../src/observe/activity.ts';
 import { parseHostStatus, parseSiteStatus, renderHostStatus, renderSiteStatus, StatusWriter, type HostStatus } from '../src/status/index.ts';
 import { parsePreviousStatus } from '../src/status/previous-status.ts';
+import { readStatusFiles } from '../src/status/status-branch.ts';
 import { commitFiles, createBareRepo, startGitServer, type GitServer } from './fixtures/git-server.ts';
 import { freeTcpPort } from './fixtures/free-port.ts';
 
@@ -174,4 +175,43 @@ test('StatusWriter.readBranch: the remote head with the queue on top; its own cl
   assert.deepEqual([...(await offline.readBranch()).keys()].sort(), ['hosts/a.yaml', 'hosts/b.yaml', 'hosts/c.yaml', 'site.yaml'], 'the newest head this clone has seen');
   const nothing = new StatusWriter({ url: unreachable, dir: join(scratch, 'empty'), author, log, timeoutMs: 2000 });
   assert.equal((await nothing.readBranch()).size, 0);
+});
+
+test('StatusWriter.readBranch: the snapshot in the state dir gives the same files as reading every blob, stale, damaged or absent', async () => {
+  await createBareRepo(server, 'snap');
+  await commitFiles(server, 'snap', 'main', { 'site.yaml': 'name: lab\n' }, 'lab');
+  const dir = join(scratch, 'snap-writer');
+  const url = server.repoUrl('snap');
+  const first = new StatusWriter({ url, dir, author, log, backoffMs: 1 });
+  for (const name of ['a', 'b', 'c', 'd']) first.set(`hosts/${name}.yaml`, `host: ${name}\n`);
+  first.set('site.yaml', 'revision: r1\n');
+  await first.flush();
+  assert.equal((await first.readBranch()).size, 5);
+  first.set('hosts/a.yaml', 'host: a\nphase: Off\n');
+  first.remove('hosts/d.yaml');
+  await first.stop(); // brings the snapshot up to what was pushed
+  const snapshotFile = join(dir, 'snapshot.json');
+  const saved = JSON.parse(await readFile(snapshotFile, 'utf8')) as { files: Record<string, string> };
+  assert.deepEqual(Object.keys(saved.files).sort(), ['hosts/a.yaml', 'hosts/b.yaml', 'hosts/c.yaml', 'site.yaml']);
+  assert.equal(saved.files['hosts/a.yaml'], 'host: a\nphase: Off\n');
+
+  // Another writer moves the branch, and the snapshot is tampered with: a wrong text is never taken for the branch's.
+  const head = await commitFiles(server, 'snap', 'forseti-status', { 'hosts/b.yaml': 'host: b\nby: hand\n', 'hosts/e.yaml': 'host: e\n' }, 'by hand');
+  saved.files['hosts/c.yaml'] = 'host: c\nforged: true\n';
+  await writeFile(snapshotFile, JSON.stringify(saved));
+  const expected = { 'hosts/a.yaml': 'host: a\nphase: Off\n', 'hosts/b.yaml': 'host: b\nby: hand\n', 'hosts/c.yaml': 'host: c\n', 'hosts/e.yaml': 'host: e\n', 'site.yaml': 'revision: r1\n' };
+  const restarted = new StatusWriter({ url, dir, author, log });
+  assert.deepEqual(Object.fromEntries(await restarted.readBranch()), expected);
+  await restarted.stop();
+  assert.deepEqual(Object.fromEntries(await readStatusFiles(join(dir, 'repo.git'), head)), expected, 'the slow path agrees');
+  assert.deepEqual((JSON.parse(await readFile(snapshotFile, 'utf8')) as { files: Record<string, string> }).files, expected, 'the snapshot was repaired');
+
+  // Every file from the snapshot (no blob read), and without any snapshot: the same files.
+  let missed = -1;
+  assert.deepEqual(Object.fromEntries(await readStatusFiles(join(dir, 'repo.git'), head, {}, new Map(Object.entries(expected)), (n) => (missed = n))), expected);
+  assert.equal(missed, 0);
+  await writeFile(snapshotFile, '{not json');
+  assert.deepEqual(Object.fromEntries(await new StatusWriter({ url, dir, author, log }).readBranch()), expected);
+  await rm(snapshotFile);
+  assert.deepEqual(Object.fromEntries(await new StatusWriter({ url, dir, author, log }).readBranch()), expected);
 });

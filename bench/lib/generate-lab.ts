@@ -5,7 +5,7 @@ import { cpSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const TEMPLATE = fileURLToPath(new URL('../../lab-repo-template/', import.meta.url));
+export const TEMPLATE = fileURLToPath(new URL('../../lab-repo-template/', import.meta.url));
 /** Where the generated images' files live, inside the lab directory (ignored by the loader). */
 export const MIRROR_DIR = 'mirror';
 

@@ -21,11 +21,20 @@ const KEEP_TREES = 64;
  * usually parses only the trees that commit changed. A `hosts/` tree of 10,000 entries is one 400 KB object.
  */
 export class TreeReader {
-  private readonly trees = new Map<string, Map<string, TreeEntry>>();
+  private readonly trees = new Map<string, { list: TreeEntry[]; byName: Map<string, TreeEntry> }>();
 
   constructor(private readonly gitdir: string, private readonly cache: object) {}
 
   async entries(oid: string): Promise<Map<string, TreeEntry>> {
+    return (await this.read(oid)).byName;
+  }
+
+  /** The entries as the object lists them, duplicates included (verifyCommitTree refuses those). */
+  async list(oid: string): Promise<readonly TreeEntry[]> {
+    return (await this.read(oid)).list;
+  }
+
+  private async read(oid: string): Promise<{ list: TreeEntry[]; byName: Map<string, TreeEntry> }> {
     const cached = this.trees.get(oid);
     if (cached) {
       this.trees.delete(oid); // most recently used last
@@ -33,10 +42,10 @@ export class TreeReader {
       return cached;
     }
     const { tree } = await git.readTree({ fs, gitdir: this.gitdir, oid, cache: this.cache });
-    const entries = new Map(tree.map((e) => [e.path, e]));
-    this.trees.set(oid, entries);
+    const parsed = { list: tree, byName: new Map(tree.map((e) => [e.path, e])) };
+    this.trees.set(oid, parsed);
     if (this.trees.size > KEEP_TREES) this.trees.delete(this.trees.keys().next().value ?? '');
-    return entries;
+    return parsed;
   }
 
   async treeOf(commit: string): Promise<string> {

@@ -29,6 +29,16 @@ export class TreeStamps {
     this.stamps = null;
   }
 
+  /** The stamps as `[path, stamp]` pairs, to be kept on disk; null when none are recorded. */
+  saved(): Array<[string, string]> | null {
+    return this.stamps ? [...this.stamps] : null;
+  }
+
+  /** Takes over stamps kept on disk by an earlier process; intact() then says whether the tree still matches them. */
+  adopt(saved: Iterable<[string, string]>): void {
+    this.stamps = new Map(saved);
+  }
+
   /** Whether the tree holds exactly the files stamped, unchanged. */
   intact(dir: string): boolean {
     const recorded = this.stamps;

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import git from 'isomorphic-git';
+import git, { type TreeEntry } from 'isomorphic-git';
 import { RefusedTreeError } from './refused-tree-error.ts';
 
 /** Longest name (bytes) and path below the working tree forseti checks out; past these, writing it fails. */
@@ -17,8 +17,9 @@ const MAX_REMEMBERED = 100_000;
  * throws UnsafeFilepathError for `.`, `..`, `.git` in its NTFS and HFS+ spellings, and slashes), control characters,
  * duplicate names, over-long names and paths, and link targets no file system takes. Throws RefusedTreeError naming
  * the first bad entry. `verified` (kept by the caller) skips trees checked before: a commit costs the trees it changed.
+ * `readTree`: how tree objects are read (the source's TreeReader, which keeps them parsed for the diff that follows).
  */
-export async function verifyCommitTree(gitdir: string, commit: string, cache: object, verified: Set<string> = new Set()): Promise<void> {
+export async function verifyCommitTree(gitdir: string, commit: string, cache: object, verified: Set<string> = new Set(), readTree?: (oid: string) => Promise<Iterable<TreeEntry>>): Promise<void> {
   const { commit: parsed } = await git.readCommit({ fs, gitdir, oid: commit, cache });
   const seen: string[] = [];
   const pending: Array<{ oid: string; prefix: string }> = [{ oid: parsed.tree, prefix: '' }];
@@ -27,7 +28,7 @@ export async function verifyCommitTree(gitdir: string, commit: string, cache: ob
     if (verified.has(oid)) continue;
     let entries;
     try {
-      ({ tree: entries } = await git.readTree({ fs, gitdir, oid, cache }));
+      entries = readTree ? await readTree(oid) : (await git.readTree({ fs, gitdir, oid, cache })).tree;
     } catch (err) {
       if (err instanceof git.Errors.UnsafeFilepathError) {
         throw new RefusedTreeError(commit, `${prefix}${err.data.filepath}`, 'git refuses an entry of this name (., .., .git or a slash): it would be written outside the working tree or into git\'s own directory');

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import git from 'isomorphic-git';
 import { checkStatusPath } from './status-path.ts';
+import { blobOid } from './status-snapshot.ts';
 
 /** Status files by path: `site.yaml` and `hosts/<name>.yaml`. */
 export type StatusFiles = Map<string, string>;
@@ -42,8 +43,12 @@ export async function resolveStatusBranch(gitdir: string, branch: string): Promi
 /** Blob reads in flight at once: isomorphic-git spends much of a read waiting on the file system. */
 const READ_CONCURRENCY = 16;
 
-/** Every status file of `commit` (none when it has neither site.yaml nor hosts/). */
-export async function readStatusFiles(gitdir: string, commit: string, cache: object = {}): Promise<StatusFiles> {
+/**
+ * Every status file of `commit` (none when it has neither site.yaml nor hosts/). `known`: files by path from an
+ * earlier read (src/status/status-snapshot.ts); one is taken instead of the blob when its blob id is the tree
+ * entry's, so the result is the same with or without it. `missed` is told how many blobs had to be read.
+ */
+export async function readStatusFiles(gitdir: string, commit: string, cache: object = {}, known?: ReadonlyMap<string, string>, missed?: (count: number) => void): Promise<StatusFiles> {
   const wanted: Array<{ path: string; oid: string }> = [];
   for (const entry of (await git.readTree({ fs, gitdir, oid: commit, cache })).tree) {
     if (entry.path === 'site.yaml' && entry.type === 'blob') wanted.push({ path: 'site.yaml', oid: entry.oid });
@@ -54,9 +59,16 @@ export async function readStatusFiles(gitdir: string, commit: string, cache: obj
     }
   }
   const files: StatusFiles = new Map();
+  const unknown = known ? wanted.filter(({ path, oid }) => {
+    const text = known.get(path);
+    if (text === undefined || blobOid(text) !== oid) return true;
+    files.set(path, text);
+    return false;
+  }) : wanted;
+  missed?.(unknown.length);
   let next = 0;
   const reader = async (): Promise<void> => {
-    for (let item = wanted[next++]; item; item = wanted[next++]) {
+    for (let item = unknown[next++]; item; item = unknown[next++]) {
       const { blob } = await git.readBlob({ fs, gitdir, oid: item.oid, cache });
       files.set(item.path, Buffer.from(blob).toString('utf8'));
     }

@@ -7,6 +7,7 @@ import type { Logger } from '../log.ts';
 import type { StatusPushResult } from '../observe/metrics.ts';
 import { authCallbacks, type GitCredentials } from '../source/auth.ts';
 import { fetchBranch } from '../source/fetch-branch.ts';
+import { GitCli } from '../source/git-cli.ts';
 import { httpClientWithTimeout } from '../source/http-client.ts';
 import { scrubSecrets } from '../redact/redactor.ts';
 import { redactUrl } from '../redact/url.ts';
@@ -16,6 +17,7 @@ import { PendingStore } from './pending-store.ts';
 import { checkStatusPath } from './status-path.ts';
 import { isStatusFile, readStatusFiles } from './status-branch.ts';
 import { StatusPushError } from './status-push-error.ts';
+import { StatusSnapshot } from './status-snapshot.ts';
 
 export interface StatusWriterOptions {
   /** The lab repository; status goes to another branch of the same remote. */
@@ -64,6 +66,11 @@ export class StatusWriter {
   private readonly attempts: number;
   private readonly backoffMs: number;
   private readonly pendingStore: PendingStore;
+  /** The branch's files as last read, so a restart reads only the blobs that changed since (src/status/status-snapshot.ts). */
+  private readonly snapshot: StatusSnapshot;
+  /** What was pushed since the snapshot was saved: it is brought up to date at stop(). */
+  private readonly pushedSince = new Map<string, string | null>();
+  private snapshotSaving: Promise<void> = Promise.resolve();
   private readonly queue = new Map<string, Queued>();
   private generation = 0;
   private cache: object = {};
@@ -71,6 +78,8 @@ export class StatusWriter {
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private readonly onPush: ((result: StatusPushResult) => void) | undefined;
+  /** Fetches the branch with git where it runs: a new state dir then reads a long history's pack in ~0.1 s, not seconds. */
+  private readonly cli: GitCli;
 
   constructor(opts: StatusWriterOptions) {
     this.url = opts.url;
@@ -79,6 +88,7 @@ export class StatusWriter {
     const dir = resolve(opts.dir);
     this.gitdir = join(dir, 'repo.git');
     this.pendingStore = new PendingStore(join(dir, 'pending.json'));
+    this.snapshot = new StatusSnapshot(join(dir, 'snapshot.json'));
     this.auth = opts.auth;
     this.author = opts.author;
     this.log = opts.log.child({ component: 'status-writer', url: this.safeUrl, branch: this.branch });
@@ -87,6 +97,7 @@ export class StatusWriter {
     this.attempts = Math.max(1, opts.attempts ?? 5);
     this.backoffMs = opts.backoffMs ?? 100;
     this.onPush = opts.onPush;
+    this.cli = new GitCli({ idleTimeoutMs: opts.timeoutMs ?? 30_000 });
     for (const [path, content] of this.pendingStore.load()) this.enqueue(path, content);
   }
 
@@ -110,7 +121,12 @@ export class StatusWriter {
     const files = new Map<string, string>();
     try {
       const head = await this.headForReading();
-      if (head) for (const [path, text] of await readStatusFiles(this.gitdir, head, this.cache)) files.set(path, text);
+      if (head) {
+        let missed = 0;
+        const known = await this.snapshot.load();
+        for (const [path, text] of await readStatusFiles(this.gitdir, head, this.cache, known, (n) => (missed = n))) files.set(path, text);
+        if (missed > 0 || known.size !== files.size) this.saveSnapshot(new Map(files));
+      }
     } catch (err) {
       files.clear();
       this.log.warn({ reason: scrubSecrets(describeGitError(err), [this.auth?.password]) }, 'cannot read the status branch; its history starts empty');
@@ -156,8 +172,19 @@ export class StatusWriter {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (this.flushing) await this.flushing.catch(() => undefined);
-    if (!this.dirty) return;
-    await this.flush().catch(() => undefined); // flushNow already logged it
+    if (this.dirty) await this.flush().catch(() => undefined); // flushNow already logged it
+    await this.snapshotSaving;
+    const pushed = new Map(this.pushedSince);
+    this.pushedSince.clear();
+    await this.snapshot.update(pushed).catch((err: unknown) => this.log.warn({ err }, 'the status snapshot could not be saved; the next start reads the branch'));
+  }
+
+  /** In the background: the start it speeds up is the next one. */
+  private saveSnapshot(files: Map<string, string>): void {
+    this.pushedSince.clear();
+    this.snapshotSaving = this.snapshotSaving
+      .then(() => this.snapshot.save(files))
+      .catch((err: unknown) => this.log.warn({ err }, 'the status snapshot could not be saved; the next start reads the branch'));
   }
 
   private schedule(): void {
@@ -179,6 +206,7 @@ export class StatusWriter {
       try {
         const commit = await this.commitAndPush(changes);
         this.dequeue(batch);
+        if (commit) for (const [path, content] of changes) this.pushedSince.set(path, content);
         await this.pendingStore.save(this.pendingChanges()).catch(() => undefined);
         if (commit) this.log.info({ commit, files: changes.size, attempt }, 'status pushed');
         this.report(commit === null ? 'unchanged' : attempt > 1 ? 'retried' : 'ok');
@@ -264,7 +292,7 @@ export class StatusWriter {
 
   /** The remote branch head, or null if the branch does not exist there yet. */
   private fetchHead(): Promise<string | null> {
-    return fetchBranch({ gitdir: this.gitdir, http: this.http, url: this.url, branch: this.branch, auth: this.auth, cache: this.cache });
+    return fetchBranch({ gitdir: this.gitdir, http: this.http, url: this.url, branch: this.branch, auth: this.auth, cache: this.cache, cli: this.cli });
   }
 
   private async ensureRepo(): Promise<void> {

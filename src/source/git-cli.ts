@@ -19,6 +19,8 @@ const SAFE_CONFIG: Array<[string, string]> = [
   ['protocol.allow', 'never'],
   ['protocol.http.allow', 'always'],
   ['protocol.https.allow', 'always'],
+  // The credential goes as http.extraHeader: a redirect is not followed, so it is sent only to the configured URL.
+  ['http.followRedirects', 'false'],
   ['core.symlinks', 'true'],
   ['core.autocrlf', 'false'],
   ['core.fsmonitor', 'false'],

@@ -53,6 +53,10 @@ function initialView(): StatusView {
       'bld-002': host('slurm-compute', 'Provisioning', {
         enclosure: { name: 'ASGARD', bay: 2 }, step: 'kernel', attemptRevision: REV1, drift: ['boot order: disk first, expected PXE first'],
         actions: [{ action: 'provision', revision: REV1, started: new Date(now - 30_000).toISOString(), outcome: 'running' }],
+        convergeSteps: [
+          { signal: 'installerReports', name: 'subiquity/Early', at: now - 20_000, result: 'SUCCESS' },
+          { signal: 'installerReports', name: 'subiquity/Install/install/curtin_install', at: now - 10_000, detail: 'curtin command install <i>x</i>' },
+        ],
       }),
       'bif-001': host('ceph-osd', 'Converged', { enclosure: { name: 'BIFROST', bay: 1 }, appliedRole: 'ceph-osd', appliedRevision: REV1 }),
       loke: host('off', 'Off'),
@@ -136,6 +140,11 @@ describe('dashboard in headless Chromium', { skip }, () => {
     assert.equal(await field('bld-001', 'action'), 'provision ok in 45 s');
     assert.match((await field('bld-002', 'action')) ?? '', /^provision running \d+s$/);
     assert.equal(await page.$('[data-host="bld-003"] [data-field="action"]'), null);
+    // The converge signals: the last step as text, every step with its time in the tooltip.
+    assert.equal(await field('bld-002', 'converge'), 'installerReports: subiquity/Install/install/curtin_install (curtin command install <i>x</i>)');
+    const convergeTitle = (await page.getAttribute('[data-host="bld-002"] [data-field="converge"]', 'title')) ?? '';
+    assert.match(convergeTitle, /^\S+ installerReports: subiquity\/Early SUCCESS\n\S+ installerReports: subiquity\/Install\/install\/curtin_install/);
+    assert.equal(await page.$('[data-host="bld-001"] [data-field="converge"]'), null);
 
     assert.equal(await page.textContent('#site-sync'), 'OutOfSync');
     assert.equal(await page.textContent('#site-health'), 'Degraded');

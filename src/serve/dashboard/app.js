@@ -97,6 +97,13 @@ function tile(name, host) {
         actionText(lastAction),
       )
     : null;
+  // The role's converge signals: the last step reached (where it is), every step with its time in the tooltip.
+  const steps = Array.isArray(host.convergeSteps) ? host.convergeSteps : [];
+  const stepText = (s) => `${s.signal}: ${s.name}${s.result ? ` ${s.result}` : ''}${s.detail ? ` (${s.detail})` : ''}`;
+  const lastStep = steps.at(-1);
+  const convergeLine = lastStep
+    ? el('div', { class: `converge ${lastStep.result === 'FAIL' ? 'failed' : ''}`, 'data-field': 'converge', title: steps.map((s) => `${clock(s.at)} ${stepText(s)}`).join('\n') }, stepText(lastStep))
+    : null;
   const revision = host.appliedRevision ? `applied ${short(host.appliedRevision)}` : 'never applied';
   return el(
     'article',
@@ -105,6 +112,7 @@ function tile(name, host) {
     el('div', { class: 'role', 'data-field': 'role' }, `${host.role || '–'}${runs}`),
     el('div', {}, el('span', { class: 'phase', 'data-field': 'phase' }, host.phase), host.step ? el('span', { class: 'step', 'data-field': 'step' }, host.step) : null),
     badges,
+    convergeLine,
     actionLine,
     host.lastError ? el('div', { class: 'error', 'data-field': 'error' }, `${host.lastError.step ? `${host.lastError.step}: ` : ''}${host.lastError.message}`) : null,
   );

@@ -95,9 +95,23 @@ test('decide: a stuck step names the step', () => {
 test('decide: a wipe whose image reports steps waits on them, and a stuck one names the last reported step', () => {
   const reported = { signal: 'installerReports', name: 'forseti-wipe', at: NOW - 5000, detail: 'disk/vdb: zeroed 1 of 2 bytes' };
   const wiping = observed({ phase: 'Wiping', attemptWipeToken: 'w1', step: 'initrd', convergeSteps: [reported], stepSince: NOW - 5000 });
-  assert.deepEqual(decide(desired({ wipeToken: 'w1' }), wiping, OPTIONS), { kind: 'wait', reason: 'wiping wipe (step forseti-wipe; waiting on disk/vdb: zeroed 1 of 2 bytes)' });
+  assert.deepEqual(decide(desired({ wipeToken: 'w1' }), wiping, OPTIONS), { kind: 'wait', reason: 'wiping (step forseti-wipe; waiting on disk/vdb: zeroed 1 of 2 bytes)' });
   const stuck = decide(desired({ wipeToken: 'w1' }), { ...wiping, stepSince: 0 }, OPTIONS);
   assert.deepEqual(stuck, { kind: 'fail', reason: 'no progress past step forseti-wipe within 120 s; waiting on disk/vdb: zeroed 1 of 2 bytes', step: 'forseti-wipe' });
+});
+
+test('decide: a wipe runs by the wipe role\'s declared timeouts, not those of the role installed after it', () => {
+  const reported = { signal: 'installerReports', name: 'forseti-wipe', at: NOW - 600_000 };
+  const wiping = observed({ phase: 'Wiping', attemptWipeToken: 'w1', step: 'initrd', convergeSteps: [reported], stepSince: NOW - 600_000, since: NOW - 600_000 });
+  const roleShort = { convergeTimeouts: { stepMs: 60_000, provisionMs: 60_000 } };
+  // The wipe role allows an hour per step and two in all: ten minutes in, the wipe is still waited on.
+  const action = decide(desired({ wipeToken: 'w1', ...roleShort, wipeTimeouts: { stepMs: 3600_000, provisionMs: 7200_000 } }), wiping, OPTIONS);
+  assert.equal(action.kind, 'wait');
+  // Without declared wipe timeouts the site's policies apply (120 s per step here), never the role's.
+  assert.deepEqual(decide(desired({ wipeToken: 'w1', ...roleShort }), wiping, { ...OPTIONS, provisionTimeoutMs: 3600_000 }), { kind: 'fail', reason: 'no progress past step forseti-wipe within 120 s', step: 'forseti-wipe' });
+  // While provisioning, the role's own.
+  const provisioning = observed({ phase: 'Provisioning', attemptDigest: 'd2', step: 'script', stepSince: NOW - 90_000, since: NOW - 90_000 });
+  assert.equal(decide(desired(roleShort), provisioning, { ...OPTIONS, provisionTimeoutMs: 3600_000 }).kind, 'fail');
 });
 
 test('decide: a refusal names both facts', () => {

@@ -46,6 +46,18 @@ test('render: an image role gets kernel, initrds by digest, its cmdline, and the
   assert.equal(r.config?.secret, true);
 });
 
+test('render: a host with a wipe asked carries the wipe role\'s converge timeouts beside its own role\'s', async () => {
+  const lab = await templateLab();
+  const wipeRole = lab.site.wipe.profile;
+  const wipe = lab.profiles.get(wipeRole);
+  const host = lab.hosts.get('bld-003');
+  assert.ok(wipe && host);
+  const profiles = new Map(lab.profiles).set(wipeRole, { ...wipe, converge: { ...wipe.converge, stepTimeoutSeconds: 3600 } });
+  const withTimeouts = { ...lab, profiles };
+  assert.deepEqual(renderHost({ ...host, wipe: 'w1' }, ctx(withTimeouts)).desired.wipeTimeouts, { stepMs: 3_600_000 });
+  assert.equal(renderHost(host, ctx(withTimeouts)).desired.wipeTimeouts, undefined, 'no wipe asked');
+});
+
 test('render: the digest follows the artifacts, not the revision', async () => {
   const lab = await templateLab();
   const host = lab.hosts.get('bld-003');

@@ -72,6 +72,8 @@ export interface DesiredHost {
   capabilities?: Capabilities;
   /** The role's converge timeouts where its profile overrides site.yaml's policies (`converge.stepTimeoutSeconds`, ...). */
   convergeTimeouts?: { stepMs?: number; provisionMs?: number };
+  /** The same of the site's wipe role, for a wipe under way (phase Wiping). */
+  wipeTimeouts?: { stepMs?: number; provisionMs?: number };
 }
 
 /** One step a converge signal reported (src/converge): when it began, and what it waits on or how it ended. */

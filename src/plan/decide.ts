@@ -109,9 +109,11 @@ function timeoutOrWait(desired: DesiredHost, observed: ObservedHost, options: De
   const signalStep = observed.convergeSteps?.at(-1);
   const step = signalStep?.name ?? observed.step ?? 'requested';
   const waitingOn = signalStep?.detail !== undefined ? `; waiting on ${signalStep.detail}` : '';
-  const what = observed.phase === 'Wiping' ? 'wipe' : `role ${desired.role}`;
-  const provisionTimeoutMs = desired.convergeTimeouts?.provisionMs ?? options.provisionTimeoutMs;
-  const stepTimeoutMs = desired.convergeTimeouts?.stepMs ?? options.stepTimeoutMs;
+  const wiping = observed.phase === 'Wiping';
+  // A wipe runs the site's wipe role: its declared timeouts, not those of the role to be installed after it.
+  const timeouts = wiping ? desired.wipeTimeouts : desired.convergeTimeouts;
+  const provisionTimeoutMs = timeouts?.provisionMs ?? options.provisionTimeoutMs;
+  const stepTimeoutMs = timeouts?.stepMs ?? options.stepTimeoutMs;
   if (options.now - observed.since > provisionTimeoutMs) {
     const awaited = signalStep ? 'not Converged' : 'no phone-home';
     return { kind: 'fail', reason: `${awaited} within ${seconds(provisionTimeoutMs)} s (last step: ${step}${waitingOn})`, step };
@@ -119,7 +121,7 @@ function timeoutOrWait(desired: DesiredHost, observed: ObservedHost, options: De
   if (options.now - (observed.stepSince ?? observed.since) > stepTimeoutMs) {
     return { kind: 'fail', reason: `no progress past step ${step} within ${seconds(stepTimeoutMs)} s${waitingOn}`, step };
   }
-  return { kind: 'wait', reason: `${observed.phase === 'Wiping' ? 'wiping' : 'provisioning'} ${what} (step ${step}${waitingOn})` };
+  return { kind: 'wait', reason: `${wiping ? 'wiping' : `provisioning role ${desired.role}`} (step ${step}${waitingOn})` };
 }
 
 /** The first requirement of the role that the BMC's inventory contradicts, naming both facts. */

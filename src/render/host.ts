@@ -42,17 +42,18 @@ export interface RenderContext {
   redactConfigs?: boolean;
 }
 
-/** Renders everything one host needs at boot. Pure: same lab, same key, same output. */
 /** Whether a role's rendering carries the agent's Talos event sink (kernel line and config): it converges on talosEvents. */
 export function carriesTalosEventSink(profile: Profile): boolean {
   return profile.converge.signals.some((s) => s.kind === 'talosEvents');
 }
 
+/** Renders everything one host needs at boot. Pure: same lab, same key, same output. */
 export function renderHost(host: Host, ctx: RenderContext): RenderedHost {
   const rendered = renderRole(host, host.role, ctx);
   if (host.wipe === undefined) return rendered;
   const wipe = renderRole({ ...host, role: ctx.lab.site.wipe.profile }, ctx.lab.site.wipe.profile, ctx);
-  return { ...rendered, desired: { ...rendered.desired, wipeToken: host.wipe }, ...(wipe.script ? { wipeScript: wipe.script } : {}) };
+  const wipeTimeouts = wipe.desired.convergeTimeouts;
+  return { ...rendered, desired: { ...rendered.desired, wipeToken: host.wipe, ...(wipeTimeouts ? { wipeTimeouts } : {}) }, ...(wipe.script ? { wipeScript: wipe.script } : {}) };
 }
 
 function renderRole(host: Host, role: string, ctx: RenderContext): RenderedHost {

@@ -5,7 +5,8 @@
 // steady (the first push of 1,000 status files would otherwise land in the first sample). At 10,000 hosts the status
 // branch is not pushed at all during the run (batchSeconds 3600): its first push of 10,000 files takes minutes
 // (isomorphic-git writes each object on its own; README "Measured"), and would otherwise run under every sample.
-import { mkdtempSync, rmSync } from 'node:fs';
+// FORSETI_BENCH_LOG=FILE: the agent's log lines are copied there (a run that waits forever shows why).
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +32,7 @@ async function runWith(HOSTS: number): Promise<void> {
   let waiter: (() => void) | null = null;
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
+      if (process.env.FORSETI_BENCH_LOG) appendFileSync(process.env.FORSETI_BENCH_LOG, chunk);
       for (const text of chunk.toString('utf8').split('\n')) if (text) lines.push(JSON.parse(text) as Record<string, unknown>);
       waiter?.();
       done();

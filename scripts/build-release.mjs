@@ -35,6 +35,14 @@ const RUNTIME_FILES = {
 
 const ADDONS = ['tftp_engine.node', 'http_sendfile.node'];
 
+/**
+ * First thing the bundle runs: for the agent, V8's young generation stays at its first size (src/cli/young-generation.ts
+ * says why). Evaluating the bundle's modules grows it to 8 MB per semi-space before the agent command is reached, and
+ * it never shrinks back; a start flag would make the single executable reject its code cache.
+ */
+// The bundle is strict code: its directive must come first, so the banner carries it.
+const YOUNG_GENERATION_BANNER = "'use strict';if(process.argv[2]==='agent')require('node:v8').setFlagsFromString('--semi-space-growth-factor=1');";
+
 function builtAddon(name) {
   return existsSync(join(ROOT, 'build/Release', name)) ? [`build/Release/${name}`] : [];
 }
@@ -83,6 +91,7 @@ async function bundle() {
     minifyWhitespace: true,
     keepNames: true,
     legalComments: 'none',
+    banner: { js: YOUNG_GENERATION_BANNER },
     inject: [join(ROOT, 'src/release/module-url-global.ts')],
     define: { FORSETI_ASSET_NAMES: JSON.stringify(assets) },
     plugins: [moduleUrlPlugin(seen)],

@@ -376,3 +376,37 @@ test('a tree path that leaves the working tree is refused before anything is wri
   await applyChanges(tree, gitdir, [{ path: 'hosts/..bld-002.yaml', kind: 'added', oid, mode: '100644', type: 'blob' }], {});
   assert.equal(await readFile(join(tree, 'hosts', '..bld-002.yaml'), 'utf8'), 'payload\n');
 });
+
+test('between commits, an edit of a file the commit writes or a file added anywhere makes a whole checkout; a restart looks at every file', async () => {
+  const repo = await newRepo();
+  const dir = join(scratch, 'state-touched');
+  const source = new GitSource({ url: server.repoUrl(repo), dir, log });
+  const a = await source.sync();
+  const wholeAfter = async (files: Record<string, string | null>, touch: () => Promise<void>, what: string): Promise<void> => {
+    await touch();
+    const from = logLines.length;
+    const sha = await commitFiles(server, repo, 'main', files, what);
+    const synced = await source.sync();
+    const lines = logLines.slice(from).map((l) => JSON.parse(l) as { msg: string; files?: number });
+    assert.ok(lines.some((l) => l.msg === 'the working tree was changed outside forseti; checking the whole commit out'), what);
+    const whole = join(scratch, `touched-whole-${what.replace(/\W/g, '-')}`);
+    await source.checkoutRevision(sha, whole);
+    assert.deepEqual(await readAll(synced.tree), await readAll(whole), what);
+  };
+  await wholeAfter({ 'hosts/bld-001.yaml': 'name: bld-001\nrole: a\n' }, () => writeFile(join(a.tree, 'hosts', 'bld-001.yaml'), 'edited\n'), 'edited where the commit writes');
+  await wholeAfter({ 'site.yaml': 'name: lab 2\n' }, () => writeFile(join(a.tree, 'hosts', 'stray.yaml'), 'stray\n'), 'stray file in a subdirectory');
+  await wholeAfter({ 'site.yaml': 'name: lab 3\n' }, () => rm(join(a.tree, 'hosts', 'bld-002.yaml')), 'file removed');
+  await wholeAfter({ 'site.yaml': 'name: lab 4\n' }, async () => {
+    await mkdir(join(a.tree, 'extra', 'deeper'), { recursive: true });
+    await writeFile(join(a.tree, 'extra', 'deeper', 'x'), 'x\n');
+  }, 'stray directory');
+  // Untouched: file by file again.
+  const from = logLines.length;
+  await commitFiles(server, repo, 'main', { 'hosts/bld-003.yaml': 'name: bld-003\n' }, 'untouched');
+  await source.sync();
+  assert.equal(logLines.slice(from).map((l) => JSON.parse(l) as { msg: string; files?: number }).find((l) => l.msg === 'checked out lab revision')?.files, 1);
+  // An edit in place of a file no commit writes is repaired by the next start.
+  await writeFile(join(a.tree, 'hosts', 'bld-002.yaml'), 'edited\n');
+  const restarted = await new GitSource({ url: server.repoUrl(repo), dir, log }).sync();
+  assert.equal(await readFile(join(restarted.tree, 'hosts', 'bld-002.yaml'), 'utf8'), 'name: bld-002\n');
+});

@@ -146,3 +146,39 @@ test('the status branch and /v1/status show the same sync and health, drift incl
   assert.equal(parseHostStatus(files.get('hosts/drifted.yaml') ?? '').sync, 'Synced');
   assert.equal(backend.statusView().hosts['drifted']?.health, 'Healthy');
 });
+
+test('a new generation decides again only the hosts whose role, power, boot or digest changed, with the same result as deciding all', async () => {
+  const gen = (revision: string, desires: DesiredHost[]) =>
+    ({ revision, id: revision, hosts: new Map(desires.map((d) => [d.name, { desired: { ...d, revision } }])), lab: { hosts: new Map(), site: {}, images: new Map(), profiles: new Map() }, byMac: new Map() }) as unknown as Generation;
+  const first = gen('r1', ['same', 'role', 'digest', 'power', 'left'].map((name) => desired({ name })));
+  const second = gen('r2', [desired({ name: 'same' }), desired({ name: 'role', role: 'slurm-compute' }), desired({ name: 'digest', digest: 'd9' }), desired({ name: 'power', power: 'off' }), desired({ name: 'new' })]);
+  const observed = (host: string): ObservedHost => (host === 'new' ? { phase: 'Pending', since: NOW } : converged());
+  const publish = (all: boolean) => {
+    let current = first;
+    const { writer, files } = memoryWriter();
+    const publisher = new StatusPublisher(writer, () => current);
+    for (const name of first.hosts.keys()) publisher.host(name, observed(name));
+    publisher.applied('r1');
+    files.clear();
+    current = second;
+    publisher.applied('r2');
+    if (all) for (const name of second.hosts.keys()) publisher.host(name, observed(name));
+    else publisher.generationServed(first, observed);
+    return files;
+  };
+  const some = publish(false);
+  const hostFiles = (files: Map<string, string | null>) => [...files.keys()].filter((p) => p.startsWith('hosts/')).sort();
+  assert.deepEqual(hostFiles(some), ['hosts/digest.yaml', 'hosts/left.yaml', 'hosts/new.yaml', 'hosts/power.yaml', 'hosts/role.yaml']);
+  assert.equal(some.get('hosts/left.yaml'), null, 'a host that left loses its file');
+  const expected: Record<string, [SyncState, HealthState]> = { role: ['OutOfSync', 'Healthy'], digest: ['OutOfSync', 'Healthy'], power: ['OutOfSync', 'Progressing'], new: ['Unknown', 'Missing'] };
+  for (const [name, [sync, health]] of Object.entries(expected)) {
+    const status = parseHostStatus(some.get(`hosts/${name}.yaml`) ?? '');
+    assert.deepEqual([status.sync, status.health], [sync, health], name);
+  }
+  await new Promise((resolve) => setImmediate(resolve));
+  const all = publish(true);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(hostFiles(all), hostFiles(some), 'deciding every host writes the same files');
+  for (const path of hostFiles(all)) assert.equal(all.get(path) === null, some.get(path) === null, path);
+  assert.deepEqual(parseSiteStatus(some.get('site.yaml') ?? '').sync, parseSiteStatus(all.get('site.yaml') ?? '').sync);
+});

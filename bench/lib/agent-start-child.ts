@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import { Agent } from '../../src/agent/agent.ts';
 import type { AgentConfig } from '../../src/agent/config.ts';
 import { createLogger } from '../../src/log.ts';
+import { capYoungGeneration } from '../../src/cli/young-generation.ts';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as AgentConfig;
 const steadyMs = Number(process.argv[3] ?? 0);
@@ -24,6 +25,7 @@ const sink = new Writable({
     done();
   },
 });
+capYoungGeneration(); // as `forseti agent` does
 const agent = new Agent(config, createLogger({ level: 'info', destination: sink }));
 await agent.start();
 const startMs = performance.now() - t0;

@@ -1,7 +1,7 @@
 // Generates a lab of N hosts from the template's profiles, for the scale benchmarks. Its images are small local
 // files (file:// URLs with their real sha256) so that an agent run on the lab never reaches beyond the machine.
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -22,8 +22,16 @@ export function generateLab(dir: string, hosts: number, role: (i: number) => str
   rmSync(join(dir, 'hosts'), { recursive: true });
   mkdirSync(join(dir, 'hosts'));
   writeLocalImages(dir);
+  dropCredentialProfiles(dir);
   writeFileSync(join(dir, 'site.yaml'), 'apiVersion: forseti/v1\nkind: Site\nname: big\nnetwork: {interface: eth0, subnet: 10.0.0.0/16, gateway: 10.0.0.1, dns: [10.0.0.1]}\nagent: {address: 10.0.0.2, httpPort: ' + httpPort + '}\n');
   for (let i = 0; i < hosts; i++) writeFileSync(join(dir, 'hosts', `h${i}.yaml`), hostYaml(i, role(i)));
+}
+
+/** Removes the template's roles that name a credential the agent holds (talos-omni's join token): the benchmarks' agents hold none. */
+function dropCredentialProfiles(dir: string): void {
+  for (const entry of readdirSync(join(dir, 'profiles'))) {
+    if (/^\s*credential:/m.test(readFileSync(join(dir, 'profiles', entry), 'utf8'))) rmSync(join(dir, 'profiles', entry));
+  }
 }
 
 /** Replaces each template image by one whose kernel and initrd are a few bytes under `<dir>/mirror/`. */

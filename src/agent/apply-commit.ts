@@ -190,7 +190,7 @@ export class CommitSteps {
       decisions = this.decide(generation);
 
       step = 'publish';
-      await this.publish(commit, generation, run);
+      await this.publish(commit, generation, previous?.generation ?? null, run);
     } catch (err) {
       for (const done of undo.reverse()) {
         await done.rollback().catch((e: unknown) => ctx.log.error({ err: e, revision: commit, step: done.step }, `rolling back the ${done.step} step failed`));
@@ -275,7 +275,7 @@ export class CommitSteps {
    * publish: the services of the new commit set up (alert sinks, drift schedule), then the commit recorded applied
    * on the status branch, in the metrics, the events and the alerts; the record comes last, so nothing after it fails.
    */
-  private async publish(commit: string, generation: Generation, run: ReconcileRun | undefined): Promise<void> {
+  private async publish(commit: string, generation: Generation, previous: Generation | null, run: ReconcileRun | undefined): Promise<void> {
     const { ctx } = this;
     const { status, alerts, drift, backend, tracker } = ctx.parts;
     const lab = generation.lab;
@@ -283,7 +283,7 @@ export class CommitSteps {
     drift.configure(lab.site);
     ctx.log.info({ revision: commit, generation: generation.id, hosts: lab.hosts.size }, 'commit applied');
     status.applied(commit);
-    for (const host of lab.hosts.keys()) status.host(host, tracker.get(host));
+    status.generationServed(previous, (host) => tracker.get(host));
     ctx.metrics.setAppliedRevision(commit, generation.id);
     ctx.events.site('commit-applied', `commit ${commit.slice(0, 12)} applied`);
     alerts.commitApplied(commit);

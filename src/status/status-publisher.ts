@@ -4,7 +4,7 @@ import type { HostEvent } from '../core/host-lifecycle.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { ReconcileLog, SYSTEM_CLOCK, type ActivityClock } from '../observe/reconcile-log.ts';
 import type { Action } from '../plan/types.ts';
-import type { ObservedHost } from '../core/host-state.ts';
+import type { DesiredHost, ObservedHost } from '../core/host-state.ts';
 import type { Generation } from '../render/generation.ts';
 import type { HostAction, ReconcileRecord } from '../observe/activity.ts';
 import { nextHostStatus, renderHostStatus, statusUpdate, renderSiteStatus, type HostStatus, type HostUpdate, type RejectedRevision, type SiteStatus, type StatusWriter } from './index.ts';
@@ -91,6 +91,19 @@ export class StatusPublisher {
     const next = nextHostStatus(name, previous, update, new Date(state.since));
     this.hosts.set(name, next);
     this.writer.set(`hosts/${name}.yaml`, renderHostStatus(this.redact(next)));
+  }
+
+  /**
+   * A new generation serves (`previous`: the one before it): each host's status is decided again where what it
+   * reads of the generation changed (a host new to it, or another role, power, boot or digest); every other host's
+   * would come out as it is, and comparing 10,000 of them cost ~90 ms on the way to a commit's first BMC action.
+   */
+  generationServed(previous: Generation | null, observed: (host: string) => ObservedHost): void {
+    for (const [name, rendered] of this.current()?.hosts ?? []) {
+      const before = previous?.hosts.get(name)?.desired;
+      if (before && sameStatusInputs(before, rendered.desired)) continue;
+      this.host(name, observed(name));
+    }
   }
 
   /** The drift of `host` changed: its sync and health are decided again from its last state. */
@@ -182,6 +195,11 @@ export class StatusPublisher {
     this.siteStatus = { ...this.siteStatus, sync: aggregate.sync, health: aggregate.health, reconciles: this.reconciles.list(), updated: new Date().toISOString() };
     this.writer.set('site.yaml', renderSiteStatus(this.redact(this.siteStatus)));
   }
+}
+
+/** Whether a host's status reads the same of these two desired states (host() and syncHealthInput). */
+function sameStatusInputs(a: DesiredHost, b: DesiredHost): boolean {
+  return a.role === b.role && a.power === b.power && a.boot === b.boot && a.digest === b.digest;
 }
 
 function sameStatus(previous: HostStatus, update: HostUpdate): boolean {

@@ -6,6 +6,7 @@ import { createLogger } from '../../log.ts';
 import { Redactor } from '../../redact/redactor.ts';
 import { flag, parseArgs, UsageError } from '../args.ts';
 import { StopSignals } from '../stop-signals.ts';
+import { capYoungGeneration } from '../young-generation.ts';
 
 /** SIGTERM or SIGINT ends the agent within this, whatever still runs; a second signal ends it at once. */
 export const STOP_DEADLINE_MS = 10_000;
@@ -15,6 +16,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
   const file = flag(args, 'config');
   if (!file) throw new UsageError('agent needs --config FILE');
+  capYoungGeneration();
   const config = await loadAgentConfig(file);
   // Written synchronously: the last lines before a forced exit must not wait in a queue of the thread pool that a
   // hung read may hold, and the signal that ends the process would drop them.

@@ -233,16 +233,10 @@ export class LabTree {
     }
     if (dir.kind !== 'found' || !dir.stats.isDirectory()) return this.resolveWhole(path);
     const at = join(dir.real, name);
-    let stats: Stats;
-    try {
-      stats = lstatSync(at);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'missing' };
-      return { kind: 'refused', refusal: readError(err) };
-    }
+    const found = lstatEntry(at);
+    if (found.kind !== 'found') return found;
     // A link is followed (and checked) component by component, as without the cache.
-    return stats.isSymbolicLink() ? this.resolveWhole(path) : { kind: 'found', real: at, stats };
+    return found.stats.isSymbolicLink() ? this.resolveWhole(path) : found;
   }
 
   private resolveWhole(path: string): Resolved {
@@ -269,13 +263,9 @@ export class LabTree {
       if (isGitDir(part)) return outside();
       if (!stats.isDirectory() && current.length > 0) return { kind: 'missing' };
       const at = join(realRoot, ...current, part);
-      try {
-        stats = lstatSync(at);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'missing' };
-        return { kind: 'refused', refusal: readError(err) };
-      }
+      const entry = lstatEntry(at);
+      if (entry.kind !== 'found') return entry;
+      stats = entry.stats;
       if (!stats.isSymbolicLink()) {
         current.push(part);
         continue;
@@ -333,6 +323,17 @@ function notRegular(stats: Stats): Refusal {
 
 function tooLarge(size: number, limit: number): Refusal {
   return { code: 'file-too-large', message: `the file is ${formatBytes(size)}, larger than the ${formatBytes(limit)} a lab file may be` };
+}
+
+/** An entry as lstat sees it: missing (it or a parent is not there), refused (cannot be read), or found. */
+function lstatEntry(at: string): Resolved {
+  try {
+    return { kind: 'found', real: at, stats: lstatSync(at) };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'missing' };
+    return { kind: 'refused', refusal: readError(err) };
+  }
 }
 
 function readError(err: unknown): Refusal {

@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Script } from 'node:vm';
 import { build } from 'esbuild';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -101,8 +102,20 @@ async function bundle() {
   if (emptyMeta.length > 0) throw new Error(`import.meta is empty in the bundle: ${emptyMeta.map((w) => w.location?.file).join(', ')}`);
   const missing = Object.keys(RUNTIME_FILES).filter((m) => !seen.has(m));
   if (missing.length > 0) throw new Error(`RUNTIME_FILES lists modules that no longer read files: ${missing.join(', ')}`);
-  const code = result.outputFiles[0].contents;
+  const code = asciiOnly(result.outputFiles[0].text);
   return { code, assets };
+}
+
+/**
+ * V8 keeps a script's source for compiling its functions lazily, and one character outside Latin-1 makes it keep the
+ * whole bundle (4 MB) as two-byte text: 8 MB of the idle agent's heap. esbuild's ASCII output escapes strings but
+ * leaves a regular expression's characters as written (isomorphic-git's `/[\ud800-\uffff]/` holds U+FFFF), so the
+ * few that remain are escaped here; `\uXXXX` means the same code unit in a string, a regular expression or a name.
+ */
+function asciiOnly(text) {
+  const escaped = text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  new Script(escaped, { filename: 'forseti.cjs' }); // parses only: a syntax error here is the escaping's fault
+  return escaped;
 }
 
 /** The addons are built at `npm ci`; a checkout without them gets one attempt here (scripts/build-native.mjs). */

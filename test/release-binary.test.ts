@@ -47,6 +47,12 @@ test('the executable carries its own runtime (no node_modules, no TypeScript loa
   assert.match(bundled.stderr, /^lab is valid: 18 hosts/);
 });
 
+test('the bundle is ASCII, so V8 keeps its source as one byte per character (half the memory of two-byte text)', () => {
+  const text = readFileSync(RELEASE.bundle, 'latin1');
+  const outside = text.search(/[^\x00-\x7f]/);
+  assert.equal(outside, -1, `a byte outside ASCII at ${outside}: ${JSON.stringify(text.slice(Math.max(0, outside - 60), outside + 20))}`);
+});
+
 test('validate and render answer as the sources do, problems at file:line:col', async () => {
   const lab = join(work, 'broken-lab');
   cpSync(join(RELEASE.root, 'lab-repo-template'), lab, { recursive: true });

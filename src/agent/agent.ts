@@ -127,6 +127,7 @@ export class Agent {
     this.applying?.abandon('the agent is stopping');
     await steps.wait('applying a commit', this.applying?.done, 1000, true);
     await steps.wait('fetching the lab branch', this.fetching?.done, 1000, true);
+    parts?.source.close();
     await steps.wait('drift scan', parts?.drift.stop(), 1000);
     await steps.wait('BMC actions', parts?.executor.idle(), 3000, true);
     parts?.tracker.close();

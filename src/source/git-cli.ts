@@ -6,6 +6,8 @@
 import { execFile } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import type { GitCredentials } from './auth.ts';
+import { GitCliError } from './git-cli-error.ts';
+import { GitObjectReader } from './git-object-reader.ts';
 
 /** Bounds every git run: a fetch that trickles is cut off here too (the lab's other bound is FETCH_BOUND_MS). */
 const RUN_TIMEOUT_MS = 10 * 60_000;
@@ -27,12 +29,10 @@ const SAFE_CONFIG: Array<[string, string]> = [
   ['core.hooksPath', '/dev/null'],
 ];
 
-export class GitCliError extends Error {
-  override readonly name = 'GitCliError';
-  constructor(readonly args: readonly string[], reason: string) {
-    super(`git ${args[0] ?? ''} failed: ${reason}`);
-  }
-}
+/** The environment of every run: no prompt, no user or system configuration. */
+const BASE_ENV = (): Record<string, string> => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/nonexistent', GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', LC_ALL: 'C' });
+
+export { GitCliError };
 
 export interface GitCliOptions {
   /** Socket idle timeout: a transfer slower than 1 KB/s for this long is cut off. */
@@ -82,10 +82,15 @@ export class GitCli {
     await this.run(['clean', '-ffdxq'], env);
   }
 
+  /** A long-running object reader of the bare repository `gitdir` (src/source/git-object-reader.ts), with SAFE_CONFIG. */
+  objectReader(gitdir: string): GitObjectReader {
+    return new GitObjectReader({ command: { args: SAFE_CONFIG.flatMap(([k, v]) => ['-c', `${k}=${v}`]), env: { ...BASE_ENV(), GIT_DIR: gitdir, ...configEnv([]) } } });
+  }
+
   private run(args: string[], env: Record<string, string>, secrets: Array<string | undefined> = []): Promise<void> {
     return new Promise((resolve, reject) => {
       const config = SAFE_CONFIG.flatMap(([k, v]) => ['-c', `${k}=${v}`]);
-      execFile('git', [...config, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/nonexistent', GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', LC_ALL: 'C', ...env }, timeout: RUN_TIMEOUT_MS, maxBuffer: 1 << 20 }, (err, _stdout, stderr) => {
+      execFile('git', [...config, ...args], { env: { ...BASE_ENV(), ...env }, timeout: RUN_TIMEOUT_MS, maxBuffer: 1 << 20 }, (err, _stdout, stderr) => {
         if (!err) return resolve();
         const text = (String(stderr).trim() || err.message).slice(0, 2000);
         reject(new GitCliError(args, secrets.reduce<string>((t, secret) => (secret ? t.split(secret).join('***') : t), text)));

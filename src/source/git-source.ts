@@ -10,6 +10,7 @@ import { changedPaths, type ChangedPath } from './changed-paths.ts';
 import { checkoutExact } from './checkout-exact.ts';
 import { CheckedOutRecord } from './checked-out-record.ts';
 import { GitCli } from './git-cli.ts';
+import type { GitObjectReader } from './git-object-reader.ts';
 import { fetchBranch } from './fetch-branch.ts';
 import { httpClientWithTimeout } from './http-client.ts';
 import { readCommitInfo, type CommitInfo } from './read-commit-info.ts';
@@ -17,11 +18,14 @@ import { scrubSecrets } from '../redact/redactor.ts';
 import { redactUrl } from '../redact/url.ts';
 import { SourceCheckoutError } from './source-checkout-error.ts';
 import { SourceFetchError } from './source-fetch-error.ts';
-import { TreeReader, type TreeChange } from './tree-diff.ts';
+import { readTreeObjectsWith, TreeReader, type TreeChange } from './tree-diff.ts';
 import { TreeStamps } from './tree-stamps.ts';
 import { verifyCommitTree } from './verify-tree.ts';
 import { writeRevisionTree } from './write-revision-tree.ts';
 import { errorMessage } from '../core/errors.ts';
+
+/** Most bytes of tree objects read at once (up to 64 trees of one depth of a commit): a 10,000-entry tree is ~400 KB. */
+const MAX_TREE_READ_BYTES = 64 * 1024 * 1024;
 
 export interface GitSourceOptions {
   url: string;
@@ -66,6 +70,8 @@ export class GitSource {
   /** Where the commit the tree holds is kept across restarts; read at the first sync(). */
   private readonly record: CheckedOutRecord;
   private adopted = false;
+  /** The bare repository exists with this instance's remote settings. */
+  private initialized = false;
   private readonly trees: TreeReader;
   /** Tree objects already checked by verifyCommitTree. */
   private readonly verifiedTrees = new Set<string>();
@@ -74,6 +80,8 @@ export class GitSource {
   private lastDiff: { from: string; to: string; changes: TreeChange[] } | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly cli: GitCli | undefined;
+  /** Reads tree objects through the git command line where it runs; ended by close(). */
+  private readonly objects: GitObjectReader | undefined;
 
   constructor(opts: GitSourceOptions) {
     this.url = opts.url;
@@ -85,9 +93,13 @@ export class GitSource {
     this.auth = opts.auth;
     this.log = opts.log.child({ component: 'git-source', url: this.safeUrl, branch: this.branch });
     this.http = httpClientWithTimeout(opts.timeoutMs ?? 60_000);
-    this.trees = new TreeReader(this.gitdir, this.cache);
     this.record = new CheckedOutRecord(join(dir, 'checked-out.json'));
     this.cli = opts.gitCli === false ? undefined : new GitCli({ idleTimeoutMs: opts.timeoutMs ?? 60_000 });
+    const slowTrees = readTreeObjectsWith(this.gitdir, this.cache);
+    const cli = this.cli;
+    const objects = cli?.objectReader(this.gitdir);
+    this.objects = objects;
+    this.trees = new TreeReader(this.gitdir, this.cache, async (oids) => (objects?.open && cli && (await cli.usable()) ? objects.read(oids, 'tree', MAX_TREE_READ_BYTES) : slowTrees(oids)));
   }
 
   /**
@@ -105,7 +117,7 @@ export class GitSource {
     if (!this.adopted) await this.adoptTree();
     const changed = commit !== this.returned;
     if (commit !== this.checkedOut) {
-      await verifyCommitTree(this.gitdir, commit, this.cache, this.verifiedTrees, (oid) => this.trees.list(oid));
+      await verifyCommitTree(this.gitdir, commit, this.cache, this.verifiedTrees, this.trees);
       const previous = this.checkedOut;
       this.checkedOut = null; // a checkout that dies halfway leaves an unknown tree: redo it next time
       await this.record.clear();
@@ -187,10 +199,13 @@ export class GitSource {
   private async fetchHead(): Promise<string> {
     let oid: string | null;
     try {
-      await git.init({ fs, gitdir: this.gitdir, bare: true, defaultBranch: this.branch });
-      // Rewritten every time so a changed URL or branch takes effect; the stored URL never carries credentials.
-      await git.setConfig({ fs, gitdir: this.gitdir, path: 'remote.origin.url', value: this.safeUrl });
-      await git.setConfig({ fs, gitdir: this.gitdir, path: 'remote.origin.fetch', value: `+refs/heads/${this.branch}:refs/remotes/origin/${this.branch}` });
+      if (!this.initialized) {
+        await git.init({ fs, gitdir: this.gitdir, bare: true, defaultBranch: this.branch });
+        // Written by each instance so a changed URL or branch takes effect; the stored URL never carries credentials.
+        await git.setConfig({ fs, gitdir: this.gitdir, path: 'remote.origin.url', value: this.safeUrl });
+        await git.setConfig({ fs, gitdir: this.gitdir, path: 'remote.origin.fetch', value: `+refs/heads/${this.branch}:refs/remotes/origin/${this.branch}` });
+        this.initialized = true;
+      }
       oid = await fetchBranch({ gitdir: this.gitdir, http: this.http, url: this.url, branch: this.branch, auth: this.auth, cache: this.cache, ...(this.cli ? { cli: this.cli } : {}) });
     } catch (err) {
       throw this.fetchError(describeGitError(err));
@@ -205,6 +220,11 @@ export class GitSource {
     const error = new SourceFetchError(this.safeUrl, this.branch, scrubSecrets(reason, [this.auth?.password]));
     this.log.warn({ err: error }, 'fetch failed, keeping the last tree');
     return error;
+  }
+
+  /** Ends the git process kept for reading objects; a sync after this reads them through isomorphic-git. */
+  close(): void {
+    this.objects?.close();
   }
 
   readCommitInfo(commit: string): Promise<CommitInfo> {

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import git, { type TreeEntry } from 'isomorphic-git';
+import { parseTree } from './tree-object.ts';
 
 export type PathChangeKind = 'added' | 'modified' | 'deleted';
 
@@ -16,6 +17,9 @@ export interface TreeChange {
 
 const KEEP_TREES = 64;
 
+/** Reads tree objects' contents, all of `oids` at once (the git command line's cat-file where it runs, else isomorphic-git). */
+export type ReadTreeObjects = (oids: readonly string[]) => Promise<Map<string, Buffer>>;
+
 /**
  * Reads tree objects and keeps the most recent ones parsed (trees never change): the diff of the next commit
  * usually parses only the trees that commit changed. A `hosts/` tree of 10,000 entries is one 400 KB object.
@@ -23,7 +27,31 @@ const KEEP_TREES = 64;
 export class TreeReader {
   private readonly trees = new Map<string, { list: TreeEntry[]; byName: Map<string, TreeEntry> }>();
 
-  constructor(private readonly gitdir: string, private readonly cache: object) {}
+  private readonly readObjects: ReadTreeObjects;
+
+  /** `readObjects`: how tree objects are read (default: one by one through isomorphic-git). */
+  constructor(private readonly gitdir: string, private readonly cache: object, readObjects?: ReadTreeObjects) {
+    this.readObjects = readObjects ?? readTreeObjectsWith(gitdir, cache);
+  }
+
+  /** The entries of each of `oids` (as list() gives them), the trees not parsed yet read in one go. */
+  async listMany(oids: readonly string[]): Promise<Map<string, readonly TreeEntry[]>> {
+    const lists = new Map<string, readonly TreeEntry[]>();
+    const missing: string[] = [];
+    for (const oid of new Set(oids)) {
+      const cached = this.trees.get(oid);
+      if (cached) lists.set(oid, cached.list);
+      else missing.push(oid);
+    }
+    if (missing.length === 0) return lists;
+    const contents = await this.readObjects(missing);
+    for (const oid of missing) {
+      const content = contents.get(oid);
+      if (!content) throw new Error(`tree ${oid} was not read`);
+      lists.set(oid, this.keep(oid, parseTree(oid, content)).list);
+    }
+    return lists;
+  }
 
   async entries(oid: string): Promise<Map<string, TreeEntry>> {
     return (await this.read(oid)).byName;
@@ -41,8 +69,13 @@ export class TreeReader {
       this.trees.set(oid, cached);
       return cached;
     }
-    const { tree } = await git.readTree({ fs, gitdir: this.gitdir, oid, cache: this.cache });
-    const parsed = { list: tree, byName: new Map(tree.map((e) => [e.path, e])) };
+    const content = (await this.readObjects([oid])).get(oid);
+    if (!content) throw new Error(`tree ${oid} was not read`);
+    return this.keep(oid, parseTree(oid, content));
+  }
+
+  private keep(oid: string, list: TreeEntry[]): { list: TreeEntry[]; byName: Map<string, TreeEntry> } {
+    const parsed = { list, byName: new Map(list.map((e) => [e.path, e])) };
     this.trees.set(oid, parsed);
     if (this.trees.size > KEEP_TREES) this.trees.delete(this.trees.keys().next().value ?? '');
     return parsed;
@@ -90,4 +123,17 @@ export class TreeReader {
     }
     for (const child of (await this.entries(entry.oid)).values()) await this.side(child, `${path}/${child.path}`, kind, out);
   }
+}
+
+/** Tree objects read one by one through isomorphic-git (where the git command line does not run). */
+export function readTreeObjectsWith(gitdir: string, cache: object): ReadTreeObjects {
+  return async (oids) => {
+    const contents = new Map<string, Buffer>();
+    for (const oid of oids) {
+      const object = await git.readObject({ fs, gitdir, oid, format: 'content', cache });
+      if (object.type !== 'tree' || !(object.object instanceof Uint8Array)) throw new Error(`object ${oid} is a ${object.type}, not a tree`);
+      contents.set(oid, Buffer.from(object.object.buffer, object.object.byteOffset, object.object.byteLength));
+    }
+    return contents;
+  };
 }

@@ -208,6 +208,7 @@ export class GitSource {
       }
       oid = await fetchBranch({ gitdir: this.gitdir, http: this.http, url: this.url, branch: this.branch, auth: this.auth, cache: this.cache, ...(this.cli ? { cli: this.cli } : {}) });
     } catch (err) {
+      this.initialized = false; // set up again next time, in case the state directory lost the repository
       throw this.fetchError(describeGitError(err));
     }
     if (!oid) throw this.fetchError(`branch ${this.branch} does not exist`);

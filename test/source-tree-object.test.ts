@@ -104,3 +104,27 @@ test('the object reader answers many reads from one git process, refuses what it
     reader.close();
   }
 });
+
+test('the object reader\'s git process ends a few seconds after the last read, and the next read starts another', async () => {
+  const catFiles = (): string[] => {
+    const children = fs.readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    return children.filter((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('cat-file');
+      } catch {
+        return false;
+      }
+    });
+  };
+  const reader = new GitCli().objectReader(gitdir);
+  try {
+    const root = (await isogit.readCommit({ fs, gitdir, oid: commit })).commit.tree;
+    await reader.read([root], 'tree', 1 << 20);
+    assert.equal(catFiles().length, 1, 'kept between reads');
+    for (const deadline = Date.now() + 10_000; catFiles().length > 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 200));
+    assert.equal(catFiles().length, 0, 'gone once idle');
+    assert.ok((await reader.read([root], 'tree', 1 << 20)).has(root));
+  } finally {
+    reader.close();
+  }
+});

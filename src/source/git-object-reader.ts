@@ -1,12 +1,15 @@
 // One long-running `git cat-file --batch` per repository: a commit's trees are read without starting a process for
 // each read. Started from an agent holding a 10,000-host lab, each git process costs ~5-8 ms before it reads
 // anything, and a commit's check reads a tree per depth (the root, then `hosts/`): ~12 ms of a push's way to its first
-// BMC action. The process is started at the first read, kept while reads come, and does not keep Node running when
-// idle; close() ends it. A read that fails or runs past its time ends the process, and the next read starts another.
+// BMC action. The process is started at the first read and kept while reads come (a commit's reads come within
+// milliseconds, a burst of pushes within seconds); after IDLE_MS without one it ends, so an idle agent does not hold
+// its ~5 MB, and it never keeps Node running. close() ends it for good. A read that fails or runs past its time ends
+// the process, and the next read starts another.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { GitCliError } from './git-cli-error.ts';
 
 const OID = /^[0-9a-f]{40}$/;
+const IDLE_MS = 3000;
 
 export interface GitObjectReaderOptions {
   /** The git command line: argv before `cat-file`, and the environment (GIT_DIR included). */
@@ -36,6 +39,7 @@ export class GitObjectReader {
   private need = 1;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: GitObjectReaderOptions) {}
 
@@ -65,6 +69,7 @@ export class GitObjectReader {
     const bad = oids.find((oid) => !OID.test(oid));
     if (bad !== undefined) return Promise.reject(new GitCliError(['cat-file'], `not an object id: ${JSON.stringify(bad.slice(0, 60))}`));
     if (oids.length === 0) return Promise.resolve(new Map());
+    clearTimeout(this.idleTimer);
     const child = this.child ?? this.start();
     return new Promise<Map<string, Buffer>>((resolve, reject) => {
       const timer = setTimeout(() => this.end(new GitCliError(['cat-file'], `no answer within ${this.options.timeoutMs ?? 60_000} ms`)), this.options.timeoutMs ?? 60_000);
@@ -72,6 +77,8 @@ export class GitObjectReader {
         clearTimeout(timer);
         this.pending = null;
         this.hold(false);
+        this.idleTimer = setTimeout(() => this.end(new GitCliError(['cat-file'], 'idle')), IDLE_MS);
+        this.idleTimer.unref();
       };
       this.pending = {
         oids,
@@ -170,6 +177,7 @@ export class GitObjectReader {
 
   /** The process ended (its next read starts another) and the read waiting, if any, failed with `err`. */
   private end(err: GitCliError): void {
+    clearTimeout(this.idleTimer);
     const child = this.child;
     this.child = null;
     this.dropBuffered();

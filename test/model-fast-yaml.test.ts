@@ -81,3 +81,24 @@ test('the fast reader gives up outside its subset', () => {
     equal(fastParseYaml(text, 'x.yaml'), null, JSON.stringify(text));
   }
 });
+
+test('stripUndefined drops undefined values only, keeps key order, and keeps a key named __proto__ as an own property', async () => {
+  const { stripUndefined } = await import('../src/core/objects.ts');
+  const input = JSON.parse('{"a":1,"__proto__":{"polluted":true},"b":null,"c":0}') as Record<string, unknown>;
+  input.d = undefined;
+  const out = stripUndefined(input);
+  deepStrictEqual(Object.keys(out), ['a', '__proto__', 'b', 'c']);
+  equal(Object.getPrototypeOf(out), Object.prototype);
+  equal((out as { polluted?: unknown }).polluted, undefined);
+  deepStrictEqual(Object.getOwnPropertyDescriptor(out, '__proto__')?.value, { polluted: true });
+});
+
+test('without refs the fast reader gives the same value and no positions', () => {
+  const text = 'host: h1\nphase: Off\nhistory:\n  - {phase: Off, at: "2026-12-01T10:00:02.000Z"}\nlabels: {rack: r1}\n';
+  const withRefs = fastParseYaml(text, 'h1.yaml');
+  const without = fastParseYaml(text, 'h1.yaml', Infinity, false);
+  ok(withRefs && without);
+  deepStrictEqual(without.value, withRefs.value);
+  deepStrictEqual(without.refs, {});
+  ok(Object.keys(withRefs.refs).length > 0);
+});

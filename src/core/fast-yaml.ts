@@ -48,14 +48,15 @@ const PLAIN_START_FORBIDDEN: ReadonlySet<string> = new Set([',', '[', ']', '{', 
 
 /**
  * Parses `text` if it is inside the subset; returns null if the full parser is needed. Throws YamlDepthError when
- * collections nest deeper than `maxDepth` (the readers recurse once per level).
+ * collections nest deeper than `maxDepth` (the readers recurse once per level). `withRefs` false: `refs` stays empty
+ * (a reader that reports no positions, such as the status branch's, saves their cost).
  */
-export function fastParseYaml(text: string, file: string, maxDepth = Infinity): FastParse | null {
+export function fastParseYaml(text: string, file: string, maxDepth = Infinity, withRefs = true): FastParse | null {
   if (/[\t\r\uFEFF]/.test(text)) return null;
   try {
     const lines = splitLines(text);
     if (lines.length === 0 || lines[0]!.indent !== 0) return null;
-    const reader = new BlockReader(lines, file, maxDepth);
+    const reader = new BlockReader(lines, file, maxDepth, withRefs);
     const value = reader.block(0, '');
     if (reader.pos !== lines.length) return null;
     return { value, refs: reader.refs };
@@ -110,7 +111,7 @@ class BlockReader {
   readonly refs: FieldRefs = {};
   private depth = 0;
 
-  constructor(private readonly lines: Line[], private readonly file: string, private readonly maxDepth: number) {}
+  constructor(private readonly lines: Line[], private readonly file: string, private readonly maxDepth: number, private readonly withRefs: boolean) {}
 
   /** A collection opens at line:col; `leave` when it is done. */
   enter(line: number, col: number): void {
@@ -127,7 +128,7 @@ class BlockReader {
   }
 
   private at(path: string, line: number, col: number): void {
-    this.refs[path] = { file: this.file, line, col };
+    if (this.withRefs) this.refs[path] = { file: this.file, line, col };
   }
 
   private map(indent: number, path: string): Record<string, unknown> {

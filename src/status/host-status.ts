@@ -97,7 +97,7 @@ export function parseHostStatus(text: string): HostStatus {
   let raw: unknown;
   try {
     // The plain subset the agent writes takes microseconds (a restart reads every host's file); `yaml` the rest.
-    raw = fastParseYaml(text, 'host')?.value ?? parse(text);
+    raw = fastParseYaml(text, 'host', Infinity, false)?.value ?? parse(text);
   } catch (err) {
     throw new StatusParseError('host', errorMessage(err));
   }

@@ -29,10 +29,12 @@ const SAFE_CONFIG: Array<[string, string]> = [
   ['core.hooksPath', '/dev/null'],
 ];
 
+/** SAFE_CONFIG as arguments. */
+const CONFIG_ARGS = SAFE_CONFIG.flatMap(([k, v]) => ['-c', `${k}=${v}`]);
+
 /** The environment of every run: no prompt, no user or system configuration. */
 const BASE_ENV = (): Record<string, string> => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/nonexistent', GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', LC_ALL: 'C' });
 
-export { GitCliError };
 
 export interface GitCliOptions {
   /** Socket idle timeout: a transfer slower than 1 KB/s for this long is cut off. */
@@ -84,13 +86,12 @@ export class GitCli {
 
   /** A long-running object reader of the bare repository `gitdir` (src/source/git-object-reader.ts), with SAFE_CONFIG. */
   objectReader(gitdir: string): GitObjectReader {
-    return new GitObjectReader({ command: { args: SAFE_CONFIG.flatMap(([k, v]) => ['-c', `${k}=${v}`]), env: { ...BASE_ENV(), GIT_DIR: gitdir, ...configEnv([]) } } });
+    return new GitObjectReader({ command: { args: CONFIG_ARGS, env: { ...BASE_ENV(), GIT_DIR: gitdir, ...configEnv([]) } } });
   }
 
   private run(args: string[], env: Record<string, string>, secrets: Array<string | undefined> = []): Promise<void> {
     return new Promise((resolve, reject) => {
-      const config = SAFE_CONFIG.flatMap(([k, v]) => ['-c', `${k}=${v}`]);
-      execFile('git', [...config, ...args], { env: { ...BASE_ENV(), ...env }, timeout: RUN_TIMEOUT_MS, maxBuffer: 1 << 20 }, (err, _stdout, stderr) => {
+      execFile('git', [...CONFIG_ARGS, ...args], { env: { ...BASE_ENV(), ...env }, timeout: RUN_TIMEOUT_MS, maxBuffer: 1 << 20 }, (err, _stdout, stderr) => {
         if (!err) return resolve();
         const text = (String(stderr).trim() || err.message).slice(0, 2000);
         reject(new GitCliError(args, secrets.reduce<string>((t, secret) => (secret ? t.split(secret).join('***') : t), text)));

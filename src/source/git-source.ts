@@ -18,7 +18,7 @@ import { scrubSecrets } from '../redact/redactor.ts';
 import { redactUrl } from '../redact/url.ts';
 import { SourceCheckoutError } from './source-checkout-error.ts';
 import { SourceFetchError } from './source-fetch-error.ts';
-import { readTreeObjectsWith, TreeReader, type TreeChange } from './tree-diff.ts';
+import { readTreeObjectsWith, TreeReader, type ReadTreeObjects, type TreeChange } from './tree-diff.ts';
 import { TreeStamps } from './tree-stamps.ts';
 import { verifyCommitTree } from './verify-tree.ts';
 import { writeRevisionTree } from './write-revision-tree.ts';
@@ -82,6 +82,7 @@ export class GitSource {
   private readonly cli: GitCli | undefined;
   /** Reads tree objects through the git command line where it runs; ended by close(). */
   private readonly objects: GitObjectReader | undefined;
+  private readonly slowTrees: ReadTreeObjects;
 
   constructor(opts: GitSourceOptions) {
     this.url = opts.url;
@@ -95,11 +96,15 @@ export class GitSource {
     this.http = httpClientWithTimeout(opts.timeoutMs ?? 60_000);
     this.record = new CheckedOutRecord(join(dir, 'checked-out.json'));
     this.cli = opts.gitCli === false ? undefined : new GitCli({ idleTimeoutMs: opts.timeoutMs ?? 60_000 });
-    const slowTrees = readTreeObjectsWith(this.gitdir, this.cache);
-    const cli = this.cli;
-    const objects = cli?.objectReader(this.gitdir);
-    this.objects = objects;
-    this.trees = new TreeReader(this.gitdir, this.cache, async (oids) => (objects?.open && cli && (await cli.usable()) ? objects.read(oids, 'tree', MAX_TREE_READ_BYTES) : slowTrees(oids)));
+    this.objects = this.cli?.objectReader(this.gitdir);
+    this.slowTrees = readTreeObjectsWith(this.gitdir, this.cache);
+    this.trees = new TreeReader(this.gitdir, this.cache, (oids) => this.readTrees(oids));
+  }
+
+  /** Tree objects through the git command line where it runs (and the reader is not closed), else isomorphic-git. */
+  private async readTrees(oids: readonly string[]): Promise<Map<string, Buffer>> {
+    if (this.objects?.open && (await this.cli?.usable())) return this.objects.read(oids, 'tree', MAX_TREE_READ_BYTES);
+    return this.slowTrees(oids);
   }
 
   /**

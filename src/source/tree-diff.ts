@@ -69,9 +69,10 @@ export class TreeReader {
       this.trees.set(oid, cached);
       return cached;
     }
-    const content = (await this.readObjects([oid])).get(oid);
-    if (!content) throw new Error(`tree ${oid} was not read`);
-    return this.keep(oid, parseTree(oid, content));
+    await this.listMany([oid]);
+    const parsed = this.trees.get(oid);
+    if (!parsed) throw new Error(`tree ${oid} was not read`);
+    return parsed;
   }
 
   private keep(oid: string, list: TreeEntry[]): { list: TreeEntry[]; byName: Map<string, TreeEntry> } {

@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, writeFile, readFile, readdir, readlink, rm, stat, lstat } from 'node:fs/promises';
+import { mkdtemp, mkdir, writeFile, readFile, readdir, readlink, rm, stat, lstat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, isAbsolute } from 'node:path';
 import { Writable } from 'node:stream';
@@ -409,4 +409,76 @@ test('between commits, an edit of a file the commit writes or a file added anywh
   await writeFile(join(a.tree, 'hosts', 'bld-002.yaml'), 'edited\n');
   const restarted = await new GitSource({ url: server.repoUrl(repo), dir, log }).sync();
   assert.equal(await readFile(join(restarted.tree, 'hosts', 'bld-002.yaml'), 'utf8'), 'name: bld-002\n');
+});
+
+test('a first checkout with snapshotMaxBytes hands the commit over in memory and writes the tree when asked; later syncs check out as before', async () => {
+  const repo = await newRepo();
+  await commitFiles(server, repo, 'main', { 'profiles/p.yaml': 'name: p\n', 'configs/deep/x.txt': 'ü\n', 'hosts/copy.yaml': 'name: bld-001\n' }, 'more');
+  const dir = join(scratch, 'state-snapshot');
+  const source = new GitSource({ url: server.repoUrl(repo), dir, log, snapshotMaxBytes: 1 << 20 });
+  const first = await source.sync();
+  assert.ok(first.snapshot, 'a snapshot of the first checkout');
+  assert.equal(first.snapshot.commit, first.commit);
+  await source.written();
+  const files = await listTree(first.tree);
+  assert.deepEqual([...first.snapshot.files.keys()].sort(), files);
+  for (const file of files) assert.deepEqual(first.snapshot.files.get(file), await readFile(join(first.tree, file)), file);
+  assert.deepEqual([...first.snapshot.dirs].sort(), ['', 'configs', 'configs/deep', 'hosts', 'profiles']);
+  assert.equal((await source.sync()).snapshot, undefined, 'the same head again');
+  const next = await commitFiles(server, repo, 'main', { 'site.yaml': 'name: lab2\n' }, 'change');
+  const second = await source.sync();
+  assert.equal(second.commit, next);
+  assert.equal(second.snapshot, undefined, 'moved on file by file');
+  assert.equal(await readFile(join(second.tree, 'site.yaml'), 'utf8'), 'name: lab2\n');
+  source.close();
+  const restarted = new GitSource({ url: server.repoUrl(repo), dir, log, snapshotMaxBytes: 1 << 20 });
+  const adopted = await restarted.sync();
+  assert.equal(adopted.snapshot, undefined, 'the tree written and recorded is taken over');
+  restarted.close();
+});
+
+test('a sync before written() writes the deferred tree first; close() drops it, and the next start checks the commit out', async () => {
+  const repo = await newRepo();
+  const dir = join(scratch, 'state-snapshot-deferred');
+  const source = new GitSource({ url: server.repoUrl(repo), dir, log, snapshotMaxBytes: 1 << 20 });
+  const first = await source.sync();
+  assert.ok(first.snapshot);
+  const next = await commitFiles(server, repo, 'main', { 'hosts/bld-003.yaml': 'name: bld-003\n' }, 'add');
+  const second = await source.sync();
+  assert.equal(second.commit, next);
+  assert.deepEqual(await listTree(second.tree), ['hosts/bld-001.yaml', 'hosts/bld-002.yaml', 'hosts/bld-003.yaml', 'site.yaml']);
+  source.close();
+
+  const other = join(scratch, 'state-snapshot-closed');
+  const closing = new GitSource({ url: server.repoUrl(repo), dir: other, log, snapshotMaxBytes: 1 << 20 });
+  const held = await closing.sync();
+  assert.ok(held.snapshot);
+  closing.close();
+  await closing.written();
+  await assert.rejects(stat(join(held.tree, 'site.yaml')), { code: 'ENOENT' });
+  const restarted = new GitSource({ url: server.repoUrl(repo), dir: other, log });
+  const whole = await restarted.sync();
+  assert.deepEqual(await listTree(whole.tree), ['hosts/bld-001.yaml', 'hosts/bld-002.yaml', 'hosts/bld-003.yaml', 'site.yaml']);
+  restarted.close();
+});
+
+test('no snapshot for a commit with a symbolic link or more bytes than snapshotMaxBytes: the tree is written before sync returns', async () => {
+  const seed = join(scratch, 'seed-snapshot-link');
+  await mkdir(join(seed, 'hosts'), { recursive: true });
+  await writeFile(join(seed, 'site.yaml'), 'name: lab\n');
+  await writeFile(join(seed, 'hosts', 'a.yaml'), 'name: a\n');
+  await symlink('a.yaml', join(seed, 'hosts', 'b.yaml'));
+  await createBareRepo(server, 'snapshot-link', seed);
+  const linked = new GitSource({ url: server.repoUrl('snapshot-link'), dir: join(scratch, 'state-snapshot-link'), log, snapshotMaxBytes: 1 << 20 });
+  const a = await linked.sync();
+  assert.equal(a.snapshot, undefined);
+  assert.ok((await lstat(join(a.tree, 'hosts', 'b.yaml'))).isSymbolicLink());
+  linked.close();
+
+  const repo = await newRepo();
+  const small = new GitSource({ url: server.repoUrl(repo), dir: join(scratch, 'state-snapshot-small'), log, snapshotMaxBytes: 8 });
+  const b = await small.sync();
+  assert.equal(b.snapshot, undefined);
+  assert.deepEqual(await listTree(b.tree), ['hosts/bld-001.yaml', 'hosts/bld-002.yaml', 'site.yaml']);
+  small.close();
 });

@@ -15,6 +15,7 @@ import { GenerationWriter, type Generation } from '../render/generation.ts';
 import { ImageCache } from '../render/image-cache.ts';
 import { TOKEN_SLOT } from '../render/token.ts';
 import { loadAgentKey } from '../secrets/agent-key.ts';
+import { DEFAULT_LAB_LIMITS } from '../model/lab-limits.ts';
 import { Secrets } from '../secrets/secrets.ts';
 import { AgentConfigError, type AgentConfig } from './config.ts';
 import { ownCredentialProblem, reservedCredentials } from './credential-check.ts';
@@ -92,7 +93,8 @@ export async function assembleAgent(config: AgentConfig, log: Logger, own: Agent
   await tracker.load();
   await sightings.persistTo(join(stateDir, 'sightings.json'), log);
   const auth = config.lab.credential ? secrets.resolve(config.lab.credential) : undefined;
-  const source = new GitSource({ url: config.lab.url, branch: config.lab.branch, dir: join(stateDir, 'lab'), log, ...(auth ? { auth } : {}) });
+  const snapshotMaxBytes = (config.lab.limits ?? DEFAULT_LAB_LIMITS).maxLabBytes;
+  const source = new GitSource({ url: config.lab.url, branch: config.lab.branch, dir: join(stateDir, 'lab'), log, snapshotMaxBytes, ...(auth ? { auth } : {}) });
   const statusWriter = new StatusWriter({
     url: config.lab.url,
     branch: config.status.branch,

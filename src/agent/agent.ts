@@ -12,7 +12,7 @@ import { redactUrl } from '../redact/url.ts';
 import type { Generation } from '../render/generation.ts';
 import type { ServiceBindError } from '../serve/boot-services.ts';
 import { RecentEvents } from '../serve/dashboard/recent-events.ts';
-import { RefusedTreeError } from '../source/index.ts';
+import { RefusedTreeError, type SyncResult } from '../source/index.ts';
 import { pollSchedule } from '../source/webhook.ts';
 import { assembleAgent, type AgentParts } from './agent-parts.ts';
 import { CommitSteps, type ServedCommit } from './apply-commit.ts';
@@ -51,6 +51,8 @@ export class Agent {
   private readonly firings = new FiringCache();
   /** The fetch in flight and since when; one at a time. */
   private fetching: { done: Promise<void>; since: number } | null = null;
+  /** The sync start() begins before the status branch is restored, until the first fetch takes it. */
+  private firstSync: Promise<SyncResult> | null = null;
   /** The commit being applied; a newer head abandons it. */
   private applying: CommitApply | null = null;
   private stopped = false;
@@ -101,6 +103,9 @@ export class Agent {
       act: (decisions) => this.act(decisions),
     });
     this.started = { parts, steps };
+    // The lab's first fetch and checkout go on while the status branch is read; the first poll takes them over.
+    this.firstSync = parts.source.sync();
+    this.firstSync.catch(() => undefined);
     await this.during('reading the status branch', parts.status.restore((h) => parts.tracker.get(h)));
     parts.statusWriter.start();
     this.log.info({ lab: redactUrl(this.config.lab.url), branch: this.config.lab.branch, stateDir }, 'agent starting');
@@ -128,6 +133,7 @@ export class Agent {
     await steps.wait('applying a commit', this.applying?.done, 1000, true);
     await steps.wait('fetching the lab branch', this.fetching?.done, 1000, true);
     parts?.source.close();
+    await steps.wait('writing the lab tree', parts?.source.written(), 2000);
     await steps.wait('drift scan', parts?.drift.stop(), 1000);
     await steps.wait('BMC actions', parts?.executor.idle(), 3000, true);
     parts?.tracker.close();
@@ -208,12 +214,14 @@ export class Agent {
       // The working tree moves only once the apply in flight has read it.
       await this.applying?.treeReleased;
       if (this.stopped) return;
-      const snapshot = await running.parts.source.sync().catch((err: unknown) => {
+      const sync = this.firstSync ?? running.parts.source.sync();
+      this.firstSync = null;
+      const snapshot = await sync.catch((err: unknown) => {
         if (!(err instanceof RefusedTreeError)) this.metrics.countGitFetch(false);
         throw err;
       });
       this.metrics.countGitFetch(true);
-      if (!this.stopped) this.dispatch(running.steps, snapshot.commit, snapshot.tree);
+      if (!this.stopped) this.dispatch(running.steps, snapshot);
     } catch (err) {
       if (err instanceof RefusedTreeError) return running.steps.refuseTree(err);
       this.log.error({ err }, 'poll failed; the last good generation keeps serving');
@@ -221,7 +229,7 @@ export class Agent {
   }
 
   /** Starts applying the head unless it is served, rejected or being applied; an apply of another commit is abandoned. */
-  private dispatch(steps: CommitSteps, commit: string, tree: string): void {
+  private dispatch(steps: CommitSteps, { commit, tree, snapshot }: SyncResult): void {
     const current = this.applying;
     if (current?.commit === commit) return;
     if (current) {
@@ -232,10 +240,11 @@ export class Agent {
     const apply = new CommitApply(commit);
     const previous = current?.done ?? Promise.resolve();
     apply.done = previous
-      .then(() => steps.apply(apply, tree))
+      .then(() => steps.apply(apply, tree, snapshot))
       .catch((err: unknown) => this.log.error({ err, revision: commit }, 'applying the commit failed unexpectedly'))
       .finally(() => {
         apply.treeDone();
+        void this.started?.parts.source.written(); // a first checkout left for after the apply (src/source/git-source.ts)
         if (this.applying === apply) this.applying = null;
       });
     this.applying = apply;

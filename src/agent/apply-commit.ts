@@ -19,7 +19,7 @@ import { AgentUrls, DEFAULT_TALOS_EVENTS_PORT } from '../render/urls.ts';
 import type { Secrets } from '../secrets/secrets.ts';
 import { ServiceBindError, type ServicesChange } from '../serve/boot-services.ts';
 import type { RecentEvents } from '../serve/dashboard/recent-events.ts';
-import type { RefusedTreeError } from '../source/index.ts';
+import type { CommitSnapshot, RefusedTreeError } from '../source/index.ts';
 import type { AgentParts } from './agent-parts.ts';
 import type { AttemptTokens } from './attempt-tokens.ts';
 import { APPLY_STAGE_BOUND_MS, CommitAbandonedError, type CommitApply } from './commit-apply.ts';
@@ -79,12 +79,13 @@ export class CommitSteps {
   constructor(private readonly ctx: CommitStepsContext) {}
 
   /** One commit is one snapshot: valid and applied whole, or rejected whole while the last good one serves. */
-  async apply(apply: CommitApply, tree: string): Promise<void> {
+  /** `snapshot`: the commit's files in memory while git still writes `tree` (a first checkout), read instead of it. */
+  async apply(apply: CommitApply, tree: string, snapshot?: CommitSnapshot): Promise<void> {
     const { commit, signal } = apply;
     if (this.ctx.served()?.commit === commit || signal.aborted) return;
     const run = this.ctx.parts.status.reconciles.start(commit);
     try {
-      const { lab, labSecrets, labPatterns, talosBases } = await this.load(apply, tree, run);
+      const { lab, labSecrets, labPatterns, talosBases } = await this.load(apply, tree, run, snapshot);
       await this.activate(commit, lab, { labSecrets, labPatterns, talosBases }, apply, run);
     } catch (err) {
       if (err instanceof CommitAbandonedError) {
@@ -113,12 +114,12 @@ export class CommitSteps {
    * after "A valid, B invalid, revert to A", the loader holds B, so the diff starts there, not at the served
    * generation), and its secrets. An invalid lab is a LoadStepError carrying every problem.
    */
-  private async load(apply: CommitApply, tree: string, run: ReconcileRun): Promise<{ lab: Lab } & OpenedSecrets> {
+  private async load(apply: CommitApply, tree: string, run: ReconcileRun, snapshot: CommitSnapshot | undefined): Promise<{ lab: Lab } & OpenedSecrets> {
     const { commit } = apply;
-    const { lab, problems } = await this.validate(commit, tree);
+    const { lab, problems } = await this.validate(commit, tree, snapshot);
     run.mark('validate');
     if (!lab) throw new LoadStepError(commit, problems);
-    const opened = await this.openSecrets(commit, tree, lab);
+    const opened = await this.openSecrets(commit, tree, lab, snapshot);
     apply.treeDone();
     run.mark('secrets');
     return { lab, ...opened };
@@ -129,8 +130,8 @@ export class CommitSteps {
    * this commit can be logged (they replace the served commit's once it switches); a password that cannot be one
    * rejects the commit at its line.
    */
-  private async openSecrets(commit: string, tree: string, lab: Lab): Promise<OpenedSecrets> {
-    const labSecrets = await this.ctx.parts.secrets.withLab(tree, this.ctx.config.lab.limits);
+  private async openSecrets(commit: string, tree: string, lab: Lab, snapshot?: CommitSnapshot): Promise<OpenedSecrets> {
+    const labSecrets = await this.ctx.parts.secrets.withLab(tree, this.ctx.config.lab.limits, snapshot);
     const { patterns, problems } = labSecretPatterns(labSecrets, lab);
     const talos = await openTalosBases(this.talosBases, lab, labSecrets);
     patterns.push(...talos.patterns);
@@ -142,17 +143,17 @@ export class CommitSteps {
     return { labSecrets, labPatterns: patterns, talosBases: talos.bases };
   }
 
-  private async validate(commit: string, tree: string): Promise<LoadResult> {
+  private async validate(commit: string, tree: string, snapshot: CommitSnapshot | undefined): Promise<LoadResult> {
     const { loader, parts, log } = this.ctx;
     const base = loader.revision;
     if (base) {
       try {
-        return loader.update(tree, await parts.source.changedPaths(base, commit), commit);
+        return loader.update(tree, await parts.source.changedPaths(base, commit), commit, snapshot);
       } catch (err) {
         log.warn({ err, revision: commit, base }, 'incremental load failed; loading the whole commit');
       }
     }
-    return loader.load(tree, commit);
+    return loader.load(tree, commit, snapshot);
   }
 
   /**

@@ -4,7 +4,7 @@
 import { checkBootText } from './check-boot-text.ts';
 import { checkInvisibleText } from './check-invisible.ts';
 import { checkYamlSecrets, type SecretKeys } from './check-secrets.ts';
-import { CONTROL_CHAR, printablePath, type LabTree, type Refusal } from './lab-tree.ts';
+import { CONTROL_CHAR, printablePath, type LabFiles, type Refusal } from './lab-tree.ts';
 import { DEFAULT_LAB_LIMITS, type LabLimits } from './lab-limits.ts';
 import { capProblems, problem } from './problems.ts';
 import { schemaProblems } from './schema-problems.ts';
@@ -31,7 +31,7 @@ export interface ListedFile {
  * The YAML files directly inside `kindDir`, sorted: regular files, links and anything else that is not a directory
  * (reading it says what it is). Names with control characters are left out: the tree is refused for them whole.
  */
-export function listYamlFiles(tree: LabTree, kindDir: string): { files: ListedFile[]; problem?: LabProblem } {
+export function listYamlFiles(tree: LabFiles, kindDir: string): { files: ListedFile[]; problem?: LabProblem } {
   const listed = tree.listDir(kindDir);
   const files = listed.entries
     .filter((e) => e.kind !== 'dir' && YAML_FILE.test(e.name) && !CONTROL_CHAR.test(e.name))
@@ -40,7 +40,7 @@ export function listYamlFiles(tree: LabTree, kindDir: string): { files: ListedFi
 }
 
 /** Whether `file` is something `listYamlFiles` lists, and whether it is a link; null if it lists nothing there. */
-export function listedKind(tree: LabTree, file: string): { link: boolean } | null {
+export function listedKind(tree: LabFiles, file: string): { link: boolean } | null {
   const kind = tree.entryKind(file);
   return kind === 'missing' || kind === 'dir' ? null : { link: kind === 'link' };
 }

@@ -22,7 +22,9 @@ import { fileProblem, listedKind, listYamlFiles, loadDocument, namedFileProblem,
 import { KIND_DIRS, SITE_FILE, SOPS_FILE, YAML_FILE, type EntityKind } from './lab-files.ts';
 import { DEFAULT_LAB_LIMITS, type LabLimits } from './lab-limits.ts';
 import { SecretKeys } from './check-secrets.ts';
-import { CONTROL_CHAR, LabTooLargeError, LabTree, printablePath, type FileRead } from './lab-tree.ts';
+import { CONTROL_CHAR, LabTooLargeError, LabTree, printablePath, type FileRead, type LabFiles } from './lab-tree.ts';
+import { labFiles } from './snapshot-tree.ts';
+import type { CommitSnapshot } from '../source/commit-snapshot.ts';
 import { NothingLoadedError } from './nothing-loaded-error.ts';
 import { capProblems, compareProblems, formatRef, problem } from './problems.ts';
 import { insertSorted, removeSorted } from './sorted-list.ts';
@@ -119,7 +121,7 @@ export class LabLoader {
   private readonly secretKeys = new SecretKeys();
   private readonly onOpen: ((realPath: string) => void) | undefined;
   /** The tree the current call reads through (it counts the bytes read against maxLabBytes). */
-  private tree: LabTree = new LabTree('.');
+  private tree: LabFiles = new LabTree('.');
   /** Bytes the lab of the last finished call holds, counted as a whole load counts them. */
   private heldBytes = 0;
   private site: SiteState | null = null;
@@ -158,9 +160,10 @@ export class LabLoader {
   /**
    * Reads the whole lab in `dir`, forgetting anything loaded before. A lab larger than maxLabBytes stops the load
    * at the file that goes past it: that one problem is the result (and the next update loads whole again).
+   * `snapshot`: the files of the commit `dir` is being checked out at, read instead of `dir` (the same result).
    */
-  load(dir: string, revision: string | null = null): LoadResult {
-    this.begin(dir);
+  load(dir: string, revision: string | null = null, snapshot?: CommitSnapshot): LoadResult {
+    this.begin(dir, 0, snapshot);
     try {
       return this.loadWhole(dir, revision);
     } catch (err) {
@@ -188,32 +191,32 @@ export class LabLoader {
 
   /**
    * Applies a commit to the lab loaded before: `changed` lists the paths that differ between the two commits
-   * (added, modified or deleted), `dir` holds the new commit. Falls back to a whole load when there is nothing
+   * (added, modified or deleted), `dir` holds the new commit (or `snapshot` does, read instead). Falls back to a whole load when there is nothing
    * to build on or the change is not one of files (a kind directory replaced, a symbolic link to a directory).
    */
-  update(dir: string, changed: Iterable<ChangedPathLike>, revision: string | null = null): LoadResult {
+  update(dir: string, changed: Iterable<ChangedPathLike>, revision: string | null = null, snapshot?: CommitSnapshot): LoadResult {
     const previousSite = this.complete && this.dir === dir && this.listProblems.length === 0 && this.pathProblems.length === 0 ? this.site : null;
-    this.begin(dir, this.heldBytes);
-    if (!previousSite || KIND_DIRS.some((k) => this.tree.entryKind(k.dir) === 'link')) return this.load(dir, revision);
+    this.begin(dir, this.heldBytes, snapshot);
+    if (!previousSite || KIND_DIRS.some((k) => this.tree.entryKind(k.dir) === 'link')) return this.load(dir, revision, snapshot);
     try {
-      return this.updateFrom(previousSite, dir, changed, revision);
+      return this.updateFrom(previousSite, dir, changed, revision, snapshot);
     } catch (err) {
       // The bytes counted from the last load on are an upper bound: a whole load counts exactly, and says where it stops.
-      if (err instanceof LabTooLargeError) return this.load(dir, revision);
+      if (err instanceof LabTooLargeError) return this.load(dir, revision, snapshot);
       throw err;
     }
   }
 
-  private updateFrom(previousSite: SiteState, dir: string, changed: Iterable<ChangedPathLike>, revision: string | null): LoadResult {
+  private updateFrom(previousSite: SiteState, dir: string, changed: Iterable<ChangedPathLike>, revision: string | null, snapshot: CommitSnapshot | undefined): LoadResult {
     const candidates: Record<EntityKind, Set<string>> = { Host: new Set(), Profile: new Set(), Image: new Set() };
     for (const [file, kind] of this.linked) candidates[kind].add(file);
     for (const entry of changed) {
       const path = typeof entry === 'string' ? entry : entry.path;
-      if (CONTROL_CHAR.test(path)) return this.load(dir, revision);
+      if (CONTROL_CHAR.test(path)) return this.load(dir, revision, snapshot);
       const [top, child] = path.split('/');
       const kind = KIND_DIRS.find((k) => k.dir === top)?.kind;
       if (!kind) continue; // site.yaml and the files profiles and hosts name are read again below in any case
-      if (child === undefined) return this.load(dir, revision);
+      if (child === undefined) return this.load(dir, revision, snapshot);
       if (YAML_FILE.test(child)) candidates[kind].add(`${top}/${child}`);
     }
 
@@ -259,12 +262,12 @@ export class LabLoader {
    * Marks the state unfinished until `finish`: a call that throws leaves it so, and the next one loads whole. The
    * call reads through a new tree that starts counting at `used` bytes.
    */
-  private begin(dir: string, used = 0): void {
+  private begin(dir: string, used = 0, snapshot?: CommitSnapshot): void {
     this.revision = null;
     this.complete = false;
     this.caReadsNow = new Map();
     this.caVerdicts = new Map();
-    this.tree = new LabTree(dir, { limits: this.limits, ...(this.onOpen && { onOpen: this.onOpen }) });
+    this.tree = labFiles(dir, { limits: this.limits, ...(this.onOpen && { onOpen: this.onOpen }) }, snapshot);
     this.tree.used = used;
   }
 
@@ -275,6 +278,7 @@ export class LabLoader {
     this.heldBytes = this.bytesHeld();
     this.revision = revision;
     this.complete = true;
+    this.tree = new LabTree('.'); // a snapshot's files are not held between calls
     return result;
   }
 

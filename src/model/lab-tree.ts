@@ -38,6 +38,22 @@ export interface LabTreeOptions {
   onOpen?: (realPath: string) => void;
 }
 
+/**
+ * What a load reads the lab through: the working tree (LabTree), or the same commit's files in memory while git still
+ * writes them (SnapshotTree, src/model/snapshot-tree.ts). Either answers every call as the other would.
+ */
+export interface LabFiles {
+  /** The working tree's absolute path (named in messages). */
+  readonly root: string;
+  readonly limits: LabLimits;
+  /** Bytes read so far by this load (a caller continuing from an earlier load may start it higher). */
+  used: number;
+  read(path: string): FileRead;
+  listDir(path: string): { entries: DirEntry[]; refusal?: Refusal };
+  entryKind(path: string): EntryKind;
+  pathsWithControlChars(): string[];
+}
+
 /** The reads of one load went past `maxLabBytes`: the load stops at `file`. */
 export class LabTooLargeError extends Error {
   override readonly name = 'LabTooLargeError';
@@ -83,14 +99,14 @@ export function pathRefusal(path: string): Refusal | undefined {
   return undefined;
 }
 
-function isGitDir(name: string): boolean {
+export function isGitDir(name: string): boolean {
   return name.toLowerCase() === '.git';
 }
 
 type Resolved = { kind: 'found'; real: string; stats: Stats } | { kind: 'missing' } | { kind: 'refused'; refusal: Refusal };
 
 /** A working tree of the lab repository, read only through here. One instance per load: it counts the bytes read. */
-export class LabTree {
+export class LabTree implements LabFiles {
   readonly root: string;
   private readonly realRoot: string | null;
   readonly limits: LabLimits;
@@ -164,7 +180,7 @@ export class LabTree {
     const found = this.resolve(path);
     if (found.kind === 'missing') return { entries: [] };
     if (found.kind === 'refused') return { entries: [], refusal: found.refusal };
-    if (!found.stats.isDirectory()) return { entries: [], refusal: { code: 'read-error', message: 'cannot list it: it is not a directory' } };
+    if (!found.stats.isDirectory()) return { entries: [], refusal: notADirectory() };
     try {
       const entries = readdirSync(found.real, { withFileTypes: true }).map((e) => ({ name: e.name, kind: kindOf(e) }));
       return { entries: entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) };
@@ -317,11 +333,19 @@ function readUpTo(fd: number, size: number, limit: number): Buffer {
 }
 
 function notRegular(stats: Stats): Refusal {
-  const what = stats.isDirectory() ? 'a directory' : stats.isFIFO() ? 'a FIFO' : stats.isSocket() ? 'a socket' : stats.isCharacterDevice() || stats.isBlockDevice() ? 'a device' : 'not a file';
+  return notRegularFile(stats.isDirectory() ? 'a directory' : stats.isFIFO() ? 'a FIFO' : stats.isSocket() ? 'a socket' : stats.isCharacterDevice() || stats.isBlockDevice() ? 'a device' : 'not a file');
+}
+
+/** `what`: 'a directory', 'a FIFO', ... */
+export function notRegularFile(what: string): Refusal {
   return { code: 'unsafe-path', message: `the path names ${what}; forseti reads regular files only` };
 }
 
-function tooLarge(size: number, limit: number): Refusal {
+export function notADirectory(): Refusal {
+  return { code: 'read-error', message: 'cannot list it: it is not a directory' };
+}
+
+export function tooLarge(size: number, limit: number): Refusal {
   return { code: 'file-too-large', message: `the file is ${formatBytes(size)}, larger than the ${formatBytes(limit)} a lab file may be` };
 }
 

@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { SOPS_FILE } from '../model/lab-files.ts';
 import type { LabLimits } from '../model/lab-limits.ts';
-import { LabTree } from '../model/lab-tree.ts';
+import { labFiles } from '../model/snapshot-tree.ts';
+import type { CommitSnapshot } from '../source/commit-snapshot.ts';
 import { decryptSopsYaml, parseAgeIdentities, SopsError } from './sops.ts';
 import { BINDING_KEYS, CredentialBindingError, envBindingEntry, parseBinding, type CredentialBinding } from './credential-binding.ts';
 import { errorMessage } from '../core/errors.ts';
@@ -86,10 +87,10 @@ export class Secrets {
    * does the error of any credential that is then missing. It is read like every file of the lab (a regular file
    * inside the tree, within `limits`); validation refuses a commit whose SOPS file is not.
    */
-  async withLab(labDir: string, limits?: LabLimits): Promise<Secrets> {
+  async withLab(labDir: string, limits?: LabLimits, snapshot?: CommitSnapshot): Promise<Secrets> {
     let read;
     try {
-      read = new LabTree(labDir, limits ? { limits } : {}).read(LAB_SOPS_FILE);
+      read = labFiles(labDir, limits ? { limits } : {}, snapshot).read(LAB_SOPS_FILE);
     } catch (err) {
       return this.withSops(new Map(), errorMessage(err));
     }

@@ -1,4 +1,5 @@
 export { GitSource, type GitSourceOptions, type SyncResult } from './git-source.ts';
+export type { CommitSnapshot } from './commit-snapshot.ts';
 export { changedPaths, type ChangedPath, type PathChangeKind } from './changed-paths.ts';
 export { readCommitInfo, type CommitInfo } from './read-commit-info.ts';
 export { resolveRevision } from './resolve-revision.ts';

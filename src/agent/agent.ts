@@ -244,7 +244,7 @@ export class Agent {
       .catch((err: unknown) => this.log.error({ err, revision: commit }, 'applying the commit failed unexpectedly'))
       .finally(() => {
         apply.treeDone();
-        void this.started?.parts.source.written(); // a first checkout left for after the apply (src/source/git-source.ts)
+        void this.started?.parts.source.written(); // a first checkout's tree, if the apply ended before publishing
         if (this.applying === apply) this.applying = null;
       });
     this.applying = apply;

@@ -291,6 +291,8 @@ export class CommitSteps {
     backend.changed();
     run?.mark('activate');
     run?.finish('applied', 0);
+    // A first checkout's working tree, left for after the load (src/source/git-source.ts): written while the act step runs.
+    void ctx.parts.source.written();
   }
 
   /** A step failed: recorded once, with the step and the reason; the previous generation keeps serving. */

@@ -411,7 +411,7 @@ test('between commits, an edit of a file the commit writes or a file added anywh
   assert.equal(await readFile(join(restarted.tree, 'hosts', 'bld-002.yaml'), 'utf8'), 'name: bld-002\n');
 });
 
-test('a first checkout with snapshotMaxBytes hands the commit over in memory and writes the tree when asked; later syncs check out as before', async () => {
+test('a first checkout with snapshotMaxBytes hands the commit over in memory and writes the tree when asked; later syncs check out as before, a restart takes the tree over', async () => {
   const repo = await newRepo();
   await commitFiles(server, repo, 'main', { 'profiles/p.yaml': 'name: p\n', 'configs/deep/x.txt': 'ü\n', 'hosts/copy.yaml': 'name: bld-001\n' }, 'more');
   const dir = join(scratch, 'state-snapshot');
@@ -431,9 +431,13 @@ test('a first checkout with snapshotMaxBytes hands the commit over in memory and
   assert.equal(second.snapshot, undefined, 'moved on file by file');
   assert.equal(await readFile(join(second.tree, 'site.yaml'), 'utf8'), 'name: lab2\n');
   source.close();
+  const before = await stat(join(second.tree, 'site.yaml'));
   const restarted = new GitSource({ url: server.repoUrl(repo), dir, log, snapshotMaxBytes: 1 << 20 });
   const adopted = await restarted.sync();
-  assert.equal(adopted.snapshot, undefined, 'the tree written and recorded is taken over');
+  assert.equal(adopted.snapshot?.files.get('site.yaml')?.toString(), 'name: lab2\n', 'the first sync of an instance reads the object store');
+  const after = await stat(join(adopted.tree, 'site.yaml'));
+  assert.deepEqual([after.ino, after.mtimeMs], [before.ino, before.mtimeMs], 'the tree written and recorded is taken over, not written again');
+  assert.equal((await restarted.sync()).snapshot, undefined);
   restarted.close();
 });
 

@@ -57,8 +57,9 @@ export interface SyncResult {
   /** Absolute path of a working tree checked out at exactly `commit` (once `written()` resolves when `snapshot` is given). */
   tree: string;
   /**
-   * The commit's files in memory, when this sync had to check the whole commit out and could read them from the
-   * object store instead: `tree` is then written by `written()` (or the next sync()), to be called once they are read.
+   * The commit's files in memory, read from the object store, from the first sync() of an instance and from one that
+   * had to check the whole commit out (then `tree` is written later, by `written()` or the next sync()), when the
+   * commit holds only files and directories within `snapshotMaxBytes`. A load reads them instead of the tree.
    */
   snapshot?: CommitSnapshot;
 }
@@ -183,8 +184,11 @@ export class GitSource {
       }
       await this.checkedOutNow(commit, previous, files);
     }
+    // The first sync of an instance (a restart, the tree taken over or moved on): its load reads everything, and the
+    // object store gives it the same files faster than the tree (~0.1 s against ~0.3 s for 10,000).
+    const snapshot = this.returned === null ? await this.snapshotOf(commit) : null;
     this.returned = commit;
-    return { commit, changed, tree: this.treeDir };
+    return snapshot ? { commit, changed, tree: this.treeDir, snapshot } : { commit, changed, tree: this.treeDir };
   }
 
   /** Writes every file of `commit` into the tree (removing any other) and stamps it; SourceCheckoutError on failure. */

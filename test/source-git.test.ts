@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import { join, isAbsolute } from 'node:path';
 import { Writable } from 'node:stream';
 import { startGitServer, createBareRepo, commitFiles, revertCommit, type GitServer } from './fixtures/git-server.ts';
-import { git as gitCli } from './fixtures/git/git-cli.ts';
+import { git as gitCli, gitEnv } from './fixtures/git/git-cli.ts';
+import { execFileSync } from 'node:child_process';
 import { createLogger } from '../src/log.ts';
-import { GitSource, SourceFetchError, RevisionNotFoundError, TargetNotEmptyError, UnsafeTreePathError, checkoutRevision } from '../src/source/index.ts';
+import { GitSource, SourceFetchError, RefusedTreeError, RevisionNotFoundError, TargetNotEmptyError, UnsafeTreePathError, checkoutRevision } from '../src/source/index.ts';
 import { applyChanges } from '../src/source/apply-changes.ts';
 
 const logLines: string[] = [];
@@ -485,4 +486,35 @@ test('no snapshot for a commit with a symbolic link or more bytes than snapshotM
   assert.equal(b.snapshot, undefined);
   assert.deepEqual(await listTree(b.tree), ['hosts/bld-001.yaml', 'hosts/bld-002.yaml', 'site.yaml']);
   small.close();
+});
+
+test('a snapshot holds the directories a checkout makes (no empty one); a commit with a name that is not UTF-8 is refused', async () => {
+  await createBareRepo(server, 'snapshot-odd');
+  const bare = join(server.root, 'snapshot-odd.git');
+  const run = (args: string[], input: Buffer | string = ''): string => execFileSync('git', args, { cwd: bare, input, env: gitEnv }).toString().trim();
+  const blob = (text: string): string => run(['hash-object', '-w', '--stdin'], text);
+  const site = blob('name: lab\n');
+  const host = blob('name: a\n');
+  const hosts = run(['mktree'], `100644 blob ${host}\ta.yaml\n`);
+  const empty = run(['mktree'], '');
+  const first = run(['commit-tree', run(['mktree'], `040000 tree ${empty}\tempty\n040000 tree ${hosts}\thosts\n100644 blob ${site}\tsite.yaml\n`), '-m', 'an empty tree']);
+  run(['update-ref', 'refs/heads/main', first]);
+  const source = new GitSource({ url: server.repoUrl('snapshot-odd'), dir: join(scratch, 'state-snapshot-odd'), log, snapshotMaxBytes: 1 << 20 });
+  try {
+    const a = await source.sync();
+    assert.deepEqual([...(a.snapshot?.dirs ?? [])].sort(), ['', 'hosts']);
+    await source.written();
+    assert.deepEqual((await readdir(a.tree)).sort(), ['hosts', 'site.yaml'], 'git writes no empty directory either');
+  } finally {
+    source.close();
+  }
+  const oddHosts = run(['mktree', '-z'], Buffer.concat([Buffer.from(`100644 blob ${host}\t`), Buffer.from([0xff]), Buffer.from('.yaml\0')]));
+  const second = run(['commit-tree', run(['mktree'], `040000 tree ${oddHosts}\thosts\n100644 blob ${site}\tsite.yaml\n`), '-p', first, '-m', 'a name that is not UTF-8']);
+  run(['update-ref', 'refs/heads/main', second]);
+  const fresh = new GitSource({ url: server.repoUrl('snapshot-odd'), dir: join(scratch, 'state-snapshot-odd-2'), log, snapshotMaxBytes: 1 << 20 });
+  try {
+    await assert.rejects(fresh.sync(), (err: unknown) => err instanceof RefusedTreeError && err.commit === second && /not UTF-8/.test(err.reason));
+  } finally {
+    fresh.close();
+  }
 });

@@ -128,3 +128,23 @@ test('the object reader\'s git process ends a few seconds after the last read, a
     reader.close();
   }
 });
+
+test('a reader with a process per read answers reads in turn, each from its own buffered git process, and fails past its bound', async () => {
+  const reader = new GitCli().objectReader(gitdir, { processPerRead: true });
+  try {
+    const root = (await isogit.readCommit({ fs, gitdir, oid: commit })).commit.tree;
+    const blob = (await isogit.readTree({ fs, gitdir, oid: root })).tree.find((e) => e.path === 'site.yaml')?.oid ?? '';
+    const [a, b, c] = await Promise.all([reader.read([blob, blob], 'blob', 1024), reader.read([root], 'tree', 1 << 20), reader.read([blob], 'blob', 1024)]);
+    assert.equal(a.get(blob)?.toString('utf8'), 'name: lab\n');
+    assert.ok(b.has(root));
+    assert.equal(c.get(blob)?.toString('utf8'), 'name: lab\n');
+    await assert.rejects(reader.read([root], 'tree', 10), /more than 10 bytes/);
+    await assert.rejects(reader.read(['f'.repeat(40)], 'blob', 1024), /missing/);
+    assert.equal((await reader.read([blob], 'blob', 1024)).get(blob)?.toString('utf8'), 'name: lab\n', 'the next read after a failure');
+    const pending = reader.read([root], 'tree', 1 << 20);
+    reader.close();
+    await assert.rejects(pending, /closed/);
+  } finally {
+    reader.close();
+  }
+});

@@ -132,6 +132,8 @@ export class Agent {
     this.applying?.abandon('the agent is stopping');
     await steps.wait('applying a commit', this.applying?.done, 1000, true);
     await steps.wait('fetching the lab branch', this.fetching?.done, 1000, true);
+    await steps.wait('fetching the lab branch', this.firstSync?.catch(() => undefined), 1000);
+    this.firstSync = null;
     parts?.source.close();
     await steps.wait('writing the lab tree', parts?.source.written(), 2000);
     await steps.wait('drift scan', parts?.drift.stop(), 1000);
@@ -238,9 +240,10 @@ export class Agent {
     }
     if (commit === this.served?.commit || commit === steps.invalidRevision) return;
     const apply = new CommitApply(commit);
+    apply.snapshot = snapshot;
     const previous = current?.done ?? Promise.resolve();
     apply.done = previous
-      .then(() => steps.apply(apply, tree, snapshot))
+      .then(() => steps.apply(apply, tree))
       .catch((err: unknown) => this.log.error({ err, revision: commit }, 'applying the commit failed unexpectedly'))
       .finally(() => {
         apply.treeDone();

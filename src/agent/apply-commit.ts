@@ -78,14 +78,16 @@ export class CommitSteps {
 
   constructor(private readonly ctx: CommitStepsContext) {}
 
-  /** One commit is one snapshot: valid and applied whole, or rejected whole while the last good one serves. */
-  /** `snapshot`: the commit's files in memory while git still writes `tree` (a first checkout), read instead of it. */
-  async apply(apply: CommitApply, tree: string, snapshot?: CommitSnapshot): Promise<void> {
+  /**
+   * One commit is one snapshot: valid and applied whole, or rejected whole while the last good one serves. The load
+   * reads `apply.snapshot` (the commit's files in memory, src/source/commit-snapshot.ts) instead of `tree` when given.
+   */
+  async apply(apply: CommitApply, tree: string): Promise<void> {
     const { commit, signal } = apply;
     if (this.ctx.served()?.commit === commit || signal.aborted) return;
     const run = this.ctx.parts.status.reconciles.start(commit);
     try {
-      const { lab, labSecrets, labPatterns, talosBases } = await this.load(apply, tree, run, snapshot);
+      const { lab, labSecrets, labPatterns, talosBases } = await this.load(apply, tree, run);
       await this.activate(commit, lab, { labSecrets, labPatterns, talosBases }, apply, run);
     } catch (err) {
       if (err instanceof CommitAbandonedError) {
@@ -114,8 +116,8 @@ export class CommitSteps {
    * after "A valid, B invalid, revert to A", the loader holds B, so the diff starts there, not at the served
    * generation), and its secrets. An invalid lab is a LoadStepError carrying every problem.
    */
-  private async load(apply: CommitApply, tree: string, run: ReconcileRun, snapshot: CommitSnapshot | undefined): Promise<{ lab: Lab } & OpenedSecrets> {
-    const { commit } = apply;
+  private async load(apply: CommitApply, tree: string, run: ReconcileRun): Promise<{ lab: Lab } & OpenedSecrets> {
+    const { commit, snapshot } = apply;
     const { lab, problems } = await this.validate(commit, tree, snapshot);
     run.mark('validate');
     if (!lab) throw new LoadStepError(commit, problems);

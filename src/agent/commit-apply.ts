@@ -1,3 +1,5 @@
+import type { CommitSnapshot } from '../source/index.ts';
+
 /** How long validation, secrets, rendering and activation may take together before the agent calls itself wedged. */
 export const APPLY_STAGE_BOUND_MS = 5 * 60_000;
 
@@ -16,6 +18,8 @@ export class CommitApply {
   private stageStarted: number;
   private stageBoundMs = APPLY_STAGE_BOUND_MS;
   done: Promise<void> = Promise.resolve();
+  /** The commit's files in memory when the source read them (src/source/commit-snapshot.ts); dropped by treeDone(). */
+  snapshot: CommitSnapshot | undefined;
 
   constructor(readonly commit: string, private readonly clock: () => number = Date.now) {
     this.stageStarted = clock();
@@ -24,6 +28,7 @@ export class CommitApply {
 
   /** The tree has been read (validated, secrets opened), or the apply ended. */
   treeDone(): void {
+    this.snapshot = undefined;
     this.releaseTree();
   }
 

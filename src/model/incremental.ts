@@ -122,6 +122,8 @@ export class LabLoader {
   private readonly onOpen: ((realPath: string) => void) | undefined;
   /** The tree the current call reads through (it counts the bytes read against maxLabBytes). */
   private tree: LabFiles = new LabTree('.');
+  /** What `tree` is between calls: a snapshot's files are not held after the call that read them. */
+  private readonly idle: LabFiles = this.tree;
   /** Bytes the lab of the last finished call holds, counted as a whole load counts them. */
   private heldBytes = 0;
   private site: SiteState | null = null;
@@ -169,6 +171,8 @@ export class LabLoader {
     } catch (err) {
       if (!(err instanceof LabTooLargeError)) throw err;
       return { lab: null, problems: [problem({ file: printablePath(err.file), line: 1, col: 1 }, 'lab-too-large', err.message)] };
+    } finally {
+      this.tree = this.idle;
     }
   }
 
@@ -191,8 +195,9 @@ export class LabLoader {
 
   /**
    * Applies a commit to the lab loaded before: `changed` lists the paths that differ between the two commits
-   * (added, modified or deleted), `dir` holds the new commit (or `snapshot` does, read instead). Falls back to a whole load when there is nothing
-   * to build on or the change is not one of files (a kind directory replaced, a symbolic link to a directory).
+   * (added, modified or deleted), `dir` holds the new commit (or `snapshot` does, read instead). Falls back to a
+   * whole load when there is nothing to build on or the change is not one of files (a kind directory replaced, a
+   * symbolic link to a directory).
    */
   update(dir: string, changed: Iterable<ChangedPathLike>, revision: string | null = null, snapshot?: CommitSnapshot): LoadResult {
     const previousSite = this.complete && this.dir === dir && this.listProblems.length === 0 && this.pathProblems.length === 0 ? this.site : null;
@@ -204,6 +209,8 @@ export class LabLoader {
       // The bytes counted from the last load on are an upper bound: a whole load counts exactly, and says where it stops.
       if (err instanceof LabTooLargeError) return this.load(dir, revision, snapshot);
       throw err;
+    } finally {
+      this.tree = this.idle;
     }
   }
 
@@ -278,7 +285,6 @@ export class LabLoader {
     this.heldBytes = this.bytesHeld();
     this.revision = revision;
     this.complete = true;
-    this.tree = new LabTree('.'); // a snapshot's files are not held between calls
     return result;
   }
 

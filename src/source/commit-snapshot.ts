@@ -20,12 +20,11 @@ export type ListTrees = (oids: readonly string[]) => Promise<Map<string, readonl
 export type ReadBlobs = (oids: readonly string[], maxBytes: number) => Promise<Map<string, Buffer>>;
 
 /**
- * The snapshot of `commit` (whose root tree is `rootTree`), or null when it holds a link or a submodule or its
- * blobs come to more than `maxBytes` (when `readBlobs` does not fail first). Reads the trees one depth at a time, then
- * every blob at once.
+ * The snapshot of `commit` (whose root tree is `rootTree`), or null when it holds a link, a submodule or a name that
+ * is not UTF-8, or its blobs come to more than `maxBytes` (when `readBlobs` does not fail first). Reads the trees one
+ * depth at a time, then every blob at once.
  */
 export async function readCommitSnapshot(commit: string, rootTree: string, listTrees: ListTrees, readBlobs: ReadBlobs, maxBytes: number): Promise<CommitSnapshot | null> {
-  const dirs = new Set<string>(['']);
   const blobAt = new Map<string, string>();
   // Two directories of the same content are one tree object: listed once, walked at each path.
   let level: Array<{ oid: string; dir: string }> = [{ oid: rootTree, dir: '' }];
@@ -34,12 +33,12 @@ export async function readCommitSnapshot(commit: string, rootTree: string, listT
     const next: typeof level = [];
     for (const { oid, dir } of level) {
       for (const entry of lists.get(oid) ?? []) {
+        // A name that is not UTF-8 was decoded with U+FFFD: the file on disk has other bytes than the key would say.
+        if (entry.path.includes('\uFFFD')) return null;
         const path = dir === '' ? entry.path : `${dir}/${entry.path}`;
         if (entry.mode === '100644' || entry.mode === '100755') blobAt.set(path, entry.oid);
-        else if (entry.type === 'tree') {
-          dirs.add(path);
-          next.push({ oid: entry.oid, dir: path });
-        } else return null;
+        else if (entry.type === 'tree') next.push({ oid: entry.oid, dir: path });
+        else return null;
       }
     }
     level = next;
@@ -54,5 +53,18 @@ export async function readCommitSnapshot(commit: string, rootTree: string, listT
     if (!content) throw new Error(`blob ${oid} (${path}) was not read`);
     files.set(path, content);
   }
-  return { commit, files, dirs };
+  return { commit, files, dirs: directoriesOf(files.keys()) };
+}
+
+/** The directories a checkout of these files makes: git writes no empty directory, so an empty tree is none. */
+function directoriesOf(paths: Iterable<string>): Set<string> {
+  const dirs = new Set<string>(['']);
+  for (const path of paths) {
+    for (let slash = path.lastIndexOf('/'); slash > 0; slash = path.lastIndexOf('/', slash - 1)) {
+      const dir = path.slice(0, slash);
+      if (dirs.has(dir)) break;
+      dirs.add(dir);
+    }
+  }
+  return dirs;
 }

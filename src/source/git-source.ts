@@ -108,6 +108,8 @@ export class GitSource {
   private deferred: { commit: string; previous: string | null; cli: GitCli | undefined } | null = null;
   /** The last whole checkout started by written(); never rejects. */
   private writing: Promise<void> = Promise.resolve();
+  /** That checkout failed: the next whole checkout is done within its sync(), which then fails with the error. */
+  private writeFailed = false;
 
   constructor(opts: GitSourceOptions) {
     this.url = opts.url;
@@ -155,7 +157,10 @@ export class GitSource {
       this.deferred = null;
       this.writing = this.checkoutWhole(deferred.commit, deferred.cli).then(
         () => this.checkedOutNow(deferred.commit, deferred.previous, null),
-        (err: unknown) => this.log.error({ err, commit: deferred.commit }, 'checking the lab revision out failed; the next sync checks it out again'),
+        (err: unknown) => {
+          this.writeFailed = true;
+          this.log.error({ err, commit: deferred.commit }, 'checking the lab revision out failed; the next sync checks it out again');
+        },
       );
     }
     return this.writing;
@@ -174,13 +179,14 @@ export class GitSource {
       const files = previous ? await this.checkoutChanges(previous, commit) : null;
       if (files === null) {
         const cli = this.cli && (await this.cli.usable()) ? this.cli : undefined;
-        const snapshot = await this.snapshotOf(commit);
+        const snapshot = this.writeFailed ? null : await this.snapshotOf(commit);
         if (snapshot) {
           this.deferred = { commit, previous, cli };
           this.returned = commit;
           return { commit, changed, tree: this.treeDir, snapshot };
         }
         await this.checkoutWhole(commit, cli);
+        this.writeFailed = false;
       }
       await this.checkedOutNow(commit, previous, files);
     }

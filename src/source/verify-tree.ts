@@ -28,7 +28,7 @@ interface PendingTree {
 /**
  * Checks every entry of `commit`'s tree before anything of it is written to disk: names git refuses (`.`, `..`,
  * `.git` in its NTFS and HFS+ spellings, slashes: src/source/tree-object.ts), malformed tree objects, control
- * characters, duplicate names, over-long names and paths, and link targets no file system takes. Throws
+ * characters, names that are not UTF-8, duplicate names, over-long names and paths, and link targets no file system takes. Throws
  * RefusedTreeError naming the first bad entry. `verified` (kept by the caller) skips trees checked before: a commit
  * costs the trees it changed. The trees of one depth are read together, up to TREES_PER_READ at a time.
  */
@@ -81,6 +81,8 @@ async function checkEntries(gitdir: string, commit: string, cache: object, prefi
     };
     const ascii = plainAscii(name);
     if (!ascii && CONTROL.test(name)) refuse('a control character in a file name; forseti refuses a lab repository holding one (rename it)');
+    // parseTree decodes names as UTF-8, a byte sequence that is not UTF-8 as U+FFFD: the name on disk would be another.
+    if (!ascii && name.includes('\uFFFD')) refuse('a file name that is not UTF-8 (or holds U+FFFD); forseti refuses a lab repository holding one (rename it)');
     if (names.has(name)) refuse('the tree holds two entries of this name (git fsck: duplicateEntries)');
     names.add(name);
     const nameBytes = ascii ? name.length : Buffer.byteLength(name);

@@ -51,8 +51,6 @@ export class Agent {
   private readonly firings = new FiringCache();
   /** The fetch in flight and since when; one at a time. */
   private fetching: { done: Promise<void>; since: number } | null = null;
-  /** The sync start() begins before the status branch is restored, until the first fetch takes it. */
-  private firstSync: Promise<SyncResult> | null = null;
   /** The commit being applied; a newer head abandons it. */
   private applying: CommitApply | null = null;
   private stopped = false;
@@ -103,9 +101,6 @@ export class Agent {
       act: (decisions) => this.act(decisions),
     });
     this.started = { parts, steps };
-    // The lab's first fetch and checkout go on while the status branch is read; the first poll takes them over.
-    this.firstSync = parts.source.sync();
-    this.firstSync.catch(() => undefined);
     await this.during('reading the status branch', parts.status.restore((h) => parts.tracker.get(h)));
     parts.statusWriter.start();
     this.log.info({ lab: redactUrl(this.config.lab.url), branch: this.config.lab.branch, stateDir }, 'agent starting');
@@ -132,8 +127,6 @@ export class Agent {
     this.applying?.abandon('the agent is stopping');
     await steps.wait('applying a commit', this.applying?.done, 1000, true);
     await steps.wait('fetching the lab branch', this.fetching?.done, 1000, true);
-    await steps.wait('fetching the lab branch', this.firstSync?.catch(() => undefined), 1000);
-    this.firstSync = null;
     parts?.source.close();
     await steps.wait('writing the lab tree', parts?.source.written(), 2000);
     await steps.wait('drift scan', parts?.drift.stop(), 1000);
@@ -216,9 +209,7 @@ export class Agent {
       // The working tree moves only once the apply in flight has read it.
       await this.applying?.treeReleased;
       if (this.stopped) return;
-      const sync = this.firstSync ?? running.parts.source.sync();
-      this.firstSync = null;
-      const snapshot = await sync.catch((err: unknown) => {
+      const snapshot = await running.parts.source.sync().catch((err: unknown) => {
         if (!(err instanceof RefusedTreeError)) this.metrics.countGitFetch(false);
         throw err;
       });

@@ -39,8 +39,8 @@ export interface LabTreeOptions {
 }
 
 /**
- * What a load reads the lab through: the working tree (LabTree), or the same commit's files in memory while git still
- * writes them (SnapshotTree, src/model/snapshot-tree.ts). Either answers every call as the other would.
+ * What a load reads the lab through: the working tree (LabTree), or the same commit's files in memory, read from the
+ * object store (SnapshotTree, src/model/snapshot-tree.ts). Either answers every call as the other would.
  */
 export interface LabFiles {
   /** The working tree's absolute path (named in messages). */

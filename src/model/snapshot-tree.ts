@@ -1,5 +1,5 @@
 // The lab as a load reads it, from a commit's files in memory (src/source/commit-snapshot.ts) instead of the working
-// tree: on an agent's first start, git writes the tree while the load parses the same commit. Every answer is the one
+// tree: a process's first load, whose tree git writes only after it. Every answer is the one
 // LabTree gives for that commit checked out (the same refusals, limits and byte counts); a snapshot holds no links
 // (a commit with one is read from the working tree), so no path can lead anywhere else.
 import { join, resolve } from 'node:path';
@@ -31,7 +31,7 @@ export class SnapshotTree implements LabFiles {
   /** Each directory's entries, sorted by name: made at the first listing. */
   private children: Map<string, DirEntry[]> | null = null;
 
-  /** `dir`: the working tree the snapshot's commit is being written to (named in messages, as LabTree's root). */
+  /** `dir`: the working tree that holds (or will hold) the snapshot's commit (named in messages, as LabTree's root). */
   constructor(dir: string, private readonly snapshot: CommitSnapshot, options: LabTreeOptions = {}) {
     this.root = resolve(dir);
     this.limits = options.limits ?? DEFAULT_LAB_LIMITS;

@@ -1,10 +1,10 @@
 import type { TreeEntry } from 'isomorphic-git';
 
 /**
- * A commit's files in memory, read from the object store while git writes the same commit to the working tree: the
- * first load of a process parses them meanwhile instead of waiting for the checkout and reading 10,000 files back
- * (src/model/snapshot-tree.ts reads it as the working tree would be read). Made only for a commit of regular files
- * and directories: one with a symbolic link or a submodule is read from the working tree, which resolves links.
+ * A commit's files in memory, read from the object store: the first load of a process parses them instead of waiting
+ * for a checkout and reading 10,000 files back (src/model/snapshot-tree.ts reads it as the working tree would be
+ * read). Made only for a commit of regular files and directories: one with a symbolic link or a submodule is read from
+ * the working tree, which resolves links.
  */
 export interface CommitSnapshot {
   readonly commit: string;
@@ -20,9 +20,9 @@ export type ListTrees = (oids: readonly string[]) => Promise<Map<string, readonl
 export type ReadBlobs = (oids: readonly string[], maxBytes: number) => Promise<Map<string, Buffer>>;
 
 /**
- * The snapshot of `commit` (whose root tree is `rootTree`), or null when it holds a link, a submodule or a name that
- * is not UTF-8, or its blobs come to more than `maxBytes` (when `readBlobs` does not fail first). Reads the trees one
- * depth at a time, then every blob at once.
+ * The snapshot of `commit` (whose root tree is `rootTree`, checked by verifyCommitTree), or null when it holds a link
+ * or a submodule, or its blobs come to more than `maxBytes` (when `readBlobs` does not fail first). Reads the trees
+ * one depth at a time, then every blob at once.
  */
 export async function readCommitSnapshot(commit: string, rootTree: string, listTrees: ListTrees, readBlobs: ReadBlobs, maxBytes: number): Promise<CommitSnapshot | null> {
   const blobAt = new Map<string, string>();
@@ -33,8 +33,6 @@ export async function readCommitSnapshot(commit: string, rootTree: string, listT
     const next: typeof level = [];
     for (const { oid, dir } of level) {
       for (const entry of lists.get(oid) ?? []) {
-        // A name that is not UTF-8 was decoded with U+FFFD: the file on disk has other bytes than the key would say.
-        if (entry.path.includes('\uFFFD')) return null;
         const path = dir === '' ? entry.path : `${dir}/${entry.path}`;
         if (entry.mode === '100644' || entry.mode === '100755') blobAt.set(path, entry.oid);
         else if (entry.type === 'tree') next.push({ oid: entry.oid, dir: path });

@@ -4,7 +4,7 @@
 // reads what git writes (loose objects, packs with their .idx). Without git on the PATH, or for a URL that is not
 // http(s), the caller falls back to isomorphic-git: same result, slower.
 import { execFile } from 'node:child_process';
-import { mkdirSync, opendirSync, rmSync } from 'node:fs';
+import { mkdir, opendir, rm } from 'node:fs/promises';
 import type { GitCredentials } from './auth.ts';
 import { GitCliError } from './git-cli-error.ts';
 import { GitObjectReader } from './git-object-reader.ts';
@@ -73,27 +73,17 @@ export class GitCli {
   /**
    * Makes `dir` hold exactly the files of `commit`: every file written from a fresh index of its own (isomorphic-git's
    * stays its own; a fresh one, so a local edit of a file the commit did not change is overwritten too), then every
-   * file it does not track removed (not needed in a directory that was empty). Git starts before this returns: a
-   * caller that goes on with a long synchronous task (a first load) does not hold the checkout back.
+   * file it does not track removed (not needed in a directory that was empty).
    */
-  checkout(gitdir: string, dir: string, commit: string): Promise<void> {
+  async checkout(gitdir: string, dir: string, commit: string): Promise<void> {
     const index = `${gitdir}/index-git-cli`;
-    let wasEmpty: boolean;
-    try {
-      rmSync(index, { force: true });
-      mkdirSync(dir, { recursive: true });
-      const listing = opendirSync(dir);
-      try {
-        wasEmpty = listing.readSync() === null;
-      } finally {
-        listing.closeSync();
-      }
-    } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-    }
+    await rm(index, { force: true });
+    await mkdir(dir, { recursive: true });
+    const listing = await opendir(dir);
+    const wasEmpty = await listing.read().then((entry) => entry === null).finally(() => listing.close());
     const env = { GIT_DIR: gitdir, GIT_WORK_TREE: dir, GIT_INDEX_FILE: index, ...configEnv([]) };
-    const written = this.run(['read-tree', '--reset', '-u', commit], env);
-    return wasEmpty ? written : written.then(() => this.run(['clean', '-ffdxq'], env));
+    await this.run(['read-tree', '--reset', '-u', commit], env);
+    if (!wasEmpty) await this.run(['clean', '-ffdxq'], env);
   }
 
   /** A long-running object reader of the bare repository `gitdir` (src/source/git-object-reader.ts), with SAFE_CONFIG. */

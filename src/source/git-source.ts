@@ -44,8 +44,8 @@ export interface GitSourceOptions {
    */
   gitCli?: boolean;
   /**
-   * Most bytes of files a whole checkout also reads from the object store into a CommitSnapshot, for the first load
-   * to parse while git writes the tree (the lab's maxLabBytes); 0 or absent: none is read.
+   * Most bytes of files read from the object store into a CommitSnapshot (SyncResult.snapshot) for a load to parse
+   * instead of the tree (the lab's maxLabBytes); 0 or absent: none is read.
    */
   snapshotMaxBytes?: number;
 }
@@ -224,8 +224,8 @@ export class GitSource {
   }
 
   /**
-   * The commit's files from the object store, read while git checks them out: null where no snapshot is wanted or
-   * the command line does not run, for a commit with a link or a submodule, and when reading fails (too many bytes).
+   * The commit's files from the object store: null where no snapshot is wanted or the command line does not run,
+   * for a commit with a link or a submodule, and when reading fails (too many bytes).
    */
   private async snapshotOf(commit: string): Promise<CommitSnapshot | null> {
     if (this.snapshotMaxBytes <= 0 || this.blobs.length === 0 || !this.blobs.every((r) => r.open) || !(await this.cli?.usable())) return null;

@@ -129,6 +129,31 @@ test('the object reader\'s git process ends a few seconds after the last read, a
   }
 });
 
+test('a reader warmed ahead of a fetch finds the objects that arrive after its process started, loose and packed', async () => {
+  const reader = new GitCli().objectReader(gitdir);
+  const dir = join(work, 'later');
+  try {
+    reader.warm(); // as GitSource.sync does before its fetch
+    reader.warm(); // a second call keeps the one process
+    await git(['clone', '-q', join(gitdir, '..'), dir]);
+    writeFileSync(join(dir, 'loose.yaml'), 'loose\n');
+    await git(['add', '-A'], dir);
+    await git(['-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'loose'], dir);
+    await git(['push', '-q', gitdir, 'HEAD:refs/heads/later'], dir);
+    const loose = (await git(['rev-parse', 'HEAD:loose.yaml'], dir)).trim();
+    assert.equal((await reader.read([loose], 'blob', 1024)).get(loose)?.toString('utf8'), 'loose\n');
+    writeFileSync(join(dir, 'packed.yaml'), 'packed\n');
+    await git(['add', '-A'], dir);
+    await git(['-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'packed'], dir);
+    await git(['push', '-q', '--receive-pack=git -c receive.unpackLimit=1 receive-pack', gitdir, 'HEAD:refs/heads/later'], dir);
+    assert.ok(fs.readdirSync(join(gitdir, 'objects', 'pack')).some((f) => f.endsWith('.pack')), 'the push kept a pack');
+    const packed = (await git(['rev-parse', 'HEAD:packed.yaml'], dir)).trim();
+    assert.equal((await reader.read([packed], 'blob', 1024)).get(packed)?.toString('utf8'), 'packed\n', 'a pack written after the process started');
+  } finally {
+    reader.close();
+  }
+});
+
 test('a reader with a process per read answers reads in turn, each from its own buffered git process, and fails past its bound', async () => {
   const reader = new GitCli().objectReader(gitdir, { processPerRead: true });
   try {

@@ -221,8 +221,9 @@ export class CommitSteps {
   /** render: the images the commit uses, downloaded once and verified, and its generation written. */
   private async render(commit: string, lab: Lab, apply: CommitApply | undefined, run: ReconcileRun | undefined, talosBases: ReadonlyMap<string, TalosBase>): Promise<Generation> {
     const { images, generations } = this.ctx.parts;
+    const used = usedImages(lab);
     for (const image of lab.images.values()) {
-      if (!isUsed(lab, image.name)) continue;
+      if (!used.has(image.name)) continue;
       apply?.enter(`images (${image.name})`, images.boundMs(image) + APPLY_STAGE_BOUND_MS);
       await images.ensureImage(image, apply?.signal);
     }
@@ -371,12 +372,16 @@ function failedStep(step: CommitStep, commit: string, err: unknown): CommitStepE
   }
 }
 
-function isUsed(lab: Lab, image: string): boolean {
-  // The image unknown machines boot while discovery is enabled (src/discover/agent-discovery.ts).
-  if (lab.site.discovery.enabled && lab.site.discovery.image === image) return true;
-  for (const host of lab.hosts.values()) {
-    const boot = lab.profiles.get(host.role)?.boot;
-    if (boot?.kind === 'image' && boot.image === image) return true;
+/** The images some host's role boots, and the one unknown machines boot while discovery is enabled (src/discover/agent-discovery.ts). */
+function usedImages(lab: Lab): Set<string> {
+  const roles = new Set<string>();
+  for (const host of lab.hosts.values()) roles.add(host.role);
+  const images = new Set<string>();
+  for (const role of roles) {
+    const boot = lab.profiles.get(role)?.boot;
+    if (boot?.kind === 'image') images.add(boot.image);
   }
-  return false;
+  const discovery = lab.site.discovery;
+  if (discovery.enabled && discovery.image !== undefined) images.add(discovery.image);
+  return images;
 }

@@ -59,6 +59,20 @@ export class GitObjectReader {
     return run;
   }
 
+  /**
+   * Starts the kept process ahead of reads expected soon (a fetch in flight: the new commit's trees are read once it
+   * ends), so a read does not wait for git to start. It idles out as after a read. A process started before objects
+   * arrive still finds them: git looks loose objects up by name, and a pack it does not know yet once it misses.
+   */
+  warm(): void {
+    if (this.closed || this.options.processPerRead || this.pending) return;
+    if (!this.child) this.start();
+    clearTimeout(this.idleTimer);
+    this.hold(false);
+    this.idleTimer = setTimeout(() => this.end(new GitCliError(['cat-file'], 'idle')), IDLE_MS);
+    this.idleTimer.unref();
+  }
+
   /** False once closed: a read then starts no process and fails. */
   get open(): boolean {
     return !this.closed;

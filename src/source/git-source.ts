@@ -168,6 +168,7 @@ export class GitSource {
 
   private async syncNow(): Promise<SyncResult> {
     await this.written();
+    if (this.objects?.open && (await this.cli?.usable())) this.objects.warm(); // started beside the fetch, not after it
     const commit = await this.fetchHead();
     if (!this.adopted) await this.adoptTree();
     const changed = commit !== this.returned;

@@ -5,6 +5,11 @@
 // steady (the first push of 1,000 status files would otherwise land in the first sample). At 10,000 hosts the status
 // branch is not pushed at all during the run (batchSeconds 3600): its first push of 10,000 files takes minutes
 // (isomorphic-git writes each object on its own; README "Measured"), and would otherwise run under every sample.
+// Every host of the generated lab starts off, so the first commit that gives a host each role is that role's first
+// use (its images fetched and verified, its rendering code run for the first time): those three are printed apart,
+// then SAMPLES commits to roles in use, as a lab that runs them sees. The agent runs in this process with its young
+// generation capped as the agent command caps it; the git server runs in a process of its own, as a lab's Git server
+// is another machine's work (its CGI spawns, each a fork of this process's 10,000-host heap, would be timed as the agent's).
 // FORSETI_BENCH_LOG=FILE: the agent's log lines are copied there (a run that waits forever shows why).
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -12,9 +17,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Agent } from '../src/agent/agent.ts';
+import { capYoungGeneration } from '../src/cli/young-generation.ts';
 import { createLogger } from '../src/log.ts';
 import { DEFAULT_IMAGE_POLICY } from '../src/render/image-limits.ts';
-import { commitFiles, createBareRepo, startGitServer } from '../test/fixtures/git-server.ts';
+import { commitFiles, createBareRepo } from '../test/fixtures/git-server.ts';
+import { startGitServerProcess } from './lib/git-server-process.ts';
 import { generateLab, hostYaml, MIRROR_DIR } from './lib/generate-lab.ts';
 import { median } from './lib/proc.ts';
 
@@ -22,6 +29,7 @@ const PORT = 24_095;
 const SAMPLES = 5;
 
 export async function run(): Promise<void> {
+  capYoungGeneration(); // as the agent command does (src/cli/young-generation.ts): the agent measured is the one that runs
   for (const hosts of (process.env.FORSETI_BENCH_HOSTS ?? '1000,10000').split(',').map(Number)) await runWith(hosts);
 }
 
@@ -52,7 +60,7 @@ async function runWith(HOSTS: number): Promise<void> {
       };
       waiter();
     });
-  const git = await startGitServer();
+  const git = await startGitServerProcess();
   let agent: Agent | null = null;
   try {
     generateLab(join(dir, 'lab'), HOSTS, () => 'off', PORT);
@@ -75,8 +83,9 @@ async function runWith(HOSTS: number): Promise<void> {
     await until((l) => l.msg === 'host state changed' && l.phase === 'Off', HOSTS);
     if (pushStatus) await until((l) => l.msg === 'status pushed');
     const samples: number[] = [];
+    const firstUses: number[] = [];
     const roles = ['slurm-compute', 'talos-worker', 'openstack-compute'] as const;
-    for (let n = 0; n < SAMPLES; n++) {
+    for (let n = 0; n < roles.length + SAMPLES; n++) {
       const i = 7 + n;
       const role = roles[n % roles.length] ?? 'slurm-compute';
       const from = lines.length;
@@ -84,10 +93,13 @@ async function runWith(HOSTS: number): Promise<void> {
       const pushed = performance.now();
       void agent.poll();
       await until((l) => l.msg === 'provisioning' && l.host === `h${i}`, 1, from);
-      samples.push(performance.now() - pushed);
+      (n < roles.length ? firstUses : samples).push(performance.now() - pushed);
     }
     const mid = median(samples);
-    process.stdout.write(`${HOSTS} hosts: push -> first BMC action ${samples.map((s) => `${s.toFixed(0)} ms`).join(', ')}; median ${mid.toFixed(0)} ms (${(mid / 1000).toFixed(2)}x the 1 s target)\n`);
+    // Issue 5's 1 s at 1,000 hosts; issue 16's 200 ms at 10,000.
+    const targetMs = HOSTS > 1000 ? 200 : 1000;
+    process.stdout.write(`${HOSTS} hosts: push -> first BMC action, first use of each role (its images fetched and verified, its code paths new): ${firstUses.map((s) => `${s.toFixed(0)} ms`).join(', ')}\n`);
+    process.stdout.write(`${HOSTS} hosts: push -> first BMC action, roles in use ${samples.map((s) => `${s.toFixed(0)} ms`).join(', ')}; median ${mid.toFixed(0)} ms (${(mid / targetMs).toFixed(2)}x the ${targetMs} ms target)\n`);
   } finally {
     await agent?.stop();
     await git.close();

@@ -1,6 +1,6 @@
 import type { Site } from '../model/types.ts';
 import { decide } from './decide.ts';
-import { gateRollout, type RolloutInput } from './rollout.ts';
+import { gateRollout } from './rollout.ts';
 import { FiringCache, inMaintenanceWindow, scheduledPowerSince, selects, type SelectableHost } from './schedules.ts';
 import type { Action } from './types.ts';
 import type { DesiredHost, ObservedHost } from '../core/host-state.ts';
@@ -30,25 +30,16 @@ export function reconcile(site: Site, inputs: ReconcileInput[], now: number, fir
     const state = scheduledPowerSince(s, now, firings);
     return state ? [{ name: s.name, selector: s.selector, ...state }] : [];
   });
-  const offSchedules = schedules.filter((s) => s.power === 'off');
   const options = { now, provisionTimeoutMs: site.policies.provisionTimeoutSeconds * 1000, stepTimeoutMs: site.policies.stepTimeoutSeconds * 1000 };
-  // Plain loops: a pass runs every reconcile interval over every host (10,000 in the scale benchmarks).
-  const decided: Array<RolloutInput & { desired: DesiredHost }> = new Array(inputs.length);
-  for (let i = 0; i < inputs.length; i++) {
-    const input = inputs[i] as ReconcileInput;
+  const decided = inputs.map((input) => {
     const host = { name: input.desired.name, role: input.desired.role, labels: input.labels };
-    const offBy = offSchedules.length === 0 ? undefined : offSchedules.find((s) => selects(s.selector, host));
+    const offBy = schedules.find((s) => s.power === 'off' && selects(s.selector, host));
     const desired: DesiredHost = offBy && input.desired.power === 'on' ? { ...input.desired, power: 'off', keptOffBy: `power schedule ${offBy.name}` } : input.desired;
     const action = offBy ? decide(desired, input.observed, options) : namePowerOn(decide(desired, input.observed, options), input, host, schedules);
-    decided[i] = { host, desired, observed: input.observed, action };
-  }
+    return { host, desired, observed: input.observed, action };
+  });
   const gated = gateRollout(site.rollout.groups, decided, inMaintenanceWindow(site.maintenance.windows, now, firings));
-  const out: ReconcileDecision[] = new Array(decided.length);
-  for (let i = 0; i < decided.length; i++) {
-    const d = decided[i] as RolloutInput & { desired: DesiredHost };
-    out[i] = { host: d.host.name, desired: d.desired, action: gated[i] ?? d.action };
-  }
-  return out;
+  return decided.map((d, i) => ({ host: d.host.name, desired: d.desired, action: gated[i] ?? d.action }));
 }
 
 /**

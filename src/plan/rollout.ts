@@ -23,7 +23,7 @@ export interface RolloutInput {
 export function gateRollout(groups: RolloutGroup[], inputs: RolloutInput[], windowOpen: boolean): Action[] {
   // A lab without groups (and with its window open) holds nothing back: no pass over its hosts for the groups.
   if (groups.length === 0 && windowOpen) return inputs.map((input) => input.action);
-  const groupOf = groups.length === 0 ? inputs.map(() => -1) : inputs.map((i) => groups.findIndex((g) => selects(g.selector, i.host)));
+  const groupOf = inputs.map((i) => groups.findIndex((g) => selects(g.selector, i.host)));
   const busy = groups.map(() => 0);
   const pending = groups.map(() => 0);
   inputs.forEach((input, i) => {

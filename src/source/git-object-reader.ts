@@ -67,8 +67,13 @@ export class GitObjectReader {
   warm(): void {
     if (this.closed || this.options.processPerRead || this.pending) return;
     if (!this.child) this.start();
-    clearTimeout(this.idleTimer);
     this.hold(false);
+    this.idleOut();
+  }
+
+  /** The process ends IDLE_MS from now unless a read comes first. */
+  private idleOut(): void {
+    clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => this.end(new GitCliError(['cat-file'], 'idle')), IDLE_MS);
     this.idleTimer.unref();
   }
@@ -97,8 +102,7 @@ export class GitObjectReader {
         clearTimeout(timer);
         this.pending = null;
         this.hold(false);
-        this.idleTimer = setTimeout(() => this.end(new GitCliError(['cat-file'], 'idle')), IDLE_MS);
-        this.idleTimer.unref();
+        this.idleOut();
       };
       this.pending = {
         oids,

@@ -29,8 +29,8 @@ interface PendingTree {
  * Checks every entry of `commit`'s tree before anything of it is written to disk: names git refuses (`.`, `..`,
  * `.git` in its NTFS and HFS+ spellings, slashes: src/source/tree-object.ts), malformed tree objects, control
  * characters, names that are not UTF-8, duplicate names, over-long names and paths, and link targets no file system
- * takes. Throws RefusedTreeError naming the first bad entry. `verified` (kept by the caller) skips trees checked before: a commit
- * costs the trees it changed. The trees of one depth are read together, up to TREES_PER_READ at a time.
+ * takes. Throws RefusedTreeError naming the first bad entry. `verified` (kept by the caller) skips trees checked
+ * before: a commit costs the trees it changed. The trees of one depth are read together, up to TREES_PER_READ at a time.
  */
 export async function verifyCommitTree(gitdir: string, commit: string, cache: object, verified: Set<string> = new Set(), trees: TreeLister = new TreeReader(gitdir, cache)): Promise<void> {
   const { commit: parsed } = await git.readCommit({ fs, gitdir, oid: commit, cache });

@@ -213,7 +213,8 @@ describe('caps and timeouts', () => {
   }
 
   it('connections per client and in all: 503 over either cap, one log line per cap and interval, room again once one closes', async () => {
-    const { lines, port, close } = await capped({ maxConnectionsPerClient: 2, maxConnections: 3 }, 8);
+    // No grace for a connection with no request in progress: the idle one below makes room at once.
+    const { lines, port, close } = await capped({ maxConnectionsPerClient: 2, maxConnections: 3, headlessGraceMs: 0 }, 8);
     const held: Socket[] = [];
     try {
       // Event streams: requests in progress, which the cap in all never closes to make room.
@@ -240,6 +241,27 @@ describe('caps and timeouts', () => {
       assert.equal((await request(port, get('/healthz'), '127.0.0.5')).status, 200);
       await idleClosed;
       assert.equal(lines.filter((l) => /the oldest with no request in progress made room/.test(String(l['msg']))).length, 1);
+    } finally {
+      for (const s of held) s.destroy();
+      await close();
+    }
+  });
+
+  it('a storm of new connections at the cap in all: each gets an answer, none is closed to make room for the next', async () => {
+    // Connections arriving together each send their head at once; before the grace, none may be taken for a flood's.
+    const { port, close } = await capped({ maxConnections: 4, headlessGraceMs: 60_000 }, 8);
+    const held: Socket[] = [];
+    try {
+      for (const from of ['127.0.0.1', '127.0.0.2']) {
+        const { socket, status } = await exchange(port, get('/v1/events'), from);
+        held.push(socket);
+        assert.equal(status, 200);
+      }
+      const storm = await Promise.allSettled(Array.from({ length: 24 }, (_, i) => request(port, get('/healthz'), `127.0.1.${i + 1}`)));
+      const unanswered = storm.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []));
+      assert.deepEqual(unanswered, [], 'every connection of the storm is answered');
+      const statuses = storm.map((r) => (r.status === 'fulfilled' ? r.value.status : 0));
+      assert.ok(statuses.every((s) => s === 200 || s === 503), `200 or 503 each: ${statuses.join(' ')}`);
     } finally {
       for (const s of held) s.destroy();
       await close();

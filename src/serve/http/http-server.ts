@@ -2,10 +2,12 @@
 // to it is bounded and every refusal is an answer, never a stack trace.
 //   - connections: at most `maxConnections` in all and `maxConnectionsPerClient` from one address; a connection over
 //     either cap gets 503 to its first request and is closed; one log line per interval says the cap was reached.
-//     What the caps are kind to: at the cap in all, a new connection takes the place of the oldest one with no
-//     request in progress (no whole head sent yet, or idle between kept-alive requests: a client that is there sends
-//     its head at once, so heads held open are what a flood holds), and connections from the addresses `reserved` names (the lab's hosts) are never refused by the
-//     cap in all, only by the one per address, so no flood from other addresses keeps a host from its script;
+//     What the caps are kind to: at the cap in all, a new connection takes the place of the oldest one that has had
+//     no request in progress for `headlessGraceMs` (no whole head sent yet, or idle between kept-alive requests: a
+//     client that is there sends its head within a round trip, so heads held open are what a flood holds, while a
+//     younger connection's head is most likely on its way: closing it would fail a machine that did nothing wrong),
+//     and connections from the addresses `reserved` names (the lab's hosts) are never refused by the cap in all, only
+//     by the one per address, so no flood from other addresses keeps a host from its script;
 //   - slow clients: the request head must arrive within `headersTimeoutMs`, the whole request within
 //     `requestTimeoutMs` (408), an idle connection is closed after `idleTimeoutMs`;
 //   - malformed requests: a bad request line or header (400), a header block over `maxHeaderBytes` (431), a target
@@ -19,6 +21,8 @@ import { LogThrottle } from './log-throttle.ts';
 export interface HttpLimits {
   maxConnections: number;
   maxConnectionsPerClient: number;
+  /** How long a connection must have had no request in progress before the cap in all may close it to make room. */
+  headlessGraceMs: number;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   idleTimeoutMs: number;
@@ -31,6 +35,7 @@ export interface HttpLimits {
 export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = {
   maxConnections: 512,
   maxConnectionsPerClient: 32,
+  headlessGraceMs: 1_000,
   headersTimeoutMs: 15_000,
   requestTimeoutMs: 60_000,
   idleTimeoutMs: 120_000,
@@ -92,9 +97,9 @@ export function createHttpServer(handler: HttpHandler, options: HttpServerOption
   const overCap = new WeakSet<Socket>();
   /**
    * Admitted connections with no request in progress (no whole head yet, or idle after an answer), longest so first:
-   * what the cap in all may close; each with what counts it out of the caps.
+   * what the cap in all may close; each with what counts it out of the caps and since when it has been so.
    */
-  const headless = new Map<Socket, () => void>();
+  const headless = new Map<Socket, { countOut: () => void; since: number }>();
   /** What counts each admitted connection out of the caps. */
   const admitted = new WeakMap<Socket, () => void>();
   /** Requests each connection has in progress (more than one when pipelined). */
@@ -123,7 +128,7 @@ export function createHttpServer(handler: HttpHandler, options: HttpServerOption
       res.once('finish', () => {
         const left = (inProgress.get(socket) ?? 1) - 1;
         inProgress.set(socket, left);
-        if (left === 0 && countOut && !socket.destroyed) headless.set(socket, countOut);
+        if (left === 0 && countOut && !socket.destroyed) headless.set(socket, { countOut, since: performance.now() });
       });
       options.onRequest?.(req, res);
       if (overCap.has(req.socket)) return answer(res, 503, 'too many connections; try again later\n', { 'Retry-After': '5', Connection: 'close' });
@@ -156,11 +161,11 @@ export function createHttpServer(handler: HttpHandler, options: HttpServerOption
   };
 
   const open = { total: 0, refused: 0, byClient: new Map<string, number>() };
-  /** Closes the oldest admitted connection with no request in progress; false when there is none. */
+  /** Closes the oldest admitted connection with no request in progress for the grace; false when there is none. */
   const evictHeadless = (newcomer: string): boolean => {
     const [first] = headless;
-    if (first === undefined) return false;
-    const [oldest, countOut] = first;
+    if (first === undefined || performance.now() - first[1].since < limits.headlessGraceMs) return false;
+    const [oldest, { countOut }] = first;
     // Counted out now: destroy() emits 'close' only on a later tick.
     countOut();
     capReached.evicted.warn({ remote: newcomer, closed: remoteOf(oldest), maxConnections: limits.maxConnections }, `http connection closed: the cap of connections at once is reached (all clients: ${limits.maxConnections}); the oldest with no request in progress made room for a new one`);
@@ -201,7 +206,7 @@ export function createHttpServer(handler: HttpHandler, options: HttpServerOption
       if (left > 0) open.byClient.set(client, left);
       else open.byClient.delete(client);
     };
-    headless.set(socket, countOut);
+    headless.set(socket, { countOut, since: performance.now() });
     admitted.set(socket, countOut);
     socket.once('close', countOut);
   });

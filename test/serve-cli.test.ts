@@ -1,12 +1,13 @@
 // `forseti serve tftp` and `forseti serve http` as real processes on 127.0.0.1, driven by real
 // clients (tftp-hpa, curl); each exchange shows up as one log line, and SIGTERM stops cleanly.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeTempDir, sha256, writeRandomFile } from './fixtures/tftp/harness.ts';
-import { startServe, type ServeProcess } from './fixtures/tftp/serve-process.ts';
+import { REPO_ROOT, startServe, type ServeProcess } from './fixtures/tftp/serve-process.ts';
 
 const T = { timeout: 60_000 }; // safety net only
 
@@ -128,6 +129,30 @@ describe('forseti serve (real process, real clients)', () => {
 
     it('SIGINT stops the server and the process exits 0', T, async () => {
       assert.equal(await srv.stop('SIGINT'), 0);
+    });
+  });
+
+  describe('http connection caps', () => {
+    it('--max-connections-per-client: a second connection from one address is told 503 and when to come back', T, async () => {
+      const capped = await startServe(['http', '--root', root, '--listen', '127.0.0.1:0', '--max-connections', '8', '--max-connections-per-client', '1']);
+      const held = connect({ port: capped.port, host: '127.0.0.1' });
+      try {
+        await new Promise<void>((resolve, reject) => held.once('connect', resolve).once('error', reject));
+        const r = await run('curl', ['-sS', '-i', `http://127.0.0.1:${capped.port}/sub/kernel`]);
+        assert.match(r.stdout, /^HTTP\/1\.1 503/);
+        assert.match(r.stdout, /retry-after: 5/i);
+      } finally {
+        held.destroy();
+        await capped.stop('SIGKILL');
+      }
+    });
+
+    it('refuses a cap that is not a whole number of at least 1, naming the flag', () => {
+      for (const [flag, value] of [['--max-connections', '0'], ['--max-connections-per-client', 'many']] as const) {
+        const r = spawnSync(process.execPath, ['bin/forseti.js', 'serve', 'http', '--root', root, '--listen', '127.0.0.1:0', flag, value], { cwd: REPO_ROOT, encoding: 'utf8' });
+        assert.equal(r.status, 2);
+        assert.match(r.stderr, new RegExp(`${flag} must be an integer from 1 to 1000000`));
+      }
     });
   });
 });

@@ -16,7 +16,7 @@ import { flag, parseArgs, UsageError, type ParsedArgs } from '../args.ts';
 
 const USAGE = `forseti serve tftp --root DIR [--listen ADDR:PORT] [--timeout-ms N] [--retries N] [--pump auto|native|js]
                    [--max-transfers N] [--max-transfers-per-client N] [--max-client-timeout S] [--max-transfer-seconds N]
-forseti serve http --root DIR [--listen ADDR:PORT]
+forseti serve http --root DIR [--listen ADDR:PORT] [--max-connections N] [--max-connections-per-client N]
 forseti serve dhcp --lab DIR --interface IF [--mode full|proxy]`;
 
 export async function serveCommand(argv: string[]): Promise<number> {
@@ -69,9 +69,12 @@ async function serveTftp(args: ParsedArgs, log: Logger): Promise<number> {
 async function serveHttp(args: ParsedArgs, log: Logger): Promise<number> {
   const root = resolve(required(args, 'root'));
   const { address, port } = parseListen(flag(args, 'listen') ?? '0.0.0.0:8080');
+  const maxConnections = optionalInt(args, 'max-connections', 1, 1_000_000);
+  const maxConnectionsPerClient = optionalInt(args, 'max-connections-per-client', 1, 1_000_000);
   const server = createStaticServer({
     root,
     log,
+    limits: { ...(maxConnections ? { maxConnections } : {}), ...(maxConnectionsPerClient ? { maxConnectionsPerClient } : {}) },
     onExchange: (e) => (e.status >= 500 || !e.complete ? log.warn(e, describeHttp(e)) : log.info(e, describeHttp(e))),
   });
   const bound = await listen(server, address, port);

@@ -5,7 +5,8 @@
 
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { open, readdir, truncate, writeFile } from 'node:fs/promises';
+import { fstatSync, openSync } from 'node:fs';
+import { readdir, truncate, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { connect, type Socket } from 'node:net';
@@ -50,8 +51,8 @@ async function serve(options: SendOptions = {}, tls = false): Promise<Served> {
   const waiters: Array<() => void> = [];
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     void (async () => {
-      const handle = await open(path.join(dir, (req.url ?? '/').slice(1)), 'r');
-      const outcome = await sendOpenFile(req, res, { handle, info: await handle.stat() }, 'application/octet-stream', options);
+      const fd = openSync(path.join(dir, (req.url ?? '/').slice(1)), 'r');
+      const outcome = await sendOpenFile(req, res, { fd, info: fstatSync(fd) }, 'application/octet-stream', options);
       outcomes.push(outcome);
       waiters.splice(0).forEach((w) => w());
     })();

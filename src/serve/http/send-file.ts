@@ -1,7 +1,6 @@
-import type { Stats } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
+import { read } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { openRegularFile } from './open-regular.ts';
+import { closeQuietly, openRegularFile, type OpenFile } from './open-regular.ts';
 import { ifRangeHolds, noneMatchHits, notModifiedSince, validatorsOf } from './conditional.ts';
 import { sendfileBody, sendfileSocket } from './native-sendfile.ts';
 import { parseRange } from './range.ts';
@@ -32,11 +31,6 @@ export class ChunkPool {
   }
 }
 
-export interface OpenFile {
-  handle: FileHandle;
-  info: Stats;
-}
-
 export interface SendOptions {
   /** Body by sendfile(2) where the socket allows it (native-sendfile.ts). Default true. */
   sendfile?: boolean;
@@ -57,11 +51,11 @@ export interface SendOutcome {
 /**
  * Answers GET or HEAD with an opened regular file: Content-Length, ETag and Last-Modified, one byte
  * Range (including suffix and open ranges; 416 when unsatisfiable), If-Range, If-None-Match and
- * If-Modified-Since. Owns `file.handle` and closes it on every path, including a client that
+ * If-Modified-Since. Owns `file.fd` and closes it on every path, including a client that
  * disconnects mid-body.
  */
 export async function sendOpenFile(req: IncomingMessage, res: ServerResponse, file: OpenFile, contentType = 'application/octet-stream', options: SendOptions = {}): Promise<SendOutcome> {
-  const { handle, info } = file;
+  const { fd, info } = file;
   try {
     const size = info.size;
     const v = validatorsOf(info);
@@ -88,10 +82,10 @@ export async function sendOpenFile(req: IncomingMessage, res: ServerResponse, fi
       return { status: res.statusCode, bytes: 0, complete: true };
     }
     const socketFd = options.sendfile === false ? undefined : sendfileSocket(res);
-    const { bytes, complete } = socketFd !== undefined ? await sendfileBody(res, socketFd, handle.fd, start, length) : await streamBody(handle, res, start, length, options.chunks ?? new ChunkPool(0));
+    const { bytes, complete } = socketFd !== undefined ? await sendfileBody(res, socketFd, fd, start, length) : await streamBody(fd, res, start, length, options.chunks ?? new ChunkPool(0));
     return { status: res.statusCode, bytes, complete, sendfile: socketFd !== undefined };
   } finally {
-    await handle.close().catch(() => undefined);
+    closeQuietly(fd);
   }
 }
 
@@ -102,12 +96,11 @@ interface Chunk {
 }
 
 /** A positional read that never rejects (an abandoned read-ahead must not become an unhandled rejection). */
-function readChunk(handle: FileHandle, position: number, size: number, pool: ChunkPool): Promise<Chunk> {
+function readChunk(fd: number, position: number, size: number, pool: ChunkPool): Promise<Chunk> {
   const buf = pool.take(size);
-  return handle.read(buf, 0, size, position).then(
-    ({ bytesRead }) => ({ buf, bytesRead }),
-    (error: unknown) => ({ buf, bytesRead: 0, error }),
-  );
+  return new Promise((resolve) => {
+    read(fd, buf, 0, size, position, (error, bytesRead) => resolve(error ? { buf, bytesRead: 0, error } : { buf, bytesRead }));
+  });
 }
 
 /**
@@ -115,7 +108,7 @@ function readChunk(handle: FileHandle, position: number, size: number, pool: Chu
  * previous one drains. Ends the response when all is sent; destroys it when the file ends early or a
  * read fails (the status line is gone by then, so a cut connection is the only honest signal).
  */
-async function streamBody(handle: FileHandle, res: ServerResponse, start: number, length: number, pool: ChunkPool): Promise<{ bytes: number; complete: boolean }> {
+async function streamBody(fd: number, res: ServerResponse, start: number, length: number, pool: ChunkPool): Promise<{ bytes: number; complete: boolean }> {
   const end = start + length;
   let position = start;
   let bytes = 0;
@@ -124,7 +117,7 @@ async function streamBody(handle: FileHandle, res: ServerResponse, start: number
     closed = true;
   };
   res.once('close', onClose);
-  let next: Promise<Chunk> | undefined = readChunk(handle, position, Math.min(CHUNK_BYTES, end - position), pool);
+  let next: Promise<Chunk> | undefined = readChunk(fd, position, Math.min(CHUNK_BYTES, end - position), pool);
   try {
     while (next) {
       const chunk: Chunk = await next;
@@ -136,7 +129,7 @@ async function streamBody(handle: FileHandle, res: ServerResponse, start: number
         break;
       }
       position += chunk.bytesRead;
-      if (position < end) next = readChunk(handle, position, Math.min(CHUNK_BYTES, end - position), pool);
+      if (position < end) next = readChunk(fd, position, Math.min(CHUNK_BYTES, end - position), pool);
       const data = chunk.bytesRead === chunk.buf.length ? chunk.buf : chunk.buf.subarray(0, chunk.bytesRead);
       bytes += chunk.bytesRead;
       const drained = res.write(data, (err) => {
@@ -175,7 +168,12 @@ function drainOrClose(res: ServerResponse): Promise<void> {
  * device is refused without being opened (openRegularFile).
  */
 export async function sendFile(req: IncomingMessage, res: ServerResponse, path: string, contentType = 'application/octet-stream', options: SendOptions = {}): Promise<boolean> {
-  const file = await openRegularFile(path, { followSymlinks: true }).catch(() => null);
+  let file: OpenFile | null;
+  try {
+    file = openRegularFile(path, { followSymlinks: true });
+  } catch {
+    file = null;
+  }
   if (!file) return false;
   await sendOpenFile(req, res, file, contentType, options);
   return true;

@@ -2,10 +2,9 @@
 // compared by real path, so a symlink may point anywhere inside the root but never out of it. A FIFO
 // or a device inside the root is refused without being opened, so it cannot hold a file-system thread.
 
-import { realpath } from 'node:fs/promises';
+import { realpathSync } from 'node:fs';
 import path from 'node:path';
-import { openRegularFile } from './open-regular.ts';
-import type { OpenFile } from './send-file.ts';
+import { openRegularFile, type OpenFile } from './open-regular.ts';
 
 /** Base of the refusals; `status` is what the client is told. */
 export abstract class StaticPathError extends Error {
@@ -47,13 +46,16 @@ export function confineUrlPath(urlPath: string): string {
   return path.posix.normalize(`.${decoded}`);
 }
 
-/** Opens the file a request path names under `root`; the caller owns the handle. */
-export async function openUnderRoot(root: string, urlPath: string): Promise<OpenFile> {
+/**
+ * Opens the file a request path names under `root`; the caller owns the descriptor. On the calling thread, as
+ * openRegularFile is and for its reason: realpath(3) is lstat and readlink through the caches.
+ */
+export function openUnderRoot(root: string, urlPath: string): OpenFile {
   const name = confineUrlPath(urlPath);
-  const realRoot = await realpath(root);
+  const realRoot = realpathSync.native(root);
   let real: string;
   try {
-    real = await realpath(path.join(realRoot, name));
+    real = realpathSync.native(path.join(realRoot, name));
   } catch (err) {
     throw fsError(err, urlPath);
   }
@@ -63,7 +65,7 @@ export async function openUnderRoot(root: string, urlPath: string): Promise<Open
   let file: OpenFile | null;
   try {
     // Not following: the real path has no symlinks; if one appeared since, refuse rather than follow.
-    file = await openRegularFile(real, { followSymlinks: false });
+    file = openRegularFile(real, { followSymlinks: false });
   } catch (err) {
     throw fsError(err, urlPath);
   }

@@ -72,7 +72,7 @@ export function createStaticServer(options: StaticServerOptions): Server {
 async function serve(req: IncomingMessage, res: ServerResponse, rawPath: string, root: string, chunks: ChunkPool): Promise<SendOutcome | string> {
   let file;
   try {
-    file = await openUnderRoot(root, rawPath);
+    file = openUnderRoot(root, rawPath);
   } catch (err) {
     if (!(err instanceof StaticPathError)) throw err;
     sendText(res, err.status, `${err.message}\n`);

@@ -12,6 +12,10 @@
 // references', zero failed machines; 1,000 machines are printed with no target. Every machine's boot
 // file and script are checked by digest, kernel and initrd by size, and by digest for every 20th
 // machine (the generator shares two cores with the servers; hashing 14 GB would be most of its work).
+// Each run also prints each process's CPU and the generator's own: it is the bottleneck here, and how a
+// server sends (segment sizes, wake-ups) shows in what the generator spends, not only in the server.
+// Settings for a closer look (none changes what a full run prints): BOOT_STORM_MACHINES, BOOT_STORM_SKIP,
+// BOOT_STORM_PROFILE, below.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,16 +25,30 @@ import { footprint, samplePeak, type Footprint } from './lib/footprint.ts';
 import { cell, installed, median, startDaemon, timed, waitUntil, type Daemon } from './lib/proc.ts';
 
 const SIZES = { bootFile: 1024 * 1024, kernel: 10 * 1024 * 1024, initrd: 60 * 1024 * 1024 };
-/** 200 machines three times each in alternating order (load from elsewhere hits both alike); 1,000 once each. */
-const RUNS: Array<{ machines: number; order: Array<'references' | 'forseti'> }> = [
-  { machines: 200, order: ['references', 'forseti', 'forseti', 'references', 'references', 'forseti'] },
+/**
+ * 200 machines five times each in alternating order (load from elsewhere hits both alike; with three, one run the
+ * machine's noise slowed decided the headline); 1,000 once each.
+ */
+const ALL_RUNS: Array<{ machines: number; order: Array<'references' | 'forseti'> }> = [
+  { machines: 200, order: ['references', 'forseti', 'forseti', 'references', 'references', 'forseti', 'forseti', 'references', 'references', 'forseti'] },
   { machines: 1000, order: ['references', 'forseti'] },
 ];
+/** BOOT_STORM_MACHINES=200 runs only the storms of that size (a quicker look while working on one). */
+const RUNS = ALL_RUNS.filter((r) => !process.env.BOOT_STORM_MACHINES || String(r.machines) === process.env.BOOT_STORM_MACHINES);
 const MAX_MACHINES = Math.max(...RUNS.map((r) => r.machines));
 const SPREAD_MS = 1000;
 const DIGEST_EVERY = 20;
 
+/** BOOT_STORM_SKIP=tftp|http: every machine leaves that step out, to see what the other costs alone. */
+const SKIP: { skip?: 'tftp' | 'http' } = process.env.BOOT_STORM_SKIP === 'tftp' || process.env.BOOT_STORM_SKIP === 'http' ? { skip: process.env.BOOT_STORM_SKIP } : {};
+/** BOOT_STORM_PROFILE=DIR: CPU profiles of the generator and of forseti's services (written as each exits) go there. */
+function withProfile(cmd: string[]): string[] {
+  const dir = process.env.BOOT_STORM_PROFILE;
+  return dir ? [cmd[0] ?? '', '--cpu-prof', `--cpu-prof-dir=${dir}`, ...cmd.slice(1)] : cmd;
+}
+
 interface Run { system: string; summary: StormSummary; peak: Footprint; cpuMs: number }
+interface Storm { results: MachineResult[]; generatorCpuMs: number }
 
 export async function run(): Promise<void> {
   const missing = ['dnsmasq', 'nginx', 'ip', 'curl'].filter((c) => !installed(c));
@@ -42,16 +60,20 @@ export async function run(): Promise<void> {
   const net = createStormNet();
   try {
     const files = await writeStormFiles(dir, MAX_MACHINES, SIZES);
-    const generator = async (plan: Omit<StormPlan, 'httpPort' | 'blksize' | 'scriptPath' | 'expect'>): Promise<MachineResult[]> => {
+    const storm = async (plan: Omit<StormPlan, 'httpPort' | 'blksize' | 'scriptPath' | 'expect'>): Promise<Storm> => {
       const full: StormPlan = { ...plan, httpPort: HTTP_PORT, blksize: 1428, scriptPath: SCRIPT_PATH, expect: files.expect };
-      const r = await timed([process.execPath, '--import', 'tsx', 'bench/lib/boot-storm-client.ts', JSON.stringify(full)], net.client, 64 * 1024 * 1024);
+      const profile = process.env.BOOT_STORM_PROFILE && !plan.dhcpOnly ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BOOT_STORM_PROFILE}`] : [];
+      const r = await timed([process.execPath, ...profile, '--import', 'tsx', 'bench/lib/boot-storm-client.ts', JSON.stringify(full)], net.client, 64 * 1024 * 1024);
       if (r.code !== 0) throw new Error(`the storm generator failed:\n${r.output.slice(-2000)}`);
-      return JSON.parse(r.output.trim().split('\n').at(-1) ?? '[]') as MachineResult[];
+      const lines = r.output.trim().split('\n');
+      const json = lines.find((l) => l.startsWith('[')) ?? '[]';
+      return { results: JSON.parse(json) as MachineResult[], generatorCpuMs: Number(/generator CPU ms (\d+)/.exec(r.output)?.[1] ?? NaN) };
     };
+    const generator = async (plan: Omit<StormPlan, 'httpPort' | 'blksize' | 'scriptPath' | 'expect'>): Promise<MachineResult[]> => (await storm(plan)).results;
     const start = async (system: 'references' | 'forseti', machines: number): Promise<Daemon[]> => {
       const daemons: Daemon[] = [];
       if (system === 'forseti') {
-        for (const [name, cmd] of Object.entries(forsetiCommands(files, net.serverIf))) daemons.push(startDaemon(`forseti ${name}`, cmd, net.server));
+        for (const [name, cmd] of Object.entries(forsetiCommands(files, net.serverIf, machines))) daemons.push(startDaemon(`forseti ${name}`, withProfile(cmd), net.server));
       } else {
         for (const [name, cmd] of Object.entries(await referenceCommands(files, dir, net.serverIf, machines))) daemons.push(startDaemon(name, cmd, net.server));
       }
@@ -71,17 +93,20 @@ export async function run(): Promise<void> {
         try {
           const pids = daemons.map((d) => d.pid ?? 0);
           const before = footprint(pids);
+          const beforeEach = pids.map((pid) => footprint([pid]).cpuMs);
           const sampler = samplePeak(pids, 200);
-          const results = await generator({ machines, spreadMs: SPREAD_MS, digestEvery: DIGEST_EVERY });
+          const { results, generatorCpuMs } = await storm({ machines, spreadMs: SPREAD_MS, digestEvery: DIGEST_EVERY, ...SKIP });
           const peak = await sampler.stop();
           const summary = summarize(results);
           const cpuMs = footprint(pids).cpuMs - before.cpuMs;
+          const eachCpu = daemons.map((d, i) => `${d.name} ${((footprint([pids[i] ?? 0]).cpuMs - (beforeEach[i] ?? 0)) / 1000).toFixed(1)}`).join(', ');
           runs.push({ system, summary, peak, cpuMs });
           const name = system === 'forseti' ? 'forseti' : 'dnsmasq+nginx';
           process.stdout.write(`${cell(machines, 9)}${cell(name, 12)}${cell(`${(summary.lastMs / 1000).toFixed(2)} s`, 12, true)}${cell(`${(summary.p99Ms / 1000).toFixed(2)} s`, 10, true)}`
             + `${cell(summary.failed, 8, true)}${cell(summary.wrongAddress + summary.duplicateAddresses, 9, true)}${cell(`${peak.rssMiB.toFixed(0)} MiB`, 10, true)}${cell(peak.threads, 8, true)}${cell((cpuMs / 1000).toFixed(1), 8, true)}\n`);
           process.stdout.write(`${cell('', 21)}steps, median/slowest s: ${Object.entries(summary.steps).map(([k, v]) => `${k} ${(v.p50 / 1000).toFixed(2)}/${(v.max / 1000).toFixed(2)}`).join(', ')}; `
-            + `TFTP sent again by the server ${summary.resent.byServer}, by the machines ${summary.resent.byMachine}\n`);
+            + `TFTP sent again by the server ${summary.resent.byServer}, by the machines ${summary.resent.byMachine}; HTTP 503 waited out ${summary.httpRetries}\n`);
+          process.stdout.write(`${cell('', 21)}CPU s: ${eachCpu}; the generator ${(generatorCpuMs / 1000).toFixed(1)}\n`);
           for (const e of summary.errors) process.stdout.write(`    ${e}\n`);
         } finally {
           for (const d of daemons) await d.stop();

@@ -28,7 +28,7 @@ describe('boot storm: 50 PXE machines at once against forseti serve dhcp, tftp a
     net = createStormNet();
     // Small files: what is tested is that each machine gets the right ones, not how fast.
     files = await writeStormFiles(dir, MACHINES, { bootFile: 300_000, kernel: 1_000_000, initrd: 3_000_000 });
-    const commands = forsetiCommands(files, net.serverIf);
+    const commands = forsetiCommands(files, net.serverIf, MACHINES);
     for (const service of ['dhcp', 'tftp', 'http'] as const) services.push(await startServe((commands[service]).slice(3), net.server));
   });
 

@@ -94,12 +94,21 @@ export async function writeStormFiles(dir: string, machines: number, sizes: { bo
   return { tftpRoot, httpRoot, lab, dnsmasqHosts, expect };
 }
 
-/** forseti's three services, each its own `forseti serve` process, with their defaults. */
-export function forsetiCommands(files: StormFiles, serverIf: string): Record<'dhcp' | 'tftp' | 'http', string[]> {
+/** Connections at once each HTTP server is configured for, as an operator would for this many machines. */
+export function httpConnectionsFor(machines: number): number {
+  return Math.max(1024, 4 * machines);
+}
+
+/**
+ * forseti's three services, each its own `forseti serve` process, with their defaults but for the HTTP connections
+ * at once, raised as nginx's are (`httpConnectionsFor`); without, past 512 machines the rest would be told 503 and
+ * to come back (none of them is a lab host here, whom the agent never refuses for the cap in all).
+ */
+export function forsetiCommands(files: StormFiles, serverIf: string, machines: number): Record<'dhcp' | 'tftp' | 'http', string[]> {
   return {
     dhcp: [...FORSETI, 'serve', 'dhcp', '--lab', files.lab, '--interface', serverIf],
     tftp: [...FORSETI, 'serve', 'tftp', '--root', files.tftpRoot, '--listen', `${SERVER_IP}:69`],
-    http: [...FORSETI, 'serve', 'http', '--root', files.httpRoot, '--listen', `${SERVER_IP}:${HTTP_PORT}`],
+    http: [...FORSETI, 'serve', 'http', '--root', files.httpRoot, '--listen', `${SERVER_IP}:${HTTP_PORT}`, '--max-connections', String(httpConnectionsFor(machines))],
   };
 }
 
@@ -114,7 +123,7 @@ export async function referenceCommands(files: StormFiles, dir: string, serverIf
       '--dhcp-range=10.77.0.0,static,255.255.0.0', `--dhcp-hostsfile=${files.dnsmasqHosts}`, `--dhcp-leasefile=${path.join(dir, 'dnsmasq.leases')}`,
       '--dhcp-authoritative', '--no-ping', `--dhcp-boot=${BOOT_FILE}`, '--enable-tftp', `--tftp-root=${files.tftpRoot}`, `--tftp-max=${Math.max(50, machines)}`,
       '--pid-file=', '--log-facility=-', '--quiet-dhcp', '--quiet-tftp'],
-    nginx: await nginxCommand({ prefix: path.join(dir, 'nginx'), root: files.httpRoot, listen: `${SERVER_IP}:${HTTP_PORT}`, connections: Math.max(1024, 4 * machines), accessLog: false }),
+    nginx: await nginxCommand({ prefix: path.join(dir, 'nginx'), root: files.httpRoot, listen: `${SERVER_IP}:${HTTP_PORT}`, connections: httpConnectionsFor(machines), accessLog: false }),
   };
 }
 
@@ -134,6 +143,8 @@ export interface StormSummary {
   steps: Record<string, { p50: number; max: number }>;
   /** TFTP blocks the server sent again, and requests or ACKs the machines sent again, over all machines. */
   resent: { byServer: number; byMachine: number };
+  /** HTTP requests answered 503 with Retry-After and asked again, over all machines. */
+  httpRetries: number;
 }
 
 export function summarize(results: MachineResult[]): StormSummary {
@@ -150,6 +161,7 @@ export function summarize(results: MachineResult[]): StormSummary {
     p99Ms: durations[Math.min(durations.length - 1, Math.ceil(durations.length * 0.99) - 1)] ?? NaN,
     errors: failed.slice(0, 5).map((r) => `${r.mac}: ${r.error ?? 'failed'}`),
     resent: { byServer: results.reduce((n, r) => n + r.resent.byServer, 0), byMachine: results.reduce((n, r) => n + r.resent.byMachine, 0) },
+    httpRetries: results.reduce((n, r) => n + (r.httpRetries ?? 0), 0),
     steps: Object.fromEntries(['dhcp', 'tftp', 'script', 'kernel', 'initrd'].map((step) => {
       const ms = results.filter((r) => r.ok).map((r) => r.steps[step] ?? 0).sort((a, b) => a - b);
       return [step, { p50: ms[Math.floor(ms.length / 2)] ?? NaN, max: ms.at(-1) ?? NaN }];

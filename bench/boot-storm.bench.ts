@@ -62,14 +62,13 @@ export async function run(): Promise<void> {
     const files = await writeStormFiles(dir, MAX_MACHINES, SIZES);
     const storm = async (plan: Omit<StormPlan, 'httpPort' | 'blksize' | 'scriptPath' | 'expect'>): Promise<Storm> => {
       const full: StormPlan = { ...plan, httpPort: HTTP_PORT, blksize: 1428, scriptPath: SCRIPT_PATH, expect: files.expect };
-      const profile = process.env.BOOT_STORM_PROFILE && !plan.dhcpOnly ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BOOT_STORM_PROFILE}`] : [];
-      const r = await timed([process.execPath, ...profile, '--import', 'tsx', 'bench/lib/boot-storm-client.ts', JSON.stringify(full)], net.client, 64 * 1024 * 1024);
+      const cmd = [process.execPath, '--import', 'tsx', 'bench/lib/boot-storm-client.ts', JSON.stringify(full)];
+      const r = await timed(plan.dhcpOnly ? cmd : withProfile(cmd), net.client, 64 * 1024 * 1024);
       if (r.code !== 0) throw new Error(`the storm generator failed:\n${r.output.slice(-2000)}`);
       const lines = r.output.trim().split('\n');
       const json = lines.find((l) => l.startsWith('[')) ?? '[]';
       return { results: JSON.parse(json) as MachineResult[], generatorCpuMs: Number(/generator CPU ms (\d+)/.exec(r.output)?.[1] ?? NaN) };
     };
-    const generator = async (plan: Omit<StormPlan, 'httpPort' | 'blksize' | 'scriptPath' | 'expect'>): Promise<MachineResult[]> => (await storm(plan)).results;
     const start = async (system: 'references' | 'forseti', machines: number): Promise<Daemon[]> => {
       const daemons: Daemon[] = [];
       if (system === 'forseti') {
@@ -78,7 +77,7 @@ export async function run(): Promise<void> {
         for (const [name, cmd] of Object.entries(await referenceCommands(files, dir, net.serverIf, machines))) daemons.push(startDaemon(name, cmd, net.server));
       }
       // Ready: the probe machine (one past the storm's) gets a lease, TFTP and HTTP answer.
-      await waitUntil(async () => (await generator({ machines: 1, first: MAX_MACHINES, spreadMs: 0, digestEvery: 1, dhcpOnly: true }))[0]?.ok === true, `${system} DHCP`, 30_000);
+      await waitUntil(async () => (await storm({ machines: 1, first: MAX_MACHINES, spreadMs: 0, digestEvery: 1, dhcpOnly: true })).results[0]?.ok === true, `${system} DHCP`, 30_000);
       await waitUntil(async () => (await timed(['curl', '-s', '--max-time', '2', `tftp://${SERVER_IP}/undionly.kpxe`, '-o', '/dev/null'], net.client)).code === 0, `${system} TFTP`);
       await waitUntil(async () => (await timed(['curl', '-sf', '--max-time', '2', `http://${SERVER_IP}:${HTTP_PORT}/images/kernel`, '-o', '/dev/null'], net.client)).code === 0, `${system} HTTP`);
       return daemons;

@@ -161,7 +161,7 @@ export function summarize(results: MachineResult[]): StormSummary {
     p99Ms: durations[Math.min(durations.length - 1, Math.ceil(durations.length * 0.99) - 1)] ?? NaN,
     errors: failed.slice(0, 5).map((r) => `${r.mac}: ${r.error ?? 'failed'}`),
     resent: { byServer: results.reduce((n, r) => n + r.resent.byServer, 0), byMachine: results.reduce((n, r) => n + r.resent.byMachine, 0) },
-    httpRetries: results.reduce((n, r) => n + (r.httpRetries ?? 0), 0),
+    httpRetries: results.reduce((n, r) => n + r.httpRetries, 0),
     steps: Object.fromEntries(['dhcp', 'tftp', 'script', 'kernel', 'initrd'].map((step) => {
       const ms = results.filter((r) => r.ok).map((r) => r.steps[step] ?? 0).sort((a, b) => a - b);
       return [step, { p50: ms[Math.floor(ms.length / 2)] ?? NaN, max: ms.at(-1) ?? NaN }];
